@@ -1,0 +1,211 @@
+"""Wire types between client and relay: authentication, sync, websocket frames, errors.
+
+Everything here travels as JSON. Room events carry a relay-assigned sequence number
+``seq``, contiguous from 1 within each room; a client's position in a room is the
+highest ``seq`` it has processed. ``low_water`` is the highest ``seq`` the relay has
+purged under the room's retention policy, so a client can tell a purge from a
+withheld event.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from protocol.ids import MemberIdField, MessageIdField, RoomIdField
+from protocol.messages import DeleteRequest, Envelope
+from protocol.ops import Count, Sig, SignedOp
+
+__all__ = [
+    "AckFrame",
+    "AuthContent",
+    "AuthFrame",
+    "AuthRequest",
+    "Challenge",
+    "ChallengeRequest",
+    "ClientFrame",
+    "ErrorBody",
+    "ErrorFrame",
+    "EventFrame",
+    "LogEvent",
+    "MessageEvent",
+    "ReadyFrame",
+    "RoomEvent",
+    "RoomSync",
+    "SendFrame",
+    "ServerFrame",
+    "Session",
+    "SubscribeFrame",
+    "SyncRequest",
+    "SyncResponse",
+    "TombstoneEvent",
+]
+
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Positions = Annotated[dict[RoomIdField, Seq], msgspec.Meta(max_length=10_000)]
+
+
+# -- authentication -----------------------------------------------------------
+
+
+class ChallengeRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the relay for a challenge for one key."""
+
+    key: MemberIdField
+
+
+class Challenge(msgspec.Struct, frozen=True, kw_only=True):
+    """A single-use challenge, bound to the relay's origin and a short expiry."""
+
+    challenge: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    origin: str
+    expires_at: Count
+    pow_difficulty: Annotated[int, msgspec.Meta(ge=0, le=40)] = 0
+    """Leading zero bits the relay wants, for a key it has not seen (0: none)."""
+
+
+class AuthContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What the key signs (``CTX_AUTH``) to prove possession."""
+
+    origin: str
+    challenge: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    key: MemberIdField
+    expires_at: Count
+
+
+class AuthRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """The signed answer to a challenge."""
+
+    key: MemberIdField
+    challenge: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    sig: Sig
+    pow_nonce: Annotated[int, msgspec.Meta(ge=0, lt=2**64)] = 0
+    registration_token: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """An opaque bearer token for one key."""
+
+    token: str
+    expires_at: Count
+
+
+# -- room events and sync -----------------------------------------------------
+
+
+class LogEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="log"):
+    """A room-log operation at relay sequence ``seq``."""
+
+    seq: Seq
+    ts: Count
+    op: SignedOp
+
+
+class MessageEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="msg"):
+    """A message envelope at relay sequence ``seq``."""
+
+    seq: Seq
+    ts: Count
+    envelope: Envelope
+
+
+class TombstoneEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="tombstone"):
+    """A deleted message: its ciphertext is gone; the signed request stays."""
+
+    seq: Seq
+    ts: Count
+    target: MessageIdField
+    request: DeleteRequest
+
+
+RoomEvent = LogEvent | MessageEvent | TombstoneEvent
+
+
+class SyncRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything after these per-room positions."""
+
+    positions: Positions
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500
+
+
+class RoomSync(msgspec.Struct, frozen=True, kw_only=True):
+    """One room's page of events."""
+
+    room: RoomIdField
+    events: list[RoomEvent]
+    low_water: Seq
+    last_seq: Seq
+    """Highest sequence number the room has now."""
+
+
+class SyncResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Pages for each requested room; ``more`` if any room has events left."""
+
+    rooms: list[RoomSync]
+    more: bool
+
+
+# -- websocket frames ---------------------------------------------------------
+
+
+class AuthFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="auth"):
+    """First frame of a stream: one or more session tokens (one per room key)."""
+
+    tokens: Annotated[list[str], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class SubscribeFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="subscribe"):
+    """Replay after these positions, then stream live."""
+
+    positions: Positions
+
+
+class SendFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="send"):
+    """Send a message; answered by an ``ack`` or an ``error`` naming its id."""
+
+    envelope: Envelope
+
+
+ClientFrame = AuthFrame | SubscribeFrame | SendFrame
+
+
+class ReadyFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ready"):
+    """Authentication accepted for these member keys."""
+
+    members: list[MemberIdField]
+
+
+class EventFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="event"):
+    """One room event, in sequence order per room."""
+
+    room: RoomIdField
+    event: RoomEvent
+
+
+class AckFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):
+    """A message is durable at ``seq``."""
+
+    room: RoomIdField
+    id: MessageIdField
+    seq: Seq
+    ts: Count
+
+
+class ErrorFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="error"):
+    """A request on the stream failed; ``id`` names the message when there is one."""
+
+    code: str
+    message: str
+    id: MessageIdField | None = None
+
+
+ServerFrame = ReadyFrame | EventFrame | AckFrame | ErrorFrame
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    """The one JSON error body of the HTTP API."""
+
+    code: str
+    message: str
+    detail: dict[str, Any] | None = None

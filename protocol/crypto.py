@@ -1,0 +1,248 @@
+"""Every cryptographic primitive Hearth uses, and only here.
+
+Thin, typed wrappers over libsodium through PyNaCl. Each function takes its domain
+separation explicitly: hashes and key derivations are BLAKE2b with a personalisation
+string (``PERSON_*``), signatures cover a context string (``CTX_*``) followed by the
+signed bytes. No other module of Hearth calls PyNaCl directly, so this file is the
+complete list of algorithms and contexts that ``docs/protocol.md`` specifies.
+
+Randomness is a parameter (``rng``) with the system CSPRNG as default, so tests and
+vectors can fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final
+
+import nacl.bindings as _b
+import nacl.exceptions
+import nacl.hash
+import nacl.public
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+from nacl.encoding import RawEncoder
+
+from protocol.errors import CryptoError
+
+__all__ = [
+    "AEAD_NONCE_BYTES",
+    "AEAD_TAG_BYTES",
+    "CTX_AUTH",
+    "CTX_BINDING",
+    "CTX_DELETE",
+    "CTX_INVITE",
+    "CTX_MSG",
+    "CTX_MSG_AD",
+    "CTX_OP",
+    "HASH_BYTES",
+    "KEY_BYTES",
+    "PERSON_CONFIRM",
+    "PERSON_EPOCH",
+    "PERSON_HISTORY",
+    "PERSON_MSG_KEY",
+    "PERSON_OP_HASH",
+    "PERSON_PHRASE",
+    "PERSON_POW",
+    "PERSON_ROOM_BOX",
+    "PERSON_ROOM_SIGN",
+    "PERSON_SAFETY",
+    "PERSON_TOKEN",
+    "SIGNATURE_BYTES",
+    "Rng",
+    "aead_decrypt",
+    "aead_encrypt",
+    "blake2b",
+    "box_keypair_from_seed",
+    "box_public",
+    "kdf",
+    "passphrase_key",
+    "pow_check",
+    "pow_solve",
+    "random_bytes",
+    "seal",
+    "secretbox_decrypt",
+    "secretbox_encrypt",
+    "sign",
+    "signing_key_from_seed",
+    "unseal",
+    "verify",
+]
+
+Rng = Callable[[int], bytes]
+"""A source of random bytes: ``rng(n)`` returns ``n`` bytes."""
+
+KEY_BYTES: Final = 32
+HASH_BYTES: Final = 32
+SIGNATURE_BYTES: Final = 64
+AEAD_NONCE_BYTES: Final = _b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+AEAD_TAG_BYTES: Final = _b.crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+# BLAKE2b personalisations (at most 16 bytes each; libsodium pads them with zeros).
+PERSON_OP_HASH: Final = b"hearth-op-hash"
+PERSON_ROOM_SIGN: Final = b"hearth-room-sig"
+PERSON_ROOM_BOX: Final = b"hearth-room-box"
+PERSON_EPOCH: Final = b"hearth-epoch"
+PERSON_CONFIRM: Final = b"hearth-confirm"
+PERSON_HISTORY: Final = b"hearth-history"
+PERSON_MSG_KEY: Final = b"hearth-msg-key"
+PERSON_PHRASE: Final = b"hearth-phrase"
+PERSON_SAFETY: Final = b"hearth-safety"
+PERSON_TOKEN: Final = b"hearth-token"
+PERSON_POW: Final = b"hearth-pow"
+
+# Signature contexts: the signed bytes are CTX || payload. Each ends in NUL so no
+# context is a prefix of another.
+CTX_OP: Final = b"hearth/v1/op\x00"
+CTX_BINDING: Final = b"hearth/v1/binding\x00"
+CTX_INVITE: Final = b"hearth/v1/invite\x00"
+CTX_MSG: Final = b"hearth/v1/msg\x00"
+CTX_MSG_AD: Final = b"hearth/v1/msg-ad\x00"
+CTX_DELETE: Final = b"hearth/v1/delete\x00"
+CTX_AUTH: Final = b"hearth/v1/auth\x00"
+
+
+def random_bytes(n: int) -> bytes:
+    """Return ``n`` bytes from the operating system's CSPRNG."""
+    return os.urandom(n)
+
+
+def blake2b(data: bytes, *, person: bytes, size: int = HASH_BYTES) -> bytes:
+    """Unkeyed BLAKE2b of ``data`` under a personalisation (``size`` bytes, default 32)."""
+    return nacl.hash.blake2b(data, digest_size=size, person=person, encoder=RawEncoder)
+
+
+def kdf(key: bytes, data: bytes, *, person: bytes, size: int = KEY_BYTES) -> bytes:
+    """Keyed BLAKE2b: derive ``size`` bytes from secret ``key`` and public ``data``."""
+    return nacl.hash.blake2b(data, digest_size=size, key=key, person=person, encoder=RawEncoder)
+
+
+# -- signatures ---------------------------------------------------------------
+
+
+def signing_key_from_seed(seed: bytes) -> nacl.signing.SigningKey:
+    """The Ed25519 key whose 32-byte seed is ``seed``."""
+    return nacl.signing.SigningKey(seed)
+
+
+def sign(key: nacl.signing.SigningKey, context: bytes, payload: bytes) -> bytes:
+    """Detached Ed25519 signature over ``context || payload``."""
+    return key.sign(context + payload).signature
+
+
+def verify(public_key: bytes, context: bytes, payload: bytes, signature: bytes) -> None:
+    """Check a signature made by :func:`sign`; raise :class:`CryptoError` if it fails."""
+    if len(public_key) != KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        raise CryptoError("malformed key or signature", code="crypto.bad_signature")
+    try:
+        _b.crypto_sign_open(signature + context + payload, public_key)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
+        raise CryptoError("signature does not verify", code="crypto.bad_signature") from exc
+
+
+# -- sealing to X25519 keys ---------------------------------------------------
+
+
+def box_keypair_from_seed(seed: bytes) -> nacl.public.PrivateKey:
+    """The X25519 private key whose 32 secret bytes are ``seed`` (clamped by libsodium)."""
+    return nacl.public.PrivateKey(seed)
+
+
+def box_public(key: nacl.public.PrivateKey) -> bytes:
+    """The 32-byte public half of an X25519 key."""
+    return bytes(key.public_key)
+
+
+def seal(recipient_public: bytes, plaintext: bytes) -> bytes:
+    """Anonymous sealed box (``crypto_box_seal``) to an X25519 public key."""
+    try:
+        return _b.crypto_box_seal(plaintext, recipient_public)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError) as exc:
+        raise CryptoError("cannot seal to this key", code="crypto.bad_key") from exc
+
+
+def unseal(key: nacl.public.PrivateKey, sealed: bytes) -> bytes:
+    """Open a sealed box addressed to ``key``."""
+    try:
+        return _b.crypto_box_seal_open(sealed, bytes(key.public_key), bytes(key))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError) as exc:
+        raise CryptoError("sealed box does not open", code="crypto.unseal_failed") from exc
+
+
+# -- authenticated encryption -------------------------------------------------
+
+
+def aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    """XChaCha20-Poly1305-IETF; returns ciphertext with its 16-byte tag."""
+    return _b.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
+
+
+def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes) -> bytes:
+    """Inverse of :func:`aead_encrypt`; raise :class:`CryptoError` on any tampering."""
+    if len(nonce) != AEAD_NONCE_BYTES:
+        raise CryptoError("nonce must be 24 bytes", code="crypto.decrypt_failed")
+    try:
+        return _b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, associated, nonce, key)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError) as exc:
+        raise CryptoError("ciphertext does not authenticate", code="crypto.decrypt_failed") from exc
+
+
+# -- local secrets at rest (SDK keystore) -------------------------------------
+
+
+def passphrase_key(
+    passphrase: str,
+    salt: bytes,
+    *,
+    opslimit: int = nacl.pwhash.argon2id.OPSLIMIT_MODERATE,
+    memlimit: int = nacl.pwhash.argon2id.MEMLIMIT_MODERATE,
+) -> bytes:
+    """Argon2id: a 32-byte key from a passphrase and a 16-byte salt."""
+    return nacl.pwhash.argon2id.kdf(
+        KEY_BYTES, passphrase.encode("utf-8"), salt, opslimit=opslimit, memlimit=memlimit
+    )
+
+
+def secretbox_encrypt(key: bytes, plaintext: bytes, *, rng: Rng = random_bytes) -> bytes:
+    """XSalsa20-Poly1305 secret box with a random nonce prepended."""
+    nonce = rng(nacl.secret.SecretBox.NONCE_SIZE)
+    return bytes(nacl.secret.SecretBox(key).encrypt(plaintext, nonce))
+
+
+def secretbox_decrypt(key: bytes, box: bytes) -> bytes:
+    """Inverse of :func:`secretbox_encrypt`."""
+    try:
+        return nacl.secret.SecretBox(key).decrypt(box)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError) as exc:
+        raise CryptoError("wrong key or damaged data", code="crypto.decrypt_failed") from exc
+
+
+# -- proof of work for open registration ---------------------------------------
+
+
+def _leading_zero_bits(digest: bytes) -> int:
+    bits = 0
+    for byte in digest:
+        if byte == 0:
+            bits += 8
+            continue
+        return bits + 8 - byte.bit_length()
+    return bits
+
+
+def pow_check(challenge: bytes, key: bytes, nonce: int, difficulty: int) -> bool:
+    """True if BLAKE2b(challenge || key || u64be(nonce)) has ``difficulty`` leading zero bits."""
+    if not 0 <= nonce < 2**64:
+        return False
+    digest = blake2b(challenge + key + nonce.to_bytes(8, "big"), person=PERSON_POW)
+    return _leading_zero_bits(digest) >= difficulty
+
+
+def pow_solve(challenge: bytes, key: bytes, difficulty: int) -> int:
+    """The smallest nonce satisfying :func:`pow_check`."""
+    nonce = 0
+    while not pow_check(challenge, key, nonce, difficulty):
+        nonce += 1
+    return nonce

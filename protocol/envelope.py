@@ -1,0 +1,129 @@
+"""Sealing and opening message envelopes.
+
+``seal_message`` pads the plaintext to a bucket, encrypts it with
+XChaCha20-Poly1305 under the epoch's message key with ``CTX_MSG_AD ||
+canonical(header)`` as associated data, and signs ``CTX_MSG || canonical(header) ||
+ciphertext`` with the sender's room key. ``open_message`` checks the signature
+before it decrypts anything. ``check_envelope`` is what the relay runs before it
+stores a message: the same checks minus decryption, against its verified log.
+"""
+
+from __future__ import annotations
+
+from protocol import crypto
+from protocol.encoding import canonical, from_msgpack
+from protocol.epochs import message_key
+from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected
+from protocol.ids import MessageId, member_key, new_message_id
+from protocol.keys import RoomKeys
+from protocol.messages import Envelope, EnvelopeHeader, Plaintext
+from protocol.padding import pad, unpad
+from protocol.roomlog import RoomLog
+
+__all__ = ["check_envelope", "open_message", "seal_message", "verify_signature"]
+
+
+def seal_message(
+    keys: RoomKeys,
+    plaintext: Plaintext,
+    *,
+    epoch: int,
+    epoch_secret: bytes,
+    head_index: int,
+    head: bytes,
+    message_id: MessageId | None = None,
+    rng: crypto.Rng = crypto.random_bytes,
+) -> Envelope:
+    """Encrypt and sign ``plaintext`` for ``keys.room`` under ``epoch``."""
+    header = EnvelopeHeader(
+        room=keys.room,
+        epoch=epoch,
+        sender=keys.member,
+        id=message_id or new_message_id(rng),
+        head_index=head_index,
+        head=head,
+        nonce=rng(crypto.AEAD_NONCE_BYTES),
+    )
+    header_bytes = canonical(header)
+    ciphertext = crypto.aead_encrypt(
+        message_key(epoch_secret),
+        header.nonce,
+        pad(canonical(plaintext)),
+        crypto.CTX_MSG_AD + header_bytes,
+    )
+    sig = keys.sign(crypto.CTX_MSG, header_bytes + ciphertext)
+    return Envelope(header=header, ciphertext=ciphertext, sig=sig)
+
+
+def verify_signature(envelope: Envelope) -> bytes:
+    """Check the sender's signature; return the header's canonical bytes."""
+    header_bytes = canonical(envelope.header)
+    try:
+        crypto.verify(
+            member_key(envelope.header.sender),
+            crypto.CTX_MSG,
+            header_bytes + envelope.ciphertext,
+            envelope.sig,
+        )
+    except (CryptoError, DecodeError) as exc:
+        raise EnvelopeError(
+            "message is not signed by its sender", code="msg.bad_signature"
+        ) from exc
+    return header_bytes
+
+
+def open_message(envelope: Envelope, *, epoch_secret: bytes) -> Plaintext:
+    """Verify, decrypt and decode an envelope with its epoch's secret.
+
+    Raises:
+        EnvelopeError: ``msg.bad_signature``, ``msg.decrypt_failed`` (wrong epoch
+            secret or tampered ciphertext), ``msg.bad_padding`` or
+            ``msg.malformed`` (the plaintext does not decode).
+    """
+    header_bytes = verify_signature(envelope)
+    try:
+        padded = crypto.aead_decrypt(
+            message_key(epoch_secret),
+            envelope.header.nonce,
+            envelope.ciphertext,
+            crypto.CTX_MSG_AD + header_bytes,
+        )
+    except CryptoError as exc:
+        raise EnvelopeError("message does not decrypt", code="msg.decrypt_failed") from exc
+    try:
+        return from_msgpack(unpad(padded), Plaintext)
+    except DecodeError as exc:
+        raise EnvelopeError(
+            f"plaintext does not decode: {exc.message}", code="msg.malformed"
+        ) from exc
+
+
+def check_envelope(log: RoomLog, envelope: Envelope) -> None:
+    """The relay's admission check for a message, against its verified log.
+
+    Raises:
+        EnvelopeError: ``msg.bad_room``, ``msg.not_member`` (sender not in the room
+            now), ``msg.stale_epoch`` (not the current epoch, or a rotation is due
+            after a leave), ``msg.unknown_head`` (the named head is not in the log),
+            ``msg.bad_signature``.
+    """
+    header = envelope.header
+    if header.room != log.room:
+        raise EnvelopeError("message names another room", code="msg.bad_room")
+    if header.sender not in log.members:
+        raise EnvelopeError("sender is not a member of the room", code="msg.not_member")
+    if header.epoch != log.epoch or log.needs_rotation:
+        raise EnvelopeError(
+            f"messages must use epoch {log.epoch}"
+            + (" after the pending rotation" if log.needs_rotation else ""),
+            code="msg.stale_epoch",
+        )
+    try:
+        known = log.check_head(header.head_index, header.head)
+    except ForkDetected as exc:
+        raise EnvelopeError(
+            "message names a head not in this log", code="msg.unknown_head"
+        ) from exc
+    if not known:
+        raise EnvelopeError("message names a head not in this log", code="msg.unknown_head")
+    verify_signature(envelope)

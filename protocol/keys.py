@@ -1,0 +1,152 @@
+"""Identity keys: one root seed, a pseudonymous key pair per room, safety numbers.
+
+A person holds a 32-byte root seed, written down as a recovery phrase: the seed and
+a 3-byte checksum in Crockford base32, 56 characters in 14 groups of 4. From the
+root and a room id, keyed BLAKE2b derives the member's Ed25519 signing seed and
+X25519 secret for that room. Nothing links two rooms' keys without the root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, final
+
+import nacl.public
+import nacl.signing
+
+from protocol import crypto
+from protocol.encoding import canonical
+from protocol.errors import PhraseError
+from protocol.ids import MemberId, RoomId, member_id_from_key
+from protocol.ops import Binding
+
+__all__ = ["RoomKeys", "RootSeed", "safety_number"]
+
+_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {
+    "O": 0,
+    "I": 1,
+    "L": 1,
+}
+_CHECKSUM_BYTES: Final = 3
+_PHRASE_CHARS: Final = 56  # (32 + 3) bytes * 8 / 5 bits
+
+
+def _b32_encode(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    chars = len(data) * 8 // 5
+    return "".join(_ALPHABET[(number >> (5 * (chars - 1 - i))) & 31] for i in range(chars))
+
+
+def _checksum(seed: bytes) -> bytes:
+    return crypto.blake2b(seed, person=crypto.PERSON_PHRASE)[:_CHECKSUM_BYTES]
+
+
+@final
+@dataclass(frozen=True, repr=False)
+class RootSeed:
+    """A person's root secret. ``repr`` never shows it."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != crypto.KEY_BYTES:
+            raise ValueError("a root seed is 32 bytes")
+
+    def __repr__(self) -> str:
+        return "RootSeed(<secret>)"
+
+    @classmethod
+    def generate(cls, rng: crypto.Rng = crypto.random_bytes) -> RootSeed:
+        """A fresh random root."""
+        return cls(rng(crypto.KEY_BYTES))
+
+    @classmethod
+    def from_phrase(cls, phrase: str) -> RootSeed:
+        """Parse a recovery phrase; case, spaces and hyphens are ignored.
+
+        Raises:
+            PhraseError: wrong length (``phrase.length``), a character outside the
+                alphabet (``phrase.character``) or a checksum mismatch
+                (``phrase.checksum``).
+        """
+        chars = [c for c in phrase.upper() if c not in " -\t\n"]
+        if len(chars) != _PHRASE_CHARS:
+            raise PhraseError(
+                f"a recovery phrase has {_PHRASE_CHARS} characters, this one {len(chars)}",
+                code="phrase.length",
+            )
+        number = 0
+        for c in chars:
+            if c not in _DECODE:
+                raise PhraseError(f"{c!r} is not in the phrase alphabet", code="phrase.character")
+            number = (number << 5) | _DECODE[c]
+        data = number.to_bytes(crypto.KEY_BYTES + _CHECKSUM_BYTES, "big")
+        seed, check = data[: crypto.KEY_BYTES], data[crypto.KEY_BYTES :]
+        if _checksum(seed) != check:
+            raise PhraseError("the phrase has a typo: its checksum fails", code="phrase.checksum")
+        return cls(seed)
+
+    @property
+    def phrase(self) -> str:
+        """The recovery phrase: 14 groups of 4 characters joined by hyphens."""
+        text = _b32_encode(self.secret + _checksum(self.secret))
+        return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+    def room_keys(self, room: RoomId) -> RoomKeys:
+        """This person's pseudonymous keys in ``room``."""
+        return RoomKeys.derive(self.secret, room)
+
+
+@final
+@dataclass(frozen=True, repr=False)
+class RoomKeys:
+    """A member's key pairs in one room, derived from the root and the room id."""
+
+    room: RoomId
+    signing: nacl.signing.SigningKey
+    box: nacl.public.PrivateKey
+    member: MemberId = field(init=False)
+    box_public: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "member", member_id_from_key(bytes(self.signing.verify_key)))
+        object.__setattr__(self, "box_public", crypto.box_public(self.box))
+
+    def __repr__(self) -> str:
+        return f"RoomKeys(room={self.room!r}, member={self.member!r})"
+
+    @classmethod
+    def derive(cls, root: bytes, room: RoomId) -> RoomKeys:
+        """Keyed BLAKE2b of the room id under the root, one personalisation per key."""
+        data = room.encode("ascii")
+        sign_seed = crypto.kdf(root, data, person=crypto.PERSON_ROOM_SIGN)
+        box_seed = crypto.kdf(root, data, person=crypto.PERSON_ROOM_BOX)
+        return cls(
+            room=room,
+            signing=crypto.signing_key_from_seed(sign_seed),
+            box=crypto.box_keypair_from_seed(box_seed),
+        )
+
+    def sign(self, context: bytes, payload: bytes) -> bytes:
+        """Sign ``context || payload`` with this member's key."""
+        return crypto.sign(self.signing, context, payload)
+
+    def binding(self) -> bytes:
+        """This member's signature binding its X25519 key to its id in this room."""
+        statement = Binding(room=self.room, member=self.member, box_key=self.box_public)
+        return self.sign(crypto.CTX_BINDING, canonical(statement))
+
+
+def safety_number(room: RoomId, a: tuple[MemberId, bytes], b: tuple[MemberId, bytes]) -> str:
+    """A 60-digit code two members compare to check each other's keys in ``room``.
+
+    ``a`` and ``b`` are (member id, X25519 public key). The result does not depend
+    on their order: both members compute the same digits.
+    """
+    first, second = sorted([a, b])
+    parts = (room.encode("ascii"), *(p for m, k in (first, second) for p in (m.encode(), k)))
+    data = b"".join(parts)
+    digest = crypto.blake2b(data, person=crypto.PERSON_SAFETY, size=60)
+    groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 60, 5)]
+    return " ".join(f"{g:05d}" for g in groups)

@@ -1,0 +1,136 @@
+"""Wire types of messages: the envelope the relay stores, the plaintext inside it.
+
+The relay sees :class:`Envelope` only: a cleartext :class:`EnvelopeHeader` (room,
+epoch, sender, client message id, the log head the sender had verified, nonce),
+the ciphertext, and the sender's signature over header and ciphertext. The
+ciphertext holds a padded :class:`Plaintext`, whose ``body`` is a tagged union
+(``type``) of what people actually say. New body kinds get new tags; an unknown
+tag is shown by clients as "unsupported message", never guessed at.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from protocol.ids import MemberIdField, MessageIdField, RoomIdField
+from protocol.ops import Count, Hash, Sig
+
+__all__ = [
+    "Body",
+    "DeleteContent",
+    "DeleteRequest",
+    "EditBody",
+    "Envelope",
+    "EnvelopeHeader",
+    "Plaintext",
+    "ProfileBody",
+    "ReactionBody",
+    "RulesAcceptBody",
+    "RulesBody",
+    "TextBody",
+]
+
+ShortText = Annotated[str, msgspec.Meta(max_length=500)]
+LongText = Annotated[str, msgspec.Meta(max_length=60_000)]
+
+
+class EnvelopeHeader(msgspec.Struct, frozen=True, kw_only=True):
+    """Cleartext routing data; also the associated data of the ciphertext."""
+
+    v: Literal[1] = 1
+    room: RoomIdField
+    epoch: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+    sender: MemberIdField
+    id: MessageIdField
+    """Client message id: random, makes sends idempotent."""
+    head_index: Count
+    head: Hash
+    """Hash of the log operation at ``head_index``, the newest the sender verified."""
+    nonce: Annotated[bytes, msgspec.Meta(min_length=24, max_length=24)]
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """A sealed, signed message."""
+
+    header: EnvelopeHeader
+    ciphertext: Annotated[bytes, msgspec.Meta(max_length=65_536 + 16)]
+    sig: Sig
+
+
+class TextBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="text"):
+    """A chat message."""
+
+    text: LongText
+    content_warning: ShortText | None = None
+    reply_to: MessageIdField | None = None
+
+
+class EditBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="edit"):
+    """Replaces the text of one of the sender's own messages."""
+
+    target: MessageIdField
+    text: LongText
+
+
+class ReactionBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="reaction"):
+    """Adds (or removes) an emoji reaction to a message."""
+
+    target: MessageIdField
+    emoji: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    remove: bool = False
+
+
+class ProfileBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.profile"):
+    """The room's encrypted profile: name, topic, description."""
+
+    name: ShortText
+    topic: ShortText = ""
+    description: LongText = ""
+
+
+class RulesBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="rules"):
+    """A version of the room's ground rules."""
+
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    text: LongText
+
+
+class RulesAcceptBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="rules.accept"
+):
+    """The sender accepts a version of the ground rules."""
+
+    version: Annotated[int, msgspec.Meta(ge=1)]
+
+
+Body = TextBody | EditBody | ReactionBody | ProfileBody | RulesBody | RulesAcceptBody
+
+
+class Plaintext(msgspec.Struct, frozen=True, kw_only=True):
+    """What is encrypted: who (device), which (counter), when, and the body."""
+
+    device: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
+    """Random id of the sending device; a person's devices share the room key."""
+    counter: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+    """1, 2, 3 ... per (room, device): a gap means a withheld message."""
+    sent_at: Count
+    """Sender's clock, milliseconds since the Unix epoch."""
+    body: Body
+
+
+class DeleteContent(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed request to delete one message (by its sender or a moderator)."""
+
+    room: RoomIdField
+    target: MessageIdField
+    author: MemberIdField
+    at: Count
+
+
+class DeleteRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`DeleteContent` with the author's signature (``CTX_DELETE``)."""
+
+    content: DeleteContent
+    sig: Sig

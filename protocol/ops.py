@@ -1,0 +1,217 @@
+"""Wire types of the room log: signed, hash-chained operations.
+
+An operation is :class:`SignedOp`: its :class:`OpContent` (room, index, hash of the
+previous operation, author, author's clock, and one :data:`OpBody`) plus the
+author's Ed25519 signature over ``CTX_OP || canonical(content)``. The hash of an
+operation is BLAKE2b-256 over ``canonical(signed_op)`` and becomes the next
+operation's ``prev``.
+
+Bodies are a tagged union on the field ``type``; the tags are stable and listed in
+``docs/protocol.md``. Membership changes carry a :class:`Commit` that starts a new
+epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from protocol.ids import MemberIdField, RoomIdField
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "ROLE_RANK",
+    "AddOp",
+    "Binding",
+    "Commit",
+    "Count",
+    "CreateOp",
+    "Hash",
+    "InviteCreateOp",
+    "InviteProof",
+    "InviteRevokeOp",
+    "JoinOp",
+    "Key32",
+    "LeaveOp",
+    "OpBody",
+    "OpContent",
+    "Policy",
+    "RemoveOp",
+    "Role",
+    "RoleOp",
+    "RoomKind",
+    "RotateOp",
+    "Share",
+    "Sig",
+    "SignedOp",
+]
+
+PROTOCOL_VERSION: Final = 1
+
+Key32 = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+Hash = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+Sig = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+
+Role = Literal["owner", "moderator", "supporter", "member"]
+RoomKind = Literal["group", "buddy", "program"]
+
+ROLE_RANK: Final[dict[Role, int]] = {"member": 0, "supporter": 1, "moderator": 2, "owner": 3}
+"""Higher rank may do everything a lower rank may."""
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """Room rules the relay may know and enforce (never names or texts)."""
+
+    kind: RoomKind = "group"
+    invite_role: Role = "moderator"
+    """The lowest role that may add members or create invite links."""
+    share_history: bool = False
+    """If true, new epochs carry earlier epoch secrets to members added later."""
+    max_members: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
+    """The relay purges messages older than this; ``None`` keeps them."""
+
+
+class Share(msgspec.Struct, frozen=True, kw_only=True):
+    """The commit secret sealed (``crypto_box_seal``) to one member's X25519 key."""
+
+    member: MemberIdField
+    sealed: Annotated[bytes, msgspec.Meta(min_length=80, max_length=80)]
+
+
+class Commit(msgspec.Struct, frozen=True, kw_only=True):
+    """A new epoch: fresh bytes sealed to every member after the operation."""
+
+    epoch: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+    shares: list[Share]
+    """One per member after the operation, sorted by member id."""
+    confirm: Hash
+    """Key-confirmation tag derived from the new epoch secret."""
+    history: bytes | None = None
+    """Earlier epoch secrets, encrypted under the new one (rooms that share history)."""
+
+
+class CreateOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.create"):
+    """Index 0: the author becomes the first owner."""
+
+    policy: Policy
+    box_key: Key32
+    binding: Sig
+    commit: Commit
+
+
+class AddOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.add"):
+    """An authorised member adds another key, which signed its own binding."""
+
+    member: MemberIdField
+    box_key: Key32
+    binding: Sig
+    role: Role = "member"
+    commit: Commit
+
+
+class RemoveOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.remove"):
+    """A moderator or owner removes a lower-ranked member and rotates."""
+
+    member: MemberIdField
+    commit: Commit
+
+
+class LeaveOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.leave"):
+    """The author leaves. No commit: the next remaining member to act rotates."""
+
+
+class InviteCreateOp(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.invite.create"
+):
+    """Registers the public key of an invite link's secret."""
+
+    invite_key: Key32
+    role: Role = "member"
+    max_uses: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+    expires_at: Count
+    """Milliseconds since the Unix epoch."""
+
+
+class InviteRevokeOp(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.invite.revoke"
+):
+    """Withdraws an invite link."""
+
+    invite_key: Key32
+
+
+class JoinOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.join"):
+    """The author joins with an invite and commits the next epoch itself."""
+
+    invite_key: Key32
+    invite_proof: Sig
+    box_key: Key32
+    binding: Sig
+    commit: Commit
+
+
+class RoleOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.role"):
+    """Changes another member's role."""
+
+    member: MemberIdField
+    role: Role
+
+
+class RotateOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.rotate"):
+    """A new epoch for the same members (schedule, or after a leave)."""
+
+    commit: Commit
+
+
+OpBody = (
+    CreateOp
+    | AddOp
+    | RemoveOp
+    | LeaveOp
+    | InviteCreateOp
+    | InviteRevokeOp
+    | JoinOp
+    | RoleOp
+    | RotateOp
+)
+
+
+class OpContent(msgspec.Struct, frozen=True, kw_only=True):
+    """The signed part of an operation."""
+
+    v: Literal[1] = 1
+    room: RoomIdField
+    index: Count
+    prev: Hash
+    """Hash of the operation at ``index - 1``; 32 zero bytes at index 0."""
+    author: MemberIdField
+    at: Count
+    """Author's clock, milliseconds since the Unix epoch."""
+    body: OpBody
+
+
+class SignedOp(msgspec.Struct, frozen=True, kw_only=True):
+    """An operation with its author's signature."""
+
+    content: OpContent
+    sig: Sig
+
+
+class Binding(msgspec.Struct, frozen=True, kw_only=True):
+    """What a member signs to bind its X25519 key to its member id in one room."""
+
+    room: RoomIdField
+    member: MemberIdField
+    box_key: Key32
+
+
+class InviteProof(msgspec.Struct, frozen=True, kw_only=True):
+    """What an invite link's key signs to let one key join at one index."""
+
+    room: RoomIdField
+    index: Count
+    joiner: MemberIdField
+    box_key: Key32

@@ -1,0 +1,433 @@
+"""The room-log verifier: folds signed operations into room state, or refuses them.
+
+:class:`RoomLog` is the only way room state comes into being, in the relay and in
+every client alike. ``append`` checks, in this order, and raises :class:`LogError`
+with the first failing code:
+
+1. position: ``log.bad_index`` (not the next index), ``log.bad_room``,
+   ``log.bad_prev`` (not chained to our head); an operation at an index we already
+   hold raises :class:`ForkDetected` if it differs from ours, ``log.replay`` if not;
+2. ``log.bad_signature``: the author's signature over the content;
+3. authority, from the one table ``_RULES`` below: ``log.unauthorized`` (the author
+   may not do this under the policy and roles at this point), ``log.not_member``,
+   ``log.bad_binding``, ``log.bad_invite``, ``log.room_full``, ``log.invalid``;
+4. ``log.bad_commit``: a membership change without a commit for exactly the next
+   epoch and exactly the members after the operation.
+
+State changes only when every check passes, so a refused operation leaves the log
+as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Final, final
+
+from protocol import crypto
+from protocol.encoding import canonical
+from protocol.errors import CryptoError, DecodeError, ForkDetected, LogError
+from protocol.ids import MemberId, RoomId, member_key
+from protocol.ops import (
+    ROLE_RANK,
+    AddOp,
+    Binding,
+    Commit,
+    CreateOp,
+    InviteCreateOp,
+    InviteProof,
+    InviteRevokeOp,
+    JoinOp,
+    LeaveOp,
+    OpBody,
+    OpContent,
+    Policy,
+    RemoveOp,
+    Role,
+    RoleOp,
+    RotateOp,
+    SignedOp,
+)
+
+__all__ = ["ZERO_HASH", "Invite", "Member", "RoomLog", "op_hash"]
+
+ZERO_HASH: Final = bytes(32)
+_MODERATOR: Final = ROLE_RANK["moderator"]
+
+
+def op_hash(op: SignedOp) -> bytes:
+    """BLAKE2b-256 of an operation's canonical bytes: the next ``prev``."""
+    return crypto.blake2b(canonical(op), person=crypto.PERSON_OP_HASH)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member as the verified log knows them."""
+
+    id: MemberId
+    box_key: bytes
+    role: Role
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """An invite link's registration in the log."""
+
+    key: bytes
+    role: Role
+    max_uses: int
+    uses: int
+    expires_at: int
+    created_by: MemberId
+    revoked: bool = False
+
+
+@dataclass(slots=True)
+class _Change:
+    """What an accepted operation does to the state."""
+
+    members: dict[MemberId, Member] | None = None
+    invite: Invite | None = None
+    policy: Policy | None = None
+    commit: Commit | None = None
+    departed: bool = False
+
+
+def _fail(code: str, message: str) -> LogError:
+    return LogError(message, code=code)
+
+
+def _check_binding(room: RoomId, member: MemberId, box_key: bytes, binding: bytes) -> None:
+    statement = canonical(Binding(room=room, member=member, box_key=box_key))
+    try:
+        crypto.verify(member_key(member), crypto.CTX_BINDING, statement, binding)
+    except (CryptoError, DecodeError) as exc:
+        raise _fail("log.bad_binding", f"{member} did not bind this X25519 key") from exc
+
+
+@final
+class RoomLog:
+    """A verified room log and the room state it folds to."""
+
+    __slots__ = (
+        "_epoch",
+        "_epoch_at",
+        "_hashes",
+        "_invites",
+        "_members",
+        "_needs_rotation",
+        "_ops",
+        "_policy",
+        "_room",
+    )
+
+    def __init__(self) -> None:
+        self._room: RoomId | None = None
+        self._policy = Policy()
+        self._members: dict[MemberId, Member] = {}
+        self._invites: dict[bytes, Invite] = {}
+        self._epoch = 0
+        self._needs_rotation = False
+        self._ops: list[SignedOp] = []
+        self._hashes: list[bytes] = []
+        self._epoch_at: list[int] = []
+
+    @classmethod
+    def from_ops(cls, ops: Iterable[SignedOp]) -> RoomLog:
+        """Verify a whole log from its create operation."""
+        log = cls()
+        for op in ops:
+            log.append(op)
+        return log
+
+    # -- read-only state ---------------------------------------------------
+
+    @property
+    def room(self) -> RoomId:
+        if self._room is None:
+            raise LogError("the log is empty", code="log.empty")
+        return self._room
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def members(self) -> Mapping[MemberId, Member]:
+        return MappingProxyType(self._members)
+
+    @property
+    def invites(self) -> Mapping[bytes, Invite]:
+        return MappingProxyType(self._invites)
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch number (1 after create)."""
+        return self._epoch
+
+    @property
+    def needs_rotation(self) -> bool:
+        """True after a leave until the next commit: nobody may send until then."""
+        return self._needs_rotation
+
+    @property
+    def index(self) -> int:
+        """Index of the newest operation, -1 for an empty log."""
+        return len(self._ops) - 1
+
+    @property
+    def head(self) -> bytes:
+        """Hash of the newest operation (32 zero bytes for an empty log)."""
+        return self._hashes[-1] if self._hashes else ZERO_HASH
+
+    @property
+    def ops(self) -> tuple[SignedOp, ...]:
+        return tuple(self._ops)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def role_of(self, member: MemberId) -> Role | None:
+        m = self._members.get(member)
+        return m.role if m else None
+
+    def hash_at(self, index: int) -> bytes:
+        return self._hashes[index]
+
+    def epoch_at(self, index: int) -> int:
+        """The epoch in force once the operation at ``index`` applied."""
+        return self._epoch_at[index]
+
+    def check_head(self, index: int, head: bytes) -> bool:
+        """Place a head someone else saw in our log.
+
+        Returns True if our log holds ``head`` at ``index``, False if ``index`` is
+        beyond our log (sync, then ask again).
+
+        Raises:
+            ForkDetected: our log holds a different operation at ``index``.
+        """
+        if index >= len(self._hashes) or index < 0:
+            return False
+        if self._hashes[index] != head:
+            raise ForkDetected(f"two different operations at index {index}")
+        return True
+
+    # -- appending ---------------------------------------------------------
+
+    def append(self, op: SignedOp) -> bytes:
+        """Verify ``op`` against the current state and apply it; return its hash."""
+        c = op.content
+        if c.index < len(self._ops):
+            if op_hash(op) != self._hashes[c.index]:
+                raise ForkDetected(f"a different operation at index {c.index}")
+            raise _fail("log.replay", f"operation {c.index} is already in the log")
+        if c.index != len(self._ops):
+            raise _fail("log.bad_index", f"expected index {len(self._ops)}, got {c.index}")
+        if self._room is not None and c.room != self._room:
+            raise _fail("log.bad_room", "operation names another room")
+        if c.prev != self.head:
+            raise _fail("log.bad_prev", f"operation {c.index} does not follow our head")
+        try:
+            crypto.verify(member_key(c.author), crypto.CTX_OP, canonical(c), op.sig)
+        except (CryptoError, DecodeError) as exc:
+            raise _fail(
+                "log.bad_signature", f"operation {c.index} is not signed by its author"
+            ) from exc
+
+        rule = _RULES.get(type(c.body))
+        if rule is None:  # pragma: no cover - the union is closed
+            raise _fail("log.invalid", "unknown operation")
+        if not isinstance(c.body, CreateOp) and not self._ops:
+            raise _fail("log.invalid", "a log starts with room.create")
+        change = rule(self, c)
+        self._check_commit(c, change)
+        self._apply(op, c, change)
+        return self._hashes[-1]
+
+    def _check_commit(self, c: OpContent, change: _Change) -> None:
+        commit = change.commit
+        if commit is None:
+            return
+        if commit.epoch != self._epoch + 1:
+            raise _fail("log.bad_commit", f"commit must start epoch {self._epoch + 1}")
+        after = change.members if change.members is not None else self._members
+        recipients = [s.member for s in commit.shares]
+        if recipients != sorted(after) or len(set(recipients)) != len(recipients):
+            raise _fail("log.bad_commit", "commit must seal to exactly the members, sorted by id")
+
+    def _apply(self, op: SignedOp, c: OpContent, change: _Change) -> None:
+        if isinstance(c.body, CreateOp):
+            self._room = c.room
+        if change.policy is not None:
+            self._policy = change.policy
+        if change.members is not None:
+            self._members = change.members
+        if change.invite is not None:
+            self._invites[change.invite.key] = change.invite
+        if change.commit is not None:
+            self._epoch = change.commit.epoch
+            self._needs_rotation = False
+        if change.departed:
+            self._needs_rotation = True
+        self._ops.append(op)
+        self._hashes.append(op_hash(op))
+        self._epoch_at.append(self._epoch)
+
+    # -- rules -------------------------------------------------------------
+
+    def _author(self, c: OpContent) -> Member:
+        member = self._members.get(c.author)
+        if member is None:
+            raise _fail("log.not_member", f"{c.author} is not a member")
+        return member
+
+    def _rank(self, c: OpContent) -> int:
+        return ROLE_RANK[self._author(c).role]
+
+    def _room_has_space(self) -> None:
+        cap = self._policy.max_members
+        if cap is not None and len(self._members) >= cap:
+            raise _fail("log.room_full", f"the room holds at most {cap} members")
+
+    def _create(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, CreateOp)
+        if c.index != 0 or c.prev != ZERO_HASH:
+            raise _fail("log.bad_index", "room.create only at index 0")
+        _check_binding(c.room, c.author, body.box_key, body.binding)
+        members = {c.author: Member(c.author, body.box_key, "owner")}
+        return _Change(members=members, policy=body.policy, commit=body.commit)
+
+    def _add(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, AddOp)
+        rank = self._rank(c)
+        if rank < ROLE_RANK[self._policy.invite_role] or ROLE_RANK[body.role] > rank:
+            raise _fail("log.unauthorized", f"{c.author} may not add a {body.role}")
+        if body.member in self._members:
+            raise _fail("log.invalid", f"{body.member} is already a member")
+        self._room_has_space()
+        _check_binding(c.room, body.member, body.box_key, body.binding)
+        members = dict(self._members)
+        members[body.member] = Member(body.member, body.box_key, body.role)
+        return _Change(members=members, commit=body.commit)
+
+    def _remove(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, RemoveOp)
+        rank = self._rank(c)
+        target = self._members.get(body.member)
+        if target is None:
+            raise _fail("log.not_member", f"{body.member} is not a member")
+        if body.member == c.author:
+            raise _fail("log.invalid", "use room.leave to leave")
+        owner = ROLE_RANK["owner"]
+        if rank < _MODERATOR or (rank != owner and ROLE_RANK[target.role] >= rank):
+            raise _fail("log.unauthorized", f"{c.author} may not remove a {target.role}")
+        members = dict(self._members)
+        del members[body.member]
+        return _Change(members=members, commit=body.commit)
+
+    def _leave(self, c: OpContent) -> _Change:
+        self._author(c)
+        members = dict(self._members)
+        del members[c.author]
+        return _Change(members=members, departed=True)
+
+    def _invite_create(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, InviteCreateOp)
+        rank = self._rank(c)
+        if rank < ROLE_RANK[self._policy.invite_role] or ROLE_RANK[body.role] > rank:
+            raise _fail("log.unauthorized", f"{c.author} may not invite a {body.role}")
+        if body.role == "owner":
+            raise _fail("log.unauthorized", "an invite cannot grant owner")
+        if body.invite_key in self._invites:
+            raise _fail("log.invalid", "this invite key is already registered")
+        invite = Invite(
+            key=body.invite_key,
+            role=body.role,
+            max_uses=body.max_uses,
+            uses=0,
+            expires_at=body.expires_at,
+            created_by=c.author,
+        )
+        return _Change(invite=invite)
+
+    def _invite_revoke(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, InviteRevokeOp)
+        rank = self._rank(c)
+        invite = self._invites.get(body.invite_key)
+        if invite is None or invite.revoked:
+            raise _fail("log.bad_invite", "no such live invite")
+        if invite.created_by != c.author and rank < _MODERATOR:
+            raise _fail("log.unauthorized", f"{c.author} may not revoke this invite")
+        return _Change(invite=replace(invite, revoked=True))
+
+    def _join(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, JoinOp)
+        if c.author in self._members:
+            raise _fail("log.invalid", f"{c.author} is already a member")
+        invite = self._invites.get(body.invite_key)
+        if invite is None or invite.revoked:
+            raise _fail("log.bad_invite", "no such live invite")
+        if invite.uses >= invite.max_uses:
+            raise _fail("log.bad_invite", "this invite has no uses left")
+        if c.at > invite.expires_at:
+            raise _fail("log.bad_invite", "this invite has expired")
+        proof = InviteProof(room=c.room, index=c.index, joiner=c.author, box_key=body.box_key)
+        try:
+            crypto.verify(body.invite_key, crypto.CTX_INVITE, canonical(proof), body.invite_proof)
+        except CryptoError as exc:
+            raise _fail("log.bad_invite", "the joiner does not hold the invite secret") from exc
+        self._room_has_space()
+        _check_binding(c.room, c.author, body.box_key, body.binding)
+        members = dict(self._members)
+        members[c.author] = Member(c.author, body.box_key, invite.role)
+        used = replace(invite, uses=invite.uses + 1)
+        return _Change(members=members, invite=used, commit=body.commit)
+
+    def _role(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, RoleOp)
+        rank = self._rank(c)
+        target = self._members.get(body.member)
+        if target is None:
+            raise _fail("log.not_member", f"{body.member} is not a member")
+        if body.member == c.author:
+            raise _fail("log.unauthorized", "a member cannot change their own role")
+        if rank != ROLE_RANK["owner"] and (
+            rank < _MODERATOR or ROLE_RANK[target.role] >= rank or ROLE_RANK[body.role] >= rank
+        ):
+            raise _fail("log.unauthorized", f"{c.author} may not make a {target.role} {body.role}")
+        members = dict(self._members)
+        members[body.member] = replace(target, role=body.role)
+        return _Change(members=members)
+
+    def _rotate(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, RotateOp)
+        self._author(c)
+        return _Change(commit=body.commit)
+
+
+_Rule = Callable[[RoomLog, OpContent], _Change]
+
+# The whole authority table: one rule per operation kind.
+_RULES: Final[Mapping[type[OpBody], _Rule]] = {
+    CreateOp: RoomLog._create,
+    AddOp: RoomLog._add,
+    RemoveOp: RoomLog._remove,
+    LeaveOp: RoomLog._leave,
+    InviteCreateOp: RoomLog._invite_create,
+    InviteRevokeOp: RoomLog._invite_revoke,
+    JoinOp: RoomLog._join,
+    RoleOp: RoomLog._role,
+    RotateOp: RoomLog._rotate,
+}

@@ -1,0 +1,96 @@
+"""Signing and checking the small signed statements of the protocol.
+
+Room-log operations, invite proofs, delete requests and authentication answers are
+each signed over ``CTX_* || canonical(content)`` with a context of their own, so a
+signature made for one purpose is never valid for another.
+"""
+
+from __future__ import annotations
+
+from protocol import crypto
+from protocol.api import AuthContent
+from protocol.encoding import canonical
+from protocol.errors import CryptoError, DecodeError, EnvelopeError, HearthError
+from protocol.ids import MemberId, MessageId, RoomId, member_key
+from protocol.keys import RoomKeys
+from protocol.messages import DeleteContent, DeleteRequest
+from protocol.ops import InviteProof, OpBody, OpContent, SignedOp
+
+__all__ = [
+    "InviteKey",
+    "sign_auth",
+    "sign_delete",
+    "sign_op",
+    "verify_auth",
+    "verify_delete",
+]
+
+
+def sign_op(keys: RoomKeys, *, index: int, prev: bytes, at: int, body: OpBody) -> SignedOp:
+    """Sign an operation of ``keys.room`` authored by ``keys.member``."""
+    content = OpContent(
+        room=keys.room, index=index, prev=prev, author=keys.member, at=at, body=body
+    )
+    return SignedOp(content=content, sig=keys.sign(crypto.CTX_OP, canonical(content)))
+
+
+def sign_delete(keys: RoomKeys, *, target: MessageId, at: int) -> DeleteRequest:
+    """A signed request to delete message ``target``."""
+    content = DeleteContent(room=keys.room, target=target, author=keys.member, at=at)
+    return DeleteRequest(content=content, sig=keys.sign(crypto.CTX_DELETE, canonical(content)))
+
+
+def verify_delete(request: DeleteRequest) -> None:
+    """Check a delete request's signature (``msg.bad_signature``)."""
+    try:
+        crypto.verify(
+            member_key(request.content.author),
+            crypto.CTX_DELETE,
+            canonical(request.content),
+            request.sig,
+        )
+    except (CryptoError, DecodeError) as exc:
+        raise EnvelopeError(
+            "delete request is not signed by its author", code="msg.bad_signature"
+        ) from exc
+
+
+def sign_auth(keys: RoomKeys, *, origin: str, challenge: bytes, expires_at: int) -> bytes:
+    """Answer a relay's challenge for this room key."""
+    content = AuthContent(
+        origin=origin, challenge=challenge, key=keys.member, expires_at=expires_at
+    )
+    return keys.sign(crypto.CTX_AUTH, canonical(content))
+
+
+def verify_auth(
+    *, key: MemberId, origin: str, challenge: bytes, expires_at: int, sig: bytes
+) -> None:
+    """Check an answer to a challenge (``auth.bad_signature``)."""
+    content = AuthContent(origin=origin, challenge=challenge, key=key, expires_at=expires_at)
+    try:
+        crypto.verify(member_key(key), crypto.CTX_AUTH, canonical(content), sig)
+    except (CryptoError, DecodeError) as exc:
+        raise HearthError("challenge answer does not verify", code="auth.bad_signature") from exc
+
+
+class InviteKey:
+    """The key pair behind an invite link; its 32-byte secret travels in the URL fragment."""
+
+    __slots__ = ("_signing", "public", "secret")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != crypto.KEY_BYTES:
+            raise ValueError("an invite secret is 32 bytes")
+        self.secret = secret
+        self._signing = crypto.signing_key_from_seed(secret)
+        self.public = bytes(self._signing.verify_key)
+
+    @classmethod
+    def generate(cls, rng: crypto.Rng = crypto.random_bytes) -> InviteKey:
+        return cls(rng(crypto.KEY_BYTES))
+
+    def prove(self, *, room: RoomId, index: int, joiner: MemberId, box_key: bytes) -> bytes:
+        """Let ``joiner`` join ``room`` at log ``index`` with this invite."""
+        proof = InviteProof(room=room, index=index, joiner=joiner, box_key=box_key)
+        return crypto.sign(self._signing, crypto.CTX_INVITE, canonical(proof))
