@@ -47,6 +47,7 @@ from protocol.signing import (
     sign_op,
     verify_auth,
     verify_delete,
+    verify_invite_read,
 )
 
 __all__ = [
@@ -103,5 +104,6 @@ __all__ = [
     "unpad",
     "verify_auth",
     "verify_delete",
+    "verify_invite_read",
     "verify_signature",
 ]

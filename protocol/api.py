@@ -15,22 +15,36 @@ import msgspec
 
 from protocol.ids import MemberIdField, MessageIdField, RoomIdField
 from protocol.messages import DeleteRequest, Envelope
-from protocol.ops import Count, Sig, SignedOp
+from protocol.ops import Count, Hash, Key32, Sig, SignedOp
 
 __all__ = [
+    "AccountDeleted",
     "AckFrame",
+    "AppendResult",
     "AuthContent",
     "AuthFrame",
     "AuthRequest",
+    "BlobIdField",
+    "BlobRef",
     "Challenge",
     "ChallengeRequest",
     "ClientFrame",
+    "CrisisResource",
+    "DeleteAccountRequest",
+    "ErasedEvent",
     "ErrorBody",
     "ErrorFrame",
     "EventFrame",
+    "Health",
+    "HistoryPage",
+    "InviteReadContent",
+    "InviteReadRequest",
     "LogEvent",
+    "LogPage",
+    "MessageAck",
     "MessageEvent",
     "ReadyFrame",
+    "RemovedEvent",
     "RoomEvent",
     "RoomSync",
     "SendFrame",
@@ -89,6 +103,26 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
 
     token: str
     expires_at: Count
+    can_create: bool = False
+    """Whether this session may create rooms under the relay's creation policy."""
+
+
+class InviteReadContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What an invite link's key signs (``CTX_INVITE_READ``) to read a room's log."""
+
+    room: RoomIdField
+    reader: MemberIdField
+    at: Count
+    """Reader's clock, milliseconds since the Unix epoch; the relay allows 5 minutes."""
+
+
+class InviteReadRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Proof of holding an invite link, to read the log before joining."""
+
+    invite_key: Key32
+    reader: MemberIdField
+    at: Count
+    sig: Sig
 
 
 # -- room events and sync -----------------------------------------------------
@@ -119,7 +153,34 @@ class TombstoneEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"
     request: DeleteRequest
 
 
-RoomEvent = LogEvent | MessageEvent | TombstoneEvent
+class RemovedEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="removed"):
+    """What the relay serves at the ``seq`` of a message whose ciphertext it deleted.
+
+    ``by`` is the ``seq`` of the :class:`TombstoneEvent` or :class:`ErasedEvent`
+    that removed it, so sequence numbers stay contiguous and every gap is explained.
+    """
+
+    seq: Seq
+    ts: Count
+    id: MessageIdField
+    sender: MemberIdField
+    by: Seq
+
+
+class ErasedEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="erased"):
+    """The relay erased every message ``member`` sent up to ``through``.
+
+    Appended when a key deletes its data (``POST /v1/account/delete``). It is the
+    relay's statement, authorised by the key's session, not a signed operation.
+    """
+
+    seq: Seq
+    ts: Count
+    member: MemberIdField
+    through: Seq
+
+
+RoomEvent = LogEvent | MessageEvent | TombstoneEvent | RemovedEvent | ErasedEvent
 
 
 class SyncRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +205,88 @@ class SyncResponse(msgspec.Struct, frozen=True, kw_only=True):
 
     rooms: list[RoomSync]
     more: bool
+
+
+# -- HTTP answers -------------------------------------------------------------
+
+
+class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
+    """A log operation the relay verified and stored at ``index``, as event ``seq``."""
+
+    room: RoomIdField
+    index: Count
+    head: Hash
+    """Hash of the operation: the log's new head."""
+    seq: Seq
+
+
+class LogPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Log operations in index order; ``more`` if the log goes on after them."""
+
+    ops: list[SignedOp]
+    more: bool
+
+
+class MessageAck(msgspec.Struct, frozen=True, kw_only=True):
+    """A message is durable at ``seq``."""
+
+    room: RoomIdField
+    id: MessageIdField
+    seq: Seq
+    ts: Count
+
+
+class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Room events oldest first; ``more`` if older events remain above the low-water mark."""
+
+    events: list[RoomEvent]
+    more: bool
+
+
+BlobIdField = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern="^[A-Za-z0-9_-]*$")]
+
+
+class BlobRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored attachment: its id within the room and its size in bytes."""
+
+    id: BlobIdField
+    size: Count
+
+
+class DeleteAccountRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Delete a key's data; ``leave`` is its signed ``room.leave`` if it is a member."""
+
+    leave: SignedOp | None = None
+
+
+class AccountDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    """What deleting a key's data did."""
+
+    left: list[RoomIdField]
+    """Rooms the key left through its ``leave``."""
+    erased: Count
+    """Messages whose ciphertext was erased."""
+    blobs: Count
+    """Attachments deleted."""
+
+
+class CrisisResource(msgspec.Struct, frozen=True, kw_only=True):
+    """A crisis line the operator lists, for the regions it serves."""
+
+    name: Annotated[str, msgspec.Meta(max_length=200)]
+    regions: list[str]
+    """ISO 3166-1 alpha-2 codes, or ``"*"`` for everywhere."""
+    phone: str | None = None
+    sms: str | None = None
+    url: str | None = None
+    hours: str | None = None
+    description: str = ""
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    """``/healthz`` and ``/readyz``."""
+
+    status: str
 
 
 # -- websocket frames ---------------------------------------------------------

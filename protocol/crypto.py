@@ -34,6 +34,7 @@ __all__ = [
     "CTX_BINDING",
     "CTX_DELETE",
     "CTX_INVITE",
+    "CTX_INVITE_READ",
     "CTX_MSG",
     "CTX_MSG_AD",
     "CTX_OP",
@@ -102,6 +103,7 @@ CTX_MSG: Final = b"hearth/v1/msg\x00"
 CTX_MSG_AD: Final = b"hearth/v1/msg-ad\x00"
 CTX_DELETE: Final = b"hearth/v1/delete\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"
+CTX_INVITE_READ: Final = b"hearth/v1/invite-read\x00"
 
 
 def random_bytes(n: int) -> bytes:

@@ -8,7 +8,7 @@ signature made for one purpose is never valid for another.
 from __future__ import annotations
 
 from protocol import crypto
-from protocol.api import AuthContent
+from protocol.api import AuthContent, InviteReadContent
 from protocol.encoding import canonical
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, HearthError
 from protocol.ids import MemberId, MessageId, RoomId, member_key
@@ -23,6 +23,7 @@ __all__ = [
     "sign_op",
     "verify_auth",
     "verify_delete",
+    "verify_invite_read",
 ]
 
 
@@ -74,6 +75,17 @@ def verify_auth(
         raise HearthError("challenge answer does not verify", code="auth.bad_signature") from exc
 
 
+def verify_invite_read(
+    *, invite_key: bytes, room: RoomId, reader: MemberId, at: int, sig: bytes
+) -> None:
+    """Check an invite holder's request to read a room's log (``auth.bad_signature``)."""
+    content = InviteReadContent(room=room, reader=reader, at=at)
+    try:
+        crypto.verify(invite_key, crypto.CTX_INVITE_READ, canonical(content), sig)
+    except CryptoError as exc:
+        raise HearthError("invite read request does not verify", code="auth.bad_signature") from exc
+
+
 class InviteKey:
     """The key pair behind an invite link; its 32-byte secret travels in the URL fragment."""
 
@@ -94,3 +106,8 @@ class InviteKey:
         """Let ``joiner`` join ``room`` at log ``index`` with this invite."""
         proof = InviteProof(room=room, index=index, joiner=joiner, box_key=box_key)
         return crypto.sign(self._signing, crypto.CTX_INVITE, canonical(proof))
+
+    def prove_read(self, *, room: RoomId, reader: MemberId, at: int) -> bytes:
+        """Let ``reader`` read ``room``'s log before joining (``CTX_INVITE_READ``)."""
+        content = InviteReadContent(room=room, reader=reader, at=at)
+        return crypto.sign(self._signing, crypto.CTX_INVITE_READ, canonical(content))
