@@ -43,6 +43,7 @@ __all__ = [
     "PERSON_CONFIRM",
     "PERSON_EPOCH",
     "PERSON_HISTORY",
+    "PERSON_LOCAL_STORE",
     "PERSON_MSG_KEY",
     "PERSON_OP_HASH",
     "PERSON_PHRASE",
@@ -93,6 +94,9 @@ PERSON_PHRASE: Final = b"hearth-phrase"
 PERSON_SAFETY: Final = b"hearth-safety"
 PERSON_TOKEN: Final = b"hearth-token"
 PERSON_POW: Final = b"hearth-pow"
+# The SDK's key for its local store (epoch secrets, message plaintext at rest on a
+# device), derived from the root so the recovery phrase alone can reopen a store.
+PERSON_LOCAL_STORE: Final = b"hearth-local"
 
 # Signature contexts: the signed bytes are CTX || payload. Each ends in NUL so no
 # context is a prefix of another.
