@@ -49,13 +49,21 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Inverse of :func:`b64url_encode`; rejects padding and foreign characters."""
+    """Inverse of :func:`b64url_encode`; accepts only the one spelling it produces.
+
+    The standard library skips foreign characters and ignores the spare low bits of
+    the last character, so several strings decode to one key; a member id must
+    name exactly one member, hence the re-encoding check.
+    """
     if "=" in text or not text.isascii():
         raise DecodeError("base64url must be unpadded ASCII")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise DecodeError("invalid base64url") from exc
+    if b64url_encode(data) != text:
+        raise DecodeError("not the canonical base64url spelling")
+    return data
 
 
 def member_id_from_key(public_key: bytes) -> MemberId:
