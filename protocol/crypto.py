@@ -189,6 +189,8 @@ def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes)
     """Inverse of :func:`aead_encrypt`; raise :class:`CryptoError` on any tampering."""
     if len(nonce) != AEAD_NONCE_BYTES:
         raise CryptoError("nonce must be 24 bytes", code="crypto.decrypt_failed")
+    if len(ciphertext) < AEAD_TAG_BYTES:  # PyNaCl would raise a bare ValueError
+        raise CryptoError("ciphertext shorter than its tag", code="crypto.decrypt_failed")
     try:
         return _b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, associated, nonce, key)
     except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError) as exc:
