@@ -12,7 +12,8 @@ with the first failing code:
    may not do this under the policy and roles at this point), ``log.not_member``,
    ``log.bad_binding``, ``log.bad_invite``, ``log.room_full``, ``log.invalid``;
 4. ``log.bad_commit``: a membership change without a commit for exactly the next
-   epoch and exactly the members after the operation.
+   epoch and exactly the members after the operation, or a commit that passes
+   earlier epochs on in a room whose policy does not share history.
 
 State changes only when every check passes, so a refused operation leaves the log
 as it was.
@@ -254,6 +255,9 @@ class RoomLog:
             return
         if commit.epoch != self._epoch + 1:
             raise _fail("log.bad_commit", f"commit must start epoch {self._epoch + 1}")
+        policy = change.policy if change.policy is not None else self._policy
+        if commit.history is not None and not policy.share_history:
+            raise _fail("log.bad_commit", "this room's policy does not share history")
         after = change.members if change.members is not None else self._members
         recipients = [s.member for s in commit.shares]
         if recipients != sorted(after) or len(set(recipients)) != len(recipients):
