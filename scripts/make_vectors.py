@@ -1,0 +1,867 @@
+"""Build Hearth's protocol test vectors, deterministically, into tests/vectors/*.json.
+
+Usage::
+
+    python scripts/make_vectors.py           # exit 1 if the files differ from a rebuild
+    python scripts/make_vectors.py --write   # rewrite the files (``make vectors``)
+
+Every random input comes from :class:`DetRng`, a counter-mode BLAKE2b stream keyed
+by a label, passed as the ``rng=`` parameter of the protocol functions; one label
+per vector, so adding a vector never shifts another. Bytes are lowercase hex,
+except inside ``json`` members, which hold wire values exactly as the relay and
+clients exchange them (msgspec JSON, bytes as padded standard base64).
+
+Sealed boxes are the one thing the protocol cannot make deterministic:
+``crypto_box_seal`` draws its ephemeral key inside libsodium. Here shares are
+sealed with :func:`seal_with`, the same construction with the ephemeral key taken
+from a recorded seed, so a rebuild gives the same bytes; another implementation
+checks a share by opening it, not by sealing it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nacl.bindings
+
+from protocol import (
+    ZERO_HASH,
+    HearthError,
+    InviteKey,
+    MemberId,
+    Policy,
+    Role,
+    RoomId,
+    RoomKeys,
+    RoomLog,
+    RootSeed,
+    SignedOp,
+    canonical,
+    crypto,
+    derive_epoch_secret,
+    make_commit,
+    member_key,
+    message_key,
+    new_message_id,
+    new_room_id,
+    op_hash,
+    pad,
+    safety_number,
+    seal_message,
+    sign_auth,
+    sign_delete,
+    sign_op,
+    to_json,
+)
+from protocol.api import AuthContent, InviteReadContent
+from protocol.messages import (
+    Body,
+    Plaintext,
+    ReactionBody,
+    TextBody,
+)
+from protocol.ops import (
+    AddOp,
+    Binding,
+    Commit,
+    CreateOp,
+    InviteCreateOp,
+    InviteProof,
+    InviteRevokeOp,
+    JoinOp,
+    LeaveOp,
+    OpBody,
+    RemoveOp,
+    RoleOp,
+    RotateOp,
+    Share,
+)
+
+VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
+DAY_MS = 86_400_000
+RNG_DOC = (
+    "DetRng(label): the concatenation of BLAKE2b-512(data=u64be(i), key=utf8(label), "
+    "person='hearth-vectors') for i = 0, 1, 2, ...; each call takes the next n bytes."
+)
+
+
+class DetRng:
+    """A deterministic ``rng(n)``: counter-mode BLAKE2b keyed by a label."""
+
+    def __init__(self, label: str) -> None:
+        self._key = label.encode()
+        self._counter = 0
+        self._buffer = b""
+
+    def __call__(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            block = hashlib.blake2b(
+                self._counter.to_bytes(8, "big"),
+                key=self._key,
+                person=b"hearth-vectors",
+                digest_size=64,
+            ).digest()
+            self._buffer += block
+            self._counter += 1
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+
+def seal_with(recipient: bytes, message: bytes, ephemeral_seed: bytes) -> bytes:
+    """``crypto_box_seal`` with the ephemeral key pair derived from ``ephemeral_seed``.
+
+    libsodium's construction: ``epk || crypto_box(message, nonce, recipient, esk)``
+    with ``nonce = BLAKE2b-192(epk || recipient)``; any ``crypto_box_seal_open``
+    opens it.
+    """
+    epk, esk = nacl.bindings.crypto_box_seed_keypair(ephemeral_seed)
+    nonce = hashlib.blake2b(epk + recipient, digest_size=24).digest()
+    return epk + nacl.bindings.crypto_box(message, nonce, recipient, esk)
+
+
+def wire(value: Any) -> Any:
+    """A wire value as a JSON object (what ``protocol.to_json`` sends)."""
+    return json.loads(to_json(value))
+
+
+def root_of(name: str) -> RootSeed:
+    return RootSeed(DetRng(f"root/{name}")(32))
+
+
+PEOPLE = ("owner", "mod", "alice", "bob", "carol", "dan", "mallory")
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+
+def build_keys() -> dict[str, Any]:
+    roots = [bytes(32), bytes(range(32)), b"\xff" * 32, root_of("alice").secret]
+    rooms = [RoomId("A" * 22), new_room_id(DetRng("keys/room"))]
+    vectors = []
+    for seed in roots:
+        entry: dict[str, Any] = {"root_seed": seed.hex(), "phrase": RootSeed(seed).phrase}
+        entry["rooms"] = [_room_keys(RootSeed(seed).room_keys(room)) for room in rooms]
+        vectors.append(entry)
+    a, b = (root_of(n).room_keys(rooms[1]) for n in ("alice", "bob"))
+    return {
+        "description": (
+            "Root seed -> recovery phrase (Crockford base32 of seed || BLAKE2b-256(seed, "
+            "person='hearth-phrase')[:3], 14 groups of 4). Root + room id -> Ed25519 seed = "
+            "BLAKE2b(key=root, data=room, person='hearth-room-sig'), X25519 secret = "
+            "BLAKE2b(key=root, data=room, person='hearth-room-box'); member id = base64url "
+            "of the Ed25519 public key; binding = Ed25519 over CTX_BINDING || "
+            "canonical(Binding{room, member, box_key})."
+        ),
+        "vectors": vectors,
+        "safety_numbers": [
+            {
+                "room": rooms[1],
+                "a": {"member": a.member, "x25519_public": a.box_public.hex()},
+                "b": {"member": b.member, "x25519_public": b.box_public.hex()},
+                "digits": safety_number(
+                    rooms[1], (a.member, a.box_public), (b.member, b.box_public)
+                ),
+            }
+        ],
+    }
+
+
+def _room_keys(keys: RoomKeys) -> dict[str, Any]:
+    statement = Binding(room=keys.room, member=keys.member, box_key=keys.box_public)
+    return {
+        "room": keys.room,
+        "member": keys.member,
+        "ed25519_public": bytes(keys.signing.verify_key).hex(),
+        "x25519_public": keys.box_public.hex(),
+        "binding_payload": canonical(statement).hex(),
+        "binding_signature": keys.binding().hex(),
+    }
+
+
+# -- epochs --------------------------------------------------------------------------------
+
+
+class Recording:
+    """Wraps an rng and keeps what it handed out, to recover a commit secret."""
+
+    def __init__(self, rng: Callable[[int], bytes]) -> None:
+        self.rng = rng
+        self.drawn: list[bytes] = []
+
+    def __call__(self, n: int) -> bytes:
+        out = self.rng(n)
+        self.drawn.append(out)
+        return out
+
+
+def deterministic_commit(
+    *,
+    room: RoomId,
+    epoch: int,
+    prev: bytes,
+    recipients: Mapping[MemberId, bytes],
+    rng: Callable[[int], bytes],
+    history: Mapping[int, bytes] | None = None,
+) -> tuple[Commit, bytes, bytes, list[bytes]]:
+    """``make_commit`` with shares sealed by :func:`seal_with`.
+
+    Returns the commit, the epoch secret, the commit secret and the ephemeral
+    seeds of the shares (in share order).
+    """
+    recording = Recording(rng)
+    unsealed, secret = make_commit(
+        room=room, epoch=epoch, prev=prev, recipients={}, history=history, rng=recording
+    )
+    commit_secret = recording.drawn[0]
+    seeds = [rng(32) for _ in recipients]
+    shares = [
+        Share(member=member, sealed=seal_with(recipients[member], commit_secret, seed))
+        for member, seed in zip(sorted(recipients), seeds, strict=True)
+    ]
+    return msgspec.structs.replace(unsealed, shares=shares), secret, commit_secret, seeds
+
+
+def build_epochs() -> dict[str, Any]:
+    rng = DetRng("epochs")
+    room = new_room_id(rng)
+    derivations = []
+    for epoch in (1, 2, 2**32 + 7):
+        commit_secret, prev = rng(32), (ZERO_HASH if epoch == 1 else rng(32))
+        secret = derive_epoch_secret(commit_secret, room, epoch, prev)
+        derivations.append(
+            {
+                "room": room,
+                "epoch": epoch,
+                "prev": prev.hex(),
+                "commit_secret": commit_secret.hex(),
+                "epoch_secret": secret.hex(),
+                "confirm": crypto.kdf(secret, b"", person=crypto.PERSON_CONFIRM).hex(),
+                "message_key": message_key(secret).hex(),
+            }
+        )
+    people = ("alice", "bob", "carol")
+    keys = {name: root_of(name).room_keys(room) for name in people}
+    recipients = {k.member: k.box_public for k in keys.values()}
+    history = {1: rng(32), 2: rng(32)}
+    prev = rng(32)
+    commit, secret, commit_secret, seeds = deterministic_commit(
+        room=room, epoch=3, prev=prev, recipients=recipients, rng=rng, history=history
+    )
+    return {
+        "description": (
+            "epoch_secret = BLAKE2b-256(key=commit_secret, data=room || u64be(epoch) || prev, "
+            "person='hearth-epoch'); confirm = BLAKE2b-256(key=epoch_secret, data='', "
+            "person='hearth-confirm'); message_key = the same with person='hearth-msg-key'. "
+            "In 'commit', each share is commit_secret sealed to the member's X25519 key; "
+            "crypto_box_seal picks a random ephemeral key, so only the opening is "
+            "checkable across implementations (here the ephemeral key came from "
+            "ephemeral_seed via crypto_box_seed_keypair). history = nonce(24) || "
+            "XChaCha20-Poly1305(key=BLAKE2b(key=epoch_secret, person='hearth-history'), "
+            "AD=room || u64be(epoch), canonical([[epoch, secret], ...]))."
+        ),
+        "rng": RNG_DOC,
+        "derivations": derivations,
+        "commit": {
+            "room": room,
+            "epoch": 3,
+            "prev": prev.hex(),
+            "commit_secret": commit_secret.hex(),
+            "epoch_secret": secret.hex(),
+            "recipients": [
+                {
+                    "name": name,
+                    "root_seed": root_of(name).secret.hex(),
+                    "member": keys[name].member,
+                    "x25519_public": keys[name].box_public.hex(),
+                }
+                for name in people
+            ],
+            "ephemeral_seeds": [s.hex() for s in seeds],
+            "history": {str(e): s.hex() for e, s in history.items()},
+            "json": wire(commit),
+        },
+    }
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+def build_messages() -> dict[str, Any]:
+    rng = DetRng("messages")
+    room = new_room_id(rng)
+    sender = root_of("alice").room_keys(room)
+    epoch_secret = rng(32)
+    device = rng(16)
+    bodies: list[Body] = [
+        TextBody(text="Today was hard, but I went outside.", content_warning="low mood"),
+        ReactionBody(target=new_room_id(rng), emoji="\U0001faf6"),
+        TextBody(text="long " * 60, reply_to=new_room_id(rng)),
+    ]
+    vectors = []
+    for counter, body in enumerate(bodies, start=1):
+        plaintext = Plaintext(device=device, counter=counter, sent_at=T0 + counter, body=body)
+        head = rng(32)
+        envelope = seal_message(
+            sender,
+            plaintext,
+            epoch=4,
+            epoch_secret=epoch_secret,
+            head_index=9,
+            head=head,
+            rng=DetRng(f"messages/{counter}"),
+        )
+        header_bytes = canonical(envelope.header)
+        vectors.append(
+            {
+                "sender_root_seed": root_of("alice").secret.hex(),
+                "room": room,
+                "sender": sender.member,
+                "epoch_secret": epoch_secret.hex(),
+                "key": message_key(epoch_secret).hex(),
+                "plaintext": wire(plaintext),
+                "plaintext_canonical": canonical(plaintext).hex(),
+                "padded": pad(canonical(plaintext)).hex(),
+                "header": wire(envelope.header),
+                "header_canonical": header_bytes.hex(),
+                "associated_data": (crypto.CTX_MSG_AD + header_bytes).hex(),
+                "nonce": envelope.header.nonce.hex(),
+                "ciphertext": envelope.ciphertext.hex(),
+                "signed_bytes": (crypto.CTX_MSG + header_bytes + envelope.ciphertext).hex(),
+                "signature": envelope.sig.hex(),
+                "envelope": wire(envelope),
+            }
+        )
+    return {
+        "description": (
+            "padded = pad(canonical(plaintext)) (0x80 then zeros to the next of 256, 512, "
+            "... 65536 bytes); ciphertext = XChaCha20-Poly1305-IETF(key, nonce, padded, "
+            "AD = CTX_MSG_AD || canonical(header)); signature = Ed25519 by the sender over "
+            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret)."
+        ),
+        "rng": RNG_DOC,
+        "vectors": vectors,
+    }
+
+
+# -- signatures ----------------------------------------------------------------------------
+
+CONTEXTS = {
+    "CTX_OP": crypto.CTX_OP,
+    "CTX_BINDING": crypto.CTX_BINDING,
+    "CTX_INVITE": crypto.CTX_INVITE,
+    "CTX_INVITE_READ": crypto.CTX_INVITE_READ,
+    "CTX_MSG": crypto.CTX_MSG,
+    "CTX_DELETE": crypto.CTX_DELETE,
+    "CTX_AUTH": crypto.CTX_AUTH,
+}
+
+
+def _signature(
+    name: str, public: bytes, payload: bytes, sig: bytes, **extra: Any
+) -> dict[str, Any]:
+    context = CONTEXTS[name]
+    return {
+        "context": name,
+        "context_hex": context.hex(),
+        "public_key": public.hex(),
+        **extra,
+        "signed_bytes": (context + payload).hex(),
+        "signature": sig.hex(),
+    }
+
+
+def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
+    rng = DetRng("signatures")
+    room = new_room_id(rng)
+    keys = root_of("alice").room_keys(room)
+    public = bytes(keys.signing.verify_key)
+    invite = InviteKey(rng(32))
+    body = InviteRevokeOp(invite_key=rng(32))
+    op = sign_op(keys, index=5, prev=rng(32), at=T0, body=body)
+    binding = Binding(room=room, member=keys.member, box_key=keys.box_public)
+    proof = InviteProof(room=room, index=3, joiner=keys.member, box_key=keys.box_public)
+    read = InviteReadContent(room=room, reader=keys.member, at=T0)
+    delete = sign_delete(keys, target=new_message_id(rng), at=T0)
+    auth = AuthContent(
+        origin="https://relay.example", challenge=rng(32), key=keys.member, expires_at=T0 + 60_000
+    )
+    auth_sig = sign_auth(
+        keys, origin=auth.origin, challenge=auth.challenge, expires_at=auth.expires_at
+    )
+    message = messages["vectors"][0]
+    message_payload = bytes.fromhex(message["signed_bytes"])[len(crypto.CTX_MSG) :]
+    entries = [
+        _signature(
+            "CTX_OP", public, canonical(op.content), op.sig, type="OpContent", json=wire(op.content)
+        ),
+        _signature(
+            "CTX_BINDING",
+            public,
+            canonical(binding),
+            keys.binding(),
+            type="Binding",
+            json=wire(binding),
+        ),
+        _signature(
+            "CTX_INVITE",
+            invite.public,
+            canonical(proof),
+            invite.prove(room=room, index=3, joiner=keys.member, box_key=keys.box_public),
+            type="InviteProof",
+            json=wire(proof),
+        ),
+        _signature(
+            "CTX_INVITE_READ",
+            invite.public,
+            canonical(read),
+            invite.prove_read(room=room, reader=keys.member, at=T0),
+            type="InviteReadContent",
+            json=wire(read),
+        ),
+        _signature(
+            "CTX_MSG",
+            member_key(MemberId(message["sender"])),
+            message_payload,
+            bytes.fromhex(message["signature"]),
+            type="EnvelopeHeader || ciphertext",
+            json=message["header"],
+        ),
+        _signature(
+            "CTX_DELETE",
+            public,
+            canonical(delete.content),
+            delete.sig,
+            type="DeleteContent",
+            json=wire(delete.content),
+        ),
+        _signature(
+            "CTX_AUTH", public, canonical(auth), auth_sig, type="AuthContent", json=wire(auth)
+        ),
+    ]
+    return {
+        "description": (
+            "Every Ed25519 signature of the protocol covers context || payload, the "
+            "context ending in NUL. payload is canonical(json decoded as type); for "
+            "CTX_MSG it is canonical(header) || ciphertext (see messages.json)."
+        ),
+        "rng": RNG_DOC,
+        "vectors": entries,
+    }
+
+
+# -- room logs -----------------------------------------------------------------------------
+
+
+class LogBuilder:
+    """Plays every participant of one room, deterministically."""
+
+    def __init__(self, label: str, policy: Policy, *, room: RoomId | None = None) -> None:
+        self.rng = DetRng(f"log/{label}")
+        self.room = room or new_room_id(self.rng)
+        self.log = RoomLog()
+        self.now = T0
+        self.secrets: dict[int, bytes] = {}
+        self._pending: dict[bytes, bytes] = {}
+        self.invites: dict[str, InviteKey] = {}
+        owner = self.keys("owner")
+        body = CreateOp(
+            policy=policy,
+            box_key=owner.box_public,
+            binding=owner.binding(),
+            commit=self.commit({owner.member: owner.box_public}),
+        )
+        self.apply(self.sign("owner", body))
+
+    def keys(self, name: str) -> RoomKeys:
+        return root_of(name).room_keys(self.room)
+
+    def member(self, name: str) -> MemberId:
+        return self.keys(name).member
+
+    def sign(
+        self, name: str, body: OpBody, *, index: int | None = None, prev: bytes | None = None
+    ) -> SignedOp:
+        self.now += 60_000
+        return sign_op(
+            self.keys(name),
+            index=self.log.index + 1 if index is None else index,
+            prev=self.log.head if prev is None else prev,
+            at=self.now,
+            body=body,
+        )
+
+    def recipients(
+        self, plus: tuple[str, ...] = (), minus: tuple[str, ...] = ()
+    ) -> dict[MemberId, bytes]:
+        out = {m: x.box_key for m, x in self.log.members.items()}
+        out.update({self.member(n): self.keys(n).box_public for n in plus})
+        for n in minus:
+            del out[self.member(n)]
+        return out
+
+    def commit(
+        self,
+        recipients: Mapping[MemberId, bytes],
+        *,
+        epoch: int | None = None,
+        history: Mapping[int, bytes] | None = None,
+    ) -> Commit:
+        if history is None and self.log.policy.share_history and self.secrets:
+            history = dict(self.secrets)
+        commit, secret, _, _ = deterministic_commit(
+            room=self.room,
+            epoch=self.log.epoch + 1 if epoch is None else epoch,
+            prev=self.log.head,
+            recipients=recipients,
+            rng=self.rng,
+            history=history,
+        )
+        self._pending[commit.confirm] = secret
+        return commit
+
+    def apply(self, op: SignedOp) -> SignedOp:
+        self.log.append(op)
+        commit = getattr(op.content.body, "commit", None)
+        if isinstance(commit, Commit):
+            self.secrets[commit.epoch] = self._pending[commit.confirm]
+        return op
+
+    # Operations, valid against the current state; apply() them or not.
+
+    def add(self, author: str, name: str, role: Role = "member") -> SignedOp:
+        k = self.keys(name)
+        commit = self.commit(self.recipients(plus=(name,)))
+        body = AddOp(
+            member=k.member, box_key=k.box_public, binding=k.binding(), role=role, commit=commit
+        )
+        return self.sign(author, body)
+
+    def remove(self, author: str, name: str) -> SignedOp:
+        commit = self.commit(self.recipients(minus=(name,)))
+        return self.sign(author, RemoveOp(member=self.member(name), commit=commit))
+
+    def leave(self, name: str) -> SignedOp:
+        return self.sign(name, LeaveOp())
+
+    def role(self, author: str, name: str, role: Role) -> SignedOp:
+        return self.sign(author, RoleOp(member=self.member(name), role=role))
+
+    def rotate(self, author: str) -> SignedOp:
+        return self.sign(author, RotateOp(commit=self.commit(self.recipients())))
+
+    def invite(self, author: str, label: str, role: Role = "member", uses: int = 1) -> SignedOp:
+        invite = self.invites.setdefault(label, InviteKey(self.rng(32)))
+        body = InviteCreateOp(
+            invite_key=invite.public, role=role, max_uses=uses, expires_at=self.now + DAY_MS
+        )
+        return self.sign(author, body)
+
+    def revoke(self, author: str, label: str) -> SignedOp:
+        return self.sign(author, InviteRevokeOp(invite_key=self.invites[label].public))
+
+    def join(self, name: str, label: str, *, proof_index: int | None = None) -> SignedOp:
+        k, invite = self.keys(name), self.invites[label]
+        index = self.log.index + 1
+        proof = invite.prove(
+            room=self.room,
+            index=index if proof_index is None else proof_index,
+            joiner=k.member,
+            box_key=k.box_public,
+        )
+        body = JoinOp(
+            invite_key=invite.public,
+            invite_proof=proof,
+            box_key=k.box_public,
+            binding=k.binding(),
+            commit=self.commit(self.recipients(plus=(name,))),
+        )
+        return self.sign(name, body)
+
+
+def _lifecycle() -> LogBuilder:
+    b = LogBuilder("lifecycle", Policy())
+    b.apply(b.add("owner", "mod", "moderator"))
+    b.apply(b.add("mod", "alice"))
+    b.apply(b.invite("mod", "link", uses=2))
+    b.apply(b.join("bob", "link"))
+    b.apply(b.role("owner", "bob", "supporter"))
+    b.apply(b.leave("alice"))
+    b.apply(b.rotate("bob"))
+    b.apply(b.revoke("owner", "link"))
+    b.apply(b.remove("mod", "bob"))
+    return b
+
+
+def _shared_history() -> LogBuilder:
+    b = LogBuilder(
+        "shared-history",
+        Policy(kind="program", invite_role="supporter", share_history=True, retention_days=30),
+    )
+    b.apply(b.add("owner", "carol", "supporter"))
+    b.apply(b.rotate("carol"))
+    b.apply(b.add("carol", "dan"))
+    return b
+
+
+def _buddy() -> LogBuilder:
+    b = LogBuilder("buddy", Policy(kind="buddy", invite_role="owner", max_members=2))
+    b.apply(b.invite("owner", "buddy"))
+    b.apply(b.join("alice", "buddy"))
+    return b
+
+
+def _state(log: RoomLog) -> dict[str, Any]:
+    return {
+        "room": log.room,
+        "index": log.index,
+        "head": log.head.hex(),
+        "epoch": log.epoch,
+        "needs_rotation": log.needs_rotation,
+        "policy": wire(log.policy),
+        "members": [
+            {"id": m.id, "role": m.role, "box_key": m.box_key.hex()}
+            for m in sorted(log.members.values(), key=lambda m: m.id)
+        ],
+        "invites": [
+            {
+                "key": i.key.hex(),
+                "role": i.role,
+                "max_uses": i.max_uses,
+                "uses": i.uses,
+                "expires_at": i.expires_at,
+                "created_by": i.created_by,
+                "revoked": i.revoked,
+            }
+            for i in sorted(log.invites.values(), key=lambda i: i.key)
+        ],
+    }
+
+
+def _ops(ops: tuple[SignedOp, ...] | list[SignedOp]) -> list[dict[str, Any]]:
+    return [
+        {"json": wire(op), "canonical": canonical(op).hex(), "hash": op_hash(op).hex()}
+        for op in ops
+    ]
+
+
+PEOPLE_DOC = "Root seeds of everyone who appears; keys follow as in keys.json."
+
+
+def build_logs_valid() -> dict[str, Any]:
+    logs = []
+    for name, builder in (
+        ("lifecycle", _lifecycle()),
+        ("shared-history", _shared_history()),
+        ("buddy", _buddy()),
+    ):
+        logs.append(
+            {
+                "name": name,
+                "ops": _ops(builder.log.ops),
+                "epoch_secrets": {str(e): s.hex() for e, s in sorted(builder.secrets.items())},
+                "state": _state(builder.log),
+            }
+        )
+    return {
+        "description": (
+            "Whole room logs. Each op's json is the wire SignedOp, canonical its canonical "
+            "MessagePack and hash BLAKE2b-256(canonical, person='hearth-op-hash'). Folding "
+            "the ops gives state; every commit opens, for each member it names, to "
+            "epoch_secrets[epoch]."
+        ),
+        "rng": RNG_DOC,
+        "people": {n: root_of(n).secret.hex() for n in PEOPLE if n != "mallory"},
+        "people_doc": PEOPLE_DOC,
+        "logs": logs,
+    }
+
+
+Case = tuple[str, tuple[SignedOp, ...], SignedOp, str]
+
+
+def _flip_sig(op: SignedOp) -> SignedOp:
+    sig = bytearray(op.sig)
+    sig[0] ^= 1
+    return msgspec.structs.replace(op, sig=bytes(sig))
+
+
+def _invalid_cases() -> list[Case]:  # noqa: PLR0915 - one case after another, on purpose
+    cases: list[Case] = []
+
+    def case(name: str, b: LogBuilder, op: SignedOp, code: str) -> None:
+        cases.append((name, b.log.ops, op, code))
+
+    def base(label: str, policy: Policy | None = None) -> LogBuilder:
+        b = LogBuilder(f"invalid/{label}", policy or Policy())
+        b.apply(b.add("owner", "mod", "moderator"))
+        b.apply(b.add("mod", "alice"))
+        return b
+
+    b = base("bad-signature")
+    case("signature flipped", b, _flip_sig(b.rotate("alice")), "log.bad_signature")
+    b = base("edited")
+    op = b.rotate("alice")
+    edited = msgspec.structs.replace(
+        op, content=msgspec.structs.replace(op.content, at=op.content.at + 1)
+    )
+    case("content edited after signing", b, edited, "log.bad_signature")
+    b = base("bad-index")
+    case(
+        "index skips one",
+        b,
+        b.sign("owner", b.rotate("owner").content.body, index=4),
+        "log.bad_index",
+    )
+    b = base("bad-prev")
+    prev = b.log.hash_at(1)
+    case(
+        "prev is not the head",
+        b,
+        b.sign("owner", b.rotate("owner").content.body, prev=prev),
+        "log.bad_prev",
+    )
+    b = base("replay")
+    case("an operation replayed", b, b.log.ops[2], "log.replay")
+    b = base("fork")
+    fork = b.sign(
+        "mod", RoleOp(member=b.member("alice"), role="supporter"), index=2, prev=b.log.hash_at(1)
+    )
+    case("another operation at a held index", b, fork, "log.fork")
+    b = base("bad-room")
+    other = LogBuilder("invalid/other-room", Policy())
+    op = other.sign("owner", RotateOp(commit=b.commit(b.recipients())), index=3, prev=b.log.head)
+    case("operation for another room", b, op, "log.bad_room")
+    b = base("member-adds")
+    case("a member adds", b, b.add("alice", "carol"), "log.unauthorized")
+    b = base("mod-removes-owner")
+    case("a moderator removes the owner", b, b.remove("mod", "owner"), "log.unauthorized")
+    b = base("member-role")
+    case("a member changes a role", b, b.role("alice", "mod", "member"), "log.unauthorized")
+    b = base("outsider-rotates")
+    case("a non-member rotates", b, b.rotate("mallory"), "log.not_member")
+    b = base("commit-missing")
+    k = b.keys("carol")
+    body = AddOp(
+        member=k.member, box_key=k.box_public, binding=k.binding(), commit=b.commit(b.recipients())
+    )
+    case("add whose commit leaves out the newcomer", b, b.sign("owner", body), "log.bad_commit")
+    b = base("commit-epoch")
+    case(
+        "commit for the current epoch",
+        b,
+        b.sign("owner", RotateOp(commit=b.commit(b.recipients(), epoch=b.log.epoch))),
+        "log.bad_commit",
+    )
+    b = base("commit-history")
+    leak = b.commit(b.recipients(), history=dict(b.secrets))
+    case(
+        "history in a room that does not share it",
+        b,
+        b.sign("owner", RotateOp(commit=leak)),
+        "log.bad_commit",
+    )
+    b = base("binding")
+    k, other_key = b.keys("carol"), b.keys("dan")
+    body = AddOp(
+        member=k.member,
+        box_key=other_key.box_public,
+        binding=k.binding(),
+        commit=b.commit(b.recipients(plus=("carol",))),
+    )
+    case("binding over another X25519 key", b, b.sign("owner", body), "log.bad_binding")
+    b = base("invite-proof")
+    b.apply(b.invite("mod", "link"))
+    case(
+        "invite proof for another index",
+        b,
+        b.join("carol", "link", proof_index=9),
+        "log.bad_invite",
+    )
+    b = base("invite-revoked")
+    b.apply(b.invite("mod", "link"))
+    b.apply(b.revoke("owner", "link"))
+    case("revoked invite", b, b.join("carol", "link"), "log.bad_invite")
+    b = base("invite-used")
+    b.apply(b.invite("mod", "link"))
+    b.apply(b.join("carol", "link"))
+    case("invite with no uses left", b, b.join("dan", "link"), "log.bad_invite")
+    b = base("invite-expired")
+    b.apply(b.invite("mod", "link"))
+    b.now += 2 * DAY_MS
+    case("expired invite", b, b.join("carol", "link"), "log.bad_invite")
+    b = base("room-full", Policy(max_members=3))
+    b.apply(b.invite("mod", "link"))
+    case("full room", b, b.join("carol", "link"), "log.room_full")
+    b = LogBuilder("invalid/first-not-create", Policy())
+    first = b.sign("owner", RotateOp(commit=b.commit(b.recipients())), index=0, prev=ZERO_HASH)
+    cases.append(("a log that does not start with create", (), first, "log.invalid"))
+    return cases
+
+
+def build_logs_invalid() -> dict[str, Any]:
+    out = []
+    for name, log, op, code in _invalid_cases():
+        out.append({"name": name, "log": [wire(o) for o in log], "op": wire(op), "code": code})
+    return {
+        "description": (
+            "Each case: fold log (wire SignedOps, valid), then appending op must fail "
+            "with code (the HearthError code; ForkDetected is log.fork)."
+        ),
+        "rng": RNG_DOC,
+        "cases": out,
+    }
+
+
+# -- driver --------------------------------------------------------------------------------
+
+
+def build() -> dict[str, Any]:
+    """Every vector file's content, by file name."""
+    messages = build_messages()
+    return {
+        "keys.json": build_keys(),
+        "signatures.json": build_signatures(messages),
+        "epochs.json": build_epochs(),
+        "messages.json": messages,
+        "logs_valid.json": build_logs_valid(),
+        "logs_invalid.json": build_logs_invalid(),
+    }
+
+
+def render(content: Any) -> str:
+    return json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--write", action="store_true", help="rewrite tests/vectors/*.json")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, content in build().items():
+        path = VECTORS / name
+        text = render(content)
+        if args.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    if stale:
+        print(f"stale vectors (run `make vectors`): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except HearthError as exc:  # a builder refused its own operation: a bug here
+        print(f"vector build failed: {exc}", file=sys.stderr)
+        sys.exit(2)
