@@ -1,3 +1,70 @@
-"""The Hearth client SDK: keys, rooms, sync and offline use for front ends."""
+"""The Hearth client SDK: keys, rooms, sync and offline use for front ends.
 
-__all__: list[str] = []
+Start with :class:`Identity` and :class:`HearthClient`; everything a room does is
+on :class:`Room`; :meth:`HearthClient.events` yields the typed events below. Every
+error is a :class:`protocol.HearthError` with a stable ``code``. See docs/sdk.md.
+"""
+
+from client_sdk.client import HearthClient
+from client_sdk.errors import (
+    ClientClosed,
+    InviteError,
+    KeystoreError,
+    RelayError,
+    RelayUnavailable,
+    RoomBlocked,
+    RoomInactive,
+    StoreError,
+)
+from client_sdk.events import (
+    AlarmKind,
+    ConnectionChanged,
+    Event,
+    MemberJoined,
+    MemberLeft,
+    MemberRemoved,
+    MessageDeleted,
+    MessageEdited,
+    MessageReceived,
+    ProfileChanged,
+    RoleChanged,
+    RulesChanged,
+    SecurityAlarm,
+)
+from client_sdk.identity import Identity
+from client_sdk.message import Message
+from client_sdk.room import Room
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.ops import Role
+
+__all__ = [
+    "AlarmKind",
+    "ClientClosed",
+    "ConnectionChanged",
+    "Event",
+    "HearthClient",
+    "Identity",
+    "InviteError",
+    "KeystoreError",
+    "MemberId",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberRemoved",
+    "Message",
+    "MessageDeleted",
+    "MessageEdited",
+    "MessageId",
+    "MessageReceived",
+    "ProfileChanged",
+    "RelayError",
+    "RelayUnavailable",
+    "Role",
+    "RoleChanged",
+    "Room",
+    "RoomBlocked",
+    "RoomId",
+    "RoomInactive",
+    "RulesChanged",
+    "SecurityAlarm",
+    "StoreError",
+]

@@ -1,0 +1,863 @@
+"""One room as one client sees it: plain state, no I/O.
+
+:class:`RoomState` folds what the relay serves into what the app may see. It holds
+the verified :class:`protocol.RoomLog`, the epoch secrets this member unsealed,
+which members and epoch were in force at every log index, a
+:class:`protocol.CounterTracker` per room, the unresolved security alarms and the
+room's position in the relay's event sequence. Every input goes through it:
+
+- ``receive(event)`` takes the next room event in sequence order (``seq``).
+  Operations go through ``RoomLog.append``; messages through the head, epoch,
+  membership, signature, decryption and counter checks, in that order. What
+  passes comes back in a :class:`Step` for the driver to store and announce.
+- ``check_withheld()`` runs after a complete sync: a counter gap still open is a
+  message the relay withheld.
+- the ``*_op`` builders make this member's own signed operations, sealing every
+  commit only to the X25519 keys of the verified log.
+
+Invariants: nothing reaches :attr:`Step.accepted` or :attr:`Step.events` unless it
+verified; a refused log operation freezes the room at its position (later
+operations cannot chain onto a log we refused) until the alarm is acknowledged;
+while any alarm is open the room refuses to send (:meth:`seal`, the op builders).
+The driver (``client.py``) persists a :meth:`snapshot` after each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, final
+
+import msgspec
+
+from client_sdk.errors import InviteError, RoomBlocked, RoomInactive
+from client_sdk.events import (
+    AlarmKind,
+    Event,
+    MemberJoined,
+    MemberLeft,
+    MemberRemoved,
+    ProfileChanged,
+    RoleChanged,
+    RulesChanged,
+    SecurityAlarm,
+)
+from protocol import crypto
+from protocol.api import (
+    ErasedEvent,
+    LogEvent,
+    MessageEvent,
+    RemovedEvent,
+    RoomEvent,
+    TombstoneEvent,
+)
+from protocol.counters import CounterTracker
+from protocol.envelope import open_message, seal_message
+from protocol.epochs import make_commit, open_commit, open_history
+from protocol.errors import EnvelopeError, ForkDetected, LogError
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.keys import RoomKeys
+from protocol.messages import (
+    Envelope,
+    EnvelopeHeader,
+    Plaintext,
+    ProfileBody,
+    RulesBody,
+)
+from protocol.ops import (
+    ROLE_RANK,
+    AddOp,
+    Commit,
+    CreateOp,
+    InviteCreateOp,
+    InviteRevokeOp,
+    JoinOp,
+    LeaveOp,
+    Policy,
+    RemoveOp,
+    Role,
+    RoleOp,
+    RotateOp,
+    SignedOp,
+)
+from protocol.roomlog import ZERO_HASH, RoomLog
+from protocol.signing import InviteKey, sign_op, verify_delete
+
+__all__ = [
+    "Accepted",
+    "Deletion",
+    "RoomSnapshot",
+    "RoomState",
+    "Status",
+    "Step",
+    "create_op",
+]
+
+Status = Literal["active", "left", "removed", "unreachable"]
+
+_MODERATOR: Final = ROLE_RANK["moderator"]
+_INACTIVE: Final[dict[Status, str]] = {
+    "active": "",
+    "left": "you left this room",
+    "removed": "you were removed from this room",
+    "unreachable": "the relay no longer serves this room to you",
+}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message that passed every check, with the relay's ``seq`` and time."""
+
+    seq: int
+    ts: int
+    header: EnvelopeHeader
+    plaintext: Plaintext
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A verified deletion request; ``moderator`` if its author outranks senders."""
+
+    target: MessageId
+    by: MemberId
+    moderator: bool
+
+
+@dataclass(slots=True)
+class Step:
+    """What one input did, in order: for the driver to persist, then announce."""
+
+    items: list[Event | Accepted | Deletion] = field(default_factory=list)
+    secrets: dict[int, bytes] = field(default_factory=dict)
+    ops: list[SignedOp] = field(default_factory=list)
+    need_log: bool = False
+    """A message names a head beyond our log: fetch the log, then feed it again."""
+    republish: bool = False
+    """Someone joined with our invite: send them the room's profile and rules again.
+
+    They joined under a new epoch and cannot read the earlier copies (nobody
+    added reads what came before), so the inviter re-sends them.
+    """
+
+    @property
+    def events(self) -> list[Event]:
+        return [i for i in self.items if not isinstance(i, Accepted | Deletion)]
+
+    @property
+    def accepted(self) -> list[Accepted]:
+        return [i for i in self.items if isinstance(i, Accepted)]
+
+    @property
+    def deletions(self) -> list[Deletion]:
+        return [i for i in self.items if isinstance(i, Deletion)]
+
+    def extend(self, other: Step) -> None:
+        self.items += other.items
+        self.secrets.update(other.secrets)
+        self.ops += other.ops
+        self.need_log = self.need_log or other.need_log
+        self.republish = self.republish or other.republish
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """Room state once the operation at one index applied."""
+
+    epoch: int
+    needs_rotation: bool
+    members: frozenset[MemberId]
+
+
+# -- persisted form -------------------------------------------------------------
+
+
+class _Stream(msgspec.Struct, frozen=True, array_like=True):
+    sender: str
+    device: bytes
+    highest: int
+    missing: list[int]
+    forgiven: int
+
+
+class _Alarm(msgspec.Struct, frozen=True, array_like=True):
+    alarm_id: int
+    kind: str
+    detail: str
+    code: str | None
+    freezes: bool
+
+
+class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything of a room's state that is not its log or epoch secrets."""
+
+    position: int = 0
+    seq_index: int = 0
+    floor: int = 1
+    low_water: int = 0
+    status: Status = "active"
+    joined_epoch: int = 1
+    profile: ProfileBody | None = None
+    rules: RulesBody | None = None
+    send_counter: int = 0
+    epoch_messages: int = 0
+    streams: list[_Stream] = []
+    allowance: dict[str, int] = {}
+    rebase: list[str] = []
+    alarmed: list[tuple[str, bytes, int]] = []
+    alarms: list[_Alarm] = []
+    next_alarm: int = 1
+
+
+# -- the state ------------------------------------------------------------------
+
+
+@final
+class RoomState:
+    """A room's verified state as this member sees it. See the module docstring."""
+
+    def __init__(self, keys: RoomKeys) -> None:
+        self.keys = keys
+        self.log = RoomLog()
+        self.secrets: dict[int, bytes] = {}
+        self.tracker = CounterTracker()
+        self.position = 0
+        self.seq_index = 0
+        """The newest log index the event sequence has reached (ops may apply earlier)."""
+        self.floor = 1
+        self.low_water = 0
+        self.status: Status = "active"
+        self.joined_epoch = 1
+        self.profile: ProfileBody | None = None
+        self.rules: RulesBody | None = None
+        self.send_counter = 0
+        self.epoch_messages = 0
+        self._at: list[_At] = []
+        self._epoch_starts: list[int] = []  # log index where each epoch started
+        self._forgiven: dict[tuple[MemberId, bytes], int] = {}
+        self._allowance: dict[MemberId, int] = {}
+        self._rebase: set[MemberId] = set()
+        self._alarmed: set[tuple[MemberId, bytes, int]] = set()
+        self._alarms: dict[int, tuple[SecurityAlarm, bool]] = {}
+        self._next_alarm = 1
+
+    # -- construction and persistence ---------------------------------------
+
+    @classmethod
+    def restore(
+        cls,
+        keys: RoomKeys,
+        ops: Iterable[SignedOp],
+        secrets: Mapping[int, bytes],
+        snapshot: RoomSnapshot,
+    ) -> RoomState:
+        """Rebuild a room from its stored log, secrets and snapshot.
+
+        The log is verified again from its first operation: a store somebody
+        edited cannot smuggle an operation past :class:`RoomLog`.
+        """
+        state = cls(keys)
+        for op in ops:
+            state._append(op)
+        state.secrets = dict(secrets)
+        state.position = snapshot.position
+        state.seq_index = snapshot.seq_index
+        state.floor = snapshot.floor
+        state.low_water = snapshot.low_water
+        state.status = snapshot.status
+        state.joined_epoch = snapshot.joined_epoch
+        state.profile = snapshot.profile
+        state.rules = snapshot.rules
+        state.send_counter = snapshot.send_counter
+        state.epoch_messages = snapshot.epoch_messages
+        for s in snapshot.streams:
+            sender, missing = MemberId(s.sender), set(s.missing)
+            # Replaying the counters rebuilds the tracker through its public API.
+            # Forgiven gaps were stored as seen: they never raise an alarm anyway.
+            for counter in range(1, s.highest + 1):
+                if counter not in missing:
+                    state.tracker.observe(sender, s.device, counter)
+            state._forgiven[(sender, s.device)] = s.forgiven
+        state._allowance = {MemberId(k): v for k, v in snapshot.allowance.items()}
+        state._rebase = {MemberId(m) for m in snapshot.rebase}
+        state._alarmed = {(MemberId(m), d, c) for m, d, c in snapshot.alarmed}
+        for a in snapshot.alarms:
+            alarm = SecurityAlarm(
+                room_id=keys.room,
+                kind=a.kind,  # type: ignore[arg-type]  # written from an AlarmKind
+                detail=a.detail,
+                alarm_id=a.alarm_id,
+                code=a.code,
+            )
+            state._alarms[a.alarm_id] = (alarm, a.freezes)
+        state._next_alarm = snapshot.next_alarm
+        return state
+
+    def snapshot(self) -> RoomSnapshot:
+        """The persisted form of everything but the log and the secrets."""
+        missing = self.tracker.missing()
+        streams = [
+            _Stream(
+                sender=sender,
+                device=device,
+                highest=self.tracker.highest(sender, device),
+                missing=[c for c in missing.get((sender, device), []) if c > forgiven],
+                forgiven=forgiven,
+            )
+            for (sender, device), forgiven in sorted(self._forgiven.items())
+        ]
+        return RoomSnapshot(
+            position=self.position,
+            seq_index=self.seq_index,
+            floor=self.floor,
+            low_water=self.low_water,
+            status=self.status,
+            joined_epoch=self.joined_epoch,
+            profile=self.profile,
+            rules=self.rules,
+            send_counter=self.send_counter,
+            epoch_messages=self.epoch_messages,
+            streams=streams,
+            allowance={str(k): v for k, v in self._allowance.items()},
+            rebase=sorted(self._rebase),
+            alarmed=sorted(self._alarmed),
+            alarms=[
+                _Alarm(a.alarm_id, a.kind, a.detail, a.code, freezes)
+                for a, freezes in self._alarms.values()
+            ],
+            next_alarm=self._next_alarm,
+        )
+
+    # -- read-only views --------------------------------------------------------
+
+    @property
+    def room(self) -> RoomId:
+        return self.keys.room
+
+    @property
+    def me(self) -> MemberId:
+        return self.keys.member
+
+    @property
+    def policy(self) -> Policy:
+        return self.log.policy
+
+    @property
+    def alarms(self) -> tuple[SecurityAlarm, ...]:
+        """Unacknowledged alarms, oldest first."""
+        return tuple(a for a, _ in self._alarms.values())
+
+    @property
+    def blocked(self) -> bool:
+        """True while an alarm is open: the room refuses to send."""
+        return bool(self._alarms)
+
+    @property
+    def frozen(self) -> bool:
+        """True while a refused log operation holds the room at its position."""
+        return any(freezes for _, freezes in self._alarms.values())
+
+    def members_at(self, index: int) -> frozenset[MemberId]:
+        """Who was a member once the operation at ``index`` applied."""
+        return self._at[index].members
+
+    def epoch_started_at(self) -> int:
+        """The author's clock (ms) on the operation that started the current epoch."""
+        if not self._epoch_starts:
+            return 0
+        return self.log.ops[self._epoch_starts[-1]].content.at
+
+    def rotation_due(self, *, now: int, max_age_ms: int, max_messages: int) -> bool:
+        """True if the next send must first commit a ``room.rotate``.
+
+        After a leave the log requires it (the leaver knows the epoch secret);
+        otherwise the schedule does: the epoch is older than ``max_age_ms`` or
+        carried ``max_messages`` messages.
+        """
+        if self.log.needs_rotation:
+            return True
+        return now - self.epoch_started_at() >= max_age_ms or self.epoch_messages >= max_messages
+
+    # -- alarms -------------------------------------------------------------------
+
+    def _alarm(
+        self, step: Step, kind: AlarmKind, detail: str, code: str | None, *, freezes: bool = False
+    ) -> None:
+        alarm = SecurityAlarm(
+            room_id=self.room, kind=kind, detail=detail, alarm_id=self._next_alarm, code=code
+        )
+        self._alarms[alarm.alarm_id] = (alarm, freezes)
+        self._next_alarm += 1
+        step.items.append(alarm)
+
+    def acknowledge(self, alarm_ids: Iterable[int] | None = None) -> list[int]:
+        """Resolve alarms (all if ``alarm_ids`` is None); return the ids resolved.
+
+        Acknowledging an alarm that froze the room lets the next sync fetch the
+        refused events again: if the relay now serves a log that verifies, the
+        room goes on; if not, a new alarm is raised.
+        """
+        wanted = set(self._alarms) if alarm_ids is None else set(alarm_ids) & set(self._alarms)
+        for alarm_id in wanted:
+            del self._alarms[alarm_id]
+        return sorted(wanted)
+
+    # -- the log -----------------------------------------------------------------
+
+    def _append(self, op: SignedOp) -> None:
+        before = self.log.epoch
+        self.log.append(op)
+        members = frozenset(self.log.members)
+        if self._at and self._at[-1].members == members:
+            members = self._at[-1].members  # share the set: most operations keep it
+        self._at.append(_At(self.log.epoch, self.log.needs_rotation, members))
+        if self.log.epoch != before:
+            self._epoch_starts.append(self.log.index)
+
+    def load_log(self, ops: Iterable[SignedOp]) -> None:
+        """Verify a log read before joining (no events: it is the room's past).
+
+        Raises:
+            LogError, ForkDetected: The relay served a log that does not verify.
+        """
+        for op in ops:
+            self._append(op)
+
+    def apply_op(self, op: SignedOp) -> Step:
+        """Verify and apply the next log operation; unseal its commit if it has our share."""
+        step = Step()
+        if self.frozen:
+            return step
+        try:
+            self._append(op)
+        except ForkDetected as exc:
+            self._alarm(step, "fork", exc.message, exc.code, freezes=True)
+            return step
+        except LogError as exc:
+            if exc.code != "log.replay":
+                self._alarm(step, "log_invalid", exc.message, exc.code, freezes=True)
+            return step
+        step.ops.append(op)
+        c = op.content
+        body = c.body
+        commit: Commit | None = getattr(body, "commit", None)
+        if commit is not None:
+            self.epoch_messages = 0
+            if any(s.member == self.me for s in commit.shares):
+                try:
+                    secret = open_commit(commit, prev=c.prev, keys=self.keys)
+                    history = open_history(commit, room=self.room, epoch_secret=secret)
+                except LogError as exc:
+                    self._alarm(step, "log_invalid", exc.message, exc.code)
+                else:
+                    new = {e: s for e, s in history.items() if e not in self.secrets}
+                    new[commit.epoch] = secret
+                    self.secrets.update(new)
+                    step.secrets.update(new)
+        if isinstance(body, JoinOp | CreateOp) and c.author != self.me:
+            role = self.log.role_of(c.author) or "member"
+            step.items.append(MemberJoined(room_id=self.room, member=c.author, role=role))
+            if isinstance(body, JoinOp):
+                step.republish = self._should_republish(body.invite_key)
+        elif isinstance(body, AddOp):
+            step.items.append(
+                MemberJoined(room_id=self.room, member=body.member, role=body.role, by=c.author)
+            )
+        elif isinstance(body, RemoveOp):
+            step.items.append(MemberRemoved(room_id=self.room, member=body.member, by=c.author))
+            if body.member == self.me:
+                self.status = "removed"
+        elif isinstance(body, LeaveOp):
+            step.items.append(MemberLeft(room_id=self.room, member=c.author))
+            if c.author == self.me:
+                self.status = "left"
+        elif isinstance(body, RoleOp):
+            step.items.append(
+                RoleChanged(room_id=self.room, member=body.member, role=body.role, by=c.author)
+            )
+        return step
+
+    def _should_republish(self, invite_key: bytes) -> bool:
+        if self.status != "active":
+            return False
+        mine = ROLE_RANK[self.log.role_of(self.me) or "member"]
+        inviter = self.log.invites[invite_key].created_by
+        if inviter == self.me:
+            return mine >= _MODERATOR
+        # An invite from someone whose profile messages nobody honours: owners step in.
+        inviter_rank = ROLE_RANK[self.log.role_of(inviter) or "member"]
+        return inviter_rank < _MODERATOR and mine == ROLE_RANK["owner"]
+
+    # -- room events in sequence order ----------------------------------------------
+
+    def receive(self, event: RoomEvent, *, log_synced: bool = False) -> Step:
+        """Take the room's next event (``seq`` order); already-seen events are ignored.
+
+        Args:
+            event: What the relay served.
+            log_synced: The driver fetched the log after a previous
+                :attr:`Step.need_log` for this event; an unknown head now is a fork.
+        """
+        if event.seq <= self.position or self.frozen:
+            return Step()
+        if isinstance(event, LogEvent):
+            step = self.apply_op(event.op)
+            if self.frozen:
+                return step  # hold the position: the room goes no further
+            self.seq_index = max(self.seq_index, event.op.content.index)
+        elif isinstance(event, MessageEvent):
+            step = self._message(event, log_synced=log_synced, forward=True)
+            if step.need_log:
+                return step
+        elif isinstance(event, TombstoneEvent):
+            step = self._tombstone(event)
+        elif isinstance(event, RemovedEvent):
+            # A message deleted before we saw it: its counter will never show up.
+            self._allowance[event.sender] = self._allowance.get(event.sender, 0) + 1
+            step = Step()
+        else:
+            step = self._erased(event)
+        self.position = event.seq
+        return step
+
+    def receive_history(self, event: RoomEvent) -> Step:
+        """Take an event older than :attr:`floor` (lazy backfill).
+
+        History is checked like live traffic, except counters: gaps in the past
+        are not alarms, and the log already holds every operation.
+        """
+        if isinstance(event, MessageEvent):
+            return self._message(event, log_synced=True, forward=False)
+        if isinstance(event, TombstoneEvent):
+            return self._tombstone(event)
+        return Step()
+
+    def note_low_water(self, low_water: int) -> None:
+        """The relay purged events up to ``low_water`` (retention), not withheld them."""
+        self.low_water = max(self.low_water, low_water)
+        if low_water > self.position:
+            # We never saw what was purged: forgive every gap it may have left.
+            self._forgive_all()
+            self._rebase |= set(self.log.members)
+            self.position = low_water
+
+    def _forgive_all(self, member: MemberId | None = None) -> None:
+        for sender, device in list(self._forgiven):
+            if member is None or sender == member:
+                highest = self.tracker.highest(sender, device)
+                self._forgiven[(sender, device)] = highest
+
+    def _erased(self, event: ErasedEvent) -> Step:
+        self._forgive_all(event.member)
+        self._rebase.add(event.member)
+        return Step()
+
+    def _tombstone(self, event: TombstoneEvent) -> Step:
+        step = Step()
+        request = event.request
+        content = request.content
+        try:
+            verify_delete(request)
+            if content.room != self.room or content.target != event.target:
+                raise EnvelopeError("deletion names another message", code="msg.bad_room")
+            role = self.log.role_of(content.author)
+            if role is None:
+                raise EnvelopeError("deletion by a non-member", code="msg.not_member")
+        except EnvelopeError as exc:
+            self._alarm(step, "bad_message", exc.message, exc.code)
+            return step
+        moderator = ROLE_RANK[role] >= _MODERATOR
+        step.items.append(Deletion(event.target, content.author, moderator))
+        return step
+
+    def _message(self, event: MessageEvent, *, log_synced: bool, forward: bool) -> Step:
+        step = Step()
+        envelope = event.envelope
+        h = envelope.header
+        try:
+            if h.room != self.room:
+                raise EnvelopeError("message names another room", code="msg.bad_room")
+            try:
+                known = self.log.check_head(h.head_index, h.head)
+            except ForkDetected as exc:
+                self._alarm(
+                    step, "fork", f"message {h.id} names a head we hold otherwise", exc.code
+                )
+                return step
+            if not known:
+                if not log_synced:
+                    step.need_log = True
+                    return step
+                self._alarm(
+                    step,
+                    "fork",
+                    f"message {h.id} names log index {h.head_index}, beyond the relay's log",
+                    "msg.unknown_head",
+                )
+                return step
+            if h.epoch > self.log.epoch:
+                self._alarm(
+                    step,
+                    "unknown_epoch",
+                    f"message {h.id} uses epoch {h.epoch}; the log is at {self.log.epoch}",
+                    "msg.unknown_epoch",
+                )
+                return step
+            if forward:
+                if h.head_index > self.seq_index:
+                    self._alarm(
+                        step,
+                        "fork",
+                        f"message {h.id} names log index {h.head_index}, which the relay's"
+                        f" sequence had not reached (index {self.seq_index})",
+                        "msg.unknown_head",
+                    )
+                    return step
+                # What the relay's own check_envelope saw when it stored the message:
+                # in sequence order the log was exactly at ``seq_index``.
+                self._check_at(h, self._at[self.seq_index], "when the relay stored it")
+            self._check_at(h, self._at[h.head_index], "at the head it names")
+            secret = self.secrets.get(h.epoch)
+            if secret is None:
+                # An epoch from before we joined (or while we were out): not ours to
+                # read. The sender's counters restart from what we see next.
+                if forward:
+                    self._rebase.add(h.sender)
+                return step
+            plaintext = open_message(envelope, epoch_secret=secret)
+            if forward:
+                self._observe(h.sender, plaintext.device, plaintext.counter)
+        except EnvelopeError as exc:
+            self._alarm(step, "bad_message", exc.message, exc.code)
+            return step
+        if forward and h.epoch == self.log.epoch:
+            self.epoch_messages += 1
+        self._room_body(step, h.sender, plaintext)
+        step.items.append(Accepted(event.seq, event.ts, h, plaintext))
+        return step
+
+    @staticmethod
+    def _check_at(h: EnvelopeHeader, at: _At, where: str) -> None:
+        if h.epoch != at.epoch or at.needs_rotation:
+            raise EnvelopeError(
+                f"message {h.id} uses epoch {h.epoch}, but the room was at epoch {at.epoch}"
+                + (" awaiting rotation" if at.needs_rotation else "")
+                + f" {where}",
+                code="msg.stale_epoch",
+            )
+        if h.sender not in at.members:
+            raise EnvelopeError(f"{h.sender} was not a member {where}", code="msg.not_member")
+
+    def _observe(self, sender: MemberId, device: bytes, counter: int) -> None:
+        key = (sender, device)
+        first = key not in self._forgiven
+        self.tracker.observe(sender, device, counter)
+        if first or sender in self._rebase:
+            self._forgiven[key] = max(self._forgiven.get(key, 0), counter - 1)
+            self._rebase.discard(sender)
+
+    def _room_body(self, step: Step, sender: MemberId, plaintext: Plaintext) -> None:
+        body = plaintext.body
+        if not isinstance(body, ProfileBody | RulesBody):
+            return
+        role = self.log.role_of(sender)
+        if role is None or ROLE_RANK[role] < _MODERATOR:
+            return  # only moderators and owners speak for the room
+        if isinstance(body, ProfileBody):
+            self.profile = body
+            step.items.append(
+                ProfileChanged(
+                    room_id=self.room,
+                    name=body.name,
+                    topic=body.topic,
+                    description=body.description,
+                    by=sender,
+                )
+            )
+        elif self.rules is None or body.version > self.rules.version:
+            self.rules = body
+            step.items.append(
+                RulesChanged(room_id=self.room, version=body.version, text=body.text, by=sender)
+            )
+
+    def check_withheld(self) -> Step:
+        """After a complete sync: raise ``withheld`` for counter gaps nothing explains.
+
+        A gap is forgiven if it lies before the first message we could read from
+        that device (we joined later, or the relay purged or erased it), or if the
+        relay served a ``removed`` placeholder for as many of the sender's messages.
+        """
+        step = Step()
+        open_gaps: dict[MemberId, list[tuple[MemberId, bytes, int]]] = {}
+        for (sender, device), counters in self.tracker.missing().items():
+            floor = self._forgiven.get((sender, device), 0)
+            for counter in counters:
+                item = (sender, device, counter)
+                if counter > floor and item not in self._alarmed:
+                    open_gaps.setdefault(sender, []).append(item)
+        for sender, items in sorted(open_gaps.items()):
+            if len(items) > self._allowance.get(sender, 0):
+                self._alarmed.update(items)
+                self._alarm(
+                    step,
+                    "withheld",
+                    f"{len(items)} message(s) from {sender} never arrived",
+                    "msg.withheld",
+                )
+        return step
+
+    # -- this member's own messages and operations ----------------------------------
+
+    def require_sendable(self) -> None:
+        """Raise unless this member may send in the room now."""
+        if self.status != "active":
+            raise RoomInactive(_INACTIVE[self.status], code=f"room.{self.status}")
+        if self._alarms:
+            raise RoomBlocked(
+                f"room has {len(self._alarms)} unacknowledged security alarm(s)",
+                code="room.blocked",
+            )
+
+    def seal(
+        self,
+        plaintext: Plaintext,
+        *,
+        message_id: MessageId | None = None,
+        rng: crypto.Rng = crypto.random_bytes,
+    ) -> Envelope:
+        """Seal ``plaintext`` under the current epoch and head.
+
+        Raises:
+            RoomBlocked: An alarm is open.
+            RoomInactive: We left or were removed.
+            LogError: ``log.needs_rotation`` if a rotation must be committed first.
+        """
+        self.require_sendable()
+        if self.log.needs_rotation:
+            raise LogError("commit a rotation before sending", code="log.needs_rotation")
+        return seal_message(
+            self.keys,
+            plaintext,
+            epoch=self.log.epoch,
+            epoch_secret=self.secrets[self.log.epoch],
+            head_index=self.log.index,
+            head=self.log.head,
+            message_id=message_id,
+            rng=rng,
+        )
+
+    def next_counter(self) -> int:
+        """Number this device's next message in the room."""
+        self.send_counter += 1
+        return self.send_counter
+
+    def _sign(self, body: object, now: int) -> SignedOp:
+        return sign_op(
+            self.keys,
+            index=self.log.index + 1,
+            prev=self.log.head,
+            at=now,
+            body=body,  # type: ignore[arg-type]  # every caller passes an OpBody
+        )
+
+    def _commit(self, recipients: Mapping[MemberId, bytes], rng: crypto.Rng) -> Commit:
+        history = dict(self.secrets) if self.policy.share_history else None
+        commit, _ = make_commit(
+            room=self.room,
+            epoch=self.log.epoch + 1,
+            prev=self.log.head,
+            recipients=recipients,
+            history=history,
+            rng=rng,
+        )
+        return commit
+
+    def _recipients(self, without: MemberId | None = None) -> dict[MemberId, bytes]:
+        # Only keys from the verified log: never a key the relay named.
+        return {m.id: m.box_key for m in self.log.members.values() if m.id != without}
+
+    def rotate_op(self, *, now: int, rng: crypto.Rng = crypto.random_bytes) -> SignedOp:
+        """A ``room.rotate``: a fresh epoch for the members the log has now."""
+        self.require_sendable()
+        return self._sign(RotateOp(commit=self._commit(self._recipients(), rng)), now)
+
+    def remove_op(
+        self, member: MemberId, *, now: int, rng: crypto.Rng = crypto.random_bytes
+    ) -> SignedOp:
+        """A ``room.remove`` of ``member``, with the epoch the rest move to."""
+        self.require_sendable()
+        if member not in self.log.members:
+            raise LogError(f"{member} is not a member", code="log.not_member")
+        commit = self._commit(self._recipients(without=member), rng)
+        return self._sign(RemoveOp(member=member, commit=commit), now)
+
+    def leave_op(self, *, now: int) -> SignedOp:
+        """A ``room.leave``; the next remaining member to act rotates."""
+        if self.status != "active":
+            raise RoomInactive(_INACTIVE[self.status], code=f"room.{self.status}")
+        return self._sign(LeaveOp(), now)
+
+    def role_op(self, member: MemberId, role: Role, *, now: int) -> SignedOp:
+        """A ``room.role`` giving ``member`` the role ``role``."""
+        self.require_sendable()
+        return self._sign(RoleOp(member=member, role=role), now)
+
+    def invite_op(
+        self, invite: InviteKey, *, role: Role, max_uses: int, expires_at: int, now: int
+    ) -> SignedOp:
+        """A ``room.invite.create`` registering the public half of ``invite``."""
+        self.require_sendable()
+        body = InviteCreateOp(
+            invite_key=invite.public, role=role, max_uses=max_uses, expires_at=expires_at
+        )
+        return self._sign(body, now)
+
+    def revoke_op(self, invite_key: bytes, *, now: int) -> SignedOp:
+        """A ``room.invite.revoke``."""
+        self.require_sendable()
+        return self._sign(InviteRevokeOp(invite_key=invite_key), now)
+
+    def join_op(
+        self, invite: InviteKey, *, now: int, rng: crypto.Rng = crypto.random_bytes
+    ) -> SignedOp:
+        """A ``room.join`` with ``invite``, committing a new epoch to the log's members and us.
+
+        Raises:
+            InviteError: The verified log holds no live invite for this key
+                (``invite.unknown``, ``invite.revoked``, ``invite.used_up``,
+                ``invite.expired``).
+        """
+        registered = self.log.invites.get(invite.public)
+        if registered is None:
+            raise InviteError("this room has no such invite", code="invite.unknown")
+        if registered.revoked:
+            raise InviteError("this invite was revoked", code="invite.revoked")
+        if registered.uses >= registered.max_uses:
+            raise InviteError("this invite has been used up", code="invite.used_up")
+        if now > registered.expires_at:
+            raise InviteError("this invite has expired", code="invite.expired")
+        index = self.log.index + 1
+        recipients = self._recipients()
+        recipients[self.me] = self.keys.box_public
+        body = JoinOp(
+            invite_key=invite.public,
+            invite_proof=invite.prove(
+                room=self.room, index=index, joiner=self.me, box_key=self.keys.box_public
+            ),
+            box_key=self.keys.box_public,
+            binding=self.keys.binding(),
+            commit=self._commit(recipients, rng),
+        )
+        return self._sign(body, now)
+
+
+def create_op(
+    keys: RoomKeys, policy: Policy, *, now: int, rng: crypto.Rng = crypto.random_bytes
+) -> SignedOp:
+    """The ``room.create`` of a new room: ``keys.member`` is its first owner."""
+    commit, _ = make_commit(
+        room=keys.room, epoch=1, prev=ZERO_HASH, recipients={keys.member: keys.box_public}, rng=rng
+    )
+    body = CreateOp(policy=policy, box_key=keys.box_public, binding=keys.binding(), commit=commit)
+    return sign_op(keys, index=0, prev=ZERO_HASH, at=now, body=body)

@@ -1,0 +1,408 @@
+"""The local store: one SQLite file per identity and device, through aiosqlite.
+
+What is on disk, and how:
+
+- ``rooms``: each room's :class:`RoomSnapshot` (positions, profile, rules, counters,
+  open alarms), encrypted;
+- ``ops``: the verified log operations, as canonical bytes (the relay holds them
+  too; they carry no plaintext);
+- ``secrets``: epoch secrets, encrypted;
+- ``messages``: verified messages; the text and everything else the sender wrote
+  is encrypted, only the relay-visible routing data (id, seq, sender) is not;
+- ``outbox``: messages sealed for sending, with their plaintext (encrypted), so a
+  restart resends the identical envelope and a stale epoch can be re-sealed.
+
+The store key is derived from the root (``PERSON_LOCAL_STORE``); every encrypted
+value is XChaCha20-Poly1305 with its table, room and row key as associated data,
+so a value moved to another row does not decrypt. A stolen store without the
+recovery phrase shows what the relay knows and nothing more. Writes that belong
+together (a batch of events and the position after them) are one transaction.
+sqlite errors become :class:`StoreError` here and go no further.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Final, final
+
+import aiosqlite
+import msgspec
+
+from client_sdk._roomstate import RoomSnapshot
+from client_sdk.errors import StoreError
+from protocol import crypto
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import CryptoError, DecodeError
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.ops import SignedOp
+
+__all__ = ["OutboxEntry", "Store", "StoredMessage"]
+
+_AD_PREFIX: Final = b"hearth/v1/local-store\x00"
+_CHECK: Final = b"hearth local store v1"
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS rooms (
+    room TEXT PRIMARY KEY, created INTEGER NOT NULL, snapshot BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS ops (
+    room TEXT NOT NULL, idx INTEGER NOT NULL, op BLOB NOT NULL, PRIMARY KEY (room, idx));
+CREATE TABLE IF NOT EXISTS secrets (
+    room TEXT NOT NULL, epoch INTEGER NOT NULL, secret BLOB NOT NULL,
+    PRIMARY KEY (room, epoch));
+CREATE TABLE IF NOT EXISTS messages (
+    room TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,
+    body BLOB NOT NULL, PRIMARY KEY (room, id));
+CREATE INDEX IF NOT EXISTS messages_by_seq ON messages (room, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+    plaintext BLOB NOT NULL, envelope BLOB NOT NULL, failed TEXT);
+"""
+
+
+class _Body(msgspec.Struct, frozen=True, array_like=True):
+    text: str
+    content_warning: str | None
+    reply_to: str | None
+    sent_at: int
+    ts: int
+    edited: bool
+    mine: bool
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A verified text message as the store keeps it."""
+
+    room: RoomId
+    id: MessageId
+    seq: int
+    sender: MemberId
+    text: str
+    content_warning: str | None
+    reply_to: MessageId | None
+    sent_at: int
+    ts: int
+    edited: bool
+    mine: bool
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A sealed message waiting for the relay's acknowledgement."""
+
+    room: RoomId
+    id: MessageId
+    plaintext: bytes
+    envelope: bytes
+    failed: str | None
+
+
+@asynccontextmanager
+async def _translated(action: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, ValueError, OSError) as exc:
+        raise StoreError(f"local store failed to {action}: {exc}", code="store.io") from exc
+
+
+@final
+class Store:
+    """The SQLite file of one identity on one device. Open with :meth:`open`."""
+
+    def __init__(self, db: aiosqlite.Connection, key: bytes, device: bytes) -> None:
+        self._db = db
+        self._key = key
+        self.device = device
+        """This device's random id (inside every plaintext it sends)."""
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], key: bytes) -> Store:
+        """Open or create the store at ``path`` for the identity whose store key is ``key``.
+
+        Raises:
+            StoreError: ``store.wrong_identity`` if another identity created it.
+        """
+        async with _translated("open"):
+            db = await aiosqlite.connect(os.fspath(path))
+        try:
+            async with _translated("open"):
+                await db.execute("PRAGMA journal_mode=WAL")
+                await db.execute("PRAGMA synchronous=FULL")
+                await db.executescript(_SCHEMA)
+                check = await cls._meta(db, "check")
+                if check is None:
+                    device = crypto.random_bytes(16)
+                    await db.execute(
+                        "INSERT INTO meta VALUES ('check', ?), ('device', ?)",
+                        (_encrypt(key, b"meta", b"check", _CHECK), device),
+                    )
+                    await db.commit()
+                else:
+                    try:
+                        ok = _decrypt(key, b"meta", b"check", check) == _CHECK
+                    except StoreError:
+                        ok = False
+                    if not ok:
+                        raise StoreError(
+                            "this store belongs to another identity", code="store.wrong_identity"
+                        )
+                    device = await cls._meta(db, "device") or b""
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, key, device)
+
+    @staticmethod
+    async def _meta(db: aiosqlite.Connection, key: str) -> bytes | None:
+        async with db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    async def close(self) -> None:
+        """Close the database file."""
+        async with _translated("close"):
+            await self._db.close()
+
+    # -- encryption at rest ------------------------------------------------------
+
+    def _seal(self, table: bytes, row: bytes, data: bytes) -> bytes:
+        return _encrypt(self._key, table, row, data)
+
+    def _open(self, table: bytes, row: bytes, data: bytes) -> bytes:
+        return _decrypt(self._key, table, row, data)
+
+    # -- rooms -------------------------------------------------------------------
+
+    async def room_ids(self) -> list[RoomId]:
+        """Every room in the store, oldest first."""
+        async with (
+            _translated("list rooms"),
+            self._db.execute("SELECT room FROM rooms ORDER BY created, room") as cur,
+        ):
+            return [RoomId(r[0]) for r in await cur.fetchall()]
+
+    async def load_room(
+        self, room: RoomId
+    ) -> tuple[list[SignedOp], dict[int, bytes], RoomSnapshot]:
+        """A room's stored log, epoch secrets and snapshot."""
+        r = room.encode()
+        async with _translated("load a room"):
+            async with self._db.execute(
+                "SELECT op FROM ops WHERE room = ? ORDER BY idx", (room,)
+            ) as cur:
+                ops = [from_msgpack(bytes(row[0]), SignedOp) for row in await cur.fetchall()]
+            async with self._db.execute(
+                "SELECT epoch, secret FROM secrets WHERE room = ?", (room,)
+            ) as cur:
+                secrets = {
+                    int(e): self._open(b"secrets", r + b"/" + str(e).encode(), bytes(s))
+                    for e, s in await cur.fetchall()
+                }
+            async with self._db.execute(
+                "SELECT snapshot FROM rooms WHERE room = ?", (room,)
+            ) as cur:
+                row = await cur.fetchone()
+        if row is None:
+            raise StoreError(f"no room {room} in the store", code="store.corrupt")
+        try:
+            snapshot = from_msgpack(self._open(b"rooms", r, bytes(row[0])), RoomSnapshot)
+        except DecodeError as exc:
+            raise StoreError("a room snapshot does not decode", code="store.corrupt") from exc
+        return ops, secrets, snapshot
+
+    async def save_room(
+        self,
+        room: RoomId,
+        snapshot: RoomSnapshot,
+        *,
+        ops: Iterable[tuple[int, SignedOp]] = (),
+        secrets: Mapping[int, bytes] | None = None,
+        messages: Iterable[StoredMessage] = (),
+        deleted: Iterable[MessageId] = (),
+        outbox_add: OutboxEntry | None = None,
+        outbox_done: Iterable[MessageId] = (),
+        now: int = 0,
+    ) -> list[MessageId]:
+        """Write one batch for ``room`` in one transaction; return the ids of new messages.
+
+        A message whose id is already stored is replaced only if the new copy
+        differs (an edit); it does not count as new.
+        """
+        r = room.encode()
+        new: list[MessageId] = []
+        async with _translated("save a room"):
+            try:
+                await self._db.execute(
+                    "INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT (room) DO UPDATE"
+                    " SET snapshot = excluded.snapshot",
+                    (room, now, self._seal(b"rooms", r, canonical(snapshot))),
+                )
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO ops VALUES (?, ?, ?)",
+                    [(room, index, canonical(op)) for index, op in ops],
+                )
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO secrets VALUES (?, ?, ?)",
+                    [
+                        (room, e, self._seal(b"secrets", r + b"/" + str(e).encode(), s))
+                        for e, s in (secrets or {}).items()
+                    ],
+                )
+                for m in messages:
+                    async with self._db.execute(
+                        "SELECT 1 FROM messages WHERE room = ? AND id = ?", (room, m.id)
+                    ) as cur:
+                        exists = await cur.fetchone() is not None
+                    body = _Body(
+                        m.text, m.content_warning, m.reply_to, m.sent_at, m.ts, m.edited, m.mine
+                    )
+                    sealed = self._seal(b"messages", r + b"/" + m.id.encode(), canonical(body))
+                    if exists:
+                        if m.edited:
+                            await self._db.execute(
+                                "UPDATE messages SET body = ? WHERE room = ? AND id = ?",
+                                (sealed, room, m.id),
+                            )
+                        continue
+                    await self._db.execute(
+                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+                        (room, m.id, m.seq, m.sender, sealed),
+                    )
+                    new.append(m.id)
+                await self._db.executemany(
+                    "DELETE FROM messages WHERE room = ? AND id = ?",
+                    [(room, target) for target in deleted],
+                )
+                if outbox_add is not None:
+                    e = outbox_add
+                    await self._db.execute(
+                        "INSERT INTO outbox (room, id, plaintext, envelope, failed)"
+                        " VALUES (?, ?, ?, ?, NULL)",
+                        (
+                            room,
+                            e.id,
+                            self._seal(b"outbox", e.id.encode(), e.plaintext),
+                            e.envelope,
+                        ),
+                    )
+                await self._db.executemany(
+                    "DELETE FROM outbox WHERE id = ?", [(i,) for i in outbox_done]
+                )
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return new
+
+    # -- messages ----------------------------------------------------------------
+
+    def _message(self, row: tuple[str, str, int, str, bytes]) -> StoredMessage:
+        room, mid, seq, sender, blob = row
+        plain = self._open(b"messages", room.encode() + b"/" + mid.encode(), bytes(blob))
+        try:
+            b = from_msgpack(plain, _Body)
+        except DecodeError as exc:
+            raise StoreError("a stored message does not decode", code="store.corrupt") from exc
+        return StoredMessage(
+            room=RoomId(room),
+            id=MessageId(mid),
+            seq=seq,
+            sender=MemberId(sender),
+            text=b.text,
+            content_warning=b.content_warning,
+            reply_to=MessageId(b.reply_to) if b.reply_to else None,
+            sent_at=b.sent_at,
+            ts=b.ts,
+            edited=b.edited,
+            mine=b.mine,
+        )
+
+    async def message(self, room: RoomId, message_id: MessageId) -> StoredMessage | None:
+        """One stored message, if we have it."""
+        async with (
+            _translated("read a message"),
+            self._db.execute(
+                "SELECT room, id, seq, sender, body FROM messages WHERE room = ? AND id = ?",
+                (room, message_id),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return None if row is None else self._message(tuple(row))
+
+    async def messages(
+        self, room: RoomId, *, limit: int, before_seq: int | None = None
+    ) -> list[StoredMessage]:
+        """The newest ``limit`` messages with ``seq < before_seq``, oldest first."""
+        bound = before_seq if before_seq is not None else 2**63 - 1
+        async with (
+            _translated("read messages"),
+            self._db.execute(
+                "SELECT room, id, seq, sender, body FROM messages WHERE room = ? AND seq < ?"
+                " ORDER BY seq DESC LIMIT ?",
+                (room, bound, limit),
+            ) as cur,
+        ):
+            rows = list(await cur.fetchall())
+        return [self._message(tuple(r)) for r in reversed(rows)]
+
+    # -- outbox ------------------------------------------------------------------
+
+    async def outbox(self, room: RoomId | None = None) -> list[OutboxEntry]:
+        """Messages not yet acknowledged, in the order they were sent."""
+        query = "SELECT room, id, plaintext, envelope, failed FROM outbox"
+        args: tuple[str, ...] = ()
+        if room is not None:
+            query += " WHERE room = ?"
+            args = (room,)
+        async with (
+            _translated("read the outbox"),
+            self._db.execute(query + " ORDER BY n", args) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [
+            OutboxEntry(
+                room=RoomId(r[0]),
+                id=MessageId(r[1]),
+                plaintext=self._open(b"outbox", r[1].encode(), bytes(r[2])),
+                envelope=bytes(r[3]),
+                failed=r[4],
+            )
+            for r in rows
+        ]
+
+    async def outbox_replace(self, message_id: MessageId, envelope: bytes) -> None:
+        """Store a re-sealed envelope under the same message id."""
+        async with _translated("update the outbox"):
+            await self._db.execute(
+                "UPDATE outbox SET envelope = ? WHERE id = ?", (envelope, message_id)
+            )
+            await self._db.commit()
+
+    async def outbox_fail(self, message_id: MessageId, code: str) -> None:
+        """Mark an entry the relay refused for good; it is not retried."""
+        async with _translated("update the outbox"):
+            await self._db.execute("UPDATE outbox SET failed = ? WHERE id = ?", (code, message_id))
+            await self._db.commit()
+
+
+def _ad(table: bytes, row: bytes) -> bytes:
+    return _AD_PREFIX + table + b"\x00" + row
+
+
+def _encrypt(key: bytes, table: bytes, row: bytes, data: bytes) -> bytes:
+    nonce = crypto.random_bytes(crypto.AEAD_NONCE_BYTES)
+    return nonce + crypto.aead_encrypt(key, nonce, data, _ad(table, row))
+
+
+def _decrypt(key: bytes, table: bytes, row: bytes, data: bytes) -> bytes:
+    nonce, body = data[: crypto.AEAD_NONCE_BYTES], data[crypto.AEAD_NONCE_BYTES :]
+    try:
+        return crypto.aead_decrypt(key, nonce, body, _ad(table, row))
+    except CryptoError as exc:
+        raise StoreError("a stored value does not decrypt", code="store.corrupt") from exc

@@ -1,0 +1,125 @@
+"""The SDK's errors: every failure a front end sees is a :class:`protocol.HearthError`.
+
+Each class carries stable string codes (``room.blocked``, ``net.unavailable``) that
+an app may branch on; messages are for humans and may change. Exceptions from
+httpx, websockets, aiosqlite or PyNaCl never cross the public API: the driver
+modules translate them at their boundary. Like Trio, the SDK tells "you closed it"
+(:class:`ClientClosed`) apart from "it broke" (:class:`RelayUnavailable`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, final
+
+from protocol.errors import HearthError
+
+__all__ = [
+    "ClientClosed",
+    "InviteError",
+    "KeystoreError",
+    "RelayError",
+    "RelayUnavailable",
+    "RoomBlocked",
+    "RoomInactive",
+    "StoreError",
+]
+
+
+@final
+class RelayError(HearthError):
+    """The relay answered, and refused: ``code`` is the relay's error code.
+
+    Attributes:
+        status: The HTTP status (0 for a websocket error frame).
+        detail: The relay's ``detail`` object, if it sent one.
+        retry_after: Seconds the relay asked us to wait (``rate.limited``), if any.
+    """
+
+    default_code = "relay.error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int = 0,
+        detail: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.detail = detail or {}
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """True if the same request may succeed later (rate limit, relay trouble)."""
+        return self.code in {"rate.limited", "internal"} or self.status >= 500
+
+
+@final
+class RelayUnavailable(HearthError):
+    """The relay could not be reached or the connection broke (``net.unavailable``).
+
+    Messages sent meanwhile wait in the outbox and go out once the relay answers.
+    """
+
+    default_code = "net.unavailable"
+
+
+@final
+class ClientClosed(HearthError):
+    """The client is not open: ``client.closed`` after close, ``client.not_open`` before."""
+
+    default_code = "client.closed"
+
+
+@final
+class RoomBlocked(HearthError):
+    """The room refuses to send until its security alarms are acknowledged (``room.blocked``).
+
+    See :meth:`client_sdk.Room.acknowledge_alarms`.
+    """
+
+    default_code = "room.blocked"
+
+
+@final
+class RoomInactive(HearthError):
+    """The room can no longer be used: ``room.left`` or ``room.removed``."""
+
+    default_code = "room.left"
+
+
+@final
+class InviteError(HearthError):
+    """An invite link that cannot be used.
+
+    Codes: ``invite.malformed`` (not a Hearth invite link), ``invite.unknown``
+    (the room's verified log holds no such invite), ``invite.revoked``,
+    ``invite.expired``, ``invite.used_up``.
+    """
+
+    default_code = "invite.malformed"
+
+
+@final
+class KeystoreError(HearthError):
+    """A keystore file that cannot be opened.
+
+    Codes: ``keystore.wrong_passphrase``, ``keystore.corrupt`` (not a keystore, or
+    damaged), ``keystore.version`` (written by a newer SDK), ``keystore.io``.
+    """
+
+    default_code = "keystore.corrupt"
+
+
+@final
+class StoreError(HearthError):
+    """The local store failed.
+
+    Codes: ``store.wrong_identity`` (the store belongs to another identity),
+    ``store.corrupt``, ``store.io``.
+    """
+
+    default_code = "store.io"

@@ -1,0 +1,184 @@
+"""Typed events a client yields from :meth:`HearthClient.events`.
+
+Every event is a frozen dataclass naming its room. Nothing here reaches the app
+before the room log operation or the message behind it verified: membership
+events come from :class:`protocol.RoomLog`, messages from ``open_message`` plus
+the membership, epoch, head and counter checks of the room state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, final
+
+from client_sdk.message import Message
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.ops import Role
+
+__all__ = [
+    "AlarmKind",
+    "ConnectionChanged",
+    "Event",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberRemoved",
+    "MessageDeleted",
+    "MessageEdited",
+    "MessageReceived",
+    "ProfileChanged",
+    "RoleChanged",
+    "RulesChanged",
+    "SecurityAlarm",
+]
+
+AlarmKind = Literal["log_invalid", "fork", "withheld", "unknown_epoch", "bad_message"]
+"""Why a room raised an alarm.
+
+- ``log_invalid``: a room-log operation failed verification (signature, chain,
+  authority or commit); the room stops processing until the alarm is acknowledged.
+- ``fork``: the relay showed two histories (two operations at one index, or a
+  message naming a log head that is not in the log).
+- ``withheld``: a sender's counter has a gap that a complete sync did not fill.
+- ``unknown_epoch``: a message under an epoch the verified log never started.
+- ``bad_message``: a message that fails its signature, decryption, membership or
+  counter checks; it is dropped.
+"""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived:
+    """A new verified message (including this identity's own, once the relay has it)."""
+
+    room_id: RoomId
+    message: Message
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEdited:
+    """A sender replaced the text of one of their messages; ``message`` is the new state."""
+
+    room_id: RoomId
+    message: Message
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDeleted:
+    """A message was deleted by its sender or a moderator (``by``)."""
+
+    room_id: RoomId
+    message_id: MessageId
+    by: MemberId | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberJoined:
+    """A member joined (by invite) or was added (``by`` names who added them)."""
+
+    room_id: RoomId
+    member: MemberId
+    role: Role
+    by: MemberId | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberLeft:
+    """A member left of their own accord."""
+
+    room_id: RoomId
+    member: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRemoved:
+    """A moderator or owner (``by``) removed a member."""
+
+    room_id: RoomId
+    member: MemberId
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleChanged:
+    """``member`` now has ``role``, set by ``by``."""
+
+    room_id: RoomId
+    member: MemberId
+    role: Role
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RulesChanged:
+    """A moderator or owner published version ``version`` of the ground rules."""
+
+    room_id: RoomId
+    version: int
+    text: str
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileChanged:
+    """The room's encrypted profile (name, topic, description) changed."""
+
+    room_id: RoomId
+    name: str
+    topic: str
+    description: str
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityAlarm:
+    """Something a relay or member did that the verification refused.
+
+    The room refuses to send (``room.blocked``) until the app has shown the alarm
+    and called :meth:`Room.acknowledge_alarms`.
+
+    Attributes:
+        room_id: The room.
+        kind: What went wrong; see :data:`AlarmKind`.
+        detail: A human-readable explanation (no secrets, no plaintext).
+        alarm_id: Stable id within the room, for acknowledging.
+        code: The underlying protocol error code, if any (``log.bad_signature``).
+    """
+
+    room_id: RoomId
+    kind: AlarmKind
+    detail: str
+    alarm_id: int
+    code: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionChanged:
+    """The live connection to the relay came up (``online``) or went down."""
+
+    online: bool
+
+
+Event = (
+    MessageReceived
+    | MessageEdited
+    | MessageDeleted
+    | MemberJoined
+    | MemberLeft
+    | MemberRemoved
+    | RoleChanged
+    | RulesChanged
+    | ProfileChanged
+    | SecurityAlarm
+    | ConnectionChanged
+)
+"""Everything :meth:`HearthClient.events` yields."""

@@ -1,0 +1,102 @@
+"""A person's identity: one root seed, shown as a recovery phrase, kept encrypted at rest.
+
+Everything else is derived from the root: the pseudonymous key pair of every room
+(``protocol.RoomKeys``) and the key of the local store. An :class:`Identity` never
+shows its secret in ``repr`` and compares in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import final
+
+from client_sdk._keystore import Strength, load_root, save_root
+from protocol import crypto
+from protocol.ids import RoomId
+from protocol.keys import RoomKeys, RootSeed
+
+__all__ = ["Identity"]
+
+
+@final
+class Identity:
+    """One person's root secret and everything derived from it.
+
+    Create one with :meth:`generate`, restore it with :meth:`from_recovery_phrase`,
+    keep it on disk with :meth:`save` / :meth:`load`.
+    """
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: RootSeed) -> None:
+        """Wrap an existing root seed (prefer the named constructors)."""
+        self._root = root
+
+    @classmethod
+    def generate(cls) -> Identity:
+        """A fresh identity from the system's CSPRNG."""
+        return cls(RootSeed.generate())
+
+    @classmethod
+    def from_recovery_phrase(cls, phrase: str) -> Identity:
+        """Restore an identity from its recovery phrase.
+
+        Case, spaces and hyphens are ignored.
+
+        Raises:
+            protocol.PhraseError: The phrase is malformed or has a typo
+                (``phrase.length``, ``phrase.character``, ``phrase.checksum``).
+        """
+        return cls(RootSeed.from_phrase(phrase))
+
+    @property
+    def recovery_phrase(self) -> str:
+        """The phrase that restores this identity: 14 groups of 4 characters.
+
+        Whoever holds it holds every room key of this person; show it once, to them.
+        """
+        return self._root.phrase
+
+    def save(
+        self, path: str | os.PathLike[str], passphrase: str, *, strength: Strength = "moderate"
+    ) -> None:
+        """Write the root seed to ``path``, encrypted under ``passphrase``.
+
+        Argon2id derives the key (``strength`` picks libsodium's preset; the
+        default costs about half a second and 256 MiB), a secret box encrypts the
+        seed. The file is replaced atomically and readable by its owner only.
+
+        Raises:
+            KeystoreError: ``keystore.passphrase`` (empty passphrase),
+                ``keystore.io`` (the file cannot be written).
+        """
+        save_root(self._root, path, passphrase, strength=strength)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], passphrase: str) -> Identity:
+        """Read an identity written by :meth:`save`.
+
+        Raises:
+            KeystoreError: ``keystore.wrong_passphrase``, ``keystore.corrupt``,
+                ``keystore.version``, ``keystore.io``.
+        """
+        return cls(load_root(path, passphrase))
+
+    def room_keys(self, room: RoomId) -> RoomKeys:
+        """This person's pseudonymous key pairs in ``room``."""
+        return self._root.room_keys(room)
+
+    def store_key(self) -> bytes:
+        """The key that encrypts this identity's local store (``PERSON_LOCAL_STORE``)."""
+        return crypto.kdf(self._root.secret, b"store", person=crypto.PERSON_LOCAL_STORE)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Identity):
+            return NotImplemented
+        return hmac.compare_digest(self._root.secret, other._root.secret)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by secret, never a dict key
+
+    def __repr__(self) -> str:
+        return "Identity(<secret>)"

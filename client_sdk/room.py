@@ -1,0 +1,288 @@
+"""A room as the app sees it: a thin view over the client's verified room state.
+
+:class:`Room` holds no state of its own: every property reads the room's
+verified log and decrypted profile at the moment it is called, every method goes
+through the client (which holds the room's lock). Two ``Room`` objects for the
+same room of the same client are equal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, final
+
+from client_sdk.events import SecurityAlarm
+from client_sdk.message import Message
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.keys import safety_number
+from protocol.messages import EditBody, ProfileBody, RulesAcceptBody, RulesBody, TextBody
+from protocol.ops import Policy, Role, RoomKind
+
+if TYPE_CHECKING:
+    from client_sdk._roomstate import RoomState, Status
+    from client_sdk.client import HearthClient
+
+__all__ = ["Room"]
+
+
+@final
+class Room:
+    """One room of a :class:`HearthClient`. Get it from the client, never construct it."""
+
+    __slots__ = ("_client", "_id")
+
+    def __init__(self, client: HearthClient, room_id: RoomId) -> None:
+        self._client = client
+        self._id = room_id
+
+    @property
+    def _state(self) -> RoomState:
+        return self._client._state_of(self._id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Room):
+            return NotImplemented
+        return self._client is other._client and self._id == other._id
+
+    def __hash__(self) -> int:
+        return hash((id(self._client), self._id))
+
+    def __repr__(self) -> str:
+        return f"Room(id={self._id!r})"
+
+    # -- what the verified state says ------------------------------------------------
+
+    @property
+    def id(self) -> RoomId:
+        """The room id (random; also what invite links name)."""
+        return self._id
+
+    @property
+    def kind(self) -> RoomKind:
+        """``"group"``, ``"buddy"`` or ``"program"``, from the room's policy."""
+        return self._state.policy.kind
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in the verified log (what the relay may know and enforces)."""
+        return self._state.policy
+
+    @property
+    def name(self) -> str:
+        """The room's name from its encrypted profile (empty until one arrives)."""
+        profile = self._state.profile
+        return profile.name if profile else ""
+
+    @property
+    def topic(self) -> str:
+        """The room's topic line from its encrypted profile."""
+        profile = self._state.profile
+        return profile.topic if profile else ""
+
+    @property
+    def description(self) -> str:
+        """The room's description from its encrypted profile."""
+        profile = self._state.profile
+        return profile.description if profile else ""
+
+    @property
+    def rules(self) -> str | None:
+        """The newest ground rules a moderator or owner published, if any."""
+        rules = self._state.rules
+        return rules.text if rules else None
+
+    @property
+    def rules_version(self) -> int:
+        """The version of :attr:`rules` (0 if there are none)."""
+        rules = self._state.rules
+        return rules.version if rules else 0
+
+    @property
+    def members(self) -> Mapping[MemberId, Role]:
+        """Every member's id and role, from the verified log (never from the relay)."""
+        return MappingProxyType({m.id: m.role for m in self._state.log.members.values()})
+
+    @property
+    def me(self) -> MemberId:
+        """This identity's pseudonymous member id in this room."""
+        return self._state.me
+
+    @property
+    def role(self) -> Role | None:
+        """This identity's role here (None once it left or was removed)."""
+        return self._state.log.role_of(self._state.me)
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch number (it grows with every membership change and rotation)."""
+        return self._state.log.epoch
+
+    @property
+    def status(self) -> Status:
+        """``"active"``, ``"left"``, ``"removed"`` or ``"unreachable"``.
+
+        ``unreachable``: the relay stopped serving this room to our key without
+        the log showing why (most likely we were removed and the relay withheld
+        the operation, which it may do; it cannot forge one).
+        """
+        return self._state.status
+
+    @property
+    def alarms(self) -> tuple[SecurityAlarm, ...]:
+        """Security alarms not yet acknowledged; while any is open the room refuses to send."""
+        return self._state.alarms
+
+    @property
+    def blocked(self) -> bool:
+        """True while :attr:`alarms` is not empty."""
+        return self._state.blocked
+
+    def safety_number(self, member_id: MemberId | str) -> str:
+        """The 60-digit code this identity and ``member_id`` compare to check each other's keys.
+
+        Both sides compute the same digits; read them aloud or compare them in
+        person. The keys come from the verified log.
+
+        Raises:
+            KeyError: ``member_id`` is not a member.
+        """
+        state = self._state
+        other = state.log.members.get(MemberId(member_id))
+        if other is None:
+            raise KeyError(member_id)
+        return safety_number(self._id, (state.me, state.keys.box_public), (other.id, other.box_key))
+
+    # -- messages ------------------------------------------------------------------
+
+    async def send(
+        self,
+        text: str,
+        *,
+        content_warning: str | None = None,
+        reply_to: MessageId | None = None,
+    ) -> MessageId:
+        """Send a text message; return its id.
+
+        The message is sealed and stored in the outbox before anything goes on the
+        network. The call returns once the relay acknowledged it, or once it is
+        safely queued because the relay cannot be reached (it goes out on
+        reconnect, exactly once). If the room's epoch is due for rotation, the
+        rotation is committed first.
+
+        Raises:
+            RoomBlocked: A security alarm is open (``room.blocked``).
+            RoomInactive: We left or were removed.
+            RelayError: The relay refused the message for good.
+        """
+        body = TextBody(text=text, content_warning=content_warning, reply_to=reply_to)
+        return await self._client._room_send(self._id, body)
+
+    async def edit(self, message_id: MessageId, text: str) -> MessageId:
+        """Replace the text of one of our own messages; return the edit's id."""
+        return await self._client._room_send(self._id, EditBody(target=message_id, text=text))
+
+    async def delete(self, message_id: MessageId) -> None:
+        """Delete a message (our own, or anyone's as a moderator or owner).
+
+        The relay removes the ciphertext and keeps a signed tombstone.
+        """
+        await self._client._room_delete(self._id, message_id)
+
+    async def messages(self, limit: int = 50, *, before: MessageId | None = None) -> list[Message]:
+        """Decrypted, verified text messages, oldest first: the newest ``limit`` of them.
+
+        Read from the local store. With ``before``, the ``limit`` messages before
+        that one. If the store holds fewer and the room shares history, older
+        events are fetched from the relay (lazily, only now) and verified.
+        """
+        return await self._client._room_messages(self._id, limit, before)
+
+    async def pending(self) -> int:
+        """How many of our messages in this room wait in the outbox."""
+        return await self._client._room_outbox(self._id)
+
+    # -- room profile and rules ---------------------------------------------------------
+
+    async def set_profile(self, name: str, *, topic: str = "", description: str = "") -> None:
+        """Publish a new encrypted profile (moderators and owners; others' are ignored)."""
+        body = ProfileBody(name=name, topic=topic, description=description)
+        await self._client._room_send(self._id, body)
+
+    async def set_rules(self, text: str) -> int:
+        """Publish a new version of the ground rules; return its version number."""
+        version = self.rules_version + 1
+        await self._client._room_send(self._id, RulesBody(version=version, text=text))
+        return version
+
+    async def accept_rules(self) -> MessageId:
+        """Tell the room we accept the current ground rules."""
+        return await self._client._room_send(
+            self._id, RulesAcceptBody(version=max(self.rules_version, 1))
+        )
+
+    # -- membership (signed log operations) ----------------------------------------------
+
+    async def create_invite(
+        self, max_uses: int = 1, expires_in: float = 24 * 3600, *, role: Role = "member"
+    ) -> str:
+        """Register a new invite link in the log and return it.
+
+        The link is ``{relay}/join/{room}#{secret}``: the secret travels only in the
+        URL fragment, which browsers never send to a server. Only its public key
+        is in the log.
+
+        Args:
+            max_uses: How many people may join with it.
+            expires_in: Seconds until it expires.
+            role: The role it grants (not ``owner``; at most our own).
+        """
+        return await self._client._room_invite(
+            self._id, max_uses=max_uses, expires_in=expires_in, role=role
+        )
+
+    async def remove(self, member_id: MemberId) -> None:
+        """Remove a member (moderators and owners) and move everyone else to a new epoch.
+
+        The removed member cannot read anything sent afterwards.
+        """
+        await self._client._room_op(
+            self._id, lambda s: s.remove_op(MemberId(member_id), now=_now())
+        )
+
+    async def leave(self) -> None:
+        """Leave the room. The relay stops serving us at once; a remaining member rotates."""
+        await self._client._room_leave(self._id)
+
+    async def set_role(self, member_id: MemberId, role: Role) -> None:
+        """Give ``member_id`` the role ``role`` (owners; moderators for lower roles)."""
+        await self._client._room_op(
+            self._id, lambda s: s.role_op(MemberId(member_id), role, now=_now())
+        )
+
+    async def rotate(self) -> None:
+        """Commit a new epoch for the current members now (forward secrecy on demand)."""
+        await self._client._room_op(self._id, lambda s: s.rotate_op(now=_now()))
+
+    # -- alarms ---------------------------------------------------------------------
+
+    async def acknowledge_alarms(self, alarm_ids: Iterable[int] | None = None) -> list[int]:
+        """Mark security alarms as seen by the person; the room may send again.
+
+        Call this only after showing the alarm to the person (and, for a fork,
+        after comparing safety numbers out of band). An alarm that froze the room
+        (a log operation that failed verification) lets the next sync fetch the
+        refused events again; if the relay still serves them, a new alarm follows.
+
+        Args:
+            alarm_ids: Which alarms (``SecurityAlarm.alarm_id``); all if None.
+
+        Returns:
+            The ids acknowledged.
+        """
+        return await self._client._room_acknowledge(self._id, alarm_ids)
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000

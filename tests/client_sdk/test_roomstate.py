@@ -1,0 +1,446 @@
+"""The pure room state, wired to an in-memory event sequence: no sockets, no store.
+
+:class:`Seq` plays an honest relay's part in one room the h11 ``ConnectionPair``
+way: it verifies what it is given with the same protocol code the relay runs
+(``RoomLog.append``, ``check_envelope``) and numbers events 1, 2, 3 ... Tests of a
+misbehaving relay append forged or reordered events to ``Seq.events`` directly.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from client_sdk._roomstate import RoomState, create_op
+from client_sdk.errors import InviteError, RoomBlocked, RoomInactive
+from client_sdk.events import (
+    MemberJoined,
+    MemberLeft,
+    MemberRemoved,
+    ProfileChanged,
+    RulesChanged,
+    SecurityAlarm,
+)
+from protocol import RoomLog, RootSeed, check_envelope, new_room_id, seal_message
+from protocol.api import LogEvent, MessageEvent, RemovedEvent, RoomEvent
+from protocol.errors import LogError
+from protocol.ids import RoomId
+from protocol.messages import Envelope, Plaintext, ProfileBody, RulesBody, TextBody
+from protocol.ops import Policy, SignedOp
+from protocol.signing import InviteKey
+
+T0 = 1_767_225_600_000
+DEVICE_A = b"A" * 16
+DEVICE_B = b"B" * 16
+
+
+class Seq:
+    """An honest relay's event sequence for one room, in memory."""
+
+    def __init__(self) -> None:
+        self.log = RoomLog()
+        self.events: list[RoomEvent] = []
+
+    @property
+    def next_seq(self) -> int:
+        return len(self.events) + 1
+
+    def op(self, op: SignedOp) -> LogEvent:
+        self.log.append(op)
+        event = LogEvent(seq=self.next_seq, ts=T0, op=op)
+        self.events.append(event)
+        return event
+
+    def msg(self, envelope: Envelope) -> MessageEvent:
+        check_envelope(self.log, envelope)
+        event = MessageEvent(seq=self.next_seq, ts=T0, envelope=envelope)
+        self.events.append(event)
+        return event
+
+
+class Person:
+    def __init__(self, name: str, room: RoomId) -> None:
+        self.root = RootSeed(name.encode().ljust(32, b"."))
+        self.state = RoomState(self.root.room_keys(room))
+        self.device = name.encode().ljust(16, b"-")[:16]
+
+    @property
+    def id(self):  # type: ignore[no-untyped-def]
+        return self.state.me
+
+    def catch_up(self, seq: Seq) -> list[object]:
+        items: list[object] = []
+        for event in seq.events:
+            step = self.state.receive(event)
+            assert not step.need_log
+            items += step.items
+        return items
+
+    def say(self, seq: Seq, text: str, **body: object) -> MessageEvent:
+        plaintext = Plaintext(
+            device=self.device,
+            counter=self.state.next_counter(),
+            sent_at=T0,
+            body=TextBody(text=text, **body),  # type: ignore[arg-type]
+        )
+        return seq.msg(self.state.seal(plaintext))
+
+    def commit(self, seq: Seq, op: SignedOp) -> None:
+        """Our own operation: the relay takes it, we apply it at once (as the SDK does)."""
+        seq.op(op)
+        self.state.apply_op(op)
+
+
+def texts(items: list[object]) -> list[str]:
+    out = []
+    for item in items:
+        body = getattr(getattr(item, "plaintext", None), "body", None)
+        if isinstance(body, TextBody):
+            out.append(body.text)
+    return out
+
+
+def alarms(items: list[object]) -> list[SecurityAlarm]:
+    return [i for i in items if isinstance(i, SecurityAlarm)]
+
+
+@pytest.fixture
+def room() -> tuple[Seq, Person, Person, Person]:
+    """Alice created a group; Bob and Carol joined by invite. Everyone caught up."""
+    room_id = new_room_id()
+    seq = Seq()
+    alice, bob, carol = (Person(n, room_id) for n in ("alice", "bob", "carol"))
+    create = create_op(alice.state.keys, Policy(kind="group"), now=T0)
+    alice.commit(seq, create)
+    for joiner in (bob, carol):
+        invite = InviteKey.generate()
+        alice.commit(
+            seq,
+            alice.state.invite_op(invite, role="member", max_uses=1, expires_at=T0 + 10**6, now=T0),
+        )
+        joiner.state.load_log(seq.log.ops)
+        joiner.state.position = seq.next_seq - 1
+        joiner.state.seq_index = seq.log.index
+        op = joiner.state.join_op(invite, now=T0)
+        joiner.commit(seq, op)
+        joiner.state.position = seq.next_seq - 1
+        joiner.state.seq_index = seq.log.index
+        alice.catch_up(seq)
+    for p in (alice, bob, carol):
+        p.catch_up(seq)
+    return seq, alice, bob, carol
+
+
+def test_three_members_agree_on_log_epoch_and_messages(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    assert set(alice.state.log.members) == {alice.id, bob.id, carol.id}
+    assert alice.state.log.epoch == bob.state.log.epoch == carol.state.log.epoch == 3
+    assert alice.state.log.head == carol.state.log.head
+    secret = alice.state.secrets[3]
+    assert bob.state.secrets[3] == secret == carol.state.secrets[3]
+    # Bob joined at epoch 2: epoch 1 is not his to read.
+    assert 1 not in bob.state.secrets
+
+    alice.say(seq, "hello", content_warning="cw")
+    bob.say(seq, "hi alice", reply_to=seq.events[-1].envelope.header.id)  # type: ignore[union-attr]
+    got = carol.catch_up(seq)
+    assert texts(got) == ["hello", "hi alice"]
+    assert alarms(got) == []
+    assert carol.state.check_withheld().items == []
+
+
+def test_membership_events_come_from_the_log(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    dave = Person("dave", alice.state.room)
+    invite = InviteKey.generate()
+    alice.commit(
+        seq,
+        alice.state.invite_op(invite, role="supporter", max_uses=1, expires_at=T0 + 10**6, now=T0),
+    )
+    dave.state.load_log(seq.log.ops)
+    dave.commit(seq, dave.state.join_op(invite, now=T0))
+    alice.catch_up(seq)
+    alice.commit(seq, alice.state.role_op(dave.id, "moderator", now=T0))
+    alice.commit(seq, alice.state.remove_op(bob.id, now=T0))
+    got = carol.catch_up(seq)
+    kinds = [type(i).__name__ for i in got]
+    assert kinds == ["MemberJoined", "RoleChanged", "MemberRemoved"]
+    joined = got[0]
+    assert isinstance(joined, MemberJoined)
+    assert (joined.member, joined.role) == (dave.id, "supporter")
+    assert carol.state.log.role_of(dave.id) == "moderator"
+
+
+def test_removed_member_cannot_read_what_follows(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    alice.commit(seq, alice.state.remove_op(bob.id, now=T0))
+    alice.say(seq, "after bob left")
+    got = bob.catch_up(seq)
+    removed = [i for i in got if isinstance(i, MemberRemoved)]
+    assert removed
+    assert removed[0].member == bob.id
+    assert bob.state.status == "removed"
+    assert texts(got) == []
+    assert alice.state.log.epoch not in bob.state.secrets
+    with pytest.raises(RoomInactive) as info:
+        bob.state.require_sendable()
+    assert info.value.code == "room.removed"
+    assert texts(carol.catch_up(seq)) == ["after bob left"]
+
+
+def test_a_leave_requires_a_rotation_before_sending(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    bob.commit(seq, bob.state.leave_op(now=T0))
+    got = alice.catch_up(seq)
+    assert [type(i) for i in got] == [MemberLeft]
+    assert alice.state.rotation_due(now=T0, max_age_ms=10**12, max_messages=10**6)
+    with pytest.raises(LogError) as info:
+        alice.say(seq, "too early")
+    assert info.value.code == "log.needs_rotation"
+    alice.commit(seq, alice.state.rotate_op(now=T0))
+    assert {m.member for m in seq.log.ops[-1].content.body.commit.shares} == {  # type: ignore[union-attr]
+        alice.id,
+        carol.id,
+    }
+    alice.say(seq, "rotated")
+    assert texts(carol.catch_up(seq)) == ["rotated"]
+
+
+def test_scheduled_rotation_by_age_and_by_count(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, _carol = room
+    assert not alice.state.rotation_due(now=T0 + 10, max_age_ms=1000, max_messages=3)
+    assert alice.state.rotation_due(now=T0 + 1000, max_age_ms=1000, max_messages=3)
+    for i in range(3):
+        alice.say(seq, f"m{i}")
+    alice.catch_up(seq)
+    assert alice.state.epoch_messages == 3
+    assert alice.state.rotation_due(now=T0, max_age_ms=10**9, max_messages=3)
+    alice.commit(seq, alice.state.rotate_op(now=T0 + 5))
+    assert alice.state.epoch_messages == 0
+    assert not alice.state.rotation_due(now=T0 + 10, max_age_ms=1000, max_messages=3)
+
+
+def test_profile_and_rules_only_from_moderators(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    for who, body in (
+        (alice, ProfileBody(name="Circle", topic="t")),
+        (alice, RulesBody(version=1, text="be kind")),
+        (bob, ProfileBody(name="Hijacked")),
+        (bob, RulesBody(version=2, text="no rules")),
+    ):
+        pt = Plaintext(device=who.device, counter=who.state.next_counter(), sent_at=T0, body=body)
+        seq.msg(who.state.seal(pt))
+    got = carol.catch_up(seq)
+    changes = [i for i in got if isinstance(i, ProfileChanged | RulesChanged)]
+    assert len(changes) == 2
+    assert carol.state.profile is not None
+    assert carol.state.profile.name == "Circle"
+    assert carol.state.rules is not None
+    assert carol.state.rules.text == "be kind"
+
+
+def test_withheld_message_raises_alarm_after_complete_sync(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    alice.say(seq, "two")
+    alice.say(seq, "three")
+    withheld = seq.events.pop(-2)  # the relay drops "two" and renumbers
+    last = seq.events[-1]
+    assert isinstance(last, MessageEvent)
+    seq.events[-1] = MessageEvent(seq=withheld.seq, ts=last.ts, envelope=last.envelope)
+    got = carol.catch_up(seq)
+    assert texts(got) == ["one", "three"]
+    step = carol.state.check_withheld()
+    found = alarms(step.items)
+    assert [a.kind for a in found] == ["withheld"]
+    assert carol.state.blocked
+    # The same gap is reported once.
+    assert carol.state.check_withheld().items == []
+
+
+def test_a_removed_placeholder_explains_a_gap(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    gone = alice.say(seq, "two")
+    alice.say(seq, "three")
+    seq.events[gone.seq - 1] = RemovedEvent(
+        seq=gone.seq, ts=T0, id=gone.envelope.header.id, sender=alice.id, by=gone.seq + 2
+    )
+    assert texts(carol.catch_up(seq)) == ["one", "three"]
+    assert carol.state.check_withheld().items == []
+    assert not carol.state.blocked
+
+
+def test_fork_alarm_blocks_sending_until_acknowledged(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    # Bob is shown another history: a different operation at index 1.
+    other = Seq()
+    fake_keys = RootSeed(b"f" * 32).room_keys(alice.state.room)
+    other.op(create_op(fake_keys, Policy(), now=T0))
+    envelope = seal_message(
+        bob.state.keys,
+        Plaintext(device=DEVICE_B, counter=1, sent_at=T0, body=TextBody(text="x")),
+        epoch=bob.state.log.epoch,
+        epoch_secret=bob.state.secrets[bob.state.log.epoch],
+        head_index=0,
+        head=other.log.head,
+    )
+    step = carol.state.receive(MessageEvent(seq=seq.next_seq, ts=T0, envelope=envelope))
+    assert [a.kind for a in alarms(step.items)] == ["fork"]
+    assert carol.state.blocked
+    with pytest.raises(RoomBlocked) as info:
+        carol.say(seq, "nope")
+    assert info.value.code == "room.blocked"
+    with pytest.raises(RoomBlocked):
+        carol.state.rotate_op(now=T0)
+    assert carol.state.acknowledge() == [step.items[0].alarm_id]  # type: ignore[union-attr]
+    assert not carol.state.blocked
+    carol.say(seq, "ok again")
+
+
+def test_log_that_fails_verification_freezes_the_room(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    op = alice.state.rotate_op(now=T0)
+    forged = SignedOp(content=op.content, sig=bytes(64))
+    position = carol.state.position
+    step = carol.state.receive(LogEvent(seq=seq.next_seq, ts=T0, op=forged))
+    found = alarms(step.items)
+    assert [(a.kind, a.code) for a in found] == [("log_invalid", "log.bad_signature")]
+    assert carol.state.frozen
+    assert carol.state.position == position
+    # The real operation is ignored while frozen, and taken after acknowledgement.
+    alice.commit(seq, op)
+    assert carol.state.receive(seq.events[-1]).items == []
+    carol.state.acknowledge()
+    carol.catch_up(seq)
+    assert carol.state.log.epoch == alice.state.log.epoch
+
+
+def test_two_operations_at_one_index_is_a_fork(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    first = alice.state.rotate_op(now=T0)
+    second = alice.state.rotate_op(now=T0 + 1)
+    carol.state.receive(LogEvent(seq=seq.next_seq, ts=T0, op=first))
+    step = carol.state.apply_op(second)
+    assert [a.kind for a in alarms(step.items)] == ["fork"]
+
+
+def test_unknown_epoch_alarm(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    log = alice.state.log
+    envelope = seal_message(
+        alice.state.keys,
+        Plaintext(device=DEVICE_A, counter=99, sent_at=T0, body=TextBody(text="x")),
+        epoch=log.epoch + 5,
+        epoch_secret=bytes(32),
+        head_index=log.index,
+        head=log.head,
+    )
+    step = carol.state.receive(MessageEvent(seq=seq.next_seq, ts=T0, envelope=envelope))
+    assert [a.kind for a in alarms(step.items)] == ["unknown_epoch"]
+
+
+def test_unknown_head_asks_for_the_log_then_checks_again(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.commit(
+        seq,
+        alice.state.invite_op(
+            InviteKey.generate(), role="member", max_uses=1, expires_at=T0 + 1, now=T0
+        ),
+    )
+    said = alice.say(seq, "after an op carol has not seen")
+    step = carol.state.receive(said)
+    assert step.need_log
+    assert carol.state.position < said.seq
+    # The relay withheld the operation from the sequence but serves it in the log:
+    carol.state.apply_op(seq.log.ops[-1])
+    step = carol.state.receive(said, log_synced=True)
+    assert [a.kind for a in alarms(step.items)] == ["fork"]
+
+
+def test_removed_member_message_injected_by_relay_is_refused(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    old = bob.state.seal(
+        Plaintext(
+            device=bob.device,
+            counter=bob.state.next_counter(),
+            sent_at=T0,
+            body=TextBody(text="sealed before removal"),
+        )
+    )
+    alice.commit(seq, alice.state.remove_op(bob.id, now=T0))
+    # A relay that colludes with Bob stores his old-epoch message after the removal.
+    seq.events.append(MessageEvent(seq=seq.next_seq, ts=T0, envelope=old))
+    got = carol.catch_up(seq)
+    assert texts(got) == []
+    assert [(a.kind, a.code) for a in alarms(got)] == [("bad_message", "msg.stale_epoch")]
+
+
+def test_replayed_counter_is_a_bad_message(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    alice.state.send_counter -= 1
+    alice.say(seq, "one again, same counter")
+    got = carol.catch_up(seq)
+    assert texts(got) == ["one"]
+    assert [(a.kind, a.code) for a in alarms(got)] == [("bad_message", "msg.replay")]
+
+
+def test_tampered_ciphertext_is_a_bad_message(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    event = alice.say(seq, "hello")
+    env = event.envelope
+    flipped = bytes([env.ciphertext[0] ^ 1]) + env.ciphertext[1:]
+    seq.events[-1] = MessageEvent(
+        seq=event.seq, ts=T0, envelope=Envelope(header=env.header, ciphertext=flipped, sig=env.sig)
+    )
+    got = carol.catch_up(seq)
+    assert [(a.kind, a.code) for a in alarms(got)] == [("bad_message", "msg.bad_signature")]
+
+
+def test_join_checks_the_invite_in_the_verified_log(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, _carol = room
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    with pytest.raises(InviteError) as info:
+        erin.state.join_op(InviteKey.generate(), now=T0)
+    assert info.value.code == "invite.unknown"
+    expired = InviteKey.generate()
+    alice.commit(
+        seq, alice.state.invite_op(expired, role="member", max_uses=1, expires_at=T0 + 5, now=T0)
+    )
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    with pytest.raises(InviteError) as info:
+        erin.state.join_op(expired, now=T0 + 6)
+    assert info.value.code == "invite.expired"
+
+
+def test_snapshot_round_trip_keeps_counters_and_alarms(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    alice.say(seq, "two")
+    carol.catch_up(seq)
+    carol.state.acknowledge()
+    restored = RoomState.restore(
+        carol.state.keys, carol.state.log.ops, carol.state.secrets, carol.state.snapshot()
+    )
+    assert restored.position == carol.state.position
+    assert restored.tracker.highest(alice.id, alice.device) == 2
+    # After the restart the next message goes on from counter 3 without a gap ...
+    carol2 = Person("carol", alice.state.room)
+    carol2.state = restored
+    alice.say(seq, "three")
+    assert texts(carol2.catch_up(seq)) == ["three"]
+    assert restored.check_withheld().items == []
+    # ... and a replayed old message is still refused.
+    old = seq.events[-2]
+    assert isinstance(old, MessageEvent)
+    alice.state.send_counter = 1
+    alice.say(seq, "replay of counter two")
+    got = carol2.catch_up(seq)
+    assert [a.code for a in alarms(got)] == ["msg.replay"]
+    again = RoomState.restore(
+        restored.keys, restored.log.ops, restored.secrets, restored.snapshot()
+    )
+    assert [a.code for a in again.alarms] == ["msg.replay"]
+    assert again.blocked
