@@ -18,13 +18,24 @@ from protocol.ids import MemberId
 __all__ = ["MAX_GAP", "CounterTracker"]
 
 MAX_GAP = 100_000
-"""A jump larger than this is refused outright rather than tracked counter by counter."""
+"""A jump larger than this is refused outright (``msg.counter_jump``)."""
 
 
 @dataclass(slots=True)
 class _Stream:
     highest: int = 0
-    missing: set[int] = field(default_factory=set)
+    # Skipped counters as disjoint half-open ranges [lo, hi), so a sender who
+    # jumps ahead costs one range, not one entry per counter it skipped.
+    missing: list[list[int]] = field(default_factory=list)
+
+    def fill(self, counter: int) -> bool:
+        """Remove ``counter`` from the missing ranges; False if it was not missing."""
+        for i, (lo, hi) in enumerate(self.missing):
+            if lo <= counter < hi:
+                pieces = [r for r in ([lo, counter], [counter + 1, hi]) if r[0] < r[1]]
+                self.missing[i : i + 1] = pieces
+                return True
+        return False
 
 
 @final
@@ -43,22 +54,26 @@ class CounterTracker:
             EnvelopeError: ``msg.replay`` if this counter was already seen,
                 ``msg.counter_jump`` if it skips more than :data:`MAX_GAP`.
         """
-        stream = self._streams.setdefault((sender, device), _Stream())
+        stream = self._streams.get((sender, device)) or _Stream()
         if counter - stream.highest > MAX_GAP:
             raise EnvelopeError(
                 f"{sender} skipped {counter - stream.highest - 1} messages", code="msg.counter_jump"
             )
         if counter > stream.highest:
-            stream.missing.update(range(stream.highest + 1, counter))
+            if counter > stream.highest + 1:
+                stream.missing.append([stream.highest + 1, counter])
             stream.highest = counter
-        elif counter in stream.missing:
-            stream.missing.discard(counter)
-        else:
+        elif not stream.fill(counter):
             raise EnvelopeError(f"counter {counter} seen twice from {sender}", code="msg.replay")
+        self._streams[(sender, device)] = stream
 
     def missing(self) -> dict[tuple[MemberId, bytes], list[int]]:
         """Counters skipped so far, per (sender, device)."""
-        return {k: sorted(s.missing) for k, s in self._streams.items() if s.missing}
+        return {
+            k: [c for lo, hi in s.missing for c in range(lo, hi)]
+            for k, s in self._streams.items()
+            if s.missing
+        }
 
     def highest(self, sender: MemberId, device: bytes) -> int:
         """The highest counter seen from this device (0 if none)."""

@@ -10,14 +10,18 @@ stores a message: the same checks minus decryption, against its verified log.
 
 from __future__ import annotations
 
+from typing import Annotated, Final, get_args
+
+import msgspec
+
 from protocol import crypto
 from protocol.encoding import canonical, from_msgpack
 from protocol.epochs import message_key
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected
 from protocol.ids import MessageId, member_key, new_message_id
 from protocol.keys import RoomKeys
-from protocol.messages import Envelope, EnvelopeHeader, Plaintext
-from protocol.padding import pad, unpad
+from protocol.messages import Body, Envelope, EnvelopeHeader, Plaintext, UnsupportedBody
+from protocol.padding import BUCKETS, pad, unpad
 from protocol.roomlog import RoomLog
 
 __all__ = ["check_envelope", "open_message", "seal_message", "verify_signature"]
@@ -90,12 +94,43 @@ def open_message(envelope: Envelope, *, epoch_secret: bytes) -> Plaintext:
         )
     except CryptoError as exc:
         raise EnvelopeError("message does not decrypt", code="msg.decrypt_failed") from exc
+    data = unpad(padded)
     try:
-        return from_msgpack(unpad(padded), Plaintext)
+        return from_msgpack(data, Plaintext)
     except DecodeError as exc:
-        raise EnvelopeError(
-            f"plaintext does not decode: {exc.message}", code="msg.malformed"
-        ) from exc
+        return _unsupported(data, exc)
+
+
+class _Frame(msgspec.Struct, frozen=True, kw_only=True):
+    device: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
+    counter: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+    sent_at: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    body: msgspec.Raw
+
+
+class _Tag(msgspec.Struct, frozen=True):
+    type: str
+
+
+_KNOWN_TAGS: Final = frozenset(t.__struct_config__.tag for t in get_args(Body))
+
+
+def _unsupported(data: bytes, error: DecodeError) -> Plaintext:
+    """A plaintext whose body has a tag newer than this code, kept as UnsupportedBody."""
+    malformed = EnvelopeError(f"plaintext does not decode: {error.message}", code="msg.malformed")
+    try:
+        frame = from_msgpack(data, _Frame)
+        tag = from_msgpack(bytes(frame.body), _Tag).type
+    except DecodeError:
+        raise malformed from error
+    if tag in _KNOWN_TAGS:
+        raise malformed from error
+    return Plaintext(
+        device=frame.device,
+        counter=frame.counter,
+        sent_at=frame.sent_at,
+        body=UnsupportedBody(kind=tag),
+    )
 
 
 def check_envelope(log: RoomLog, envelope: Envelope) -> None:
@@ -104,12 +139,15 @@ def check_envelope(log: RoomLog, envelope: Envelope) -> None:
     Raises:
         EnvelopeError: ``msg.bad_room``, ``msg.not_member`` (sender not in the room
             now), ``msg.stale_epoch`` (not the current epoch, or a rotation is due
-            after a leave), ``msg.unknown_head`` (the named head is not in the log),
-            ``msg.bad_signature``.
+            after a leave, or the named head is older than the epoch's commit),
+            ``msg.unknown_head`` (the named head is not in the log), ``msg.bad_size``
+            (the ciphertext is not a padding bucket plus the tag), ``msg.bad_signature``.
     """
     header = envelope.header
     if header.room != log.room:
         raise EnvelopeError("message names another room", code="msg.bad_room")
+    if len(envelope.ciphertext) - crypto.AEAD_TAG_BYTES not in BUCKETS:
+        raise EnvelopeError("ciphertext length is not a padding bucket", code="msg.bad_size")
     if header.sender not in log.members:
         raise EnvelopeError("sender is not a member of the room", code="msg.not_member")
     if header.epoch != log.epoch or log.needs_rotation:
@@ -126,4 +164,8 @@ def check_envelope(log: RoomLog, envelope: Envelope) -> None:
         ) from exc
     if not known:
         raise EnvelopeError("message names a head not in this log", code="msg.unknown_head")
+    if log.epoch_at(header.head_index) != header.epoch:
+        raise EnvelopeError(
+            "message names a head from before its epoch's commit", code="msg.stale_epoch"
+        )
     verify_signature(envelope)

@@ -121,8 +121,19 @@ def open_commit(commit: Commit, *, prev: bytes, keys: RoomKeys) -> bytes:
     return secret
 
 
-def open_history(commit: Commit, *, room: RoomId, epoch_secret: bytes) -> dict[int, bytes]:
-    """The earlier epoch secrets a commit passes on (empty if it carries none)."""
+def open_history(
+    commit: Commit, *, room: RoomId, epoch_secret: bytes, confirms: Mapping[int, bytes]
+) -> dict[int, bytes]:
+    """The earlier epoch secrets a commit passes on (empty if it carries none).
+
+    ``confirms`` are the confirmation tags of earlier commits, from the verified
+    log (:attr:`RoomLog.confirms`): every secret passed on must match its epoch's
+    tag, so a committer cannot hand a newcomer a false history unnoticed.
+
+    Raises:
+        LogError: ``log.bad_commit`` if the history does not open or a secret does
+            not match its epoch's confirmation tag.
+    """
     if commit.history is None:
         return {}
     nonce = commit.history[: crypto.AEAD_NONCE_BYTES]
@@ -133,4 +144,11 @@ def open_history(commit: Commit, *, room: RoomId, epoch_secret: bytes) -> dict[i
         entries = from_msgpack(plain, list[_HistoryEntry])
     except (CryptoError, DecodeError) as exc:
         raise LogError("the shared history does not open", code="log.bad_commit") from exc
+    for e in entries:
+        expected = confirms.get(e.epoch)
+        if e.epoch >= commit.epoch or expected is None or confirm_tag(e.secret) != expected:
+            raise LogError(
+                f"the shared secret of epoch {e.epoch} does not match its commit",
+                code="log.bad_commit",
+            )
     return {e.epoch: e.secret for e in entries}

@@ -62,8 +62,9 @@ class LogError(HearthError):
     """A room-log operation that breaks an invariant.
 
     Codes: ``log.bad_signature``, ``log.bad_index``, ``log.bad_prev``,
-    ``log.bad_room``, ``log.unauthorized``, ``log.bad_commit``,
-    ``log.bad_binding``, ``log.bad_invite``, ``log.invalid``.
+    ``log.bad_room``, ``log.replay``, ``log.unauthorized``, ``log.not_member``,
+    ``log.bad_commit``, ``log.bad_binding``, ``log.bad_invite``, ``log.room_full``,
+    ``log.not_recipient``, ``log.empty``, ``log.invalid``.
     """
 
     default_code = "log.invalid"
@@ -80,9 +81,10 @@ class ForkDetected(HearthError):
 class EnvelopeError(HearthError):
     """A message envelope that fails verification or decryption.
 
-    Codes: ``msg.bad_signature``, ``msg.decrypt_failed``, ``msg.unknown_epoch``,
-    ``msg.bad_padding``, ``msg.too_large``, ``msg.bad_room``, ``msg.not_member``,
-    ``msg.unknown_head``, ``msg.version``.
+    Codes: ``msg.bad_signature``, ``msg.decrypt_failed``, ``msg.bad_padding``,
+    ``msg.malformed``, ``msg.too_large``, ``msg.bad_size``, ``msg.bad_room``,
+    ``msg.not_member``, ``msg.stale_epoch``, ``msg.unknown_head``, ``msg.replay``,
+    ``msg.counter_jump``.
     """
 
     default_code = "msg.invalid"

@@ -70,7 +70,9 @@ class RootSeed:
                 alphabet (``phrase.character``) or a checksum mismatch
                 (``phrase.checksum``).
         """
-        chars = [c for c in phrase.upper() if c not in " -\t\n"]
+        if not phrase.isascii():
+            raise PhraseError("a recovery phrase is plain ASCII", code="phrase.character")
+        chars = [c for c in phrase.upper() if c not in " -\t\r\n"]
         if len(chars) != _PHRASE_CHARS:
             raise PhraseError(
                 f"a recovery phrase has {_PHRASE_CHARS} characters, this one {len(chars)}",

@@ -30,6 +30,7 @@ __all__ = [
     "RulesAcceptBody",
     "RulesBody",
     "TextBody",
+    "UnsupportedBody",
 ]
 
 ShortText = Annotated[str, msgspec.Meta(max_length=500)]
@@ -105,7 +106,23 @@ class RulesAcceptBody(
     version: Annotated[int, msgspec.Meta(ge=1)]
 
 
-Body = TextBody | EditBody | ReactionBody | ProfileBody | RulesBody | RulesAcceptBody
+class UnsupportedBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsupported"
+):
+    """Stands in, after decryption, for a body kind this version does not know.
+
+    Senders never send it: :func:`protocol.open_message` produces it when a newer
+    client used a tag this one does not know, so the message still counts (device,
+    counter) and the app can show "unsupported message" instead of failing.
+    """
+
+    kind: str
+    """The unknown tag."""
+
+
+Body = (
+    TextBody | EditBody | ReactionBody | ProfileBody | RulesBody | RulesAcceptBody | UnsupportedBody
+)
 
 
 class Plaintext(msgspec.Struct, frozen=True, kw_only=True):

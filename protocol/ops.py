@@ -85,11 +85,11 @@ class Commit(msgspec.Struct, frozen=True, kw_only=True):
     """A new epoch: fresh bytes sealed to every member after the operation."""
 
     epoch: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
-    shares: list[Share]
+    shares: Annotated[list[Share], msgspec.Meta(max_length=100_000)]
     """One per member after the operation, sorted by member id."""
     confirm: Hash
     """Key-confirmation tag derived from the new epoch secret."""
-    history: bytes | None = None
+    history: Annotated[bytes, msgspec.Meta(max_length=4_000_000)] | None = None
     """Earlier epoch secrets, encrypted under the new one (rooms that share history)."""
 
 

@@ -101,6 +101,16 @@ def _fail(code: str, message: str) -> LogError:
     return LogError(message, code=code)
 
 
+def _verify_op(op: SignedOp) -> None:
+    c = op.content
+    try:
+        crypto.verify(member_key(c.author), crypto.CTX_OP, canonical(c), op.sig)
+    except (CryptoError, DecodeError) as exc:
+        raise _fail(
+            "log.bad_signature", f"operation {c.index} is not signed by its author"
+        ) from exc
+
+
 def _check_binding(room: RoomId, member: MemberId, box_key: bytes, binding: bytes) -> None:
     statement = canonical(Binding(room=room, member=member, box_key=box_key))
     try:
@@ -114,6 +124,7 @@ class RoomLog:
     """A verified room log and the room state it folds to."""
 
     __slots__ = (
+        "_confirms",
         "_epoch",
         "_epoch_at",
         "_hashes",
@@ -135,6 +146,7 @@ class RoomLog:
         self._ops: list[SignedOp] = []
         self._hashes: list[bytes] = []
         self._epoch_at: list[int] = []
+        self._confirms: dict[int, bytes] = {}
 
     @classmethod
     def from_ops(cls, ops: Iterable[SignedOp]) -> RoomLog:
@@ -168,6 +180,11 @@ class RoomLog:
     def epoch(self) -> int:
         """The current epoch number (1 after create)."""
         return self._epoch
+
+    @property
+    def confirms(self) -> Mapping[int, bytes]:
+        """The confirmation tag of every epoch's commit, by epoch number."""
+        return MappingProxyType(self._confirms)
 
     @property
     def needs_rotation(self) -> bool:
@@ -223,21 +240,20 @@ class RoomLog:
         """Verify ``op`` against the current state and apply it; return its hash."""
         c = op.content
         if c.index < len(self._ops):
-            if op_hash(op) != self._hashes[c.index]:
+            if op_hash(op) == self._hashes[c.index]:
+                raise _fail("log.replay", f"operation {c.index} is already in the log")
+            # Only a second operation its author really signed proves two histories;
+            # anything else is a forgery, reported as such.
+            _verify_op(op)
+            if c.room == self._room:
                 raise ForkDetected(f"a different operation at index {c.index}")
-            raise _fail("log.replay", f"operation {c.index} is already in the log")
         if c.index != len(self._ops):
             raise _fail("log.bad_index", f"expected index {len(self._ops)}, got {c.index}")
         if self._room is not None and c.room != self._room:
             raise _fail("log.bad_room", "operation names another room")
         if c.prev != self.head:
             raise _fail("log.bad_prev", f"operation {c.index} does not follow our head")
-        try:
-            crypto.verify(member_key(c.author), crypto.CTX_OP, canonical(c), op.sig)
-        except (CryptoError, DecodeError) as exc:
-            raise _fail(
-                "log.bad_signature", f"operation {c.index} is not signed by its author"
-            ) from exc
+        _verify_op(op)
 
         rule = _RULES.get(type(c.body))
         if rule is None:  # pragma: no cover - the union is closed
@@ -274,6 +290,7 @@ class RoomLog:
             self._invites[change.invite.key] = change.invite
         if change.commit is not None:
             self._epoch = change.commit.epoch
+            self._confirms[self._epoch] = change.commit.confirm
             self._needs_rotation = False
         if change.departed:
             self._needs_rotation = True

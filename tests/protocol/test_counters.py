@@ -87,3 +87,18 @@ def test_any_arrival_order_reports_exactly_what_is_missing(order: list[int], cut
     expected = sorted(set(range(1, top)) - set(arrived))
     assert t.missing().get((ALICE, PHONE), []) == expected
     assert t.highest(ALICE, PHONE) == top
+
+
+def test_gaps_cost_one_range_each_not_one_entry_per_counter() -> None:
+    # A sender jumping ahead by the maximum, again and again, must not make the
+    # receiver hold a counter per skipped message.
+    tracker = CounterTracker()
+    counter = 0
+    for _ in range(1_000):
+        counter += MAX_GAP
+        tracker.observe(ALICE, PHONE, counter)
+    stream = tracker._streams[(ALICE, PHONE)]
+    assert len(stream.missing) == 1_000
+    # Filling one counter in the middle of a range splits it in two.
+    tracker.observe(ALICE, PHONE, MAX_GAP // 2)
+    assert len(stream.missing) == 1_001

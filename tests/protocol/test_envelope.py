@@ -27,7 +27,7 @@ from protocol import (
     to_json,
     verify_signature,
 )
-from protocol.messages import Envelope, Plaintext, ReactionBody, TextBody
+from protocol.messages import Envelope, Plaintext, ReactionBody, TextBody, UnsupportedBody
 from tests.protocol.builders import FAST, T0, Room, flip, leaf_paths
 
 ROOM = Room()
@@ -233,10 +233,22 @@ def test_a_member_sending_garbage_is_told_apart() -> None:
     with pytest.raises(EnvelopeError) as info:
         open_message(_forge(pad(b"\x92\x01")), epoch_secret=SECRET)
     assert info.value.code == "msg.malformed"
-    unknown = canonical({"device": b"d" * 16, "counter": 1, "sent_at": 0, "body": {"type": "x"}})
+    # A known tag with broken fields is garbage ...
+    broken = canonical({"device": b"d" * 16, "counter": 1, "sent_at": 0, "body": {"type": "text"}})
     with pytest.raises(EnvelopeError) as info:
-        open_message(_forge(pad(unknown)), epoch_secret=SECRET)
+        open_message(_forge(pad(broken)), epoch_secret=SECRET)
     assert info.value.code == "msg.malformed"
+    # ... and so is a frame without a device or counter, whatever its body.
+    frameless = canonical({"counter": 1, "sent_at": 0, "body": {"type": "x"}})
+    with pytest.raises(EnvelopeError) as info:
+        open_message(_forge(pad(frameless)), epoch_secret=SECRET)
+    assert info.value.code == "msg.malformed"
+    # A tag from a newer client keeps its device and counter, shown as unsupported.
+    unknown = canonical({"device": b"d" * 16, "counter": 7, "sent_at": 5, "body": {"type": "x"}})
+    opened = open_message(_forge(pad(unknown)), epoch_secret=SECRET)
+    assert opened == Plaintext(
+        device=b"d" * 16, counter=7, sent_at=5, body=UnsupportedBody(kind="x")
+    )
     plain = _plaintext(TextBody(text="fine"))
     assert open_message(_forge(pad(canonical(plain))), epoch_secret=SECRET) == plain
 
@@ -246,9 +258,27 @@ def test_a_member_sending_garbage_is_told_apart() -> None:
 
 def test_check_envelope_accepts_a_current_message() -> None:
     check_envelope(ROOM.log, ENVELOPE)
-    # A head further back in the same log is fine too.
-    old = _seal(_plaintext(TextBody(text="hi")), head_index=0, head=ROOM.log.hash_at(0))
-    check_envelope(ROOM.log, old)
+    # A head further back is fine while it is at or after the current epoch's commit
+    # (the sender may not have seen later operations yet) ...
+    log = ROOM.log
+    commit_index = min(i for i in range(len(log)) if log.epoch_at(i) == log.epoch)
+    older = _seal(
+        _plaintext(TextBody(text="hi")), head_index=commit_index, head=log.hash_at(commit_index)
+    )
+    check_envelope(log, older)
+    # ... but a head from before that commit cannot come with the current epoch's key.
+    assert commit_index > 0
+    before = _seal(_plaintext(TextBody(text="hi")), head_index=0, head=log.hash_at(0))
+    with pytest.raises(EnvelopeError) as info:
+        check_envelope(log, before)
+    assert info.value.code == "msg.stale_epoch"
+
+
+def test_check_envelope_refuses_a_ciphertext_outside_the_buckets() -> None:
+    trimmed = msgspec.structs.replace(ENVELOPE, ciphertext=ENVELOPE.ciphertext[:-1])
+    with pytest.raises(EnvelopeError) as info:
+        check_envelope(ROOM.log, _resign(trimmed))
+    assert info.value.code == "msg.bad_size"
 
 
 def test_check_envelope_refuses_a_non_member() -> None:

@@ -147,11 +147,12 @@ def test_a_committer_cannot_hand_one_member_another_key() -> None:
 
 def test_history_round_trip_and_tamper() -> None:
     earlier = {1: b"\x01" * 32, 2: b"\x02" * 32, 3: b"\x03" * 32}
+    confirms = {e: confirm_tag(s) for e, s in earlier.items()}
     commit, secret = make_commit(
         room=ROOM, epoch=4, prev=PREV, recipients=RECIPIENTS, history=earlier
     )
     assert commit.history is not None
-    assert open_history(commit, room=ROOM, epoch_secret=secret) == earlier
+    assert open_history(commit, room=ROOM, epoch_secret=secret, confirms=confirms) == earlier
     for bad_commit, bad_secret, room in [
         (msgspec.structs.replace(commit, history=flip_bit(commit.history, 200)), secret, ROOM),
         (msgspec.structs.replace(commit, history=commit.history[:30]), secret, ROOM),
@@ -160,7 +161,7 @@ def test_history_round_trip_and_tamper() -> None:
         (commit, secret, new_room_id()),
     ]:
         with pytest.raises(LogError) as info:
-            open_history(bad_commit, room=room, epoch_secret=bad_secret)
+            open_history(bad_commit, room=room, epoch_secret=bad_secret, confirms=confirms)
         assert info.value.code == "log.bad_commit"
 
 
@@ -170,7 +171,7 @@ def test_no_history_unless_asked() -> None:
             room=ROOM, epoch=2, prev=PREV, recipients=RECIPIENTS, history=history
         )
         assert commit.history is None
-        assert open_history(commit, room=ROOM, epoch_secret=secret) == {}
+        assert open_history(commit, room=ROOM, epoch_secret=secret, confirms={}) == {}
 
 
 # -- whole rooms -------------------------------------------------------------------------
@@ -263,7 +264,7 @@ def test_a_newcomer_cannot_read_what_came_before() -> None:
             assert info.value.code == "log.not_recipient"
     joined = _last_commit(room)
     assert joined.history is None
-    assert open_history(joined, room=room.room, epoch_secret=carol[4]) == {}
+    assert open_history(joined, room=room.room, epoch_secret=carol[4], confirms={}) == {}
     for envelope in earlier:
         with pytest.raises(EnvelopeError) as exc:
             open_message(envelope, epoch_secret=carol[4])
@@ -274,7 +275,23 @@ def test_a_newcomer_reads_history_when_the_room_shares_it() -> None:
     room, earlier = _history_room(share=True)
     carol = _secrets_held(room, "carol")
     joined = _last_commit(room)
-    history = open_history(joined, room=room.room, epoch_secret=carol[4])
+    history = open_history(
+        joined, room=room.room, epoch_secret=carol[4], confirms=room.log.confirms
+    )
     assert history == {e: room.secrets[e] for e in (1, 2, 3)}
     bodies = [open_message(e, epoch_secret=history[e.header.epoch]).body for e in earlier]
     assert bodies == [TextBody(text=t) for t in ("epoch 2", "epoch 2 too", "epoch 3")]
+
+
+def test_history_that_does_not_match_the_log_is_refused() -> None:
+    # A committer who passes on a false secret for an earlier epoch is caught by that
+    # epoch's confirmation tag in the verified log, and one for a later epoch too.
+    true = {1: b"\x01" * 32, 2: b"\x02" * 32}
+    confirms = {e: confirm_tag(s) for e, s in true.items()}
+    for lie in ({1: b"\x01" * 32, 2: b"\x09" * 32}, {1: b"\x01" * 32, 7: b"\x07" * 32}):
+        commit, secret = make_commit(
+            room=ROOM, epoch=3, prev=PREV, recipients=RECIPIENTS, history=lie
+        )
+        with pytest.raises(LogError) as info:
+            open_history(commit, room=ROOM, epoch_secret=secret, confirms=confirms)
+        assert info.value.code == "log.bad_commit"

@@ -199,3 +199,17 @@ def test_safety_number_changes_with_any_key(a: bytes, b: bytes, bit: int) -> Non
     other_member = _party(crypto.blake2b(a, person=b"other"))[0]
     assert safety_number(ROOM, (other_member, ka), pb) != number
     assert safety_number(new_room_id(), (ma, ka), pb) != number
+
+
+@pytest.mark.parametrize("twist", ["\u0131", "\u00df", "\uff10"])
+def test_non_ascii_look_alikes_are_refused(twist: str) -> None:
+    # Unicode case folding would turn dotless i into I (= 1) and sharp s into SS.
+    phrase = RootSeed(bytes(32)).phrase
+    with pytest.raises(PhraseError) as info:
+        RootSeed.from_phrase(twist + phrase[1:])
+    assert info.value.code == "phrase.character"
+
+
+def test_windows_line_endings_are_ignored() -> None:
+    seed = RootSeed(bytes(range(32)))
+    assert RootSeed.from_phrase(seed.phrase.replace("-", "\r\n")) == seed

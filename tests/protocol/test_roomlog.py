@@ -746,3 +746,19 @@ def test_invite_create_fields_are_kept() -> None:
     )
     assert invite.created_by == room.member("mod")
     assert not invite.revoked
+
+
+def test_an_unsigned_second_operation_is_a_forgery_not_a_fork() -> None:
+    # Only an operation its author really signed proves a second history; a relay
+    # that fabricates one without the key is told apart as a bad signature.
+    room = Room()
+    room.add("owner", "alice")
+    held = room.log.ops[1]
+    forged = msgspec.structs.replace(
+        held, content=msgspec.structs.replace(held.content, at=held.content.at + 1)
+    )
+    before = _state(room.log)
+    with pytest.raises(LogError) as info:
+        room.log.append(forged)
+    assert info.value.code == "log.bad_signature"
+    assert _state(room.log) == before
