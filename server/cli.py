@@ -1,24 +1,149 @@
-"""The ``hearth`` command line."""
+"""The ``hearth`` command line: ``hearth serve`` runs a relay, ``hearth version``.
+
+``serve`` loads the configuration (defaults < ``--config`` TOML < ``HEARTH_*``
+environment < flags), sets up logging that never records client addresses (no
+access log; uvicorn's own connection lines, which carry addresses, only at
+``debug``), and runs uvicorn in this process. SIGINT and SIGTERM trigger uvicorn's
+graceful shutdown: it stops accepting, lets requests in flight finish (up to
+``shutdown_timeout``), closes streams with 1012, then the application's lifespan
+closes the storage after its last write committed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from importlib.metadata import version
+from pathlib import Path
+
+import uvicorn
+
+from server.app import create_app
+from server.config import Config, ConfigError, load_config
 
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hearth`` console script."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hearth", description="Hearth peer-support relay")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the version")
-    args = parser.parse_args(argv)
+    serve = sub.add_parser("serve", help="run the relay")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--data-dir", type=Path, help="where the database lives (./hearth-data)")
+    serve.add_argument("--config", type=Path, help="a TOML configuration file")
+    serve.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="default info"
+    )
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn.error logs websocket handshakes with the client's address at INFO.
+    quiet = "DEBUG" if level == "debug" else "WARNING"
+    logging.getLogger("uvicorn.error").setLevel(quiet)
+    logging.getLogger("uvicorn").setLevel(quiet)
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing where it listens once it does.
+
+    uvicorn re-raises a captured SIGINT/SIGTERM after its graceful shutdown, which
+    turns a clean stop into a KeyboardInterrupt traceback or a "killed" exit status;
+    a relay that stopped cleanly exits 0 instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return
+        host, port = self.config.host, self.config.port
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                port = sock.getsockname()[1]
+                break
+        shown = f"[{host}]" if ":" in host else host
+        print(f"Hearth relay listening on http://{shown}:{port}", flush=True)  # noqa: T201
+        print("Press Ctrl+C to stop", flush=True)  # noqa: T201
+
+
+def serve(config: Config) -> int:
+    """Run a relay until SIGINT or SIGTERM."""
+    _setup_logging(config.log_level)
+    app = create_app(config)
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            date_header=True,
+            proxy_headers=config.trust_proxy,
+            ws_max_size=config.max_frame_bytes,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+            timeout_graceful_shutdown=int(config.shutdown_timeout),
+            lifespan="on",
+        )
+    )
+    asyncio.run(server.serve())
+    if not server.started:
+        return 1
+    print("Hearth relay stopped", flush=True)  # noqa: T201
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hearth`` console script."""
+    args = _parser().parse_args(argv)
     if args.command == "version":
         print(version("hearth"))  # noqa: T201 - a CLI prints
-    return 0
+        return 0
+    try:
+        config = load_config(
+            path=args.config,
+            env=os.environ,
+            overrides={
+                "host": args.host,
+                "port": args.port,
+                "data_dir": args.data_dir,
+                "log_level": args.log_level,
+            },
+        )
+    except ConfigError as exc:
+        print(f"hearth: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    return serve(config)
 
 
 if __name__ == "__main__":

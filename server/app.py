@@ -1,0 +1,199 @@
+"""The Litestar application: routes, dependencies, error handling, lifecycle.
+
+``create_app(config, storage=None)`` wires everything by constructor: the storage
+(SQLite under ``config.data_dir`` unless given), the hub, the authenticator, the
+rate limiter, the relay and the retention task, and hands them to handlers as
+Litestar dependencies. Every failure becomes the one ``ErrorBody`` with a stable
+code, through the exception handlers below and the table in ``server.errors``:
+the relay's own errors, Litestar's validation errors, unknown routes and methods,
+oversized bodies, and any unexpected exception (logged by type and traceback, never
+with request data, and answered as ``internal``).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.datastructures import CacheControlHeader
+from litestar.di import Provide
+from litestar.enums import ScopeType
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from protocol.api import ErrorBody
+from protocol.encoding import to_json
+from protocol.errors import HearthError
+from server.auth import Authenticator, Clock, now_ms
+from server.config import Config
+from server.errors import RelayError, StorageError, http_status
+from server.handlers import ROUTES
+from server.hub import Hub, MemoryHub
+from server.ratelimit import RateLimiter, address_subject
+from server.relay import Relay
+from server.retention import Retention
+from server.storage import SqliteStorage, Storage
+from server.stream import token_in_query
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("hearth")
+
+_STATUS_CODES = {
+    400: "wire.malformed",  # Litestar's own 400s are bodies that do not decode
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "route.not_found",
+    405: "request.method_not_allowed",
+    413: "request.too_large",
+    429: "rate.limited",
+}
+
+
+def _error(
+    code: str,
+    message: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    return Response(
+        content=to_json(ErrorBody(code=code, message=message, detail=detail)),
+        status_code=status or http_status(code),
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _hearth_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, HearthError)
+    if isinstance(exc, StorageError):
+        _log.error("storage failure: %s", exc.message)
+        return _error(exc.code, "the relay's storage is unavailable", headers={"Retry-After": "5"})
+    if isinstance(exc, RelayError):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _error(exc.code, exc.message, exc.detail, headers=headers)
+    return _error(exc.code, exc.message)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, ValidationException)
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    body = any(isinstance(e, dict) and e.get("source") == "body" for e in extra)
+    problems = [
+        {"key": str(e.get("key", "")), "message": str(e.get("message", ""))[:200]}
+        for e in extra
+        if isinstance(e, dict)
+    ][:10]
+    if body or not extra:
+        return _error("wire.malformed", "the request body does not decode", {"errors": problems})
+    return _error("request.invalid", "a request parameter is invalid", {"errors": problems})
+
+
+def _http_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc, NotFoundException):
+        return _error("route.not_found", "no such route")
+    if isinstance(exc, MethodNotAllowedException):
+        return _error("request.method_not_allowed", "method not allowed", status=405)
+    status = exc.status_code
+    code = _STATUS_CODES.get(status, "request.invalid" if status < 500 else "internal")
+    return _error(code, "request refused" if status < 500 else "internal error", status=status)
+
+
+def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # Type and frames only: an exception's message may quote request data.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    _log.error("unexpected %s\n%s", type(exc).__name__, frames)
+    return _error("internal", "the relay failed; this was logged")
+
+
+class _Guard:
+    """Refuses credentials in URLs and charges every request to its address."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self._app = app
+        self._limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            if token_in_query(scope.get("query_string", b"")):
+                raise RelayError("never put a token in a URL", code="auth.token_in_url")
+            client = scope.get("client")
+            self._limiter.hit("request", address_subject(client[0] if client else None))
+        await self._app(scope, receive, send)
+
+
+def create_app(
+    config: Config,
+    storage: Storage | None = None,
+    *,
+    hub: Hub | None = None,
+    clock: Clock = now_ms,
+) -> Litestar:
+    """Build the relay's ASGI application.
+
+    Args:
+        config: The settings.
+        storage: Where state lives; default: SQLite at ``config.database``. The
+            application opens it at startup and closes it at shutdown.
+        hub: Live fan-out; default: in-process.
+        clock: Milliseconds since the Unix epoch (tests move time).
+    """
+    store = storage if storage is not None else SqliteStorage(config.database)
+    relay = Relay(config, store, hub or MemoryHub(), clock=clock)
+    auth = Authenticator(config, store, clock=clock)
+    limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits})
+    retention = Retention(store, interval=config.retention_interval, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await store.open()
+        retention.start()
+        try:
+            yield
+        finally:
+            await retention.stop()
+            await store.close()
+
+    def provide(value: Any) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    app = Litestar(
+        route_handlers=ROUTES,
+        dependencies={
+            "relay": provide(relay),
+            "auth": provide(auth),
+            "limiter": provide(limiter),
+        },
+        middleware=[lambda app: _Guard(app, limiter)],
+        exception_handlers={
+            HearthError: _hearth_error,
+            ValidationException: _validation_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        lifespan=[lifespan],
+        request_max_body_size=config.max_body_bytes,
+        cache_control=CacheControlHeader(no_store=True),
+        openapi_config=OpenAPIConfig(
+            title="Hearth relay", version=version("hearth"), path="/schema"
+        ),
+        logging_config=None,
+        debug=False,
+    )
+    app.state.relay = relay
+    app.state.retention = retention
+    return app

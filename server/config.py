@@ -1,0 +1,305 @@
+"""The relay's settings: one frozen :class:`Config`, and where its values come from.
+
+Precedence, lowest first: the defaults below, an optional TOML file
+(``--config`` or ``HEARTH_CONFIG``), ``HEARTH_*`` environment variables, then
+command-line flags. Every setting is listed once, in :data:`_SCALARS` (name, type,
+environment variable), so ``docs/operator.md`` and the loader cannot drift apart.
+Bad values raise :class:`ConfigError`, which the CLI prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, final
+
+import msgspec
+
+from protocol.api import CrisisResource
+from protocol.errors import HearthError
+
+__all__ = [
+    "BUCKETS",
+    "Config",
+    "ConfigError",
+    "CreatePolicy",
+    "Rate",
+    "load_config",
+]
+
+CreatePolicy = Literal["open", "token", "closed"]
+_POLICIES: Final = ("open", "token", "closed")
+_LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+BUCKETS: Final = ("send", "join", "auth", "register", "subscribe", "request")
+"""Rate-limit buckets; each is applied per key and per client address."""
+
+
+@final
+class ConfigError(HearthError):
+    """A setting that is missing, of the wrong type or out of range."""
+
+    default_code = "config.invalid"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A token bucket: ``per_second`` refill, at most ``burst`` tokens."""
+
+    per_second: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0 or self.burst < 1:
+            raise ConfigError("a rate needs per_second > 0 and burst >= 1")
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"5/20"``: 5 per second, bursts of 20."""
+        try:
+            rate, burst = text.split("/")
+            return cls(float(rate), int(burst))
+        except ValueError as exc:
+            raise ConfigError(f"a rate is PER_SECOND/BURST, not {text!r}") from exc
+
+
+_DEFAULT_RATES: Final[Mapping[str, Rate]] = {
+    "send": Rate(5.0, 30),
+    "join": Rate(0.2, 10),
+    "auth": Rate(1.0, 20),
+    "register": Rate(0.05, 5),
+    "subscribe": Rate(1.0, 20),
+    "request": Rate(20.0, 200),
+}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything an operator can set. Durations are seconds, sizes bytes."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("hearth-data")
+    origin: str = ""
+    """The origin clients sign in challenge answers; empty: ``http://host:port``."""
+    create_policy: CreatePolicy = "open"
+    registration_tokens: tuple[str, ...] = ()
+    pow_difficulty: int = 16
+    token_ttl: int = 7 * 24 * 3600
+    challenge_ttl: int = 60
+    max_body_bytes: int = 256 * 1024
+    max_blob_bytes: int = 10 * 1024 * 1024
+    max_frame_bytes: int = 256 * 1024
+    stream_queue_cap: int = 1000
+    auth_timeout: float = 10.0
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    retention_interval: float = 3600.0
+    shutdown_timeout: float = 10.0
+    trust_proxy: bool = False
+    """Take client addresses from X-Forwarded-For (only behind your own proxy)."""
+    log_level: str = "info"
+    rate_limits: Mapping[str, Rate] = field(default_factory=lambda: dict(_DEFAULT_RATES))
+    crisis: tuple[CrisisResource, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.create_policy not in _POLICIES:
+            raise ConfigError(f"create_policy must be one of {', '.join(_POLICIES)}")
+        if self.log_level not in _LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("port must be 0..65535")
+        if not 0 <= self.pow_difficulty <= 40:
+            raise ConfigError("pow_difficulty must be 0..40")
+        positive = (
+            "token_ttl",
+            "challenge_ttl",
+            "max_body_bytes",
+            "max_blob_bytes",
+            "max_frame_bytes",
+            "stream_queue_cap",
+            "auth_timeout",
+            "retention_interval",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        unknown = set(self.rate_limits) - set(BUCKETS)
+        if unknown:
+            raise ConfigError(f"unknown rate-limit buckets: {', '.join(sorted(unknown))}")
+        if self.create_policy == "token" and not self.registration_tokens:
+            raise ConfigError("create_policy 'token' needs at least one registration token")
+
+    @property
+    def public_origin(self) -> str:
+        """The origin bound into challenge answers."""
+        return self.origin or f"http://{self.host}:{self.port}"
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file."""
+        return self.data_dir / "hearth.db"
+
+    def rate(self, bucket: str) -> Rate:
+        """The rate of one bucket (the default if the operator did not set it)."""
+        return self.rate_limits.get(bucket, _DEFAULT_RATES[bucket])
+
+
+# (setting, parser from an environment string). TOML values are checked by type.
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"not a boolean: {text!r}")
+
+
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+_SCALARS: Final[Mapping[str, Any]] = {
+    "host": str,
+    "port": int,
+    "data_dir": Path,
+    "origin": str,
+    "create_policy": str,
+    "registration_tokens": _tokens,
+    "pow_difficulty": int,
+    "token_ttl": int,
+    "challenge_ttl": int,
+    "max_body_bytes": int,
+    "max_blob_bytes": int,
+    "max_frame_bytes": int,
+    "stream_queue_cap": int,
+    "auth_timeout": float,
+    "ws_ping_interval": float,
+    "ws_ping_timeout": float,
+    "retention_interval": float,
+    "shutdown_timeout": float,
+    "trust_proxy": _bool,
+    "log_level": str,
+}
+"""Every scalar setting and how to read it from a string (``HEARTH_<NAME>``)."""
+
+ENV_PREFIX: Final = "HEARTH_"
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "rate_limits":
+            values[key] = _rates_from_toml(value)
+        elif key == "crisis":
+            values[key] = _crisis_from_toml(value)
+        elif key in _SCALARS:
+            values[key] = _coerce_toml(key, value)
+        else:
+            raise ConfigError(f"unknown setting {key!r} in {path}")
+    return values
+
+
+def _coerce_toml(key: str, value: Any) -> Any:
+    parser = _SCALARS[key]
+    if key == "registration_tokens":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError("registration_tokens must be a list of strings")
+        return tuple(value)
+    if parser is _bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false")
+        return value
+    if parser is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if parser is Path and isinstance(value, str):
+        return Path(value)
+    if parser in (int, str) and type(value) is parser:
+        return value
+    raise ConfigError(f"{key} has the wrong type")
+
+
+def _rates_from_toml(value: Any) -> dict[str, Rate]:
+    if not isinstance(value, dict):
+        raise ConfigError("[rate_limits] must be a table")
+    rates: dict[str, Rate] = {}
+    for bucket, spec in value.items():
+        if not isinstance(spec, dict) or set(spec) != {"per_second", "burst"}:
+            raise ConfigError(f"rate_limits.{bucket} needs per_second and burst")
+        try:
+            rates[bucket] = Rate(float(spec["per_second"]), int(spec["burst"]))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"rate_limits.{bucket} must be numbers") from exc
+    return rates
+
+
+def _crisis_from_toml(value: Any) -> tuple[CrisisResource, ...]:
+    try:
+        return tuple(msgspec.convert(value, list[CrisisResource]))
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"[[crisis]] entries are invalid: {exc}") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, parser in _SCALARS.items():
+        text = env.get(ENV_PREFIX + key.upper())
+        if text is None:
+            continue
+        try:
+            values[key] = parser(text)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{key.upper()}: cannot read {text!r}") from exc
+    rates = {
+        bucket: Rate.parse(env[f"{ENV_PREFIX}RATE_{bucket.upper()}"])
+        for bucket in BUCKETS
+        if f"{ENV_PREFIX}RATE_{bucket.upper()}" in env
+    }
+    if rates:
+        values["rate_limits"] = rates
+    return values
+
+
+def load_config(
+    *,
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults < TOML file < environment < ``overrides``.
+
+    Args:
+        path: A TOML file; if ``None``, ``HEARTH_CONFIG`` from ``env`` names one.
+        env: The environment (``os.environ`` in the CLI); only ``HEARTH_*`` is read.
+        overrides: Values from command-line flags; ``None`` values are ignored.
+    """
+    env = env or {}
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_from_toml(path))
+    from_env = _from_env(env)
+    if "rate_limits" in from_env and "rate_limits" in values:
+        from_env["rate_limits"] = {**values["rate_limits"], **from_env["rate_limits"]}
+    values.update(from_env)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if "rate_limits" in values:
+        values["rate_limits"] = {**_DEFAULT_RATES, **values["rate_limits"]}
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return Config(**values)

@@ -1,0 +1,132 @@
+"""The relay's errors and the one table that maps error codes to HTTP and websocket.
+
+Every failure a client sees carries a stable code from ``protocol.errors`` or from
+here. :data:`STATUS` is the only place that decides which HTTP status and which
+websocket close code a code becomes; ``docs/api.md`` reproduces it. Codes under the
+``log.``, ``msg.`` and ``crypto.`` prefixes are verification failures of the shared
+protocol core and all map to 422 / 4422 unless listed explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple, final
+
+from protocol.errors import HearthError
+
+__all__ = [
+    "PREFIX_STATUS",
+    "STATUS",
+    "RelayError",
+    "Status",
+    "StorageError",
+    "close_code",
+    "http_status",
+]
+
+
+class Status(NamedTuple):
+    """How one error code travels: an HTTP status and a websocket close code.
+
+    ``close`` is ``None`` when the code never closes a stream (the relay answers it
+    with an ``error`` frame and keeps the connection); ``http`` is ``None`` for codes
+    that exist only on the stream.
+    """
+
+    http: int | None
+    close: int | None
+
+
+STATUS: Final[Mapping[str, Status]] = {
+    "wire.malformed": Status(400, 4400),
+    "request.invalid": Status(400, 4400),
+    "auth.required": Status(401, 4401),
+    "auth.invalid": Status(401, 4401),
+    "auth.expired": Status(401, 4401),
+    "auth.bad_signature": Status(401, 4401),
+    "auth.token_in_url": Status(401, 4401),
+    "auth.forbidden": Status(403, 4403),
+    "room.create_forbidden": Status(403, 4403),
+    "room.not_found": Status(404, None),
+    "blob.not_found": Status(404, None),
+    "msg.not_found": Status(404, None),
+    "route.not_found": Status(404, None),
+    "request.method_not_allowed": Status(405, None),
+    "log.conflict": Status(409, None),
+    "msg.duplicate_id": Status(409, None),
+    "request.too_large": Status(413, 1009),
+    "blob.too_large": Status(413, 1009),
+    "rate.limited": Status(429, 4429),
+    "stream.behind": Status(None, 4409),
+    "stream.shutdown": Status(None, 1012),
+    "internal": Status(500, 1011),
+    "storage.unavailable": Status(503, 1011),
+}
+"""Every code the relay answers with, and how it travels."""
+
+PREFIX_STATUS: Final[Mapping[str, Status]] = {
+    "log.": Status(422, None),
+    "msg.": Status(422, None),
+    "crypto.": Status(422, None),
+}
+"""Verification failures of the protocol core: refused, but the stream stays open."""
+
+_UNKNOWN: Final = Status(500, 1011)
+
+
+def _lookup(code: str) -> Status:
+    status = STATUS.get(code)
+    if status is not None:
+        return status
+    for prefix, value in PREFIX_STATUS.items():
+        if code.startswith(prefix):
+            return value
+    return _UNKNOWN
+
+
+def http_status(code: str) -> int:
+    """The HTTP status an error code answers with (500 for a code nobody listed)."""
+    return _lookup(code).http or 500
+
+
+def close_code(code: str) -> int | None:
+    """The websocket close code for ``code``, or ``None`` to answer an error frame."""
+    return _lookup(code).close
+
+
+@final
+class RelayError(HearthError):
+    """A refusal by the relay itself: authentication, authorisation, limits, lookups.
+
+    ``detail`` is machine-readable context a client may act on (``{index, head}`` of
+    a log conflict, ``{reason}`` of a rate limit); ``retry_after`` (seconds) becomes
+    the ``Retry-After`` header.
+    """
+
+    default_code = "request.invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        detail: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@final
+class StorageError(HearthError):
+    """The database failed (I/O, corruption, locked, closed), translated at the boundary.
+
+    ``closed`` says the storage was closed on purpose (shutdown), as opposed to broken.
+    """
+
+    default_code = "storage.unavailable"
+
+    def __init__(self, message: str, *, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed

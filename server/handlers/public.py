@@ -1,0 +1,48 @@
+"""Endpoints without authentication: crisis resources and health checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, get
+from litestar.params import QueryParameter
+
+from protocol.api import CrisisResource, Health
+from server.errors import StorageError
+from server.handlers._common import RelayDep
+
+__all__ = ["HANDLERS"]
+
+
+@get("/v1/crisis")
+async def crisis(
+    relay: RelayDep,
+    region: Annotated[
+        str | None, QueryParameter(max_length=8, description="ISO 3166-1 alpha-2 region code")
+    ] = None,
+) -> list[CrisisResource]:
+    """The operator's crisis lines, for one region (plus those marked ``*``) or all."""
+    resources = relay.config.crisis
+    if region is None:
+        return list(resources)
+    wanted = region.upper()
+    return [r for r in resources if wanted in (x.upper() for x in r.regions) or "*" in r.regions]
+
+
+@get("/healthz")
+async def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@get("/readyz")
+async def readyz(relay: RelayDep) -> Response[Health]:
+    """The storage answers."""
+    try:
+        await relay.storage.ping()
+    except StorageError:
+        return Response(Health(status="unavailable"), status_code=503)
+    return Response(Health(status="ok"))
+
+
+HANDLERS = [crisis, healthz, readyz]

@@ -1,0 +1,412 @@
+"""What the relay does, independent of HTTP and websockets.
+
+:class:`Relay` holds the storage, the hub and the verified room logs, and offers one
+method per operation of ``docs/api.md``. Handlers and the stream are thin: they
+decode, authenticate, call a method here and encode its answer. Every change to a
+room happens under that room's lock in the same order: check the request, verify
+it with ``protocol/`` against the cached log, commit it to storage (which assigns
+its ``seq``), publish it to the hub, and answer. Only a committed change is
+acknowledged or published; a change whose commit failed drops the cached log.
+
+Membership checks use the verified log, never the relay's own tables, and a room the
+caller is not in answers ``room.not_found`` exactly like a room that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar, final
+
+from protocol import crypto
+from protocol.api import (
+    AccountDeleted,
+    AppendResult,
+    EventFrame,
+    HistoryPage,
+    InviteReadRequest,
+    LogPage,
+    MessageAck,
+    RoomEvent,
+    RoomSync,
+    SyncRequest,
+    SyncResponse,
+    TombstoneEvent,
+)
+from protocol.encoding import canonical, to_json
+from protocol.envelope import check_envelope
+from protocol.errors import HearthError, LogError
+from protocol.ids import MemberId, RoomId, b64url_encode
+from protocol.messages import DeleteRequest, Envelope
+from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, SignedOp
+from protocol.roomlog import RoomLog, op_hash
+from protocol.signing import verify_delete, verify_invite_read
+from server.auth import Clock, now_ms
+from server.config import Config
+from server.errors import RelayError
+from server.hub import Hub
+from server.rooms import Rooms, RoomState, not_found
+from server.storage import Storage
+
+__all__ = ["INVITE_READ_SKEW_MS", "Relay"]
+
+INVITE_READ_SKEW_MS: Final = 5 * 60 * 1000
+"""How far an invite-log read's ``at`` may be from the relay's clock."""
+
+_T = TypeVar("_T")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _conflict(log: RoomLog) -> RelayError:
+    return RelayError(
+        f"the log's next index is {log.index + 1}",
+        code="log.conflict",
+        detail={"index": log.index, "head": _b64(log.head)},
+    )
+
+
+def _check_room_id(room: str) -> RoomId:
+    # A malformed id names no room: the same answer as any other unknown room.
+    if len(room) != 22 or not all(c.isalnum() or c in "-_" for c in room) or not room.isascii():
+        raise not_found()
+    return RoomId(room)
+
+
+@final
+class Relay:
+    """The relay's operations over its storage, hub and verified room logs."""
+
+    def __init__(
+        self, config: Config, storage: Storage, hub: Hub, *, clock: Clock = now_ms
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.hub = hub
+        self.rooms = Rooms(storage)
+        self._clock = clock
+
+    def now(self) -> int:
+        """The relay's clock, milliseconds since the Unix epoch."""
+        return self._clock()
+
+    @staticmethod
+    def room_id(text: str) -> RoomId:
+        """Validate a room id from a path (``room.not_found`` if it cannot be one)."""
+        return _check_room_id(text)
+
+    async def _commit(self, room: RoomId, write: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a storage write; on any failure forget the (already mutated) cached log.
+
+        The write runs shielded from cancellation: a client that hangs up must not
+        cut a commit short between the database and the live stream.
+        """
+        task = asyncio.ensure_future(write())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The caller went away; the write goes on and must still be published.
+            await asyncio.wait([task])
+            if task.cancelled() or task.exception() is not None:
+                self.rooms.drop(room)
+            raise
+        except BaseException:
+            self.rooms.drop(room)
+            raise
+
+    def _publish(self, room: RoomId, event: RoomEvent) -> None:
+        self.hub.publish(room, event.seq, to_json(EventFrame(room=room, event=event)))
+
+    # -- rooms and logs ----------------------------------------------------
+
+    async def create_room(self, member: MemberId, can_create: bool, op: SignedOp) -> AppendResult:
+        """``POST /v1/rooms``: verify a ``room.create`` and store the new room."""
+        content = op.content
+        if not can_create:
+            raise RelayError(
+                "this session may not create rooms on this relay", code="room.create_forbidden"
+            )
+        if content.author != member:
+            raise RelayError(
+                "the operation's author is not this session's key", code="auth.forbidden"
+            )
+        if not isinstance(content.body, CreateOp):
+            raise LogError("a room starts with room.create", code="log.invalid")
+        existing = await self.rooms.get(content.room)
+        if existing is not None:
+            if existing.log.index >= 0 and op_hash(op) == existing.log.hash_at(0):
+                seqs = await self.storage.op_seqs(content.room, [0])
+                return AppendResult(room=content.room, index=0, head=op_hash(op), seq=seqs[0])
+            raise RelayError("this room id is taken", code="log.conflict")
+        log = RoomLog()
+        head = log.append(op)
+        roles = {m: v.role for m, v in log.members.items()}
+        event = await self.storage.create_room(
+            op, ts=self.now(), retention_days=content.body.policy.retention_days, members=roles
+        )
+        self.rooms.put(content.room, RoomState(log=log))
+        self._publish(content.room, event)
+        return AppendResult(room=content.room, index=0, head=head, seq=event.seq)
+
+    async def append(self, member: MemberId, room_text: str, op: SignedOp) -> AppendResult:
+        """``POST /v1/rooms/{room}/log``: compare-and-swap on the index, verify, store."""
+        room = _check_room_id(room_text)
+        content = op.content
+        state = await self.rooms.get(room)
+        joining = isinstance(content.body, JoinOp)
+        if state is None or (member not in state.log.members and not joining):
+            raise not_found()
+        if content.room != room:
+            raise LogError("the operation names another room", code="log.bad_room")
+        if content.author != member:
+            raise RelayError(
+                "the operation's author is not this session's key", code="auth.forbidden"
+            )
+        async with self.rooms.locked(room) as state:
+            return await self._append_locked(room, state, op)
+
+    async def _append_locked(self, room: RoomId, state: RoomState, op: SignedOp) -> AppendResult:
+        log = state.log
+        index = op.content.index
+        if index <= log.index:
+            if op_hash(op) == log.hash_at(index):  # a retry of an accepted operation
+                seqs = await self.storage.op_seqs(room, [index])
+                return AppendResult(room=room, index=index, head=op_hash(op), seq=seqs[index])
+            raise _conflict(log)
+        if index != log.index + 1:
+            raise _conflict(log)
+        body = op.content.body
+        if isinstance(body, JoinOp):
+            invite = log.invites.get(body.invite_key)
+            # The log checks the joiner's own clock; the relay also holds it to its own.
+            if invite is not None and self.now() > invite.expires_at:
+                raise LogError("this invite has expired", code="log.bad_invite")
+        head = log.append(op)
+        roles = {m: v.role for m, v in log.members.items()}
+        event = await self._commit(
+            room, lambda: self.storage.append_op(room, op, ts=self.now(), members=roles)
+        )
+        self._publish(room, event)
+        return AppendResult(room=room, index=index, head=head, seq=event.seq)
+
+    async def log_page(
+        self, member: MemberId, room_text: str, *, after: int, limit: int
+    ) -> LogPage:
+        """``GET /v1/rooms/{room}/log``: operations with index > ``after``."""
+        state = await self.rooms.member_state(_check_room_id(room_text), [member])
+        return _page(state.log, after, limit)
+
+    async def invite_log(
+        self,
+        member: MemberId,
+        room_text: str,
+        request: InviteReadRequest,
+        *,
+        after: int,
+        limit: int,
+    ) -> LogPage:
+        """``POST /v1/rooms/{room}/invite-log``: the log for the holder of a live invite."""
+        room = _check_room_id(room_text)
+        if request.reader != member:
+            raise RelayError("the reader is not this session's key", code="auth.forbidden")
+        now = self.now()
+        if abs(now - request.at) > INVITE_READ_SKEW_MS:
+            raise RelayError(
+                "the request's time is too far from the relay's clock", code="auth.expired"
+            )
+        state = await self.rooms.get(room)
+        if state is None:
+            raise not_found()
+        invite = state.log.invites.get(request.invite_key)
+        if (
+            invite is None
+            or invite.revoked
+            or invite.uses >= invite.max_uses
+            or now > invite.expires_at
+        ):
+            raise not_found()
+        try:
+            verify_invite_read(
+                invite_key=request.invite_key,
+                room=room,
+                reader=member,
+                at=request.at,
+                sig=request.sig,
+            )
+        except HearthError as exc:
+            raise not_found() from exc
+        return _page(state.log, after, limit)
+
+    # -- messages ----------------------------------------------------------
+
+    async def send(self, member: MemberId, room_text: str | None, envelope: Envelope) -> MessageAck:
+        """Store a message (HTTP or stream); idempotent by ``header.id``."""
+        header = envelope.header
+        room = _check_room_id(room_text) if room_text is not None else header.room
+        await self.rooms.member_state(room, [member])
+        if header.sender != member:
+            raise RelayError("the sender is not this session's key", code="auth.forbidden")
+        if header.room != room:
+            raise HearthError("the message names another room", code="msg.bad_room")
+        digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
+        async with self.rooms.locked(room) as state:
+            if member not in state.log.members:
+                raise not_found()
+            existing = await self.storage.find_message(room, header.id)
+            if existing is not None:
+                if existing.digest != digest:
+                    raise RelayError(
+                        "another message was sent under this id", code="msg.duplicate_id"
+                    )
+                return MessageAck(room=room, id=header.id, seq=existing.seq, ts=existing.ts)
+            check_envelope(state.log, envelope)
+            event = await self._commit(
+                room, lambda: self.storage.add_message(envelope, ts=self.now(), digest=digest)
+            )
+            self._publish(room, event)
+        return MessageAck(room=room, id=header.id, seq=event.seq, ts=event.ts)
+
+    async def delete(
+        self, member: MemberId, room_text: str, request: DeleteRequest
+    ) -> TombstoneEvent:
+        """``POST /v1/rooms/{room}/deletions``: by the sender, or a moderator or owner."""
+        room = _check_room_id(room_text)
+        await self.rooms.member_state(room, [member])
+        content = request.content
+        if content.author != member:
+            raise RelayError(
+                "the request's author is not this session's key", code="auth.forbidden"
+            )
+        if content.room != room:
+            raise HearthError("the request names another room", code="msg.bad_room")
+        verify_delete(request)
+        async with self.rooms.locked(room) as state:
+            role = state.log.role_of(member)
+            if role is None:
+                raise not_found()
+            record = await self.storage.find_message(room, content.target)
+            if record is None:
+                raise RelayError("no such message in this room", code="msg.not_found")
+            if record.sender != member and ROLE_RANK[role] < ROLE_RANK["moderator"]:
+                raise RelayError(
+                    "only the sender, a moderator or an owner may delete this",
+                    code="auth.forbidden",
+                )
+            if record.removed_by is not None:
+                earlier = await self.storage.tombstone_at(room, record.removed_by)
+                if earlier is None:
+                    raise RelayError("this message was erased", code="msg.not_found")
+                return earlier
+            event = await self._commit(
+                room, lambda: self.storage.delete_message(room, request, ts=self.now())
+            )
+            self._publish(room, event)
+        return event
+
+    async def history(
+        self, member: MemberId, room_text: str, *, before: int | None, limit: int
+    ) -> HistoryPage:
+        """``GET /v1/rooms/{room}/messages``: the newest events before ``before``."""
+        room = _check_room_id(room_text)
+        await self.rooms.member_state(room, [member])
+        bound = before if before is not None else 2**53
+        events = await self.storage.events_before(room, bound, limit + 1)
+        more = len(events) > limit
+        return HistoryPage(events=events[-limit:] if more else events, more=more)
+
+    # -- sync --------------------------------------------------------------
+
+    async def sync(self, members: Sequence[MemberId], request: SyncRequest) -> SyncResponse:
+        """``POST /v1/sync``: every event after each position, ``limit`` in all."""
+        rooms = [(_check_room_id(r), p) for r, p in request.positions.items()]
+        for room, _ in rooms:
+            try:
+                await self.rooms.member_state(room, list(members))
+            except RelayError as exc:
+                exc.detail = {"room": room}
+                raise
+        budget = request.limit
+        pages: list[RoomSync] = []
+        more = False
+        for room, position in rooms:
+            events = await self.storage.events_after(room, position, budget + 1) if budget else []
+            info = await self.storage.room_info(room)
+            last_seq = info.last_seq if info else 0
+            if len(events) > budget:
+                events = events[:budget]
+            if (events and events[-1].seq < last_seq) or (not events and position < last_seq):
+                more = True
+            budget -= len(events)
+            pages.append(
+                RoomSync(
+                    room=room,
+                    events=events,
+                    low_water=info.low_water if info else 0,
+                    last_seq=last_seq,
+                )
+            )
+        return SyncResponse(rooms=pages, more=more)
+
+    # -- account -----------------------------------------------------------
+
+    async def delete_account(self, member: MemberId, leave: SignedOp | None) -> AccountDeleted:
+        """``POST /v1/account/delete``: leave, erase the key's messages, drop its data."""
+        rooms = await self.storage.rooms_of(member)
+        left: list[RoomId] = []
+        if rooms:
+            if leave is None or not isinstance(leave.content.body, LeaveOp):
+                raise RelayError(
+                    "this key is a member: include its signed room.leave",
+                    code="request.invalid",
+                    detail={"rooms": rooms},
+                )
+            if len(rooms) > 1 or leave.content.room != rooms[0]:
+                raise RelayError(
+                    "the leave must be for the key's room (keys are per room)",
+                    code="request.invalid",
+                    detail={"rooms": rooms},
+                )
+            await self.append(member, rooms[0], leave)
+            left.append(rooms[0])
+        erased = 0
+        for room in await self.storage.message_rooms(member):
+            async with self.rooms.locked(room):
+                result = await self._commit(
+                    room, functools.partial(self.storage.erase_member, room, member, ts=self.now())
+                )
+                if result is not None:
+                    event, count = result
+                    erased += count
+                    self._publish(room, event)
+        blobs = await self.storage.forget_member(member)
+        return AccountDeleted(left=left, erased=erased, blobs=blobs)
+
+    # -- blobs -------------------------------------------------------------
+
+    async def put_blob(self, member: MemberId, room_text: str, data: bytes) -> str:
+        """Store an attachment for a room's members; return its id."""
+        room = _check_room_id(room_text)
+        await self.rooms.member_state(room, [member])
+        blob = b64url_encode(crypto.random_bytes(16))
+        await self.storage.put_blob(room, blob, owner=member, data=data, ts=self.now())
+        return blob
+
+    async def get_blob(self, member: MemberId, room_text: str, blob: str) -> bytes:
+        """An attachment of a room the member is in."""
+        room = _check_room_id(room_text)
+        await self.rooms.member_state(room, [member])
+        data = await self.storage.get_blob(room, blob) if len(blob) == 22 else None
+        if data is None:
+            raise RelayError("no such attachment", code="blob.not_found")
+        return data
+
+
+def _page(log: RoomLog, after: int, limit: int) -> LogPage:
+    ops = log.ops
+    start = max(after + 1, 0)
+    chunk = list(ops[start : start + limit])
+    return LogPage(ops=chunk, more=start + limit < len(ops))

@@ -1,0 +1,235 @@
+"""The storage interface of the relay: what it keeps, as typed async operations.
+
+Everything the relay persists goes through :class:`Storage`; no SQL lives outside an
+implementation. Each mutating method is one transaction: when it returns, the
+change is durable (the relay acknowledges only then), and when it raises
+:class:`~server.errors.StorageError`, nothing of it happened.
+
+Sequence numbers are assigned here, in the same transaction as the event they
+number: per room, contiguous from 1. Event times (``ts``, milliseconds) never go
+backwards within a room, so retention can purge a prefix of the sequence.
+
+What is stored is what the relay may know (docs/operator.md): room ids, signed log
+operations, pseudonymous member keys and roles, message envelopes (ciphertext),
+signed deletion requests, hashed session tokens, blob ciphertext and sizes, times.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import final
+
+from protocol.api import (
+    ErasedEvent,
+    LogEvent,
+    MessageEvent,
+    RoomEvent,
+    TombstoneEvent,
+)
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.messages import DeleteRequest, Envelope
+from protocol.ops import Role, SignedOp
+
+__all__ = ["MessageRecord", "RoomInfo", "SessionRecord", "Storage"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A room's counters."""
+
+    room: RoomId
+    last_seq: int
+    low_water: int
+    retention_days: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """What the relay remembers of a stored message, even after its deletion."""
+
+    seq: int
+    ts: int
+    sender: MemberId
+    digest: bytes
+    """BLAKE2b of the envelope's canonical bytes: a retry must match it exactly."""
+    removed_by: int | None
+    """``seq`` of the tombstone or erasure that deleted the ciphertext, if any."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session token's owner, as stored under the token's hash."""
+
+    member: MemberId
+    can_create: bool
+    expires_at: int
+
+
+class Storage(abc.ABC):
+    """Durable state of one relay. Implementations translate their errors to StorageError."""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and migrate the schema to the current version."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Wait for the write in progress, then close. Later calls raise StorageError."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StorageError unless the database answers a query."""
+
+    # -- rooms and logs ----------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_room(
+        self,
+        op: SignedOp,
+        *,
+        ts: int,
+        retention_days: int | None,
+        members: Mapping[MemberId, Role],
+    ) -> LogEvent:
+        """Store a new room with its ``room.create`` operation as event 1.
+
+        Raises:
+            RelayError: ``log.conflict`` if the room id is taken.
+        """
+
+    @abc.abstractmethod
+    async def append_op(
+        self, room: RoomId, op: SignedOp, *, ts: int, members: Mapping[MemberId, Role]
+    ) -> LogEvent:
+        """Store a verified operation and the members after it (the caller verified it).
+
+        Raises:
+            RelayError: ``log.conflict`` if an operation already holds its index.
+        """
+
+    @abc.abstractmethod
+    async def load_ops(self, room: RoomId) -> list[SignedOp]:
+        """Every operation of a room in index order (empty if there is no such room)."""
+
+    @abc.abstractmethod
+    async def op_seqs(self, room: RoomId, indexes: Sequence[int]) -> dict[int, int]:
+        """The event ``seq`` of the operations at these indexes."""
+
+    @abc.abstractmethod
+    async def room_info(self, room: RoomId) -> RoomInfo | None:
+        """A room's counters, or ``None`` if it does not exist."""
+
+    @abc.abstractmethod
+    async def rooms_of(self, member: MemberId) -> list[RoomId]:
+        """Rooms in which ``member`` is a member now."""
+
+    @abc.abstractmethod
+    async def retention_rooms(self) -> list[tuple[RoomId, int]]:
+        """Rooms whose policy sets ``retention_days``, with that number."""
+
+    # -- messages and events -----------------------------------------------
+
+    @abc.abstractmethod
+    async def find_message(self, room: RoomId, message: MessageId) -> MessageRecord | None:
+        """A stored message by its client id."""
+
+    @abc.abstractmethod
+    async def add_message(self, envelope: Envelope, *, ts: int, digest: bytes) -> MessageEvent:
+        """Store an admitted envelope as the room's next event.
+
+        Raises:
+            RelayError: ``msg.duplicate_id`` if the room already holds this id.
+        """
+
+    @abc.abstractmethod
+    async def delete_message(
+        self, room: RoomId, request: DeleteRequest, *, ts: int
+    ) -> TombstoneEvent:
+        """Remove a message's ciphertext and append the tombstone as the next event."""
+
+    @abc.abstractmethod
+    async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
+        """The tombstone stored at ``seq``, if it is one."""
+
+    @abc.abstractmethod
+    async def erase_member(
+        self, room: RoomId, member: MemberId, *, ts: int
+    ) -> tuple[ErasedEvent, int] | None:
+        """Remove every message ``member`` sent in ``room`` still holding ciphertext.
+
+        Returns the :class:`ErasedEvent` appended and how many messages it covers, or
+        ``None`` (and appends nothing) if there was none.
+        """
+
+    @abc.abstractmethod
+    async def message_rooms(self, member: MemberId) -> list[RoomId]:
+        """Rooms holding messages ``member`` sent whose ciphertext is still stored."""
+
+    @abc.abstractmethod
+    async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
+        """Up to ``limit`` events with ``seq > after``, oldest first."""
+
+    @abc.abstractmethod
+    async def events_before(self, room: RoomId, before: int, limit: int) -> list[RoomEvent]:
+        """The newest ``limit`` events with ``seq < before``, oldest first."""
+
+    @abc.abstractmethod
+    async def purge(self, room: RoomId, *, before_ts: int) -> int:
+        """Retention: drop message events older than ``before_ts`` in a prefix of the room.
+
+        Log operations stay (the log must verify from its start). Returns the room's
+        low-water mark afterwards.
+        """
+
+    # -- sessions ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_session(
+        self, token_hash: bytes, *, member: MemberId, can_create: bool, expires_at: int
+    ) -> None:
+        """Store a session under the hash of its token."""
+
+    @abc.abstractmethod
+    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
+        """The session stored under this token hash."""
+
+    @abc.abstractmethod
+    async def purge_sessions(self, *, now: int) -> int:
+        """Drop expired sessions; return how many."""
+
+    @abc.abstractmethod
+    async def add_creator(self, member: MemberId) -> None:
+        """Remember a key that proved the right to create rooms (no new proof of work)."""
+
+    @abc.abstractmethod
+    async def is_creator(self, member: MemberId) -> bool:
+        """Whether ``member`` already proved the right to create rooms."""
+
+    # -- blobs -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_blob(
+        self, room: RoomId, blob: str, *, owner: MemberId, data: bytes, ts: int
+    ) -> None:
+        """Store an attachment's ciphertext."""
+
+    @abc.abstractmethod
+    async def get_blob(self, room: RoomId, blob: str) -> bytes | None:
+        """An attachment's ciphertext, or ``None``."""
+
+    @abc.abstractmethod
+    async def purge_blobs(self, room: RoomId, *, before_ts: int) -> int:
+        """Retention for attachments; return how many were dropped."""
+
+    # -- account -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def forget_member(self, member: MemberId) -> int:
+        """Drop a key's sessions, creator mark and attachments; return the blob count."""

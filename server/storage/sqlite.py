@@ -1,0 +1,567 @@
+"""The SQLite implementation of :class:`~server.storage.base.Storage` (aiosqlite).
+
+One file, ``hearth.db``, in WAL mode with ``synchronous=FULL``: a transaction that
+committed survives a crash or power loss, which is what lets the relay acknowledge
+a message right after the commit. Two connections: one writer, behind an
+``asyncio.Lock`` so that the statements of one transaction never interleave with
+another's (aiosqlite runs every call of a connection on one thread, in order, but
+coroutines could otherwise interleave statements), and one reader, which WAL lets
+run beside the writer.
+
+Attachments live in the same database rather than in files: they are small (the
+operator caps them), they are then covered by the same online backup and the same
+transactions (deleting a key's data drops its blobs atomically), and there is no
+second store to keep consistent.
+
+Schema versions are ``PRAGMA user_version``; :data:`_MIGRATIONS` lists every step,
+each run in its own transaction together with the version bump. Every sqlite3 error
+becomes :class:`~server.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final, final
+
+import aiosqlite
+
+from protocol.api import (
+    ErasedEvent,
+    LogEvent,
+    MessageEvent,
+    RemovedEvent,
+    RoomEvent,
+    TombstoneEvent,
+)
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import DecodeError
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.messages import DeleteRequest, Envelope
+from protocol.ops import Role, SignedOp
+from server.errors import RelayError, StorageError
+from server.storage.base import MessageRecord, RoomInfo, SessionRecord, Storage
+
+__all__ = ["SCHEMA_VERSION", "SqliteStorage"]
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the first schema.
+    (
+        """CREATE TABLE rooms (
+            id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL,
+            low_water INTEGER NOT NULL DEFAULT 0,
+            retention_days INTEGER
+        ) STRICT""",
+        """CREATE TABLE events (
+            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('log', 'msg', 'tombstone', 'erased')),
+            op_index INTEGER,
+            msg_id TEXT,
+            sender TEXT,
+            digest BLOB,
+            data BLOB,
+            ref INTEGER,
+            PRIMARY KEY (room, seq)
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE UNIQUE INDEX events_op ON events (room, op_index) WHERE kind = 'log'",
+        "CREATE UNIQUE INDEX events_msg ON events (room, msg_id) WHERE kind = 'msg'",
+        "CREATE INDEX events_sender ON events (sender, room) WHERE kind = 'msg'",
+        """CREATE TABLE members (
+            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            member TEXT NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (room, member)
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX members_member ON members (member)",
+        """CREATE TABLE sessions (
+            token_hash BLOB PRIMARY KEY,
+            member TEXT NOT NULL,
+            can_create INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX sessions_member ON sessions (member)",
+        "CREATE TABLE creators (member TEXT PRIMARY KEY) STRICT, WITHOUT ROWID",
+        """CREATE TABLE blobs (
+            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (room, id)
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX blobs_owner ON blobs (owner)",
+    ),
+)
+
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+"""The schema version this code writes (``PRAGMA user_version``)."""
+
+_PRAGMAS: Final = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+)
+
+_EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
+
+
+@asynccontextmanager
+async def _translated(what: str) -> AsyncIterator[None]:
+    """Turn every sqlite3 error raised inside into StorageError."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.Error as exc:
+        raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+
+
+@final
+class SqliteStorage(Storage):
+    """Hearth's storage in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {self._path.parent}: {exc.strerror}") from exc
+        async with _translated("opening the database"):
+            self._writer = await self._connect()
+            await self._migrate(self._writer)
+            self._reader = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self._path, isolation_level=None)
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        version = await self._scalar(conn, "PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database has schema {version}, newer than this relay's {SCHEMA_VERSION}:"
+                " upgrade Hearth"
+            )
+        for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {number}")
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        # Taking the write lock waits for the transaction in flight to commit.
+        async with self._write_lock:
+            self._closed = True
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    async with _translated("closing the database"):
+                        await conn.close()
+            self._reader = self._writer = None
+
+    async def ping(self) -> None:
+        await self._read_scalar("SELECT 1")
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The durability settings the writer runs with (for tests and diagnostics)."""
+        conn = self._conn(self._writer)
+        async with _translated("reading pragmas"):
+            return {
+                name: await self._scalar(conn, f"PRAGMA {name}")
+                for name in ("journal_mode", "synchronous", "foreign_keys", "user_version")
+            }
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _conn(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if self._closed:
+            raise StorageError("the storage is closed", closed=True)
+        if conn is None:
+            raise StorageError("the storage is not open")
+        return conn
+
+    @staticmethod
+    async def _scalar(conn: aiosqlite.Connection, sql: str, args: Iterable[Any] = ()) -> Any:
+        async with conn.execute(sql, tuple(args)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def _read(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._conn(self._reader)
+        async with _translated("a read"), conn.execute(sql, tuple(args)) as cur:
+            return list(await cur.fetchall())
+
+    async def _read_scalar(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        rows = await self._read(sql, args)
+        return rows[0][0] if rows else None
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            conn = self._conn(self._writer)
+            async with _translated(what):
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+
+    @staticmethod
+    async def _next_seq(conn: aiosqlite.Connection, room: RoomId, ts: int) -> tuple[int, int]:
+        """Advance the room's counters inside the caller's transaction."""
+        async with conn.execute(
+            "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(last_ts, ?)"
+            " WHERE id = ? RETURNING last_seq, last_ts",
+            (ts, room),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise RelayError("no such room", code="room.not_found")
+        return int(row[0]), int(row[1])
+
+    @staticmethod
+    async def _set_members(
+        conn: aiosqlite.Connection, room: RoomId, members: Mapping[MemberId, Role]
+    ) -> None:
+        await conn.execute("DELETE FROM members WHERE room = ?", (room,))
+        await conn.executemany(
+            "INSERT INTO members (room, member, role) VALUES (?, ?, ?)",
+            [(room, m, r) for m, r in sorted(members.items())],
+        )
+
+    # -- rooms and logs ----------------------------------------------------
+
+    async def create_room(
+        self,
+        op: SignedOp,
+        *,
+        ts: int,
+        retention_days: int | None,
+        members: Mapping[MemberId, Role],
+    ) -> LogEvent:
+        room = op.content.room
+        try:
+            async with self._transaction("creating a room") as conn:
+                await conn.execute(
+                    "INSERT INTO rooms (id, created_at, last_seq, last_ts, retention_days)"
+                    " VALUES (?, ?, 0, ?, ?)",
+                    (room, ts, ts, retention_days),
+                )
+                event = await self._insert_op(conn, room, op, ts)
+                await self._set_members(conn, room, members)
+        except sqlite3.IntegrityError as exc:
+            raise RelayError("this room id is taken", code="log.conflict") from exc
+        return event
+
+    async def _insert_op(
+        self, conn: aiosqlite.Connection, room: RoomId, op: SignedOp, ts: int
+    ) -> LogEvent:
+        seq, ts = await self._next_seq(conn, room, ts)
+        await conn.execute(
+            "INSERT INTO events (room, seq, ts, kind, op_index, sender, data)"
+            " VALUES (?, ?, ?, 'log', ?, ?, ?)",
+            (room, seq, ts, op.content.index, op.content.author, canonical(op)),
+        )
+        return LogEvent(seq=seq, ts=ts, op=op)
+
+    async def append_op(
+        self, room: RoomId, op: SignedOp, *, ts: int, members: Mapping[MemberId, Role]
+    ) -> LogEvent:
+        try:
+            async with self._transaction("appending an operation") as conn:
+                event = await self._insert_op(conn, room, op, ts)
+                await self._set_members(conn, room, members)
+        except sqlite3.IntegrityError as exc:
+            raise RelayError("an operation holds this index", code="log.conflict") from exc
+        return event
+
+    async def load_ops(self, room: RoomId) -> list[SignedOp]:
+        rows = await self._read(
+            "SELECT data FROM events WHERE room = ? AND kind = 'log' ORDER BY op_index", (room,)
+        )
+        return [_decode(row[0], SignedOp) for row in rows]
+
+    async def op_seqs(self, room: RoomId, indexes: Sequence[int]) -> dict[int, int]:
+        if not indexes:
+            return {}
+        marks = ",".join("?" * len(indexes))
+        rows = await self._read(
+            f"SELECT op_index, seq FROM events WHERE room = ? AND kind = 'log'"  # noqa: S608
+            f" AND op_index IN ({marks})",
+            (room, *indexes),
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def room_info(self, room: RoomId) -> RoomInfo | None:
+        rows = await self._read(
+            "SELECT last_seq, low_water, retention_days FROM rooms WHERE id = ?", (room,)
+        )
+        if not rows:
+            return None
+        last_seq, low_water, days = rows[0]
+        return RoomInfo(room=room, last_seq=last_seq, low_water=low_water, retention_days=days)
+
+    async def rooms_of(self, member: MemberId) -> list[RoomId]:
+        rows = await self._read(
+            "SELECT room FROM members WHERE member = ? ORDER BY room", (member,)
+        )
+        return [RoomId(r[0]) for r in rows]
+
+    async def retention_rooms(self) -> list[tuple[RoomId, int]]:
+        rows = await self._read(
+            "SELECT id, retention_days FROM rooms WHERE retention_days IS NOT NULL ORDER BY id"
+        )
+        return [(RoomId(r[0]), int(r[1])) for r in rows]
+
+    # -- messages and events -----------------------------------------------
+
+    async def find_message(self, room: RoomId, message: MessageId) -> MessageRecord | None:
+        rows = await self._read(
+            "SELECT seq, ts, sender, digest, ref FROM events"
+            " WHERE room = ? AND kind = 'msg' AND msg_id = ?",
+            (room, message),
+        )
+        if not rows:
+            return None
+        seq, ts, sender, digest, ref = rows[0]
+        return MessageRecord(seq=seq, ts=ts, sender=MemberId(sender), digest=digest, removed_by=ref)
+
+    async def add_message(self, envelope: Envelope, *, ts: int, digest: bytes) -> MessageEvent:
+        header = envelope.header
+        try:
+            async with self._transaction("storing a message") as conn:
+                seq, ts = await self._next_seq(conn, header.room, ts)
+                await conn.execute(
+                    "INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
+                    " VALUES (?, ?, ?, 'msg', ?, ?, ?, ?)",
+                    (header.room, seq, ts, header.id, header.sender, digest, canonical(envelope)),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise RelayError("this message id is taken", code="msg.duplicate_id") from exc
+        return MessageEvent(seq=seq, ts=ts, envelope=envelope)
+
+    async def delete_message(
+        self, room: RoomId, request: DeleteRequest, *, ts: int
+    ) -> TombstoneEvent:
+        target = request.content.target
+        async with self._transaction("deleting a message") as conn:
+            async with conn.execute(
+                "SELECT seq FROM events WHERE room = ? AND kind = 'msg' AND msg_id = ?"
+                " AND ref IS NULL",
+                (room, target),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise RelayError("no such message", code="msg.not_found")
+            seq, ts = await self._next_seq(conn, room, ts)
+            await conn.execute(
+                "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
+                " VALUES (?, ?, ?, 'tombstone', ?, ?, ?, ?)",
+                (room, seq, ts, target, request.content.author, canonical(request), row[0]),
+            )
+            await conn.execute(
+                "UPDATE events SET data = NULL, ref = ? WHERE room = ? AND seq = ?",
+                (seq, room, row[0]),
+            )
+        return TombstoneEvent(seq=seq, ts=ts, target=target, request=request)
+
+    async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
+        rows = await self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            " WHERE room = ? AND seq = ? AND kind = 'tombstone'",
+            (room, seq),
+        )
+        if not rows:
+            return None
+        event = _event(rows[0])
+        return event if isinstance(event, TombstoneEvent) else None
+
+    async def erase_member(
+        self, room: RoomId, member: MemberId, *, ts: int
+    ) -> tuple[ErasedEvent, int] | None:
+        async with self._transaction("erasing a member's messages") as conn:
+            async with conn.execute(
+                "SELECT count(*), max(seq) FROM events"
+                " WHERE room = ? AND kind = 'msg' AND sender = ? AND ref IS NULL",
+                (room, member),
+            ) as cur:
+                row = await cur.fetchone()
+            count, through = (int(row[0]), row[1]) if row else (0, None)
+            if count == 0 or through is None:
+                return None
+            seq, ts = await self._next_seq(conn, room, ts)
+            await conn.execute(
+                "INSERT INTO events (room, seq, ts, kind, sender, ref)"
+                " VALUES (?, ?, ?, 'erased', ?, ?)",
+                (room, seq, ts, member, through),
+            )
+            await conn.execute(
+                "UPDATE events SET data = NULL, ref = ?"
+                " WHERE room = ? AND kind = 'msg' AND sender = ? AND ref IS NULL AND seq < ?",
+                (seq, room, member, seq),
+            )
+        return ErasedEvent(seq=seq, ts=ts, member=member, through=int(through)), count
+
+    async def message_rooms(self, member: MemberId) -> list[RoomId]:
+        rows = await self._read(
+            "SELECT DISTINCT room FROM events WHERE kind = 'msg' AND sender = ? AND ref IS NULL"
+            " ORDER BY room",
+            (member,),
+        )
+        return [RoomId(r[0]) for r in rows]
+
+    async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
+        rows = await self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            " WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (room, after, limit),
+        )
+        return [_event(row) for row in rows]
+
+    async def events_before(self, room: RoomId, before: int, limit: int) -> list[RoomEvent]:
+        rows = await self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            " WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (room, before, limit),
+        )
+        return [_event(row) for row in reversed(rows)]
+
+    async def purge(self, room: RoomId, *, before_ts: int) -> int:
+        async with self._transaction("purging expired events") as conn:
+            # The purge is the longest prefix of the room whose non-log events are all
+            # older than the cut-off: the first younger one bounds it.
+            first_young = await self._scalar(
+                conn,
+                "SELECT min(seq) FROM events WHERE room = ? AND kind != 'log' AND ts >= ?",
+                (room, before_ts),
+            )
+            last_seq = await self._scalar(conn, "SELECT last_seq FROM rooms WHERE id = ?", (room,))
+            if last_seq is None:
+                return 0
+            mark = (first_young - 1) if first_young is not None else int(last_seq)
+            low = await self._scalar(conn, "SELECT low_water FROM rooms WHERE id = ?", (room,))
+            if mark <= low:
+                return int(low)
+            await conn.execute(
+                "DELETE FROM events WHERE room = ? AND kind != 'log' AND seq <= ?", (room, mark)
+            )
+            await conn.execute("UPDATE rooms SET low_water = ? WHERE id = ?", (mark, room))
+        return mark
+
+    # -- sessions ----------------------------------------------------------
+
+    async def add_session(
+        self, token_hash: bytes, *, member: MemberId, can_create: bool, expires_at: int
+    ) -> None:
+        async with self._transaction("storing a session") as conn:
+            await conn.execute(
+                "INSERT INTO sessions (token_hash, member, can_create, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (token_hash, member, int(can_create), expires_at),
+            )
+
+    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
+        rows = await self._read(
+            "SELECT member, can_create, expires_at FROM sessions WHERE token_hash = ?",
+            (token_hash,),
+        )
+        if not rows:
+            return None
+        member, can_create, expires_at = rows[0]
+        return SessionRecord(
+            member=MemberId(member), can_create=bool(can_create), expires_at=expires_at
+        )
+
+    async def purge_sessions(self, *, now: int) -> int:
+        async with self._transaction("purging sessions") as conn:
+            cur = await conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            return int(cur.rowcount)
+
+    async def add_creator(self, member: MemberId) -> None:
+        async with self._transaction("storing a creator") as conn:
+            await conn.execute("INSERT OR IGNORE INTO creators (member) VALUES (?)", (member,))
+
+    async def is_creator(self, member: MemberId) -> bool:
+        found = await self._read_scalar("SELECT 1 FROM creators WHERE member = ?", (member,))
+        return found is not None
+
+    # -- blobs -------------------------------------------------------------
+
+    async def put_blob(
+        self, room: RoomId, blob: str, *, owner: MemberId, data: bytes, ts: int
+    ) -> None:
+        async with self._transaction("storing a blob") as conn:
+            await conn.execute(
+                "INSERT INTO blobs (room, id, owner, size, created_at, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (room, blob, owner, len(data), ts, data),
+            )
+
+    async def get_blob(self, room: RoomId, blob: str) -> bytes | None:
+        data = await self._read_scalar(
+            "SELECT data FROM blobs WHERE room = ? AND id = ?", (room, blob)
+        )
+        return bytes(data) if data is not None else None
+
+    async def purge_blobs(self, room: RoomId, *, before_ts: int) -> int:
+        async with self._transaction("purging blobs") as conn:
+            cur = await conn.execute(
+                "DELETE FROM blobs WHERE room = ? AND created_at < ?", (room, before_ts)
+            )
+            return int(cur.rowcount)
+
+    # -- account -----------------------------------------------------------
+
+    async def forget_member(self, member: MemberId) -> int:
+        async with self._transaction("forgetting a key") as conn:
+            await conn.execute("DELETE FROM sessions WHERE member = ?", (member,))
+            await conn.execute("DELETE FROM creators WHERE member = ?", (member,))
+            cur = await conn.execute("DELETE FROM blobs WHERE owner = ?", (member,))
+            return int(cur.rowcount)
+
+
+def _decode(data: bytes, kind: type[Any]) -> Any:
+    try:
+        return from_msgpack(data, kind)
+    except DecodeError as exc:  # only a damaged database gets here
+        raise StorageError("a stored record does not decode") from exc
+
+
+def _event(row: sqlite3.Row | tuple[Any, ...]) -> RoomEvent:
+    seq, ts, kind, msg_id, sender, data, ref = row
+    if kind == "log":
+        return LogEvent(seq=seq, ts=ts, op=_decode(data, SignedOp))
+    if kind == "msg":
+        if data is None:
+            return RemovedEvent(seq=seq, ts=ts, id=msg_id, sender=sender, by=ref)
+        return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
+    if kind == "tombstone":
+        return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
+    return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref)

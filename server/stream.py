@@ -1,0 +1,356 @@
+"""The websocket ``/v1/stream``: authenticate, replay, then follow rooms live.
+
+A connection runs two coroutines. The *reader* takes client frames in order:
+``auth`` first (within ``auth_timeout``), then ``subscribe`` and ``send``. The
+*pump* is the only one that sends room events, from one :class:`_Outbox`:
+
+- On ``subscribe`` the reader, without yielding to the loop in between, registers
+  the connection with the hub and queues a replay command. Every event committed
+  after that point is delivered live into the outbox, behind the command.
+- The pump runs the replay from storage (everything after the client's position),
+  recording the last ``seq`` it sent per room, then drains live events, skipping
+  any ``seq`` it already sent. An event is either committed before the replay's
+  last read (so replayed) or published after the registration (so queued): no gap,
+  and the skip removes the overlap: no duplicate.
+
+Live events wait in the outbox, at most ``stream_queue_cap`` of them. The hub's
+``deliver`` never blocks: past the cap the connection is marked behind and closed
+with 4409, and the client resumes from its positions. So a slow consumer costs a
+bounded amount of memory and never delays the publisher or other consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, final
+
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+
+from protocol.api import (
+    AckFrame,
+    AuthFrame,
+    ClientFrame,
+    ErrorFrame,
+    EventFrame,
+    ReadyFrame,
+    SendFrame,
+    SubscribeFrame,
+)
+from protocol.encoding import from_json, to_json
+from protocol.errors import HearthError
+from protocol.ids import MemberId, RoomId
+from server.auth import Authenticator
+from server.errors import RelayError, StorageError, close_code
+from server.ratelimit import RateLimiter, address_subject, key_subject
+from server.relay import Relay
+
+__all__ = ["REPLAY_PAGE", "serve_stream", "token_in_query"]
+
+REPLAY_PAGE: Final = 500
+"""Events read from storage at a time while replaying."""
+
+_log = logging.getLogger("hearth.stream")
+
+_URL_TOKEN_KEYS: Final = frozenset({"token", "access_token", "auth", "authorization"})
+
+
+def token_in_query(query: bytes | str) -> bool:
+    """Whether a query string carries something that looks like a credential."""
+    text = query.decode("latin-1") if isinstance(query, bytes) else query
+    for part in text.split("&"):
+        name = part.split("=", 1)[0].strip().lower()
+        if name in _URL_TOKEN_KEYS:
+            return True
+    return False
+
+
+class _Closing(Exception):
+    """Close the connection with a code from the error table."""
+
+    def __init__(self, code: str, message: str, close: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.close = close
+
+
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    room: RoomId
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    room: RoomId
+    seq: int
+    frame: bytes
+
+
+@final
+class _Outbox:
+    """The connection's queue: replay commands, and at most ``cap`` live events."""
+
+    def __init__(self, cap: int) -> None:
+        self._items: deque[_Replay | _Live] = deque()
+        self._cap = cap
+        self._live = 0
+        self._wake = asyncio.Event()
+        self.behind = False
+
+    def deliver(self, room: RoomId, seq: int, frame: bytes) -> None:
+        if self.behind:
+            return
+        if self._live >= self._cap:
+            self.behind = True
+            self._items.clear()
+            self._wake.set()
+            return
+        self._items.append(_Live(room, seq, frame))
+        self._live += 1
+        self._wake.set()
+
+    def command(self, item: _Replay) -> None:
+        self._items.append(item)
+        self._wake.set()
+
+    async def get(self) -> _Replay | _Live:
+        while not self._items and not self.behind:
+            self._wake.clear()
+            await self._wake.wait()
+        if self.behind:
+            raise _Closing("stream.behind", "resume from your positions", 4409)
+        item = self._items.popleft()
+        if isinstance(item, _Live):
+            self._live -= 1
+        return item
+
+
+@final
+class _Connection:
+    """One authenticated stream."""
+
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        relay: Relay,
+        limiter: RateLimiter,
+        members: list[MemberId],
+        address: str | None,
+    ) -> None:
+        self.socket = socket
+        self.relay = relay
+        self.limiter = limiter
+        self.members = members
+        self.address = address
+        self.outbox = _Outbox(relay.config.stream_queue_cap)
+        self.rooms: dict[RoomId, MemberId] = {}
+        self.sent: dict[RoomId, int] = {}
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, data: bytes) -> None:
+        async with self._send_lock:
+            await self.socket.send_text(data.decode("utf-8"))
+
+    def deliver(self, room: RoomId, seq: int, frame: bytes) -> None:
+        self.outbox.deliver(room, seq, frame)
+
+    def detach(self) -> None:
+        for room in self.rooms:
+            self.relay.hub.unsubscribe(room, self)
+
+    # -- pump ----------------------------------------------------------------
+
+    async def pump(self) -> None:
+        while True:
+            item = await self.outbox.get()
+            if isinstance(item, _Replay):
+                await self._replay(item.room, item.after)
+            else:
+                await self._live(item)
+
+    async def _replay(self, room: RoomId, after: int) -> None:
+        position = after
+        while True:
+            events = await self.relay.storage.events_after(room, position, REPLAY_PAGE)
+            for event in events:
+                await self.send(to_json(EventFrame(room=room, event=event)))
+                position = event.seq
+            self.sent[room] = position
+            if len(events) < REPLAY_PAGE:
+                return
+
+    async def _live(self, item: _Live) -> None:
+        room = item.room
+        if room not in self.rooms:
+            return
+        last = self.sent.get(room, 0)
+        if item.seq <= last:
+            return
+        if not await self._still_member(room):
+            return
+        if item.seq > last + 1:
+            # Not expected (events are published in order), but never leave a gap.
+            await self._replay(room, last)
+            if item.seq <= self.sent[room]:
+                return
+        await self.send(item.frame)
+        self.sent[room] = item.seq
+
+    async def _still_member(self, room: RoomId) -> bool:
+        state = await self.relay.rooms.get(room)
+        if state is not None and self.rooms[room] in state.log.members:
+            return True
+        # Removed or gone: stop serving the room at once.
+        self.relay.hub.unsubscribe(room, self)
+        del self.rooms[room]
+        return False
+
+    # -- reader --------------------------------------------------------------
+
+    async def read(self) -> None:
+        while True:
+            frame = await _receive(self.socket, self.relay.config.max_frame_bytes)
+            if isinstance(frame, SubscribeFrame):
+                await self._subscribe(frame.positions)
+            elif isinstance(frame, SendFrame):
+                await self._send_message(frame)
+            else:
+                await self.send(
+                    to_json(ErrorFrame(code="request.invalid", message="already authenticated"))
+                )
+
+    async def _subscribe(self, positions: Mapping[RoomId, int]) -> None:
+        try:
+            self.limiter.hit(
+                "subscribe", address_subject(self.address), *map(key_subject, self.members)
+            )
+        except RelayError as exc:
+            raise _Closing(exc.code, exc.message, 4429) from exc
+        for room, position in positions.items():
+            if room in self.rooms:
+                continue
+            member = await self._member_of(room)
+            if member is None:
+                await self.send(
+                    to_json(ErrorFrame(code="room.not_found", message=f"no such room: {room}"))
+                )
+                continue
+            # No await between these two lines: see the module docstring.
+            self.relay.hub.subscribe(room, self)
+            self.outbox.command(_Replay(room, position))
+            self.rooms[room] = member
+
+    async def _member_of(self, room: RoomId) -> MemberId | None:
+        state = await self.relay.rooms.get(room)
+        if state is None:
+            return None
+        return next((m for m in self.members if m in state.log.members), None)
+
+    async def _send_message(self, frame: SendFrame) -> None:
+        header = frame.envelope.header
+        try:
+            if header.sender not in self.members:
+                raise RelayError(
+                    "the sender is not one of this stream's keys", code="auth.forbidden"
+                )
+            self.limiter.hit("send", key_subject(header.sender))
+            ack = await self.relay.send(header.sender, None, frame.envelope)
+        except StorageError:
+            raise
+        except HearthError as exc:
+            await self.send(to_json(ErrorFrame(code=exc.code, message=exc.message, id=header.id)))
+            return
+        await self.send(to_json(AckFrame(room=ack.room, id=ack.id, seq=ack.seq, ts=ack.ts)))
+
+
+async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> ClientFrame:
+    message = await socket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(detail="client closed", code=message.get("code", 1000))
+    text = message.get("text")
+    if not isinstance(text, str):
+        raise _Closing("wire.malformed", "frames are JSON text", 4400)
+    if len(text) > limit or len(text.encode("utf-8")) > limit:
+        raise _Closing("request.too_large", "frame too large", 1009)
+    try:
+        return from_json(text, ClientFrame)  # type: ignore[arg-type]
+    except HearthError as exc:
+        raise _Closing("wire.malformed", exc.message[:120], 4400) from exc
+
+
+async def _authenticate(
+    socket: WebSocket[Any, Any, Any], relay: Relay, auth: Authenticator
+) -> list[MemberId]:
+    try:
+        async with asyncio.timeout(relay.config.auth_timeout):
+            frame = await _receive(socket, relay.config.max_frame_bytes)
+    except TimeoutError as exc:
+        raise _Closing("auth.required", "authenticate in the first frame", 4401) from exc
+    if not isinstance(frame, AuthFrame):
+        raise _Closing("auth.required", "the first frame must be auth", 4401)
+    members: list[MemberId] = []
+    try:
+        for token in frame.tokens:
+            record = await auth.resolve(token)
+            if record.member not in members:
+                members.append(record.member)
+    except RelayError as exc:
+        raise _Closing(exc.code, exc.message, close_code(exc.code) or 4401) from exc
+    return members
+
+
+async def serve_stream(
+    socket: WebSocket[Any, Any, Any],
+    relay: Relay,
+    auth: Authenticator,
+    limiter: RateLimiter,
+) -> None:
+    """Run one stream connection until either side closes it."""
+    address = socket.client.host if socket.client else None
+    await socket.accept()
+    connection: _Connection | None = None
+    close = (1000, "")
+    try:
+        if token_in_query(socket.scope.get("query_string", b"")):
+            raise _Closing("auth.token_in_url", "never put a token in a URL", 4401)
+        members = await _authenticate(socket, relay, auth)
+        connection = _Connection(socket, relay, limiter, members, address)
+        await connection.send(to_json(ReadyFrame(members=members)))
+        close = await _run(connection)
+    except _Closing as exc:
+        close = (exc.close, exc.code)
+    except WebSocketDisconnect:
+        return
+    except StorageError:
+        close = (1011, "storage.unavailable")
+    finally:
+        if connection is not None:
+            connection.detach()
+    with contextlib.suppress(Exception):
+        await socket.close(code=close[0], reason=close[1])
+
+
+async def _run(connection: _Connection) -> tuple[int, str]:
+    reader = asyncio.ensure_future(connection.read())
+    pump = asyncio.ensure_future(connection.pump())
+    try:
+        done, _ = await asyncio.wait([reader, pump], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, pump):
+            task.cancel()
+        await asyncio.gather(reader, pump, return_exceptions=True)
+    exc = next(iter(done)).exception()
+    if isinstance(exc, _Closing):
+        return exc.close, exc.code
+    if isinstance(exc, WebSocketDisconnect) or exc is None:
+        raise WebSocketDisconnect(detail="closed")
+    if isinstance(exc, StorageError):
+        raise exc
+    _log.error("stream failed: %s", type(exc).__name__)
+    return 1011, "internal"

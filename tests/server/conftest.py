@@ -1,0 +1,137 @@
+"""Fixtures: the real relay app over a real SQLite file in ``tmp_path``.
+
+``client`` drives the app with Litestar's AsyncTestClient. ``live`` runs the same
+app under uvicorn on a free loopback port inside the test's event loop, for what
+needs real sockets and real concurrency: websocket back-pressure, frame limits and
+concurrent commits. ``make_client`` builds more of either with other settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.app import create_app
+from server.config import Config, Rate
+from server.storage import SqliteStorage
+from tests.server.helpers import Clock
+
+GENEROUS = {
+    b: Rate(10_000.0, 10_000) for b in ("send", "join", "auth", "register", "subscribe", "request")
+}
+
+
+def make_config(tmp_path: Path, **changes: Any) -> Config:
+    base = Config(
+        data_dir=tmp_path / "data",
+        pow_difficulty=4,
+        origin="http://relay.test",
+        rate_limits=GENEROUS,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@dataclasses.dataclass
+class Relay:
+    """A running app with its storage (to look inside) and an HTTP client."""
+
+    app: Litestar
+    storage: SqliteStorage
+    http: httpx.AsyncClient
+    base_url: str = "http://testserver.local"
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/v1/stream"
+
+
+@asynccontextmanager
+async def test_client(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+    storage = SqliteStorage(config.database)
+    app = create_app(config, storage, clock=clock)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as http:
+        yield Relay(app, storage, http)
+
+
+@asynccontextmanager
+async def live_server(
+    config: Config, clock: Clock, *, sndbuf: int | None = None
+) -> AsyncIterator[Relay]:
+    storage = SqliteStorage(config.database)
+    app = create_app(config, storage, clock=clock)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sndbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ws_max_size=config.max_frame_bytes,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+        )
+    )
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            yield Relay(app, storage, http, base)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        sock.close()
+
+
+@pytest.fixture
+async def relay(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+    async with test_client(config, clock) as r:
+        yield r
+
+
+@pytest.fixture
+async def live(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+    async with live_server(config, clock) as r:
+        yield r
+
+
+@pytest.fixture
+def make_relay(tmp_path: Path, clock: Clock) -> Callable[..., Any]:
+    """``async with make_relay(live=False, **config_changes) as relay``."""
+
+    def factory(*, live: bool = False, sndbuf: int | None = None, **changes: Any) -> Any:
+        config = make_config(tmp_path, **changes)
+        return live_server(config, clock, sndbuf=sndbuf) if live else test_client(config, clock)
+
+    return factory
