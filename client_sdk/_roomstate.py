@@ -195,6 +195,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     position: int = 0
     seq_index: int = 0
     floor: int = 1
+    start_seq: int = 1
     low_water: int = 0
     status: Status = "active"
     joined_epoch: int = 1
@@ -226,6 +227,9 @@ class RoomState:
         self.seq_index = 0
         """The newest log index the event sequence has reached (ops may apply earlier)."""
         self.floor = 1
+        """Events below this ``seq`` have not been looked at (lazy backfill goes down)."""
+        self.start_seq = 1
+        """Where forward processing began (our join); backfill restarts here on new keys."""
         self.low_water = 0
         self.status: Status = "active"
         self.joined_epoch = 1
@@ -264,6 +268,7 @@ class RoomState:
         state.position = snapshot.position
         state.seq_index = snapshot.seq_index
         state.floor = snapshot.floor
+        state.start_seq = snapshot.start_seq
         state.low_water = snapshot.low_water
         state.status = snapshot.status
         state.joined_epoch = snapshot.joined_epoch
@@ -311,6 +316,7 @@ class RoomState:
             position=self.position,
             seq_index=self.seq_index,
             floor=self.floor,
+            start_seq=self.start_seq,
             low_water=self.low_water,
             status=self.status,
             joined_epoch=self.joined_epoch,
@@ -447,11 +453,16 @@ class RoomState:
             if any(s.member == self.me for s in commit.shares):
                 try:
                     secret = open_commit(commit, prev=c.prev, keys=self.keys)
-                    history = open_history(commit, room=self.room, epoch_secret=secret)
+                    history = open_history(
+                        commit, room=self.room, epoch_secret=secret, confirms=self.log.confirms
+                    )
                 except LogError as exc:
                     self._alarm(step, "log_invalid", exc.message, exc.code)
                 else:
                     new = {e: s for e, s in history.items() if e not in self.secrets}
+                    if new:
+                        # Older epochs became readable: look at the past again.
+                        self.floor = max(self.floor, self.start_seq)
                     new[commit.epoch] = secret
                     self.secrets.update(new)
                     step.secrets.update(new)

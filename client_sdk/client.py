@@ -51,6 +51,7 @@ from client_sdk.errors import (
     InviteError,
     RelayError,
     RelayUnavailable,
+    RoomBlocked,
     RoomInactive,
     StoreError,
 )
@@ -82,7 +83,14 @@ from protocol.api import (
 )
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
 from protocol.errors import DecodeError, ForkDetected, HearthError, LogError
-from protocol.ids import MessageId, RoomId, b64url_decode, b64url_encode, new_room_id
+from protocol.ids import (
+    MessageId,
+    RoomId,
+    b64url_decode,
+    b64url_encode,
+    new_message_id,
+    new_room_id,
+)
 from protocol.messages import (
     Body,
     EditBody,
@@ -281,7 +289,7 @@ class HearthClient:
                 await task
         for slot in self._slots.values():
             # Wait for work in progress to reach the store before closing it.
-            async with slot.lock, slot.send_lock:
+            async with slot.send_lock, slot.lock:  # the order every sender takes them in
                 pass
         if self._transport is not None:
             await self._transport.close()
@@ -438,7 +446,7 @@ class HearthClient:
                 raise
             step = state.apply_op(op)
             state.position = result.seq
-            state.floor = result.seq
+            state.floor = state.start_seq = result.seq
             state.seq_index = op.content.index
             state.joined_epoch = state.log.epoch
             slot.state = state
@@ -467,10 +475,10 @@ class HearthClient:
     async def flush(self) -> int:
         """Try to send everything in the outbox now; return how many still wait."""
         store, _ = self._check_open()
-        for room in {e.room for e in await store.outbox()}:
+        for room in {e.room for e in await store.outbox() if e.failed is None}:
             slot = self._slots.get(room)
             if slot is not None and slot.state.status == "active":
-                with contextlib.suppress(RelayUnavailable):
+                with contextlib.suppress(RelayUnavailable, RoomBlocked):
                     await self._flush_room(slot)
         return sum(1 for e in await store.outbox() if e.failed is None)
 
@@ -495,7 +503,6 @@ class HearthClient:
         room = new_room_id()
         keys = self._identity.room_keys(room)
         slot = _Slot(RoomState(keys))
-        await self._authenticate(slot, create=True)
         op = create_op(keys, policy, now=_now_ms())
         result = await self._with_token(slot, lambda t: transport.create_room(t, op), create=True)
         state = slot.state
@@ -600,19 +607,29 @@ class HearthClient:
             if not page.more or not page.ops:
                 return ops
 
-    async def _catch_up_log(self, slot: _Slot, step: Step) -> None:
-        """Fetch and verify the operations after our head (before a rebase or re-seal)."""
+    async def _catch_up_log(self, slot: _Slot) -> None:
+        """Fetch, verify and store the operations after our head. Holds the room's lock.
+
+        Used before a rebase, a re-seal, or when a message names a head beyond our
+        log. What verified is saved even if a later page fails.
+        """
         _, transport = self._check_open()
         state = slot.state
-        while not state.frozen:
-            after = state.log.index
-            page = await self._with_token(slot, partial(transport.log, room=slot.room, after=after))
-            for op in page.ops:
-                step.extend(state.apply_op(op))
-                if state.frozen:
+        step = Step()
+        try:
+            while not state.frozen:
+                after = state.log.index
+                page = await self._with_token(
+                    slot, partial(transport.log, room=slot.room, after=after)
+                )
+                for op in page.ops:
+                    step.extend(state.apply_op(op))
+                    if state.frozen:
+                        return
+                if not page.more or not page.ops:
                     return
-            if not page.more or not page.ops:
-                return
+        finally:
+            await self._save(slot, step)
 
     # -- our own log operations ---------------------------------------------------------
 
@@ -632,9 +649,7 @@ class HearthClient:
             except RelayError as exc:
                 if exc.code != "log.conflict":
                     raise
-                step = Step()
-                await self._catch_up_log(slot, step)
-                await self._save(slot, step)
+                await self._catch_up_log(slot)
                 continue
             step = state.apply_op(op)
             await self._save(slot, step)
@@ -684,36 +699,53 @@ class HearthClient:
         state = slot.state
         async with slot.lock:
             state.require_sendable()
-            await self._ensure_epoch(slot)
+            with contextlib.suppress(RelayUnavailable):
+                # Offline, a rotation the schedule asks for waits; one the log
+                # requires (after a leave) makes the message wait unsealed.
+                await self._ensure_epoch(slot)
             state.require_sendable()
+            message_id = new_message_id()
             plaintext = Plaintext(
                 device=store.device,
                 counter=state.next_counter(),
                 sent_at=_now_ms(),
                 body=body,
             )
-            envelope = state.seal(plaintext)
+            sealed = b""
+            if not state.log.needs_rotation:
+                sealed = to_json(state.seal(plaintext, message_id=message_id))
             entry = OutboxEntry(
                 room=slot.room,
-                id=envelope.header.id,
+                id=message_id,
                 plaintext=canonical(plaintext),
-                envelope=to_json(envelope),
+                envelope=sealed,
                 failed=None,
             )
             await store.save_room(slot.room, state.snapshot(), outbox_add=entry)
-        with contextlib.suppress(RelayUnavailable):
+        # Queued: if the relay cannot be reached or an alarm blocks the room now,
+        # the message goes out later, exactly once.
+        with contextlib.suppress(RelayUnavailable, RoomBlocked):
             await self._flush_room(slot, wait_for=entry.id)
         return entry.id
 
     async def _flush_room(self, slot: _Slot, *, wait_for: MessageId | None = None) -> None:
-        """Send the room's outbox in order; stop at the first failure to reach the relay."""
+        """Send the room's outbox in order; stop at the first failure to reach the relay.
+
+        A blocked room keeps its outbox until its alarms are acknowledged: what
+        was sealed before an alarm is not sent under a view the alarm put in doubt.
+        """
         store, _ = self._check_open()
         async with slot.send_lock:
             for entry in await store.outbox(slot.room):
                 if entry.failed is not None:
                     continue
+                if slot.state.blocked:
+                    return
                 try:
                     ack = await self._deliver(slot, entry)
+                except RoomInactive as exc:
+                    await store.outbox_fail(entry.id, exc.code)
+                    continue
                 except RelayError as exc:
                     if exc.retryable:
                         raise RelayUnavailable(f"relay busy: {exc.code}") from exc
@@ -725,8 +757,10 @@ class HearthClient:
 
     async def _deliver(self, slot: _Slot, entry: OutboxEntry) -> MessageAck | None:
         """Send one entry until acknowledged; None if the relay already holds its id."""
-        store, _ = self._check_open()
-        envelope = from_json(entry.envelope, Envelope)
+        if entry.envelope:
+            envelope = from_json(entry.envelope, Envelope)
+        else:
+            envelope = await self._reseal(slot, entry, catch_up=False)
         for _ in range(_MAX_RESEALS):
             try:
                 return await self._send_envelope(slot, envelope)
@@ -735,20 +769,27 @@ class HearthClient:
                     return None  # an earlier envelope of ours under this id was stored
                 if exc.code not in ("msg.stale_epoch", "msg.unknown_head"):
                     raise
-            # The epoch moved on while the message waited: seal the same plaintext
-            # again under the current epoch, keeping its id.
-            async with slot.lock:
-                step = Step()
-                await self._catch_up_log(slot, step)
-                await self._save(slot, step)
-                await self._ensure_epoch(slot)
-                slot.state.require_sendable()
-                plaintext = from_msgpack(entry.plaintext, Plaintext)
-                envelope = slot.state.seal(plaintext, message_id=entry.id)
-                await store.outbox_replace(entry.id, to_json(envelope))
+            envelope = await self._reseal(slot, entry, catch_up=True)
         raise RelayError(
             "the epoch kept changing; message left in the outbox", code="msg.stale_epoch"
         )
+
+    async def _reseal(self, slot: _Slot, entry: OutboxEntry, *, catch_up: bool) -> Envelope:
+        """Seal an entry's plaintext under the current epoch, keeping its id and counter.
+
+        For a message the relay refused as ``msg.stale_epoch`` (the epoch moved on
+        while it waited) or one queued unsealed because a rotation was due.
+        """
+        store, _ = self._check_open()
+        async with slot.lock:
+            if catch_up:
+                await self._catch_up_log(slot)
+            await self._ensure_epoch(slot)
+            slot.state.require_sendable()
+            plaintext = from_msgpack(entry.plaintext, Plaintext)
+            envelope = slot.state.seal(plaintext, message_id=entry.id)
+            await store.outbox_replace(entry.id, to_json(envelope))
+        return envelope
 
     async def _send_envelope(self, slot: _Slot, envelope: Envelope) -> MessageAck:
         _, transport = self._check_open()
@@ -798,18 +839,26 @@ class HearthClient:
     # -- receiving ------------------------------------------------------------------
 
     async def _ingest(self, slot: _Slot, events: Sequence[RoomEvent]) -> None:
-        """Feed events (sequence order) to the room and persist the batch. Holds the lock."""
+        """Feed events (sequence order) to the room and persist the batch. Holds the lock.
+
+        Whatever was processed is saved even if fetching the log fails half-way,
+        so the stored position never runs ahead of the stored messages.
+        """
         state = slot.state
         step = Step()
-        for event in events:
-            if state.status != "active":
-                break
-            part = state.receive(event)
-            if part.need_log:
-                await self._catch_up_log(slot, step)
-                part = state.receive(event, log_synced=True)
-            step.extend(part)
-        await self._save(slot, step)
+        try:
+            for event in events:
+                if state.status != "active":
+                    break
+                part = state.receive(event)
+                if part.need_log:
+                    await self._save(slot, step)
+                    step = Step()
+                    await self._catch_up_log(slot)
+                    part = state.receive(event, log_synced=True)
+                step.extend(part)
+        finally:
+            await self._save(slot, step)
         if state.status != "active":
             await self._retire(slot)
 
@@ -954,8 +1003,9 @@ class HearthClient:
                     async with slot.lock:
                         slot.state.note_low_water(page.low_water)
                         await self._ingest(slot, page.events)
-                if not response.more:
-                    break
+                progressed = any(s.state.position != request.positions.get(s.room) for s in slots)
+                if not response.more or not progressed:
+                    break  # a relay saying "more" without moving us on is not followed
             for slot in self._followed():
                 await self._check_withheld(slot)
 
@@ -1152,7 +1202,13 @@ class HearthClient:
             await self._save(slot, Step())
         if done:
             self._wake.set()
+            if not slot.state.blocked:
+                self._spawn(self._flush_quietly(slot))
         return done
+
+    async def _flush_quietly(self, slot: _Slot) -> None:
+        with contextlib.suppress(RelayUnavailable, RoomBlocked):
+            await self._flush_room(slot)
 
     async def _room_leave(self, room: RoomId) -> None:
         slot = self._slot(room)
