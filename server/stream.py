@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -102,6 +102,7 @@ class _Outbox:
         self._live = 0
         self._wake = asyncio.Event()
         self.behind = False
+        self.on_behind: Callable[[], None] = lambda: None
 
     def deliver(self, room: RoomId, seq: int, frame: bytes) -> None:
         if self.behind:
@@ -110,6 +111,7 @@ class _Outbox:
             self.behind = True
             self._items.clear()
             self._wake.set()
+            self.on_behind()
             return
         self._items.append(_Live(room, seq, frame))
         self._live += 1
@@ -339,13 +341,25 @@ async def serve_stream(
 async def _run(connection: _Connection) -> tuple[int, str]:
     reader = asyncio.ensure_future(connection.read())
     pump = asyncio.ensure_future(connection.pump())
+
+    # A consumer that fell behind is usually stuck in a send its peer does not
+    # read: stop it at once rather than when that send completes.
+    def stop_pump() -> None:
+        pump.cancel()
+
+    connection.outbox.on_behind = stop_pump
     try:
         done, _ = await asyncio.wait([reader, pump], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (reader, pump):
             task.cancel()
         await asyncio.gather(reader, pump, return_exceptions=True)
-    exc = next(iter(done)).exception()
+    if connection.outbox.behind:
+        return 4409, "stream.behind"
+    first = next(iter(done))
+    if first.cancelled():
+        raise WebSocketDisconnect(detail="closed")
+    exc = first.exception()
     if isinstance(exc, _Closing):
         return exc.close, exc.code
     if isinstance(exc, WebSocketDisconnect) or exc is None:

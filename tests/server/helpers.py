@@ -18,7 +18,7 @@ import httpx
 import msgspec
 
 from protocol import InviteKey, Policy, RoomKeys, sign_auth
-from protocol.api import Challenge, ErrorBody, Session
+from protocol.api import AppendResult, Challenge, ErrorBody, LogPage, MessageAck, Session
 from protocol.crypto import pow_solve
 from protocol.encoding import from_json, to_json
 from protocol.ids import member_key
@@ -26,14 +26,20 @@ from tests.protocol.builders import Room
 
 __all__ = [
     "Clock",
+    "InviteKey",
     "Room",
+    "append",
     "b64",
+    "create",
+    "decode",
     "error",
     "free_port",
     "headers",
+    "join",
     "login",
     "new_room",
     "post",
+    "send",
 ]
 
 
@@ -118,4 +124,54 @@ def decode(data: bytes | str, kind: type[Any]) -> Any:
     return msgspec.json.decode(data, type=kind)
 
 
-__all__ += ["InviteKey", "decode"]
+# -- rooms on a relay -----------------------------------------------------------
+
+
+async def create(relay: Any, clock: Clock, policy: Policy | None = None) -> tuple[Room, str]:
+    room = new_room(clock, policy)
+    token = (await login(relay.http, room.keys("owner"))).token
+    r = await post(relay.http, "/v1/rooms", room.log.ops[0], token)
+    assert r.status_code == 201, r.text
+    result = from_json(r.content, AppendResult)
+    assert (result.room, result.index, result.seq) == (room.room, 0, 1)
+    assert result.head == room.log.head
+    return room, token
+
+
+async def append(relay: Any, room: Room, op: Any, token: str) -> Any:
+    return await post(relay.http, f"/v1/rooms/{room.room}/log", op, token)
+
+
+async def join(relay: Any, room: Room, owner_token: str, name: str) -> str:
+    """Invite ``name`` (by the owner), read the log with the invite, join; return its token."""
+    invite = InviteKey.generate()
+    op = room.invite("owner", invite, apply=False)
+    assert (await append(relay, room, op, owner_token)).status_code == 200
+    room.apply(op)
+    keys = room.keys(name)
+    token = (await login(relay.http, keys, create=False)).token
+    proof = invite.prove_read(room=room.room, reader=keys.member, at=room.now)
+    body = {
+        "invite_key": b64(invite.public),
+        "reader": keys.member,
+        "at": room.now,
+        "sig": b64(proof),
+    }
+    r = await post(relay.http, f"/v1/rooms/{room.room}/invite-log", body, token)
+    assert r.status_code == 200, r.text
+    assert from_json(r.content, LogPage).ops == list(room.log.ops)
+    op = room.join(name, invite, apply=False)
+    r = await append(relay, room, op, token)
+    assert r.status_code == 200, r.text
+    room.apply(op)
+    return token
+
+
+async def send(relay: Any, room: Room, name: str, token: str, text: str = "hello") -> MessageAck:
+    """Seal a text message from ``name`` and send it over HTTP; return the ack."""
+    envelope = room.send(name, text)
+    r = await post(relay.http, f"/v1/rooms/{room.room}/messages", envelope, token)
+    assert r.status_code == 200, r.text
+    ack = from_json(r.content, MessageAck)
+    assert ack.id == envelope.header.id
+    return ack

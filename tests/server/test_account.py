@@ -1,0 +1,44 @@
+"""Deleting a key's data: leave, erase its messages, forget its sessions and blobs."""
+
+from __future__ import annotations
+
+from protocol.api import AccountDeleted, ErasedEvent, HistoryPage, MessageEvent, RemovedEvent
+from protocol.encoding import from_json
+from tests.server.conftest import Relay
+from tests.server.helpers import Clock, create, error, headers, join, post, send
+
+
+async def test_delete_account(relay: Relay, clock: Clock) -> None:
+    room, token = await create(relay, clock)
+    bob = await join(relay, room, token, "bob")
+    mine = [await send(relay, room, "bob", bob, f"bob {i}") for i in range(3)]
+    theirs = await send(relay, room, "owner", token, "owner's")
+    r = await relay.http.post(f"/v1/rooms/{room.room}/blobs", content=b"blob", headers=headers(bob))
+    blob = r.json()["id"]
+    # A member must include its leave.
+    r = await post(relay.http, "/v1/account/delete", {}, bob)
+    assert (r.status_code, error(r).code) == (400, "request.invalid")
+    assert error(r).detail == {"rooms": [room.room]}
+    leave = room.leave("bob", apply=False)
+    r = await post(relay.http, "/v1/account/delete", {"leave": leave}, bob)
+    assert r.status_code == 200, r.text
+    room.apply(leave)
+    assert from_json(r.content, AccountDeleted) == AccountDeleted(
+        left=[room.room], erased=3, blobs=1
+    )
+    # The session is gone.
+    r = await relay.http.get(f"/v1/rooms/{room.room}/log", headers=headers(bob))
+    assert (r.status_code, error(r).code) == (401, "auth.invalid")
+    # The owner sees placeholders where bob's messages were, and why.
+    r = await relay.http.get(f"/v1/rooms/{room.room}/messages", headers=headers(token))
+    events = {e.seq: e for e in from_json(r.content, HistoryPage).events}
+    erased = events[max(events)]
+    assert isinstance(erased, ErasedEvent)
+    assert (erased.member, erased.through) == (room.member("bob"), mine[-1].seq)
+    for ack in mine:
+        assert isinstance(events[ack.seq], RemovedEvent)
+        assert events[ack.seq].by == erased.seq  # type: ignore[union-attr]
+    assert isinstance(events[theirs.seq], MessageEvent)
+    r = await relay.http.get(f"/v1/rooms/{room.room}/blobs/{blob}", headers=headers(token))
+    assert (r.status_code, error(r).code) == (404, "blob.not_found")
+    assert sorted(events) == list(range(1, erased.seq + 1))
