@@ -71,6 +71,7 @@ class _Body(msgspec.Struct, frozen=True, array_like=True):
     ts: int
     edited: bool
     mine: bool
+    edited_seq: int = 0
 
 
 @final
@@ -89,6 +90,8 @@ class StoredMessage:
     ts: int
     edited: bool
     mine: bool
+    edited_seq: int = 0
+    """``seq`` of the edit that set ``text`` (an older edit never overwrites a newer one)."""
 
 
 @final
@@ -260,7 +263,14 @@ class Store:
                     ) as cur:
                         exists = await cur.fetchone() is not None
                     body = _Body(
-                        m.text, m.content_warning, m.reply_to, m.sent_at, m.ts, m.edited, m.mine
+                        m.text,
+                        m.content_warning,
+                        m.reply_to,
+                        m.sent_at,
+                        m.ts,
+                        m.edited,
+                        m.mine,
+                        m.edited_seq,
                     )
                     sealed = self._seal(b"messages", r + b"/" + m.id.encode(), canonical(body))
                     if exists:
@@ -321,6 +331,7 @@ class Store:
             ts=b.ts,
             edited=b.edited,
             mine=b.mine,
+            edited_seq=b.edited_seq,
         )
 
     async def message(self, room: RoomId, message_id: MessageId) -> StoredMessage | None:

@@ -30,11 +30,11 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Final, TypeVar, final
+from typing import Any, Final, TypeVar, final
 from urllib.parse import urlsplit
 
 from client_sdk._roomstate import (
@@ -68,6 +68,7 @@ from client_sdk.room import Room
 from protocol import crypto
 from protocol.api import (
     AckFrame,
+    AppendResult,
     AuthFrame,
     AuthRequest,
     ErrorFrame,
@@ -278,6 +279,8 @@ class HearthClient:
     async def close(self) -> None:
         """Stop the stream, close the store. Unsent messages stay in the outbox."""
         if self._state != "open":
+            if self._state == "new":
+                self._events.put_nowait(_CLOSED)
             self._state = "closed"
             return
         self._state = "closing"
@@ -415,7 +418,7 @@ class HearthClient:
                 ``invite.revoked``).
             LogError: The relay served a log that does not verify.
         """
-        _, transport = self._check_open()
+        self._check_open()
         room, invite = parse_invite(link)
         existing = self._slots.get(room)
         if existing is not None and existing.state.status == "active":
@@ -429,20 +432,31 @@ class HearthClient:
                     slot, lambda t: self._read_invite_log(slot, t, room, invite)
                 )
             except RelayError as exc:
-                if exc.code == "room.not_found":
-                    raise InviteError(
-                        "the relay knows no live invite for this link", code="invite.unknown"
-                    ) from exc
-                raise
+                if exc.code != "room.not_found":
+                    raise
+                # No live invite, or we are a member already (a join whose answer
+                # was lost, a store restored from the recovery phrase).
+                recovered = await self._recover_membership(slot, room)
+                if recovered is not None:
+                    return recovered
+                raise InviteError(
+                    "the relay knows no live invite for this link", code="invite.unknown"
+                ) from exc
             state.load_log(ops)
+            if state.log.room != room:
+                raise LogError("the relay served another room's log", code="log.bad_room")
             if keys.member in state.log.members:
-                raise InviteError("this identity is already a member", code="invite.member")
+                recovered = await self._recover_membership(slot, room)
+                if recovered is not None:
+                    return recovered
             op = state.join_op(invite, now=_now_ms())
             try:
-                result = await self._with_token(slot, partial(transport.append, room=room, op=op))
+                result = await self._append_retrying(slot, op)
             except RelayError as exc:
                 if exc.code == "log.conflict":
                     continue
+                if exc.code == "log.bad_invite":
+                    raise InviteError(exc.message, code="invite.refused") from exc
                 raise
             step = state.apply_op(op)
             state.position = result.seq
@@ -456,6 +470,59 @@ class HearthClient:
             self._rooms_changed()
             return Room(self, room)
         raise RelayError("the room kept changing while joining", code="log.conflict")
+
+    async def _append_retrying(self, slot: _Slot, op: SignedOp) -> AppendResult:
+        """Append ``op``; if the answer is lost, send the identical op again.
+
+        The relay answers a repeated, already accepted operation with its
+        original result, so a join cut off on the way back still completes.
+        """
+        _, transport = self._check_open()
+        low, high = self._reconnect
+        for attempt in range(4):
+            try:
+                return await self._with_token(
+                    slot, partial(transport.append, room=slot.room, op=op)
+                )
+            except RelayUnavailable:
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(random.uniform(0, min(high, low * 2**attempt)))  # noqa: S311
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _recover_membership(self, slot: _Slot, room: RoomId) -> Room | None:
+        """Rebuild a room we are already a member of from its log (None if we are not).
+
+        Every commit that has a share for us is opened, so every epoch since we
+        joined is readable; the sync then starts from the room's first event.
+        """
+        _, transport = self._check_open()
+        state = RoomState(slot.state.keys)
+        ops: list[SignedOp] = []
+        try:
+            while True:
+                page = await self._with_token(
+                    slot, partial(transport.log, room=room, after=len(ops) - 1)
+                )
+                ops += page.ops
+                if not page.more or not page.ops:
+                    break
+        except RelayError as exc:
+            if exc.code == "room.not_found":
+                return None
+            raise
+        step = Step()
+        for op in ops:
+            step.extend(state.apply_op(op))
+        if state.frozen or state.me not in state.log.members:
+            return None
+        state.joined_epoch = min(state.secrets, default=state.log.epoch)
+        slot.state = state
+        self._slots[room] = slot
+        async with slot.lock:
+            await self._save(slot, Step(secrets=dict(state.secrets)), all_ops=True)
+        self._rooms_changed()
+        return Room(self, room)
 
     async def sync(self) -> None:
         """Catch every room up with the relay once, then send what waits in the outbox.
@@ -932,9 +999,9 @@ class HearthClient:
             pending.append(h.id)
         elif isinstance(body, EditBody):
             target = batch.get(body.target) or await store.message(slot.room, body.target)
-            if target is None or target.sender != h.sender:
-                return  # only the sender edits, and only what we have
-            edited = replace(target, text=body.text, edited=True)
+            if target is None or target.sender != h.sender or target.edited_seq > item.seq:
+                return  # only the sender edits, only what we have, newest edit wins
+            edited = replace(target, text=body.text, edited=True, edited_seq=item.seq)
             batch[body.target] = edited
             pending.append(MessageEdited(room_id=slot.room, message=_to_message(edited)))
 
@@ -947,7 +1014,11 @@ class HearthClient:
     def _emit(self, event: Event) -> None:
         self._events.put_nowait(event)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._state != "open":
+            work.close()
+            return
+
         async def run() -> None:
             try:
                 await work

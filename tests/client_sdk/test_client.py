@@ -458,3 +458,28 @@ async def test_offline_send_after_a_leave_waits_unsealed_for_the_rotation(
     assert ra.epoch == rc.epoch == epoch + 1
     assert not (ra.alarms)
     assert not (rc.alarms)
+
+
+async def test_a_lost_store_rejoins_from_the_recovery_phrase_and_the_link(
+    open_client: OpenClient,
+) -> None:
+    a = await open_client(Identity.generate(), "a")
+    bob = Identity.generate()
+    b = await open_client(bob, "b")
+    ra = await a.create_group("Recovery")
+    link = await ra.create_invite(max_uses=1)
+    rb = await b.join(link)
+    await ra.send("sent while bob was in")
+    await until(lambda: _texts_are(rb, ["sent while bob was in"]))
+    bob_in_room = rb.me
+    await b.close()
+    # Bob's phone is lost: the phrase restores his keys, the used-up link names the room.
+    restored = Identity.from_recovery_phrase(bob.recovery_phrase)
+    b2 = await open_client(restored, "b-new-phone", live=False)
+    room = await b2.join(link)
+    assert room.me == bob_in_room
+    await b2.sync()
+    assert await texts(room) == ["sent while bob was in"]
+    await room.send("back again")
+    await until(lambda: _texts_are(ra, ["sent while bob was in", "back again"]))
+    assert not room.alarms
