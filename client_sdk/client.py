@@ -45,7 +45,7 @@ from client_sdk._roomstate import (
     create_op,
 )
 from client_sdk._store import OutboxEntry, Store, StoredMessage
-from client_sdk._transport import StreamConnection, Transport
+from client_sdk._transport import StreamConnection, Transport, origin_of
 from client_sdk.errors import (
     ClientClosed,
     InviteError,
@@ -123,8 +123,12 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
 def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    # A sender's clock is whatever the sender wrote: keep it a representable date.
+    return datetime.fromtimestamp(min(max(ms, 0), _MAX_MS) / 1000, tz=UTC)
 
 
 def _to_message(m: StoredMessage) -> Message:
@@ -141,6 +145,14 @@ def _to_message(m: StoredMessage) -> Message:
         mine=m.mine,
         seq=m.seq,
     )
+
+
+def _refuses_for_good(exc: RelayError) -> bool:
+    """A verdict on the message itself (resending the same bytes cannot help)."""
+    return exc.code.startswith(("msg.", "wire.", "room.", "request.")) or exc.code in {
+        "auth.forbidden",
+        "request.too_large",
+    }
 
 
 def parse_invite(link: str) -> tuple[RoomId, InviteKey]:
@@ -213,6 +225,7 @@ class HearthClient:
         reconnect_delay: tuple[float, float] = (0.25, 30.0),
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        origin_of(self._base_url)  # a malformed URL fails here, not on first use
         self._identity = identity
         self._store_path = store_path
         self._live = live
@@ -766,10 +779,13 @@ class HearthClient:
         state = slot.state
         async with slot.lock:
             state.require_sendable()
-            with contextlib.suppress(RelayUnavailable):
-                # Offline, a rotation the schedule asks for waits; one the log
-                # requires (after a leave) makes the message wait unsealed.
+            try:
                 await self._ensure_epoch(slot)
+            except (RelayUnavailable, RelayError) as exc:
+                # Offline (or throttled), a rotation the schedule asks for waits;
+                # one the log requires (after a leave) makes the message wait unsealed.
+                if isinstance(exc, RelayError) and not exc.retryable:
+                    raise
             state.require_sendable()
             message_id = new_message_id()
             plaintext = Plaintext(
@@ -814,8 +830,8 @@ class HearthClient:
                     await store.outbox_fail(entry.id, exc.code)
                     continue
                 except RelayError as exc:
-                    if exc.retryable:
-                        raise RelayUnavailable(f"relay busy: {exc.code}") from exc
+                    if exc.retryable or not _refuses_for_good(exc):
+                        raise RelayUnavailable(f"not sent now: {exc.code}") from exc
                     await store.outbox_fail(entry.id, exc.code)
                     if entry.id == wait_for:
                         raise
@@ -870,6 +886,10 @@ class HearthClient:
                 return await asyncio.wait_for(asyncio.shield(future), _ACK_TIMEOUT)
             except (RelayUnavailable, TimeoutError):
                 pass  # fall back to HTTP: the relay is idempotent by message id
+            except RelayError as exc:
+                if "close" not in exc.detail:
+                    raise  # the relay's verdict on this message
+                # The stream closed under us (shutdown, behind): not about the message.
             finally:
                 self._acks.pop(message_id, None)
         return await self._with_token(slot, lambda t: transport.send(t, envelope))
@@ -1047,6 +1067,7 @@ class HearthClient:
     async def _sync(self) -> None:
         _, transport = self._check_open()
         async with self._sync_lock:
+            reauthenticated = False
             while True:
                 slots = self._followed()
                 if not slots:
@@ -1058,7 +1079,8 @@ class HearthClient:
                 try:
                     response = await transport.sync(tokens, request)
                 except RelayError as exc:
-                    if exc.code in ("auth.invalid", "auth.expired"):
+                    if exc.code in ("auth.invalid", "auth.expired") and not reauthenticated:
+                        reauthenticated = True
                         for s in slots:
                             s.session = None
                         continue
@@ -1148,6 +1170,9 @@ class HearthClient:
                 raise
             except HearthError as exc:
                 _log.info("stream ended: %s", exc.code)
+                if exc.code.startswith("auth."):
+                    for slot in self._slots.values():
+                        slot.session = None  # the relay refused our tokens: sign in again
             except Exception:  # a bug must not end the client's reconnecting for good
                 _log.exception("stream failed")
             self._set_online(False)
@@ -1200,6 +1225,9 @@ class HearthClient:
                         continue
                     async with slot.lock:
                         await self._ingest(slot, events)
+                    # The live stream is complete up to here, in sequence order, so
+                    # a gap it leaves is judged at once (not only at the next sync).
+                    await self._check_withheld(slot)
         finally:
             self._ws, self._ws_rooms = None, set()
             for future in self._acks.values():
@@ -1269,8 +1297,11 @@ class HearthClient:
     async def _room_acknowledge(self, room: RoomId, alarm_ids: Iterable[int] | None) -> list[int]:
         slot = self._slot(room)
         async with slot.lock:
+            was_frozen = slot.state.frozen
             done = slot.state.acknowledge(alarm_ids)
             await self._save(slot, Step())
+        if was_frozen and not slot.state.frozen:
+            self._rooms_changed()  # fetch again what the frozen room left behind
         if done:
             self._wake.set()
             if not slot.state.blocked:

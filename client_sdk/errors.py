@@ -54,7 +54,10 @@ class RelayError(HearthError):
     @property
     def retryable(self) -> bool:
         """True if the same request may succeed later (rate limit, relay trouble)."""
-        return self.code in {"rate.limited", "internal"} or self.status >= 500
+        return (
+            self.code in {"rate.limited", "internal", "stream.shutdown", "stream.behind"}
+            or self.status >= 500
+        )
 
 
 @final
