@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hearth-installed
 
-.PHONY: serve test check bench vectors format clean
+.PHONY: serve test check bench bench-quick vectors format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ check: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
+# The full relay workload takes about 30 minutes and installs nostr-relay into
+# bench/.work/nostr-venv on first use; bench-quick is a two-minute sanity run.
 bench: $(STAMP)
 	$(PY) bench/protocol.py
+	$(PY) bench/relay.py $(ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) bench/relay.py --quick $(ARGS)
 
 vectors: $(STAMP)
 	$(PY) scripts/make_vectors.py --write
