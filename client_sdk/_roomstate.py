@@ -548,10 +548,11 @@ class RoomState:
         """The relay purged events up to ``low_water`` (retention), not withheld them."""
         self.low_water = max(self.low_water, low_water)
         if low_water > self.position:
-            # We never saw what was purged: forgive every gap it may have left.
+            # We never saw what was purged: forgive every gap it may have left. The
+            # position stays: the relay keeps log operations through a purge, and
+            # they must still arrive in sequence order.
             self._forgive_all()
             self._rebase |= set(self.log.members)
-            self.position = low_water
 
     def _forgive_all(self, member: MemberId | None = None) -> None:
         for sender, device in list(self._forgiven):

@@ -444,3 +444,27 @@ def test_snapshot_round_trip_keeps_counters_and_alarms(room) -> None:  # type: i
     )
     assert [a.code for a in again.alarms] == ["msg.replay"]
     assert again.blocked
+
+
+def test_a_retention_purge_is_not_a_withheld_message(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    carol.catch_up(seq)
+    position = carol.state.position
+    alice.say(seq, "purged 0")
+    alice.commit(seq, alice.state.rotate_op(now=T0))  # kept through the purge
+    alice.say(seq, "purged 1")
+    alice.say(seq, "purged 2")
+    alice.say(seq, "after the purge")
+    # The relay purged the three messages (it keeps log operations) before carol synced.
+    purged = {e.seq for e in seq.events[position:] if isinstance(e, MessageEvent)}
+    purged.discard(seq.events[-1].seq)
+    carol.state.note_low_water(max(purged))
+    got = []
+    for event in seq.events:
+        if event.seq not in purged:
+            got += carol.state.receive(event).items
+    assert texts(got) == ["after the purge"]
+    assert alarms(got) == []
+    assert carol.state.check_withheld().items == []
+    assert carol.state.log.epoch == alice.state.log.epoch
