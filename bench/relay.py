@@ -178,6 +178,14 @@ def cpu_seconds(pid: int) -> float:
     return total / CLK_TCK
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent busy so far (/proc/stat)."""
+    fields = pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / CLK_TCK
+
+
 def memory_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process tree in KiB."""
     rss = hwm = 0
@@ -665,11 +673,20 @@ def timed_run(
         answers = [w.recv(600) for w in workers]
         return merge(answers, duration, 0.0)
     time.sleep(max(0.0, start - time.monotonic()))
-    cpu0 = cpu_seconds(system.pid)
+    cpu0, load0, busy0 = cpu_seconds(system.pid), _load_cpu(workers), machine_busy_seconds()
     time.sleep(max(0.0, start + duration - time.monotonic()))
-    cpu1 = cpu_seconds(system.pid)
+    cpu1, load1, busy1 = cpu_seconds(system.pid), _load_cpu(workers), machine_busy_seconds()
     answers = [w.recv(duration + 120) for w in workers]
-    return merge(answers, duration, cpu1 - cpu0)
+    result = merge(answers, duration, cpu1 - cpu0)
+    result["load_cpu"] = load1 - load0
+    # Whatever else ran on the machine meanwhile (other people's tests, say):
+    # figures taken beside a busy neighbour are not comparable.
+    result["other_cpu"] = max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (load1 - load0))
+    return result
+
+
+def _load_cpu(workers: list[Worker]) -> float:
+    return sum(cpu_seconds(w.proc.pid) for w in workers)
 
 
 def _bits(text: str) -> int:
@@ -835,6 +852,8 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
                 "deliver_p50",
                 "deliver_p99",
                 "cpu",
+                "load_cpu",
+                "other_cpu",
             )
         }
         out[phase]["lost"] = sum(r["lost"] for r in runs)
@@ -920,9 +939,12 @@ def report(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> lis
         dur = result["phases"]["saturation"][0]["duration"]
         lines.append(
             f"{name:<8} relay    cpu {_spread(sat['runs'], '.1f')} s per {dur:.0f}-s saturation"
-            f" run ({sat['median'] / dur:.2f} cores),"
+            f" run ({sat['median'] / dur:.2f} cores,"
+            f" {sat['median'] / (dur * s['saturation']['ingest']['median']) * 1000:.3f} ms/msg),"
             f" {s['paced']['cpu']['median']:.1f} s per paced run;"
-            f" peak RSS {result['peak_rss_kib'] / 1024:.1f} MiB"
+            f" peak RSS {result['peak_rss_kib'] / 1024:.1f} MiB;"
+            f" load generators {s['saturation']['load_cpu']['median'] / dur:.2f} cores,"
+            f" rest of the machine {s['saturation']['other_cpu']['median'] / dur:.2f} cores"
         )
     return lines
 

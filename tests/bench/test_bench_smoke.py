@@ -33,7 +33,7 @@ _DELIVERY = re.compile(
 )
 _CATCHUP = re.compile(rf"^hearth +catch-up ([\d,]+) messages in {_NUMBER} s")
 _CONNECTIONS = re.compile(rf"^(hearth|baseline) +connections 20 idle: {_NUMBER} KiB each")
-_RELAY = re.compile(rf"^(hearth|baseline) +relay +cpu {_SPREAD} s per .* peak RSS {_NUMBER} MiB$")
+_RELAY = re.compile(rf"^(hearth|baseline) +relay +cpu {_SPREAD} s per .* peak RSS {_NUMBER} MiB;")
 
 
 def test_tiny_run_prints_every_figure_and_loses_nothing(tmp_path: pathlib.Path) -> None:
