@@ -14,7 +14,7 @@ from client_sdk import (
     RelayError,
     RelayUnavailable,
 )
-from client_sdk.client import parse_invite
+from client_sdk._links import parse_invite
 from protocol import HearthError, b64url_encode, new_room_id
 from tests.client_sdk.conftest import free_port
 

@@ -1,0 +1,232 @@
+"""The inbox: what the room state accepted becomes stored messages, then events.
+
+:meth:`Inbox.save` is the one place where a :class:`Step` of the pure room state
+meets the disk: text messages are stored (encrypted), edits and deletions are
+applied if their author may make them, and the new ops, epoch secrets and the
+room's snapshot (with its position) go in the same transaction. Only after the
+commit are the step's events announced, so an app never sees an event the store
+could lose, and a crash never skips or repeats one. :meth:`Inbox.ingest` feeds
+events in sequence order through the room state (fetching the log once when a
+message names a head beyond it); :meth:`Inbox.backfill` reads older history on
+demand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Final, Protocol, final
+
+from client_sdk._roomstate import Accepted, Deletion, Step
+from client_sdk._slot import Slot
+from client_sdk._store import Store, StoredMessage
+from client_sdk.events import Event, MessageDeleted, MessageEdited, MessageReceived
+from client_sdk.message import Message
+from protocol.api import HistoryPage, RoomEvent
+from protocol.ids import MessageId
+from protocol.messages import EditBody, TextBody
+
+__all__ = ["Inbox", "InboxHost", "to_message"]
+
+_MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _utc(ms: int) -> datetime:
+    # A sender's clock is whatever the sender wrote: keep it a representable date.
+    return datetime.fromtimestamp(min(max(ms, 0), _MAX_MS) / 1000, tz=UTC)
+
+
+def to_message(m: StoredMessage) -> Message:
+    """The app's view of a stored message."""
+    return Message(
+        id=m.id,
+        room_id=m.room,
+        sender=m.sender,
+        text=m.text,
+        sent_at=_utc(m.sent_at),
+        received_at=_utc(m.ts),
+        content_warning=m.content_warning,
+        reply_to=m.reply_to,
+        edited=m.edited,
+        mine=m.mine,
+        seq=m.seq,
+    )
+
+
+class InboxHost(Protocol):
+    """What the inbox needs from the client."""
+
+    def emit(self, event: Event) -> None:
+        """Announce an event to the app."""
+        ...
+
+    def republish(self, slot: Slot) -> None:
+        """Re-send the room's profile and rules (in the background)."""
+        ...
+
+    async def catch_up_log(self, slot: Slot) -> None:
+        """Fetch and verify the log after our head. Called holding ``slot.lock``."""
+        ...
+
+    async def retire(self, slot: Slot) -> None:
+        """We left or were removed: stop following the room."""
+        ...
+
+    async def fetch_history(self, slot: Slot, before: int) -> HistoryPage:
+        """A page of the room's events older than ``before``."""
+        ...
+
+
+@final
+class Inbox:
+    """Persisting and announcing what rooms accepted."""
+
+    def __init__(self, store: Store, host: InboxHost) -> None:
+        self._store = store
+        self._host = host
+
+    async def ingest(self, slot: Slot, events: Sequence[RoomEvent]) -> None:
+        """Feed events (sequence order) to the room and persist the batch. Holds the lock.
+
+        Whatever was processed is saved even if fetching the log fails half-way,
+        so the stored position never runs ahead of the stored messages.
+        """
+        state = slot.state
+        step = Step()
+        try:
+            for event in events:
+                if state.status != "active":
+                    break
+                part = state.receive(event)
+                if part.need_log:
+                    await self.save(slot, step)
+                    step = Step()
+                    await self._host.catch_up_log(slot)
+                    part = state.receive(event, log_synced=True)
+                step.extend(part)
+        finally:
+            await self.save(slot, step)
+        if state.status != "active":
+            await self._host.retire(slot)
+
+    async def check_withheld(self, slot: Slot) -> None:
+        """After a complete sync: counter gaps nothing explains become alarms."""
+        async with slot.lock:
+            step = slot.state.check_withheld()
+            if step.items:
+                await self.save(slot, step)
+
+    async def save(
+        self, slot: Slot, step: Step, *, all_ops: bool = False, announce: bool = True
+    ) -> None:
+        """Persist a step with the room's snapshot in one transaction, then announce it."""
+        state = slot.state
+        batch: dict[MessageId, StoredMessage] = {}
+        deleted: list[MessageId] = []
+        pending: list[Event | MessageId] = []
+        for item in step.items:
+            if isinstance(item, Accepted):
+                await self._accept(slot, item, batch, pending)
+            elif isinstance(item, Deletion):
+                target = batch.get(item.target) or await self._store.message(slot.room, item.target)
+                if target is not None and (item.moderator or target.sender == item.by):
+                    batch.pop(item.target, None)
+                    deleted.append(item.target)
+                    pending.append(
+                        MessageDeleted(room_id=slot.room, message_id=item.target, by=item.by)
+                    )
+            else:
+                pending.append(item)
+        ops = state.log.ops if all_ops else step.ops
+        new = await self._store.save_room(
+            slot.room,
+            state.snapshot(),
+            ops=[(op.content.index, op) for op in ops],
+            secrets=state.secrets if all_ops else step.secrets,
+            messages=batch.values(),
+            deleted=deleted,
+            now=_now_ms(),
+        )
+        if step.republish:
+            self._host.republish(slot)
+        if not announce:
+            return
+        for out in pending:
+            if isinstance(out, str):
+                if out in new:
+                    message = to_message(batch[out])
+                    self._host.emit(MessageReceived(room_id=slot.room, message=message))
+            else:
+                self._host.emit(out)
+
+    async def _accept(
+        self,
+        slot: Slot,
+        item: Accepted,
+        batch: dict[MessageId, StoredMessage],
+        pending: list[Event | MessageId],
+    ) -> None:
+        h, plaintext = item.header, item.plaintext
+        body = plaintext.body
+        if isinstance(body, TextBody):
+            batch[h.id] = StoredMessage(
+                room=slot.room,
+                id=h.id,
+                seq=item.seq,
+                sender=h.sender,
+                text=body.text,
+                content_warning=body.content_warning,
+                reply_to=body.reply_to,
+                sent_at=plaintext.sent_at,
+                ts=item.ts,
+                edited=False,
+                mine=h.sender == slot.state.me,
+            )
+            pending.append(h.id)
+        elif isinstance(body, EditBody):
+            target = batch.get(body.target) or await self._store.message(slot.room, body.target)
+            if target is None or target.sender != h.sender or target.edited_seq > item.seq:
+                return  # only the sender edits, only what we have, newest edit wins
+            edited = replace(target, text=body.text, edited=True, edited_seq=item.seq)
+            batch[body.target] = edited
+            pending.append(MessageEdited(room_id=slot.room, message=to_message(edited)))
+
+    async def messages(self, slot: Slot, limit: int, before: MessageId | None) -> list[Message]:
+        """The newest ``limit`` stored messages (before ``before``), backfilling if useful.
+
+        Older events are fetched only if some could be readable: the room shares
+        history, or a commit handed us secrets of epochs before our join.
+        """
+        room = slot.room
+        before_seq: int | None = None
+        if before is not None:
+            anchor = await self._store.message(room, before)
+            if anchor is None:
+                raise KeyError(before)
+            before_seq = anchor.seq
+        found = await self._store.messages(room, limit=limit, before_seq=before_seq)
+        state = slot.state
+        readable_past = state.policy.share_history or any(
+            e < state.joined_epoch for e in state.secrets
+        )
+        while (
+            len(found) < limit
+            and readable_past
+            and state.status == "active"
+            and state.floor > state.low_water + 1
+        ):
+            async with slot.lock:
+                page = await self._host.fetch_history(slot, state.floor)
+                step = Step()
+                for event in page.events:
+                    step.extend(state.receive_history(event))
+                state.floor = page.events[0].seq if page.events and page.more else 1
+                await self.save(slot, step, announce=False)
+            found = await self._store.messages(room, limit=limit, before_seq=before_seq)
+        return [to_message(m) for m in found]

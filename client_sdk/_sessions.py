@@ -1,0 +1,108 @@
+"""Session tokens: one per room key, obtained by challenge-response, kept in memory only.
+
+Each room key authenticates on its own (the relay must not learn that two keys
+belong to one person), so there is one :class:`protocol.api.Session` per room.
+A challenge is answered only if it names the relay's own origin: the signature is
+bound to that origin, and a relay naming another one wants a signature it can
+replay elsewhere. The proof of work is solved (in a thread) only when the session
+must create a room. Tokens never touch the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Final, TypeVar, final
+
+from client_sdk._transport import Transport
+from client_sdk.errors import RelayError
+from protocol import crypto
+from protocol.api import AuthRequest, Session
+from protocol.ids import RoomId, b64url_decode
+from protocol.keys import RoomKeys
+from protocol.signing import sign_auth
+
+__all__ = ["Sessions"]
+
+T = TypeVar("T")
+
+_MARGIN_MS: Final = 60_000
+"""Sign in again this long before a token expires."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@final
+class Sessions:
+    """The in-memory session of every room key."""
+
+    def __init__(self, transport: Transport, *, registration_token: str | None) -> None:
+        self._transport = transport
+        self._registration_token = registration_token
+        self._sessions: dict[RoomId, Session] = {}
+
+    def forget(self, rooms: Iterable[RoomId] | None = None) -> None:
+        """Drop sessions (all if ``rooms`` is None): the next call signs in again."""
+        if rooms is None:
+            self._sessions.clear()
+        for room in rooms or ():
+            self._sessions.pop(room, None)
+
+    async def token(self, keys: RoomKeys, *, create: bool = False) -> str:
+        """A valid token for ``keys`` (one that may create rooms if ``create``)."""
+        session = self._sessions.get(keys.room)
+        if (
+            session is not None
+            and session.expires_at - _now_ms() > _MARGIN_MS
+            and (session.can_create or not create)
+        ):
+            return session.token
+        return await self._sign_in(keys, create=create)
+
+    async def call(
+        self, keys: RoomKeys, call: Callable[[str], Awaitable[T]], *, create: bool = False
+    ) -> T:
+        """Run ``call`` with the key's token; sign in again once if the relay refuses it."""
+        try:
+            return await call(await self.token(keys, create=create))
+        except RelayError as exc:
+            if exc.code not in ("auth.invalid", "auth.expired"):
+                raise
+        self.forget([keys.room])
+        return await call(await self.token(keys, create=create))
+
+    async def _sign_in(self, keys: RoomKeys, *, create: bool) -> str:
+        challenge = await self._transport.challenge(keys.member)
+        if challenge.origin != self._transport.origin:
+            raise RelayError(
+                f"the relay signs in as {challenge.origin!r}, not {self._transport.origin!r}",
+                code="auth.origin_mismatch",
+            )
+        nonce = 0
+        if create and challenge.pow_difficulty:
+            nonce = await asyncio.to_thread(
+                crypto.pow_solve,
+                challenge.challenge,
+                b64url_decode(keys.member),
+                challenge.pow_difficulty,
+            )
+        sig = sign_auth(
+            keys,
+            origin=challenge.origin,
+            challenge=challenge.challenge,
+            expires_at=challenge.expires_at,
+        )
+        session = await self._transport.session(
+            AuthRequest(
+                key=keys.member,
+                challenge=challenge.challenge,
+                sig=sig,
+                pow_nonce=nonce,
+                registration_token=self._registration_token if create else None,
+            )
+        )
+        self._sessions[keys.room] = session
+        return session.token
