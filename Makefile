@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hearth-installed
 
-.PHONY: serve test check bench bench-quick vectors format clean
+.PHONY: serve test check bench bench-quick vectors format clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ bench-quick: $(STAMP)
 
 vectors: $(STAMP)
 	$(PY) scripts/make_vectors.py --write
+
+# requirements.lock pins every installed package; `make audit` checks it against
+# PyPI's vulnerability data (it needs pypi.org's JSON API or api.osv.dev: a
+# registry mirror without them reports every package as "not found").
+lock: $(STAMP)
+	{ echo "# Locked runtime and dev dependencies of .venv (make lock regenerates; make audit checks them)."; \
+	  echo "# Produced by: pip list --format=freeze --exclude-editable"; \
+	  $(PY) -m pip list --format=freeze --exclude-editable; } > requirements.lock
+
+audit: $(STAMP)
+	$(PY) -m pip install --quiet pip-audit
+	$(PY) -m pip_audit --strict --requirement requirements.lock --no-deps --disable-pip
 
 format: $(STAMP)
 	$(PY) -m ruff format .
