@@ -2,11 +2,12 @@
 
 ``serve`` loads the configuration (defaults < ``--config`` TOML < ``HEARTH_*``
 environment < flags), sets up logging that never records client addresses (no
-access log; uvicorn's own connection lines, which carry addresses, only at
-``debug``), and runs uvicorn in this process. SIGINT and SIGTERM trigger uvicorn's
-graceful shutdown: it stops accepting, lets requests in flight finish (up to
-``shutdown_timeout``), closes streams with 1012, then the application's lifespan
-closes the storage after its last write committed.
+access log; uvicorn's own connection lines only at ``debug``, and every log line,
+at every level, with IP addresses redacted before it is written), and runs
+uvicorn in this process. SIGINT and SIGTERM trigger uvicorn's graceful shutdown:
+it stops accepting, lets requests in flight finish (up to ``shutdown_timeout``),
+closes streams with 1012, then the application's lifespan closes the storage
+after its last write committed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -47,8 +49,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# IPv4 dotted quads and IPv6 forms (``::1``, ``fe80::1``, ``2001:db8:0:0:0:0:0:1``),
+# with an optional port. Over-redacting a time like ``12:30:00`` in a message is harmless.
+_ADDRESS = re.compile(
+    r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
+    r"|(?<![\w:])\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\]?(?![\w:])"
+)
+
+
+class _RedactAddresses(logging.Filter):
+    """Replaces IP addresses in a record's message: the design forbids any on disk or in logs.
+
+    uvicorn's debug lines name the peer (``127.0.0.1:58308 - "WebSocket ..."``), and
+    a library's exception text might; the filter sits on the one handler, so nothing
+    the process logs escapes it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _ADDRESS.sub("<address>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RedactAddresses())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -37,10 +37,20 @@ def free_port() -> int:
 class RelayProcess:
     """A ``hearth serve`` subprocess on a fixed port and data directory."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        log_level: str = "warning",
+        **env: str,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.log_level = log_level
+        self.url = f"http://{host}:{self.port}"
         self.env = {**os.environ, **_FAST_RATES, "HEARTH_POW_DIFFICULTY": "6", **env}
         self.log = data_dir.parent / f"relay-{self.port}.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -54,12 +64,14 @@ class RelayProcess:
                     "-c",
                     "import sys; from server.cli import main; sys.exit(main())",
                     "serve",
+                    "--host",
+                    self.host,
                     "--port",
                     str(self.port),
                     "--data-dir",
                     str(self.data_dir),
                     "--log-level",
-                    "warning",
+                    self.log_level,
                 ],
                 env=self.env,
                 stdout=log,
@@ -86,6 +98,13 @@ class RelayProcess:
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no flush; what a power cut leaves is what stays."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
             proc.kill()
             proc.wait()
 
