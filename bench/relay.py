@@ -922,7 +922,8 @@ def report(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> lis
             " verified and decrypted"
         )
     elif "phases" in result:
-        lines.append(f"{name:<8} catch-up n/a (no SDK)")
+        why = "not asked for (--catchup 0)" if name == "hearth" else "n/a (Hearth's SDK only)"
+        lines.append(f"{name:<8} catch-up {why}")
     if "connections" in result:
         conn = result["connections"]
         parts = []
