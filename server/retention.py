@@ -36,6 +36,7 @@ class Retention:
         self._interval = interval
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def run_once(self) -> int:
         """One purge pass over every room; returns how many rooms moved their mark."""
@@ -52,7 +53,7 @@ class Retention:
         return moved
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 moved = await self.run_once()
                 if moved:
@@ -61,17 +62,26 @@ class Retention:
                 if exc.closed:
                     return
                 _log.warning("retention pass failed: %s", exc.message)
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
 
     def start(self) -> None:
         """Start the background task (idempotent)."""
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="retention")
 
     async def stop(self) -> None:
-        """Cancel the background task and wait for it."""
+        """Stop the background task after the pass in progress, and wait for it.
+
+        The loop watches an event rather than relying on cancellation alone: a
+        cancellation that lands inside a storage call must not leave it sleeping.
+        """
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping.set()
+        done, _ = await asyncio.wait([task], timeout=5)
+        if not done:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task], timeout=5)

@@ -1,6 +1,6 @@
 """Fixtures: the real relay app over a real SQLite file in ``tmp_path``.
 
-``client`` drives the app with Litestar's AsyncTestClient. ``live`` runs the same
+``relay`` drives the app in-process through httpx's ASGI transport. ``live`` runs the same
 app under uvicorn on a free loopback port inside the test's event loop, for what
 needs real sockets and real concurrency: websocket back-pressure, frame limits and
 concurrent commits. ``make_client`` builds more of either with other settings.
@@ -21,7 +21,6 @@ import httpx
 import pytest
 import uvicorn
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from server.app import create_app
 from server.config import Config, Rate
@@ -69,10 +68,42 @@ class Relay:
 
 @asynccontextmanager
 async def test_client(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+    # The app runs in the test's own event loop (httpx's ASGI transport and the app's
+    # lifespan), not in AsyncTestClient's portal thread: tests then share one loop
+    # with the relay's locks and may look inside its storage.
     storage = SqliteStorage(config.database)
     app = create_app(config, storage, clock=clock)
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as http:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with (
+        lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
+    ):
         yield Relay(app, storage, http)
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Drive the ASGI lifespan protocol from one task, as a server does."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def receive() -> dict[str, str]:
+        return await inbox.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        await outbox.put(message)
+
+    task = asyncio.create_task(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        stopped = await outbox.get()
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
+        await task
 
 
 @asynccontextmanager

@@ -23,9 +23,10 @@ async def test_healthz_and_readyz(relay: Relay) -> None:
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
 
 
-async def test_readyz_fails_when_storage_is_gone(relay: Relay) -> None:
-    await relay.storage.close()
-    r = await relay.http.get("/readyz")
+async def test_readyz_fails_when_storage_is_gone(live: Relay) -> None:
+    # ``live`` runs the app in this event loop, so the test may touch its storage.
+    await live.storage.close()
+    r = await live.http.get("/readyz")
     assert r.status_code == 503
     assert r.json()["status"] == "unavailable"
 
@@ -95,8 +96,8 @@ async def test_token_in_url_is_refused(relay: Relay) -> None:
         assert (r.status_code, error(r).code) == (401, "auth.token_in_url")
 
 
-async def test_database_is_wal_with_full_sync(relay: Relay) -> None:
-    pragmas = await relay.storage.pragmas()
+async def test_database_is_wal_with_full_sync(live: Relay) -> None:
+    pragmas = await live.storage.pragmas()
     assert pragmas["journal_mode"] == "wal"
     assert pragmas["synchronous"] == 2
     assert pragmas["foreign_keys"] == 1

@@ -1,0 +1,85 @@
+"""Settings: defaults < TOML file < HEARTH_* environment < flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import Config, ConfigError, Rate, load_config
+
+TOML = """
+host = "0.0.0.0"
+port = 9000
+data_dir = "/var/lib/hearth"
+origin = "https://relay.example.org"
+create_policy = "token"
+registration_tokens = ["abc"]
+pow_difficulty = 20
+max_blob_bytes = 5_000_000
+trust_proxy = true
+
+[rate_limits]
+send = { per_second = 2, burst = 10 }
+
+[[crisis]]
+name = "Samaritans"
+regions = ["GB", "IE"]
+phone = "116 123"
+"""
+
+
+def test_defaults() -> None:
+    config = load_config()
+    assert (config.host, config.port, config.data_dir) == ("127.0.0.1", 8080, Path("hearth-data"))
+    assert config.create_policy == "open"
+    assert config.pow_difficulty == 16
+    assert config.public_origin == "http://127.0.0.1:8080"
+    assert config.database == Path("hearth-data/hearth.db")
+
+
+def test_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "hearth.toml"
+    path.write_text(TOML)
+    config = load_config(path=path)
+    assert (config.host, config.port, config.trust_proxy) == ("0.0.0.0", 9000, True)
+    assert config.rate("send") == Rate(2.0, 10)
+    assert config.rate("join") == Config().rate("join")
+    assert config.crisis[0].phone == "116 123"
+    env = {"HEARTH_PORT": "9100", "HEARTH_RATE_SEND": "3/30", "HEARTH_REGISTRATION_TOKENS": "x, y"}
+    config = load_config(path=path, env=env)
+    assert config.port == 9100
+    assert config.rate("send") == Rate(3.0, 30)
+    assert config.registration_tokens == ("x", "y")
+    config = load_config(path=path, env=env, overrides={"port": 9200, "host": None})
+    assert (config.host, config.port) == ("0.0.0.0", 9200)
+    config = load_config(env={"HEARTH_CONFIG": str(path)})
+    assert config.port == 9000
+
+
+@pytest.mark.parametrize(
+    ("toml", "env"),
+    [
+        ("port = 'x'", {}),
+        ("colour = 'blue'", {}),
+        ("create_policy = 'token'", {}),
+        ("[rate_limits]\nsend = 5", {}),
+        ("[rate_limits]\nflood = { per_second = 1, burst = 1 }", {}),
+        ("[[crisis]]\nname = 5", {}),
+        ("this is not toml", {}),
+        ("", {"HEARTH_PORT": "eighty"}),
+        ("", {"HEARTH_TRUST_PROXY": "perhaps"}),
+        ("", {"HEARTH_RATE_SEND": "fast"}),
+        ("", {"HEARTH_MAX_BODY_BYTES": "0"}),
+    ],
+)
+def test_bad_settings(tmp_path: Path, toml: str, env: dict[str, str]) -> None:
+    path = tmp_path / "hearth.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError):
+        load_config(path=path, env=env)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        load_config(path=tmp_path / "absent.toml")
