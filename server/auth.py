@@ -1,8 +1,10 @@
 """Challenge-response authentication of member keys, and the sessions it yields.
 
-A key asks for a challenge (32 random bytes, single-use, ``challenge_ttl`` seconds,
-held in memory only) and answers with its signature over ``AuthContent`` under
-``CTX_AUTH``, bound to the relay's origin and the challenge's expiry. The relay
+A key asks for a challenge (32 random bytes, single-use, ``challenge_ttl`` seconds)
+and answers with its signature over ``AuthContent`` under ``CTX_AUTH``, bound to the
+relay's origin and the challenge's expiry. Pending challenges are the storage's: in
+the process's memory for SQLite, in a table every instance sees for PostgreSQL, so
+the answer may reach another instance than the question did. The relay
 then issues a session token: 32 random bytes in base64url, of which only the
 BLAKE2b hash (``hearth-token``) is stored, with an expiry.
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final, final
 
 from protocol import crypto
@@ -27,14 +28,13 @@ from protocol.ids import MemberId, b64url_encode, member_key
 from protocol.signing import verify_auth
 from server.config import Config
 from server.errors import RelayError
-from server.storage import SessionRecord, Storage
+from server.storage import ChallengeRecord, SessionRecord, Storage
 
 __all__ = ["Authenticator", "Clock", "hash_token", "now_ms"]
 
 Clock = Callable[[], int]
 """Milliseconds since the Unix epoch."""
 
-_MAX_PENDING: Final = 100_000
 _MAX_TOKENS: Final = 1000
 
 
@@ -46,13 +46,6 @@ def now_ms() -> int:
 def hash_token(token: str) -> bytes:
     """What the database holds for a session token."""
     return crypto.blake2b(token.encode("utf-8"), person=crypto.PERSON_TOKEN)
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    key: MemberId
-    expires_at: int
-    pow_difficulty: int
 
 
 @final
@@ -71,31 +64,19 @@ class Authenticator:
         self._storage = storage
         self._clock = clock
         self._rng = rng
-        self._pending: dict[bytes, _Pending] = {}
-
-    def _sweep(self, now: int) -> None:
-        for challenge in [c for c, p in self._pending.items() if p.expires_at < now]:
-            del self._pending[challenge]
 
     async def challenge(self, key: MemberId) -> Challenge:
         """A fresh single-use challenge for ``key``."""
         _check_key(key)
         now = self._clock()
-        if len(self._pending) >= _MAX_PENDING:
-            self._sweep(now)
-            if len(self._pending) >= _MAX_PENDING:
-                raise RelayError(
-                    "too many pending challenges",
-                    code="rate.limited",
-                    detail={"reason": "auth", "retry_after": self._config.challenge_ttl},
-                    retry_after=self._config.challenge_ttl,
-                )
         difficulty = 0
         if self._config.create_policy == "open" and not await self._storage.is_creator(key):
             difficulty = self._config.pow_difficulty
         challenge = self._rng(32)
         expires_at = now + self._config.challenge_ttl * 1000
-        self._pending[challenge] = _Pending(key, expires_at, difficulty)
+        await self._storage.put_challenge(
+            challenge, ChallengeRecord(key, expires_at, difficulty), now=now
+        )
         return Challenge(
             challenge=challenge,
             origin=self._config.public_origin,
@@ -111,8 +92,8 @@ class Authenticator:
                 ``auth.expired``, ``auth.bad_signature``, ``auth.forbidden``.
         """
         _check_key(request.key)
-        pending = self._pending.pop(request.challenge, None)
-        if pending is None or pending.key != request.key:
+        pending = await self._storage.take_challenge(request.challenge)
+        if pending is None or pending.member != request.key:
             raise RelayError("unknown or already used challenge", code="auth.invalid")
         now = self._clock()
         if now > pending.expires_at:
@@ -134,7 +115,7 @@ class Authenticator:
         )
         return Session(token=token, expires_at=expires_at, can_create=can_create)
 
-    def _grant(self, request: AuthRequest, pending: _Pending) -> bool:
+    def _grant(self, request: AuthRequest, pending: ChallengeRecord) -> bool:
         policy = self._config.create_policy
         if policy == "token":
             offered = request.registration_token

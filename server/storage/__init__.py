@@ -1,11 +1,15 @@
-"""Where the relay keeps its state: the :class:`Storage` interface and its SQLite form."""
+"""Where the relay keeps its state: the :class:`Storage` interface, SQLite and PostgreSQL."""
 
-from server.storage.base import MessageRecord, RoomInfo, SessionRecord, Storage
+from server.storage.base import ChallengeRecord, MessageRecord, RoomInfo, SessionRecord, Storage
+from server.storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
 from server.storage.sqlite import SCHEMA_VERSION, SqliteStorage
 
 __all__ = [
+    "PG_SCHEMA_VERSION",
     "SCHEMA_VERSION",
+    "ChallengeRecord",
     "MessageRecord",
+    "PostgresStorage",
     "RoomInfo",
     "SessionRecord",
     "SqliteStorage",

@@ -9,6 +9,12 @@ Sequence numbers are assigned here, in the same transaction as the event they
 number: per room, contiguous from 1. Event times (``ts``, milliseconds) never go
 backwards within a room, so retention can purge a prefix of the sequence.
 
+These guarantees hold between every writer of the storage, not only within one
+relay process: several relay instances may share one PostgreSQL database, each
+with its own cache of room logs. So a write that was verified against a cached log
+names that log's last index (``log_index``), and the storage refuses it with
+``log.conflict`` if the room's log has moved on meanwhile.
+
 What is stored is what the relay may know (docs/operator.md): room ids, signed log
 operations, pseudonymous member keys and roles, message envelopes (ciphertext),
 signed deletion requests, hashed session tokens, blob ciphertext and sizes, times.
@@ -32,7 +38,7 @@ from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Role, SignedOp
 
-__all__ = ["MessageRecord", "RoomInfo", "SessionRecord", "Storage"]
+__all__ = ["ChallengeRecord", "MessageRecord", "RoomInfo", "SessionRecord", "Storage"]
 
 
 @final
@@ -68,6 +74,16 @@ class SessionRecord:
     member: MemberId
     can_create: bool
     expires_at: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ChallengeRecord:
+    """An auth challenge waiting for its answer (single use, short-lived)."""
+
+    member: MemberId
+    expires_at: int
+    pow_difficulty: int
 
 
 class Storage(abc.ABC):
@@ -141,18 +157,30 @@ class Storage(abc.ABC):
         """A stored message by its client id."""
 
     @abc.abstractmethod
-    async def add_message(self, envelope: Envelope, *, ts: int, digest: bytes) -> MessageEvent:
+    async def add_message(
+        self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
+    ) -> MessageEvent:
         """Store an admitted envelope as the room's next event.
 
+        Args:
+            log_index: The last index of the log the envelope was admitted against;
+                if given, the message is stored only while that is still the room's.
+
         Raises:
-            RelayError: ``msg.duplicate_id`` if the room already holds this id.
+            RelayError: ``msg.duplicate_id`` if the room already holds this id,
+                ``log.conflict`` if the room's log no longer ends at ``log_index``.
         """
 
     @abc.abstractmethod
     async def delete_message(
-        self, room: RoomId, request: DeleteRequest, *, ts: int
+        self, room: RoomId, request: DeleteRequest, *, ts: int, log_index: int | None = None
     ) -> TombstoneEvent:
-        """Remove a message's ciphertext and append the tombstone as the next event."""
+        """Remove a message's ciphertext and append the tombstone as the next event.
+
+        Raises:
+            RelayError: ``msg.not_found`` if the message holds no ciphertext,
+                ``log.conflict`` as for :meth:`add_message`.
+        """
 
     @abc.abstractmethod
     async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
@@ -211,6 +239,20 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def is_creator(self, member: MemberId) -> bool:
         """Whether ``member`` already proved the right to create rooms."""
+
+    # -- challenges --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_challenge(self, challenge: bytes, record: ChallengeRecord, *, now: int) -> None:
+        """Hold an issued challenge where every relay instance of this storage finds it.
+
+        Raises:
+            RelayError: ``rate.limited`` if too many challenges are pending.
+        """
+
+    @abc.abstractmethod
+    async def take_challenge(self, challenge: bytes) -> ChallengeRecord | None:
+        """Remove and return a pending challenge (``None`` if unknown or already taken)."""
 
     # -- blobs -------------------------------------------------------------
 

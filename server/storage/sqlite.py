@@ -13,6 +13,9 @@ operator caps them), they are then covered by the same online backup and the sam
 transactions (deleting a key's data drops its blobs atomically), and there is no
 second store to keep consistent.
 
+Pending auth challenges stay in this process's memory: a SQLite relay is one
+process, and a challenge is worthless after a restart anyway.
+
 Schema versions are ``PRAGMA user_version``; :data:`_MIGRATIONS` lists every step,
 each run in its own transaction together with the version bump. Every sqlite3 error
 becomes :class:`~server.errors.StorageError`.
@@ -43,7 +46,7 @@ from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Role, SignedOp
 from server.errors import RelayError, StorageError
-from server.storage.base import MessageRecord, RoomInfo, SessionRecord, Storage
+from server.storage.base import ChallengeRecord, MessageRecord, RoomInfo, SessionRecord, Storage
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
 
@@ -113,6 +116,7 @@ _PRAGMAS: Final = (
 )
 
 _EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
+_MAX_CHALLENGES: Final = 100_000
 
 
 @asynccontextmanager
@@ -124,8 +128,6 @@ async def _translated(what: str) -> AsyncIterator[None]:
         raise
     except sqlite3.Error as exc:
         raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
-    except ValueError as exc:  # aiosqlite: "Connection closed" under a call in flight
-        raise StorageError(f"{what} failed: the database is closed", closed=True) from exc
 
 
 @final
@@ -137,10 +139,8 @@ class SqliteStorage(Storage):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-        # Reads are serial on the reader's thread anyway; the lock lets close() wait
-        # for the one in flight (aiosqlite never resolves a call queued behind close).
-        self._read_lock = asyncio.Lock()
         self._closed = False
+        self._challenges: dict[bytes, ChallengeRecord] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -151,7 +151,12 @@ class SqliteStorage(Storage):
             raise StorageError(f"cannot create {self._path.parent}: {exc.strerror}") from exc
         async with _translated("opening the database"):
             self._writer = await self._connect()
-            await self._migrate(self._writer)
+            try:
+                await self._migrate(self._writer)
+            except BaseException:
+                await self._writer.close()
+                self._writer = None
+                raise
             self._reader = await self._connect()
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -179,8 +184,8 @@ class SqliteStorage(Storage):
                 raise
 
     async def close(self) -> None:
-        # Taking the locks waits for the transaction in flight to commit.
-        async with self._write_lock, self._read_lock:
+        # Taking the write lock waits for the transaction in flight to commit.
+        async with self._write_lock:
             self._closed = True
             for conn in (self._reader, self._writer):
                 if conn is not None:
@@ -193,8 +198,8 @@ class SqliteStorage(Storage):
 
     async def pragmas(self) -> dict[str, Any]:
         """The durability settings the writer runs with (for tests and diagnostics)."""
-        async with self._write_lock, _translated("reading pragmas"):
-            conn = self._conn(self._writer)
+        conn = self._conn(self._writer)
+        async with _translated("reading pragmas"):
             return {
                 name: await self._scalar(conn, f"PRAGMA {name}")
                 for name in ("journal_mode", "synchronous", "foreign_keys", "user_version")
@@ -216,10 +221,9 @@ class SqliteStorage(Storage):
         return row[0] if row else None
 
     async def _read(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._read_lock:
-            conn = self._conn(self._reader)
-            async with _translated("a read"), conn.execute(sql, tuple(args)) as cur:
-                return list(await cur.fetchall())
+        conn = self._conn(self._reader)
+        async with _translated("a read"), conn.execute(sql, tuple(args)) as cur:
+            return list(await cur.fetchall())
 
     async def _read_scalar(self, sql: str, args: Iterable[Any] = ()) -> Any:
         rows = await self._read(sql, args)
@@ -240,7 +244,9 @@ class SqliteStorage(Storage):
                     raise
 
     @staticmethod
-    async def _next_seq(conn: aiosqlite.Connection, room: RoomId, ts: int) -> tuple[int, int]:
+    async def _next_seq(
+        conn: aiosqlite.Connection, room: RoomId, ts: int, log_index: int | None = None
+    ) -> tuple[int, int]:
         """Advance the room's counters inside the caller's transaction."""
         async with conn.execute(
             "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(last_ts, ?)"
@@ -250,6 +256,12 @@ class SqliteStorage(Storage):
             row = await cur.fetchone()
         if row is None:
             raise RelayError("no such room", code="room.not_found")
+        if log_index is not None:
+            current = await SqliteStorage._scalar(
+                conn, "SELECT max(op_index) FROM events WHERE room = ? AND kind = 'log'", (room,)
+            )
+            if current != log_index:
+                raise RelayError("the room's log moved on", code="log.conflict")
         return int(row[0]), int(row[1])
 
     @staticmethod
@@ -359,11 +371,13 @@ class SqliteStorage(Storage):
         seq, ts, sender, digest, ref = rows[0]
         return MessageRecord(seq=seq, ts=ts, sender=MemberId(sender), digest=digest, removed_by=ref)
 
-    async def add_message(self, envelope: Envelope, *, ts: int, digest: bytes) -> MessageEvent:
+    async def add_message(
+        self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
+    ) -> MessageEvent:
         header = envelope.header
         try:
             async with self._transaction("storing a message") as conn:
-                seq, ts = await self._next_seq(conn, header.room, ts)
+                seq, ts = await self._next_seq(conn, header.room, ts, log_index)
                 await conn.execute(
                     "INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
                     " VALUES (?, ?, ?, 'msg', ?, ?, ?, ?)",
@@ -374,7 +388,7 @@ class SqliteStorage(Storage):
         return MessageEvent(seq=seq, ts=ts, envelope=envelope)
 
     async def delete_message(
-        self, room: RoomId, request: DeleteRequest, *, ts: int
+        self, room: RoomId, request: DeleteRequest, *, ts: int, log_index: int | None = None
     ) -> TombstoneEvent:
         target = request.content.target
         async with self._transaction("deleting a message") as conn:
@@ -386,7 +400,7 @@ class SqliteStorage(Storage):
                 row = await cur.fetchone()
             if row is None:
                 raise RelayError("no such message", code="msg.not_found")
-            seq, ts = await self._next_seq(conn, room, ts)
+            seq, ts = await self._next_seq(conn, room, ts, log_index)
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
                 " VALUES (?, ?, ?, 'tombstone', ?, ?, ?, ?)",
@@ -517,6 +531,25 @@ class SqliteStorage(Storage):
     async def is_creator(self, member: MemberId) -> bool:
         found = await self._read_scalar("SELECT 1 FROM creators WHERE member = ?", (member,))
         return found is not None
+
+    # -- challenges --------------------------------------------------------
+
+    async def put_challenge(self, challenge: bytes, record: ChallengeRecord, *, now: int) -> None:
+        if len(self._challenges) >= _MAX_CHALLENGES:
+            for old in [c for c, r in self._challenges.items() if r.expires_at < now]:
+                del self._challenges[old]
+            if len(self._challenges) >= _MAX_CHALLENGES:
+                wait = max(1, (min(r.expires_at for r in self._challenges.values()) - now) // 1000)
+                raise RelayError(
+                    "too many pending challenges",
+                    code="rate.limited",
+                    detail={"reason": "auth", "retry_after": wait},
+                    retry_after=wait,
+                )
+        self._challenges[challenge] = record
+
+    async def take_challenge(self, challenge: bytes) -> ChallengeRecord | None:
+        return self._challenges.pop(challenge, None)
 
     # -- blobs -------------------------------------------------------------
 

@@ -1,0 +1,689 @@
+"""The PostgreSQL implementation of :class:`~server.storage.base.Storage` (asyncpg).
+
+For several relay instances over one database. The semantics are SQLite's exactly,
+but they must now hold between processes, not only between coroutines:
+
+- A room's ``seq`` comes from ``UPDATE rooms SET last_seq = last_seq + 1 ...
+  RETURNING``, in the transaction that inserts the event. The update locks the room's
+  row until commit, so writers to one room, on any instance, queue on that row: seqs
+  stay contiguous (a rolled-back write gives its number back) and each room's writes
+  are serialised. Every transaction that writes a room takes that row lock first, so
+  no two of them wait on each other in opposite orders.
+- Compare-and-swap on the log is the unique index on ``(room, op_index)``: a second
+  operation at one index, from whichever instance, violates it and becomes
+  ``log.conflict``. Idempotent sends are the unique ``(room, msg_id)``.
+- ``log_index`` on a message or deletion is checked under the row lock: a write that
+  an instance verified against a log another instance has since extended is refused
+  with ``log.conflict``, and the relay reloads the log and verifies again.
+- Pending auth challenges live in an UNLOGGED table, so a challenge issued by one
+  instance is answered at another (no sticky sessions); UNLOGGED because they are
+  worthless after a crash and need no write-ahead log or replica.
+
+Schema versions are the one row of ``schema_version``; :data:`_MIGRATIONS` lists
+every step, each applied in one transaction with the version bump, under an
+advisory lock so that instances starting together migrate once. The tables live in
+the connection's ``search_path`` (``?search_path=...`` in the URL picks a schema).
+
+Every asyncpg error, and every network error under it, becomes
+:class:`~server.errors.StorageError`; unique violations that mean a conflict become
+the relay's ``log.conflict`` / ``msg.duplicate_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final, TypeAlias, final
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from protocol.api import (
+    ErasedEvent,
+    LogEvent,
+    MessageEvent,
+    RemovedEvent,
+    RoomEvent,
+    TombstoneEvent,
+)
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import DecodeError
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.messages import DeleteRequest, Envelope
+from protocol.ops import Role, SignedOp
+from server.errors import RelayError, StorageError
+from server.storage.base import ChallengeRecord, MessageRecord, RoomInfo, SessionRecord, Storage
+
+__all__ = ["PG_SCHEMA_VERSION", "PostgresStorage"]
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the first schema (SQLite's version 1, plus the shared challenge table).
+    (
+        """CREATE TABLE rooms (
+            id text PRIMARY KEY,
+            created_at bigint NOT NULL,
+            last_seq bigint NOT NULL,
+            last_ts bigint NOT NULL,
+            low_water bigint NOT NULL DEFAULT 0,
+            retention_days integer
+        )""",
+        """CREATE TABLE events (
+            room text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            seq bigint NOT NULL,
+            ts bigint NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('log', 'msg', 'tombstone', 'erased')),
+            op_index integer,
+            msg_id text,
+            sender text,
+            digest bytea,
+            data bytea,
+            ref bigint,
+            PRIMARY KEY (room, seq)
+        )""",
+        # Ciphertext does not compress: store it out of line without trying.
+        "ALTER TABLE events ALTER COLUMN data SET STORAGE EXTERNAL",
+        "CREATE UNIQUE INDEX events_op ON events (room, op_index) WHERE kind = 'log'",
+        "CREATE UNIQUE INDEX events_msg ON events (room, msg_id) WHERE kind = 'msg'",
+        "CREATE INDEX events_sender ON events (sender, room) WHERE kind = 'msg'",
+        """CREATE TABLE members (
+            room text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            member text NOT NULL,
+            role text NOT NULL,
+            PRIMARY KEY (room, member)
+        )""",
+        "CREATE INDEX members_member ON members (member)",
+        """CREATE TABLE sessions (
+            token_hash bytea PRIMARY KEY,
+            member text NOT NULL,
+            can_create boolean NOT NULL,
+            expires_at bigint NOT NULL
+        )""",
+        "CREATE INDEX sessions_member ON sessions (member)",
+        "CREATE TABLE creators (member text PRIMARY KEY)",
+        """CREATE TABLE blobs (
+            room text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            id text NOT NULL,
+            owner text NOT NULL,
+            size integer NOT NULL,
+            created_at bigint NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (room, id)
+        )""",
+        "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL",
+        "CREATE INDEX blobs_owner ON blobs (owner)",
+        """CREATE UNLOGGED TABLE challenges (
+            challenge bytea PRIMARY KEY,
+            member text NOT NULL,
+            expires_at bigint NOT NULL,
+            pow_difficulty integer NOT NULL
+        )""",
+        "CREATE INDEX challenges_expiry ON challenges (expires_at)",
+    ),
+)
+
+PG_SCHEMA_VERSION: Final = len(_MIGRATIONS)
+"""The schema version this code writes (the row of ``schema_version``)."""
+
+_Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+
+_MIGRATION_LOCK: Final = 0x4845_4152_5448  # "HEARTH": one advisory lock id for migrations
+_EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
+_COMMAND_TIMEOUT: Final = 30.0
+_CHALLENGE_SWEEP_EVERY: Final = 256
+"""Expired challenges are deleted on every this many new ones (and by retention)."""
+
+# Which unique index a violation names decides what the relay answers.
+_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
+    "rooms_pkey": ("log.conflict", "this room id is taken"),
+    "events_op": ("log.conflict", "an operation holds this index"),
+    "events_msg": ("msg.duplicate_id", "this message id is taken"),
+}
+
+_CONNECTION_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+@asynccontextmanager
+async def _translated(what: str) -> AsyncIterator[None]:
+    """Turn every asyncpg and network error raised inside into the relay's errors."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        code, message = _CONFLICTS.get(exc.constraint_name or "", ("", ""))
+        if not code:
+            raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+        raise RelayError(message, code=code) from exc
+    except asyncpg.InterfaceError as exc:
+        closed = "closed" in str(exc) or "closing" in str(exc)
+        raise StorageError(f"{what} failed: {type(exc).__name__}", closed=closed) from exc
+    except _CONNECTION_ERRORS as exc:
+        # The type only: a server message may quote the values of the statement.
+        raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as ``DELETE 3``."""
+    try:
+        return int(status.rsplit(" ", 1)[-1])
+    except ValueError:
+        return 0
+
+
+@final
+class PostgresStorage(Storage):
+    """Hearth's storage in PostgreSQL, shared by any number of relay instances.
+
+    Args:
+        url: A ``postgresql://`` URL. Query parameters asyncpg does not know become
+            server settings, e.g. ``?search_path=hearth``.
+        pool_size: Connections this instance keeps at most.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self._url = url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._closed = False
+        self._challenges_added = 0
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        async with _translated("connecting to PostgreSQL"):
+            pool = await asyncpg.create_pool(
+                self._url,
+                min_size=1,
+                max_size=self._pool_size,
+                command_timeout=_COMMAND_TIMEOUT,
+                server_settings={"application_name": "hearth"},
+            )
+        try:
+            await self._migrate(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with _translated("migrating the schema"), pool.acquire() as conn:
+            while True:
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                    await conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+                    )
+                    version = int(
+                        await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+                    )
+                    if version > PG_SCHEMA_VERSION:
+                        raise StorageError(
+                            f"the database has schema {version}, newer than this relay's"
+                            f" {PG_SCHEMA_VERSION}: upgrade Hearth"
+                        )
+                    if version == PG_SCHEMA_VERSION:
+                        return
+                    for statement in _MIGRATIONS[version]:
+                        await conn.execute(statement)
+                    await conn.execute("DELETE FROM schema_version")
+                    await conn.execute(
+                        "INSERT INTO schema_version (version) VALUES ($1)", version + 1
+                    )
+
+    async def close(self) -> None:
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # Waits for every connection to be released: the write in flight commits.
+            async with _translated("closing the database"):
+                await pool.close()
+
+    async def ping(self) -> None:
+        await self._fetchval("SELECT 1")
+
+    async def schema_version(self) -> int:
+        """The schema version the database is at (for tests and diagnostics)."""
+        return int(await self._fetchval("SELECT max(version) FROM schema_version"))
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _live_pool(self) -> asyncpg.Pool:
+        if self._closed:
+            raise StorageError("the storage is closed", closed=True)
+        if self._pool is None:
+            raise StorageError("the storage is not open")
+        return self._pool
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with _translated("a read"):
+            return list(await self._live_pool().fetch(sql, *args))
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        async with _translated("a read"):
+            return await self._live_pool().fetchval(sql, *args)
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[_Conn]:
+        pool = self._live_pool()
+        async with _translated(what), pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @staticmethod
+    async def _next_seq(
+        conn: _Conn, room: RoomId, ts: int, log_index: int | None = None
+    ) -> tuple[int, int]:
+        """Advance the room's counters, locking its row until the caller commits."""
+        row = await conn.fetchrow(
+            "UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2)"
+            " WHERE id = $1 RETURNING last_seq, last_ts",
+            room,
+            ts,
+        )
+        if row is None:
+            raise RelayError("no such room", code="room.not_found")
+        if log_index is not None:
+            # Under the row lock: no other instance can append an operation meanwhile.
+            current = await conn.fetchval(
+                "SELECT max(op_index) FROM events WHERE room = $1 AND kind = 'log'", room
+            )
+            if current != log_index:
+                raise RelayError("the room's log moved on", code="log.conflict")
+        return int(row[0]), int(row[1])
+
+    @staticmethod
+    async def _set_members(conn: _Conn, room: RoomId, members: Mapping[MemberId, Role]) -> None:
+        await conn.execute("DELETE FROM members WHERE room = $1", room)
+        await conn.executemany(
+            "INSERT INTO members (room, member, role) VALUES ($1, $2, $3)",
+            [(room, m, r) for m, r in sorted(members.items())],
+        )
+
+    # -- rooms and logs ----------------------------------------------------
+
+    async def create_room(
+        self,
+        op: SignedOp,
+        *,
+        ts: int,
+        retention_days: int | None,
+        members: Mapping[MemberId, Role],
+    ) -> LogEvent:
+        room = op.content.room
+        async with self._transaction("creating a room") as conn:
+            await conn.execute(
+                "INSERT INTO rooms (id, created_at, last_seq, last_ts, retention_days)"
+                " VALUES ($1, $2, 0, $2, $3)",
+                room,
+                ts,
+                retention_days,
+            )
+            event = await self._insert_op(conn, room, op, ts)
+            await self._set_members(conn, room, members)
+        return event
+
+    async def _insert_op(self, conn: _Conn, room: RoomId, op: SignedOp, ts: int) -> LogEvent:
+        seq, ts = await self._next_seq(conn, room, ts)
+        await conn.execute(
+            "INSERT INTO events (room, seq, ts, kind, op_index, sender, data)"
+            " VALUES ($1, $2, $3, 'log', $4, $5, $6)",
+            room,
+            seq,
+            ts,
+            op.content.index,
+            op.content.author,
+            canonical(op),
+        )
+        return LogEvent(seq=seq, ts=ts, op=op)
+
+    async def append_op(
+        self, room: RoomId, op: SignedOp, *, ts: int, members: Mapping[MemberId, Role]
+    ) -> LogEvent:
+        async with self._transaction("appending an operation") as conn:
+            event = await self._insert_op(conn, room, op, ts)
+            await self._set_members(conn, room, members)
+        return event
+
+    async def load_ops(self, room: RoomId) -> list[SignedOp]:
+        rows = await self._fetch(
+            "SELECT data FROM events WHERE room = $1 AND kind = 'log' ORDER BY op_index", room
+        )
+        return [_decode(row[0], SignedOp) for row in rows]
+
+    async def op_seqs(self, room: RoomId, indexes: Sequence[int]) -> dict[int, int]:
+        if not indexes:
+            return {}
+        rows = await self._fetch(
+            "SELECT op_index, seq FROM events WHERE room = $1 AND kind = 'log'"
+            " AND op_index = ANY($2::integer[])",
+            room,
+            list(indexes),
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def room_info(self, room: RoomId) -> RoomInfo | None:
+        rows = await self._fetch(
+            "SELECT last_seq, low_water, retention_days FROM rooms WHERE id = $1", room
+        )
+        if not rows:
+            return None
+        last_seq, low_water, days = rows[0]
+        return RoomInfo(
+            room=room, last_seq=int(last_seq), low_water=int(low_water), retention_days=days
+        )
+
+    async def rooms_of(self, member: MemberId) -> list[RoomId]:
+        rows = await self._fetch("SELECT room FROM members WHERE member = $1 ORDER BY room", member)
+        return [RoomId(r[0]) for r in rows]
+
+    async def retention_rooms(self) -> list[tuple[RoomId, int]]:
+        rows = await self._fetch(
+            "SELECT id, retention_days FROM rooms WHERE retention_days IS NOT NULL ORDER BY id"
+        )
+        return [(RoomId(r[0]), int(r[1])) for r in rows]
+
+    # -- messages and events -----------------------------------------------
+
+    async def find_message(self, room: RoomId, message: MessageId) -> MessageRecord | None:
+        rows = await self._fetch(
+            "SELECT seq, ts, sender, digest, ref FROM events"
+            " WHERE room = $1 AND kind = 'msg' AND msg_id = $2",
+            room,
+            message,
+        )
+        if not rows:
+            return None
+        seq, ts, sender, digest, ref = rows[0]
+        return MessageRecord(
+            seq=int(seq),
+            ts=int(ts),
+            sender=MemberId(sender),
+            digest=bytes(digest),
+            removed_by=None if ref is None else int(ref),
+        )
+
+    async def add_message(
+        self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
+    ) -> MessageEvent:
+        header = envelope.header
+        async with self._transaction("storing a message") as conn:
+            seq, ts = await self._next_seq(conn, header.room, ts, log_index)
+            await conn.execute(
+                "INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
+                " VALUES ($1, $2, $3, 'msg', $4, $5, $6, $7)",
+                header.room,
+                seq,
+                ts,
+                header.id,
+                header.sender,
+                digest,
+                canonical(envelope),
+            )
+        return MessageEvent(seq=seq, ts=ts, envelope=envelope)
+
+    async def delete_message(
+        self, room: RoomId, request: DeleteRequest, *, ts: int, log_index: int | None = None
+    ) -> TombstoneEvent:
+        target = request.content.target
+        async with self._transaction("deleting a message") as conn:
+            # The row lock first, then the target: a concurrent deletion of the same
+            # message on another instance waits here and then finds it deleted.
+            seq, ts = await self._next_seq(conn, room, ts, log_index)
+            victim = await conn.fetchval(
+                "SELECT seq FROM events WHERE room = $1 AND kind = 'msg' AND msg_id = $2"
+                " AND ref IS NULL",
+                room,
+                target,
+            )
+            if victim is None:
+                raise RelayError("no such message", code="msg.not_found")
+            await conn.execute(
+                "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
+                " VALUES ($1, $2, $3, 'tombstone', $4, $5, $6, $7)",
+                room,
+                seq,
+                ts,
+                target,
+                request.content.author,
+                canonical(request),
+                victim,
+            )
+            await conn.execute(
+                "UPDATE events SET data = NULL, ref = $1 WHERE room = $2 AND seq = $3",
+                seq,
+                room,
+                victim,
+            )
+        return TombstoneEvent(seq=seq, ts=ts, target=target, request=request)
+
+    async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            " WHERE room = $1 AND seq = $2 AND kind = 'tombstone'",
+            room,
+            seq,
+        )
+        if not rows:
+            return None
+        event = _event(rows[0])
+        return event if isinstance(event, TombstoneEvent) else None
+
+    async def erase_member(
+        self, room: RoomId, member: MemberId, *, ts: int
+    ) -> tuple[ErasedEvent, int] | None:
+        async with self._transaction("erasing a member's messages") as conn:
+            await conn.execute("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room)
+            row = await conn.fetchrow(
+                "SELECT count(*), max(seq) FROM events"
+                " WHERE room = $1 AND kind = 'msg' AND sender = $2 AND ref IS NULL",
+                room,
+                member,
+            )
+            count, through = (int(row[0]), row[1]) if row else (0, None)
+            if count == 0 or through is None:
+                return None
+            seq, ts = await self._next_seq(conn, room, ts)
+            await conn.execute(
+                "INSERT INTO events (room, seq, ts, kind, sender, ref)"
+                " VALUES ($1, $2, $3, 'erased', $4, $5)",
+                room,
+                seq,
+                ts,
+                member,
+                through,
+            )
+            await conn.execute(
+                "UPDATE events SET data = NULL, ref = $1 WHERE room = $2 AND kind = 'msg'"
+                " AND sender = $3 AND ref IS NULL AND seq < $1",
+                seq,
+                room,
+                member,
+            )
+        return ErasedEvent(seq=seq, ts=ts, member=member, through=int(through)), count
+
+    async def message_rooms(self, member: MemberId) -> list[RoomId]:
+        rows = await self._fetch(
+            "SELECT DISTINCT room FROM events WHERE kind = 'msg' AND sender = $1 AND ref IS NULL"
+            " ORDER BY room",
+            member,
+        )
+        return [RoomId(r[0]) for r in rows]
+
+    async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            " WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            room,
+            after,
+            limit,
+        )
+        return [_event(row) for row in rows]
+
+    async def events_before(self, room: RoomId, before: int, limit: int) -> list[RoomEvent]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            " WHERE room = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+            room,
+            before,
+            limit,
+        )
+        return [_event(row) for row in reversed(rows)]
+
+    async def purge(self, room: RoomId, *, before_ts: int) -> int:
+        async with self._transaction("purging expired events") as conn:
+            # Every instance runs retention: the row lock makes their passes take turns.
+            row = await conn.fetchrow(
+                "SELECT last_seq, low_water FROM rooms WHERE id = $1 FOR UPDATE", room
+            )
+            if row is None:
+                return 0
+            last_seq, low = int(row[0]), int(row[1])
+            first_young = await conn.fetchval(
+                "SELECT min(seq) FROM events WHERE room = $1 AND kind != 'log' AND ts >= $2",
+                room,
+                before_ts,
+            )
+            mark = (int(first_young) - 1) if first_young is not None else last_seq
+            if mark <= low:
+                return low
+            await conn.execute(
+                "DELETE FROM events WHERE room = $1 AND kind != 'log' AND seq <= $2", room, mark
+            )
+            await conn.execute("UPDATE rooms SET low_water = $1 WHERE id = $2", mark, room)
+        return mark
+
+    # -- sessions ----------------------------------------------------------
+
+    async def add_session(
+        self, token_hash: bytes, *, member: MemberId, can_create: bool, expires_at: int
+    ) -> None:
+        async with self._transaction("storing a session") as conn:
+            await conn.execute(
+                "INSERT INTO sessions (token_hash, member, can_create, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
+                token_hash,
+                member,
+                can_create,
+                expires_at,
+            )
+
+    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
+        rows = await self._fetch(
+            "SELECT member, can_create, expires_at FROM sessions WHERE token_hash = $1",
+            token_hash,
+        )
+        if not rows:
+            return None
+        member, can_create, expires_at = rows[0]
+        return SessionRecord(
+            member=MemberId(member), can_create=bool(can_create), expires_at=int(expires_at)
+        )
+
+    async def purge_sessions(self, *, now: int) -> int:
+        async with self._transaction("purging sessions") as conn:
+            await conn.execute("DELETE FROM challenges WHERE expires_at < $1", now)
+            return _count(await conn.execute("DELETE FROM sessions WHERE expires_at <= $1", now))
+
+    async def add_creator(self, member: MemberId) -> None:
+        async with self._transaction("storing a creator") as conn:
+            await conn.execute(
+                "INSERT INTO creators (member) VALUES ($1) ON CONFLICT DO NOTHING", member
+            )
+
+    async def is_creator(self, member: MemberId) -> bool:
+        found = await self._fetchval("SELECT 1 FROM creators WHERE member = $1", member)
+        return found is not None
+
+    # -- challenges --------------------------------------------------------
+
+    async def put_challenge(self, challenge: bytes, record: ChallengeRecord, *, now: int) -> None:
+        self._challenges_added += 1
+        sweep = self._challenges_added % _CHALLENGE_SWEEP_EVERY == 0
+        async with self._transaction("storing a challenge") as conn:
+            if sweep:
+                await conn.execute("DELETE FROM challenges WHERE expires_at < $1", now)
+            await conn.execute(
+                "INSERT INTO challenges (challenge, member, expires_at, pow_difficulty)"
+                " VALUES ($1, $2, $3, $4)",
+                challenge,
+                record.member,
+                record.expires_at,
+                record.pow_difficulty,
+            )
+
+    async def take_challenge(self, challenge: bytes) -> ChallengeRecord | None:
+        # DELETE ... RETURNING: of two instances answering one challenge, one wins.
+        async with self._transaction("taking a challenge") as conn:
+            row = await conn.fetchrow(
+                "DELETE FROM challenges WHERE challenge = $1"
+                " RETURNING member, expires_at, pow_difficulty",
+                challenge,
+            )
+        if row is None:
+            return None
+        return ChallengeRecord(
+            member=MemberId(row[0]), expires_at=int(row[1]), pow_difficulty=int(row[2])
+        )
+
+    # -- blobs -------------------------------------------------------------
+
+    async def put_blob(
+        self, room: RoomId, blob: str, *, owner: MemberId, data: bytes, ts: int
+    ) -> None:
+        async with self._transaction("storing a blob") as conn:
+            await conn.execute(
+                "INSERT INTO blobs (room, id, owner, size, created_at, data)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                room,
+                blob,
+                owner,
+                len(data),
+                ts,
+                data,
+            )
+
+    async def get_blob(self, room: RoomId, blob: str) -> bytes | None:
+        data = await self._fetchval(
+            "SELECT data FROM blobs WHERE room = $1 AND id = $2", room, blob
+        )
+        return bytes(data) if data is not None else None
+
+    async def purge_blobs(self, room: RoomId, *, before_ts: int) -> int:
+        async with self._transaction("purging blobs") as conn:
+            return _count(
+                await conn.execute(
+                    "DELETE FROM blobs WHERE room = $1 AND created_at < $2", room, before_ts
+                )
+            )
+
+    # -- account -----------------------------------------------------------
+
+    async def forget_member(self, member: MemberId) -> int:
+        async with self._transaction("forgetting a key") as conn:
+            await conn.execute("DELETE FROM sessions WHERE member = $1", member)
+            await conn.execute("DELETE FROM creators WHERE member = $1", member)
+            return _count(await conn.execute("DELETE FROM blobs WHERE owner = $1", member))
+
+
+def _decode(data: bytes, kind: type[Any]) -> Any:
+    try:
+        return from_msgpack(bytes(data), kind)
+    except DecodeError as exc:  # only a damaged database gets here
+        raise StorageError("a stored record does not decode") from exc
+
+
+def _event(row: asyncpg.Record | Iterable[Any]) -> RoomEvent:
+    seq, ts, kind, msg_id, sender, data, ref = tuple(row)
+    seq, ts = int(seq), int(ts)
+    if kind == "log":
+        return LogEvent(seq=seq, ts=ts, op=_decode(data, SignedOp))
+    if kind == "msg":
+        if data is None:
+            return RemovedEvent(seq=seq, ts=ts, id=msg_id, sender=sender, by=int(ref))
+        return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
+    if kind == "tombstone":
+        return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
+    return ErasedEvent(seq=seq, ts=ts, member=sender, through=int(ref))

@@ -1,0 +1,232 @@
+"""The Storage interface on each backend: migrations, seqs, compare-and-swap, errors.
+
+On PostgreSQL, "two instances" are two :class:`PostgresStorage` objects over one
+schema, each with its own connection pool: what two relay processes have. Writes
+race through ``asyncio.gather``, so the database, not a Python lock, has to keep
+the guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from protocol import RoomLog
+from protocol.crypto import PERSON_OP_HASH, blake2b
+from protocol.encoding import canonical
+from protocol.ids import MemberId
+from protocol.messages import Envelope
+from protocol.ops import Role
+from server.errors import RelayError, StorageError
+from server.storage import (
+    PG_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    ChallengeRecord,
+    PostgresStorage,
+    SqliteStorage,
+    Storage,
+)
+from tests.protocol.builders import Room
+from tests.server.backends import BACKENDS, postgres_schema
+
+Opener = Callable[[], Awaitable[Storage]]
+
+
+@pytest.fixture(params=BACKENDS)
+async def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens storages over one database (SQLite: one file; PostgreSQL: one schema)."""
+    opened: list[Storage] = []
+
+    async def run(make: Callable[[], Storage]) -> AsyncIterator[Opener]:
+        async def opener() -> Storage:
+            storage = make()
+            await storage.open()
+            opened.append(storage)
+            return storage
+
+        try:
+            yield opener
+        finally:
+            for storage in opened:
+                await storage.close()
+
+    if request.param == "sqlite":
+        async for opener in run(lambda: SqliteStorage(tmp_path / "hearth.db")):
+            yield opener
+    else:
+        async with postgres_schema() as (url, _):
+            async for opener in run(lambda: PostgresStorage(url, pool_size=4)):
+                yield opener
+
+
+def members(log: RoomLog) -> dict[MemberId, Role]:
+    return {m: v.role for m, v in log.members.items()}
+
+
+async def new_room(storage: Storage, room: Room | None = None) -> Room:
+    room = room or Room()
+    log = RoomLog.from_ops(room.log.ops[:1])
+    event = await storage.create_room(
+        room.log.ops[0], ts=1000, retention_days=None, members=members(log)
+    )
+    assert event.seq == 1
+    for op in room.log.ops[1:]:
+        log.append(op)
+        await storage.append_op(room.room, op, ts=1000, members=members(log))
+    return room
+
+
+def digest(envelope: Envelope) -> bytes:
+    return blake2b(canonical(envelope), person=PERSON_OP_HASH)
+
+
+async def test_migrates_once_and_refuses_a_newer_schema(
+    open_storage: Opener, tmp_path: Path
+) -> None:
+    first = await open_storage()
+    again = await open_storage()  # a second instance starting: nothing left to migrate
+    await again.ping()
+    if isinstance(first, PostgresStorage):
+        assert await first.schema_version() == PG_SCHEMA_VERSION
+        pool = first._live_pool()
+        await pool.execute("UPDATE schema_version SET version = 99")
+        url = first._url
+        with pytest.raises(StorageError, match="newer than this relay"):
+            await PostgresStorage(url).open()
+    else:
+        assert (await first.pragmas())["user_version"] == SCHEMA_VERSION
+        await first.close()
+        await again.close()
+        with sqlite3.connect(tmp_path / "hearth.db") as db:
+            db.execute("PRAGMA user_version = 99")
+        with pytest.raises(StorageError, match="newer than this relay"):
+            await SqliteStorage(tmp_path / "hearth.db").open()
+
+
+async def test_seqs_stay_contiguous_with_two_writers(open_storage: Opener) -> None:
+    """Two instances send into one room at once: every seq once, no gap."""
+    a = await open_storage()
+    b = await open_storage() if isinstance(a, PostgresStorage) else a
+    room = await new_room(a)
+    room.add("owner", "bob")
+    await a.append_op(room.room, room.log.ops[-1], ts=1000, members=members(room.log))
+    envelopes = [room.send("owner" if i % 2 else "bob", f"m{i}") for i in range(40)]
+    events = await asyncio.gather(
+        *(
+            (a if i % 2 else b).add_message(e, ts=2000 + i, digest=digest(e))
+            for i, e in enumerate(envelopes)
+        )
+    )
+    assert sorted(e.seq for e in events) == list(range(3, 43))
+    stored = await b.events_after(room.room, 0, 100)
+    assert [e.seq for e in stored] == list(range(1, 43))
+    assert [e.ts for e in stored] == sorted(e.ts for e in stored)  # never backwards
+    info = await a.room_info(room.room)
+    assert info is not None
+    assert info.last_seq == 42
+
+
+async def test_log_compare_and_swap_across_instances(open_storage: Opener) -> None:
+    """Two operations race for one index from two instances: one wins, one conflicts."""
+    a = await open_storage()
+    b = await open_storage() if isinstance(a, PostgresStorage) else a
+    room = await new_room(a)
+    first = room.add("owner", "bob", apply=False)
+    second = room.add("owner", "carol", apply=False)
+    assert first.content.index == second.content.index == 1
+    outcomes = await asyncio.gather(
+        a.append_op(room.room, first, ts=1000, members={}),
+        b.append_op(room.room, second, ts=1000, members={}),
+        return_exceptions=True,
+    )
+    conflicts = [o for o in outcomes if isinstance(o, RelayError)]
+    assert len(conflicts) == 1
+    assert conflicts[0].code == "log.conflict"
+    assert len(await a.load_ops(room.room)) == 2
+    info = await b.room_info(room.room)
+    assert info is not None
+    assert info.last_seq == 2
+
+
+async def test_a_room_id_is_taken_once(open_storage: Opener) -> None:
+    a = await open_storage()
+    room = await new_room(a)
+    with pytest.raises(RelayError) as caught:
+        await new_room(a, room)
+    assert caught.value.code == "log.conflict"
+
+
+async def test_sends_are_unique_by_id(open_storage: Opener) -> None:
+    a = await open_storage()
+    room = await new_room(a)
+    envelope = room.send("owner", "once")
+    event = await a.add_message(envelope, ts=1, digest=digest(envelope))
+    with pytest.raises(RelayError) as caught:
+        await a.add_message(envelope, ts=2, digest=digest(envelope))
+    assert caught.value.code == "msg.duplicate_id"
+    record = await a.find_message(room.room, envelope.header.id)
+    assert record is not None
+    assert (record.seq, record.digest) == (event.seq, digest(envelope))
+
+
+async def test_a_write_against_an_outgrown_log_is_refused(open_storage: Opener) -> None:
+    """The relay verified against index 0, another instance appended index 1 meanwhile."""
+    a = await open_storage()
+    b = await open_storage() if isinstance(a, PostgresStorage) else a
+    room = await new_room(a)
+    envelope = room.send("owner", "verified against index 0")
+    room.add("owner", "bob")
+    await b.append_op(room.room, room.log.ops[1], ts=1000, members=members(room.log))
+    with pytest.raises(RelayError) as caught:
+        await a.add_message(envelope, ts=1, digest=digest(envelope), log_index=0)
+    assert caught.value.code == "log.conflict"
+    assert await a.find_message(room.room, envelope.header.id) is None
+    event = await a.add_message(envelope, ts=1, digest=digest(envelope), log_index=1)
+    assert event.seq == 3  # the refused write took no number
+
+
+async def test_a_challenge_is_answered_once_at_any_instance(open_storage: Opener) -> None:
+    a = await open_storage()
+    b = await open_storage() if isinstance(a, PostgresStorage) else a
+    record = ChallengeRecord(member=Room().member("owner"), expires_at=5000, pow_difficulty=3)
+    await a.put_challenge(b"c" * 32, record, now=1000)
+    taken = await asyncio.gather(*(s.take_challenge(b"c" * 32) for s in (a, b, b)))
+    assert [t for t in taken if t is not None] == [record]
+
+
+async def test_closed_storage_says_so(open_storage: Opener) -> None:
+    storage = await open_storage()
+    await storage.close()
+    with pytest.raises(StorageError) as caught:
+        await storage.ping()
+    assert caught.value.closed
+
+
+async def test_unreachable_postgres_is_a_storage_error() -> None:
+    # A port nothing listens on: the refusal is asyncpg's/the OS's, translated.
+    with pytest.raises(StorageError) as caught:
+        await PostgresStorage("postgresql://nobody@127.0.0.1:9/none").open()
+    assert not caught.value.closed
+    assert "127.0.0.1" not in caught.value.message
+
+
+async def test_postgres_errors_are_translated_without_values() -> None:
+    async with postgres_schema() as (url, _):
+        storage = PostgresStorage(url)
+        await storage.open()
+        try:
+            pool = storage._live_pool()
+            await pool.execute("ALTER TABLE sessions ADD CONSTRAINT tiny CHECK (expires_at < 10)")
+            with pytest.raises(StorageError) as caught:
+                await storage.add_session(
+                    b"h" * 32, member=MemberId("secret-key"), can_create=False, expires_at=99
+                )
+            assert "secret-key" not in caught.value.message
+            assert isinstance(caught.value.__cause__, asyncpg.CheckViolationError)
+        finally:
+            await storage.close()
