@@ -128,6 +128,8 @@ async def _translated(what: str) -> AsyncIterator[None]:
         raise
     except sqlite3.Error as exc:
         raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+    except ValueError as exc:  # aiosqlite: "Connection closed" under a call in flight
+        raise StorageError(f"{what} failed: the database is closed", closed=True) from exc
 
 
 @final
@@ -139,6 +141,9 @@ class SqliteStorage(Storage):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        # Reads are serial on the reader's thread anyway; the lock lets close() wait
+        # for the one in flight (aiosqlite never resolves a call queued behind close).
+        self._read_lock = asyncio.Lock()
         self._closed = False
         self._challenges: dict[bytes, ChallengeRecord] = {}
 
@@ -184,8 +189,8 @@ class SqliteStorage(Storage):
                 raise
 
     async def close(self) -> None:
-        # Taking the write lock waits for the transaction in flight to commit.
-        async with self._write_lock:
+        # Taking the locks waits for the transaction in flight to commit.
+        async with self._write_lock, self._read_lock:
             self._closed = True
             for conn in (self._reader, self._writer):
                 if conn is not None:
@@ -198,8 +203,8 @@ class SqliteStorage(Storage):
 
     async def pragmas(self) -> dict[str, Any]:
         """The durability settings the writer runs with (for tests and diagnostics)."""
-        conn = self._conn(self._writer)
-        async with _translated("reading pragmas"):
+        async with self._write_lock, _translated("reading pragmas"):
+            conn = self._conn(self._writer)
             return {
                 name: await self._scalar(conn, f"PRAGMA {name}")
                 for name in ("journal_mode", "synchronous", "foreign_keys", "user_version")
@@ -221,9 +226,10 @@ class SqliteStorage(Storage):
         return row[0] if row else None
 
     async def _read(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        conn = self._conn(self._reader)
-        async with _translated("a read"), conn.execute(sql, tuple(args)) as cur:
-            return list(await cur.fetchall())
+        async with self._read_lock:
+            conn = self._conn(self._reader)
+            async with _translated("a read"), conn.execute(sql, tuple(args)) as cur:
+                return list(await cur.fetchall())
 
     async def _read_scalar(self, sql: str, args: Iterable[Any] = ()) -> Any:
         rows = await self._read(sql, args)
