@@ -39,14 +39,14 @@ class Status(NamedTuple):
 
 STATUS: Final[Mapping[str, Status]] = {
     "wire.malformed": Status(400, 4400),
-    "request.invalid": Status(400, 4400),
+    "request.invalid": Status(400, None),
     "auth.required": Status(401, 4401),
     "auth.invalid": Status(401, 4401),
     "auth.expired": Status(401, 4401),
     "auth.bad_signature": Status(401, 4401),
     "auth.token_in_url": Status(401, 4401),
-    "auth.forbidden": Status(403, 4403),
-    "room.create_forbidden": Status(403, 4403),
+    "auth.forbidden": Status(403, None),
+    "room.create_forbidden": Status(403, None),
     "room.not_found": Status(404, None),
     "blob.not_found": Status(404, None),
     "msg.not_found": Status(404, None),
