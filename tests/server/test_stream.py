@@ -198,3 +198,23 @@ async def test_removed_member_stops_receiving(live: Relay, clock: Clock) -> None
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(ws.recv(), 0.5)
     await ws.close()
+
+
+async def test_pings_drop_a_dead_peer(make_relay: Any, clock: Clock) -> None:
+    async with make_relay(live=True, ws_ping_interval=0.2, ws_ping_timeout=0.3) as relay:
+        room, token = await create(relay, clock)
+        ws = await open_stream(relay, token)
+        await subscribe(ws, {room.room: 1})
+        hub = relay.app.state.relay.hub
+        for _ in range(100):
+            if hub.listener_count(room.room) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert hub.listener_count(room.room) == 1
+        ws.transport.pause_reading()  # the peer goes silent: it answers no ping
+        for _ in range(200):
+            if hub.listener_count(room.room) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.listener_count(room.room) == 0
+        ws.transport.abort()
