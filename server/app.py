@@ -40,6 +40,7 @@ from server.config import Config
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
 from server.hub import Hub, MemoryHub
+from server.openapi import correct
 from server.ratelimit import RateLimiter, address_subject
 from server.relay import Relay
 from server.retention import Retention
@@ -194,6 +195,7 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    correct(app)
     app.state.relay = relay
     app.state.retention = retention
     return app
