@@ -1,8 +1,9 @@
 """The Litestar application: routes, dependencies, error handling, lifecycle.
 
 ``create_app(config, storage=None)`` wires everything by constructor: the storage
-(SQLite under ``config.data_dir`` unless given), the hub, the authenticator, the
-rate limiter, the relay and the retention task, and hands them to handlers as
+(PostgreSQL if ``config.database_url`` names it, else SQLite under
+``config.data_dir``, unless given), the hub (``config.pubsub``), the authenticator,
+the rate limiter, the relay and the retention task, and hands them to handlers as
 Litestar dependencies. Every failure becomes the one ``ErrorBody`` with a stable
 code, through the exception handlers below and the table in ``server.errors``:
 the relay's own errors, Litestar's validation errors, unknown routes and methods,
@@ -39,15 +40,16 @@ from server.auth import Authenticator, Clock, now_ms
 from server.config import Config
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
-from server.hub import Hub, MemoryHub
+from server.hub import Hub
+from server.pubsub import make_hub
 from server.openapi import correct
 from server.ratelimit import RateLimiter, address_subject
 from server.relay import Relay
 from server.retention import Retention
-from server.storage import SqliteStorage, Storage
+from server.storage import PostgresStorage, SqliteStorage, Storage
 from server.stream import token_in_query
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "default_storage"]
 
 _log = logging.getLogger("hearth")
 
@@ -137,6 +139,13 @@ class _Guard:
         await self._app(scope, receive, send)
 
 
+def default_storage(config: Config) -> Storage:
+    """The storage ``config`` names: PostgreSQL at ``database_url``, else SQLite."""
+    if config.database_url:
+        return PostgresStorage(config.database_url, pool_size=config.database_pool_size)
+    return SqliteStorage(config.database)
+
+
 def create_app(
     config: Config,
     storage: Storage | None = None,
@@ -148,13 +157,16 @@ def create_app(
 
     Args:
         config: The settings.
-        storage: Where state lives; default: SQLite at ``config.database``. The
-            application opens it at startup and closes it at shutdown.
-        hub: Live fan-out; default: in-process.
+        storage: Where state lives; default: PostgreSQL at ``config.database_url``
+            if set, else SQLite at ``config.database``. The application opens it at
+            startup and closes it at shutdown.
+        hub: Live fan-out; default: the one ``config.pubsub`` names. The
+            application starts it after the storage and stops it before.
         clock: Milliseconds since the Unix epoch (tests move time).
     """
-    store = storage if storage is not None else SqliteStorage(config.database)
-    relay = Relay(config, store, hub or MemoryHub(), clock=clock)
+    store = storage if storage is not None else default_storage(config)
+    fanout = hub if hub is not None else make_hub(config, store)
+    relay = Relay(config, store, fanout, clock=clock)
     auth = Authenticator(config, store, clock=clock)
     limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits})
     retention = Retention(store, interval=config.retention_interval, clock=clock)
@@ -162,11 +174,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await store.open()
+        try:
+            await fanout.start()
+        except BaseException:
+            await store.close()
+            raise
         retention.start()
         try:
             yield
         finally:
             await retention.stop()
+            await fanout.stop()
             await store.close()
 
     def provide(value: Any) -> Provide:

@@ -26,12 +26,17 @@ __all__ = [
     "Config",
     "ConfigError",
     "CreatePolicy",
+    "PubSub",
     "Rate",
     "load_config",
 ]
 
 CreatePolicy = Literal["open", "token", "closed"]
 _POLICIES: Final = ("open", "token", "closed")
+PubSub = Literal["memory", "redis", "postgres"]
+_PUBSUBS: Final = ("memory", "redis", "postgres")
+_POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+_REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 BUCKETS: Final = ("send", "join", "auth", "register", "subscribe", "request")
@@ -85,6 +90,16 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("hearth-data")
+    database_url: str = field(default="", repr=False)
+    """``postgresql://...`` to store in PostgreSQL; empty: SQLite in ``data_dir``."""
+    pubsub: PubSub = "memory"
+    """Live fan-out: in this process, or across instances over Redis or PostgreSQL."""
+    pubsub_url: str = field(default="", repr=False)
+    """The Redis URL for ``redis``; for ``postgres``, empty means ``database_url``."""
+    pubsub_channel: str = "hearth"
+    """The channel the instances of one deployment share (one Redis, several relays)."""
+    database_pool_size: int = 10
+    """PostgreSQL connections each instance keeps at most."""
     origin: str = ""
     """The origin clients sign in challenge answers; empty: ``http://host:port``."""
     create_policy: CreatePolicy = "open"
@@ -125,6 +140,7 @@ class Config:
             "stream_queue_cap",
             "auth_timeout",
             "retention_interval",
+            "database_pool_size",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -134,6 +150,31 @@ class Config:
             raise ConfigError(f"unknown rate-limit buckets: {', '.join(sorted(unknown))}")
         if self.create_policy == "token" and not self.registration_tokens:
             raise ConfigError("create_policy 'token' needs at least one registration token")
+        self._check_scale_out()
+
+    def _check_scale_out(self) -> None:
+        # The URLs may carry passwords: no message below quotes them.
+        if self.database_url and not self.database_url.startswith(_POSTGRES_SCHEMES):
+            raise ConfigError("database_url must be a postgresql:// URL (or empty for SQLite)")
+        if not self.pubsub_channel.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError("pubsub_channel must be letters, digits, '-' and '_'")
+        if self.pubsub not in _PUBSUBS:
+            raise ConfigError(f"pubsub must be one of {', '.join(_PUBSUBS)}")
+        if self.pubsub == "memory":
+            if self.pubsub_url:
+                raise ConfigError("pubsub_url is set but pubsub is 'memory'")
+            return
+        if not self.database_url:
+            # Instances that share live events must share the events themselves.
+            raise ConfigError(f"pubsub {self.pubsub!r} needs a PostgreSQL database_url")
+        if self.pubsub == "redis" and not self.pubsub_url.startswith(_REDIS_SCHEMES):
+            raise ConfigError("pubsub 'redis' needs pubsub_url = 'redis://...'")
+        if (
+            self.pubsub == "postgres"
+            and self.pubsub_url
+            and not self.pubsub_url.startswith(_POSTGRES_SCHEMES)
+        ):
+            raise ConfigError("pubsub 'postgres' needs a postgresql:// pubsub_url (or none)")
 
     @property
     def public_origin(self) -> str:
@@ -142,8 +183,13 @@ class Config:
 
     @property
     def database(self) -> Path:
-        """The SQLite file."""
+        """The SQLite file (unused when ``database_url`` names PostgreSQL)."""
         return self.data_dir / "hearth.db"
+
+    @property
+    def pubsub_target(self) -> str:
+        """Where the pub/sub backend connects: ``pubsub_url``, else the database."""
+        return self.pubsub_url or self.database_url
 
     def rate(self, bucket: str) -> Rate:
         """The rate of one bucket (the default if the operator did not set it)."""
@@ -168,6 +214,11 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "host": str,
     "port": int,
     "data_dir": Path,
+    "database_url": str,
+    "pubsub": str,
+    "pubsub_url": str,
+    "pubsub_channel": str,
+    "database_pool_size": int,
     "origin": str,
     "create_policy": str,
     "registration_tokens": _tokens,

@@ -1,9 +1,12 @@
 """Live fan-out of room events to the stream connections that follow a room.
 
 :class:`Hub` is the small interface the relay publishes to and the websocket
-subscribes through; :class:`MemoryHub` serves one process. A later issue adds hubs
-over Redis or PostgreSQL LISTEN/NOTIFY for several relay instances behind the same
-interface.
+subscribes through; :class:`MemoryHub` serves one process, and
+``server.pubsub.ChannelsHub`` several relay instances over Redis or PostgreSQL
+LISTEN/NOTIFY, behind the same interface. A hub that may miss events (a pub/sub
+connection broke) says so with :meth:`Listener.lost`, and the listener catches up
+from storage, which every instance shares; it also tells the relay which rooms'
+cached logs another instance changed (:meth:`Hub.watch_logs`).
 
 Why not Litestar's channels plugin: its subscribers drop events silently when their
 backlog is full (``put_nowait``'s result is ignored) and its publish queue is
@@ -14,17 +17,19 @@ queue and marks itself behind when full, so a publish never blocks and never wai
 on a slow consumer.
 
 The relay publishes while it holds the room's lock, right after the commit, so each
-room's events reach every listener in sequence order.
+room's events reach every listener of that process in sequence order. Events from
+other instances may arrive out of order or not at all; listeners check ``seq``.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Protocol, final
 
 from protocol.ids import RoomId
 
-__all__ = ["Hub", "Listener", "MemoryHub"]
+__all__ = ["Hub", "Listener", "LogWatcher", "MemoryHub"]
 
 
 class Listener(Protocol):
@@ -32,6 +37,13 @@ class Listener(Protocol):
 
     def deliver(self, room: RoomId, seq: int, frame: bytes) -> None:
         """Take one event frame (JSON text of an ``EventFrame``)."""
+
+    def lost(self) -> None:
+        """Events may have been missed: catch up from storage. Returns at once."""
+
+
+LogWatcher = Callable[[RoomId | None], None]
+"""Told a room whose log another instance changed, or ``None``: any room's may have."""
 
 
 class Hub(abc.ABC):
@@ -46,8 +58,20 @@ class Hub(abc.ABC):
         """Stop delivering ``room``'s events to ``listener`` (no error if it was not)."""
 
     @abc.abstractmethod
-    def publish(self, room: RoomId, seq: int, frame: bytes) -> None:
-        """Hand a committed event to every listener of its room, without blocking."""
+    def publish(self, room: RoomId, seq: int, frame: bytes, *, log: bool = False) -> None:
+        """Hand a committed event to every listener of its room, without blocking.
+
+        ``log`` says the event is a log operation (other instances drop their cached log).
+        """
+
+    async def start(self) -> None:  # noqa: B027 - a hook; the in-process hub needs none
+        """Connect (called once the storage is open)."""
+
+    async def stop(self) -> None:  # noqa: B027 - a hook
+        """Disconnect (called before the storage closes)."""
+
+    def watch_logs(self, watcher: LogWatcher) -> None:  # noqa: B027 - a hook
+        """Have ``watcher`` told of log changes made by other instances (none here)."""
 
 
 @final
@@ -68,9 +92,13 @@ class MemoryHub(Hub):
         if not listeners:
             del self._listeners[room]
 
-    def publish(self, room: RoomId, seq: int, frame: bytes) -> None:
+    def publish(self, room: RoomId, seq: int, frame: bytes, *, log: bool = False) -> None:
         for listener in tuple(self._listeners.get(room, ())):
             listener.deliver(room, seq, frame)
+
+    def all_listeners(self) -> set[Listener]:
+        """Every listener of every room."""
+        return {listener for listeners in self._listeners.values() for listener in listeners}
 
     def listener_count(self, room: RoomId) -> int:
         """How many listeners follow ``room`` (for tests and diagnostics)."""

@@ -10,6 +10,13 @@ acknowledged or published; a change whose commit failed drops the cached log.
 
 Membership checks use the verified log, never the relay's own tables, and a room the
 caller is not in answers ``room.not_found`` exactly like a room that does not exist.
+
+Several relay instances may share one storage. Each caches logs, and another
+instance may extend one meanwhile: every write names the log index it verified
+against and storage refuses it (``log.conflict``) if the log moved on, whereupon
+the change is verified again against the reloaded log, a few times at most. Signs
+that the cache lags (an envelope naming a later head, an append past the cached
+head, a caller missing from the cached members) reload it before answering.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from protocol.api import (
     EventFrame,
     HistoryPage,
     InviteReadRequest,
+    LogEvent,
     LogPage,
     MessageAck,
     RoomEvent,
@@ -54,6 +62,9 @@ __all__ = ["INVITE_READ_SKEW_MS", "Relay"]
 
 INVITE_READ_SKEW_MS: Final = 5 * 60 * 1000
 """How far an invite-log read's ``at`` may be from the relay's clock."""
+
+_ATTEMPTS: Final = 3
+"""How often a change is verified again after another instance outgrew its log."""
 
 _T = TypeVar("_T")
 
@@ -89,6 +100,14 @@ class Relay:
         self.hub = hub
         self.rooms = Rooms(storage)
         self._clock = clock
+        hub.watch_logs(self._log_changed)
+
+    def _log_changed(self, room: RoomId | None) -> None:
+        # Another instance appended to this room's log (or may have, to any room's).
+        if room is None:
+            self.rooms.drop_all()
+        else:
+            self.rooms.drop(room)
 
     def now(self) -> int:
         """The relay's clock, milliseconds since the Unix epoch."""
@@ -119,7 +138,8 @@ class Relay:
             raise
 
     def _publish(self, room: RoomId, event: RoomEvent) -> None:
-        self.hub.publish(room, event.seq, to_json(EventFrame(room=room, event=event)))
+        frame = to_json(EventFrame(room=room, event=event))
+        self.hub.publish(room, event.seq, frame, log=isinstance(event, LogEvent))
 
     # -- rooms and logs ----------------------------------------------------
 
@@ -158,6 +178,8 @@ class Relay:
         content = op.content
         state = await self.rooms.get(room)
         joining = isinstance(content.body, JoinOp)
+        if state is not None and member not in state.log.members and not joining:
+            state = await self.rooms.refresh(room, state)
         if state is None or (member not in state.log.members and not joining):
             raise not_found()
         if content.room != room:
@@ -166,8 +188,18 @@ class Relay:
             raise RelayError(
                 "the operation's author is not this session's key", code="auth.forbidden"
             )
-        async with self.rooms.locked(room) as state:
-            return await self._append_locked(room, state, op)
+        for attempt in range(_ATTEMPTS):
+            async with self.rooms.locked(room) as state:
+                try:
+                    return await self._append_locked(room, state, op)
+                except RelayError as exc:
+                    if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
+                        raise
+                    # A conflict against a current log is the caller's; against an
+                    # outgrown one (another instance appended), judge it again.
+                    if await self.rooms.refresh(room, state) is state:
+                        raise
+        raise AssertionError("unreachable")
 
     async def _append_locked(self, room: RoomId, state: RoomState, op: SignedOp) -> AppendResult:
         log = state.log
@@ -197,7 +229,12 @@ class Relay:
         self, member: MemberId, room_text: str, *, after: int, limit: int
     ) -> LogPage:
         """``GET /v1/rooms/{room}/log``: operations with index > ``after``."""
-        state = await self.rooms.member_state(_check_room_id(room_text), [member])
+        room = _check_room_id(room_text)
+        state = await self.rooms.member_state(room, [member])
+        if after + limit > state.log.index:
+            # The page reaches the cached head: one written through another instance
+            # a moment ago must be in it.
+            state = await self.rooms.refresh(room, state) or state
         return _page(state.log, after, limit)
 
     async def invite_log(
@@ -219,6 +256,8 @@ class Relay:
                 "the request's time is too far from the relay's clock", code="auth.expired"
             )
         state = await self.rooms.get(room)
+        if state is not None and request.invite_key not in state.log.invites:
+            state = await self.rooms.refresh(room, state)  # created through another instance?
         if state is None:
             raise not_found()
         invite = state.log.invites.get(request.invite_key)
@@ -253,22 +292,38 @@ class Relay:
         if header.room != room:
             raise HearthError("the message names another room", code="msg.bad_room")
         digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
-        async with self.rooms.locked(room) as state:
-            if member not in state.log.members:
-                raise not_found()
-            existing = await self.storage.find_message(room, header.id)
-            if existing is not None:
-                if existing.digest != digest:
-                    raise RelayError(
-                        "another message was sent under this id", code="msg.duplicate_id"
-                    )
-                return MessageAck(room=room, id=header.id, seq=existing.seq, ts=existing.ts)
-            check_envelope(state.log, envelope)
-            event = await self._commit(
-                room, lambda: self.storage.add_message(envelope, ts=self.now(), digest=digest)
-            )
-            self._publish(room, event)
-        return MessageAck(room=room, id=header.id, seq=event.seq, ts=event.ts)
+        for attempt in range(_ATTEMPTS):
+            async with self.rooms.locked(room) as state:
+                if member not in state.log.members:
+                    raise not_found()
+                existing = await self.storage.find_message(room, header.id)
+                if existing is not None:
+                    if existing.digest != digest:
+                        raise RelayError(
+                            "another message was sent under this id", code="msg.duplicate_id"
+                        )
+                    return MessageAck(room=room, id=header.id, seq=existing.seq, ts=existing.ts)
+                if attempt == 0 and header.head_index > state.log.index:
+                    # The sender verified a longer log than this instance has cached.
+                    await self.rooms.refresh(room, state)
+                    continue
+                check_envelope(state.log, envelope)
+                write = functools.partial(
+                    self.storage.add_message,
+                    envelope,
+                    ts=self.now(),
+                    digest=digest,
+                    log_index=state.log.index,
+                )
+                try:
+                    event = await self._commit(room, write)
+                except RelayError as exc:
+                    if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
+                        raise
+                    continue  # the log grew on another instance: admit it again
+                self._publish(room, event)
+                return MessageAck(room=room, id=header.id, seq=event.seq, ts=event.ts)
+        raise AssertionError("unreachable")
 
     async def delete(
         self, member: MemberId, room_text: str, request: DeleteRequest
@@ -284,28 +339,42 @@ class Relay:
         if content.room != room:
             raise HearthError("the request names another room", code="msg.bad_room")
         verify_delete(request)
-        async with self.rooms.locked(room) as state:
-            role = state.log.role_of(member)
-            if role is None:
-                raise not_found()
-            record = await self.storage.find_message(room, content.target)
-            if record is None:
-                raise RelayError("no such message in this room", code="msg.not_found")
-            if record.sender != member and ROLE_RANK[role] < ROLE_RANK["moderator"]:
-                raise RelayError(
-                    "only the sender, a moderator or an owner may delete this",
-                    code="auth.forbidden",
+        for attempt in range(_ATTEMPTS):
+            async with self.rooms.locked(room) as state:
+                role = state.log.role_of(member)
+                if role is None:
+                    raise not_found()
+                record = await self.storage.find_message(room, content.target)
+                if record is None:
+                    raise RelayError("no such message in this room", code="msg.not_found")
+                if record.sender != member and ROLE_RANK[role] < ROLE_RANK["moderator"]:
+                    if attempt == 0 and await self.rooms.refresh(room, state) is not state:
+                        continue  # promoted through another instance?
+                    raise RelayError(
+                        "only the sender, a moderator or an owner may delete this",
+                        code="auth.forbidden",
+                    )
+                if record.removed_by is not None:
+                    earlier = await self.storage.tombstone_at(room, record.removed_by)
+                    if earlier is None:
+                        raise RelayError("this message was erased", code="msg.not_found")
+                    return earlier
+                write = functools.partial(
+                    self.storage.delete_message,
+                    room,
+                    request,
+                    ts=self.now(),
+                    log_index=state.log.index,
                 )
-            if record.removed_by is not None:
-                earlier = await self.storage.tombstone_at(room, record.removed_by)
-                if earlier is None:
-                    raise RelayError("this message was erased", code="msg.not_found")
-                return earlier
-            event = await self._commit(
-                room, lambda: self.storage.delete_message(room, request, ts=self.now())
-            )
-            self._publish(room, event)
-        return event
+                try:
+                    event = await self._commit(room, write)
+                except RelayError as exc:
+                    if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
+                        raise
+                    continue
+                self._publish(room, event)
+                return event
+        raise AssertionError("unreachable")
 
     async def history(
         self, member: MemberId, room_text: str, *, before: int | None, limit: int

@@ -7,6 +7,13 @@ one order and events are published in that order. A change verifies against the
 cached log (mutating it), persists, and publishes; if persisting fails the state is
 dropped (``valid`` turns false) and the next user reloads it from storage, so the
 cache never holds an operation the database does not.
+
+With several relay instances over one database, another instance may extend a log
+this cache holds. The cache then lags, never disagrees: logs only grow. It catches
+up when the hub reports another instance's log event (``drop``), when the hub may
+have missed one (``drop_all``), and wherever a stale answer would refuse a caller
+(``refresh``: one indexed read for the operation after the cached head). Writes
+are safe regardless: storage refuses a write verified against an outgrown log.
 """
 
 from __future__ import annotations
@@ -88,9 +95,25 @@ class Rooms:
         if state is not None:
             state.valid = False
 
+    def drop_all(self) -> None:
+        """Forget every room's state (another instance may have changed any of them)."""
+        for room in list(self._cache):
+            self.drop(room)
+
+    async def refresh(self, room: RoomId, state: RoomState) -> RoomState | None:
+        """``state``, or the room reloaded if storage holds an operation past its head."""
+        newer = await self._storage.op_seqs(room, [state.log.index + 1])
+        if not newer and state.valid:
+            return state
+        if self._cache.get(room) is state:
+            self.drop(room)
+        return await self.get(room)
+
     async def member_state(self, room: RoomId, members: list[MemberId]) -> RoomState:
         """The room's state if one of ``members`` is in it, else ``room.not_found``."""
         state = await self.get(room)
+        if state is not None and not any(m in state.log.members for m in members):
+            state = await self.refresh(room, state)  # joined through another instance?
         if state is None or not any(m in state.log.members for m in members):
             raise not_found()
         return state

@@ -13,6 +13,13 @@ A connection runs two coroutines. The *reader* takes client frames in order:
   last read (so replayed) or published after the registration (so queued): no gap,
   and the skip removes the overlap: no duplicate.
 
+Across relay instances (``server.pubsub``) live events of one room may arrive out of
+order, late, or (when a pub/sub connection breaks) not at all. The pump never trusts
+that order: a live event past the next expected ``seq`` makes it read the gap from
+storage first, which every instance shares, and an event at or below what it sent is
+dropped. When the hub says it may have missed events (``lost``), the pump reads
+every followed room from storage after what it sent.
+
 Live events wait in the outbox, at most ``stream_queue_cap`` of them. The hub's
 ``deliver`` never blocks: past the cap the connection is marked behind and closed
 with 4409, and the client resumes from its positions. So a slow consumer costs a
@@ -86,6 +93,13 @@ class _Replay:
 
 
 @dataclass(frozen=True, slots=True)
+class _CatchUp:
+    """Read the room from storage after what was sent (the hub may have missed events)."""
+
+    room: RoomId
+
+
+@dataclass(frozen=True, slots=True)
 class _Live:
     room: RoomId
     seq: int
@@ -97,7 +111,7 @@ class _Outbox:
     """The connection's queue: replay commands, and at most ``cap`` live events."""
 
     def __init__(self, cap: int) -> None:
-        self._items: deque[_Replay | _Live] = deque()
+        self._items: deque[_Replay | _CatchUp | _Live] = deque()
         self._cap = cap
         self._live = 0
         self._wake = asyncio.Event()
@@ -117,11 +131,11 @@ class _Outbox:
         self._live += 1
         self._wake.set()
 
-    def command(self, item: _Replay) -> None:
+    def command(self, item: _Replay | _CatchUp) -> None:
         self._items.append(item)
         self._wake.set()
 
-    async def get(self) -> _Replay | _Live:
+    async def get(self) -> _Replay | _CatchUp | _Live:
         while not self._items and not self.behind:
             self._wake.clear()
             await self._wake.wait()
@@ -162,6 +176,10 @@ class _Connection:
     def deliver(self, room: RoomId, seq: int, frame: bytes) -> None:
         self.outbox.deliver(room, seq, frame)
 
+    def lost(self) -> None:
+        for room in self.rooms:
+            self.outbox.command(_CatchUp(room))
+
     def detach(self) -> None:
         for room in self.rooms:
             self.relay.hub.unsubscribe(room, self)
@@ -173,6 +191,9 @@ class _Connection:
             item = await self.outbox.get()
             if isinstance(item, _Replay):
                 await self._replay(item.room, item.after)
+            elif isinstance(item, _CatchUp):
+                if item.room in self.rooms and await self._still_member(item.room):
+                    await self._replay(item.room, self.sent.get(item.room, 0))
             else:
                 await self._live(item)
 
@@ -197,7 +218,8 @@ class _Connection:
         if not await self._still_member(room):
             return
         if item.seq > last + 1:
-            # Not expected (events are published in order), but never leave a gap.
+            # Another instance's event overtook one, or pub/sub lost one: every event
+            # below a published one is committed, so storage fills the gap.
             await self._replay(room, last)
             if item.seq <= self.sent[room]:
                 return
@@ -249,8 +271,9 @@ class _Connection:
             self.rooms[room] = member
 
     async def _member_of(self, room: RoomId) -> MemberId | None:
-        state = await self.relay.rooms.get(room)
-        if state is None:
+        try:
+            state = await self.relay.rooms.member_state(room, self.members)
+        except RelayError:
             return None
         return next((m for m in self.members if m in state.log.members), None)
 

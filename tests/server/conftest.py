@@ -1,4 +1,8 @@
-"""Fixtures: the real relay app over a real SQLite file in ``tmp_path``.
+"""Fixtures: the real relay app over a real SQLite file in ``tmp_path``, and over PostgreSQL.
+
+Every fixture that builds a relay runs each test twice: on SQLite, and on a fresh
+PostgreSQL schema with LISTEN/NOTIFY fan-out (skipped, saying so, unless
+``HEARTH_TEST_POSTGRES_URL`` is set; see ``tests/server/backends.py``).
 
 ``relay`` drives the app in-process through httpx's ASGI transport. ``live`` runs the same
 app under uvicorn on a free loopback port inside the test's event loop, for what
@@ -22,9 +26,10 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
-from server.app import create_app
+from server.app import create_app, default_storage
 from server.config import Config, Rate
-from server.storage import SqliteStorage
+from server.storage import Storage
+from tests.server.backends import BACKENDS, config_changes
 from tests.server.helpers import Clock
 
 GENEROUS = {
@@ -47,9 +52,16 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """The config settings of this run's storage backend (each test gets its own database)."""
+    async with config_changes(request.param) as changes:
+        yield changes
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path)
+def config(tmp_path: Path, backend: dict[str, Any]) -> Config:
+    return make_config(tmp_path, **backend)
 
 
 @dataclasses.dataclass
@@ -57,7 +69,7 @@ class Relay:
     """A running app with its storage (to look inside) and an HTTP client."""
 
     app: Litestar
-    storage: SqliteStorage
+    storage: Storage
     http: httpx.AsyncClient
     base_url: str = "http://testserver.local"
 
@@ -71,7 +83,7 @@ async def test_client(config: Config, clock: Clock) -> AsyncIterator[Relay]:
     # The app runs in the test's own event loop (httpx's ASGI transport and the app's
     # lifespan), not in AsyncTestClient's portal thread: tests then share one loop
     # with the relay's locks and may look inside its storage.
-    storage = SqliteStorage(config.database)
+    storage = default_storage(config)
     app = create_app(config, storage, clock=clock)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with (
@@ -110,7 +122,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
 async def live_server(
     config: Config, clock: Clock, *, sndbuf: int | None = None
 ) -> AsyncIterator[Relay]:
-    storage = SqliteStorage(config.database)
+    storage = default_storage(config)
     app = create_app(config, storage, clock=clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -158,11 +170,11 @@ async def live(config: Config, clock: Clock) -> AsyncIterator[Relay]:
 
 
 @pytest.fixture
-def make_relay(tmp_path: Path, clock: Clock) -> Callable[..., Any]:
-    """``async with make_relay(live=False, **config_changes) as relay``."""
+def make_relay(tmp_path: Path, clock: Clock, backend: dict[str, Any]) -> Callable[..., Any]:
+    """``async with make_relay(live=False, **config_changes) as relay`` (same database)."""
 
     def factory(*, live: bool = False, sndbuf: int | None = None, **changes: Any) -> Any:
-        config = make_config(tmp_path, **changes)
+        config = make_config(tmp_path, **{**backend, **changes})
         return live_server(config, clock, sndbuf=sndbuf) if live else test_client(config, clock)
 
     return factory
