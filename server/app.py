@@ -41,8 +41,8 @@ from server.config import Config
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
 from server.hub import Hub
-from server.pubsub import make_hub
 from server.openapi import correct
+from server.pubsub import make_hub
 from server.ratelimit import RateLimiter, address_subject
 from server.relay import Relay
 from server.retention import Retention
