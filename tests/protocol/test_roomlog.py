@@ -183,7 +183,9 @@ def _wire(op: SignedOp) -> SignedOp | None:
 
 def _expected(path: tuple[Any, ...], bad: SignedOp, log: RoomLog) -> str:
     if path == ("content", "index"):
-        return "log.fork" if bad.content.index < len(log) else "log.bad_index"
+        # At an index we hold, an operation its author did not sign is a forgery, not
+        # evidence of a second history.
+        return "log.bad_signature" if bad.content.index < len(log) else "log.bad_index"
     if path == ("content", "prev"):
         return "log.bad_prev"
     if path == ("content", "room") and len(log):
