@@ -31,12 +31,14 @@ from protocol import crypto
 from protocol.api import (
     AccountDeleted,
     AppendResult,
+    ErasedEvent,
     EventFrame,
     HistoryPage,
     InviteReadRequest,
     LogEvent,
     LogPage,
     MessageAck,
+    MessageEvent,
     RoomEvent,
     RoomSync,
     SyncRequest,
@@ -128,10 +130,17 @@ class Relay:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            # The caller went away; the write goes on and must still be published.
+            # The caller went away; the write goes on and must still be published,
+            # here, still under the room's lock, or live listeners would not see it
+            # before the room's next event.
             await asyncio.wait([task])
             if task.cancelled() or task.exception() is not None:
                 self.rooms.drop(room)
+            else:
+                result: object = task.result()
+                event = result[0] if isinstance(result, tuple) else result
+                if isinstance(event, LogEvent | MessageEvent | TombstoneEvent | ErasedEvent):
+                    self._publish(room, event)
             raise
         except BaseException:
             self.rooms.drop(room)

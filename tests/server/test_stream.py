@@ -218,3 +218,31 @@ async def test_pings_drop_a_dead_peer(make_relay: Any, clock: Clock) -> None:
             await asyncio.sleep(0.05)
         assert hub.listener_count(room.room) == 0
         ws.transport.abort()
+
+
+async def test_a_send_whose_caller_went_away_is_still_published(live: Relay, clock: Clock) -> None:
+    room, token = await create(live, clock)
+    ws = await open_stream(live, token)
+    await subscribe(ws, {room.room: 1})
+    await send(live, room, "owner", token, "first")
+    assert (await frame(ws)).event.seq == 2
+    original = live.storage.add_message
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await gate.wait()
+        return await original(*args, **kwargs)
+
+    live.storage.add_message = slow  # type: ignore[method-assign]
+    envelope = room.send("owner", "the caller hangs up mid-commit")
+    relay = live.app.state.relay
+    task = asyncio.create_task(relay.send(room.member("owner"), room.room, envelope))
+    await entered.wait()
+    task.cancel()
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    got = await frame(ws)
+    assert (got.event.seq, got.event.envelope.header.id) == (3, envelope.header.id)
+    await ws.close()
