@@ -191,6 +191,12 @@ class Relay:
             state = await self.rooms.refresh(room, state)
         if state is None or (member not in state.log.members and not joining):
             raise not_found()
+        if isinstance(content.body, JoinOp) and content.body.invite_key not in state.log.invites:
+            # Only the holder of an invite this log registered may learn that the room
+            # exists; any other join gets the stranger's answer (like ``invite_log``).
+            state = await self.rooms.refresh(room, state)  # invited through another instance?
+            if state is None or content.body.invite_key not in state.log.invites:
+                raise not_found()
         if content.room != room:
             raise LogError("the operation names another room", code="log.bad_room")
         if content.author != member:
