@@ -410,4 +410,78 @@ async def test_two_histories_raise_a_fork_alarm(
 
 def test_alarm_is_a_typed_public_event() -> None:
     assert SecurityAlarm.__module__ == "client_sdk.events"
-    asyncio.get_event_loop_policy()  # keep asyncio imported for the fixtures' loops
+
+
+# -- the same lies told on the live stream ------------------------------------------------
+
+
+async def _live_bob(
+    proxy: HostileProxy, tmp_path: Path, identity: Identity
+) -> AsyncIterator[HearthClient]:
+    async with HearthClient(
+        proxy.url, identity, store_path=tmp_path / "bob.db", live=True
+    ) as client:
+        async with asyncio.timeout(15):
+            while not client.online:
+                await asyncio.sleep(0.02)
+        yield client
+
+
+async def _next_alarm(client: HearthClient, kind: str) -> SecurityAlarm:
+    async with asyncio.timeout(15):
+        async for event in client.events():
+            if isinstance(event, SecurityAlarm) and event.kind == kind:
+                return event
+    raise AssertionError("the client closed before the alarm")
+
+
+async def test_rewritten_sender_on_the_stream_raises_an_alarm(
+    world: tuple[RelayProcess, HostileProxy, dict[str, HearthClient]], tmp_path: Path
+) -> None:
+    _relay, proxy, people = world
+    room_id = await _group(people, "bob", "carol")
+    carol_id = people["carol"].room(room_id).me
+    await people["bob"].close()  # Bob now follows the room live, on his store
+
+    async def reattribute(frame: str) -> list[str]:
+        data = msgspec.json.decode(frame)
+        event = data.get("event") if data.get("type") == "event" else None
+        if event and event.get("type") == "msg":
+            event["envelope"]["header"]["sender"] = carol_id
+        return [msgspec.json.encode(data).decode()]
+
+    async for bob in _live_bob(proxy, tmp_path, people["bob"].identity):
+        proxy.on_frame = reattribute
+        await people["alice"].room(room_id).send("live, and not from Carol")
+        alarm = await _next_alarm(bob, "bad_message")
+        assert alarm.room_id == room_id
+        texts = [m.text for m in await bob.room(room_id).messages(limit=100)]
+        assert "live, and not from Carol" not in texts
+        with pytest.raises(RoomBlocked):
+            await bob.room(room_id).send("hello?")
+
+
+async def test_replayed_frame_on_the_stream_is_shown_once(
+    world: tuple[RelayProcess, HostileProxy, dict[str, HearthClient]], tmp_path: Path
+) -> None:
+    _relay, proxy, people = world
+    room_id = await _group(people, "bob")
+    await people["bob"].close()
+
+    async def twice(frame: str) -> list[str]:
+        data = msgspec.json.decode(frame)
+        event = data.get("event") if data.get("type") == "event" else None
+        if event and event.get("type") == "msg":
+            again = msgspec.json.decode(frame)
+            again["event"]["seq"] = event["seq"] + 1_000  # and again, later in the stream
+            return [frame, msgspec.json.encode(again).decode()]
+        return [frame]
+
+    async for bob in _live_bob(proxy, tmp_path, people["bob"].identity):
+        proxy.on_frame = twice
+        await people["alice"].room(room_id).send("said once, heard once")
+        alarm = await _next_alarm(bob, "bad_message")
+        assert alarm.code == "msg.replay"
+        await asyncio.sleep(0.5)  # let anything else the stream carried be processed
+        texts = [m.text for m in await bob.room(room_id).messages(limit=100)]
+        assert texts.count("said once, heard once") == 1
