@@ -131,6 +131,7 @@ async def _session(relay: RelayProcess, tmp_path: Path) -> None:
         o_circle = await o.join(link)
         i_circle = await i.join(link)
         await o_circle.accept_rules()
+        await i_circle.accept_rules()  # posting waits for the ground rules
 
         first = await circle.send(TEXTS[0])
         await _wait_for(o, o_circle, TEXTS[0])
@@ -187,14 +188,30 @@ async def _session(relay: RelayProcess, tmp_path: Path) -> None:
 
 async def test_relay_disk_and_logs_hold_no_plaintext(relay: RelayProcess, tmp_path: Path) -> None:
     await _session(relay, tmp_path)
-    await asyncio.to_thread(relay.stop)  # checkpoint nothing away: read files as left
 
-    files = sorted(p for p in relay.data_dir.rglob("*") if p.is_file())
-    names = {p.name for p in files}
-    assert "hearth.db" in names, names
-    haystacks = {str(p.relative_to(relay.data_dir)): p.read_bytes() for p in files}
+    def snapshot(when: str) -> dict[str, bytes]:
+        files = sorted(p for p in relay.data_dir.rglob("*") if p.is_file())
+        return {f"{p.relative_to(relay.data_dir)} ({when})": p.read_bytes() for p in files}
+
+    # The files as a thief imaging the running machine finds them (the WAL holds the
+    # newest pages), then as a kill -9 leaves them (no checkpoint), then after a
+    # clean stop (everything checkpointed into the main file).
+    haystacks = snapshot("running")
+    relay.kill()
+    haystacks.update(snapshot("killed"))
+    await asyncio.to_thread(relay.start)
+    await asyncio.to_thread(relay.stop)
+    haystacks.update(snapshot("stopped"))
+    names = {name.split(" ")[0] for name in haystacks}
+    assert {"hearth.db", "hearth.db-wal", "hearth.db-shm"} <= names, names
     haystacks["relay log (stdout+stderr)"] = relay.log.read_bytes()
     assert sum(len(h) for h in haystacks.values()) > 10_000
+    print(
+        "privacy audit:",
+        len(SECRETS),
+        "secrets,",
+        {where: len(data) for where, data in haystacks.items()},
+    )
 
     hits = [
         (where, form, secret)
