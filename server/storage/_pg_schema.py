@@ -1,0 +1,78 @@
+"""PostgreSQL's schema for :mod:`server.storage.postgres`, as numbered migrations.
+
+Each entry of :data:`MIGRATIONS` is one step, applied in one transaction together
+with the bump of ``schema_version``; a new version appends a step and never edits
+an old one. The tables mirror SQLite's (``server/storage/sqlite.py``), column for
+column, so both backends hold exactly the same metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the first schema (SQLite's version 1, plus the shared challenge table).
+    (
+        """CREATE TABLE rooms (
+            id text PRIMARY KEY,
+            created_at bigint NOT NULL,
+            last_seq bigint NOT NULL,
+            last_ts bigint NOT NULL,
+            low_water bigint NOT NULL DEFAULT 0,
+            retention_days integer
+        )""",
+        """CREATE TABLE events (
+            room text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            seq bigint NOT NULL,
+            ts bigint NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('log', 'msg', 'tombstone', 'erased')),
+            op_index integer,
+            msg_id text,
+            sender text,
+            digest bytea,
+            data bytea,
+            ref bigint,
+            PRIMARY KEY (room, seq)
+        )""",
+        # Ciphertext does not compress: store it out of line without trying.
+        "ALTER TABLE events ALTER COLUMN data SET STORAGE EXTERNAL",
+        "CREATE UNIQUE INDEX events_op ON events (room, op_index) WHERE kind = 'log'",
+        "CREATE UNIQUE INDEX events_msg ON events (room, msg_id) WHERE kind = 'msg'",
+        "CREATE INDEX events_sender ON events (sender, room) WHERE kind = 'msg'",
+        """CREATE TABLE members (
+            room text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            member text NOT NULL,
+            role text NOT NULL,
+            PRIMARY KEY (room, member)
+        )""",
+        "CREATE INDEX members_member ON members (member)",
+        """CREATE TABLE sessions (
+            token_hash bytea PRIMARY KEY,
+            member text NOT NULL,
+            can_create boolean NOT NULL,
+            expires_at bigint NOT NULL
+        )""",
+        "CREATE INDEX sessions_member ON sessions (member)",
+        "CREATE TABLE creators (member text PRIMARY KEY)",
+        """CREATE TABLE blobs (
+            room text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            id text NOT NULL,
+            owner text NOT NULL,
+            size integer NOT NULL,
+            created_at bigint NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (room, id)
+        )""",
+        "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL",
+        "CREATE INDEX blobs_owner ON blobs (owner)",
+        """CREATE UNLOGGED TABLE challenges (
+            challenge bytea PRIMARY KEY,
+            member text NOT NULL,
+            expires_at bigint NOT NULL,
+            pow_difficulty integer NOT NULL
+        )""",
+        "CREATE INDEX challenges_expiry ON challenges (expires_at)",
+    ),
+)
