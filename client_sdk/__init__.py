@@ -14,6 +14,7 @@ from client_sdk.errors import (
     RelayUnavailable,
     RoomBlocked,
     RoomInactive,
+    RulesNotAccepted,
     StoreError,
 )
 from client_sdk.events import (
@@ -28,6 +29,7 @@ from client_sdk.events import (
     MessageReceived,
     ProfileChanged,
     RoleChanged,
+    RulesAccepted,
     RulesChanged,
     SecurityAlarm,
 )
@@ -64,7 +66,9 @@ __all__ = [
     "RoomBlocked",
     "RoomId",
     "RoomInactive",
+    "RulesAccepted",
     "RulesChanged",
+    "RulesNotAccepted",
     "SecurityAlarm",
     "StoreError",
 ]

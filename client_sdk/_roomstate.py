@@ -30,7 +30,7 @@ from typing import Final, Literal, final
 
 import msgspec
 
-from client_sdk.errors import InviteError, RoomBlocked, RoomInactive
+from client_sdk.errors import InviteError, RoomBlocked, RoomInactive, RulesNotAccepted
 from client_sdk.events import (
     AlarmKind,
     Event,
@@ -39,6 +39,7 @@ from client_sdk.events import (
     MemberRemoved,
     ProfileChanged,
     RoleChanged,
+    RulesAccepted,
     RulesChanged,
     SecurityAlarm,
 )
@@ -58,11 +59,16 @@ from protocol.errors import EnvelopeError, ForkDetected, LogError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import RoomKeys
 from protocol.messages import (
+    Body,
+    EditBody,
     Envelope,
     EnvelopeHeader,
     Plaintext,
     ProfileBody,
+    ReactionBody,
+    RulesAcceptBody,
     RulesBody,
+    TextBody,
 )
 from protocol.ops import (
     ROLE_RANK,
@@ -201,6 +207,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     joined_epoch: int = 1
     profile: ProfileBody | None = None
     rules: RulesBody | None = None
+    accepted: dict[str, int] = {}
     send_counter: int = 0
     epoch_messages: int = 0
     streams: list[_Stream] = []
@@ -235,6 +242,8 @@ class RoomState:
         self.joined_epoch = 1
         self.profile: ProfileBody | None = None
         self.rules: RulesBody | None = None
+        self.accepted: dict[MemberId, int] = {}
+        """The newest rules version each member accepted (or published), from signed messages."""
         self.send_counter = 0
         self.epoch_messages = 0
         self._at: list[_At] = []
@@ -274,6 +283,7 @@ class RoomState:
         state.joined_epoch = snapshot.joined_epoch
         state.profile = snapshot.profile
         state.rules = snapshot.rules
+        state.accepted = {MemberId(k): v for k, v in snapshot.accepted.items()}
         state.send_counter = snapshot.send_counter
         state.epoch_messages = snapshot.epoch_messages
         for s in snapshot.streams:
@@ -322,6 +332,7 @@ class RoomState:
             joined_epoch=self.joined_epoch,
             profile=self.profile,
             rules=self.rules,
+            accepted={str(k): v for k, v in self.accepted.items()},
             send_counter=self.send_counter,
             epoch_messages=self.epoch_messages,
             streams=streams,
@@ -671,6 +682,12 @@ class RoomState:
 
     def _room_body(self, step: Step, sender: MemberId, plaintext: Plaintext) -> None:
         body = plaintext.body
+        if isinstance(body, RulesAcceptBody):
+            if self._note_acceptance(sender, body.version):
+                step.items.append(
+                    RulesAccepted(room_id=self.room, member=sender, version=body.version)
+                )
+            return
         if not isinstance(body, ProfileBody | RulesBody):
             return
         role = self.log.role_of(sender)
@@ -687,10 +704,52 @@ class RoomState:
                     by=sender,
                 )
             )
-        elif self.rules is None or body.version > self.rules.version:
+            return
+        # Publishing a version of the rules is accepting it.
+        self._note_acceptance(sender, body.version)
+        if self.rules is None or body.version > self.rules.version:
             self.rules = body
             step.items.append(
                 RulesChanged(room_id=self.room, version=body.version, text=body.text, by=sender)
+            )
+
+    def _note_acceptance(self, member: MemberId, version: int) -> bool:
+        if version <= self.accepted.get(member, 0):
+            return False
+        self.accepted[member] = version
+        return True
+
+    def note_sent(self, body: Body) -> None:
+        """Apply our own room-level body at once, before the relay echoes it back.
+
+        The echo goes through :meth:`_room_body` again and changes nothing; applying
+        it now lets ``accept_rules`` be followed by ``send`` without a round trip.
+        """
+        if isinstance(body, RulesAcceptBody):
+            self._note_acceptance(self.me, body.version)
+        elif isinstance(body, RulesBody | ProfileBody):
+            role = self.log.role_of(self.me)
+            if role is None or ROLE_RANK[role] < _MODERATOR:
+                return
+            if isinstance(body, ProfileBody):
+                self.profile = body
+                return
+            self._note_acceptance(self.me, body.version)
+            if self.rules is None or body.version > self.rules.version:
+                self.rules = body
+
+    def require_rules_accepted(self, body: Body) -> None:
+        """Raise unless ``body`` is not a post, or we accepted the current rules.
+
+        Raises:
+            RulesNotAccepted: ``rules.not_accepted``.
+        """
+        if not isinstance(body, TextBody | EditBody | ReactionBody) or self.rules is None:
+            return
+        if self.accepted.get(self.me, 0) < self.rules.version:
+            raise RulesNotAccepted(
+                f"accept version {self.rules.version} of the ground rules before posting",
+                code="rules.not_accepted",
             )
 
     def check_withheld(self) -> Step:

@@ -21,6 +21,7 @@ __all__ = [
     "RelayUnavailable",
     "RoomBlocked",
     "RoomInactive",
+    "RulesNotAccepted",
     "StoreError",
 ]
 
@@ -126,3 +127,14 @@ class StoreError(HearthError):
     """
 
     default_code = "store.io"
+
+
+@final
+class RulesNotAccepted(HearthError):
+    """The room has ground rules we have not accepted yet (``rules.not_accepted``).
+
+    Show :attr:`client_sdk.Room.rules` to the person, then call
+    :meth:`client_sdk.Room.accept_rules`. A new version of the rules asks again.
+    """
+
+    default_code = "rules.not_accepted"

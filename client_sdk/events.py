@@ -27,6 +27,7 @@ __all__ = [
     "MessageReceived",
     "ProfileChanged",
     "RoleChanged",
+    "RulesAccepted",
     "RulesChanged",
     "SecurityAlarm",
 ]
@@ -127,6 +128,16 @@ class RulesChanged:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RulesAccepted:
+    """``member`` accepted version ``version`` of the ground rules (a signed message)."""
+
+    room_id: RoomId
+    member: MemberId
+    version: int
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProfileChanged:
     """The room's encrypted profile (name, topic, description) changed."""
 
@@ -177,6 +188,7 @@ Event = (
     | MemberRemoved
     | RoleChanged
     | RulesChanged
+    | RulesAccepted
     | ProfileChanged
     | SecurityAlarm
     | ConnectionChanged

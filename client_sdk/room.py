@@ -100,6 +100,22 @@ class Room:
         return rules.version if rules else 0
 
     @property
+    def rules_accepted(self) -> bool:
+        """True if there are no rules, or we accepted the current version (then we may post)."""
+        state = self._state
+        return state.rules is None or state.accepted.get(state.me, 0) >= state.rules.version
+
+    @property
+    def rules_acceptances(self) -> Mapping[MemberId, int]:
+        """The newest rules version each current member accepted, from their signed messages.
+
+        Publishing a version counts as accepting it. Members who accepted nothing
+        are absent.
+        """
+        state = self._state
+        return MappingProxyType({m: v for m, v in state.accepted.items() if m in state.log.members})
+
+    @property
     def members(self) -> Mapping[MemberId, Role]:
         """Every member's id and role, from the verified log (never from the relay)."""
         return MappingProxyType({m.id: m.role for m in self._state.log.members.values()})
@@ -172,6 +188,8 @@ class Room:
         rotation is committed first.
 
         Raises:
+            RulesNotAccepted: The room has ground rules we have not accepted
+                (``rules.not_accepted``); see :meth:`accept_rules`.
             RoomBlocked: A security alarm is open (``room.blocked``).
             RoomInactive: We left or were removed.
             RelayError: The relay refused the message for good.
@@ -217,7 +235,11 @@ class Room:
         return version
 
     async def accept_rules(self) -> MessageId:
-        """Tell the room we accept the current ground rules."""
+        """Accept the current ground rules: a signed ``rules.accept`` every member sees.
+
+        Until then :meth:`send`, :meth:`edit` and reactions raise
+        :class:`RulesNotAccepted`; a new version of the rules asks again.
+        """
         return await self._client._room_send(
             self._id, RulesAcceptBody(version=max(self.rules_version, 1))
         )

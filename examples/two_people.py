@@ -60,6 +60,7 @@ async def talk(relay: str, workdir: Path) -> None:
         link = await ana_room.create_invite(max_uses=1, expires_in=600)
         print(f"Ana's invite link: {link.split('#')[0]}#<secret>")
         ben_room = await ben_client.join(link)
+        await ben_room.accept_rules()  # the SDK lets Ben post once he accepted the rules
 
         rooms = {"ana": (ana_client, ana_room), "ben": (ben_client, ben_room)}
         for speaker, text in CONVERSATION:

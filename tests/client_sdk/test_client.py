@@ -112,6 +112,8 @@ async def group_of_three(
     await until(lambda: _all_members(rooms, 3))
     # The inviter re-sends profile and rules to each newcomer; let that settle.
     await until(lambda: _async(all(r.rules == "Be kind." for r in rooms)))
+    for joined in rooms[1:]:
+        await joined.accept_rules()  # posting waits for the ground rules
     await until(lambda: _pending_is(room, 0))
     return clients, rooms, watchers
 
