@@ -43,13 +43,15 @@ lock: $(STAMP)
 	  echo "# Produced by: pip list --format=freeze --exclude-editable"; \
 	  $(PY) -m pip list --format=freeze --exclude-editable; } > requirements.lock
 
-audit: $(STAMP)
-	$(PY) -m pip install --quiet pip-audit
-	$(PY) -m pip_audit --strict --requirement requirements.lock --no-deps --disable-pip
+# pip-audit lives in its own venv so that it never enters the lock it audits.
+audit:
+	test -x .venv-audit/bin/pip-audit || { $(PYTHON) -m venv .venv-audit && \
+	  .venv-audit/bin/pip install --quiet pip-audit; }
+	.venv-audit/bin/pip-audit --strict --requirement requirements.lock --no-deps --disable-pip
 
 format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-audit .mypy_cache .pytest_cache .ruff_cache .hypothesis
