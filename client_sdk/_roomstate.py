@@ -874,11 +874,27 @@ class RoomState:
         self.require_sendable()
         return self._sign(RoleOp(member=member, role=role), now)
 
+    def require_space(self) -> None:
+        """Raise if the policy's member cap is reached (a buddy chat holds two).
+
+        The log verifier refuses a join or add beyond the cap anyway (the relay's
+        and every member's); refusing here keeps a client from handing out an
+        invite nobody could use, or signing a join nobody would accept.
+
+        Raises:
+            InviteError: ``invite.room_full``.
+        """
+        cap = self.policy.max_members
+        if cap is not None and len(self.log.members) >= cap:
+            what = "a buddy chat" if self.policy.kind == "buddy" else "this room"
+            raise InviteError(f"{what} holds at most {cap} members", code="invite.room_full")
+
     def invite_op(
         self, invite: InviteKey, *, role: Role, max_uses: int, expires_at: int, now: int
     ) -> SignedOp:
         """A ``room.invite.create`` registering the public half of ``invite``."""
         self.require_sendable()
+        self.require_space()
         body = InviteCreateOp(
             invite_key=invite.public, role=role, max_uses=max_uses, expires_at=expires_at
         )
@@ -908,6 +924,7 @@ class RoomState:
             raise InviteError("this invite has been used up", code="invite.used_up")
         if now > registered.expires_at:
             raise InviteError("this invite has expired", code="invite.expired")
+        self.require_space()
         index = self.log.index + 1
         recipients = self._recipients()
         recipients[self.me] = self.keys.box_public

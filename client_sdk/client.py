@@ -350,7 +350,8 @@ class HearthClient:
         Raises:
             InviteError: The link is malformed, or the room has no live invite
                 for it (``invite.unknown``, ``invite.expired``, ``invite.used_up``,
-                ``invite.revoked``).
+                ``invite.revoked``), or the room is at its member cap
+                (``invite.room_full``: a buddy chat holds two).
             LogError: The relay served a log that does not verify.
         """
         self._check_open()
@@ -392,6 +393,8 @@ class HearthClient:
                     continue
                 if exc.code == "log.bad_invite":
                     raise InviteError(exc.message, code="invite.refused") from exc
+                if exc.code == "log.room_full":
+                    raise InviteError(exc.message, code="invite.room_full") from exc
                 raise
             step = state.apply_op(op)
             state.position = result.seq

@@ -101,7 +101,9 @@ class InviteError(HearthError):
 
     Codes: ``invite.malformed`` (not a Hearth invite link), ``invite.unknown``
     (the room's verified log holds no such invite), ``invite.revoked``,
-    ``invite.expired``, ``invite.used_up``.
+    ``invite.expired``, ``invite.used_up``, ``invite.room_full`` (the room is at
+    its policy's member cap; a buddy chat holds two), ``invite.refused`` (the
+    relay's log refused the join).
     """
 
     default_code = "invite.malformed"

@@ -259,6 +259,10 @@ class Room:
             max_uses: How many people may join with it.
             expires_in: Seconds until it expires.
             role: The role it grants (not ``owner``; at most our own).
+
+        Raises:
+            InviteError: ``invite.room_full`` if the room is at its member cap
+                (a buddy chat with both buddies in it).
         """
         return await self._client._room_invite(
             self._id, max_uses=max_uses, expires_in=expires_in, role=role
