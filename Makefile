@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hearth-installed
 
-.PHONY: serve test check bench bench-quick vectors format clean lock audit
+.PHONY: serve test check bench bench-quick bench-scaleout vectors format clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) bench/relay.py --quick $(ARGS)
+
+# Two relays on PostgreSQL + Redis beside one on SQLite (needs both services; not in CI).
+bench-scaleout: $(STAMP)
+	$(PY) bench/scaleout.py $(ARGS)
 
 vectors: $(STAMP)
 	$(PY) scripts/make_vectors.py --write

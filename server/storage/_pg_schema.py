@@ -75,4 +75,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX challenges_expiry ON challenges (expires_at)",
     ),
+    # 2: the room's last log index on its row, so that a write checks it in the same
+    # statement that locks the row and takes the next seq (one round trip, not two).
+    (
+        "ALTER TABLE rooms ADD COLUMN log_index integer NOT NULL DEFAULT -1",
+        """UPDATE rooms SET log_index = coalesce(
+            (SELECT max(op_index) FROM events WHERE room = rooms.id AND kind = 'log'), -1
+        )""",
+    ),
 )

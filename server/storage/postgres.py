@@ -210,24 +210,31 @@ class PostgresStorage(Storage):
 
     @staticmethod
     async def _next_seq(
-        conn: _Conn, room: RoomId, ts: int, log_index: int | None = None
+        conn: _Conn,
+        room: RoomId,
+        ts: int,
+        log_index: int | None = None,
+        *,
+        op_index: int | None = None,
     ) -> tuple[int, int]:
-        """Advance the room's counters, locking its row until the caller commits."""
+        """Advance the room's counters, locking its row until the caller commits.
+
+        ``op_index``: the event is that log operation (the room's log now ends there).
+        """
         row = await conn.fetchrow(
-            "UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2)"
-            " WHERE id = $1 RETURNING last_seq, last_ts",
+            "UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2),"
+            " log_index = coalesce($3, log_index) WHERE id = $1"
+            " RETURNING last_seq, last_ts, log_index",
             room,
             ts,
+            op_index,
         )
         if row is None:
             raise RelayError("no such room", code="room.not_found")
-        if log_index is not None:
-            # Under the row lock: no other instance can append an operation meanwhile.
-            current = await conn.fetchval(
-                "SELECT max(op_index) FROM events WHERE room = $1 AND kind = 'log'", room
-            )
-            if current != log_index:
-                raise RelayError("the room's log moved on", code="log.conflict")
+        # RETURNING reads the row version this statement locked: no other instance
+        # can append an operation to the room until the caller commits.
+        if log_index is not None and row[2] != log_index:
+            raise RelayError("the room's log moved on", code="log.conflict")
         return int(row[0]), int(row[1])
 
     @staticmethod
@@ -262,7 +269,7 @@ class PostgresStorage(Storage):
         return event
 
     async def _insert_op(self, conn: _Conn, room: RoomId, op: SignedOp, ts: int) -> LogEvent:
-        seq, ts = await self._next_seq(conn, room, ts)
+        seq, ts = await self._next_seq(conn, room, ts, op_index=op.content.index)
         await conn.execute(
             "INSERT INTO events (room, seq, ts, kind, op_index, sender, data)"
             " VALUES ($1, $2, $3, 'log', $4, $5, $6)",
@@ -344,21 +351,33 @@ class PostgresStorage(Storage):
     async def add_message(
         self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
     ) -> MessageEvent:
+        # The hot path, so one statement (one round trip, its own transaction): lock
+        # the room's row and take the next seq only while the log still ends at
+        # ``log_index``, and insert the event with that seq. A refused row changes
+        # nothing, so no seq is lost; what refused it is looked up only then.
         header = envelope.header
-        async with self._transaction("storing a message") as conn:
-            seq, ts = await self._next_seq(conn, header.room, ts, log_index)
-            await conn.execute(
-                "INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
-                " VALUES ($1, $2, $3, 'msg', $4, $5, $6, $7)",
+        async with _translated("storing a message"):
+            row = await self._live_pool().fetchrow(
+                "WITH next AS ("
+                " UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2)"
+                " WHERE id = $1 AND ($7::integer IS NULL OR log_index = $7)"
+                " RETURNING last_seq, last_ts)"
+                " INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
+                " SELECT $1, last_seq, last_ts, 'msg', $3, $4, $5, $6 FROM next"
+                " RETURNING seq, ts",
                 header.room,
-                seq,
                 ts,
                 header.id,
                 header.sender,
                 digest,
                 canonical(envelope),
+                log_index,
             )
-        return MessageEvent(seq=seq, ts=ts, envelope=envelope)
+        if row is None:
+            if await self.room_info(header.room) is None:
+                raise RelayError("no such room", code="room.not_found")
+            raise RelayError("the room's log moved on", code="log.conflict")
+        return MessageEvent(seq=int(row[0]), ts=int(row[1]), envelope=envelope)
 
     async def delete_message(
         self, room: RoomId, request: DeleteRequest, *, ts: int, log_index: int | None = None

@@ -230,3 +230,46 @@ async def test_postgres_errors_are_translated_without_values() -> None:
             assert isinstance(caught.value.__cause__, asyncpg.CheckViolationError)
         finally:
             await storage.close()
+
+
+async def test_postgres_migrates_a_version_1_database_with_rooms_in_it() -> None:
+    """Version 2 moved the log's last index onto the room's row; old rooms get theirs."""
+    from server.storage._pg_schema import MIGRATIONS  # noqa: PLC0415
+
+    async with postgres_schema() as (url, _):
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+            for statement in MIGRATIONS[0]:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_version VALUES (1)")
+        finally:
+            await conn.close()
+        old = PostgresStorage(url)
+        # What a version-1 relay wrote (its _next_seq knew no log_index column).
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+        room = Room()
+        room.add("owner", "bob")
+        async with pool.acquire() as conn:
+            await conn.execute("INSERT INTO rooms VALUES ($1, 1, 2, 1, 0, NULL)", room.room)
+            for seq, op in enumerate(room.log.ops, start=1):
+                await conn.execute(
+                    "INSERT INTO events (room, seq, ts, kind, op_index, sender, data)"
+                    " VALUES ($1, $2, 1, 'log', $3, $4, $5)",
+                    room.room,
+                    seq,
+                    op.content.index,
+                    op.content.author,
+                    canonical(op),
+                )
+        await pool.close()
+        await old.open()
+        try:
+            assert await old.schema_version() == PG_SCHEMA_VERSION == 2
+            envelope = room.send("owner", "after the upgrade")
+            with pytest.raises(RelayError):
+                await old.add_message(envelope, ts=2, digest=digest(envelope), log_index=0)
+            event = await old.add_message(envelope, ts=2, digest=digest(envelope), log_index=1)
+            assert event.seq == 3
+        finally:
+            await old.close()
