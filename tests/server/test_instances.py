@@ -166,3 +166,60 @@ async def test_live_events_from_b_reach_a_in_order(
             seqs.append(from_json(await ws.recv(), ServerFrame).event.seq)  # type: ignore[arg-type,attr-defined]
     assert seqs == list(range(start + 1, start + 41))
     await ws.close()
+
+
+async def test_postgres_and_redis_never_see_plaintext(
+    pair: tuple[Relay, Relay], clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    """The privacy audit of tests/server/test_cli.py, for the shared database and Redis."""
+    if "deaf" in request.node.callspec.id:
+        pytest.skip("no Redis between deaf instances")
+    import asyncpg  # noqa: PLC0415
+    import redis.asyncio  # noqa: PLC0415
+
+    a, b = pair
+    config = a.app.state.relay.config
+    secrets = ["I relapsed on Friday and told nobody", "my sponsor is Dana, 555-0142"]
+    listener = redis.asyncio.Redis.from_url(config.pubsub_url)
+    captured: list[bytes] = []
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(config.pubsub_channel)
+
+    async def capture() -> None:
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                captured.append(message["data"])
+
+    task = asyncio.create_task(capture())
+    try:
+        room, owner = await create(a, clock)
+        bob = await join(b, room, owner, "bob")
+        for text in secrets:
+            await send(b, room, "bob", bob, text)
+            await send(a, room, "owner", owner, text[::-1])
+        await asyncio.sleep(0.5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pubsub.aclose()
+        await listener.aclose()
+    assert any(room.room.encode() in m for m in captured)  # the capture saw the traffic
+    conn = await asyncpg.connect(config.database_url)
+    try:
+        dump = b""
+        tables = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        for table in tables:
+            for row in await conn.fetch(f'SELECT * FROM "{table[0]}"'):
+                dump += repr(tuple(row)).encode()
+    finally:
+        await conn.close()
+    assert room.member("bob").encode() in dump  # the dump holds what the relay may know
+    for text in secrets:
+        for needle in (text.encode(), text[::-1].encode()):
+            assert needle not in dump
+            assert not any(needle in m for m in captured)
+    for token in (owner, bob):
+        assert token.encode() not in dump
