@@ -171,7 +171,12 @@ class _Connection:
 
     async def send(self, data: bytes) -> None:
         async with self._send_lock:
-            await self.socket.send_text(data.decode("utf-8"))
+            try:
+                await self.socket.send_text(data.decode("utf-8"))
+            except OSError as exc:
+                # ASGI servers raise an OSError for a send on a connection that is gone
+                # (the peer reset it, or the keepalive gave up): a disconnect, not a failure.
+                raise WebSocketDisconnect(detail="peer gone") from exc
 
     def deliver(self, room: RoomId, seq: int, frame: bytes) -> None:
         self.outbox.deliver(room, seq, frame)

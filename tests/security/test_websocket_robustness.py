@@ -19,12 +19,15 @@ import asyncio
 import base64
 import dataclasses
 import json
+import logging
 import os
+import socket
 import struct
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -330,3 +333,25 @@ async def test_malformed_flood_beside_a_healthy_client(relay_process: RelayProce
     assert seen == list(range(2, 2 + HEALTHY_EVENTS))
     assert after - before < 40 * 1024, (before, after)
     assert elapsed < 90
+
+
+async def test_a_peer_gone_mid_answer_is_a_disconnect_not_a_failure(
+    make_relay: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Answers to frames a peer sent just before it vanished are not relay failures."""
+    async with make_relay(live=True) as relay:  # type: ignore[operator]
+        room, token = await create(relay, Clock())
+        stale = to_json(room.send("owner", "future", epoch=7, secret=bytes(32)))
+        port = int(relay.base_url.rsplit(":", 1)[1])
+        for _ in range(5):
+            reader, writer = await _handshake(port, "")
+            writer.write(_text(json.dumps({"type": "auth", "tokens": [token]})))
+            await _read_frame(reader)
+            writer.write(_text(b'{"type": "send", "envelope": ' + stale + b"}") * 200)
+            await writer.drain()
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # a reset, no close frame
+        await asyncio.sleep(1.0)
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not failures, failures
