@@ -10,6 +10,7 @@ from client_sdk.errors import (
     ClientClosed,
     InviteError,
     KeystoreError,
+    PostingMuted,
     RelayError,
     RelayUnavailable,
     RoomBlocked,
@@ -23,6 +24,7 @@ from client_sdk.events import (
     Event,
     MemberJoined,
     MemberLeft,
+    MemberModerated,
     MemberRemoved,
     MessageDeleted,
     MessageEdited,
@@ -34,7 +36,7 @@ from client_sdk.events import (
     SecurityAlarm,
 )
 from client_sdk.identity import Identity
-from client_sdk.message import Message
+from client_sdk.message import Message, ModerationEntry, ModerationKind
 from client_sdk.room import Room
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import Role
@@ -51,12 +53,16 @@ __all__ = [
     "MemberId",
     "MemberJoined",
     "MemberLeft",
+    "MemberModerated",
     "MemberRemoved",
     "Message",
     "MessageDeleted",
     "MessageEdited",
     "MessageId",
     "MessageReceived",
+    "ModerationEntry",
+    "ModerationKind",
+    "PostingMuted",
     "ProfileChanged",
     "RelayError",
     "RelayUnavailable",

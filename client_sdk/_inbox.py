@@ -25,7 +25,7 @@ from client_sdk._store import Store, StoredMessage
 from client_sdk.events import Event, MessageDeleted, MessageEdited, MessageReceived
 from client_sdk.message import Message
 from protocol.api import HistoryPage, RoomEvent
-from protocol.ids import MessageId
+from protocol.ids import MemberId, MessageId
 from protocol.messages import EditBody, TextBody
 
 __all__ = ["Inbox", "InboxHost", "to_message"]
@@ -64,6 +64,10 @@ class InboxHost(Protocol):
 
     def emit(self, event: Event) -> None:
         """Announce an event to the app."""
+        ...
+
+    def evict(self, slot: Slot, member: MemberId) -> None:
+        """A banned key was re-admitted: remove it again (in the background)."""
         ...
 
     def republish(self, slot: Slot) -> None:
@@ -155,6 +159,8 @@ class Inbox:
         )
         if step.republish:
             self._host.republish(slot)
+        for member in step.evict:
+            self._host.evict(slot, member)
         if not announce:
             return
         for out in pending:

@@ -94,7 +94,7 @@ class Outbox:
         state = slot.state
         async with slot.lock:
             state.require_sendable()
-            state.require_rules_accepted(body)
+            state.require_may_post(body)
             try:
                 await self._host.ensure_epoch(slot)
             except (RelayUnavailable, RelayError) as exc:
@@ -110,7 +110,7 @@ class Outbox:
                 sent_at=_now_ms(),
                 body=body,
             )
-            state.note_sent(body)
+            state.note_sent(body, message_id=message_id, at=plaintext.sent_at)
             sealed = b""
             if not state.log.needs_rotation:
                 sealed = to_json(state.seal(plaintext, message_id=message_id))

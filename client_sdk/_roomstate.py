@@ -30,12 +30,19 @@ from typing import Final, Literal, final
 
 import msgspec
 
-from client_sdk.errors import InviteError, RoomBlocked, RoomInactive, RulesNotAccepted
+from client_sdk.errors import (
+    InviteError,
+    PostingMuted,
+    RoomBlocked,
+    RoomInactive,
+    RulesNotAccepted,
+)
 from client_sdk.events import (
     AlarmKind,
     Event,
     MemberJoined,
     MemberLeft,
+    MemberModerated,
     MemberRemoved,
     ProfileChanged,
     RoleChanged,
@@ -43,6 +50,7 @@ from client_sdk.events import (
     RulesChanged,
     SecurityAlarm,
 )
+from client_sdk.message import ModerationEntry
 from protocol import crypto
 from protocol.api import (
     ErasedEvent,
@@ -63,6 +71,7 @@ from protocol.messages import (
     EditBody,
     Envelope,
     EnvelopeHeader,
+    ModerationBody,
     Plaintext,
     ProfileBody,
     ReactionBody,
@@ -140,6 +149,8 @@ class Step:
     ops: list[SignedOp] = field(default_factory=list)
     need_log: bool = False
     """A message names a head beyond our log: fetch the log, then feed it again."""
+    evict: list[MemberId] = field(default_factory=list)
+    """A banned key was re-admitted and we outrank it: remove it again."""
     republish: bool = False
     """Someone joined with our invite: send them the room's profile and rules again.
 
@@ -165,6 +176,7 @@ class Step:
         self.ops += other.ops
         self.need_log = self.need_log or other.need_log
         self.republish = self.republish or other.republish
+        self.evict += other.evict
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +207,15 @@ class _Alarm(msgspec.Struct, frozen=True, array_like=True):
     freezes: bool
 
 
+class _Mod(msgspec.Struct, frozen=True, array_like=True):
+    action: str
+    member: str | None
+    by: str
+    at: int
+    reason: str
+    message_id: str | None
+
+
 class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """Everything of a room's state that is not its log or epoch secrets."""
 
@@ -208,6 +229,9 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     profile: ProfileBody | None = None
     rules: RulesBody | None = None
     accepted: dict[str, int] = {}
+    muted: list[str] = []
+    banned: list[str] = []
+    moderation: list[_Mod] = []
     send_counter: int = 0
     epoch_messages: int = 0
     streams: list[_Stream] = []
@@ -244,6 +268,10 @@ class RoomState:
         self.rules: RulesBody | None = None
         self.accepted: dict[MemberId, int] = {}
         """The newest rules version each member accepted (or published), from signed messages."""
+        self.muted: set[MemberId] = set()
+        self.banned: set[MemberId] = set()
+        self._moderation: list[_Mod] = []
+        """Moderation read from messages (mute, ban, deletions); log ops are added on read."""
         self.send_counter = 0
         self.epoch_messages = 0
         self._at: list[_At] = []
@@ -284,6 +312,9 @@ class RoomState:
         state.profile = snapshot.profile
         state.rules = snapshot.rules
         state.accepted = {MemberId(k): v for k, v in snapshot.accepted.items()}
+        state.muted = {MemberId(m) for m in snapshot.muted}
+        state.banned = {MemberId(m) for m in snapshot.banned}
+        state._moderation = list(snapshot.moderation)
         state.send_counter = snapshot.send_counter
         state.epoch_messages = snapshot.epoch_messages
         for s in snapshot.streams:
@@ -333,6 +364,9 @@ class RoomState:
             profile=self.profile,
             rules=self.rules,
             accepted={str(k): v for k, v in self.accepted.items()},
+            muted=sorted(self.muted),
+            banned=sorted(self.banned),
+            moderation=self._moderation,
             send_counter=self.send_counter,
             epoch_messages=self.epoch_messages,
             streams=streams,
@@ -480,6 +514,8 @@ class RoomState:
         if isinstance(body, JoinOp | CreateOp) and c.author != self.me:
             role = self.log.role_of(c.author) or "member"
             step.items.append(MemberJoined(room_id=self.room, member=c.author, role=role))
+            if c.author in self.banned and self._outranks(c.author):
+                step.evict.append(c.author)
             if isinstance(body, JoinOp):
                 step.republish = self._should_republish(body.invite_key)
         elif isinstance(body, AddOp):
@@ -499,6 +535,11 @@ class RoomState:
                 RoleChanged(room_id=self.room, member=body.member, role=body.role, by=c.author)
             )
         return step
+
+    def _outranks(self, member: MemberId) -> bool:
+        mine = ROLE_RANK[self.log.role_of(self.me) or "member"]
+        theirs = ROLE_RANK[self.log.role_of(member) or "member"]
+        return self.status == "active" and mine >= _MODERATOR and mine > theirs
 
     def _should_republish(self, invite_key: bytes) -> bool:
         if self.status != "active":
@@ -591,6 +632,9 @@ class RoomState:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
         moderator = ROLE_RANK[role] >= _MODERATOR
+        if moderator:
+            mod = _Mod("delete", None, content.author, content.at, "", event.target)
+            self._moderation.append(mod)
         step.items.append(Deletion(event.target, content.author, moderator))
         return step
 
@@ -656,7 +700,9 @@ class RoomState:
             return step
         if forward and h.epoch == self.log.epoch:
             self.epoch_messages += 1
-        self._room_body(step, h.sender, plaintext)
+        self._room_body(step, h.sender, plaintext, h.id)
+        if _is_post(plaintext.body) and h.sender in self.muted | self.banned:
+            return step  # counted (device, counter) above, never shown
         step.items.append(Accepted(event.seq, event.ts, h, plaintext))
         return step
 
@@ -680,8 +726,22 @@ class RoomState:
             self._forgiven[key] = max(self._forgiven.get(key, 0), counter - 1)
             self._rebase.discard(sender)
 
-    def _room_body(self, step: Step, sender: MemberId, plaintext: Plaintext) -> None:
+    def _room_body(
+        self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId
+    ) -> None:
         body = plaintext.body
+        if isinstance(body, ModerationBody):
+            if self._apply_moderation(sender, body, plaintext.sent_at, message_id):
+                step.items.append(
+                    MemberModerated(
+                        room_id=self.room,
+                        action=body.action,
+                        member=body.member,
+                        by=sender,
+                        reason=body.reason,
+                    )
+                )
+            return
         if isinstance(body, RulesAcceptBody):
             if self._note_acceptance(sender, body.version):
                 step.items.append(
@@ -713,13 +773,68 @@ class RoomState:
                 RulesChanged(room_id=self.room, version=body.version, text=body.text, by=sender)
             )
 
+    def _apply_moderation(
+        self, sender: MemberId, body: ModerationBody, at: int, message_id: MessageId
+    ) -> bool:
+        if any(m.message_id == message_id for m in self._moderation):
+            return False  # our own, applied when sent
+        role = self.log.role_of(sender)
+        if role is None or ROLE_RANK[role] < _MODERATOR:
+            return False
+        target = self.log.role_of(body.member)
+        if target is not None and ROLE_RANK[target] >= ROLE_RANK[role]:
+            return False  # nobody mutes or bans their equal or better
+        if body.action == "mute":
+            self.muted.add(body.member)
+        elif body.action == "unmute":
+            self.muted.discard(body.member)
+        elif body.action == "ban":
+            self.banned.add(body.member)
+        else:
+            self.banned.discard(body.member)
+        self._moderation.append(_Mod(body.action, body.member, sender, at, body.reason, message_id))
+        return True
+
+    def moderation_history(self) -> list[ModerationEntry]:
+        """Every moderation step this member can verify, oldest first.
+
+        Removals and role changes come from the signed log (complete, for every
+        member); mutes, bans and moderators' deletions from signed messages this
+        member could read (from its join on).
+        """
+        entries = [
+            ModerationEntry(
+                action=m.action,  # type: ignore[arg-type]  # written from a ModerationKind
+                member=MemberId(m.member) if m.member else None,
+                by=MemberId(m.by),
+                at=m.at,
+                reason=m.reason,
+                message_id=MessageId(m.message_id) if m.message_id else None,
+            )
+            for m in self._moderation
+        ]
+        for op in self.log.ops:
+            c = op.content
+            if isinstance(c.body, RemoveOp):
+                entries.append(
+                    ModerationEntry(action="remove", member=c.body.member, by=c.author, at=c.at)
+                )
+            elif isinstance(c.body, RoleOp):
+                entries.append(
+                    ModerationEntry(
+                        action="role", member=c.body.member, by=c.author, at=c.at, role=c.body.role
+                    )
+                )
+        entries.sort(key=lambda e: e.at)
+        return entries
+
     def _note_acceptance(self, member: MemberId, version: int) -> bool:
         if version <= self.accepted.get(member, 0):
             return False
         self.accepted[member] = version
         return True
 
-    def note_sent(self, body: Body) -> None:
+    def note_sent(self, body: Body, *, message_id: MessageId, at: int) -> None:
         """Apply our own room-level body at once, before the relay echoes it back.
 
         The echo goes through :meth:`_room_body` again and changes nothing; applying
@@ -727,6 +842,8 @@ class RoomState:
         """
         if isinstance(body, RulesAcceptBody):
             self._note_acceptance(self.me, body.version)
+        elif isinstance(body, ModerationBody):
+            self._apply_moderation(self.me, body, at, message_id)
         elif isinstance(body, RulesBody | ProfileBody):
             role = self.log.role_of(self.me)
             if role is None or ROLE_RANK[role] < _MODERATOR:
@@ -738,13 +855,18 @@ class RoomState:
             if self.rules is None or body.version > self.rules.version:
                 self.rules = body
 
-    def require_rules_accepted(self, body: Body) -> None:
-        """Raise unless ``body`` is not a post, or we accepted the current rules.
+    def require_may_post(self, body: Body) -> None:
+        """Raise unless ``body`` is not a post, or we are unmuted and accepted the rules.
 
         Raises:
+            PostingMuted: ``room.muted``.
             RulesNotAccepted: ``rules.not_accepted``.
         """
-        if not isinstance(body, TextBody | EditBody | ReactionBody) or self.rules is None:
+        if not _is_post(body):
+            return
+        if self.me in self.muted:
+            raise PostingMuted("a moderator muted you in this room", code="room.muted")
+        if self.rules is None:
             return
         if self.accepted.get(self.me, 0) < self.rules.version:
             raise RulesNotAccepted(
@@ -938,6 +1060,10 @@ class RoomState:
             commit=self._commit(recipients, rng),
         )
         return self._sign(body, now)
+
+
+def _is_post(body: Body) -> bool:
+    return isinstance(body, TextBody | EditBody | ReactionBody)
 
 
 def create_op(

@@ -72,6 +72,7 @@ from protocol.api import (
 )
 from protocol.errors import ForkDetected, HearthError, LogError
 from protocol.ids import (
+    MemberId,
     MessageId,
     RoomId,
     new_room_id,
@@ -359,6 +360,8 @@ class HearthClient:
         existing = self._slots.get(room)
         if existing is not None and existing.state.status == "active":
             return Room(self, room)
+        if existing is not None and existing.state.me in existing.state.banned:
+            raise InviteError("a moderator banned you from this room", code="invite.banned")
         keys = self._identity.room_keys(room)
         slot = Slot(RoomState(keys))
         for _ in range(_MAX_REBASES):
@@ -713,6 +716,17 @@ class HearthClient:
             slot, partial(transport.history, room=slot.room, before=before, limit=_HISTORY_PAGE)
         )
 
+    async def _evict(self, slot: Slot, member: MemberId) -> None:
+        """Remove a banned key someone re-admitted (unless another moderator was faster)."""
+
+        def build() -> SignedOp | None:
+            if member not in slot.state.log.members or member not in slot.state.banned:
+                return None
+            return slot.state.remove_op(member, now=_now_ms())
+
+        async with slot.lock:
+            await self._commit_op(slot, build)
+
     async def _republish(self, slot: Slot) -> None:
         """Send the profile and rules again for members who joined after them."""
         state = slot.state
@@ -915,6 +929,9 @@ class _Host:
 
     def republish(self, slot: Slot) -> None:
         self._client._spawn(self._client._republish(slot))
+
+    def evict(self, slot: Slot, member: MemberId) -> None:
+        self._client._spawn(self._client._evict(slot, member))
 
     async def retire(self, slot: Slot) -> None:
         await self._client._retire(slot)

@@ -17,6 +17,7 @@ __all__ = [
     "ClientClosed",
     "InviteError",
     "KeystoreError",
+    "PostingMuted",
     "RelayError",
     "RelayUnavailable",
     "RoomBlocked",
@@ -140,3 +141,10 @@ class RulesNotAccepted(HearthError):
     """
 
     default_code = "rules.not_accepted"
+
+
+@final
+class PostingMuted(HearthError):
+    """A moderator muted us in this room (``room.muted``); posting waits for an unmute."""
+
+    default_code = "room.muted"

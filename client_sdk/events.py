@@ -13,6 +13,7 @@ from typing import Literal, final
 
 from client_sdk.message import Message
 from protocol.ids import MemberId, MessageId, RoomId
+from protocol.messages import ModerationAction
 from protocol.ops import Role
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Event",
     "MemberJoined",
     "MemberLeft",
+    "MemberModerated",
     "MemberRemoved",
     "MessageDeleted",
     "MessageEdited",
@@ -106,6 +108,22 @@ class MemberRemoved:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemberModerated:
+    """A moderator or owner (``by``) muted, unmuted, banned or unbanned ``member``.
+
+    From a signed ``moderation`` message, honoured only if ``by`` outranks
+    ``member``. A ban is followed by the ``room.remove`` that enforces it.
+    """
+
+    room_id: RoomId
+    action: ModerationAction
+    member: MemberId
+    by: MemberId
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoleChanged:
     """``member`` now has ``role``, set by ``by``."""
 
@@ -186,6 +204,7 @@ Event = (
     | MemberJoined
     | MemberLeft
     | MemberRemoved
+    | MemberModerated
     | RoleChanged
     | RulesChanged
     | RulesAccepted

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import final
+from typing import Literal, final
 
 from protocol.ids import MemberId, MessageId, RoomId
+from protocol.ops import Role
 
-__all__ = ["Message"]
+__all__ = ["Message", "ModerationEntry", "ModerationKind"]
+
+ModerationKind = Literal["mute", "unmute", "ban", "unban", "remove", "role", "delete"]
+"""What a :class:`ModerationEntry` records."""
 
 
 @final
@@ -42,3 +46,29 @@ class Message:
     edited: bool = False
     mine: bool = False
     seq: int = 0
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModerationEntry:
+    """One verified moderation step, from :meth:`client_sdk.Room.moderation_history`.
+
+    Attributes:
+        action: ``remove`` and ``role`` come from signed log operations; ``mute``,
+            ``unmute``, ``ban``, ``unban`` from signed ``moderation`` messages;
+            ``delete`` from a moderator's or owner's signed deletion request.
+        member: Whom it concerns (None for ``delete``).
+        by: The moderator or owner who signed it.
+        at: Their clock, milliseconds since the Unix epoch.
+        reason: The reason given, if any (mute, ban).
+        message_id: The moderation message, or for ``delete`` the deleted message.
+        role: The new role, for ``role``.
+    """
+
+    action: ModerationKind
+    member: MemberId | None
+    by: MemberId
+    at: int
+    reason: str = ""
+    message_id: MessageId | None = None
+    role: Role | None = None

@@ -14,10 +14,17 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, final
 
 from client_sdk.events import SecurityAlarm
-from client_sdk.message import Message
+from client_sdk.message import Message, ModerationEntry
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import safety_number
-from protocol.messages import EditBody, ProfileBody, RulesAcceptBody, RulesBody, TextBody
+from protocol.messages import (
+    EditBody,
+    ModerationBody,
+    ProfileBody,
+    RulesAcceptBody,
+    RulesBody,
+    TextBody,
+)
 from protocol.ops import Policy, Role, RoomKind
 
 if TYPE_CHECKING:
@@ -276,6 +283,60 @@ class Room:
         await self._client._room_op(
             self._id, lambda s: s.remove_op(MemberId(member_id), now=_now())
         )
+
+    # -- moderation (signed, auditable by every member) --------------------------------
+
+    async def mute(self, member_id: MemberId, reason: str = "") -> MessageId:
+        """Mute a member (moderators and owners who outrank them): a signed ``moderation``.
+
+        Every client hides the member's posts from then on, and the member's own
+        SDK refuses to post (:class:`PostingMuted`) until :meth:`unmute`.
+        """
+        body = ModerationBody(action="mute", member=MemberId(member_id), reason=reason)
+        return await self._client._room_send(self._id, body)
+
+    async def unmute(self, member_id: MemberId, reason: str = "") -> MessageId:
+        """Lift a mute."""
+        body = ModerationBody(action="unmute", member=MemberId(member_id), reason=reason)
+        return await self._client._room_send(self._id, body)
+
+    async def ban(self, member_id: MemberId, reason: str = "") -> None:
+        """Ban a member: a signed ``moderation`` message recording it, then the removal.
+
+        The removal commits a new epoch the banned member never sees. Afterwards
+        their own SDK refuses to join the room again, and if their key is
+        re-admitted anyway (an old invite), the first moderator or owner online
+        who outranks them removes it again; their posts stay hidden meanwhile.
+        """
+        member = MemberId(member_id)
+        await self._client._room_send(
+            self._id, ModerationBody(action="ban", member=member, reason=reason)
+        )
+        await self.remove(member)
+
+    async def unban(self, member_id: MemberId, reason: str = "") -> MessageId:
+        """Lift a ban (the member needs a new invite to come back)."""
+        body = ModerationBody(action="unban", member=MemberId(member_id), reason=reason)
+        return await self._client._room_send(self._id, body)
+
+    @property
+    def muted(self) -> frozenset[MemberId]:
+        """Members currently muted (from signed moderation messages)."""
+        return frozenset(self._state.muted)
+
+    @property
+    def banned(self) -> frozenset[MemberId]:
+        """Keys currently banned (from signed moderation messages)."""
+        return frozenset(self._state.banned)
+
+    def moderation_history(self) -> list[ModerationEntry]:
+        """The room's moderation, oldest first, as this member can verify it.
+
+        Removals and role changes come from the signed room log, complete for
+        every member. Mutes, bans and moderators' deletions come from signed
+        messages, so a member sees those from their join on.
+        """
+        return self._state.moderation_history()
 
     async def leave(self) -> None:
         """Leave the room. The relay stops serving us at once; a remaining member rotates."""

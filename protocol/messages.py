@@ -24,6 +24,8 @@ __all__ = [
     "EditBody",
     "Envelope",
     "EnvelopeHeader",
+    "ModerationAction",
+    "ModerationBody",
     "Plaintext",
     "ProfileBody",
     "ReactionBody",
@@ -106,6 +108,23 @@ class RulesAcceptBody(
     version: Annotated[int, msgspec.Meta(ge=1)]
 
 
+ModerationAction = Literal["mute", "unmute", "ban", "unban", "warn"]
+"""What a :class:`ModerationBody` records. ``ban`` travels before the ``room.remove``
+that enforces it; clients refuse the banned key's posts and any re-admission."""
+
+
+class ModerationBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="moderation"):
+    """A moderator's signed, auditable decision about a member.
+
+    Only a moderator or owner who outranks ``member`` in the verified log at the
+    time counts; clients ignore anyone else's.
+    """
+
+    action: ModerationAction
+    member: MemberIdField
+    reason: ShortText = ""
+
+
 class UnsupportedBody(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsupported"
 ):
@@ -121,7 +140,14 @@ class UnsupportedBody(
 
 
 Body = (
-    TextBody | EditBody | ReactionBody | ProfileBody | RulesBody | RulesAcceptBody | UnsupportedBody
+    TextBody
+    | EditBody
+    | ReactionBody
+    | ProfileBody
+    | RulesBody
+    | RulesAcceptBody
+    | ModerationBody
+    | UnsupportedBody
 )
 
 
