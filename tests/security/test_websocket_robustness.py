@@ -157,7 +157,11 @@ async def _handshake(port: int, query: str) -> tuple[asyncio.StreamReader, async
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
-    head = await reader.readuntil(b"\r\n\r\n")
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except BaseException:
+        writer.close()
+        raise
     assert head.startswith(b"HTTP/1.1 101"), head[:200]
     return reader, writer
 
@@ -170,6 +174,18 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     elif size == 127:
         size = struct.unpack("!Q", await reader.readexactly(8))[0]
     return first & 0x0F, await reader.readexactly(size)
+
+
+async def _data_frame(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[int, bytes]:
+    """The next text or close frame, answering pings on the way (a well-behaved peer)."""
+    while True:
+        opcode, payload = await _read_frame(reader)
+        if opcode == 0x9:
+            writer.write(_frame(0xA, payload))
+        elif opcode != 0xA:
+            return opcode, payload
 
 
 async def _until_close(
@@ -196,10 +212,11 @@ async def _abuse(port: int, token: str, abuse: Abuse) -> tuple[int | None, list[
         if abuse.authenticate:
             writer.write(_text(json.dumps({"type": "auth", "tokens": [token]})))
             try:
-                opcode, payload = await _read_frame(reader)
+                opcode, payload = await _data_frame(reader, writer)
             except asyncio.IncompleteReadError:
                 return -1, []  # closed without a word before "ready"
-            assert (opcode, json.loads(payload)["type"]) == (0x1, "ready")
+            assert opcode == 0x1, (opcode, payload)
+            assert json.loads(payload)["type"] == "ready"
         for frame in abuse.frames:
             writer.write(frame)
         try:
@@ -209,12 +226,10 @@ async def _abuse(port: int, token: str, abuse: Abuse) -> tuple[int | None, list[
         if abuse.keep_open:
             errors: list[str] = []
             while len(errors) < len(abuse.frames):
-                opcode, payload = await _read_frame(reader)
-                if opcode == 0x9:  # this one behaves at the frame level: answer pings
-                    writer.write(_frame(0xA, payload))
-                elif opcode == 0x8:
+                opcode, payload = await _data_frame(reader, writer)
+                if opcode == 0x8:
                     return struct.unpack("!H", payload[:2])[0], errors  # closed early
-                elif opcode == 0x1 and json.loads(payload)["type"] == "error":
+                if opcode == 0x1 and json.loads(payload)["type"] == "error":
                     errors.append(json.loads(payload)["code"])
             writer.write(_frame(0x8, struct.pack("!H", 1000)))
             await writer.drain()
@@ -346,7 +361,7 @@ async def test_a_peer_gone_mid_answer_is_a_disconnect_not_a_failure(
         for _ in range(5):
             reader, writer = await _handshake(port, "")
             writer.write(_text(json.dumps({"type": "auth", "tokens": [token]})))
-            await _read_frame(reader)
+            await _data_frame(reader, writer)
             writer.write(_text(b'{"type": "send", "envelope": ' + stale + b"}") * 200)
             await writer.drain()
             sock = writer.get_extra_info("socket")
