@@ -45,6 +45,7 @@ from client_sdk.events import (
     MemberModerated,
     MemberRemoved,
     ProfileChanged,
+    ReportReceived,
     RoleChanged,
     RulesAccepted,
     RulesChanged,
@@ -61,9 +62,10 @@ from protocol.api import (
     TombstoneEvent,
 )
 from protocol.counters import CounterTracker
-from protocol.envelope import open_message, seal_message
+from protocol.encoding import from_msgpack
+from protocol.envelope import open_message, seal_message, verify_signature
 from protocol.epochs import make_commit, open_commit, open_history
-from protocol.errors import EnvelopeError, ForkDetected, LogError
+from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LogError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import RoomKeys
 from protocol.messages import (
@@ -75,8 +77,10 @@ from protocol.messages import (
     Plaintext,
     ProfileBody,
     ReactionBody,
+    ReportBody,
     RulesAcceptBody,
     RulesBody,
+    SignedReport,
     TextBody,
 )
 from protocol.ops import (
@@ -96,7 +100,7 @@ from protocol.ops import (
     SignedOp,
 )
 from protocol.roomlog import ZERO_HASH, RoomLog
-from protocol.signing import InviteKey, sign_op, verify_delete
+from protocol.signing import InviteKey, sign_op, verify_delete, verify_report
 
 __all__ = [
     "Accepted",
@@ -730,6 +734,9 @@ class RoomState:
         self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId
     ) -> None:
         body = plaintext.body
+        if isinstance(body, ReportBody):
+            self._report(step, sender, body, message_id)
+            return
         if isinstance(body, ModerationBody):
             if self._apply_moderation(sender, body, plaintext.sent_at, message_id):
                 step.items.append(
@@ -772,6 +779,44 @@ class RoomState:
             step.items.append(
                 RulesChanged(room_id=self.room, version=body.version, text=body.text, by=sender)
             )
+
+    def _report(self, step: Step, sender: MemberId, body: ReportBody, report_id: MessageId) -> None:
+        seal = next((s for s in body.seals if s.member == self.me), None)
+        if seal is None:
+            return  # not ours to read
+        try:
+            key = crypto.unseal(self.keys.box, seal.box)
+            report = from_msgpack(crypto.secretbox_decrypt(key, body.ciphertext), SignedReport)
+            verify_report(report)
+            c = report.content
+            if c.reporter != sender or c.room != self.room or self.me not in c.recipients:
+                raise EnvelopeError("report names another reporter or room", code="msg.bad_room")
+            evidence = c.evidence
+            verify_signature(evidence)
+            if evidence.header.room != self.room or evidence.header.id != c.target:
+                raise EnvelopeError("report evidence is another message", code="msg.bad_room")
+            text: str | None = None
+            secret = self.secrets.get(evidence.header.epoch)
+            if secret is not None:
+                reported = open_message(evidence, epoch_secret=secret).body
+                if isinstance(reported, TextBody):
+                    text = reported.text
+        except (CryptoError, DecodeError, EnvelopeError) as exc:
+            self._alarm(step, "bad_message", f"report {report_id}: {exc.message}", exc.code)
+            return
+        step.items.append(
+            ReportReceived(
+                room_id=self.room,
+                report_id=report_id,
+                reporter=sender,
+                message_id=c.target,
+                sender=evidence.header.sender,
+                reason=c.reason,
+                text=text,
+                recipients=tuple(c.recipients),
+                evidence=evidence,
+            )
+        )
 
     def _apply_moderation(
         self, sender: MemberId, body: ModerationBody, at: int, message_id: MessageId

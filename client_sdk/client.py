@@ -49,6 +49,7 @@ from client_sdk.errors import (
     InviteError,
     RelayError,
     RelayUnavailable,
+    ReportError,
     RoomBlocked,
     RoomInactive,
     StoreError,
@@ -62,14 +63,17 @@ from client_sdk.events import (
 from client_sdk.identity import Identity
 from client_sdk.message import Message
 from client_sdk.room import Room
+from protocol import crypto
 from protocol.api import (
     AppendResult,
     HistoryPage,
     InviteReadRequest,
     MessageAck,
+    MessageEvent,
     RoomEvent,
     SyncRequest,
 )
+from protocol.encoding import canonical
 from protocol.errors import ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
@@ -81,10 +85,13 @@ from protocol.messages import (
     Body,
     Envelope,
     ProfileBody,
+    ReportBody,
+    ReportContent,
+    ReportSeal,
     RulesBody,
 )
 from protocol.ops import Policy, Role, SignedOp
-from protocol.signing import InviteKey, sign_delete
+from protocol.signing import InviteKey, sign_delete, sign_report
 
 __all__ = ["HearthClient"]
 
@@ -95,6 +102,9 @@ _MAX_REBASES: Final = 8
 _SYNC_PAGE: Final = 500
 _HISTORY_PAGE: Final = 200
 _CLOSED: Final = object()
+
+
+_REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
 
 
 def _now_ms() -> int:
@@ -837,6 +847,55 @@ class HearthClient:
         async with slot.lock:
             await store.save_room(room, slot.state.snapshot(), deleted=[message_id])
         self._emit(MessageDeleted(room_id=room, message_id=message_id, by=slot.state.me))
+
+    async def _room_report(self, room: RoomId, message_id: MessageId, reason: str) -> MessageId:
+        store, transport = self._check_open()
+        slot = self._slot(room)
+        state = slot.state
+        state.require_sendable()
+        stored = await store.message(room, message_id)
+        if stored is None:
+            raise KeyError(message_id)
+        # The store keeps what a message said, not its signed bytes: the evidence is
+        # the original envelope, fetched again and checked against the sender's key.
+        page = await self._with_token(
+            slot, partial(transport.history, room=room, before=stored.seq + 1, limit=1)
+        )
+        evidence = next(
+            (
+                e.envelope
+                for e in page.events
+                if isinstance(e, MessageEvent) and e.envelope.header.id == message_id
+            ),
+            None,
+        )
+        if evidence is None:
+            raise ReportError("the relay no longer holds this message", code="report.no_evidence")
+        recipients = {
+            m.id: m.box_key
+            for m in state.log.members.values()
+            if m.role in _REPORT_ROLES and m.id != state.me
+        }
+        if not recipients:
+            raise ReportError(
+                "this room has no moderator or supporter to report to",
+                code="report.no_recipients",
+            )
+        content = ReportContent(
+            room=room,
+            reporter=state.me,
+            target=message_id,
+            reason=reason,
+            recipients=sorted(recipients),
+            evidence=evidence,
+            at=_now_ms(),
+        )
+        key = crypto.random_bytes(crypto.KEY_BYTES)
+        body = ReportBody(
+            seals=[ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in recipients.items()],
+            ciphertext=crypto.secretbox_encrypt(key, canonical(sign_report(state.keys, content))),
+        )
+        return await self._send(slot, body)
 
     async def _room_invite(
         self, room: RoomId, *, max_uses: int, expires_in: float, role: Role

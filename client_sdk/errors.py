@@ -20,6 +20,7 @@ __all__ = [
     "PostingMuted",
     "RelayError",
     "RelayUnavailable",
+    "ReportError",
     "RoomBlocked",
     "RoomInactive",
     "RulesNotAccepted",
@@ -148,3 +149,14 @@ class PostingMuted(HearthError):
     """A moderator muted us in this room (``room.muted``); posting waits for an unmute."""
 
     default_code = "room.muted"
+
+
+@final
+class ReportError(HearthError):
+    """A report that cannot be made.
+
+    Codes: ``report.no_recipients`` (no moderator, owner or supporter but us),
+    ``report.no_evidence`` (the relay no longer holds the message: deleted or purged).
+    """
+
+    default_code = "report.no_recipients"

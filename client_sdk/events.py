@@ -13,7 +13,7 @@ from typing import Literal, final
 
 from client_sdk.message import Message
 from protocol.ids import MemberId, MessageId, RoomId
-from protocol.messages import ModerationAction
+from protocol.messages import Envelope, ModerationAction
 from protocol.ops import Role
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "MessageEdited",
     "MessageReceived",
     "ProfileChanged",
+    "ReportReceived",
     "RoleChanged",
     "RulesAccepted",
     "RulesChanged",
@@ -168,6 +169,38 @@ class ProfileChanged:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReportReceived:
+    """A member reported a message to us (we are a moderator, owner or supporter).
+
+    Only the members the reporter chose can read it. Before this event, the SDK
+    checked the reporter's signature over the report and the reported sender's
+    signature over ``evidence`` (their original envelope).
+
+    Attributes:
+        room_id: The room.
+        report_id: The report message's id.
+        reporter: Who reported.
+        message_id: The reported message.
+        sender: Who wrote the reported message (signed ``evidence``).
+        reason: The reporter's reason.
+        text: The reported text, decrypted from ``evidence`` if we hold its epoch.
+        recipients: Everyone the report went to.
+        evidence: The reported message's envelope; ``protocol.verify_signature`` checks it.
+    """
+
+    room_id: RoomId
+    report_id: MessageId
+    reporter: MemberId
+    message_id: MessageId
+    sender: MemberId
+    reason: str
+    text: str | None
+    recipients: tuple[MemberId, ...]
+    evidence: Envelope
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityAlarm:
     """Something a relay or member did that the verification refused.
 
@@ -209,6 +242,7 @@ Event = (
     | RulesChanged
     | RulesAccepted
     | ProfileChanged
+    | ReportReceived
     | SecurityAlarm
     | ConnectionChanged
 )

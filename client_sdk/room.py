@@ -286,6 +286,20 @@ class Room:
 
     # -- moderation (signed, auditable by every member) --------------------------------
 
+    async def report(self, message_id: MessageId, reason: str = "") -> MessageId:
+        """Report a message to the room's moderators, owners and supporters; return its id.
+
+        The report carries the message's original signed envelope as evidence, is
+        signed by our room key (``CTX_REPORT``) and sealed to each recipient's
+        X25519 key from the verified log: nobody else, the relay included, can
+        read it. Other members can see that a report went to those people.
+
+        Raises:
+            KeyError: We hold no such message.
+            ReportError: ``report.no_recipients``, ``report.no_evidence``.
+        """
+        return await self._client._room_report(self._id, MessageId(message_id), reason)
+
     async def mute(self, member_id: MemberId, reason: str = "") -> MessageId:
         """Mute a member (moderators and owners who outrank them): a signed ``moderation``.
 

@@ -38,6 +38,7 @@ __all__ = [
     "CTX_MSG",
     "CTX_MSG_AD",
     "CTX_OP",
+    "CTX_REPORT",
     "HASH_BYTES",
     "KEY_BYTES",
     "PERSON_CONFIRM",
@@ -106,6 +107,7 @@ CTX_INVITE: Final = b"hearth/v1/invite\x00"
 CTX_MSG: Final = b"hearth/v1/msg\x00"
 CTX_MSG_AD: Final = b"hearth/v1/msg-ad\x00"
 CTX_DELETE: Final = b"hearth/v1/delete\x00"
+CTX_REPORT: Final = b"hearth/v1/report\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"
 CTX_INVITE_READ: Final = b"hearth/v1/invite-read\x00"
 

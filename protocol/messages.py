@@ -29,8 +29,12 @@ __all__ = [
     "Plaintext",
     "ProfileBody",
     "ReactionBody",
+    "ReportBody",
+    "ReportContent",
+    "ReportSeal",
     "RulesAcceptBody",
     "RulesBody",
+    "SignedReport",
     "TextBody",
     "UnsupportedBody",
 ]
@@ -125,6 +129,45 @@ class ModerationBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"
     reason: ShortText = ""
 
 
+class ReportSeal(msgspec.Struct, frozen=True, kw_only=True):
+    """The report's key sealed (``crypto_box_seal``) to one recipient's X25519 key."""
+
+    member: MemberIdField
+    box: Annotated[bytes, msgspec.Meta(max_length=32 + 48)]
+
+
+class ReportBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="report"):
+    """A directed report: readable only by the members named in ``seals``.
+
+    ``ciphertext`` is a secret box (random key, nonce prepended) of
+    ``canonical(SignedReport)``; the key is sealed to each recipient's X25519 key
+    from the verified log. Other members see only that a report went to them.
+    """
+
+    seals: Annotated[list[ReportSeal], msgspec.Meta(min_length=1, max_length=64)]
+    ciphertext: bytes
+
+
+class ReportContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What a reporter signs (``CTX_REPORT``): the reported message's signed envelope."""
+
+    room: RoomIdField
+    reporter: MemberIdField
+    target: MessageIdField
+    reason: ShortText
+    recipients: list[MemberIdField]
+    evidence: Envelope
+    """The reported message exactly as its sender signed it (``verify_signature``)."""
+    at: Count
+
+
+class SignedReport(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`ReportContent` with the reporter's signature."""
+
+    content: ReportContent
+    sig: Sig
+
+
 class UnsupportedBody(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsupported"
 ):
@@ -147,6 +190,7 @@ Body = (
     | RulesBody
     | RulesAcceptBody
     | ModerationBody
+    | ReportBody
     | UnsupportedBody
 )
 

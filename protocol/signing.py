@@ -13,7 +13,7 @@ from protocol.encoding import canonical
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, HearthError
 from protocol.ids import MemberId, MessageId, RoomId, member_key
 from protocol.keys import RoomKeys
-from protocol.messages import DeleteContent, DeleteRequest
+from protocol.messages import DeleteContent, DeleteRequest, ReportContent, SignedReport
 from protocol.ops import InviteProof, OpBody, OpContent, SignedOp
 
 __all__ = [
@@ -21,9 +21,11 @@ __all__ = [
     "sign_auth",
     "sign_delete",
     "sign_op",
+    "sign_report",
     "verify_auth",
     "verify_delete",
     "verify_invite_read",
+    "verify_report",
 ]
 
 
@@ -53,6 +55,26 @@ def verify_delete(request: DeleteRequest) -> None:
     except (CryptoError, DecodeError) as exc:
         raise EnvelopeError(
             "delete request is not signed by its author", code="msg.bad_signature"
+        ) from exc
+
+
+def sign_report(keys: RoomKeys, content: ReportContent) -> SignedReport:
+    """Sign a report as its reporter (``content.reporter`` must be ``keys.member``)."""
+    return SignedReport(content=content, sig=keys.sign(crypto.CTX_REPORT, canonical(content)))
+
+
+def verify_report(report: SignedReport) -> None:
+    """Check a report's signature by its reporter (``msg.bad_signature``)."""
+    try:
+        crypto.verify(
+            member_key(report.content.reporter),
+            crypto.CTX_REPORT,
+            canonical(report.content),
+            report.sig,
+        )
+    except (CryptoError, DecodeError) as exc:
+        raise EnvelopeError(
+            "report is not signed by its reporter", code="msg.bad_signature"
         ) from exc
 
 

@@ -61,10 +61,13 @@ from protocol import (
     to_json,
 )
 from protocol.api import AuthContent, InviteReadContent
+from protocol.ids import MessageId
 from protocol.messages import (
     Body,
+    Envelope,
     Plaintext,
     ReactionBody,
+    ReportContent,
     TextBody,
 )
 from protocol.ops import (
@@ -83,6 +86,7 @@ from protocol.ops import (
     RotateOp,
     Share,
 )
+from protocol.signing import sign_report
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
@@ -360,6 +364,7 @@ CONTEXTS = {
     "CTX_INVITE_READ": crypto.CTX_INVITE_READ,
     "CTX_MSG": crypto.CTX_MSG,
     "CTX_DELETE": crypto.CTX_DELETE,
+    "CTX_REPORT": crypto.CTX_REPORT,
     "CTX_AUTH": crypto.CTX_AUTH,
 }
 
@@ -397,6 +402,18 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
         keys, origin=auth.origin, challenge=auth.challenge, expires_at=auth.expires_at
     )
     message = messages["vectors"][0]
+    report = sign_report(
+        keys,
+        ReportContent(
+            room=room,
+            reporter=keys.member,
+            target=MessageId(message["header"]["id"]),
+            reason="harassment",
+            recipients=[keys.member],
+            evidence=msgspec.json.decode(json.dumps(message["envelope"]), type=Envelope),
+            at=T0,
+        ),
+    )
     message_payload = bytes.fromhex(message["signed_bytes"])[len(crypto.CTX_MSG) :]
     entries = [
         _signature(
@@ -444,6 +461,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
         ),
         _signature(
             "CTX_AUTH", public, canonical(auth), auth_sig, type="AuthContent", json=wire(auth)
+        ),
+        _signature(
+            "CTX_REPORT",
+            public,
+            canonical(report.content),
+            report.sig,
+            type="ReportContent",
+            json=wire(report.content),
         ),
     ]
     return {

@@ -48,7 +48,7 @@ from protocol import (
     unpad,
 )
 from protocol.api import AuthContent, InviteReadContent
-from protocol.messages import DeleteContent, Envelope, EnvelopeHeader, Plaintext
+from protocol.messages import DeleteContent, Envelope, EnvelopeHeader, Plaintext, ReportContent
 from protocol.ops import Binding, Commit, InviteProof, OpContent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,6 +163,7 @@ PAYLOAD_TYPES: dict[str, Any] = {
     "InviteReadContent": InviteReadContent,
     "DeleteContent": DeleteContent,
     "AuthContent": AuthContent,
+    "ReportContent": ReportContent,
 }
 
 
