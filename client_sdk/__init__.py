@@ -5,6 +5,7 @@ on :class:`Room`; :meth:`HearthClient.events` yields the typed events below. Eve
 error is a :class:`protocol.HearthError` with a stable ``code``. See docs/sdk.md.
 """
 
+from client_sdk._schedule import Meeting
 from client_sdk.client import HearthClient
 from client_sdk.errors import (
     ClientClosed,
@@ -17,6 +18,7 @@ from client_sdk.errors import (
     RoomBlocked,
     RoomInactive,
     RulesNotAccepted,
+    ScheduleError,
     StoreError,
 )
 from client_sdk.events import (
@@ -35,6 +37,7 @@ from client_sdk.events import (
     RoleChanged,
     RulesAccepted,
     RulesChanged,
+    ScheduleChanged,
     SecurityAlarm,
 )
 from client_sdk.identity import Identity
@@ -52,6 +55,7 @@ __all__ = [
     "Identity",
     "InviteError",
     "KeystoreError",
+    "Meeting",
     "MemberId",
     "MemberJoined",
     "MemberLeft",
@@ -79,6 +83,8 @@ __all__ = [
     "RulesAccepted",
     "RulesChanged",
     "RulesNotAccepted",
+    "ScheduleChanged",
+    "ScheduleError",
     "SecurityAlarm",
     "StoreError",
 ]

@@ -30,6 +30,7 @@ from typing import Final, Literal, final
 
 import msgspec
 
+from client_sdk._schedule import valid_schedule
 from client_sdk.errors import (
     InviteError,
     PostingMuted,
@@ -49,6 +50,7 @@ from client_sdk.events import (
     RoleChanged,
     RulesAccepted,
     RulesChanged,
+    ScheduleChanged,
     SecurityAlarm,
 )
 from client_sdk.message import ModerationEntry
@@ -80,6 +82,7 @@ from protocol.messages import (
     ReportBody,
     RulesAcceptBody,
     RulesBody,
+    ScheduleBody,
     SignedReport,
     TextBody,
 )
@@ -232,6 +235,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     joined_epoch: int = 1
     profile: ProfileBody | None = None
     rules: RulesBody | None = None
+    schedule: ScheduleBody | None = None
     accepted: dict[str, int] = {}
     muted: list[str] = []
     banned: list[str] = []
@@ -270,6 +274,7 @@ class RoomState:
         self.joined_epoch = 1
         self.profile: ProfileBody | None = None
         self.rules: RulesBody | None = None
+        self.schedule: ScheduleBody | None = None
         self.accepted: dict[MemberId, int] = {}
         """The newest rules version each member accepted (or published), from signed messages."""
         self.muted: set[MemberId] = set()
@@ -315,6 +320,7 @@ class RoomState:
         state.joined_epoch = snapshot.joined_epoch
         state.profile = snapshot.profile
         state.rules = snapshot.rules
+        state.schedule = snapshot.schedule
         state.accepted = {MemberId(k): v for k, v in snapshot.accepted.items()}
         state.muted = {MemberId(m) for m in snapshot.muted}
         state.banned = {MemberId(m) for m in snapshot.banned}
@@ -367,6 +373,7 @@ class RoomState:
             joined_epoch=self.joined_epoch,
             profile=self.profile,
             rules=self.rules,
+            schedule=self.schedule,
             accepted={str(k): v for k, v in self.accepted.items()},
             muted=sorted(self.muted),
             banned=sorted(self.banned),
@@ -755,11 +762,17 @@ class RoomState:
                     RulesAccepted(room_id=self.room, member=sender, version=body.version)
                 )
             return
-        if not isinstance(body, ProfileBody | RulesBody):
+        if not isinstance(body, ProfileBody | RulesBody | ScheduleBody):
             return
         role = self.log.role_of(sender)
         if role is None or ROLE_RANK[role] < _MODERATOR:
             return  # only moderators and owners speak for the room
+        if isinstance(body, ScheduleBody):
+            if not valid_schedule(body):
+                return
+            self.schedule = body
+            step.items.append(ScheduleChanged(room_id=self.room, schedule=body, by=sender))
+            return
         if isinstance(body, ProfileBody):
             self.profile = body
             step.items.append(
@@ -889,9 +902,12 @@ class RoomState:
             self._note_acceptance(self.me, body.version)
         elif isinstance(body, ModerationBody):
             self._apply_moderation(self.me, body, at, message_id)
-        elif isinstance(body, RulesBody | ProfileBody):
+        elif isinstance(body, RulesBody | ProfileBody | ScheduleBody):
             role = self.log.role_of(self.me)
             if role is None or ROLE_RANK[role] < _MODERATOR:
+                return
+            if isinstance(body, ScheduleBody):
+                self.schedule = body
                 return
             if isinstance(body, ProfileBody):
                 self.profile = body

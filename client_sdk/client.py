@@ -744,6 +744,8 @@ class HearthClient:
             await self._send(slot, state.profile)
         if state.rules is not None:
             await self._send(slot, state.rules)
+        if state.schedule is not None:
+            await self._send(slot, state.schedule)
 
     # -- sync over HTTP ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ __all__ = [
     "RoomBlocked",
     "RoomInactive",
     "RulesNotAccepted",
+    "ScheduleError",
     "StoreError",
 ]
 
@@ -160,3 +161,14 @@ class ReportError(HearthError):
     """
 
     default_code = "report.no_recipients"
+
+
+@final
+class ScheduleError(HearthError):
+    """A meeting schedule that cannot be used.
+
+    Codes: ``schedule.bad_zone`` (not an IANA time zone), ``schedule.bad_start``,
+    ``schedule.none`` (the room has no schedule to export).
+    """
+
+    default_code = "schedule.none"

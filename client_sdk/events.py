@@ -13,7 +13,7 @@ from typing import Literal, final
 
 from client_sdk.message import Message
 from protocol.ids import MemberId, MessageId, RoomId
-from protocol.messages import Envelope, ModerationAction
+from protocol.messages import Envelope, ModerationAction, ScheduleBody
 from protocol.ops import Role
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "RoleChanged",
     "RulesAccepted",
     "RulesChanged",
+    "ScheduleChanged",
     "SecurityAlarm",
 ]
 
@@ -201,6 +202,16 @@ class ReportReceived:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleChanged:
+    """A moderator or owner published the room's meeting schedule (or cancelled it)."""
+
+    room_id: RoomId
+    schedule: ScheduleBody
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityAlarm:
     """Something a relay or member did that the verification refused.
 
@@ -243,6 +254,7 @@ Event = (
     | RulesAccepted
     | ProfileChanged
     | ReportReceived
+    | ScheduleChanged
     | SecurityAlarm
     | ConnectionChanged
 )

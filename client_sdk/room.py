@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Literal, final
 
+import msgspec
+
+from client_sdk import _schedule
+from client_sdk._schedule import Meeting
+from client_sdk.errors import ScheduleError
 from client_sdk.events import SecurityAlarm
 from client_sdk.message import Message, ModerationEntry
 from protocol.ids import MemberId, MessageId, RoomId
@@ -23,6 +29,7 @@ from protocol.messages import (
     ProfileBody,
     RulesAcceptBody,
     RulesBody,
+    ScheduleBody,
     TextBody,
 )
 from protocol.ops import Policy, Role, RoomKind
@@ -250,6 +257,73 @@ class Room:
         return await self._client._room_send(
             self._id, RulesAcceptBody(version=max(self.rules_version, 1))
         )
+
+    # -- scheduled meetings ----------------------------------------------------------
+
+    @property
+    def schedule(self) -> ScheduleBody | None:
+        """The room's recurring meeting from its encrypted state (None if there is none)."""
+        return self._state.schedule
+
+    async def set_schedule(
+        self,
+        title: str,
+        *,
+        frequency: Literal["weekly", "fortnightly", "monthly"],
+        start: datetime,
+        timezone: str,
+        duration: timedelta,
+        description: str = "",
+    ) -> None:
+        """Publish the room's meeting schedule (moderators and owners; others' are ignored).
+
+        Args:
+            title: What calendars show.
+            frequency: ``weekly``, ``fortnightly`` or ``monthly``.
+            start: The first meeting's wall-clock date and time in ``timezone``
+                (a naive datetime; an aware one is converted to ``timezone``).
+            timezone: An IANA name such as ``Europe/Berlin``.
+            duration: How long each meeting lasts (whole minutes, at most a day).
+
+        Raises:
+            ScheduleError: Unknown time zone.
+        """
+        tz = _schedule.zone(timezone)
+        if start.tzinfo is not None:
+            start = start.astimezone(tz).replace(tzinfo=None)
+        body = ScheduleBody(
+            title=title,
+            frequency=frequency,
+            start=start.strftime("%Y-%m-%dT%H:%M"),
+            timezone=timezone,
+            duration_minutes=int(duration.total_seconds() // 60),
+            description=description,
+        )
+        await self._client._room_send(self._id, body)
+
+    async def cancel_schedule(self) -> None:
+        """Cancel the recurring meeting (the schedule stays, marked inactive)."""
+        current = self._state.schedule
+        if current is not None and current.active:
+            await self._client._room_send(self._id, msgspec.structs.replace(current, active=False))
+
+    def next_meetings(self, n: int = 5, *, after: datetime | None = None) -> list[Meeting]:
+        """The next ``n`` meetings ending after ``after`` (now), in the schedule's zone."""
+        schedule = self._state.schedule
+        if schedule is None:
+            return []
+        return _schedule.occurrences(schedule, n, after=after or datetime.now(UTC))
+
+    def export_ical(self) -> str:
+        """The schedule as an RFC 5545 iCalendar file (``text/calendar``), for calendar apps.
+
+        Raises:
+            ScheduleError: The room has no schedule.
+        """
+        schedule = self._state.schedule
+        if schedule is None:
+            raise ScheduleError("this room has no schedule", code="schedule.none")
+        return _schedule.export_ical(schedule, uid=f"{self._id}@hearth", now=datetime.now(UTC))
 
     # -- membership (signed log operations) ----------------------------------------------
 

@@ -34,6 +34,7 @@ __all__ = [
     "ReportSeal",
     "RulesAcceptBody",
     "RulesBody",
+    "ScheduleBody",
     "SignedReport",
     "TextBody",
     "UnsupportedBody",
@@ -129,6 +130,26 @@ class ModerationBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"
     reason: ShortText = ""
 
 
+class ScheduleBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="schedule"):
+    """The room's recurring meeting, in encrypted state (moderators and owners).
+
+    ``start`` is the first meeting's wall-clock time in ``timezone`` (an IANA
+    name); later meetings keep that wall-clock time across daylight-saving
+    changes. A monthly meeting on a day a month lacks (the 31st) skips that
+    month, as RFC 5545 does. ``active = false`` cancels the schedule.
+    """
+
+    title: ShortText
+    frequency: Literal["weekly", "fortnightly", "monthly"]
+    start: Annotated[str, msgspec.Meta(min_length=16, max_length=16)]
+    """Local date and time, ``YYYY-MM-DDTHH:MM`` (receivers ignore a schedule that
+    does not parse, or names a zone they do not know)."""
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    duration_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)]
+    description: LongText = ""
+    active: bool = True
+
+
 class ReportSeal(msgspec.Struct, frozen=True, kw_only=True):
     """The report's key sealed (``crypto_box_seal``) to one recipient's X25519 key."""
 
@@ -191,6 +212,7 @@ Body = (
     | RulesAcceptBody
     | ModerationBody
     | ReportBody
+    | ScheduleBody
     | UnsupportedBody
 )
 
