@@ -38,6 +38,7 @@ _V1: Final = (*_ANY, 403, 404, 409, 413, 422, 503)
 
 _B64: Final = "A-Za-z0-9+/"
 _B64URL_ANY: Final = "^[A-Za-z0-9_-]*$"
+_INT64_MAX: Final = 2**63 - 1
 
 
 def _b64_length(size: int) -> int:
@@ -64,6 +65,13 @@ def _bytes_as_base64(node: Any) -> None:
             for key in ("minLength", "maxLength"):
                 if node.get(key) is not None:
                     node[key] = _b64_length(node[key])
+        if node.get("type") == "integer":
+            # Bounds come out as floats; 2**63 - 1 rounds up to 2**63, one past what
+            # the relay decodes (``AuthRequest.pow_nonce``). Integers, exactly.
+            for key in ("minimum", "maximum"):
+                bound = node.get(key)
+                if isinstance(bound, float) and bound.is_integer():
+                    node[key] = _INT64_MAX if bound == float(_INT64_MAX) else int(bound)
         if (
             node.get("pattern") == _B64URL_ANY
             and node.get("minLength") == node.get("maxLength") == 43
