@@ -94,8 +94,10 @@ class AuthRequest(msgspec.Struct, frozen=True, kw_only=True):
     key: MemberIdField
     challenge: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
     sig: Sig
-    pow_nonce: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
-    """msgspec bounds must fit an int64; a solution for difficulty <= 40 is near 2**40."""
+    pow_nonce: Annotated[int, msgspec.Meta(ge=0, le=2**53)] = 0
+    """At most 2**53, the largest integer every JSON reader holds exactly (an OpenAPI
+    client reading the bound as a double must not be able to exceed it); a solution
+    for difficulty <= 40 is near 2**40."""
     registration_token: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
