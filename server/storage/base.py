@@ -37,6 +37,7 @@ from protocol.api import (
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Role, SignedOp
+from server.errors import RelayError
 
 __all__ = ["ChallengeRecord", "MessageRecord", "RoomInfo", "SessionRecord", "Storage"]
 
@@ -170,6 +171,35 @@ class Storage(abc.ABC):
             RelayError: ``msg.duplicate_id`` if the room already holds this id,
                 ``log.conflict`` if the room's log no longer ends at ``log_index``.
         """
+
+    async def add_messages(
+        self, batch: Sequence[tuple[Envelope, bytes, int | None]], *, ts: int
+    ) -> list[MessageEvent | MessageRecord | RelayError]:
+        """Store admitted envelopes, in order, for group commit (``server.committer``).
+
+        ``batch`` holds (envelope, digest, log_index) as for :meth:`add_message`.
+        The answer for each: its new event; or, if the room already holds its id,
+        that message's :class:`MessageRecord` (the caller compares the digest); or
+        the ``log.conflict`` error if the room's log no longer ends at its
+        ``log_index``. An implementation should write the batch in one transaction
+        and raise (storing nothing) if it fails; this default writes one message
+        per transaction, which is correct but forgoes the point.
+        """
+        results: list[MessageEvent | MessageRecord | RelayError] = []
+        for envelope, digest, log_index in batch:
+            existing = await self.find_message(envelope.header.room, envelope.header.id)
+            if existing is not None:
+                results.append(existing)
+                continue
+            try:
+                results.append(
+                    await self.add_message(envelope, ts=ts, digest=digest, log_index=log_index)
+                )
+            except RelayError as exc:
+                if exc.code != "log.conflict":
+                    raise
+                results.append(exc)
+        return results
 
     @abc.abstractmethod
     async def delete_message(
