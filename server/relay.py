@@ -48,17 +48,18 @@ from protocol.api import (
 from protocol.encoding import canonical, to_json
 from protocol.envelope import check_envelope
 from protocol.errors import HearthError, LogError
-from protocol.ids import MemberId, RoomId, b64url_encode
+from protocol.ids import MemberId, MessageId, RoomId, b64url_encode
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, SignedOp
 from protocol.roomlog import RoomLog, op_hash
 from protocol.signing import verify_delete, verify_invite_read
 from server.auth import Clock, now_ms
+from server.committer import Committer, Stored
 from server.config import Config
 from server.errors import RelayError
 from server.hub import Hub
 from server.rooms import Rooms, RoomState, not_found
-from server.storage import Storage
+from server.storage import MessageRecord, Storage
 
 __all__ = ["INVITE_READ_SKEW_MS", "Relay"]
 
@@ -102,6 +103,7 @@ class Relay:
         self.hub = hub
         self.rooms = Rooms(storage)
         self._clock = clock
+        self.committer = Committer(storage, self._publish, clock)
         hub.watch_logs(self._log_changed)
 
     def _log_changed(self, room: RoomId | None) -> None:
@@ -226,6 +228,8 @@ class Relay:
             raise _conflict(log)
         if index != log.index + 1:
             raise _conflict(log)
+        # Messages checked against the log before this operation are numbered before it.
+        await self.committer.drain(room)
         body = op.content.body
         if isinstance(body, JoinOp):
             invite = log.invites.get(body.invite_key)
@@ -311,33 +315,30 @@ class Relay:
             async with self.rooms.locked(room) as state:
                 if member not in state.log.members:
                     raise not_found()
-                existing = await self.storage.find_message(room, header.id)
-                if existing is not None:
-                    if existing.digest != digest:
-                        raise RelayError(
-                            "another message was sent under this id", code="msg.duplicate_id"
-                        )
-                    return MessageAck(room=room, id=header.id, seq=existing.seq, ts=existing.ts)
                 if attempt == 0 and header.head_index > state.log.index:
                     # The sender verified a longer log than this instance has cached.
                     await self.rooms.refresh(room, state)
                     continue
-                check_envelope(state.log, envelope)
-                write = functools.partial(
-                    self.storage.add_message,
-                    envelope,
-                    ts=self.now(),
-                    digest=digest,
-                    log_index=state.log.index,
-                )
                 try:
-                    event = await self._commit(room, write)
-                except RelayError as exc:
-                    if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
+                    check_envelope(state.log, envelope)
+                except HearthError:
+                    # A retry of a message stored before its epoch went stale still
+                    # gets its first answer: look for it only when the checks fail
+                    # (storage finds the others while storing).
+                    existing = await self.storage.find_message(room, header.id)
+                    if existing is None:
                         raise
-                    continue  # the log grew on another instance: admit it again
-                self._publish(room, event)
-                return MessageAck(room=room, id=header.id, seq=event.seq, ts=event.ts)
+                    return _answer(room, header.id, digest, existing)
+                # Queued in check order and committed together with whatever else
+                # queued meanwhile (group commit), published, and only then answered;
+                # the lock is free for the next sender while this one waits.
+                stored = self.committer.submit(envelope, digest, log_index=state.log.index)
+            try:
+                return _answer(room, header.id, digest, await asyncio.shield(stored))
+            except RelayError as exc:
+                if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
+                    raise
+                self.rooms.drop(room)  # the log grew on another instance: admit it again
         raise AssertionError("unreachable")
 
     async def delete(
@@ -356,6 +357,7 @@ class Relay:
         verify_delete(request)
         for attempt in range(_ATTEMPTS):
             async with self.rooms.locked(room) as state:
+                await self.committer.drain(room)  # numbered after the messages queued before
                 role = state.log.role_of(member)
                 if role is None:
                     raise not_found()
@@ -459,6 +461,7 @@ class Relay:
         erased = 0
         for room in await self.storage.message_rooms(member):
             async with self.rooms.locked(room):
+                await self.committer.drain(room)
                 result = await self._commit(
                     room, functools.partial(self.storage.erase_member, room, member, ts=self.now())
                 )
@@ -487,6 +490,13 @@ class Relay:
         if data is None:
             raise RelayError("no such attachment", code="blob.not_found")
         return data
+
+
+def _answer(room: RoomId, message: MessageId, digest: bytes, stored: Stored) -> MessageAck:
+    """The acknowledgement of a stored message, or ``msg.duplicate_id`` for another one."""
+    if isinstance(stored, MessageRecord) and stored.digest != digest:
+        raise RelayError("another message was sent under this id", code="msg.duplicate_id")
+    return MessageAck(room=room, id=message, seq=stored.seq, ts=stored.ts)
 
 
 def _page(log: RoomLog, after: int, limit: int) -> LogPage:

@@ -226,7 +226,8 @@ async def test_a_send_whose_caller_went_away_is_still_published(live: Relay, clo
     await subscribe(ws, {room.room: 1})
     await send(live, room, "owner", token, "first")
     assert (await frame(ws)).event.seq == 2
-    original = live.storage.add_message
+    # Messages are written in batches (server.committer): hold the batch's write.
+    original = live.storage.add_messages
     entered, gate = asyncio.Event(), asyncio.Event()
 
     async def slow(*args: Any, **kwargs: Any) -> Any:
@@ -234,7 +235,7 @@ async def test_a_send_whose_caller_went_away_is_still_published(live: Relay, clo
         await gate.wait()
         return await original(*args, **kwargs)
 
-    live.storage.add_message = slow  # type: ignore[method-assign]
+    live.storage.add_messages = slow  # type: ignore[method-assign]
     envelope = room.send("owner", "the caller hangs up mid-commit")
     relay = live.app.state.relay
     task = asyncio.create_task(relay.send(room.member("owner"), room.room, envelope))

@@ -1,0 +1,160 @@
+"""Group commit (``server.committer``): concurrent senders share a transaction, safely.
+
+Every test holds the first transaction back (a gate in front of the storage's
+``add_messages``) so that the others queue behind it deterministically, then checks
+what the relay promises: acknowledgements only after the commit, contiguous
+sequence numbers in the order the messages were checked, idempotent retries,
+a failed transaction failing only its own messages, and a log operation numbered
+after the messages checked before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from protocol.api import AppendResult, MessageAck
+from protocol.encoding import from_json
+from protocol.signing import InviteKey
+from server.errors import StorageError
+from tests.server.helpers import append, create, error, post
+
+Gate = tuple[list[int], asyncio.Event]
+
+
+def gate(monkeypatch: pytest.MonkeyPatch, relay: Any, *, fail_first: bool = False) -> Gate:
+    """Record batch sizes; hold the first batch until the event is set."""
+    storage = relay.storage
+    original: Callable[..., Awaitable[Any]] = storage.add_messages
+    sizes: list[int] = []
+    release = asyncio.Event()
+
+    async def add_messages(batch: Any, *, ts: int) -> Any:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            await release.wait()
+            if fail_first:
+                raise StorageError("the disk is full")
+        return await original(batch, ts=ts)
+
+    monkeypatch.setattr(storage, "add_messages", add_messages)
+    return sizes, release
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def queued(relay: Any) -> int:
+    return len(relay.app.state.relay.committer._queue)
+
+
+async def test_concurrent_sends_share_one_transaction_in_check_order(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, token = await create(relay, clock)
+    sizes, release = gate(monkeypatch, relay)
+    url = f"/v1/rooms/{room.room}/messages"
+    envelopes = [room.send("owner", f"message {i}") for i in range(12)]
+    first = asyncio.ensure_future(post(relay.http, url, envelopes[0], token))
+    await until(lambda: sizes == [1])
+    rest = [asyncio.ensure_future(post(relay.http, url, e, token)) for e in envelopes[1:]]
+    await until(lambda: queued(relay) == 11)
+    assert not first.done()  # nothing is acknowledged before its commit
+    release.set()
+    answers = [await first] + [await r for r in rest]
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    acks = [from_json(r.content, MessageAck) for r in answers]
+    assert sizes == [1, 11]
+    assert [a.id for a in acks] == [e.header.id for e in envelopes]
+    # Requests reach the room's lock in whatever order their awaits resolve (with
+    # PostgreSQL, the session lookups race); each ack names its stored event.
+    assert sorted(a.seq for a in acks) == list(range(2, 14))  # seq 1: the room's creation
+    stored = await relay.storage.events_after(room.room, 1, 100)
+    assert {e.envelope.header.id: e.seq for e in stored} == {a.id: a.seq for a in acks}
+
+
+async def test_a_retry_in_the_same_batch_gets_the_first_answer(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, token = await create(relay, clock)
+    sizes, release = gate(monkeypatch, relay)
+    url = f"/v1/rooms/{room.room}/messages"
+    blocker = asyncio.ensure_future(post(relay.http, url, room.send("owner", "first"), token))
+    await until(lambda: sizes == [1])
+    envelope = room.send("owner", "twice")
+    impostor = room.send("owner", "same id, other text")
+    impostor = type(impostor)(
+        header=type(impostor.header)(
+            **{
+                f: getattr(impostor.header, f)
+                for f in impostor.header.__struct_fields__
+                if f != "id"
+            },
+            id=envelope.header.id,
+        ),
+        ciphertext=impostor.ciphertext,
+        sig=impostor.sig,
+    )
+    twice = [asyncio.ensure_future(post(relay.http, url, envelope, token)) for _ in range(2)]
+    await until(lambda: queued(relay) == 2)
+    release.set()
+    await blocker
+    once, again = [await t for t in twice]
+    assert once.status_code == again.status_code == 200
+    assert from_json(once.content, MessageAck) == from_json(again.content, MessageAck)
+    # Another envelope under the stored id fails its checks (the signature covers the
+    # id) and then finds the id taken: the same answer as before group commit.
+    other = await post(relay.http, url, impostor, token)
+    assert other.status_code == 409
+    assert error(other).code == "msg.duplicate_id"
+    assert len(await relay.storage.events_after(room.room, 1, 100)) == 2
+
+
+async def test_a_failed_transaction_fails_its_messages_and_leaves_no_gap(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, token = await create(relay, clock)
+    sizes, release = gate(monkeypatch, relay, fail_first=True)
+    url = f"/v1/rooms/{room.room}/messages"
+    lost = asyncio.ensure_future(post(relay.http, url, room.send("owner", "lost"), token))
+    await until(lambda: sizes == [1])
+    later = [
+        asyncio.ensure_future(post(relay.http, url, room.send("owner", f"later {i}"), token))
+        for i in range(3)
+    ]
+    await until(lambda: queued(relay) == 3)
+    release.set()
+    failed = await lost
+    assert failed.status_code == 503
+    assert error(failed).code == "storage.unavailable"
+    acks = [from_json((await t).content, MessageAck) for t in later]
+    assert sorted(a.seq for a in acks) == [2, 3, 4]
+
+
+async def test_a_log_operation_comes_after_the_messages_checked_before_it(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, token = await create(relay, clock)
+    sizes, release = gate(monkeypatch, relay)
+    url = f"/v1/rooms/{room.room}/messages"
+    messages = [
+        asyncio.ensure_future(post(relay.http, url, room.send("owner", f"m{i}"), token))
+        for i in range(3)
+    ]
+    await until(lambda: sizes == [1] and queued(relay) == 2)
+    op = room.invite("owner", InviteKey.generate(), apply=False)
+    appended = asyncio.ensure_future(append(relay, room, op, token))
+    await asyncio.sleep(0.05)
+    assert not appended.done()  # it waits for the messages queued before it
+    release.set()
+    acks = [from_json((await m).content, MessageAck) for m in messages]
+    result = await appended
+    assert result.status_code == 200, result.text
+    assert sorted(a.seq for a in acks) == [2, 3, 4]
+    assert from_json(result.content, AppendResult).seq == 5
