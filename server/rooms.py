@@ -79,6 +79,10 @@ class Rooms:
             self.put(room, state)
             return state
 
+    def cached(self, room: RoomId) -> RoomState | None:
+        """The room's state if it is cached (no load, no await: for per-event checks)."""
+        return self._cache.get(room)
+
     def put(self, room: RoomId, state: RoomState) -> None:
         """Cache a state (a newly created room)."""
         self._cache[room] = state

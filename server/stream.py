@@ -38,6 +38,7 @@ from typing import Any, Final, final
 
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.types import WebSocketSendEvent
 
 from protocol.api import (
     AckFrame,
@@ -170,9 +171,12 @@ class _Connection:
         self._send_lock = asyncio.Lock()
 
     async def send(self, data: bytes) -> None:
+        # Straight to the ASGI send: WebSocket.send_text only checks a state that
+        # cannot have changed here and wraps the same event, ten times per message.
+        event: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": data.decode()}
         async with self._send_lock:
             try:
-                await self.socket.send_text(data.decode("utf-8"))
+                await self.socket.send(event)
             except OSError as exc:
                 # ASGI servers raise an OSError for a send on a connection that is gone
                 # (the peer reset it, or the keepalive gave up): a disconnect, not a failure.
@@ -232,7 +236,8 @@ class _Connection:
         self.sent[room] = item.seq
 
     async def _still_member(self, room: RoomId) -> bool:
-        state = await self.relay.rooms.get(room)
+        # Once per event and connection: the cached state without a coroutine, if any.
+        state = self.relay.rooms.cached(room) or await self.relay.rooms.get(room)
         if state is not None and self.rooms[room] in state.log.members:
             return True
         # Removed or gone: stop serving the room at once.
