@@ -559,11 +559,15 @@ def ensure_nostr() -> pathlib.Path:
     if NOSTR_VENV.exists():
         shutil.rmtree(NOSTR_VENV)
     base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", str(NOSTR_VENV)], check=True)
-    subprocess.run(
-        [str(NOSTR_VENV / "bin" / "pip"), "install", "--quiet", "nostr-relay", "msgspec"],
-        check=True,
-    )
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with (LOGS / "nostr-install.log").open("ab") as log:
+        subprocess.run([base, "-m", "venv", str(NOSTR_VENV)], check=True)
+        subprocess.run(
+            [str(NOSTR_VENV / "bin" / "pip"), "install", "--quiet", "nostr-relay", "msgspec"],
+            check=True,
+            stdout=log,
+            stderr=log,
+        )
     return exe
 
 
