@@ -43,6 +43,7 @@ __all__ = [
     "LogPage",
     "MessageAck",
     "MessageEvent",
+    "PushRegistration",
     "ReadyFrame",
     "RemovedEvent",
     "RoomEvent",
@@ -284,6 +285,12 @@ class CrisisResource(msgspec.Struct, frozen=True, kw_only=True):
     url: str | None = None
     hours: str | None = None
     description: str = ""
+
+
+class PushRegistration(msgspec.Struct, frozen=True, kw_only=True):
+    """A device's push endpoint (a UnifiedPush-style URL the relay POSTs to)."""
+
+    endpoint: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,12 +3,12 @@
 ``create_app(config, storage=None)`` wires everything by constructor: the storage
 (PostgreSQL if ``config.database_url`` names it, else SQLite under
 ``config.data_dir``, unless given), the hub (``config.pubsub``), the authenticator,
-the rate limiter, the relay and the retention task, and hands them to handlers as
-Litestar dependencies. Every failure becomes the one ``ErrorBody`` with a stable
-code, through the exception handlers below and the table in ``server.errors``:
-the relay's own errors, Litestar's validation errors, unknown routes and methods,
-oversized bodies, and any unexpected exception (logged by type and traceback, never
-with request data, and answered as ``internal``).
+the rate limiter, the relay, the retention task and push (``server.push``), and
+hands them to handlers as Litestar dependencies. Every failure becomes the one
+``ErrorBody`` with a stable code, through the exception handlers below and the
+table in ``server.errors``: the relay's own errors, Litestar's validation errors,
+unknown routes and methods, oversized bodies, and any unexpected exception (logged
+by type and traceback, never with request data, and answered as ``internal``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from server.handlers import ROUTES
 from server.hub import Hub
 from server.openapi import correct
 from server.pubsub import make_hub
+from server.push import Notifier
+from server.pushurl import Resolver, system_resolver
 from server.ratelimit import RateLimiter, address_subject
 from server.relay import Relay
 from server.retention import Retention
@@ -152,6 +154,7 @@ def create_app(
     *,
     hub: Hub | None = None,
     clock: Clock = now_ms,
+    resolver: Resolver = system_resolver,
 ) -> Litestar:
     """Build the relay's ASGI application.
 
@@ -163,6 +166,7 @@ def create_app(
         hub: Live fan-out; default: the one ``config.pubsub`` names. The
             application starts it after the storage and stops it before.
         clock: Milliseconds since the Unix epoch (tests move time).
+        resolver: How push endpoint hosts resolve (tests decide what a name answers).
     """
     store = storage if storage is not None else default_storage(config)
     fanout = hub if hub is not None else make_hub(config, store)
@@ -170,6 +174,10 @@ def create_app(
     auth = Authenticator(config, store, clock=clock)
     limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits})
     retention = Retention(store, interval=config.retention_interval, clock=clock)
+    notifier = Notifier(
+        config, store, relay.presence, relay.members_of, resolver=resolver, clock=clock
+    )
+    relay.on_event = notifier.notify
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -180,9 +188,13 @@ def create_app(
             await store.close()
             raise
         retention.start()
+        relay.presence.start()
+        notifier.start()
         try:
             yield
         finally:
+            await notifier.stop()
+            await relay.presence.stop()
             await retention.stop()
             await fanout.stop()
             await store.close()
@@ -196,6 +208,7 @@ def create_app(
             "relay": provide(relay),
             "auth": provide(auth),
             "limiter": provide(limiter),
+            "notifier": provide(notifier),
         },
         middleware=[lambda app: _Guard(app, limiter)],
         exception_handlers={
@@ -216,4 +229,5 @@ def create_app(
     correct(app)
     app.state.relay = relay
     app.state.retention = retention
+    app.state.notifier = notifier
     return app

@@ -121,6 +121,28 @@ class Config:
     log_level: str = "info"
     rate_limits: Mapping[str, Rate] = field(default_factory=lambda: dict(_DEFAULT_RATES))
     crisis: tuple[CrisisResource, ...] = ()
+    push_allowlist: tuple[str, ...] = ()
+    """Hosts push endpoints may name: ``push.example`` exactly, ``*.example`` below it.
+
+    Empty (the default): push is off, and registering an endpoint is refused."""
+    push_allow_private: bool = False
+    """Allow endpoints on loopback, private, link-local or reserved addresses."""
+    push_allow_http: bool = False
+    """Allow ``http://`` endpoints (the default is https only)."""
+    push_delay: float = 1.0
+    """Seconds an endpoint's first event waits, so a burst becomes one push."""
+    push_window: float = 30.0
+    """At most one push per endpoint per this many seconds."""
+    push_timeout: float = 5.0
+    """Seconds for resolving, connecting to and hearing from a push endpoint."""
+    push_max_endpoints: int = 5
+    """Push endpoints (devices) one member key may register."""
+    push_max_failures: int = 8
+    """Failed deliveries in a row after which an endpoint is dropped."""
+    push_retry_max: float = 3600.0
+    """The longest back-off between retries of a failing endpoint, in seconds."""
+    push_queue_cap: int = 10_000
+    """Pushes waiting at most (rooms with new events plus scheduled deliveries)."""
 
     def __post_init__(self) -> None:
         if self.create_policy not in _POLICIES:
@@ -141,6 +163,12 @@ class Config:
             "auth_timeout",
             "retention_interval",
             "database_pool_size",
+            "push_timeout",
+            "push_window",
+            "push_max_endpoints",
+            "push_max_failures",
+            "push_retry_max",
+            "push_queue_cap",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -150,6 +178,10 @@ class Config:
             raise ConfigError(f"unknown rate-limit buckets: {', '.join(sorted(unknown))}")
         if self.create_policy == "token" and not self.registration_tokens:
             raise ConfigError("create_policy 'token' needs at least one registration token")
+        if self.push_delay < 0:
+            raise ConfigError("push_delay must not be negative")
+        for pattern in self.push_allowlist:
+            _check_host_pattern(pattern)
         self._check_scale_out()
 
     def _check_scale_out(self) -> None:
@@ -177,6 +209,11 @@ class Config:
             raise ConfigError("pubsub 'postgres' needs a postgresql:// pubsub_url (or none)")
 
     @property
+    def push_enabled(self) -> bool:
+        """Whether this relay sends push notifications (an allowlist is set)."""
+        return bool(self.push_allowlist)
+
+    @property
     def public_origin(self) -> str:
         """The origin bound into challenge answers."""
         return self.origin or f"http://{self.host}:{self.port}"
@@ -194,6 +231,18 @@ class Config:
     def rate(self, bucket: str) -> Rate:
         """The rate of one bucket (the default if the operator did not set it)."""
         return self.rate_limits.get(bucket, _DEFAULT_RATES[bucket])
+
+
+def _check_host_pattern(pattern: str) -> None:
+    name = pattern[2:] if pattern.startswith("*.") else pattern
+    labels = name.rstrip(".").split(".")
+    ok = (
+        bool(name)
+        and name.isascii()
+        and all(label and all(c.isalnum() or c in "-:[]" for c in label) for label in labels)
+    )
+    if not ok:
+        raise ConfigError(f"push_allowlist entries are host names or '*.domain', not {pattern!r}")
 
 
 # (setting, parser from an environment string). TOML values are checked by type.
@@ -236,6 +285,16 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "shutdown_timeout": float,
     "trust_proxy": _bool,
     "log_level": str,
+    "push_allowlist": _tokens,
+    "push_allow_private": _bool,
+    "push_allow_http": _bool,
+    "push_delay": float,
+    "push_window": float,
+    "push_timeout": float,
+    "push_max_endpoints": int,
+    "push_max_failures": int,
+    "push_retry_max": float,
+    "push_queue_cap": int,
 }
 """Every scalar setting and how to read it from a string (``HEARTH_<NAME>``)."""
 
@@ -265,9 +324,9 @@ def _from_toml(path: Path) -> dict[str, Any]:
 
 def _coerce_toml(key: str, value: Any) -> Any:
     parser = _SCALARS[key]
-    if key == "registration_tokens":
+    if key in ("registration_tokens", "push_allowlist"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError("registration_tokens must be a list of strings")
+            raise ConfigError(f"{key} must be a list of strings")
         return tuple(value)
     if parser is _bool:
         if not isinstance(value, bool):

@@ -58,6 +58,7 @@ from server.committer import Committer, Stored
 from server.config import Config
 from server.errors import RelayError
 from server.hub import Hub
+from server.presence import Presence
 from server.rooms import Rooms, RoomState, not_found
 from server.storage import MessageRecord, Storage
 
@@ -104,6 +105,9 @@ class Relay:
         self.rooms = Rooms(storage)
         self._clock = clock
         self.committer = Committer(storage, self._publish, clock)
+        self.presence = Presence(storage, enabled=config.push_enabled, clock=clock)
+        self.on_event: Callable[[RoomId], None] = lambda room: None
+        """Told every room an event was committed in, here (push wakes devices)."""
         hub.watch_logs(self._log_changed)
 
     def _log_changed(self, room: RoomId | None) -> None:
@@ -151,6 +155,12 @@ class Relay:
     def _publish(self, room: RoomId, event: RoomEvent) -> None:
         frame = to_json(EventFrame(room=room, event=event))
         self.hub.publish(room, event.seq, frame, log=isinstance(event, LogEvent))
+        self.on_event(room)
+
+    async def members_of(self, room: RoomId) -> list[MemberId]:
+        """The room's members per the verified log (empty if there is no such room)."""
+        state = self.rooms.cached(room) or await self.rooms.get(room)
+        return list(state.log.members) if state is not None else []
 
     # -- rooms and logs ----------------------------------------------------
 

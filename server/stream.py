@@ -356,6 +356,7 @@ async def serve_stream(
             raise _Closing("auth.token_in_url", "never put a token in a URL", 4401)
         members = await _authenticate(socket, relay, auth)
         connection = _Connection(socket, relay, limiter, members, address)
+        relay.presence.connected(members)  # no push to these keys' devices meanwhile
         await connection.send(to_json(ReadyFrame(members=members)))
         close = await _run(connection)
     except _Closing as exc:
@@ -367,6 +368,7 @@ async def serve_stream(
     finally:
         if connection is not None:
             connection.detach()
+            relay.presence.disconnected(connection.members)
     with contextlib.suppress(Exception):
         await socket.close(code=close[0], reason=close[1])
 

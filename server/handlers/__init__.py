@@ -1,6 +1,6 @@
 """HTTP and websocket route handlers, one module per area of ``docs/api.md``."""
 
-from server.handlers import account, auth, blobs, messages, public, rooms, stream, sync
+from server.handlers import account, auth, blobs, messages, public, push, rooms, stream, sync
 
 __all__ = ["ROUTES"]
 
@@ -11,6 +11,7 @@ ROUTES = [
     *sync.HANDLERS,
     *blobs.HANDLERS,
     *account.HANDLERS,
+    *push.HANDLERS,
     *public.HANDLERS,
     *stream.HANDLERS,
 ]

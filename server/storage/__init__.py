@@ -1,6 +1,13 @@
 """Where the relay keeps its state: the :class:`Storage` interface, SQLite and PostgreSQL."""
 
-from server.storage.base import ChallengeRecord, MessageRecord, RoomInfo, SessionRecord, Storage
+from server.storage.base import (
+    ChallengeRecord,
+    MessageRecord,
+    PushTarget,
+    RoomInfo,
+    SessionRecord,
+    Storage,
+)
 from server.storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
 from server.storage.sqlite import SCHEMA_VERSION, SqliteStorage
 
@@ -10,6 +17,7 @@ __all__ = [
     "ChallengeRecord",
     "MessageRecord",
     "PostgresStorage",
+    "PushTarget",
     "RoomInfo",
     "SessionRecord",
     "SqliteStorage",

@@ -83,4 +83,22 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             (SELECT max(op_index) FROM events WHERE room = rooms.id AND kind = 'log'), -1
         )""",
     ),
+    # 3: push endpoints (issue 8), and which instance holds a live stream of which key
+    # (UNLOGGED like challenges: it describes sockets, worthless after a crash).
+    (
+        """CREATE TABLE push_endpoints (
+            member text NOT NULL,
+            device text NOT NULL,
+            endpoint text NOT NULL,
+            created_at bigint NOT NULL,
+            PRIMARY KEY (member, device)
+        )""",
+        """CREATE UNLOGGED TABLE presence (
+            member text NOT NULL,
+            instance text NOT NULL,
+            expires_at bigint NOT NULL,
+            PRIMARY KEY (member, instance)
+        )""",
+        "CREATE INDEX presence_instance ON presence (instance)",
+    ),
 )

@@ -39,7 +39,14 @@ from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Role, SignedOp
 from server.errors import RelayError
 
-__all__ = ["ChallengeRecord", "MessageRecord", "RoomInfo", "SessionRecord", "Storage"]
+__all__ = [
+    "ChallengeRecord",
+    "MessageRecord",
+    "PushTarget",
+    "RoomInfo",
+    "SessionRecord",
+    "Storage",
+]
 
 
 @final
@@ -85,6 +92,16 @@ class ChallengeRecord:
     member: MemberId
     expires_at: int
     pow_difficulty: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """One device's push registration under a member key."""
+
+    member: MemberId
+    device: str
+    endpoint: str
 
 
 class Storage(abc.ABC):
@@ -305,3 +322,42 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def forget_member(self, member: MemberId) -> int:
         """Drop a key's sessions, creator mark and attachments; return the blob count."""
+
+    # -- push --------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_push(
+        self, member: MemberId, device: str, endpoint: str, *, ts: int, limit: int
+    ) -> None:
+        """Register (or replace) ``device``'s push endpoint under ``member``.
+
+        Raises:
+            RelayError: ``push.too_many`` if ``device`` is new and ``member`` already
+                has ``limit`` registrations.
+        """
+
+    @abc.abstractmethod
+    async def delete_push(self, member: MemberId, device: str) -> None:
+        """Remove a registration (nothing happens if there is none)."""
+
+    @abc.abstractmethod
+    async def push_targets(self, members: Sequence[MemberId]) -> list[PushTarget]:
+        """Every registration of these member keys."""
+
+    @abc.abstractmethod
+    async def drop_push(self, endpoint: str, targets: Sequence[PushTarget]) -> int:
+        """Remove these registrations if they still name ``endpoint``; return how many."""
+
+    @abc.abstractmethod
+    async def set_presence(
+        self, instance: str, members: Sequence[MemberId], *, expires_at: int
+    ) -> None:
+        """Record that ``instance`` holds a live stream of each key, until ``expires_at``."""
+
+    @abc.abstractmethod
+    async def clear_presence(self, instance: str, members: Sequence[MemberId]) -> None:
+        """``instance`` holds no live stream of these keys any more."""
+
+    @abc.abstractmethod
+    async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
+        """Which of these keys have a live stream on any instance (unexpired records)."""

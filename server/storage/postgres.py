@@ -15,6 +15,8 @@ but they must now hold between processes, not only between coroutines:
 - ``log_index`` on a message or deletion is checked under the row lock: a write that
   an instance verified against a log another instance has since extended is refused
   with ``log.conflict``, and the relay reloads the log and verifies again.
+- Presence (which instance holds a live stream of which key, for push) is an
+  UNLOGGED table too, rows with an expiry that each instance renews.
 - Pending auth challenges live in an UNLOGGED table, so a challenge issued by one
   instance is answered at another (no sticky sessions); UNLOGGED because they are
   worthless after a crash and need no write-ahead log or replica.
@@ -53,7 +55,14 @@ from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Role, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage._pg_schema import MIGRATIONS as _MIGRATIONS
-from server.storage.base import ChallengeRecord, MessageRecord, RoomInfo, SessionRecord, Storage
+from server.storage.base import (
+    ChallengeRecord,
+    MessageRecord,
+    PushTarget,
+    RoomInfo,
+    SessionRecord,
+    Storage,
+)
 
 __all__ = ["PG_SCHEMA_VERSION", "PostgresStorage"]
 
@@ -620,7 +629,99 @@ class PostgresStorage(Storage):
         async with self._transaction("forgetting a key") as conn:
             await conn.execute("DELETE FROM sessions WHERE member = $1", member)
             await conn.execute("DELETE FROM creators WHERE member = $1", member)
+            await conn.execute("DELETE FROM push_endpoints WHERE member = $1", member)
             return _count(await conn.execute("DELETE FROM blobs WHERE owner = $1", member))
+
+    # -- push --------------------------------------------------------------
+
+    async def put_push(
+        self, member: MemberId, device: str, endpoint: str, *, ts: int, limit: int
+    ) -> None:
+        async with self._transaction("registering a push endpoint") as conn:
+            # Two instances registering for one key at once must not both pass the count.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "push:" + member)
+            row = await conn.fetchrow(
+                "SELECT count(*), count(*) FILTER (WHERE device = $2) FROM push_endpoints"
+                " WHERE member = $1",
+                member,
+                device,
+            )
+            count, mine = (int(row[0]), int(row[1])) if row else (0, 0)
+            if not mine and count >= limit:
+                raise RelayError(
+                    f"a key registers at most {limit} push endpoints: unregister one",
+                    code="push.too_many",
+                    detail={"limit": limit},
+                )
+            await conn.execute(
+                "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (member, device)"
+                " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at",
+                member,
+                device,
+                endpoint,
+                ts,
+            )
+
+    async def delete_push(self, member: MemberId, device: str) -> None:
+        async with self._transaction("removing a push endpoint") as conn:
+            await conn.execute(
+                "DELETE FROM push_endpoints WHERE member = $1 AND device = $2", member, device
+            )
+
+    async def push_targets(self, members: Sequence[MemberId]) -> list[PushTarget]:
+        rows = await self._fetch(
+            "SELECT member, device, endpoint FROM push_endpoints"
+            " WHERE member = ANY($1::text[]) ORDER BY member, device",
+            sorted(set(members)),
+        )
+        return [PushTarget(MemberId(r[0]), r[1], r[2]) for r in rows]
+
+    async def drop_push(self, endpoint: str, targets: Sequence[PushTarget]) -> int:
+        async with self._transaction("dropping a push endpoint") as conn:
+            return _count(
+                await conn.execute(
+                    "DELETE FROM push_endpoints WHERE endpoint = $1"
+                    " AND (member, device) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+                    endpoint,
+                    [t.member for t in targets],
+                    [t.device for t in targets],
+                )
+            )
+
+    async def set_presence(
+        self, instance: str, members: Sequence[MemberId], *, expires_at: int
+    ) -> None:
+        if not members:
+            return
+        async with self._transaction("recording presence") as conn:
+            await conn.execute(
+                "INSERT INTO presence (member, instance, expires_at)"
+                " SELECT m, $2, $3 FROM unnest($1::text[]) AS m"
+                " ON CONFLICT (member, instance) DO UPDATE SET expires_at = excluded.expires_at",
+                sorted(set(members)),
+                instance,
+                expires_at,
+            )
+
+    async def clear_presence(self, instance: str, members: Sequence[MemberId]) -> None:
+        if not members:
+            return
+        async with self._transaction("clearing presence") as conn:
+            await conn.execute(
+                "DELETE FROM presence WHERE instance = $1 AND member = ANY($2::text[])",
+                instance,
+                sorted(set(members)),
+            )
+
+    async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
+        rows = await self._fetch(
+            "SELECT DISTINCT member FROM presence WHERE member = ANY($1::text[])"
+            " AND expires_at > $2",
+            sorted(set(members)),
+            now,
+        )
+        return {MemberId(r[0]) for r in rows}
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:

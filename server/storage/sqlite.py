@@ -14,7 +14,8 @@ transactions (deleting a key's data drops its blobs atomically), and there is no
 second store to keep consistent.
 
 Pending auth challenges stay in this process's memory: a SQLite relay is one
-process, and a challenge is worthless after a restart anyway.
+process, and a challenge is worthless after a restart anyway. So does presence
+(which keys hold a live stream, for push): it describes this process's sockets.
 
 Schema versions are ``PRAGMA user_version``; :data:`_MIGRATIONS` lists every step,
 each run in its own transaction together with the version bump. Every sqlite3 error
@@ -46,7 +47,14 @@ from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Role, SignedOp
 from server.errors import RelayError, StorageError
-from server.storage.base import ChallengeRecord, MessageRecord, RoomInfo, SessionRecord, Storage
+from server.storage.base import (
+    ChallengeRecord,
+    MessageRecord,
+    PushTarget,
+    RoomInfo,
+    SessionRecord,
+    Storage,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
 
@@ -103,6 +111,16 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) STRICT, WITHOUT ROWID""",
         "CREATE INDEX blobs_owner ON blobs (owner)",
     ),
+    # 2: push endpoints, per member key and device (issue 8).
+    (
+        """CREATE TABLE push_endpoints (
+            member TEXT NOT NULL,
+            device TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (member, device)
+        ) STRICT, WITHOUT ROWID""",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -146,6 +164,7 @@ class SqliteStorage(Storage):
         self._read_lock = asyncio.Lock()
         self._closed = False
         self._challenges: dict[bytes, ChallengeRecord] = {}
+        self._presence: dict[tuple[MemberId, str], int] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -690,8 +709,79 @@ class SqliteStorage(Storage):
         async with self._transaction("forgetting a key") as conn:
             await conn.execute("DELETE FROM sessions WHERE member = ?", (member,))
             await conn.execute("DELETE FROM creators WHERE member = ?", (member,))
+            await conn.execute("DELETE FROM push_endpoints WHERE member = ?", (member,))
             cur = await conn.execute("DELETE FROM blobs WHERE owner = ?", (member,))
             return int(cur.rowcount)
+
+    # -- push --------------------------------------------------------------
+
+    async def put_push(
+        self, member: MemberId, device: str, endpoint: str, *, ts: int, limit: int
+    ) -> None:
+        async with self._transaction("registering a push endpoint") as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT count(*), coalesce(sum(device = ?), 0) FROM push_endpoints"
+                " WHERE member = ?",
+                (device, member),
+            )
+            count, mine = next(iter(rows))
+            if not mine and count >= limit:
+                raise RelayError(
+                    f"a key registers at most {limit} push endpoints: unregister one",
+                    code="push.too_many",
+                    detail={"limit": limit},
+                )
+            await conn.execute(
+                "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (member, device)"
+                " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at",
+                (member, device, endpoint, ts),
+            )
+
+    async def delete_push(self, member: MemberId, device: str) -> None:
+        async with self._transaction("removing a push endpoint") as conn:
+            await conn.execute(
+                "DELETE FROM push_endpoints WHERE member = ? AND device = ?", (member, device)
+            )
+
+    async def push_targets(self, members: Sequence[MemberId]) -> list[PushTarget]:
+        targets: list[PushTarget] = []
+        unique = sorted(set(members))
+        for start in range(0, len(unique), 500):  # SQLite binds at most 999 parameters
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._read(
+                "SELECT member, device, endpoint FROM push_endpoints"  # noqa: S608
+                f" WHERE member IN ({marks}) ORDER BY member, device",
+                chunk,
+            )
+            targets.extend(PushTarget(MemberId(r[0]), r[1], r[2]) for r in rows)
+        return targets
+
+    async def drop_push(self, endpoint: str, targets: Sequence[PushTarget]) -> int:
+        dropped = 0
+        async with self._transaction("dropping a push endpoint") as conn:
+            for target in targets:
+                cur = await conn.execute(
+                    "DELETE FROM push_endpoints WHERE member = ? AND device = ? AND endpoint = ?",
+                    (target.member, target.device, endpoint),
+                )
+                dropped += int(cur.rowcount)
+        return dropped
+
+    async def set_presence(
+        self, instance: str, members: Sequence[MemberId], *, expires_at: int
+    ) -> None:
+        for member in members:
+            self._presence[(member, instance)] = expires_at
+
+    async def clear_presence(self, instance: str, members: Sequence[MemberId]) -> None:
+        for member in members:
+            self._presence.pop((member, instance), None)
+
+    async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
+        wanted = set(members)
+        return {m for (m, _), until in self._presence.items() if m in wanted and until > now}
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:
