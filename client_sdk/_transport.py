@@ -33,6 +33,7 @@ from protocol.api import (
     InviteReadRequest,
     LogPage,
     MessageAck,
+    PushRegistration,
     ServerFrame,
     Session,
     SyncRequest,
@@ -268,6 +269,32 @@ class Transport:
 
     async def sync(self, tokens: Sequence[str], request: SyncRequest) -> SyncResponse:
         return await self._request("POST", "/v1/sync", SyncResponse, tokens=tokens, body=request)
+
+    # -- push ------------------------------------------------------------------------
+
+    async def _no_content(
+        self, method: str, path: str, *, tokens: Sequence[str], body: Any = None
+    ) -> None:
+        content = to_json(body) if body is not None else None
+        try:
+            response = await self._http.request(
+                method, path, content=content, headers=_bearer(tokens)
+            )
+        except httpx.HTTPError as exc:
+            raise RelayUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise _refusal(response)
+
+    async def register_push(self, token: str, room: RoomId, device: str, endpoint: str) -> None:
+        await self._no_content(
+            "PUT",
+            f"/v1/rooms/{room}/push/{device}",
+            tokens=[token],
+            body=PushRegistration(endpoint=endpoint),
+        )
+
+    async def unregister_push(self, token: str, room: RoomId, device: str) -> None:
+        await self._no_content("DELETE", f"/v1/rooms/{room}/push/{device}", tokens=[token])
 
     # -- the stream ------------------------------------------------------------------
 

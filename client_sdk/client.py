@@ -79,6 +79,7 @@ from protocol.ids import (
     MemberId,
     MessageId,
     RoomId,
+    b64url_encode,
     new_room_id,
 )
 from protocol.messages import (
@@ -499,6 +500,29 @@ class HearthClient:
                 with contextlib.suppress(RelayUnavailable, RoomBlocked):
                     await self._flush_room(slot)
         return await self._require_outbox().pending()
+
+    async def register_push(self, endpoint: str | Callable[[Room], str]) -> None:
+        """Register this device for push in every room it is in (see :meth:`Room.register_push`).
+
+        Args:
+            endpoint: The endpoint URL for every room, or a function giving each
+                room its own (preferable: one URL for all rooms lets the relay link
+                this person's keys across them). Rooms joined later are not
+                included: register them as they come.
+
+        Raises:
+            RelayError: As :meth:`Room.register_push`, for the first room refused
+                (the rooms before it stay registered).
+            RelayUnavailable: The relay cannot be reached.
+        """
+        for room in self.rooms:
+            url = endpoint(room) if callable(endpoint) else endpoint
+            await self._room_register_push(room.id, url)
+
+    async def unregister_push(self) -> None:
+        """Stop push for this device in every room it is in."""
+        for room in self.rooms:
+            await self._room_unregister_push(room.id)
 
     async def events(self) -> AsyncIterator[Event]:
         """Typed events of every room, in the order they were verified.
@@ -944,6 +968,32 @@ class HearthClient:
         self, room: RoomId, limit: int, before: MessageId | None
     ) -> list[Message]:
         return await self._require_inbox().messages(self._slot(room), limit, before)
+
+    def _push_device(self, room: RoomId) -> str:
+        store, _ = self._check_open()
+        # Another name in every room: the relay cannot link this device's rooms by it.
+        digest = crypto.blake2b(
+            store.device + room.encode("ascii"), person=crypto.PERSON_PUSH_DEVICE, size=16
+        )
+        return b64url_encode(digest)
+
+    def _active_slot(self, room: RoomId) -> Slot:
+        slot = self._slot(room)
+        if slot.state.status != "active":
+            raise RoomInactive("you are no longer in this room", code=f"room.{slot.state.status}")
+        return slot
+
+    async def _room_register_push(self, room: RoomId, endpoint: str) -> None:
+        _, transport = self._check_open()
+        slot = self._active_slot(room)
+        device = self._push_device(room)
+        await self._with_token(slot, lambda t: transport.register_push(t, room, device, endpoint))
+
+    async def _room_unregister_push(self, room: RoomId) -> None:
+        _, transport = self._check_open()
+        slot = self._active_slot(room)
+        device = self._push_device(room)
+        await self._with_token(slot, lambda t: transport.unregister_push(t, room, device))
 
     async def _room_outbox(self, room: RoomId) -> int:
         return await self._require_outbox().pending(room)

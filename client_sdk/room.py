@@ -440,6 +440,29 @@ class Room:
         """Commit a new epoch for the current members now (forward secrecy on demand)."""
         await self._client._room_op(self._id, lambda s: s.rotate_op(now=_now()))
 
+    # -- push -----------------------------------------------------------------------
+
+    async def register_push(self, endpoint_url: str) -> None:
+        """Have the relay wake this device through ``endpoint_url`` when the room has news.
+
+        The relay POSTs a fixed, content-free body (no room, no sender, no text) to
+        the URL when an event lands here and no stream of our key is connected; on
+        it, call :meth:`HearthClient.sync`. Registering again replaces the URL.
+        Use a separate UnifiedPush instance (endpoint) per room: one URL shared by
+        several rooms would let the relay link our keys in them.
+
+        Raises:
+            RelayError: ``push.disabled`` (the relay sends no push),
+                ``push.endpoint_invalid``, ``push.endpoint_forbidden`` (the relay's
+                operator does not allow that host or address), ``push.too_many``.
+            RelayUnavailable: The relay cannot be reached.
+        """
+        await self._client._room_register_push(self._id, endpoint_url)
+
+    async def unregister_push(self) -> None:
+        """Stop push for this room on this device (no error if none was registered)."""
+        await self._client._room_unregister_push(self._id)
+
     # -- alarms ---------------------------------------------------------------------
 
     async def acknowledge_alarms(self, alarm_ids: Iterable[int] | None = None) -> list[int]:

@@ -49,6 +49,7 @@ __all__ = [
     "PERSON_OP_HASH",
     "PERSON_PHRASE",
     "PERSON_POW",
+    "PERSON_PUSH_DEVICE",
     "PERSON_ROOM_BOX",
     "PERSON_ROOM_SIGN",
     "PERSON_SAFETY",
@@ -98,6 +99,9 @@ PERSON_POW: Final = b"hearth-pow"
 # The SDK's key for its local store (epoch secrets, message plaintext at rest on a
 # device), derived from the root so the recovery phrase alone can reopen a store.
 PERSON_LOCAL_STORE: Final = b"hearth-local"
+# The SDK's name for a device in one room's push registrations: from the device's
+# random id and the room, so the relay cannot link one device's rooms by it.
+PERSON_PUSH_DEVICE: Final = b"hearth-push-dev"
 
 # Signature contexts: the signed bytes are CTX || payload. Each ends in NUL so no
 # context is a prefix of another.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -243,8 +244,9 @@ async def test_a_gone_endpoint_is_dropped(
 
 
 async def test_failures_back_off_and_drop_the_endpoint(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="hearth")
     dns = FakeDNS(push_test=["127.0.0.1"])
     changes = {"push_max_failures": 3, "push_retry_max": 0.05}
     async with push_sink() as sink, push_relay(tmp_path, backend, clock, dns, **changes) as relay:
@@ -261,6 +263,11 @@ async def test_failures_back_off_and_drop_the_endpoint(
 
         await until(dropped)
         assert len(sink.at("/b")) == 3  # the first try and two retries, then dropped
+        # The logs say what happened, never where: an endpoint URL is a capability.
+        assert "dropped a push endpoint (failing)" in caplog.text
+        assert "refused: HTTP 503" in caplog.text
+        for part in ("push.test", str(sink.port), "/b"):
+            assert part not in caplog.text
 
 
 async def test_redirects_are_not_followed(
