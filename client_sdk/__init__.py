@@ -20,6 +20,7 @@ from client_sdk.errors import (
     RulesNotAccepted,
     ScheduleError,
     StoreError,
+    SupportError,
 )
 from client_sdk.events import (
     AlarmKind,
@@ -39,10 +40,15 @@ from client_sdk.events import (
     RulesChanged,
     ScheduleChanged,
     SecurityAlarm,
+    SupportClaimed,
+    SupporterStatusChanged,
+    SupportRequested,
+    SupportWithdrawn,
 )
 from client_sdk.identity import Identity
 from client_sdk.message import Message, ModerationEntry, ModerationKind
 from client_sdk.room import Room
+from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import Role
 
@@ -74,6 +80,7 @@ __all__ = [
     "RelayUnavailable",
     "ReportError",
     "ReportReceived",
+    "RequestStatus",
     "Role",
     "RoleChanged",
     "Room",
@@ -87,4 +94,11 @@ __all__ = [
     "ScheduleError",
     "SecurityAlarm",
     "StoreError",
+    "SupportClaimed",
+    "SupportError",
+    "SupportRequest",
+    "SupportRequested",
+    "SupportWithdrawn",
+    "SupporterInfo",
+    "SupporterStatusChanged",
 ]

@@ -74,6 +74,14 @@ class InboxHost(Protocol):
         """Re-send the room's profile and rules (in the background)."""
         ...
 
+    def restatus(self, slot: Slot) -> None:
+        """Re-send our supporter status for a newcomer (in the background)."""
+        ...
+
+    def join_buddy(self, slot: Slot, request: MessageId) -> None:
+        """A supporter claimed our request: join the buddy chat (in the background)."""
+        ...
+
     async def catch_up_log(self, slot: Slot) -> None:
         """Fetch and verify the log after our head. Called holding ``slot.lock``."""
         ...
@@ -159,6 +167,10 @@ class Inbox:
         )
         if step.republish:
             self._host.republish(slot)
+        if step.restatus:
+            self._host.restatus(slot)
+        for request in step.buddy:
+            self._host.join_buddy(slot, request)
         for member in step.evict:
             self._host.evict(slot, member)
         if not announce:

@@ -31,6 +31,7 @@ from typing import Final, Literal, final
 import msgspec
 
 from client_sdk._schedule import valid_schedule
+from client_sdk._support import SupportBook, SupportSnapshot, open_invite, open_request
 from client_sdk.errors import (
     InviteError,
     PostingMuted,
@@ -84,6 +85,11 @@ from protocol.messages import (
     RulesBody,
     ScheduleBody,
     SignedReport,
+    SupportClaimBody,
+    SupporterStatusBody,
+    SupportInvite,
+    SupportRequestBody,
+    SupportWithdrawBody,
     TextBody,
 )
 from protocol.ops import (
@@ -164,6 +170,10 @@ class Step:
     They joined under a new epoch and cannot read the earlier copies (nobody
     added reads what came before), so the inviter re-sends them.
     """
+    restatus: bool = False
+    """Someone joined a program where we are a supporter: re-send our availability."""
+    buddy: list[MessageId] = field(default_factory=list)
+    """Our support requests a supporter claimed: join the buddy chat the claim names."""
 
     @property
     def events(self) -> list[Event]:
@@ -183,6 +193,8 @@ class Step:
         self.ops += other.ops
         self.need_log = self.need_log or other.need_log
         self.republish = self.republish or other.republish
+        self.restatus = self.restatus or other.restatus
+        self.buddy += other.buddy
         self.evict += other.evict
 
 
@@ -248,6 +260,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     alarmed: list[tuple[str, bytes, int]] = []
     alarms: list[_Alarm] = []
     next_alarm: int = 1
+    support: SupportSnapshot | None = None
 
 
 # -- the state ------------------------------------------------------------------
@@ -291,6 +304,8 @@ class RoomState:
         self._alarmed: set[tuple[MemberId, bytes, int]] = set()
         self._alarms: dict[int, tuple[SecurityAlarm, bool]] = {}
         self._next_alarm = 1
+        self.support = SupportBook(keys.room, keys.member)
+        """A program room's support queue (empty in other rooms)."""
 
     # -- construction and persistence ---------------------------------------
 
@@ -348,6 +363,8 @@ class RoomState:
             )
             state._alarms[a.alarm_id] = (alarm, a.freezes)
         state._next_alarm = snapshot.next_alarm
+        if snapshot.support is not None:
+            state.support = SupportBook.restore(keys.room, keys.member, snapshot.support)
         return state
 
     def snapshot(self) -> RoomSnapshot:
@@ -389,6 +406,7 @@ class RoomState:
                 for a, freezes in self._alarms.values()
             ],
             next_alarm=self._next_alarm,
+            support=None if self.support.empty else self.support.snapshot(),
         )
 
     # -- read-only views --------------------------------------------------------
@@ -545,12 +563,22 @@ class RoomState:
             step.items.append(
                 RoleChanged(room_id=self.room, member=body.member, role=body.role, by=c.author)
             )
+        step.restatus = isinstance(body, JoinOp | AddOp) and self._should_restatus()
         return step
 
     def _outranks(self, member: MemberId) -> bool:
         mine = ROLE_RANK[self.log.role_of(self.me) or "member"]
         theirs = ROLE_RANK[self.log.role_of(member) or "member"]
         return self.status == "active" and mine >= _MODERATOR and mine > theirs
+
+    def _should_restatus(self) -> bool:
+        # Newcomers cannot read earlier statuses (they joined under a new epoch).
+        return (
+            self.status == "active"
+            and self.policy.kind == "program"
+            and self.log.role_of(self.me) == "supporter"
+            and self.support.my_status() is not None
+        )
 
     def _should_republish(self, invite_key: bytes) -> bool:
         if self.status != "active":
@@ -711,7 +739,11 @@ class RoomState:
             return step
         if forward and h.epoch == self.log.epoch:
             self.epoch_messages += 1
-        self._room_body(step, h.sender, plaintext, h.id)
+        if isinstance(plaintext.body, _SUPPORT_BODIES):
+            if forward and self.policy.kind == "program":
+                self._support(step, h.sender, plaintext, h.id, event.seq)
+        else:
+            self._room_body(step, h.sender, plaintext, h.id)
         if _is_post(plaintext.body) and h.sender in self.muted | self.banned:
             return step  # counted (device, counter) above, never shown
         step.items.append(Accepted(event.seq, event.ts, h, plaintext))
@@ -792,6 +824,52 @@ class RoomState:
             step.items.append(
                 RulesChanged(room_id=self.room, version=body.version, text=body.text, by=sender)
             )
+
+    def _support(
+        self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId, seq: int
+    ) -> None:
+        """Fold a support message, in room order (see ``_support.py``)."""
+        body = plaintext.body
+        book = self.support
+        role = self.log.role_of(sender)
+        event: Event | None = None
+        if isinstance(body, SupportRequestBody):
+            text: str | None = None
+            try:
+                text = open_request(self.keys, sender, body)
+            except (CryptoError, DecodeError, EnvelopeError) as exc:
+                # It still takes its place in the queue: every member counts it.
+                self._alarm(
+                    step, "bad_message", f"support request {message_id}: {exc.message}", exc.code
+                )
+            event = book.request(
+                message_id=message_id,
+                requester=sender,
+                seq=seq,
+                sent_at=plaintext.sent_at,
+                text=text,
+            )
+        elif isinstance(body, SupportClaimBody):
+            invite: SupportInvite | None = None
+            if book.requester_of(body.request) == self.me and role == "supporter":
+                try:
+                    invite = open_invite(self.keys, sender, body)
+                except (CryptoError, DecodeError, EnvelopeError) as exc:
+                    self._alarm(
+                        step, "bad_message", f"support claim {message_id}: {exc.message}", exc.code
+                    )
+            claimed = book.claim(
+                supporter=sender, role=role, request_id=body.request, invite=invite
+            )
+            if claimed is not None and claimed.requester == self.me and invite is not None:
+                step.buddy.append(body.request)
+            event = claimed
+        elif isinstance(body, SupportWithdrawBody):
+            event = book.withdraw(sender=sender, request_id=body.request)
+        elif isinstance(body, SupporterStatusBody):
+            event = book.status(member=sender, role=role, body=body)
+        if event is not None:
+            step.items.append(event)
 
     def _report(self, step: Step, sender: MemberId, body: ReportBody, report_id: MessageId) -> None:
         seal = next((s for s in body.seals if s.member == self.me), None)
@@ -902,6 +980,9 @@ class RoomState:
             self._note_acceptance(self.me, body.version)
         elif isinstance(body, ModerationBody):
             self._apply_moderation(self.me, body, at, message_id)
+        elif isinstance(body, SupporterStatusBody):
+            if self.policy.kind == "program" and self.log.role_of(self.me) == "supporter":
+                self.support.note_status(body)
         elif isinstance(body, RulesBody | ProfileBody | ScheduleBody):
             role = self.log.role_of(self.me)
             if role is None or ROLE_RANK[role] < _MODERATOR:
@@ -1121,6 +1202,14 @@ class RoomState:
             commit=self._commit(recipients, rng),
         )
         return self._sign(body, now)
+
+
+_SUPPORT_BODIES: Final = (
+    SupportRequestBody,
+    SupportClaimBody,
+    SupportWithdrawBody,
+    SupporterStatusBody,
+)
 
 
 def _is_post(body: Body) -> bool:

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from functools import partial
 from typing import Any, Final, TypeVar, final
 
+from client_sdk import _programs
 from client_sdk._inbox import Inbox, to_message
 from client_sdk._links import invite_link, parse_invite
 from client_sdk._live import LiveStream
@@ -174,6 +175,7 @@ class HearthClient:
         self._stream_task: asyncio.Task[None] | None = None
         self._online = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._buddy_lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -1043,6 +1045,12 @@ class _Host:
 
     def evict(self, slot: Slot, member: MemberId) -> None:
         self._client._spawn(self._client._evict(slot, member))
+
+    def restatus(self, slot: Slot) -> None:
+        self._client._spawn(_programs.restatus(self._client, slot))
+
+    def join_buddy(self, slot: Slot, request: MessageId) -> None:
+        self._client._spawn(_programs.join_claimed(self._client, slot.room, request))
 
     async def retire(self, slot: Slot) -> None:
         await self._client._retire(slot)

@@ -26,6 +26,7 @@ __all__ = [
     "RulesNotAccepted",
     "ScheduleError",
     "StoreError",
+    "SupportError",
 ]
 
 
@@ -172,3 +173,22 @@ class ScheduleError(HearthError):
     """
 
     default_code = "schedule.none"
+
+
+@final
+class SupportError(HearthError):
+    """A community-program support step that cannot be taken.
+
+    Codes: ``support.not_program`` (not a program room), ``support.no_supporters``
+    (the program has no supporter but us to ask), ``support.not_supporter`` (only
+    a member whose role is ``supporter`` claims or sets availability),
+    ``support.away`` (we set ourselves away), ``support.at_capacity`` (we carry
+    as many open buddy chats as our cap allows), ``support.unknown_request``,
+    ``support.taken`` (another supporter claimed it first, in room order),
+    ``support.withdrawn``, ``support.own_request``, ``support.not_requester``
+    (only the requester withdraws), ``support.requester_gone`` (the requester
+    left the program), ``support.bad_invite`` (the buddy chat a claim names is
+    not the claiming supporter's).
+    """
+
+    default_code = "support.unknown_request"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, final
 
 from client_sdk.message import Message
+from client_sdk.support import SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import Envelope, ModerationAction, ScheduleBody
 from protocol.ops import Role
@@ -34,6 +35,10 @@ __all__ = [
     "RulesChanged",
     "ScheduleChanged",
     "SecurityAlarm",
+    "SupportClaimed",
+    "SupportRequested",
+    "SupportWithdrawn",
+    "SupporterStatusChanged",
 ]
 
 AlarmKind = Literal["log_invalid", "fork", "withheld", "unknown_epoch", "bad_message"]
@@ -212,6 +217,57 @@ class ScheduleChanged:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SupportRequested:
+    """A program member asked for 1:1 support (our own request too, once in room order).
+
+    ``request.text`` is readable only by the program's supporters and the
+    requester; ``request.position`` is its place in the queue when it arrived.
+    """
+
+    room_id: RoomId
+    request: SupportRequest
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportClaimed:
+    """A supporter took a request: it left the queue, and a buddy chat opened.
+
+    Every member sees it. ``buddy_room_id`` is set only for the requester and
+    the supporter who claimed (the requester's SDK joins that buddy chat by
+    itself; :meth:`Room.buddy_chat` returns it).
+    """
+
+    room_id: RoomId
+    request_id: MessageId
+    requester: MemberId
+    supporter: MemberId
+    buddy_room_id: RoomId | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportWithdrawn:
+    """The requester took back a request nobody had claimed."""
+
+    room_id: RoomId
+    request_id: MessageId
+    requester: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupporterStatusChanged:
+    """A supporter said they are available for 1:1 chats, or away, and their cap."""
+
+    room_id: RoomId
+    member: MemberId
+    available: bool
+    max_open: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityAlarm:
     """Something a relay or member did that the verification refused.
 
@@ -255,6 +311,10 @@ Event = (
     | ProfileChanged
     | ReportReceived
     | ScheduleChanged
+    | SupportRequested
+    | SupportClaimed
+    | SupportWithdrawn
+    | SupporterStatusChanged
     | SecurityAlarm
     | ConnectionChanged
 )

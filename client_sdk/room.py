@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Literal, final
 
 import msgspec
 
-from client_sdk import _schedule
+from client_sdk import _programs, _schedule
 from client_sdk._schedule import Meeting
-from client_sdk.errors import ScheduleError
+from client_sdk.errors import ScheduleError, SupportError
 from client_sdk.events import SecurityAlarm
 from client_sdk.message import Message, ModerationEntry
+from client_sdk.support import SupporterInfo, SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import safety_number
 from protocol.messages import (
@@ -462,6 +463,128 @@ class Room:
     async def unregister_push(self) -> None:
         """Stop push for this room on this device (no error if none was registered)."""
         await self._client._room_unregister_push(self._id)
+
+    # -- community programs: 1:1 support from the program's supporters ------------------
+
+    async def request_support(self, text: str) -> SupportRequest:
+        """Ask the program's supporters for a 1:1 chat; return the request and its place.
+
+        ``text`` (what you would like to talk about) is signed by our room key
+        (``CTX_SUPPORT``) and sealed to the X25519 key, from the verified log, of
+        every member whose role is ``supporter`` (and to us): other members and
+        the relay cannot read it. Every member sees that we asked, and the
+        queue. When a supporter claims it, the SDK joins the buddy chat the
+        claim names by itself (:class:`SupportClaimed`, :meth:`buddy_chat`).
+
+        Returns:
+            The request, ``waiting`` with its :attr:`SupportRequest.position`
+            once the relay has it (``sending`` while it waits in the outbox).
+
+        Raises:
+            SupportError: ``support.not_program``, ``support.no_supporters``,
+                ``support.too_many_supporters``.
+        """
+        return await _programs.request_support(self._client, self._id, text)
+
+    async def withdraw_request(self, request_id: MessageId) -> None:
+        """Take back our request while nobody has claimed it.
+
+        Raises:
+            SupportError: ``support.not_requester``, ``support.unknown_request``,
+                ``support.withdrawn``, ``support.taken`` (a supporter claimed it
+                first in room order: the buddy chat opens all the same).
+        """
+        await _programs.withdraw(self._client, self._id, MessageId(request_id))
+
+    @property
+    def support_requests(self) -> list[SupportRequest]:
+        """Every support request we can see here, in room order (any status)."""
+        return self._state.support.requests()
+
+    @property
+    def support_queue(self) -> list[SupportRequest]:
+        """The waiting requests, next in line first (position 1, 2, ...)."""
+        return [r for r in self.support_requests if r.status == "waiting"]
+
+    def support_request(self, request_id: MessageId) -> SupportRequest:
+        """One request by id.
+
+        Raises:
+            SupportError: ``support.unknown_request``.
+        """
+        book = self._state.support
+        if not book.has(MessageId(request_id)):
+            raise SupportError(
+                f"no support request {request_id} here", code="support.unknown_request"
+            )
+        return book.view(MessageId(request_id))
+
+    def queue_position(self, request_id: MessageId) -> int | None:
+        """1 if the request is next in line, 2 after that ...; None if it no longer waits.
+
+        Raises:
+            SupportError: ``support.unknown_request``.
+        """
+        return self.support_request(request_id).position
+
+    async def claim(self, request_id: MessageId) -> Room:
+        """Take a waiting request as a supporter; return the buddy chat it opens.
+
+        Opens a buddy chat, sends the claim (with the chat's invite sealed to
+        the requester alone), and reads the room back until the claim is in
+        room order: if another supporter's claim came first, it leaves the chat
+        it opened and raises ``support.taken``.
+
+        Raises:
+            SupportError: ``support.not_supporter``, ``support.away``,
+                ``support.at_capacity``, ``support.unknown_request``,
+                ``support.taken``, ``support.withdrawn``, ``support.own_request``,
+                ``support.requester_gone``, ``support.not_program``.
+            RelayUnavailable: The claim waits in the outbox; :class:`SupportClaimed`
+                tells the outcome once it is sent.
+        """
+        return await _programs.claim(self._client, self._id, MessageId(request_id))
+
+    async def buddy_chat(self, request_id: MessageId) -> Room:
+        """The buddy chat a claim of this request opened (requester or claiming supporter).
+
+        For the requester it joins the chat first if the SDK's own join has not
+        happened yet (it was offline, say).
+
+        Raises:
+            SupportError: ``support.no_buddy_chat`` (not claimed, or not ours),
+                ``support.unknown_request``, ``support.bad_invite``.
+        """
+        return await _programs.buddy_chat(self._client, self._id, MessageId(request_id))
+
+    async def set_availability(
+        self, available: bool, *, max_open: int | Literal["keep"] | None = "keep"
+    ) -> None:
+        """As a supporter, say whether we take 1:1 chats now, and cap how many stay open.
+
+        Every member sees it (:attr:`supporters`). Away, or carrying ``max_open``
+        open buddy chats from claims, :meth:`claim` refuses. A buddy chat stays
+        open until either buddy leaves it.
+
+        Args:
+            available: True to take chats, False for away.
+            max_open: At most this many open buddy chats (1 to 1000), None for
+                no cap, ``"keep"`` (default) for the cap we set before.
+
+        Raises:
+            SupportError: ``support.not_supporter``, ``support.bad_cap``.
+        """
+        await _programs.set_availability(self._client, self._id, available, max_open)
+
+    @property
+    def supporters(self) -> list[SupporterInfo]:
+        """The program's supporters and the availability each published (away if none)."""
+        return self._state.support.supporters(self.members)
+
+    @property
+    def open_support_chats(self) -> int:
+        """How many buddy chats from our claims are open (what ``max_open`` caps)."""
+        return _programs.open_chats(self._client, self._state)
 
     # -- alarms ---------------------------------------------------------------------
 

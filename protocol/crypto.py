@@ -39,6 +39,7 @@ __all__ = [
     "CTX_MSG_AD",
     "CTX_OP",
     "CTX_REPORT",
+    "CTX_SUPPORT",
     "HASH_BYTES",
     "KEY_BYTES",
     "PERSON_CONFIRM",
@@ -112,6 +113,7 @@ CTX_MSG: Final = b"hearth/v1/msg\x00"
 CTX_MSG_AD: Final = b"hearth/v1/msg-ad\x00"
 CTX_DELETE: Final = b"hearth/v1/delete\x00"
 CTX_REPORT: Final = b"hearth/v1/report\x00"
+CTX_SUPPORT: Final = b"hearth/v1/support\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"
 CTX_INVITE_READ: Final = b"hearth/v1/invite-read\x00"
 

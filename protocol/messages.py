@@ -36,6 +36,13 @@ __all__ = [
     "RulesBody",
     "ScheduleBody",
     "SignedReport",
+    "SignedSupportRequest",
+    "SupportClaimBody",
+    "SupportInvite",
+    "SupportRequestBody",
+    "SupportRequestContent",
+    "SupportWithdrawBody",
+    "SupporterStatusBody",
     "TextBody",
     "UnsupportedBody",
 ]
@@ -189,6 +196,98 @@ class SignedReport(msgspec.Struct, frozen=True, kw_only=True):
     sig: Sig
 
 
+class SupportRequestBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.request"
+):
+    """A program member asks for 1:1 support: readable only by the members in ``seals``.
+
+    Sealed like a :class:`ReportBody`: ``ciphertext`` is a secret box (random key,
+    nonce prepended) of ``canonical(SignedSupportRequest)``, the key sealed to the
+    X25519 key (from the verified log) of every supporter and of the requester
+    (so the requester's other devices read it back). Other members, who hold the
+    epoch secret, see only that a request was made and by whom; that is enough to
+    know its place in the queue (room order of requests neither claimed nor
+    withdrawn).
+    """
+
+    seals: Annotated[list[ReportSeal], msgspec.Meta(min_length=1, max_length=256)]
+    ciphertext: bytes
+
+
+class SupportRequestContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What a requester signs (``CTX_SUPPORT``): what they would like to talk about."""
+
+    room: RoomIdField
+    requester: MemberIdField
+    text: LongText
+    recipients: list[MemberIdField]
+    """The supporters it is sealed to (the requester's own seal is not listed)."""
+    at: Count
+
+
+class SignedSupportRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`SupportRequestContent` with the requester's signature."""
+
+    content: SupportRequestContent
+    sig: Sig
+
+
+class SupportClaimBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.claim"
+):
+    """A supporter takes a waiting request; every member sees it is taken.
+
+    Only a member whose role is ``supporter`` in the verified log when it is read
+    may claim; of several claims of one request the first in room order wins.
+    ``invite`` is ``crypto_box_seal`` to the requester's X25519 key of
+    ``canonical(SupportInvite)``: the link to the buddy chat the supporter opened,
+    readable by the requester alone.
+    """
+
+    request: MessageIdField
+    invite: Annotated[bytes, msgspec.Meta(max_length=4096)]
+
+
+class SupportInvite(msgspec.Struct, frozen=True, kw_only=True):
+    """Inside a claim's ``invite`` box (never a body): where the buddy chat is.
+
+    ``room``, ``request`` and ``supporter`` bind the box to the claim that carries
+    it (the claim's envelope is the supporter's signature over the box), so
+    another supporter cannot pass it off as theirs. ``buddy_owner`` is the
+    supporter's member key in the buddy room, which the requester checks in that
+    room's verified log after joining.
+    """
+
+    room: RoomIdField
+    request: MessageIdField
+    supporter: MemberIdField
+    buddy_room: RoomIdField
+    buddy_owner: MemberIdField
+    link: Annotated[str, msgspec.Meta(max_length=2048)]
+
+
+class SupportWithdrawBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.withdraw"
+):
+    """The requester takes back a request nobody has claimed yet."""
+
+    request: MessageIdField
+
+
+class SupporterStatusBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="supporter.status"
+):
+    """A supporter is available for 1:1 chats, or away; and their cap on open chats.
+
+    Counts only from a member whose role is ``supporter``; the newest wins. A
+    supporter who never sent one is away.
+    """
+
+    available: bool
+    max_open: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    """At most this many open buddy chats from claims (None: no cap)."""
+
+
 class UnsupportedBody(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsupported"
 ):
@@ -213,6 +312,10 @@ Body = (
     | ModerationBody
     | ReportBody
     | ScheduleBody
+    | SupportRequestBody
+    | SupportClaimBody
+    | SupportWithdrawBody
+    | SupporterStatusBody
     | UnsupportedBody
 )
 

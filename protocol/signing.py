@@ -13,7 +13,14 @@ from protocol.encoding import canonical
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, HearthError
 from protocol.ids import MemberId, MessageId, RoomId, member_key
 from protocol.keys import RoomKeys
-from protocol.messages import DeleteContent, DeleteRequest, ReportContent, SignedReport
+from protocol.messages import (
+    DeleteContent,
+    DeleteRequest,
+    ReportContent,
+    SignedReport,
+    SignedSupportRequest,
+    SupportRequestContent,
+)
 from protocol.ops import InviteProof, OpBody, OpContent, SignedOp
 
 __all__ = [
@@ -22,10 +29,12 @@ __all__ = [
     "sign_delete",
     "sign_op",
     "sign_report",
+    "sign_support_request",
     "verify_auth",
     "verify_delete",
     "verify_invite_read",
     "verify_report",
+    "verify_support_request",
 ]
 
 
@@ -75,6 +84,28 @@ def verify_report(report: SignedReport) -> None:
     except (CryptoError, DecodeError) as exc:
         raise EnvelopeError(
             "report is not signed by its reporter", code="msg.bad_signature"
+        ) from exc
+
+
+def sign_support_request(keys: RoomKeys, content: SupportRequestContent) -> SignedSupportRequest:
+    """Sign a support request as its requester (``content.requester`` is ``keys.member``)."""
+    return SignedSupportRequest(
+        content=content, sig=keys.sign(crypto.CTX_SUPPORT, canonical(content))
+    )
+
+
+def verify_support_request(request: SignedSupportRequest) -> None:
+    """Check a support request's signature by its requester (``msg.bad_signature``)."""
+    try:
+        crypto.verify(
+            member_key(request.content.requester),
+            crypto.CTX_SUPPORT,
+            canonical(request.content),
+            request.sig,
+        )
+    except (CryptoError, DecodeError) as exc:
+        raise EnvelopeError(
+            "support request is not signed by its requester", code="msg.bad_signature"
         ) from exc
 
 

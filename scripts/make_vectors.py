@@ -68,6 +68,7 @@ from protocol.messages import (
     Plaintext,
     ReactionBody,
     ReportContent,
+    SupportRequestContent,
     TextBody,
 )
 from protocol.ops import (
@@ -86,7 +87,7 @@ from protocol.ops import (
     RotateOp,
     Share,
 )
-from protocol.signing import sign_report
+from protocol.signing import sign_report, sign_support_request
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
@@ -365,6 +366,7 @@ CONTEXTS = {
     "CTX_MSG": crypto.CTX_MSG,
     "CTX_DELETE": crypto.CTX_DELETE,
     "CTX_REPORT": crypto.CTX_REPORT,
+    "CTX_SUPPORT": crypto.CTX_SUPPORT,
     "CTX_AUTH": crypto.CTX_AUTH,
 }
 
@@ -411,6 +413,16 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             reason="harassment",
             recipients=[keys.member],
             evidence=msgspec.json.decode(json.dumps(message["envelope"]), type=Envelope),
+            at=T0,
+        ),
+    )
+    support = sign_support_request(
+        keys,
+        SupportRequestContent(
+            room=room,
+            requester=keys.member,
+            text="I would like to talk about my week",
+            recipients=[keys.member],
             at=T0,
         ),
     )
@@ -469,6 +481,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             report.sig,
             type="ReportContent",
             json=wire(report.content),
+        ),
+        _signature(
+            "CTX_SUPPORT",
+            public,
+            canonical(support.content),
+            support.sig,
+            type="SupportRequestContent",
+            json=wire(support.content),
         ),
     ]
     return {

@@ -48,7 +48,14 @@ from protocol import (
     unpad,
 )
 from protocol.api import AuthContent, InviteReadContent
-from protocol.messages import DeleteContent, Envelope, EnvelopeHeader, Plaintext, ReportContent
+from protocol.messages import (
+    DeleteContent,
+    Envelope,
+    EnvelopeHeader,
+    Plaintext,
+    ReportContent,
+    SupportRequestContent,
+)
 from protocol.ops import Binding, Commit, InviteProof, OpContent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,6 +171,7 @@ PAYLOAD_TYPES: dict[str, Any] = {
     "DeleteContent": DeleteContent,
     "AuthContent": AuthContent,
     "ReportContent": ReportContent,
+    "SupportRequestContent": SupportRequestContent,
 }
 
 

@@ -4,7 +4,9 @@ A real ``hearth serve`` (its own process, SQLite in a temporary data directory,
 logging at ``debug``) hosts a scripted session through the public SDK: two
 groups and a buddy chat with names, topics, descriptions and rules, members whose
 messages carry display-name-like texts, replies, edits, reactions, rules
-acceptances, a removal, a leave, deletions, and an attachment whose plaintext we
+acceptances, a removal, a leave, deletions, a community program (a support
+request sealed to its supporter, the claim, and the buddy chat it opens, where
+both talk), and an attachment whose plaintext we
 know (the SDK has no attachment API yet, so the test encrypts it as an app would
 and uploads the ciphertext over HTTP). Then every file under the data directory
 (main database, ``-wal``, ``-shm``, blobs) and the relay's stdout and stderr are
@@ -62,6 +64,9 @@ TEXTS = [
 ]
 CONTENT_WARNING = "mentions self-harm urges"
 REACTION = "\U0001fac2 hugging-face-solidarity"
+PROGRAM_NAME = "Night-shift nurses peer programme"
+SUPPORT_TEXT = "I keep thinking about the patient we lost on Sunday and can't sleep"
+SUPPORT_CHAT = "Thank you for picking this up, Ines here, the Sunday thing again"
 ATTACHMENT = b"Scanned letter: Marguerite's sick note from Dr. Henriksdottir, 12 March"
 
 SECRETS: list[str | bytes] = [
@@ -73,6 +78,9 @@ SECRETS: list[str | bytes] = [
     SECOND_NAME,
     SECOND_TOPIC,
     BUDDY_NAME,
+    PROGRAM_NAME,
+    SUPPORT_TEXT,
+    SUPPORT_CHAT,
     CONTENT_WARNING,
     REACTION,
     ATTACHMENT,
@@ -179,6 +187,21 @@ async def _session(relay: RelayProcess, tmp_path: Path) -> None:
         o_buddy = await o.join(await buddy.create_invite())
         await o_buddy.send(TEXTS[7] + " (buddy)")
         await _wait_for(m, buddy, TEXTS[7] + " (buddy)")
+
+        # A community program: Ines asks Marguerite (a supporter) for a 1:1 chat.
+        program = await o.create_program(PROGRAM_NAME)
+        m_program = await m.join(await program.create_invite(role="supporter"))
+        i_program = await i.join(await program.create_invite())
+        await m_program.set_availability(True, max_open=2)
+        await i.sync()
+        request = await i_program.request_support(SUPPORT_TEXT)
+        await m.sync()
+        assert m_program.support_request(request.id).text == SUPPORT_TEXT
+        m_chat = await m_program.claim(request.id)
+        await i.sync()
+        i_chat = await i_program.buddy_chat(request.id)
+        await i_chat.send(SUPPORT_CHAT)
+        await _wait_for(m, m_chat, SUPPORT_CHAT)
 
         # The session really happened: the members read what was said.
         said = [x.text for x in await o_circle.messages(limit=100)]

@@ -1,0 +1,272 @@
+"""The driver of community programs: asking for support, claiming, buddy chats.
+
+The queue itself is plain state (``_support.SupportBook``, folded by the room
+state in room order); what is here does the I/O around it for :class:`Room`:
+
+- ``request_support`` seals the request to the supporters of the verified log
+  (and to us), sends it, and syncs once so the answer carries its place;
+- ``claim`` checks locally (role, availability, cap, request still waiting),
+  opens a buddy chat, sends the claim with the chat's invite sealed to the
+  requester, then syncs until its own claim comes back in room order: only
+  then is it known whether another supporter's claim came first. A lost claim
+  leaves the buddy chat it opened and raises ``support.taken``;
+- ``buddy_chat`` joins the buddy chat a claim of our request names (the SDK
+  does it by itself when it verifies the claim) and checks, in that room's
+  verified log, that its owner is the key the supporter's signed claim named.
+
+No relay support is needed: every step is an encrypted message of the program
+room or an ordinary buddy chat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, Literal
+
+from client_sdk._roomstate import RoomState, Step
+from client_sdk._slot import Slot
+from client_sdk._support import seal_invite, seal_request
+from client_sdk.errors import RelayUnavailable, SupportError
+from client_sdk.support import SupportRequest
+from protocol.ids import MessageId, RoomId
+from protocol.messages import (
+    SupportClaimBody,
+    SupporterStatusBody,
+    SupportInvite,
+    SupportWithdrawBody,
+)
+from protocol.ops import LeaveOp, RemoveOp
+
+if TYPE_CHECKING:
+    from client_sdk.client import HearthClient
+    from client_sdk.room import Room
+
+__all__ = [
+    "buddy_chat",
+    "claim",
+    "join_claimed",
+    "open_chats",
+    "request_support",
+    "restatus",
+    "set_availability",
+    "withdraw",
+]
+
+_MAX_READERS: Final = 255  # the request's seals hold at most 256, ours included
+_BUDDY_INVITE_SECONDS: Final = 7 * 24 * 3600
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _program(client: HearthClient, room: RoomId) -> Slot:
+    slot = client._slot(room)
+    slot.state.require_sendable()
+    if slot.state.policy.kind != "program":
+        raise SupportError("support requests are for program rooms", code="support.not_program")
+    return slot
+
+
+def _require_supporter(state: RoomState) -> None:
+    if state.log.role_of(state.me) != "supporter":
+        raise SupportError(
+            "only the program's supporters take 1:1 chats", code="support.not_supporter"
+        )
+
+
+def _known(state: RoomState, request: MessageId) -> SupportRequest:
+    if not state.support.has(request):
+        raise SupportError(f"no support request {request} here", code="support.unknown_request")
+    return state.support.view(request)
+
+
+async def _settle(client: HearthClient) -> None:
+    """Read the room back up to what we just sent (our message, in room order)."""
+    await client._sync()
+
+
+async def request_support(client: HearthClient, room: RoomId, text: str) -> SupportRequest:
+    slot = _program(client, room)
+    state = slot.state
+    supporters = {
+        m.id: m.box_key
+        for m in state.log.members.values()
+        if m.role == "supporter" and m.id != state.me
+    }
+    if not supporters:
+        raise SupportError("this program has no supporter to ask", code="support.no_supporters")
+    if len(supporters) > _MAX_READERS:
+        raise SupportError(
+            f"a request reaches at most {_MAX_READERS} supporters",
+            code="support.too_many_supporters",
+        )
+    at = _now_ms()
+    body = seal_request(state.keys, text=text, supporters=supporters, at=at)
+    request_id = await client._send(slot, body)
+    with contextlib.suppress(RelayUnavailable):
+        await _settle(client)
+    if state.support.has(request_id):
+        return state.support.view(request_id)
+    return SupportRequest(  # still in the outbox: it takes its place once the relay has it
+        id=request_id,
+        room_id=room,
+        requester=state.me,
+        text=text,
+        status="sending",
+        position=None,
+        supporter=None,
+        buddy_room_id=None,
+        sent_at=datetime.fromtimestamp(at / 1000, tz=UTC),
+        mine=True,
+    )
+
+
+async def withdraw(client: HearthClient, room: RoomId, request: MessageId) -> None:
+    slot = _program(client, room)
+    state = slot.state
+    _check_waiting(state, _known(state, request), mine=True)
+    await client._send(slot, SupportWithdrawBody(request=request))
+    with contextlib.suppress(RelayUnavailable):
+        await _settle(client)
+    if state.support.view(request).status == "claimed":
+        raise SupportError(
+            "a supporter claimed the request before the withdrawal", code="support.taken"
+        )
+
+
+def _check_waiting(state: RoomState, view: SupportRequest, *, mine: bool) -> None:
+    if mine and view.requester != state.me:
+        raise SupportError("only the requester withdraws a request", code="support.not_requester")
+    if not mine and view.requester == state.me:
+        raise SupportError("nobody claims their own request", code="support.own_request")
+    if view.status == "claimed":
+        raise SupportError("another supporter claimed this request", code="support.taken")
+    if view.status == "withdrawn":
+        raise SupportError("the requester withdrew this request", code="support.withdrawn")
+
+
+def open_chats(client: HearthClient, state: RoomState) -> int:
+    """Our open buddy chats from claims: in flight, or neither side has left.
+
+    A buddy chat closes when either buddy leaves it (or is removed): its
+    verified log then holds a ``room.leave`` or ``room.remove``.
+    """
+    count = len(state.support.pending)
+    for buddy in state.support.claimed_by_me():
+        slot = client._slots.get(buddy)
+        if slot is None or slot.state.status != "active":
+            continue
+        if any(isinstance(op.content.body, LeaveOp | RemoveOp) for op in slot.state.log.ops):
+            continue
+        count += 1
+    return count
+
+
+async def claim(client: HearthClient, room: RoomId, request: MessageId) -> Room:
+    slot = _program(client, room)
+    state = slot.state
+    _require_supporter(state)
+    view = _known(state, request)
+    _check_waiting(state, view, mine=False)
+    status = state.support.my_status()
+    if status is None or not status.available:
+        raise SupportError("you set yourself away", code="support.away")
+    if status.max_open is not None and open_chats(client, state) >= status.max_open:
+        raise SupportError(
+            f"you carry {status.max_open} open buddy chat(s), your cap",
+            code="support.at_capacity",
+        )
+    requester = state.log.members.get(view.requester)
+    if requester is None:
+        raise SupportError("the requester left the program", code="support.requester_gone")
+
+    buddy = await client.create_buddy_chat("Support chat")
+    link = await buddy.create_invite(max_uses=1, expires_in=_BUDDY_INVITE_SECONDS)
+    invite = SupportInvite(
+        room=room,
+        request=request,
+        supporter=state.me,
+        buddy_room=buddy.id,
+        buddy_owner=buddy.me,
+        link=link,
+    )
+    async with slot.lock:
+        state.support.pending[request] = buddy.id
+        await client._save(slot, Step())
+    try:
+        await client._send(
+            slot, SupportClaimBody(request=request, invite=seal_invite(requester.box_key, invite))
+        )
+    except BaseException:
+        async with slot.lock:
+            state.support.pending.pop(request, None)
+            await client._save(slot, Step())
+        with contextlib.suppress(Exception):
+            await buddy.leave()
+        raise
+    await _settle(client)  # RelayUnavailable: the claim waits in the outbox; events tell
+    if state.support.view(request).supporter == state.me:
+        return buddy
+    async with slot.lock:
+        state.support.lost.pop(request, None)
+        state.support.pending.pop(request, None)
+        await client._save(slot, Step())
+    with contextlib.suppress(Exception):
+        await buddy.leave()
+    raise SupportError("another supporter claimed this request first", code="support.taken")
+
+
+async def set_availability(
+    client: HearthClient,
+    room: RoomId,
+    available: bool,
+    max_open: int | Literal["keep"] | None,
+) -> None:
+    slot = _program(client, room)
+    state = slot.state
+    _require_supporter(state)
+    if max_open == "keep":
+        current = state.support.my_status()
+        max_open = current.max_open if current else None
+    elif max_open is not None and not 1 <= max_open <= 1000:
+        raise SupportError("the cap is 1 to 1000 open chats", code="support.bad_cap")
+    await client._send(slot, SupporterStatusBody(available=available, max_open=max_open))
+
+
+async def restatus(client: HearthClient, slot: Slot) -> None:
+    """Re-send our status for members who joined after it (they cannot read the old)."""
+    status = slot.state.support.my_status()
+    if status is not None and slot.state.log.role_of(slot.state.me) == "supporter":
+        await client._send(slot, status)
+
+
+async def buddy_chat(client: HearthClient, room: RoomId, request: MessageId) -> Room:
+    state = client._slot(room).state
+    view = _known(state, request)
+    if view.status != "claimed" or view.buddy_room_id is None:
+        raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
+    if view.supporter == state.me:
+        return client.room(view.buddy_room_id)
+    invite = state.support.invite(request)
+    if invite is None:
+        raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
+    link, buddy_room, owner = invite
+    async with client._buddy_lock:  # the automatic join and the app's call: one join
+        existing = client._slots.get(buddy_room)
+        if existing is not None and existing.state.status == "active":
+            return client.room(buddy_room)
+        buddy = await client.join(link)
+        if buddy.kind != "buddy" or buddy.members.get(owner) != "owner":
+            await buddy.leave()
+            raise SupportError(
+                "the buddy chat is not the claiming supporter's", code="support.bad_invite"
+            )
+        return buddy
+
+
+async def join_claimed(client: HearthClient, room: RoomId, request: MessageId) -> None:
+    """The automatic join when our request is claimed (errors are logged by the caller)."""
+    await buddy_chat(client, room, request)

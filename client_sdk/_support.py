@@ -1,0 +1,360 @@
+"""A program room's support queue as plain state: requests, claims, availability.
+
+:class:`SupportBook` folds the verified ``support.*`` and ``supporter.status``
+messages of one program room, in room order (the relay's ``seq``), into the
+queue every member computes alike:
+
+- a ``support.request`` enters the queue at its place in room order, whether or
+  not this member can read its text (only the supporters and the requester
+  can), so every member agrees on the order;
+- a ``support.claim`` counts only if its sender's role is ``supporter`` in the
+  verified log when it is read, the sender is not the requester, and the
+  request is still waiting; so of two claims of one request the first in room
+  order wins on every client, and any claim from someone else changes nothing;
+- a ``support.withdraw`` counts only from the requester, while it waits;
+- a ``supporter.status`` counts only from a supporter; the newest wins.
+
+A request's position is its index among waiting requests, in room order. The
+book also remembers this member's claims in flight (``pending``: request to the
+buddy room we opened for it) so our own claim, echoed back in room order,
+tells whether we won. The sealing and opening of the directed parts (the
+request's text, the claim's invite) are the functions below; the driver
+(``_programs.py``) does the I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Final, final
+
+import msgspec
+
+from client_sdk.events import (
+    SupportClaimed,
+    SupporterStatusChanged,
+    SupportRequested,
+    SupportWithdrawn,
+)
+from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
+from protocol import crypto
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import EnvelopeError
+from protocol.ids import MemberId, MessageId, RoomId
+from protocol.keys import RoomKeys
+from protocol.messages import (
+    ReportSeal,
+    SignedSupportRequest,
+    SupportClaimBody,
+    SupporterStatusBody,
+    SupportInvite,
+    SupportRequestBody,
+    SupportRequestContent,
+)
+from protocol.ops import Role
+from protocol.signing import sign_support_request, verify_support_request
+
+__all__ = [
+    "SupportBook",
+    "SupportSnapshot",
+    "open_invite",
+    "open_request",
+    "seal_invite",
+    "seal_request",
+]
+
+_MAX_MS: Final = 253_402_300_799_999
+
+
+class _Request(msgspec.Struct, kw_only=True):
+    id: str
+    requester: str
+    seq: int
+    sent_at: int
+    text: str | None
+    status: str = "waiting"
+    supporter: str | None = None
+    buddy_room: str | None = None
+    buddy_owner: str | None = None
+    link: str | None = None
+    """The buddy chat's invite link: only in the requester's own book."""
+
+
+class _Status(msgspec.Struct, frozen=True, kw_only=True):
+    available: bool
+    max_open: int | None
+
+
+class SupportSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The persisted form of a :class:`SupportBook` (inside the room's snapshot)."""
+
+    requests: list[_Request] = []
+    statuses: dict[str, _Status] = {}
+    pending: dict[str, str] = {}
+    lost: dict[str, str] = {}
+
+
+@final
+class SupportBook:
+    """One program room's queue as this member sees it. See the module docstring."""
+
+    def __init__(self, room: RoomId, me: MemberId) -> None:
+        self.room = room
+        self.me = me
+        self._requests: dict[MessageId, _Request] = {}
+        self._statuses: dict[MemberId, _Status] = {}
+        self.pending: dict[MessageId, RoomId] = {}
+        """Our claims sent but not yet read back in room order: request to buddy room."""
+        self.lost: dict[MessageId, RoomId] = {}
+        """Our claims another supporter beat: request to the buddy room to abandon."""
+
+    # -- persistence ------------------------------------------------------------------
+
+    @classmethod
+    def restore(cls, room: RoomId, me: MemberId, snapshot: SupportSnapshot) -> SupportBook:
+        book = cls(room, me)
+        book._requests = {MessageId(r.id): msgspec.structs.replace(r) for r in snapshot.requests}
+        book._statuses = {MemberId(m): s for m, s in snapshot.statuses.items()}
+        book.pending = {MessageId(k): RoomId(v) for k, v in snapshot.pending.items()}
+        book.lost = {MessageId(k): RoomId(v) for k, v in snapshot.lost.items()}
+        return book
+
+    def snapshot(self) -> SupportSnapshot:
+        return SupportSnapshot(
+            requests=[msgspec.structs.replace(r) for r in self._requests.values()],
+            statuses={str(m): s for m, s in self._statuses.items()},
+            pending={str(k): str(v) for k, v in self.pending.items()},
+            lost={str(k): str(v) for k, v in self.lost.items()},
+        )
+
+    @property
+    def empty(self) -> bool:
+        """True if nothing was folded or is in flight (every room that is not a program)."""
+        return not (self._requests or self._statuses or self.pending or self.lost)
+
+    # -- folding, in room order ---------------------------------------------------------
+
+    def request(
+        self,
+        *,
+        message_id: MessageId,
+        requester: MemberId,
+        seq: int,
+        sent_at: int,
+        text: str | None,
+    ) -> SupportRequested | None:
+        """A ``support.request`` read in room order (``text`` None if not ours to read)."""
+        if message_id in self._requests:
+            return None
+        self._requests[message_id] = _Request(
+            id=message_id, requester=requester, seq=seq, sent_at=sent_at, text=text
+        )
+        return SupportRequested(room_id=self.room, request=self.view(message_id))
+
+    def claim(
+        self,
+        *,
+        supporter: MemberId,
+        role: Role | None,
+        request_id: MessageId,
+        invite: SupportInvite | None,
+    ) -> SupportClaimed | None:
+        """A ``support.claim`` read in room order; None if it does not count.
+
+        ``invite`` is the opened buddy-chat invite if we are the requester (the
+        caller checked it names this claim and its sender).
+        """
+        request = self._requests.get(request_id)
+        if (
+            request is None
+            or role != "supporter"
+            or request.status != "waiting"
+            or supporter == request.requester
+        ):
+            if supporter == self.me and request_id in self.pending:
+                self.lost[request_id] = self.pending.pop(request_id)
+            return None
+        request.status = "claimed"
+        request.supporter = supporter
+        if supporter == self.me and request_id in self.pending:
+            request.buddy_room = self.pending.pop(request_id)
+        elif request.requester == self.me and invite is not None:
+            request.buddy_room = invite.buddy_room
+            request.buddy_owner = invite.buddy_owner
+            request.link = invite.link
+        return SupportClaimed(
+            room_id=self.room,
+            request_id=request_id,
+            requester=MemberId(request.requester),
+            supporter=supporter,
+            buddy_room_id=RoomId(request.buddy_room) if request.buddy_room else None,
+        )
+
+    def withdraw(self, *, sender: MemberId, request_id: MessageId) -> SupportWithdrawn | None:
+        """A ``support.withdraw`` read in room order; None if it does not count."""
+        request = self._requests.get(request_id)
+        if request is None or request.requester != sender or request.status != "waiting":
+            return None
+        request.status = "withdrawn"
+        return SupportWithdrawn(room_id=self.room, request_id=request_id, requester=sender)
+
+    def status(
+        self, *, member: MemberId, role: Role | None, body: SupporterStatusBody
+    ) -> SupporterStatusChanged | None:
+        """A ``supporter.status`` read in room order; None if it does not count."""
+        if role != "supporter":
+            return None
+        new = _Status(available=body.available, max_open=body.max_open)
+        if self._statuses.get(member) == new:
+            return None  # a re-sent status for newcomers changes nothing here
+        self._statuses[member] = new
+        return SupporterStatusChanged(
+            room_id=self.room, member=member, available=body.available, max_open=body.max_open
+        )
+
+    # -- views ------------------------------------------------------------------------
+
+    def requester_of(self, request_id: MessageId) -> MemberId | None:
+        request = self._requests.get(request_id)
+        return MemberId(request.requester) if request else None
+
+    def queue(self) -> list[MessageId]:
+        """Waiting requests in room order."""
+        waiting = [r for r in self._requests.values() if r.status == "waiting"]
+        return [MessageId(r.id) for r in sorted(waiting, key=lambda r: r.seq)]
+
+    def position(self, request_id: MessageId) -> int | None:
+        queue = self.queue()
+        return queue.index(request_id) + 1 if request_id in queue else None
+
+    def has(self, request_id: MessageId) -> bool:
+        return request_id in self._requests
+
+    def view(self, request_id: MessageId) -> SupportRequest:
+        """The app's view of one request.
+
+        Raises:
+            KeyError: No such request in this room (as far as we can see).
+        """
+        r = self._requests[request_id]
+        status: RequestStatus = r.status  # type: ignore[assignment]  # written from one
+        return SupportRequest(
+            id=request_id,
+            room_id=self.room,
+            requester=MemberId(r.requester),
+            text=r.text,
+            status=status,
+            position=self.position(request_id),
+            supporter=MemberId(r.supporter) if r.supporter else None,
+            buddy_room_id=RoomId(r.buddy_room) if r.buddy_room else None,
+            sent_at=datetime.fromtimestamp(min(max(r.sent_at, 0), _MAX_MS) / 1000, tz=UTC),
+            mine=r.requester == self.me,
+        )
+
+    def requests(self) -> list[SupportRequest]:
+        """Every request we can see, in room order."""
+        ordered = sorted(self._requests.values(), key=lambda r: r.seq)
+        return [self.view(MessageId(r.id)) for r in ordered]
+
+    def invite(self, request_id: MessageId) -> tuple[str, RoomId, MemberId] | None:
+        """The buddy chat's link, room and owner for our own claimed request."""
+        r = self._requests.get(request_id)
+        if r is None or r.link is None or r.buddy_room is None or r.buddy_owner is None:
+            return None
+        return r.link, RoomId(r.buddy_room), MemberId(r.buddy_owner)
+
+    def claimed_by_me(self) -> list[RoomId]:
+        """The buddy rooms of requests we claimed (and won)."""
+        return [
+            RoomId(r.buddy_room)
+            for r in self._requests.values()
+            if r.supporter == self.me and r.buddy_room is not None
+        ]
+
+    def supporters(self, roles: Mapping[MemberId, Role]) -> list[SupporterInfo]:
+        """Every current supporter with the availability they published (away if none)."""
+        out = []
+        for member, role in sorted(roles.items()):
+            if role != "supporter":
+                continue
+            s = self._statuses.get(member)
+            out.append(
+                SupporterInfo(
+                    member=member,
+                    available=s.available if s else False,
+                    max_open=s.max_open if s else None,
+                )
+            )
+        return out
+
+    def my_status(self) -> SupporterStatusBody | None:
+        s = self._statuses.get(self.me)
+        return SupporterStatusBody(available=s.available, max_open=s.max_open) if s else None
+
+    def note_status(self, body: SupporterStatusBody) -> None:
+        """Apply our own status at once (the echo changes nothing)."""
+        self._statuses[self.me] = _Status(available=body.available, max_open=body.max_open)
+
+
+# -- the directed parts: sealed to chosen members' X25519 keys ----------------------------
+
+
+def seal_request(
+    keys: RoomKeys,
+    *,
+    text: str,
+    supporters: Mapping[MemberId, bytes],
+    at: int,
+    rng: crypto.Rng = crypto.random_bytes,
+) -> SupportRequestBody:
+    """A ``support.request`` readable by ``supporters`` (member to X25519 key) and us."""
+    content = SupportRequestContent(
+        room=keys.room, requester=keys.member, text=text, recipients=sorted(supporters), at=at
+    )
+    key = rng(crypto.KEY_BYTES)
+    readers = {**supporters, keys.member: keys.box_public}
+    return SupportRequestBody(
+        seals=[ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in sorted(readers.items())],
+        ciphertext=crypto.secretbox_encrypt(
+            key, canonical(sign_support_request(keys, content)), rng=rng
+        ),
+    )
+
+
+def open_request(keys: RoomKeys, sender: MemberId, body: SupportRequestBody) -> str | None:
+    """The request's text if it is sealed to us (None if not ours to read).
+
+    Raises:
+        CryptoError, DecodeError, EnvelopeError: Sealed to us but does not open,
+            is not signed by its sender, or names another room or recipients.
+    """
+    seal = next((s for s in body.seals if s.member == keys.member), None)
+    if seal is None:
+        return None
+    key = crypto.unseal(keys.box, seal.box)
+    request = from_msgpack(crypto.secretbox_decrypt(key, body.ciphertext), SignedSupportRequest)
+    verify_support_request(request)
+    c = request.content
+    if c.requester != sender or c.room != keys.room:
+        raise EnvelopeError("support request names another requester or room", code="msg.bad_room")
+    if keys.member != sender and keys.member not in c.recipients:
+        raise EnvelopeError("support request does not name us", code="msg.bad_room")
+    return c.text
+
+
+def seal_invite(requester_box: bytes, invite: SupportInvite) -> bytes:
+    """A claim's ``invite``: ``crypto_box_seal`` of the invite to the requester."""
+    return crypto.seal(requester_box, canonical(invite))
+
+
+def open_invite(keys: RoomKeys, sender: MemberId, body: SupportClaimBody) -> SupportInvite:
+    """Open the invite of a claim of our request, and check it belongs to this claim.
+
+    Raises:
+        CryptoError, DecodeError, EnvelopeError: It does not open, or names
+            another room, request or supporter than the claim carrying it.
+    """
+    invite = from_msgpack(crypto.unseal(keys.box, body.invite), SupportInvite)
+    if invite.room != keys.room or invite.request != body.request or invite.supporter != sender:
+        raise EnvelopeError("support invite belongs to another claim", code="msg.bad_room")
+    return invite

@@ -1,0 +1,80 @@
+"""What the app sees of a community program's support queue.
+
+A program room's members ask for 1:1 support with
+:meth:`client_sdk.Room.request_support`; its supporters claim requests, which
+opens a buddy chat between the two. These are read-only snapshots of that
+state, taken when the app asks (:attr:`client_sdk.Room.support_queue`) or when
+an event is verified (:class:`client_sdk.SupportRequested`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, final
+
+from protocol.ids import MemberId, MessageId, RoomId
+
+__all__ = ["RequestStatus", "SupportRequest", "SupporterInfo"]
+
+RequestStatus = Literal["sending", "waiting", "claimed", "withdrawn"]
+"""Where a support request stands.
+
+- ``sending``: our own request, not yet back from the relay in room order (it
+  waits in the outbox if the relay cannot be reached);
+- ``waiting``: in the queue, neither claimed nor withdrawn;
+- ``claimed``: a supporter took it (the first valid claim in room order);
+- ``withdrawn``: the requester took it back before anyone claimed it.
+"""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportRequest:
+    """One request for 1:1 support in a program room.
+
+    Attributes:
+        id: The request message's id (what :meth:`Room.claim` takes).
+        room_id: The program room.
+        requester: Who asked (every member sees that someone asked, and who).
+        text: What they would like to talk about: only the program's supporters
+            and the requester can read it, for everyone else it is None.
+        status: See :data:`RequestStatus`.
+        position: 1 for the request next in line, 2 for the one after ...; None
+            unless ``waiting``. Counted among the requests this member can see:
+            a member who joined later does not see requests made before they
+            joined (see docs/sdk.md, "Community programs").
+        supporter: Who claimed it (None unless ``claimed``).
+        buddy_room_id: The buddy chat the claim opened, known only to the
+            requester and the supporter who claimed it.
+        sent_at: The requester's clock when they asked.
+        mine: True if we asked.
+    """
+
+    id: MessageId
+    room_id: RoomId
+    requester: MemberId
+    text: str | None
+    status: RequestStatus
+    position: int | None
+    supporter: MemberId | None
+    buddy_room_id: RoomId | None
+    sent_at: datetime
+    mine: bool
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupporterInfo:
+    """A supporter of a program and the availability they published.
+
+    Attributes:
+        member: The supporter's member id in the program room.
+        available: True if they said they take 1:1 chats now; a supporter who
+            never said is away.
+        max_open: Their cap on open buddy chats from claims (None: no cap).
+    """
+
+    member: MemberId
+    available: bool
+    max_open: int | None
