@@ -10,14 +10,20 @@ from litestar.params import JSONBody, PathParameter
 
 from protocol.api import PushRegistration
 from server.handlers._common import AuthDep, LimiterDep, RelayDep, RoomPath, session
-from server.push import Notifier
+from server.push import MAX_DEVICE_CHARS, Notifier
 from server.ratelimit import key_subject
 
 __all__ = ["HANDLERS"]
 
 NotifierDep = NamedDependency[Notifier]
 DevicePath = Annotated[
-    str, PathParameter(description="the device's id under this key (1-64 base64url characters)")
+    str,
+    PathParameter(
+        description="the device's id under this key (1-64 base64url characters)",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        min_length=1,
+        max_length=MAX_DEVICE_CHARS,
+    ),
 ]
 
 
