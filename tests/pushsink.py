@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ class PushSink:
             head = f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n"
             writer.write(f"{head}{extra}\r\n".encode())
             await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -99,10 +100,12 @@ class PushSink:
 
 
 @asynccontextmanager
-async def push_sink(host: str = "127.0.0.1") -> AsyncIterator[PushSink]:
-    """A running sink on a free port of ``host``."""
+async def push_sink(
+    host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[PushSink]:
+    """A running sink on a free port of ``host`` (over TLS with ``tls``)."""
     sink = PushSink()
-    server = await asyncio.start_server(sink._serve, host, 0)
+    server = await asyncio.start_server(sink._serve, host, 0, ssl=tls)
     sink.port = server.sockets[0].getsockname()[1]
     try:
         yield sink

@@ -549,6 +549,8 @@ class PostgresStorage(Storage):
     async def purge_sessions(self, *, now: int) -> int:
         async with self._transaction("purging sessions") as conn:
             await conn.execute("DELETE FROM challenges WHERE expires_at < $1", now)
+            # Presence an instance left behind when it died.
+            await conn.execute("DELETE FROM presence WHERE expires_at < $1", now)
             return _count(await conn.execute("DELETE FROM sessions WHERE expires_at <= $1", now))
 
     async def add_creator(self, member: MemberId) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,9 +26,11 @@ import pytest
 from protocol.api import MessageEvent
 from protocol.ids import MemberId
 from server.app import create_app, default_storage
+from server.auth import now_ms
 from server.errors import RelayError
-from server.push import BODY, Schedule
-from server.storage import PushTarget, Storage
+from server.presence import Presence
+from server.push import BODY, Notifier, Schedule
+from server.storage import PostgresStorage, PushTarget, Storage
 from tests.pushsink import push_sink
 from tests.server.conftest import Relay, lifespan, make_config
 from tests.server.helpers import Clock, Room, create, error, join, send
@@ -327,6 +332,105 @@ async def test_a_slow_endpoint_does_not_slow_sending(
         assert len(sink.at("/b")) == 1
         sink.release.set()
         await sink.wait_for("/b", 2)  # what came meanwhile is pushed once it answered
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A certificate for ``name`` alone: (the server's context, a client trusting it)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "1", "-subj", f"/CN={name}", "-addext",
+            f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
+async def test_tls_names_the_host_while_connecting_to_the_checked_address(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Over https the relay dials the checked IP, yet TLS verifies the endpoint's name.
+
+    The certificate is for ``push.test`` only: were the name missing from SNI and
+    the certificate check (or the IP used there), verification would fail.
+    """
+    server_tls, client_tls = self_signed(tmp_path, "push.test")
+    dns = FakeDNS(push_test=["127.0.0.1"])
+    config = make_config(tmp_path, **{**PUSH, "push_allow_http": False})
+    storage = default_storage(config)
+    await storage.open()
+    notifier = Notifier(
+        config,
+        storage,
+        Presence(storage, enabled=True),
+        lambda room: asyncio.sleep(0, result=[]),
+        resolver=dns,
+        transport=httpx.AsyncHTTPTransport(verify=client_tls),
+    )
+    notifier.start()
+    try:
+        async with push_sink(tls=server_tls) as sink:
+            url = f"https://push.test:{sink.port}/b"
+            target = PushTarget(MemberId("m" * 43), "phone", url)
+            assert await notifier.deliver(url, [target]) == "sent"
+            (push,) = sink.at("/b")
+            assert push.headers["host"] == f"push.test:{sink.port}"
+            assert push.body == BODY
+            # The same endpoint by address: the certificate does not name it.
+            by_ip = f"https://127.0.0.1:{sink.port}/b"
+            config_ip = make_config(tmp_path, **{**PUSH, "push_allowlist": ("127.0.0.1",)})
+            strict = Notifier(
+                config_ip,
+                storage,
+                Presence(storage, enabled=True),
+                lambda room: asyncio.sleep(0, result=[]),
+                resolver=dns,
+                transport=httpx.AsyncHTTPTransport(verify=client_tls),
+            )
+            strict.start()
+            try:
+                assert await strict.deliver(by_ip, [target]) == "failed"
+            finally:
+                await strict.stop()
+            assert len(sink.at("/b")) == 1
+    finally:
+        await notifier.stop()
+        await storage.close()
+
+
+async def test_presence_is_shared_between_instances(open_storage: Opener) -> None:
+    """One instance holds a stream of a key; another instance's notifier sees it."""
+    here = await open_storage()
+    there = await open_storage() if isinstance(here, PostgresStorage) else here
+    member = MemberId("m" * 43)
+    a, b = Presence(here, enabled=True), Presence(there, enabled=True)
+    a.connected([member])
+    a.connected([member])  # two streams of one key on one instance
+    await a.flush()
+    assert await there.present([member], now=now_ms()) == {member}
+    a.disconnected([member])
+    await a.flush()
+    assert await there.present([member], now=now_ms()) == {member}  # one stream left
+    b.connected([member])
+    await b.flush()
+    a.disconnected([member])
+    await a.flush()
+    assert await here.present([member], now=now_ms()) == {member}  # still on b
+    b.disconnected([member])
+    await b.flush()
+    assert await here.present([member], now=now_ms()) == set()
+    off = Presence(here, enabled=False)  # push off: nothing is tracked
+    off.connected([member])
+    await off.flush()
+    assert await here.present([member], now=now_ms()) == set()
 
 
 # -- the schedule, without I/O ---------------------------------------------------
