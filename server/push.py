@@ -76,9 +76,10 @@ MAX_DEVICE_CHARS: Final = 64
 _BASE_RETRY_S: Final = 5.0
 _CONCURRENCY: Final = 16
 
-Outcome = Literal["sent", "gone", "failed", "skipped"]
-"""A delivery: delivered (2xx); gone (404/410, drop); failed (retry later);
-skipped (every key had a live stream, nothing sent)."""
+Outcome = Literal["sent", "gone", "failed", "skipped", "deferred"]
+"""A delivery: delivered (2xx); gone (404/410, drop); failed (retry later, counts
+towards dropping); skipped (every key had a live stream, nothing sent); deferred
+(the relay's own storage failed: retry later, not the endpoint's fault)."""
 
 _log = logging.getLogger("hearth.push")
 
@@ -184,6 +185,10 @@ class Schedule:
         elif outcome == "gone":
             del self._endpoints[url]
             return True
+        elif outcome == "deferred":
+            e.retry_at = max(e.retry_at, now + _BASE_RETRY_S)
+            for target in targets:
+                e.waiting.setdefault((target.member, target.device), target)
         if e.waiting:
             e.due = self._next(e, now)
         elif e.failures == 0 and e.last_sent + self._window <= now:
@@ -341,7 +346,9 @@ class Notifier:
             except StorageError as exc:
                 if exc.closed:
                     return
-                _log.warning("push: rooms not looked at: %s", exc.message)
+                _log.warning("push: rooms not looked at yet: %s", exc.message)
+                with contextlib.suppress(TimeoutError):  # the room waits; try again soon
+                    await asyncio.wait_for(self._stopping.wait(), _BASE_RETRY_S)
             for url, targets in self.schedule.take_due(loop.time()):
                 send = loop.create_task(self._deliver(url, targets), name="push-send")
                 self._sends.add(send)
@@ -358,11 +365,10 @@ class Notifier:
     async def _look_at_rooms(self, now: Callable[[], float]) -> None:
         while self._rooms and not self._stopping.is_set():
             room = next(iter(self._rooms))
-            del self._rooms[room]
             members = await self._members_of(room)
-            if not members:
-                continue
-            for target in await self._storage.push_targets(sorted(members)):
+            targets = await self._storage.push_targets(sorted(members)) if members else []
+            del self._rooms[room]  # only now: a storage failure above leaves it queued
+            for target in targets:
                 self.schedule.want(target, now())
 
     # -- one delivery ----------------------------------------------------------
@@ -375,6 +381,9 @@ class Notifier:
                 outcome = await self.deliver(url, targets)
         except asyncio.CancelledError:
             raise
+        except StorageError as exc:
+            outcome = "deferred"
+            _log.warning("push delivery deferred: %s", exc.message)
         except HearthError as exc:
             _log.warning("push delivery failed: %s", exc.code)
         except Exception as exc:  # never let one delivery end the notifier

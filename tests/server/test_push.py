@@ -516,6 +516,17 @@ def test_schedule_success_resets_failures_and_gone_drops() -> None:
     assert len(s) == 0
 
 
+def test_schedule_defers_without_counting_a_failure() -> None:
+    s = schedule()
+    url = "https://p/1"
+    s.want(target(), 0.0)
+    ((_, targets),) = s.take_due(1.0)
+    assert not s.done(url, "deferred", 1.0, targets)  # the relay's storage failed
+    assert s.state(url) == (6.0, 0)
+    ((_, again),) = s.take_due(6.0)
+    assert again == targets
+
+
 def test_schedule_is_bounded() -> None:
     s = schedule(cap=2)
     assert s.want(target(url="https://p/1"), 0)
