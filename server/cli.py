@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Final
 
 import uvicorn
 
@@ -73,6 +74,23 @@ class _RedactAddresses(logging.Filter):
         return True
 
 
+class _PeerMisbehaviour(logging.Filter):
+    """Turns uvicorn's traceback for a peer's invalid UTF-8 text frame into a debug line.
+
+    The peer gets its 1007 close either way; logged at ERROR with a traceback, each
+    such frame would let any client write a dozen lines to the operator's log at will.
+    """
+
+    _MESSAGES: Final = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in self._MESSAGES:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RedactAddresses())
@@ -83,6 +101,9 @@ def _setup_logging(level: str) -> None:
     # uvicorn.error logs websocket handshakes with the client's address at INFO.
     quiet = "DEBUG" if level == "debug" else "WARNING"
     logging.getLogger("uvicorn.error").setLevel(quiet)
+    errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _PeerMisbehaviour) for f in errors.filters):
+        errors.addFilter(_PeerMisbehaviour())
     logging.getLogger("uvicorn").setLevel(quiet)
     logging.getLogger("uvicorn.access").disabled = True
 

@@ -348,6 +348,11 @@ async def test_malformed_flood_beside_a_healthy_client(relay_process: RelayProce
     assert seen == list(range(2, 2 + HEALTHY_EVENTS))
     assert after - before < 40 * 1024, (before, after)
     assert elapsed < 90
+    # A peer's bad frames are its problem, not the operator's: no traceback, no
+    # ERROR line per frame (a client could otherwise write the relay's log at will).
+    log = relay_process.log.read_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert " ERROR " not in log, log[-3000:]
 
 
 async def test_a_peer_gone_mid_answer_is_a_disconnect_not_a_failure(
