@@ -4,16 +4,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hearth-installed
 
-.PHONY: serve test check bench bench-quick bench-scaleout vectors format clean lock audit
+.PHONY: serve chat screens test check bench bench-quick bench-scaleout vectors format clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,chat]'
 	touch $(STAMP)
 
 serve: $(STAMP)
 	$(VENV)/bin/hearth serve $(ARGS)
+
+# The reference terminal app against a relay: make chat ARGS="--relay URL --profile DIR".
+chat: $(STAMP)
+	$(VENV)/bin/hearth chat $(ARGS)
+
+# SVG screenshots of the chat app's main screens, against a relay this starts itself.
+screens: $(STAMP)
+	$(PY) scripts/screens.py --out docs/screens
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)

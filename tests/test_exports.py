@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["protocol", "server", "client_sdk"])
+@pytest.mark.parametrize("name", ["protocol", "server", "client_sdk", "hearth_chat"])
 def test_all_is_sorted_and_importable(name: str) -> None:
     module = importlib.import_module(name)
     exported = list(module.__all__)

@@ -1,0 +1,184 @@
+"""The Textual application: the session with the relay and the SDK's event stream.
+
+:class:`HearthChat` owns one :class:`client_sdk.HearthClient` once the person
+unlocks (or creates) their identity. A single worker reads
+``client.events()`` and hands every event to the main screen; security alarms
+open a dialog at once, reports to moderators are kept for the Reports screen
+(for this session only: the SDK does not store them). On start, and again
+whenever the connection comes back, the app runs one ``client.sync()`` and shows
+its progress by counting the events it produces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ClassVar, final
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from client_sdk import (
+    ConnectionChanged,
+    Event,
+    HearthClient,
+    Identity,
+    MessageReceived,
+    ReportReceived,
+    RoomId,
+    SecurityAlarm,
+)
+from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
+from hearth_chat.profile import Profile
+from hearth_chat.rooms import MainScreen
+from hearth_chat.texts import short_id
+from protocol import HearthError
+
+__all__ = ["HearthChat"]
+
+
+@final
+class HearthChat(App[None]):
+    """The ``hearth chat`` terminal app for one profile folder and one relay.
+
+    Args:
+        relay: The relay's base URL.
+        profile: The profile folder (keystore, local store, exports).
+        reconnect_delay: The SDK's reconnect backoff (first, largest), seconds.
+    """
+
+    CSS_PATH = "chat.tcss"
+    TITLE = "Hearth"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self, relay: str, profile: Profile, *, reconnect_delay: tuple[float, float] = (0.25, 10.0)
+    ) -> None:
+        super().__init__()
+        self.relay = relay
+        self.profile = profile
+        self.client: HearthClient | None = None
+        self.unread: dict[RoomId, int] = {}
+        self.reports: list[tuple[str, ReportReceived]] = []
+        self.queued = 0
+        self.catching_up = False
+        self.caught_up = 0
+        self._reconnect_delay = reconnect_delay
+
+    def on_mount(self) -> None:
+        self.push_screen(UnlockScreen() if self.profile.has_identity() else WelcomeScreen())
+
+    def require_client(self) -> HearthClient:
+        """The open client (screens after unlocking can rely on it)."""
+        if self.client is None:
+            raise RuntimeError("no session yet")
+        return self.client
+
+    @property
+    def main(self) -> MainScreen | None:
+        """The main screen, once the session started."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    async def start_session(self, identity: Identity) -> None:
+        """Open the SDK client for ``identity`` and show the rooms.
+
+        Called by the first-run and unlock screens; the screen swap runs in an app
+        worker so that the calling screen can be replaced safely.
+        """
+        self.run_worker(self._start(identity), group="session", exclusive=True)
+
+    async def _start(self, identity: Identity) -> None:
+        self.profile.remember_relay(self.relay)
+        client = HearthClient(
+            self.relay,
+            identity,
+            store_path=self.profile.store_path,
+            reconnect_delay=self._reconnect_delay,
+        )
+        await client.open()
+        self.client = client
+        self.run_worker(self._pump(client), group="events", exclusive=True)
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(MainScreen(self))
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """Run one complete sync pass, showing its progress."""
+        self.run_worker(self._catch_up(), group="sync", exclusive=True)
+
+    async def _catch_up(self) -> None:
+        client = self.require_client()
+        self.catching_up, self.caught_up = True, 0
+        self._refresh_status()
+        with contextlib.suppress(HearthError):  # offline: the status bar says so
+            await client.sync()
+        self.catching_up = False
+        await self.refresh_queued()
+
+    async def refresh_queued(self) -> None:
+        """Count our messages waiting in the outbox, over every room."""
+        client = self.client
+        if client is None:
+            return
+        total = 0
+        for room in client.rooms:
+            with contextlib.suppress(HearthError):
+                total += await room.pending()
+        self.queued = total
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        main = self.main
+        if main is not None and main.live:
+            main.refresh_status()
+
+    async def _pump(self, client: HearthClient) -> None:
+        async for event in client.events():
+            await self._handle(client, event)
+
+    async def _handle(self, client: HearthClient, event: Event) -> None:
+        if self.catching_up:
+            self.caught_up += 1
+        room_id: RoomId | None = getattr(event, "room_id", None)
+        main = self.main
+        if isinstance(event, ConnectionChanged):
+            if event.online:
+                self.catch_up()
+            else:
+                await self.refresh_queued()
+        if (
+            isinstance(event, MessageReceived)
+            and not event.message.mine
+            and (main is None or main.current != room_id)
+        ):
+            self.unread[event.message.room_id] = self.unread.get(event.message.room_id, 0) + 1
+        if isinstance(event, ReportReceived):
+            room = client.room(event.room_id)
+            self.reports.append((room.name or str(room.id)[:8], event))
+            self.notify(
+                f"{short_id(event.reporter)} reported a message in {room.name or 'a room'} "
+                "(F7 shows reports).",
+                title="New report",
+                severity="warning",
+            )
+        if main is not None and main.live:
+            await main.on_sdk_event(event)
+            if isinstance(event, SecurityAlarm):
+                main.show_alarm(event)
+
+    async def action_quit(self) -> None:
+        await self._close_client()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self._close_client()
+
+    async def _close_client(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.close()

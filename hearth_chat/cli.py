@@ -1,0 +1,51 @@
+"""``hearth chat``: parse the command line and run the app.
+
+The relay URL comes from ``--relay``, else the profile's remembered one, else
+``http://127.0.0.1:8080`` (what ``hearth serve`` listens on by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from hearth_chat.app import HearthChat
+from hearth_chat.profile import Profile
+
+__all__ = ["main"]
+
+DEFAULT_RELAY = "http://127.0.0.1:8080"
+
+
+def _default_profile() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "hearth-chat" / "default"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the terminal app until the person quits; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="hearth chat", description="Hearth's end-to-end encrypted terminal chat"
+    )
+    parser.add_argument(
+        "--relay", help=f"the relay's URL (default: remembered, or {DEFAULT_RELAY})"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=_default_profile(),
+        help="the profile folder: keystore, local store, exports (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kdf",
+        choices=["interactive", "moderate", "sensitive"],
+        default="moderate",
+        help="how hard the passphrase's key derivation is for a new keystore (default moderate)",
+    )
+    args = parser.parse_args(argv)
+    profile = Profile(args.profile.expanduser(), strength=args.kdf)
+    relay = args.relay or profile.remembered_relay() or DEFAULT_RELAY
+    HearthChat(relay, profile).run()
+    return 0

@@ -1,0 +1,505 @@
+"""Modal dialogs: create, join, invite, rules, report, schedule, members, alarms, reports.
+
+Each dialog does its own SDK call and shows the SDK's error (its message and its
+stable code) in place instead of closing, so a person always sees why something
+did not happen. Dialogs close with Escape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar, TypeVar, final
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import (
+    Button,
+    Input,
+    Label,
+    ListItem,
+    ListView,
+    RadioButton,
+    RadioSet,
+    Static,
+    TextArea,
+)
+
+from client_sdk import MemberId, Message, ReportReceived, Role, Room, SecurityAlarm
+from hearth_chat.texts import ALARM_TEXT, format_safety_number, short_id
+from protocol import HearthError
+
+if TYPE_CHECKING:
+    from hearth_chat.app import HearthChat
+
+__all__ = [
+    "AlarmDialog",
+    "ConfirmDialog",
+    "CreateRoomDialog",
+    "InviteDialog",
+    "JoinDialog",
+    "MembersDialog",
+    "ReportDialog",
+    "ReportsDialog",
+    "RulesDialog",
+    "ScheduleDialog",
+    "describe",
+]
+
+
+_T = TypeVar("_T")
+
+
+def describe(exc: HearthError) -> str:
+    """An SDK error as a person reads it: what went wrong, with its stable code."""
+    return escape(f"{exc} ({exc.code})")
+
+
+def room_title(room: Room) -> str:
+    """The room's name, escaped for markup (room names come from other people)."""
+    return escape(room.name) if room.name else "this room"
+
+
+class _Dialog(ModalScreen[_T]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @property
+    def chat(self) -> HearthChat:
+        from hearth_chat.app import HearthChat  # noqa: PLC0415 - the app imports this module
+
+        app = self.app
+        assert isinstance(app, HearthChat)
+        return app
+
+    def error(self, text: str) -> None:
+        self.query_one("#error", Label).update(text)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.action_close()
+
+
+@final
+class ConfirmDialog(_Dialog[bool]):
+    """A yes/no question (destructive moderator actions, blocking)."""
+
+    def __init__(self, question: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self._question, self._yes = question, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self._question, classes="prose")
+            with Horizontal(classes="buttons"):
+                yield Button(self._yes, id="yes", variant="error")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#yes")
+    def _yes_pressed(self) -> None:
+        self.dismiss(True)
+
+
+@final
+class CreateRoomDialog(_Dialog[Room | None]):
+    """Create a support group, a buddy chat or a program."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("New room", classes="title")
+            with RadioSet(id="kind"):
+                yield RadioButton("Support group", value=True, id="group")
+                yield RadioButton("Buddy chat (two people)", id="buddy")
+                yield RadioButton("Program (peer supporters)", id="program")
+            yield Input(placeholder="name", id="name")
+            yield Input(placeholder="topic (optional)", id="topic")
+            yield Label("Ground rules (optional; members accept them before posting):")
+            yield TextArea(id="rules")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Create", id="create", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#create")
+    async def _create(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        if not name:
+            self.error("Give the room a name (only members will ever see it).")
+            return
+        topic = self.query_one("#topic", Input).value.strip()
+        rules = self.query_one("#rules", TextArea).text.strip() or None
+        pressed = self.query_one("#kind", RadioSet).pressed_button
+        kind = pressed.id if pressed is not None else "group"
+        client = self.chat.require_client()
+        self.error("Creating…")
+        try:
+            if kind == "buddy":
+                room = await client.create_buddy_chat(name, topic=topic, rules=rules)
+            elif kind == "program":
+                room = await client.create_program(name, topic=topic, rules=rules)
+            else:
+                room = await client.create_group(name, topic=topic, rules=rules)
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        self.dismiss(room)
+
+
+@final
+class JoinDialog(_Dialog[Room | None]):
+    """Join a room with an invite link someone gave you."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Join with an invite link", classes="title")
+            yield Input(placeholder="https://relay.example/join/…#…", id="link")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Join", id="join", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#join")
+    async def _join(self) -> None:
+        link = self.query_one("#link", Input).value.strip()
+        if "#" not in link:
+            self.error("An invite link ends with '#' and a secret; paste all of it.")
+            return
+        self.error("Joining…")
+        try:
+            room = await self.chat.require_client().join(link)
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        self.dismiss(room)
+
+
+@final
+class InviteDialog(_Dialog[None]):
+    """Make an invite link for the room and copy it."""
+
+    def __init__(self, room: Room) -> None:
+        super().__init__()
+        self._room = room
+
+    def compose(self) -> ComposeResult:
+        roles: list[Role] = ["member", "moderator"]
+        if self._room.kind == "program":
+            roles.insert(1, "supporter")
+        with Vertical(classes="dialog"):
+            yield Label(f"Invite to {room_title(self._room)}", classes="title")
+            with RadioSet(id="role"):
+                for role in roles:
+                    yield RadioButton(f"as {role}", value=role == "member", id=f"role-{role}")
+            yield Input(value="1", placeholder="how many people may use it", id="uses")
+            yield Input(value="", id="link", placeholder="the link appears here", disabled=True)
+            yield Static(
+                "Only the part after '#' is secret; it never reaches the relay. Send the "
+                "whole link privately.",
+                classes="prose",
+            )
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Make link and copy", id="make", variant="primary")
+                yield Button("Close", id="cancel")
+
+    @on(Button.Pressed, "#make")
+    async def _make(self) -> None:
+        try:
+            uses = int(self.query_one("#uses", Input).value)
+        except ValueError:
+            self.error("How many people may use the link: a whole number.")
+            return
+        pressed = self.query_one("#role", RadioSet).pressed_button
+        role: Role = "member"
+        if pressed is not None and pressed.id in {"role-moderator", "role-supporter"}:
+            role = "moderator" if pressed.id == "role-moderator" else "supporter"
+        try:
+            link = await self._room.create_invite(max_uses=max(uses, 1), role=role)
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        field = self.query_one("#link", Input)
+        field.value, field.disabled = link, False
+        self.app.copy_to_clipboard(link)
+        self.error("Copied to the clipboard (where the terminal allows it).")
+
+
+@final
+class RulesDialog(_Dialog[bool]):
+    """The room's ground rules; posting waits until the person accepts them."""
+
+    def __init__(self, room: Room) -> None:
+        super().__init__()
+        self._room = room
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Ground rules of {room_title(self._room)}", classes="title")
+            with VerticalScroll(classes="rules-text"):
+                yield Static(self._room.rules or "This room has no ground rules yet.", markup=False)
+            accepted = self._room.rules_accepted
+            yield Label(
+                "You accepted these rules."
+                if accepted
+                else "Please read them. You can post once you accept them.",
+                id="error",
+            )
+            with Horizontal(classes="buttons"):
+                if not accepted:
+                    yield Button("I accept these rules", id="accept", variant="primary")
+                yield Button("Not now" if not accepted else "Close", id="cancel")
+
+    @on(Button.Pressed, "#accept")
+    async def _accept(self) -> None:
+        try:
+            await self._room.accept_rules()
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        self.dismiss(True)
+
+
+@final
+class ReportDialog(_Dialog[bool]):
+    """Report a message to the room's moderators (sealed to them; nobody else reads it)."""
+
+    def __init__(self, room: Room, message: Message) -> None:
+        super().__init__()
+        self._room, self._message = room, message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Report this message", classes="title")
+            yield Static(f"“{self._message.text[:300]}”", classes="quote", markup=False)
+            yield Static(
+                "Your report and the signed message go only to this room's moderators, "
+                "owners and supporters. Other members can see that a report was sent, "
+                "not what it says.",
+                classes="prose",
+            )
+            yield Input(placeholder="why (optional)", id="reason")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Send report", id="send", variant="warning")
+                yield Button("Cancel", id="cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#send")
+    async def _send(self) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        try:
+            await self._room.report(self._message.id, reason)
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        self.dismiss(True)
+
+
+@final
+class ScheduleDialog(_Dialog[None]):
+    """The room's recurring meetings, and an iCalendar export for calendar apps."""
+
+    def __init__(self, room: Room) -> None:
+        super().__init__()
+        self._room = room
+
+    def compose(self) -> ComposeResult:
+        schedule = self._room.schedule
+        with Vertical(classes="dialog"):
+            yield Label(f"Meetings of {room_title(self._room)}", classes="title")
+            if schedule is None or not schedule.active:
+                yield Static("This room has no meeting schedule.", classes="prose")
+            else:
+                yield Static(
+                    f"{escape(schedule.title)}: {schedule.frequency}, {schedule.duration_minutes} "
+                    f"minutes ({schedule.timezone})",
+                    classes="prose",
+                )
+                lines = [
+                    f"• {m.start:%a %d %b %Y, %H:%M} to {m.end:%H:%M}"
+                    for m in self._room.next_meetings(5)
+                ]
+                yield Static("\n".join(lines) or "No upcoming meetings.", id="meetings")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                if schedule is not None and schedule.active:
+                    yield Button("Export to calendar (.ics)", id="export", variant="primary")
+                yield Button("Close", id="cancel")
+
+    @on(Button.Pressed, "#export")
+    async def _export(self) -> None:
+        try:
+            text = self._room.export_ical()
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        path = self.chat.profile.export_path(self._room.name or str(self._room.id), ".ics")
+        await asyncio.to_thread(path.write_text, text, "utf-8", None, "")
+        self.error(f"Saved to {path}")
+
+
+@final
+class _MemberItem(ListItem):
+    def __init__(self, member: MemberId, label: str) -> None:
+        super().__init__(Label(label))
+        self.member = member
+
+
+@final
+class MembersDialog(_Dialog[None]):
+    """Members and roles from the verified log; a member's safety number; moderation."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("m", "mute", "Mute/unmute"),
+        Binding("x", "remove", "Remove"),
+    ]
+
+    def __init__(self, room: Room) -> None:
+        super().__init__()
+        self._room = room
+
+    def _label(self, member: MemberId, role: Role) -> str:
+        marks = []
+        if member == self._room.me:
+            marks.append("you")
+        if member in self._room.muted:
+            marks.append("muted")
+        suffix = f" ({', '.join(marks)})" if marks else ""
+        return f"{short_id(member)}  {role}{suffix}"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Members of {room_title(self._room)}", classes="title")
+            yield ListView(
+                *(_MemberItem(m, self._label(m, r)) for m, r in self._room.members.items()),
+                id="members",
+            )
+            yield Static(
+                "Pick a member to see your safety number with them. Compare it in person "
+                "or by phone: if both of you see the same digits, nobody is in the middle.",
+                id="safety",
+                classes="prose",
+            )
+            yield Label("", id="error", classes="error")
+            yield Button("Close", id="cancel")
+
+    def _selected(self) -> MemberId | None:
+        item = self.query_one("#members", ListView).highlighted_child
+        return item.member if isinstance(item, _MemberItem) else None
+
+    @on(ListView.Highlighted, "#members")
+    def _show_number(self) -> None:
+        member = self._selected()
+        if member is None:
+            return
+        safety = self.query_one("#safety", Static)
+        if member == self._room.me:
+            safety.update("This is you. Pick someone else to compare safety numbers.")
+            return
+        digits = format_safety_number(self._room.safety_number(member))
+        safety.update(f"Safety number with {short_id(member)}:\n{digits}")
+
+    def _can_moderate(self) -> bool:
+        return self._room.role in {"owner", "moderator"}
+
+    async def action_mute(self) -> None:
+        member = self._selected()
+        if member is None or member == self._room.me or not self._can_moderate():
+            self.error("Only moderators and owners mute, and not themselves.")
+            return
+        try:
+            if member in self._room.muted:
+                await self._room.unmute(member)
+                self.error(f"Unmuted {short_id(member)}.")
+            else:
+                await self._room.mute(member)
+                self.error(f"Muted {short_id(member)}: everyone's app hides their posts.")
+        except HearthError as exc:
+            self.error(describe(exc))
+
+    async def action_remove(self) -> None:
+        member = self._selected()
+        if member is None or member == self._room.me or not self._can_moderate():
+            self.error("Only moderators and owners remove members, and not themselves.")
+            return
+        confirmed = await self.app.push_screen_wait(
+            ConfirmDialog(f"Remove {short_id(member)} from the room?", "Remove")
+        )
+        if not confirmed:
+            return
+        try:
+            await self._room.remove(member)
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        self.dismiss(None)
+
+
+@final
+class AlarmDialog(_Dialog[None]):
+    """A security alarm, plainly: what happened, what it means, what to do."""
+
+    def __init__(self, room: Room, alarm: SecurityAlarm) -> None:
+        super().__init__()
+        self._room, self._alarm = room, alarm
+
+    def compose(self) -> ComposeResult:
+        title, meaning = ALARM_TEXT.get(self._alarm.kind, ("Security alarm", ""))
+        with Vertical(classes="dialog alarm"):
+            yield Label(f"⚠ Security alarm in {room_title(self._room)}", classes="title")
+            yield Label(title, classes="alarm-title")
+            yield Static(meaning, classes="prose")
+            yield Static(f"Technical detail: {self._alarm.detail}", classes="detail", markup=False)
+            yield Static(
+                "Until you acknowledge it, this room will not send anything.", classes="prose"
+            )
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("I understand", id="ack", variant="warning")
+                yield Button("Later", id="cancel")
+
+    @on(Button.Pressed, "#ack")
+    async def _ack(self) -> None:
+        try:
+            await self._room.acknowledge_alarms([self._alarm.alarm_id])
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        self.dismiss(None)
+
+
+@final
+class ReportsDialog(_Dialog[None]):
+    """Reports sent to this person as a moderator, owner or supporter (this session)."""
+
+    def __init__(self, reports: list[tuple[str, ReportReceived]]) -> None:
+        super().__init__()
+        self._reports = reports
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Reports to you", classes="title")
+            if not self._reports:
+                yield Static("No reports reached you in this session.", classes="prose")
+            with VerticalScroll(id="reports"):
+                for room_name, report in reversed(self._reports):
+                    text = report.text if report.text is not None else "(no longer readable)"
+                    yield Static(
+                        f"[b]{escape(room_name)}[/b]: {short_id(report.reporter)} reported "
+                        f"a message by {short_id(report.sender)}\n“{escape(text)}”\n"
+                        f"Reason: {escape(report.reason) or '(none given)'}",
+                        classes="report",
+                    )
+            yield Static(
+                "Open the room and select the message to delete it or mute its sender, or "
+                "use Members (F5) to remove someone. Reports are kept only while the app runs.",
+                classes="prose",
+            )
+            yield Button("Close", id="cancel")

@@ -1,0 +1,572 @@
+"""The main screen: the room list with unread counts, and the open room.
+
+The room view shows the newest messages and loads older ones as the person
+moves up past the first (``Room.messages(before=...)``, which backfills from the
+relay where history is readable). A message with a content warning shows only
+the warning until it is opened (Enter). Our own messages appear at once, marked
+"queued" until the relay has them, so composing offline works the same as
+online. Posting in a room with ground rules first asks the person to accept
+them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar, final
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBar, Static
+
+from client_sdk import (
+    Event,
+    MemberModerated,
+    MemberRemoved,
+    Message,
+    MessageDeleted,
+    MessageEdited,
+    MessageId,
+    MessageReceived,
+    ProfileChanged,
+    RoleChanged,
+    Room,
+    RoomId,
+    RulesChanged,
+    RulesNotAccepted,
+    SecurityAlarm,
+)
+from hearth_chat.dialogs import (
+    AlarmDialog,
+    ConfirmDialog,
+    CreateRoomDialog,
+    InviteDialog,
+    JoinDialog,
+    MembersDialog,
+    ReportDialog,
+    ReportsDialog,
+    RulesDialog,
+    ScheduleDialog,
+    describe,
+)
+from hearth_chat.texts import short_id
+from protocol import HearthError
+
+if TYPE_CHECKING:
+    from hearth_chat.app import HearthChat
+
+__all__ = ["MainScreen"]
+
+PAGE = 50
+KIND_MARK = {"group": "#", "buddy": "@", "program": "+"}
+
+
+@final
+class RoomItem(ListItem):
+    """One row of the room list."""
+
+    def __init__(self, room: Room) -> None:
+        super().__init__(Label("", markup=False))
+        self.room_id = room.id
+
+    def show(self, room: Room, unread: int) -> None:
+        name = room.name or f"(room {str(room.id)[:6]}…)"
+        flags = " ⚠" if room.blocked else ""
+        count = f" ({unread})" if unread else ""
+        self.query_one(Label).update(f"{KIND_MARK.get(room.kind, '#')} {name}{count}{flags}")
+
+
+@final
+class MessageItem(ListItem):
+    """One message; its text hidden behind its content warning until opened."""
+
+    def __init__(self, message: Message, *, queued: bool = False) -> None:
+        super().__init__(Static("", markup=False))
+        self.message = message
+        self.queued = queued
+        self.revealed = message.content_warning is None
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def redraw(self, replied: Message | None = None) -> None:
+        message = self.message
+        who = "you" if message.mine else short_id(message.sender)
+        when = message.sent_at.astimezone().strftime("%H:%M")
+        lines = []
+        if message.reply_to is not None:
+            quoted = replied.text[:60] if replied is not None else "an earlier message"
+            lines.append(f"  ↪ replying to: {quoted}")
+        if self.revealed:
+            body = message.text
+            if message.content_warning is not None:
+                body = f"[CW: {message.content_warning}] {body}"
+        else:
+            body = f"⚠ Content warning: {message.content_warning} (Enter to show)"
+        edited = " (edited)" if message.edited else ""
+        state = "  · queued, sends when online" if self.queued else ""
+        lines.append(f"{when} {who}: {body}{edited}{state}")
+        self.query_one(Static).update("\n".join(lines))
+
+
+@final
+class MessageList(ListView):
+    """The open room's messages; message actions are keys on the highlighted one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "screen.reply", "Reply"),
+        Binding("p", "screen.report", "Report"),
+        Binding("d", "screen.delete", "Delete"),
+        Binding("m", "screen.mute", "Mute sender"),
+        Binding("x", "screen.remove", "Remove sender"),
+    ]
+
+
+@final
+class MainScreen(Screen[None]):
+    """Rooms on the left, the open room on the right, status on top."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "new_room", "New room"),
+        Binding("f3", "join", "Join"),
+        Binding("f4", "invite", "Invite"),
+        Binding("f5", "members", "Members"),
+        Binding("f6", "schedule", "Schedule"),
+        Binding("f7", "reports", "Reports"),
+        Binding("f8", "rules", "Rules"),
+    ]
+
+    def __init__(self, chat: HearthChat) -> None:
+        super().__init__()
+        self._chat = chat  # explicit: ``self.app`` is a context variable, ambiguous in tests
+        self.current: RoomId | None = None
+        self._reply_to: Message | None = None
+        self._loading_older = False
+        self._exhausted: set[RoomId] = set()
+        self.ready = False  # composed and mounted: the app may send it events
+
+    @property
+    def chat(self) -> HearthChat:
+        """The app this screen belongs to."""
+        return self._chat
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="status-bar"):
+            yield Static("", id="connection")
+            yield Static("", id="sync-label")
+            yield ProgressBar(total=None, show_eta=False, id="sync-bar")
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Label("Rooms", classes="heading")
+                yield ListView(id="rooms")
+            with Vertical(id="room-pane"):
+                yield Static("", id="room-title")
+                yield Static("", id="room-banner")
+                yield MessageList(id="messages")
+                yield Static("", id="replying", markup=False)
+                yield Input(placeholder="Open or create a room (F2, F3)", id="composer")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.ready = True
+        await self.refresh_rooms()
+        rooms = self.chat.require_client().rooms
+        if rooms:
+            await self.open_room(rooms[0].id)
+        self.refresh_status()
+
+    # -- the room list -------------------------------------------------------------
+
+    async def refresh_rooms(self) -> None:
+        """Rebuild or relabel the room list from the client's rooms."""
+        client = self.chat.require_client()
+        view = self.query_one("#rooms", ListView)
+        rooms = client.rooms
+        shown = [item.room_id for item in view.query(RoomItem)]
+        if shown != [room.id for room in rooms]:
+            await view.clear()
+            await view.extend(RoomItem(room) for room in rooms)
+            if self.current is not None:
+                for index, room in enumerate(rooms):
+                    if room.id == self.current:
+                        view.index = index
+        for item in view.query(RoomItem):
+            item.show(client.room(item.room_id), self.chat.unread.get(item.room_id, 0))
+
+    @on(ListView.Selected, "#rooms")
+    async def _room_selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, RoomItem):
+            await self.open_room(event.item.room_id)
+
+    def room(self) -> Room | None:
+        """The open room, if any."""
+        if self.current is None:
+            return None
+        return self.chat.require_client().room(self.current)
+
+    async def open_room(self, room_id: RoomId) -> None:
+        """Show a room: its newest messages, the composer focused."""
+        self.current = room_id
+        self._reply_to = None
+        self.chat.unread.pop(room_id, None)
+        room = self.chat.require_client().room(room_id)
+        view = self.query_one("#messages", MessageList)
+        await view.clear()
+        await view.extend(MessageItem(m) for m in await room.messages(limit=PAGE))
+        view.index = len(view) - 1 if len(view) else None
+        view.scroll_end(animate=False)
+        self._redraw_replies()
+        self.refresh_room_header()
+        self.query_one("#replying", Static).update("")
+        composer = self.query_one("#composer", Input)
+        composer.placeholder = "Write a message (Enter sends; Tab moves to the messages)"
+        composer.focus()
+        await self.refresh_rooms()
+
+    def refresh_room_header(self) -> None:
+        if not self.live:
+            return
+        room = self.room()
+        title = self.query_one("#room-title", Static)
+        banner = self.query_one("#room-banner", Static)
+        if room is None:
+            title.update("No room open. F2 creates one, F3 joins with an invite link.")
+            banner.update("")
+            return
+        kind = {"group": "Support group", "buddy": "Buddy chat", "program": "Program"}
+        name = escape(room.name) if room.name else "(name not received yet)"
+        topic = f" — {escape(room.topic)}" if room.topic else ""
+        title.update(
+            f"[b]{name}[/b]{topic}  [dim]{kind.get(room.kind, room.kind)} · you are "
+            f"{room.role or 'not a member'} · {len(room.members)} members[/dim]"
+        )
+        notes = []
+        if room.alarms:
+            notes.append("[b red]⚠ Security alarm: this room will not send until you read it.[/]")
+        if room.status != "active":
+            notes.append(f"[b]This room is {room.status}: read only.[/b]")
+        elif room.rules is not None and not room.rules_accepted:
+            notes.append("Ground rules: read and accept them before you post (F8).")
+        if room.me in room.muted:
+            notes.append("A moderator muted you in this room.")
+        banner.update("\n".join(notes))
+
+    # -- status bar ----------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        """Composed and not being torn down: safe to update."""
+        return self.ready and self.is_attached and bool(self.query("#connection"))
+
+    def refresh_status(self) -> None:
+        if not self.live:
+            return
+        chat = self.chat
+        online = chat.client is not None and chat.client.online
+        queued = chat.queued
+        text = (
+            "[green]● online[/]"
+            if online
+            else "[red]○ offline[/] — messages are kept and sent on reconnect"
+        )
+        if queued:
+            text += f" · {queued} queued"
+        self.query_one("#connection", Static).update(text)
+        bar = self.query_one("#sync-bar", ProgressBar)
+        label = self.query_one("#sync-label", Static)
+        if chat.catching_up:
+            label.update(f"Catching up… {chat.caught_up} new events")
+            bar.display = True
+        else:
+            label.update("")
+            bar.display = False
+
+    # -- events from the SDK -------------------------------------------------------
+
+    async def on_sdk_event(self, event: Event) -> None:
+        """Reflect one SDK event (the app calls this for every event)."""
+        if not self.live:
+            return
+        room_id: RoomId | None = getattr(event, "room_id", None)
+        if room_id is not None and room_id == self.current:
+            await self._in_open_room(event)
+        if isinstance(event, (MessageReceived, ProfileChanged, MemberRemoved, SecurityAlarm)):
+            await self.refresh_rooms()
+        self.refresh_room_header()
+        self.refresh_status()
+
+    async def _in_open_room(self, event: Event) -> None:
+        view = self.query_one("#messages", MessageList)
+        if isinstance(event, MessageReceived):
+            for item in view.query(MessageItem):
+                if item.message.id == event.message.id:  # our queued copy
+                    item.message, item.queued = event.message, False
+                    item.redraw(self._find(event.message.reply_to))
+                    return
+            at_end = view.index is None or view.index >= len(view) - 1
+            item = MessageItem(event.message)
+            await view.append(item)
+            item.redraw(self._find(event.message.reply_to))
+            if at_end:
+                view.index = len(view) - 1
+                view.scroll_end(animate=False)
+        elif isinstance(event, MessageEdited):
+            for item in view.query(MessageItem):
+                if item.message.id == event.message.id:
+                    item.message = event.message
+                    item.redraw(self._find(event.message.reply_to))
+        elif isinstance(event, MessageDeleted):
+            for index, item in enumerate(view.query(MessageItem)):
+                if item.message.id == event.message_id:
+                    await view.remove_items([index])
+                    break
+        elif isinstance(event, (MemberModerated, RulesChanged, RoleChanged)):
+            self.refresh_room_header()
+
+    def _find(self, message_id: MessageId | None) -> Message | None:
+        if message_id is None:
+            return None
+        for item in self.query("#messages MessageItem").results(MessageItem):
+            if item.message.id == message_id:
+                return item.message
+        return None
+
+    def _redraw_replies(self) -> None:
+        for item in self.query("#messages MessageItem").results(MessageItem):
+            if item.message.reply_to is not None:
+                item.redraw(self._find(item.message.reply_to))
+
+    # -- history as the person scrolls up ------------------------------------------
+
+    @on(ListView.Highlighted, "#messages")
+    def _highlighted(self, event: ListView.Highlighted) -> None:
+        view = self.query_one("#messages", MessageList)
+        if event.item is not None and view.index == 0:
+            self.load_older()
+
+    @work(exclusive=True, group="older")
+    async def load_older(self) -> None:
+        """Load the page of messages before the first one shown."""
+        room = self.room()
+        view = self.query_one("#messages", MessageList)
+        items = list(view.query(MessageItem))
+        if room is None or not items or room.id in self._exhausted:
+            return
+        older = await room.messages(limit=PAGE, before=items[0].message.id)
+        if room.id != self.current:
+            return
+        if not older:
+            self._exhausted.add(room.id)
+            self.notify("This is the beginning of what you can read here.", timeout=3)
+            return
+        await view.insert(0, [MessageItem(m) for m in older])
+        view.index = len(older)
+        self._redraw_replies()
+
+    # -- composing -----------------------------------------------------------------
+
+    @on(Input.Submitted, "#composer")
+    async def _submit(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        room = self.room()
+        if not text or room is None:
+            return
+        if room.rules is not None and not room.rules_accepted:
+            self.accept_rules_then_send(text)
+            return
+        await self._send(room, text)
+
+    @work(exclusive=True, group="rules")
+    async def accept_rules_then_send(self, text: str) -> None:
+        room = self.room()
+        if room is None:
+            return
+        accepted = await self.app.push_screen_wait(RulesDialog(room))
+        if accepted:
+            self.refresh_room_header()
+            await self._send(room, text)
+
+    async def _send(self, room: Room, text: str) -> None:
+        composer = self.query_one("#composer", Input)
+        warning: str | None = None
+        if text.startswith("/cw "):  # "/cw warning | text"
+            head, _, rest = text[4:].partition("|")
+            if rest.strip():
+                warning, text = head.strip(), rest.strip()
+        reply = self._reply_to
+        try:
+            message_id = await room.send(
+                text, content_warning=warning, reply_to=reply.id if reply else None
+            )
+        except RulesNotAccepted:
+            self.accept_rules_then_send(text)
+            return
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error", title="Not sent")
+            return
+        composer.value = ""
+        self._reply_to = None
+        self.query_one("#replying", Static).update("")
+        await self.chat.refresh_queued()
+        if self._find(message_id) is None and room.id == self.current:
+            client = self.chat.require_client()
+            pending = Message(
+                id=message_id,
+                room_id=room.id,
+                sender=room.me,
+                text=text,
+                sent_at=_now(),
+                received_at=_now(),
+                content_warning=warning,
+                reply_to=reply.id if reply else None,
+                mine=True,
+            )
+            view = self.query_one("#messages", MessageList)
+            item = MessageItem(pending, queued=not client.online)
+            await view.append(item)
+            item.redraw(reply)
+            view.index = len(view) - 1
+            view.scroll_end(animate=False)
+        self.refresh_status()
+
+    # -- message actions -----------------------------------------------------------
+
+    def _selected(self) -> Message | None:
+        view = self.query_one("#messages", MessageList)
+        item = view.highlighted_child
+        return item.message if isinstance(item, MessageItem) else None
+
+    @on(ListView.Selected, "#messages")
+    def _reveal_selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, MessageItem):
+            event.item.revealed = (
+                not event.item.revealed or event.item.message.content_warning is None
+            )
+            event.item.redraw(self._find(event.item.message.reply_to))
+
+    def action_reply(self) -> None:
+        message = self._selected()
+        if message is None:
+            return
+        self._reply_to = message
+        self.query_one("#replying", Static).update(
+            f"Replying to {short_id(message.sender)}: {message.text[:60]} (Esc cancels)"
+        )
+        self.query_one("#composer", Input).focus()
+
+    def key_escape(self) -> None:
+        if self._reply_to is not None:
+            self._reply_to = None
+            self.query_one("#replying", Static).update("")
+
+    def action_report(self) -> None:
+        room, message = self.room(), self._selected()
+        if room is None or message is None:
+            return
+        if message.mine:
+            self.notify("That is your own message.")
+            return
+
+        def done(sent: bool | None) -> None:
+            if sent:
+                self.notify("Report sent to the room's moderators.", title="Reported")
+
+        self.app.push_screen(ReportDialog(room, message), done)
+
+    @work(exclusive=True, group="moderate")
+    async def action_delete(self) -> None:
+        room, message = self.room(), self._selected()
+        if room is None or message is None:
+            return
+        if not message.mine and room.role not in {"owner", "moderator"}:
+            self.notify("Only moderators and owners delete other people's messages.")
+            return
+        if not await self.app.push_screen_wait(ConfirmDialog("Delete this message?", "Delete")):
+            return
+        try:
+            await room.delete(message.id)
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error")
+
+    @work(exclusive=True, group="moderate")
+    async def action_mute(self) -> None:
+        room, message = self.room(), self._selected()
+        if room is None or message is None or message.mine:
+            return
+        if room.role not in {"owner", "moderator"}:
+            self.notify("Only moderators and owners mute members.")
+            return
+        question = f"Mute {short_id(message.sender)}? Everyone's app hides their posts."
+        if not await self.app.push_screen_wait(ConfirmDialog(question, "Mute")):
+            return
+        try:
+            await room.mute(message.sender)
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error")
+            return
+        self.notify(f"Muted {short_id(message.sender)}.")
+
+    @work(exclusive=True, group="moderate")
+    async def action_remove(self) -> None:
+        room, message = self.room(), self._selected()
+        if room is None or message is None or message.mine:
+            return
+        if room.role not in {"owner", "moderator"}:
+            self.notify("Only moderators and owners remove members.")
+            return
+        question = f"Remove {short_id(message.sender)} from this room?"
+        if not await self.app.push_screen_wait(ConfirmDialog(question, "Remove")):
+            return
+        try:
+            await room.remove(message.sender)
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error")
+            return
+        self.notify(f"Removed {short_id(message.sender)}.")
+
+    # -- screens one key away ------------------------------------------------------
+
+    def action_new_room(self) -> None:
+        self.app.push_screen(CreateRoomDialog(), self._opened)
+
+    def action_join(self) -> None:
+        self.app.push_screen(JoinDialog(), self._opened)
+
+    async def _opened(self, room: Room | None) -> None:
+        if room is not None:
+            await self.open_room(room.id)
+
+    def action_invite(self) -> None:
+        room = self.room()
+        if room is not None:
+            self.app.push_screen(InviteDialog(room))
+
+    def action_members(self) -> None:
+        room = self.room()
+        if room is not None:
+            self.app.push_screen(MembersDialog(room), lambda _: self.refresh_room_header())
+
+    def action_schedule(self) -> None:
+        room = self.room()
+        if room is not None:
+            self.app.push_screen(ScheduleDialog(room))
+
+    def action_reports(self) -> None:
+        self.app.push_screen(ReportsDialog(self.chat.reports))
+
+    def action_rules(self) -> None:
+        room = self.room()
+        if room is not None:
+            self.app.push_screen(RulesDialog(room), lambda _: self.refresh_room_header())
+
+    def show_alarm(self, alarm: SecurityAlarm) -> None:
+        """Open the alarm dialog for one alarm (the app calls this as it arrives)."""
+        room = self.chat.require_client().room(alarm.room_id)
+        self.app.push_screen(AlarmDialog(room, alarm), lambda _: self.refresh_room_header())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,174 @@
+"""Fixtures for the chat app's pilot tests: a real relay process and app helpers.
+
+The relay is the SDK tests' :class:`RelayProcess` (``hearth serve`` in a
+subprocess on a free port). Keystores use Argon2id's ``interactive`` preset so
+that unlocking takes milliseconds, not half a second and 256 MiB, per profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.events import Paste
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from hearth_chat import HearthChat, Profile
+from hearth_chat.rooms import MainScreen, MessageItem, MessageList
+from tests.client_sdk.conftest import RelayProcess
+
+# How long a condition may take to become true: generous, since two CPU cores are
+# shared by several test runs; a condition that holds returns at once.
+WAIT = 20.0
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
+    """One relay per test module (each test uses its own profiles and rooms)."""
+    data = tmp_path_factory.mktemp("relay") / "relay-data"
+    data.mkdir()
+    process = RelayProcess(data)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def make_app(relay: RelayProcess, folder: Path) -> HearthChat:
+    """An app on ``relay`` with the profile ``folder`` (fast key derivation)."""
+    return HearthChat(
+        relay.url, Profile(folder, strength="interactive"), reconnect_delay=(0.1, 1.0)
+    )
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: str) -> None:
+    """Let the app run until ``condition()`` is true; fail after :data:`WAIT` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        await pilot.pause(0.02)
+
+
+async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
+    """Click a field and paste ``text`` into it, as a person pastes a phrase or a link."""
+    await click(pilot, selector)
+    focused = pilot.app.focused
+    assert focused is not None
+    focused.post_message(Paste(text))
+    await pilot.pause()
+
+
+async def create_identity(pilot: Pilot[None], passphrase: str = "correct horse battery") -> str:
+    """Go through the first run; return the recovery phrase the app showed."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.screen.query("#create"), "the welcome screen")
+    await click(pilot, "#create")
+    await type_into(pilot, "#pass1", passphrase)
+    await type_into(pilot, "#pass2", passphrase)
+    await click(pilot, "#continue")
+    await wait_for(pilot, lambda: app.screen.query("#phrase"), "the recovery phrase")
+    phrase = str(app.screen.query_one("#phrase", Static).render()).replace(" ", "-")
+    await type_into(pilot, "#confirm", phrase.split("-")[-1])
+    await click(pilot, "#kept")
+    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+    return phrase
+
+
+def composer(app: HearthChat) -> Input:
+    return app.screen.query_one("#composer", Input)
+
+
+def message_lines(app: HearthChat) -> list[str]:
+    """What the open room's message list shows, one string per message."""
+    return [str(item.query_one(Static).render()) for item in app.screen.query(MessageItem)]
+
+
+def shows(app: HearthChat, text: str) -> bool:
+    """Whether some message line of the open room contains ``text``."""
+    return isinstance(app.screen, MainScreen) and any(text in line for line in message_lines(app))
+
+
+async def create_room(
+    pilot: Pilot[None], name: str, *, kind: str = "group", topic: str = "", rules: str = ""
+) -> None:
+    """Create a room through the New room dialog (F2) and wait until it is open."""
+    app = pilot.app
+    assert isinstance(app, HearthChat)
+    await pilot.press("f2")
+    await wait_for(pilot, lambda: app.screen.query("#kind"), "the new-room dialog")
+    if kind != "group":
+        await click(pilot, f"#{kind}")
+    await type_into(pilot, "#name", name)
+    if topic:
+        await type_into(pilot, "#topic", topic)
+    if rules:
+        await type_into(pilot, "#rules", rules)
+    await click(pilot, "#create")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, MainScreen) and app.screen.room() is not None,
+        "the new room to open",
+    )
+
+
+async def make_invite(pilot: Pilot[None]) -> str:
+    """Make an invite link for the open room (F4) and return it."""
+    app = pilot.app
+    await pilot.press("f4")
+    await wait_for(pilot, lambda: app.screen.query("#make"), "the invite dialog")
+    await click(pilot, "#make")
+    field = app.screen.query_one("#link", Input)
+    await wait_for(pilot, lambda: "#" in field.value, "the invite link")
+    link = field.value
+    await pilot.press("escape")
+    return link
+
+
+async def join(pilot: Pilot[None], link: str) -> None:
+    """Join with an invite link (F3) and wait until the room is open."""
+    app = pilot.app
+    assert isinstance(app, HearthChat)
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: app.screen.query("#link"), "the join dialog")
+    await type_into(pilot, "#link", link)
+    await click(pilot, "#join")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, MainScreen) and app.screen.room() is not None,
+        "the joined room to open",
+    )
+
+
+async def say(pilot: Pilot[None], text: str) -> None:
+    """Type a message into the composer and press Enter."""
+    await type_into(pilot, "#composer", text)
+    await pilot.press("enter")
+
+
+def select_message(app: HearthChat, text: str) -> None:
+    """Highlight the message containing ``text`` and focus the message list."""
+    view = app.screen.query_one("#messages", MessageList)
+    for index, line in enumerate(message_lines(app)):
+        if text in line:
+            view.index = index
+            view.focus()
+            return
+    raise AssertionError(f"no message shows {text!r}")
+
+
+async def click(pilot: Pilot[None], selector: str) -> None:
+    """Click a widget once it is laid out on the current screen; fail if the click missed."""
+    app = pilot.app
+
+    def laid_out() -> bool:
+        found = app.screen.query(selector)
+        return bool(found) and found.first().region.area > 0
+
+    await wait_for(pilot, laid_out, f"{selector} on screen")
+    assert await pilot.click(selector), f"the click on {selector} hit another widget"
