@@ -25,6 +25,8 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal
 
+import msgspec
+
 from client_sdk._roomstate import RoomState, Step
 from client_sdk._slot import Slot
 from client_sdk._support import seal_invite, seal_request
@@ -237,10 +239,16 @@ async def set_availability(
 
 
 async def restatus(client: HearthClient, slot: Slot) -> None:
-    """Re-send our status for members who joined after it (they cannot read the old)."""
-    status = slot.state.support.my_status()
-    if status is not None and slot.state.log.role_of(slot.state.me) == "supporter":
-        await client._send(slot, status)
+    """Re-send our status, with the queue, for a newcomer (who cannot read the old ones).
+
+    A supporter who never said anything says "away": the status a newcomer
+    assumes anyway.
+    """
+    book = slot.state.support
+    if slot.state.log.role_of(slot.state.me) != "supporter":
+        return
+    status = book.my_status() or SupporterStatusBody(available=False)
+    await client._send(slot, msgspec.structs.replace(status, queue=book.queue_snapshot()))
 
 
 async def buddy_chat(client: HearthClient, room: RoomId, request: MessageId) -> Room:

@@ -572,12 +572,13 @@ class RoomState:
         return self.status == "active" and mine >= _MODERATOR and mine > theirs
 
     def _should_restatus(self) -> bool:
-        # Newcomers cannot read earlier statuses (they joined under a new epoch).
+        # Newcomers cannot read earlier statuses and requests (they joined under a
+        # new epoch): supporters tell them, with the queue as they see it.
         return (
             self.status == "active"
             and self.policy.kind == "program"
             and self.log.role_of(self.me) == "supporter"
-            and self.support.my_status() is not None
+            and (self.support.my_status() is not None or bool(self.support.queue()))
         )
 
     def _should_republish(self, invite_key: bytes) -> bool:
@@ -867,7 +868,7 @@ class RoomState:
         elif isinstance(body, SupportWithdrawBody):
             event = book.withdraw(sender=sender, request_id=body.request)
         elif isinstance(body, SupporterStatusBody):
-            event = book.status(member=sender, role=role, body=body)
+            step.items += book.status(member=sender, role=role, body=body)
         if event is not None:
             step.items.append(event)
 

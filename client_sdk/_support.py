@@ -12,7 +12,10 @@ queue every member computes alike:
   request is still waiting; so of two claims of one request the first in room
   order wins on every client, and any claim from someone else changes nothing;
 - a ``support.withdraw`` counts only from the requester, while it waits;
-- a ``supporter.status`` counts only from a supporter; the newest wins.
+- a ``supporter.status`` counts only from a supporter; the newest wins. The
+  first one carrying a ``queue`` snapshot that this member reads (supporters
+  send one when someone joins) places the waiting requests it lists, which a
+  newcomer could not read, ahead of every request it reads itself.
 
 A request's position is its index among waiting requests, in room order. The
 book also remembers this member's claims in flight (``pending``: request to the
@@ -48,6 +51,7 @@ from protocol.messages import (
     SupportClaimBody,
     SupporterStatusBody,
     SupportInvite,
+    SupportQueueEntry,
     SupportRequestBody,
     SupportRequestContent,
 )
@@ -70,7 +74,7 @@ class _Request(msgspec.Struct, kw_only=True):
     id: str
     requester: str
     seq: int
-    sent_at: int
+    sent_at: int | None
     text: str | None
     status: str = "waiting"
     supporter: str | None = None
@@ -92,6 +96,8 @@ class SupportSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     statuses: dict[str, _Status] = {}
     pending: dict[str, str] = {}
     lost: dict[str, str] = {}
+    adopted: bool = False
+    settled: dict[str, str] = {}
 
 
 @final
@@ -107,6 +113,12 @@ class SupportBook:
         """Our claims sent but not yet read back in room order: request to buddy room."""
         self.lost: dict[MessageId, RoomId] = {}
         """Our claims another supporter beat: request to the buddy room to abandon."""
+        self.adopted = False
+        """A supporter's queue snapshot placed the requests from before our join."""
+        self._settled: dict[MessageId, str] = {}
+        """Until then: requests we never saw that a supporter claimed
+        (``claim:{member}``) or a member withdrew (``withdraw:{member}``), so a
+        snapshot sent before that cannot put them back in the queue."""
 
     # -- persistence ------------------------------------------------------------------
 
@@ -117,6 +129,8 @@ class SupportBook:
         book._statuses = {MemberId(m): s for m, s in snapshot.statuses.items()}
         book.pending = {MessageId(k): RoomId(v) for k, v in snapshot.pending.items()}
         book.lost = {MessageId(k): RoomId(v) for k, v in snapshot.lost.items()}
+        book.adopted = snapshot.adopted
+        book._settled = {MessageId(k): v for k, v in snapshot.settled.items()}
         return book
 
     def snapshot(self) -> SupportSnapshot:
@@ -125,12 +139,14 @@ class SupportBook:
             statuses={str(m): s for m, s in self._statuses.items()},
             pending={str(k): str(v) for k, v in self.pending.items()},
             lost={str(k): str(v) for k, v in self.lost.items()},
+            adopted=self.adopted,
+            settled={str(k): v for k, v in self._settled.items()},
         )
 
     @property
     def empty(self) -> bool:
         """True if nothing was folded or is in flight (every room that is not a program)."""
-        return not (self._requests or self._statuses or self.pending or self.lost)
+        return not (self._requests or self._statuses or self.pending or self.lost or self.adopted)
 
     # -- folding, in room order ---------------------------------------------------------
 
@@ -165,6 +181,8 @@ class SupportBook:
         caller checked it names this claim and its sender).
         """
         request = self._requests.get(request_id)
+        if request is None and role == "supporter" and not self.adopted:
+            self._settled.setdefault(request_id, f"claim:{supporter}")
         if (
             request is None
             or role != "supporter"
@@ -193,6 +211,8 @@ class SupportBook:
     def withdraw(self, *, sender: MemberId, request_id: MessageId) -> SupportWithdrawn | None:
         """A ``support.withdraw`` read in room order; None if it does not count."""
         request = self._requests.get(request_id)
+        if request is None and not self.adopted:
+            self._settled.setdefault(request_id, f"withdraw:{sender}")
         if request is None or request.requester != sender or request.status != "waiting":
             return None
         request.status = "withdrawn"
@@ -200,17 +220,51 @@ class SupportBook:
 
     def status(
         self, *, member: MemberId, role: Role | None, body: SupporterStatusBody
-    ) -> SupporterStatusChanged | None:
-        """A ``supporter.status`` read in room order; None if it does not count."""
+    ) -> list[SupporterStatusChanged | SupportRequested]:
+        """A ``supporter.status`` read in room order; no events if it does not count."""
         if role != "supporter":
-            return None
+            return []
+        events: list[SupporterStatusChanged | SupportRequested] = []
+        if body.queue is not None and not self.adopted:
+            self.adopted = True
+            unknown = [
+                e
+                for e in body.queue
+                if e.request not in self._requests and not self._was_settled(e)
+            ]
+            self._settled.clear()
+            for i, entry in enumerate(unknown):
+                # Before anything we read: negative positions in room order.
+                self._requests[entry.request] = _Request(
+                    id=entry.request,
+                    requester=entry.requester,
+                    seq=i - len(unknown),
+                    sent_at=None,
+                    text=None,
+                )
+            events += [
+                SupportRequested(room_id=self.room, request=self.view(e.request)) for e in unknown
+            ]
         new = _Status(available=body.available, max_open=body.max_open)
-        if self._statuses.get(member) == new:
-            return None  # a re-sent status for newcomers changes nothing here
-        self._statuses[member] = new
-        return SupporterStatusChanged(
-            room_id=self.room, member=member, available=body.available, max_open=body.max_open
-        )
+        if self._statuses.get(member) != new:  # a re-sent status changes nothing here
+            self._statuses[member] = new
+            events.append(
+                SupporterStatusChanged(
+                    room_id=self.room,
+                    member=member,
+                    available=body.available,
+                    max_open=body.max_open,
+                )
+            )
+        return events
+
+    def _was_settled(self, entry: SupportQueueEntry) -> bool:
+        """A claim or withdrawal of ``entry`` that would have counted came before."""
+        what = self._settled.get(entry.request)
+        if what is None:
+            return False
+        kind, member = what.split(":", 1)
+        return (kind == "claim") == (member != entry.requester)
 
     # -- views ------------------------------------------------------------------------
 
@@ -247,7 +301,9 @@ class SupportBook:
             position=self.position(request_id),
             supporter=MemberId(r.supporter) if r.supporter else None,
             buddy_room_id=RoomId(r.buddy_room) if r.buddy_room else None,
-            sent_at=datetime.fromtimestamp(min(max(r.sent_at, 0), _MAX_MS) / 1000, tz=UTC),
+            sent_at=None
+            if r.sent_at is None
+            else datetime.fromtimestamp(min(max(r.sent_at, 0), _MAX_MS) / 1000, tz=UTC),
             mine=r.requester == self.me,
         )
 
@@ -286,6 +342,13 @@ class SupportBook:
                 )
             )
         return out
+
+    def queue_snapshot(self) -> list[SupportQueueEntry]:
+        """The waiting requests in room order, for a newcomer (``supporter.status.queue``)."""
+        return [
+            SupportQueueEntry(request=r, requester=MemberId(self._requests[r].requester))
+            for r in self.queue()
+        ]
 
     def my_status(self) -> SupporterStatusBody | None:
         s = self._statuses.get(self.me)

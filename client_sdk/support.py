@@ -41,13 +41,15 @@ class SupportRequest:
             and the requester can read it, for everyone else it is None.
         status: See :data:`RequestStatus`.
         position: 1 for the request next in line, 2 for the one after ...; None
-            unless ``waiting``. Counted among the requests this member can see:
-            a member who joined later does not see requests made before they
-            joined (see docs/sdk.md, "Community programs").
+            unless ``waiting``. A member who joined later cannot read requests
+            made before; it learns which still wait from the queue snapshot a
+            supporter sends when someone joins (see docs/sdk.md, "Community
+            programs").
         supporter: Who claimed it (None unless ``claimed``).
         buddy_room_id: The buddy chat the claim opened, known only to the
             requester and the supporter who claimed it.
-        sent_at: The requester's clock when they asked.
+        sent_at: The requester's clock when they asked (None for a request
+            from before our join, known only from a supporter's queue snapshot).
         mine: True if we asked.
     """
 
@@ -59,7 +61,7 @@ class SupportRequest:
     position: int | None
     supporter: MemberId | None
     buddy_room_id: RoomId | None
-    sent_at: datetime
+    sent_at: datetime | None
     mine: bool
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "SignedSupportRequest",
     "SupportClaimBody",
     "SupportInvite",
+    "SupportQueueEntry",
     "SupportRequestBody",
     "SupportRequestContent",
     "SupportWithdrawBody",
@@ -274,6 +275,13 @@ class SupportWithdrawBody(
     request: MessageIdField
 
 
+class SupportQueueEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One waiting request in a supporter's view of the queue (never a body)."""
+
+    request: MessageIdField
+    requester: MemberIdField
+
+
 class SupporterStatusBody(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="supporter.status"
 ):
@@ -286,6 +294,10 @@ class SupporterStatusBody(
     available: bool
     max_open: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     """At most this many open buddy chats from claims (None: no cap)."""
+    queue: Annotated[list[SupportQueueEntry], msgspec.Meta(max_length=1000)] | None = None
+    """The waiting requests in room order as the sender sees them, sent when someone
+    joins: a newcomer cannot read requests from before its join and places these
+    ahead of every request it reads itself. None: no snapshot."""
 
 
 class UnsupportedBody(

@@ -303,7 +303,8 @@ async def test_a_forged_claim_is_ignored_and_a_request_can_be_withdrawn(
         await p.m1.withdraw_request(first.id)
     assert twice.value.code == "support.withdrawn"
 
-    # A newcomer cannot read the old status message: available supporters say it again.
+    # A newcomer cannot read earlier messages: supporters send their status again,
+    # with the queue as they see it, so the newcomer's place is right.
     late = await open_client(Identity.generate(), "late")
     late_room = await late.join(await p.owner.create_invite())
     await until(lambda: _is(any(s.available for s in late_room.supporters)))
@@ -311,6 +312,17 @@ async def test_a_forged_claim_is_ignored_and_a_request_can_be_withdrawn(
         p.s1.me: True,
         p.s2.me: False,
     }
+    await until(lambda: _is([r.id for r in late_room.support_queue] == [second.id]))
+    earlier = late_room.support_request(second.id)
+    assert (earlier.requester, earlier.text, earlier.sent_at) == (p.m2.me, None, None)
+    own = await late_room.request_support(ASK_3)
+    assert own.position == 2
+    await synced(*p.rooms)
+    assert [p.s1.queue_position(r) for r in (second.id, own.id)] == [1, 2]
+    assert p.s1.support_request(own.id).text == ASK_3
+    await p.s1.claim(second.id)
+    await synced(late_room)
+    assert late_room.queue_position(own.id) == 1
 
     # Outside programs, and with nobody to ask, requests are refused with stable codes.
     group = await p.clients[3].create_group("not a program")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from client_sdk import Identity
+from client_sdk import Identity, SupportRequested
 from client_sdk._support import (
     SupportBook,
     SupportSnapshot,
@@ -26,6 +26,7 @@ from protocol.messages import (
     SupportClaimBody,
     SupporterStatusBody,
     SupportInvite,
+    SupportQueueEntry,
     SupportRequestBody,
     SupportWithdrawBody,
 )
@@ -111,7 +112,7 @@ def test_claims_and_withdrawals_that_do_not_count_change_nothing() -> None:
         assert book.view(rid).status == "waiting"
         assert (
             book.status(member=BEN.member, role="member", body=SupporterStatusBody(available=True))
-            is None
+            == []
         )
     # A withdrawal by the requester counts; a later claim does not.
     for book in all_books:
@@ -138,7 +139,7 @@ def test_availability_is_away_until_said_and_the_newest_status_wins() -> None:
             role="supporter",
             body=SupporterStatusBody(available=True, max_open=2),
         )
-        is None
+        == []
     )
     assert book.status(
         member=SAM.member, role="supporter", body=SupporterStatusBody(available=False)
@@ -218,3 +219,70 @@ def test_a_claims_invite_opens_only_for_the_requester_and_only_in_its_claim() ->
 def test_the_tags_are_stable(body: object, tag: str) -> None:
     decoded = msgspec.msgpack.decode(canonical(body))
     assert decoded["type"] == tag
+
+
+def test_a_newcomer_places_the_requests_it_could_not_read_from_a_supporters_snapshot() -> None:
+    newcomer = SupportBook(ROOM, BEN.member)
+    claimed, withdrawn, older, oldest = (new_message_id() for _ in range(4))
+    # Read after the join, about requests from before it (never seen here).
+    assert (
+        newcomer.claim(supporter=SUE.member, role="supporter", request_id=claimed, invite=None)
+        is None
+    )
+    assert newcomer.withdraw(sender=ANA.member, request_id=withdrawn) is None
+    mine = new_message_id()
+    newcomer.request(message_id=mine, requester=BEN.member, seq=50, sent_at=9, text="me")
+    assert newcomer.position(mine) == 1
+
+    # A member's "snapshot" counts for nothing.
+    fake = SupportQueueEntry(request=new_message_id(), requester=ANA.member)
+    assert (
+        newcomer.status(
+            member=ANA.member, role="member", body=SupporterStatusBody(available=True, queue=[fake])
+        )
+        == []
+    )
+    snapshot = [
+        SupportQueueEntry(request=oldest, requester=CLEO.member),
+        SupportQueueEntry(request=claimed, requester=ANA.member),
+        SupportQueueEntry(request=withdrawn, requester=ANA.member),
+        SupportQueueEntry(request=older, requester=ANA.member),
+        SupportQueueEntry(request=mine, requester=BEN.member),
+    ]
+    events = newcomer.status(
+        member=SAM.member,
+        role="supporter",
+        body=SupporterStatusBody(available=True, queue=snapshot),
+    )
+    assert [e.request.id for e in events if isinstance(e, SupportRequested)] == [oldest, older]
+    assert newcomer.queue() == [oldest, older, mine]
+    assert newcomer.position(mine) == 3
+    assert newcomer.view(oldest).text is None
+    assert newcomer.view(oldest).sent_at is None
+
+    # Only the first snapshot counts; later claims apply as usual.
+    later = SupportQueueEntry(request=new_message_id(), requester=ANA.member)
+    newcomer.status(
+        member=SUE.member, role="supporter", body=SupporterStatusBody(available=True, queue=[later])
+    )
+    assert newcomer.queue() == [oldest, older, mine]
+    newcomer.claim(supporter=SUE.member, role="supporter", request_id=oldest, invite=None)
+    assert newcomer.position(mine) == 2
+    again = SupportBook.restore(
+        ROOM, BEN.member, from_msgpack(canonical(newcomer.snapshot()), SupportSnapshot)
+    )
+    assert again.queue() == [older, mine]
+    assert again.adopted
+
+
+def test_a_member_who_saw_everything_gains_nothing_from_a_snapshot() -> None:
+    old = SupportBook(ROOM, ANA.member)
+    rid = new_message_id()
+    old.request(message_id=rid, requester=ANA.member, seq=3, sent_at=1, text="x")
+    old.claim(supporter=SAM.member, role="supporter", request_id=rid, invite=None)
+    stale = [SupportQueueEntry(request=rid, requester=ANA.member)]
+    old.status(
+        member=SUE.member, role="supporter", body=SupporterStatusBody(available=False, queue=stale)
+    )
+    assert old.queue() == []
+    assert old.view(rid).status == "claimed"
