@@ -16,7 +16,7 @@ import shutil
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,11 @@ from server.presence import Presence
 from server.push import BODY, Notifier, Schedule
 from server.storage import PostgresStorage, PushTarget, Storage
 from tests.pushsink import push_sink
-from tests.server.conftest import Relay, lifespan, make_config
+from tests.server.backends import postgres_schema
+from tests.server.conftest import Relay, lifespan, live_server, make_config
 from tests.server.helpers import Clock, Room, create, error, join, send
 from tests.server.test_storage import Opener, open_storage
+from tests.server.test_stream import open_stream
 
 __all__ = ["open_storage"]  # the fixture, imported for the storage tests below
 
@@ -579,3 +581,51 @@ async def test_many_members_are_looked_up(open_storage: Opener) -> None:
     for m in members[::100]:
         await a.put_push(m, "d", "https://p/" + m[-4:], ts=1, limit=5)
     assert len(await a.push_targets(members)) == 12
+
+
+# -- two instances ----------------------------------------------------------------
+
+
+async def test_a_stream_on_one_instance_silences_the_pushes_of_another(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Bob's stream is on instance A; owner writes through B, whose notifier sends."""
+    async with postgres_schema() as (url, schema), AsyncExitStack() as stack:
+        changes = {
+            **PUSH,
+            "push_allowlist": ("127.0.0.1",),  # an address: no lookup, the real resolver
+            "database_url": url,
+            "pubsub": "memory",
+            "pubsub_channel": schema,
+        }
+        a, b = [
+            await stack.enter_async_context(
+                live_server(make_config(tmp_path / name, **changes), clock)
+            )
+            for name in ("a", "b")
+        ]
+        sink = await stack.enter_async_context(push_sink())
+        room, owner = await create(a, clock)
+        bob = await join(a, room, owner, "bob")
+        carol = await join(a, room, owner, "carol")
+        bob_id = room.keys("bob").member
+        assert (await register(a, room, bob, "phone", sink.url("/b"))).status_code == 204
+        assert (await register(a, room, carol, "phone", sink.url("/c"))).status_code == 204
+
+        async def present() -> bool:
+            return await b.storage.present([bob_id], now=clock.now) == {bob_id}
+
+        async def absent() -> bool:
+            return not await present()
+
+        ws = await open_stream(a, bob)
+        await until(present)  # A wrote it down where B looks
+        await send(b, room, "owner", owner, "one")
+        await sink.wait_for("/c")  # carol, offline, is woken by B ...
+        with pytest.raises(TimeoutError):  # ... and bob, online on A, is not
+            await sink.wait_for("/b", 1, timeout=1.0)
+        await ws.close()
+        await until(absent)
+        await send(b, room, "owner", owner, "two")
+        await sink.wait_for("/b")
+        assert len(sink.at("/c")) == 1  # inside carol's window
