@@ -33,6 +33,7 @@ from client_sdk.events import (
     MessageDeleted,
     MessageEdited,
     MessageReceived,
+    PersonalDataChanged,
     ProfileChanged,
     ReportReceived,
     RoleChanged,
@@ -47,13 +48,23 @@ from client_sdk.events import (
 )
 from client_sdk.identity import Identity
 from client_sdk.message import Message, ModerationEntry, ModerationKind
+from client_sdk.personal import (
+    BlockedKeys,
+    Note,
+    Notes,
+    PersonalData,
+    Settings,
+    SettingValue,
+)
 from client_sdk.room import Room
 from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
+from protocol.errors import LinkError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import Role
 
 __all__ = [
     "AlarmKind",
+    "BlockedKeys",
     "ClientClosed",
     "ConnectionChanged",
     "Event",
@@ -61,6 +72,7 @@ __all__ = [
     "Identity",
     "InviteError",
     "KeystoreError",
+    "LinkError",
     "Meeting",
     "MemberId",
     "MemberJoined",
@@ -74,6 +86,10 @@ __all__ = [
     "MessageReceived",
     "ModerationEntry",
     "ModerationKind",
+    "Note",
+    "Notes",
+    "PersonalData",
+    "PersonalDataChanged",
     "PostingMuted",
     "ProfileChanged",
     "RelayError",
@@ -93,6 +109,8 @@ __all__ = [
     "ScheduleChanged",
     "ScheduleError",
     "SecurityAlarm",
+    "SettingValue",
+    "Settings",
     "StoreError",
     "SupportClaimed",
     "SupportError",

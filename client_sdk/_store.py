@@ -10,7 +10,10 @@ What is on disk, and how:
 - ``messages``: verified messages; the text and everything else the sender wrote
   is encrypted, only the relay-visible routing data (id, seq, sender) is not;
 - ``outbox``: messages sealed for sending, with their plaintext (encrypted), so a
-  restart resends the identical envelope and a stale epoch can be re-sealed.
+  restart resends the identical envelope and a stale epoch can be re-sealed;
+- ``personal``: each personal document as last read from the relay (``base``, at
+  ``version``) and as this device has it (``local``, ``dirty`` until the relay
+  took it), both encrypted, so offline edits survive a restart.
 
 The store key is derived from the root (``PERSON_LOCAL_STORE``); every encrypted
 value is XChaCha20-Poly1305 with its table, room and row key as associated data,
@@ -57,6 +60,9 @@ CREATE TABLE IF NOT EXISTS messages (
     room TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,
     body BLOB NOT NULL, PRIMARY KEY (room, id));
 CREATE INDEX IF NOT EXISTS messages_by_seq ON messages (room, seq);
+CREATE TABLE IF NOT EXISTS personal (
+    name TEXT PRIMARY KEY, version INTEGER NOT NULL, base BLOB NOT NULL, local BLOB NOT NULL,
+    dirty INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     n INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
     plaintext BLOB NOT NULL, envelope BLOB NOT NULL, failed TEXT);
@@ -361,6 +367,47 @@ class Store:
         ):
             rows = list(await cur.fetchall())
         return [self._message(tuple(r)) for r in reversed(rows)]
+
+    # -- personal documents ---------------------------------------------------------
+
+    async def personal_load(self, name: str) -> tuple[int, bytes, bytes, bool] | None:
+        """A personal document's (version, base, local, dirty), or None if never stored."""
+        async with (
+            _translated("read a personal document"),
+            self._db.execute(
+                "SELECT version, base, local, dirty FROM personal WHERE name = ?", (name,)
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        n = name.encode()
+        return (
+            int(row[0]),
+            self._open(b"personal", n + b"/base", bytes(row[1])),
+            self._open(b"personal", n + b"/local", bytes(row[2])),
+            bool(row[3]),
+        )
+
+    async def personal_save(
+        self, name: str, *, version: int, base: bytes, local: bytes, dirty: bool
+    ) -> None:
+        """Store a personal document's state in one transaction."""
+        n = name.encode()
+        async with _translated("save a personal document"):
+            await self._db.execute(
+                "INSERT INTO personal VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                " version = excluded.version, base = excluded.base, local = excluded.local,"
+                " dirty = excluded.dirty",
+                (
+                    name,
+                    version,
+                    self._seal(b"personal", n + b"/base", base),
+                    self._seal(b"personal", n + b"/local", local),
+                    int(dirty),
+                ),
+            )
+            await self._db.commit()
 
     # -- outbox ------------------------------------------------------------------
 

@@ -31,8 +31,15 @@ from protocol.api import (
     ErrorBody,
     HistoryPage,
     InviteReadRequest,
+    LinkClaim,
+    LinkOffer,
+    LinkOffered,
     LogPage,
     MessageAck,
+    PersonalDocument,
+    PersonalIndex,
+    PersonalInfo,
+    PersonalWrite,
     PushRegistration,
     ServerFrame,
     Session,
@@ -295,6 +302,25 @@ class Transport:
 
     async def unregister_push(self, token: str, room: RoomId, device: str) -> None:
         await self._no_content("DELETE", f"/v1/rooms/{room}/push/{device}", tokens=[token])
+
+    # -- linking devices and the personal store -----------------------------------------
+
+    async def offer_link(self, token: str, offer: LinkOffer) -> LinkOffered:
+        return await self._request("POST", "/v1/links", LinkOffered, tokens=[token], body=offer)
+
+    async def claim_link(self, link: str) -> LinkClaim:
+        return await self._request("POST", f"/v1/links/{link}/claim", LinkClaim)
+
+    async def personal_index(self, token: str) -> PersonalIndex:
+        return await self._request("GET", "/v1/personal", PersonalIndex, tokens=[token])
+
+    async def personal_get(self, token: str, doc: str) -> PersonalDocument:
+        return await self._request("GET", f"/v1/personal/{doc}", PersonalDocument, tokens=[token])
+
+    async def personal_put(self, token: str, doc: str, write: PersonalWrite) -> PersonalInfo:
+        return await self._request(
+            "PUT", f"/v1/personal/{doc}", PersonalInfo, tokens=[token], body=write
+        )
 
     # -- the stream ------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from client_sdk._inbox import Inbox, to_message
 from client_sdk._links import invite_link, parse_invite
 from client_sdk._live import LiveStream
 from client_sdk._outbox import Outbox
+from client_sdk._personal import PersonalSync
 from client_sdk._roomstate import (
     RoomState,
     Step,
@@ -63,19 +64,21 @@ from client_sdk.events import (
 )
 from client_sdk.identity import Identity
 from client_sdk.message import Message
+from client_sdk.personal import PersonalData
 from client_sdk.room import Room
 from protocol import crypto
 from protocol.api import (
     AppendResult,
     HistoryPage,
     InviteReadRequest,
+    LinkOffer,
     MessageAck,
     MessageEvent,
     RoomEvent,
     SyncRequest,
 )
 from protocol.encoding import canonical
-from protocol.errors import ForkDetected, HearthError, LogError
+from protocol.errors import ForkDetected, HearthError, LinkError, LogError
 from protocol.ids import (
     MemberId,
     MessageId,
@@ -93,6 +96,7 @@ from protocol.messages import (
     RulesBody,
 )
 from protocol.ops import Policy, Role, SignedOp
+from protocol.personal import LinkCode
 from protocol.signing import InviteKey, sign_delete, sign_report
 
 __all__ = ["HearthClient"]
@@ -176,6 +180,12 @@ class HearthClient:
         self._online = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._buddy_lock = asyncio.Lock()
+        self._personal: PersonalSync | None = None
+        self._personal_transport: Transport | None = None
+        self._personal_task: asyncio.Task[None] | None = None
+        self._linked_rooms: list[RoomId] = []
+        self._not_member: set[RoomId] = set()
+        self._adopt_lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -215,8 +225,25 @@ class HearthClient:
         self._sessions = Sessions(self._transport, registration_token=self._registration_token)
         self._outbox = Outbox(store, _Host(self))
         self._inbox = Inbox(store, _Host(self))
+        # The personal store gets its own HTTP pool and websocket: nothing it sends
+        # shares a connection with a room key's requests.
+        self._personal_transport = Transport(self._base_url, timeout=self._timeout)
+        self._personal = PersonalSync(
+            self._identity.personal_keys(),
+            store,
+            self._personal_transport,
+            _Host(self),
+            timeout=self._timeout,
+            reconnect_delay=self._reconnect,
+        )
         self._state = "open"
+        self._spawn(self._publish_rooms())
+        if self._linked_rooms:
+            self._spawn(self._adopt_rooms())
         if self._follow:
+            self._personal_task = asyncio.create_task(
+                self._personal.follow(), name="hearth-personal"
+            )
             self._live = LiveStream(
                 self._transport,
                 _Host(self),
@@ -233,7 +260,11 @@ class HearthClient:
             self._state = "closed"
             return
         self._state = "closing"
-        tasks = [*self._tasks, *([self._stream_task] if self._stream_task else [])]
+        tasks = [
+            *self._tasks,
+            *([self._stream_task] if self._stream_task else []),
+            *([self._personal_task] if self._personal_task else []),
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -245,6 +276,8 @@ class HearthClient:
                 pass
         if self._transport is not None:
             await self._transport.close()
+        if self._personal_transport is not None:
+            await self._personal_transport.close()
         self._state = "closed"
         if self._store is not None:
             await self._store.close()
@@ -283,6 +316,88 @@ class HearthClient:
     def identity(self) -> Identity:
         """The identity this client acts for."""
         return self._identity
+
+    @property
+    def personal(self) -> PersonalData:
+        """This person's notes, settings and blocked keys, synced between their devices.
+
+        Raises:
+            ClientClosed: The client is not open.
+        """
+        self._check_open()
+        assert self._personal is not None
+        return PersonalData(self._personal)
+
+    async def link_code(self) -> str:
+        """A one-time code that links a new device to this identity.
+
+        Show it (as text or a QR code) to the new device, which passes it to
+        :meth:`link` within ``link_ttl`` (10 minutes by default). The code holds
+        176 random bits; from it this device derives where the relay files the
+        offer and the key sealing it, so the relay never sees the root. The offer
+        holds the root and the list of rooms; it can be claimed once.
+
+        Raises:
+            RelayError: ``link.too_many`` (three codes wait already),
+                ``rate.limited``.
+            RelayUnavailable: The relay cannot be reached.
+        """
+        self._check_open()
+        assert self._personal is not None
+        assert self._personal_transport is not None
+        await self._publish_rooms()
+        code = LinkCode.generate()
+        rooms = [s.room for s in self._slots.values() if s.state.status == "active"]
+        offer = LinkOffer(
+            id=code.rendezvous, box=self._identity.seal_link(code, rooms, now=_now_ms())
+        )
+        transport = self._personal_transport
+        await self._personal.authed(lambda t: transport.offer_link(t, offer))
+        return code.text
+
+    @classmethod
+    async def link(
+        cls,
+        base_url: str,
+        code: str,
+        *,
+        store_path: str | os.PathLike[str],
+        **options: Any,
+    ) -> HearthClient:
+        """Link this device with a code from :meth:`link_code` on another device.
+
+        Claims the offer (once: the code is then spent), and returns a client for
+        the same identity, not yet opened. Once opened (``async with``) and synced
+        it follows every room the person is in, with the history the protocol
+        lets them read. Save ``client.identity`` with :meth:`Identity.save`.
+
+        Args:
+            base_url: The relay the other device uses.
+            code: The code as shown (case, spaces and hyphens do not matter).
+            store_path: This device's new local store.
+            **options: Other :class:`HearthClient` arguments (``live``...).
+
+        Raises:
+            LinkError: ``link.bad_code`` (a typo: the checksum fails),
+                ``link.not_found``, ``link.used``, ``link.expired``,
+                ``link.bad_box``.
+            RelayError: ``rate.limited``.
+            RelayUnavailable: The relay cannot be reached.
+        """
+        parsed = LinkCode.parse(code)
+        transport = Transport(base_url.rstrip("/"), timeout=float(options.get("timeout", 15.0)))
+        try:
+            claim = await transport.claim_link(parsed.rendezvous)
+        except RelayError as exc:
+            if exc.code.startswith("link."):
+                raise LinkError(exc.message, code=exc.code) from exc
+            raise
+        finally:
+            await transport.close()
+        identity, rooms = Identity.open_link(parsed, claim.box)
+        client = cls(base_url, identity, store_path=store_path, **options)
+        client._linked_rooms = rooms
+        return client
 
     async def create_group(
         self,
@@ -481,7 +596,9 @@ class HearthClient:
     async def sync(self) -> None:
         """Catch every room up with the relay once, then send what waits in the outbox.
 
-        Pages through ``POST /v1/sync`` until the relay has nothing more. After
+        First the personal store: what other devices of this person changed is
+        fetched, this device's changes pushed, and rooms they joined taken up.
+        Then pages through ``POST /v1/sync`` until the relay has nothing more. After
         this complete pass a gap in a sender's counters raises a ``withheld``
         alarm. Meant for apps without the live stream (``live=False``), such as a
         mobile background fetch; with the stream it is done on every reconnect.
@@ -490,6 +607,9 @@ class HearthClient:
             RelayUnavailable: The relay cannot be reached.
         """
         self._check_open()
+        assert self._personal is not None
+        await self._personal.sync()
+        await self._adopt_rooms()
         await self._sync()
         await self.flush()
 
@@ -736,15 +856,21 @@ class HearthClient:
             work.close()
             return
 
-        async def run() -> None:
-            try:
-                await work
-            except HearthError as exc:
+        def finished(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if isinstance(exc, HearthError):
                 _log.info("background work failed: %s", exc.code)
+            elif exc is not None:
+                _log.error("background work failed", exc_info=exc)
 
-        task = asyncio.get_running_loop().create_task(run())
+        # The coroutine is the task itself (not awaited inside a wrapper), so a task
+        # cancelled before its first step closes it instead of leaving it unawaited.
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(finished)
 
     async def _fetch_history(self, slot: Slot, before: int) -> HistoryPage:
         _, transport = self._check_open()
@@ -830,6 +956,48 @@ class HearthClient:
         """Reconnect the stream so it authenticates the current set of rooms."""
         if self._live is not None:
             self._live.restart()
+        self._spawn(self._publish_rooms())
+
+    # -- the personal store's rooms document ---------------------------------------------
+
+    async def _publish_rooms(self) -> None:
+        """Bring the ``rooms`` document in line with the rooms this device follows.
+
+        Rooms we are in are added; rooms we left or were removed from get a
+        tombstone. Rooms the document lists that this device has not taken up yet
+        are left alone.
+        """
+        self._check_open()
+        personal = self._personal
+        assert personal is not None
+        entries = (await personal.document("rooms")).entries
+        listed = {k for k, e in entries.items() if e.value is not None}
+        changes: dict[str, bytes | None] = {}
+        for room, slot in self._slots.items():
+            active = slot.state.status == "active"
+            if active and room not in listed:
+                changes[room] = b"\x01"
+            elif not active and room in listed:
+                changes[room] = None
+        if changes:
+            with contextlib.suppress(RelayUnavailable):
+                await personal.change("rooms", changes)
+
+    async def _adopt_rooms(self) -> None:
+        """Take up every room the ``rooms`` document (or the link offer) lists."""
+        self._check_open()
+        personal = self._personal
+        assert personal is not None
+        async with self._adopt_lock:
+            doc = await personal.document("rooms")
+            wanted = [RoomId(k) for k, e in doc.entries.items() if e.value is not None]
+            wanted += self._linked_rooms
+            for room in dict.fromkeys(wanted):
+                if room in self._slots or room in self._not_member:
+                    continue
+                slot = Slot(RoomState(self._identity.room_keys(room)))
+                if await self._recover_membership(slot, room) is None:
+                    self._not_member.add(room)
 
     def _set_online(self, online: bool) -> None:
         if online != self._online:
@@ -1003,7 +1171,8 @@ class HearthClient:
 
 @final
 class _Host:
-    """The client as its drivers see it: ``StreamHost``, ``OutboxHost``, ``InboxHost``."""
+    """The client as its drivers see it: ``StreamHost``, ``OutboxHost``, ``InboxHost``,
+    ``PersonalHost``."""
 
     __slots__ = ("_client",)
 
@@ -1057,3 +1226,6 @@ class _Host:
 
     async def fetch_history(self, slot: Slot, before: int) -> HistoryPage:
         return await self._client._fetch_history(slot, before)
+
+    def rooms_listed(self) -> None:
+        self._client._spawn(self._client._adopt_rooms())

@@ -28,6 +28,7 @@ __all__ = [
     "MessageDeleted",
     "MessageEdited",
     "MessageReceived",
+    "PersonalDataChanged",
     "ProfileChanged",
     "ReportReceived",
     "RoleChanged",
@@ -297,6 +298,18 @@ class ConnectionChanged:
     online: bool
 
 
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonalDataChanged:
+    """A personal document changed on another device of this person (or by a merge).
+
+    ``document`` is ``"rooms"``, ``"settings"``, ``"blocked"`` or ``"notes"``;
+    read it again (e.g. ``await client.personal.notes.list()``).
+    """
+
+    document: str
+
+
 Event = (
     MessageReceived
     | MessageEdited
@@ -317,5 +330,6 @@ Event = (
     | SupporterStatusChanged
     | SecurityAlarm
     | ConnectionChanged
+    | PersonalDataChanged
 )
 """Everything :meth:`HearthClient.events` yields."""

@@ -22,6 +22,7 @@ from protocol.errors import (
     EnvelopeError,
     ForkDetected,
     HearthError,
+    LinkError,
     LogError,
     PhraseError,
 )
@@ -39,6 +40,7 @@ from protocol.ids import (
 from protocol.keys import RoomKeys, RootSeed, safety_number
 from protocol.ops import PROTOCOL_VERSION, ROLE_RANK, Policy, Role, RoomKind, SignedOp
 from protocol.padding import BUCKETS, pad, unpad
+from protocol.personal import Document, Entry, LinkCode, LinkPayload, PersonalKeys, merge
 from protocol.roomlog import ZERO_HASH, Invite, Member, RoomLog, op_hash
 from protocol.signing import (
     InviteKey,
@@ -58,15 +60,21 @@ __all__ = [
     "CounterTracker",
     "CryptoError",
     "DecodeError",
+    "Document",
+    "Entry",
     "EnvelopeError",
     "ForkDetected",
     "HearthError",
     "Invite",
     "InviteKey",
+    "LinkCode",
+    "LinkError",
+    "LinkPayload",
     "LogError",
     "Member",
     "MemberId",
     "MessageId",
+    "PersonalKeys",
     "PhraseError",
     "Policy",
     "Role",
@@ -87,6 +95,7 @@ __all__ = [
     "make_commit",
     "member_id_from_key",
     "member_key",
+    "merge",
     "message_key",
     "new_message_id",
     "new_room_id",

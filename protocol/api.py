@@ -39,10 +39,20 @@ __all__ = [
     "HistoryPage",
     "InviteReadContent",
     "InviteReadRequest",
+    "LinkClaim",
+    "LinkIdField",
+    "LinkOffer",
+    "LinkOffered",
     "LogEvent",
     "LogPage",
     "MessageAck",
     "MessageEvent",
+    "PersonalDocument",
+    "PersonalFrame",
+    "PersonalIndex",
+    "PersonalInfo",
+    "PersonalSubscribeFrame",
+    "PersonalWrite",
     "PushRegistration",
     "ReadyFrame",
     "RemovedEvent",
@@ -274,6 +284,67 @@ class AccountDeleted(msgspec.Struct, frozen=True, kw_only=True):
     """Attachments deleted."""
 
 
+# -- linking devices and the personal store ----------------------------------
+
+LinkIdField = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern="^[A-Za-z0-9_-]*$")]
+"""A link offer's rendezvous id, or a personal document's id: 16 bytes, base64url."""
+
+_LinkBox = Annotated[bytes, msgspec.Meta(min_length=40, max_length=65_536)]
+_DocBox = Annotated[bytes, msgspec.Meta(min_length=40, max_length=4 * 1024 * 1024)]
+
+
+class LinkOffer(msgspec.Struct, frozen=True, kw_only=True):
+    """An existing device files a sealed offer for the device it links."""
+
+    id: LinkIdField
+    box: _LinkBox
+
+
+class LinkOffered(msgspec.Struct, frozen=True, kw_only=True):
+    """The offer is filed until ``expires_at`` (or its first claim)."""
+
+    id: LinkIdField
+    expires_at: Count
+
+
+class LinkClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """The sealed offer, handed out once."""
+
+    box: bytes
+
+
+class PersonalInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A personal document's id, current version and size in bytes."""
+
+    id: LinkIdField
+    version: Count
+    size: Count
+
+
+class PersonalIndex(msgspec.Struct, frozen=True, kw_only=True):
+    """Every document of the owner's personal store."""
+
+    docs: list[PersonalInfo]
+
+
+class PersonalDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """One document's current version and ciphertext."""
+
+    id: LinkIdField
+    version: Count
+    box: bytes
+
+
+class PersonalWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """Compare-and-swap: store ``box`` as version ``expected + 1`` if ``expected`` is current.
+
+    ``expected`` is 0 for a document that does not exist yet.
+    """
+
+    expected: Count
+    box: _DocBox
+
+
 class CrisisResource(msgspec.Struct, frozen=True, kw_only=True):
     """A crisis line the operator lists, for the regions it serves."""
 
@@ -320,7 +391,19 @@ class SendFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag
     envelope: Envelope
 
 
-ClientFrame = AuthFrame | SubscribeFrame | SendFrame
+class PersonalSubscribeFrame(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="personal.subscribe"
+):
+    """Follow the personal store of ``owner`` (one of the connection's keys).
+
+    The relay answers with a ``personal`` frame for every document it holds, then one
+    for each later write.
+    """
+
+    owner: MemberIdField
+
+
+ClientFrame = AuthFrame | SubscribeFrame | SendFrame | PersonalSubscribeFrame
 
 
 class ReadyFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ready"):
@@ -353,7 +436,15 @@ class ErrorFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", ta
     id: MessageIdField | None = None
 
 
-ServerFrame = ReadyFrame | EventFrame | AckFrame | ErrorFrame
+class PersonalFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="personal"):
+    """A personal document is at ``version`` now (fetch it over HTTP if newer)."""
+
+    owner: MemberIdField
+    id: LinkIdField
+    version: Count
+
+
+ServerFrame = ReadyFrame | EventFrame | AckFrame | ErrorFrame | PersonalFrame
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,6 +28,8 @@ from nacl.encoding import RawEncoder
 from protocol.errors import CryptoError
 
 __all__ = [
+    "AD_LINK",
+    "AD_PERSONAL",
     "AEAD_NONCE_BYTES",
     "AEAD_TAG_BYTES",
     "CTX_AUTH",
@@ -45,9 +47,15 @@ __all__ = [
     "PERSON_CONFIRM",
     "PERSON_EPOCH",
     "PERSON_HISTORY",
+    "PERSON_LINK_ID",
+    "PERSON_LINK_KEY",
+    "PERSON_LINK_SUM",
     "PERSON_LOCAL_STORE",
     "PERSON_MSG_KEY",
     "PERSON_OP_HASH",
+    "PERSON_PERSONAL_DATA",
+    "PERSON_PERSONAL_NAME",
+    "PERSON_PERSONAL_SIGN",
     "PERSON_PHRASE",
     "PERSON_POW",
     "PERSON_PUSH_DEVICE",
@@ -103,6 +111,17 @@ PERSON_LOCAL_STORE: Final = b"hearth-local"
 # The SDK's name for a device in one room's push registrations: from the device's
 # random id and the room, so the relay cannot link one device's rooms by it.
 PERSON_PUSH_DEVICE: Final = b"hearth-push-dev"
+# Linking a device: from the link code's secret S, the rendezvous id the relay files
+# the sealed root under, the key that seals it, and the code's typo checksum.
+PERSON_LINK_ID: Final = b"hearth-link-id"
+PERSON_LINK_KEY: Final = b"hearth-link-key"
+PERSON_LINK_SUM: Final = b"hearth-link-sum"
+# The personal store, from the root: the key that authenticates to it (an Ed25519
+# seed, unlinkable to every room key), the key that encrypts its documents, and the
+# key that turns a document's name into the opaque id the relay sees.
+PERSON_PERSONAL_SIGN: Final = b"hearth-pers-sign"
+PERSON_PERSONAL_DATA: Final = b"hearth-pers-data"
+PERSON_PERSONAL_NAME: Final = b"hearth-pers-name"
 
 # Signature contexts: the signed bytes are CTX || payload. Each ends in NUL so no
 # context is a prefix of another.
@@ -116,6 +135,9 @@ CTX_REPORT: Final = b"hearth/v1/report\x00"
 CTX_SUPPORT: Final = b"hearth/v1/support\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"
 CTX_INVITE_READ: Final = b"hearth/v1/invite-read\x00"
+# Associated data (not signature contexts) of the two AEAD uses below; same rule.
+AD_LINK: Final = b"hearth/v1/link\x00"
+AD_PERSONAL: Final = b"hearth/v1/personal\x00"
 
 
 def random_bytes(n: int) -> bytes:

@@ -16,6 +16,7 @@ __all__ = [
     "EnvelopeError",
     "ForkDetected",
     "HearthError",
+    "LinkError",
     "LogError",
     "PhraseError",
 ]
@@ -48,6 +49,19 @@ class PhraseError(HearthError):
     """A recovery phrase that is malformed or fails its checksum."""
 
     default_code = "phrase.invalid"
+
+
+@final
+class LinkError(HearthError):
+    """Linking a device failed.
+
+    Codes: ``link.bad_code`` (not a link code: length, alphabet, version or
+    checksum), ``link.not_found`` (no offer under this code: mistyped, or never
+    uploaded), ``link.used`` (already claimed once), ``link.expired``,
+    ``link.bad_box`` (the sealed offer does not open under the code).
+    """
+
+    default_code = "link.bad_code"
 
 
 @final

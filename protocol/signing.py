@@ -22,6 +22,7 @@ from protocol.messages import (
     SupportRequestContent,
 )
 from protocol.ops import InviteProof, OpBody, OpContent, SignedOp
+from protocol.personal import PersonalKeys
 
 __all__ = [
     "InviteKey",
@@ -109,8 +110,10 @@ def verify_support_request(request: SignedSupportRequest) -> None:
         ) from exc
 
 
-def sign_auth(keys: RoomKeys, *, origin: str, challenge: bytes, expires_at: int) -> bytes:
-    """Answer a relay's challenge for this room key."""
+def sign_auth(
+    keys: RoomKeys | PersonalKeys, *, origin: str, challenge: bytes, expires_at: int
+) -> bytes:
+    """Answer a relay's challenge for this room key (or personal-store key)."""
     content = AuthContent(
         origin=origin, challenge=challenge, key=keys.member, expires_at=expires_at
     )

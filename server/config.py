@@ -39,7 +39,7 @@ _POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
-BUCKETS: Final = ("send", "join", "auth", "register", "subscribe", "request")
+BUCKETS: Final = ("send", "join", "auth", "register", "subscribe", "request", "link")
 """Rate-limit buckets; each is applied per key and per client address."""
 
 
@@ -79,6 +79,7 @@ _DEFAULT_RATES: Final[Mapping[str, Rate]] = {
     "register": Rate(0.05, 5),
     "subscribe": Rate(1.0, 20),
     "request": Rate(20.0, 200),
+    "link": Rate(0.2, 10),
 }
 
 
@@ -111,6 +112,15 @@ class Config:
     max_blob_bytes: int = 10 * 1024 * 1024
     max_frame_bytes: int = 256 * 1024
     stream_queue_cap: int = 1000
+    link_ttl: int = 600
+    """Seconds a link offer waits for its claim before the relay drops it."""
+    link_max_pending: int = 3
+    """Unclaimed link offers one personal key may have waiting at once."""
+    personal_max_docs: int = 64
+    """Documents in one personal store."""
+    personal_max_bytes: int = 4 * 1024 * 1024
+    """Ciphertext bytes in one personal store (each document is also bounded by
+    ``max_body_bytes``, the request that carries it)."""
     auth_timeout: float = 10.0
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
@@ -160,6 +170,10 @@ class Config:
             "max_blob_bytes",
             "max_frame_bytes",
             "stream_queue_cap",
+            "link_ttl",
+            "link_max_pending",
+            "personal_max_docs",
+            "personal_max_bytes",
             "auth_timeout",
             "retention_interval",
             "database_pool_size",
@@ -278,6 +292,10 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "max_blob_bytes": int,
     "max_frame_bytes": int,
     "stream_queue_cap": int,
+    "link_ttl": int,
+    "link_max_pending": int,
+    "personal_max_docs": int,
+    "personal_max_bytes": int,
     "auth_timeout": float,
     "ws_ping_interval": float,
     "ws_ping_timeout": float,

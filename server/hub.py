@@ -27,9 +27,18 @@ import abc
 from collections.abc import Callable
 from typing import Protocol, final
 
-from protocol.ids import RoomId
+from protocol.ids import MemberId, RoomId
 
-__all__ = ["Hub", "Listener", "LogWatcher", "MemoryHub"]
+__all__ = ["Hub", "Listener", "LogWatcher", "MemoryHub", "personal_channel"]
+
+
+def personal_channel(owner: MemberId) -> RoomId:
+    """The channel of a personal store's writes (``~`` is outside the room-id alphabet).
+
+    Its "seq" is the written document's version: listeners forward such frames as
+    they come, since a client fetches whatever is newer than what it holds.
+    """
+    return RoomId("~personal/" + owner)
 
 
 class Listener(Protocol):

@@ -46,6 +46,8 @@ from protocol.api import (
     ClientFrame,
     ErrorFrame,
     EventFrame,
+    PersonalFrame,
+    PersonalSubscribeFrame,
     ReadyFrame,
     SendFrame,
     SubscribeFrame,
@@ -55,6 +57,7 @@ from protocol.errors import HearthError
 from protocol.ids import MemberId, RoomId
 from server.auth import Authenticator
 from server.errors import RelayError, StorageError, close_code
+from server.hub import personal_channel
 from server.ratelimit import RateLimiter, address_subject, key_subject
 from server.relay import Relay
 
@@ -101,6 +104,11 @@ class _CatchUp:
 
 
 @dataclass(frozen=True, slots=True)
+class _PersonalIndex:
+    """Send a ``personal`` frame for every document of the followed store."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Live:
     room: RoomId
     seq: int
@@ -112,7 +120,7 @@ class _Outbox:
     """The connection's queue: replay commands, and at most ``cap`` live events."""
 
     def __init__(self, cap: int) -> None:
-        self._items: deque[_Replay | _CatchUp | _Live] = deque()
+        self._items: deque[_Replay | _CatchUp | _PersonalIndex | _Live] = deque()
         self._cap = cap
         self._live = 0
         self._wake = asyncio.Event()
@@ -132,11 +140,11 @@ class _Outbox:
         self._live += 1
         self._wake.set()
 
-    def command(self, item: _Replay | _CatchUp) -> None:
+    def command(self, item: _Replay | _CatchUp | _PersonalIndex) -> None:
         self._items.append(item)
         self._wake.set()
 
-    async def get(self) -> _Replay | _CatchUp | _Live:
+    async def get(self) -> _Replay | _CatchUp | _PersonalIndex | _Live:
         while not self._items and not self.behind:
             self._wake.clear()
             await self._wake.wait()
@@ -168,6 +176,8 @@ class _Connection:
         self.outbox = _Outbox(relay.config.stream_queue_cap)
         self.rooms: dict[RoomId, MemberId] = {}
         self.sent: dict[RoomId, int] = {}
+        self.personal: MemberId | None = None
+        """The owner whose personal store this connection follows, if any."""
         self._send_lock = asyncio.Lock()
 
     async def send(self, data: bytes) -> None:
@@ -188,10 +198,14 @@ class _Connection:
     def lost(self) -> None:
         for room in self.rooms:
             self.outbox.command(_CatchUp(room))
+        if self.personal is not None:
+            self.outbox.command(_PersonalIndex())
 
     def detach(self) -> None:
         for room in self.rooms:
             self.relay.hub.unsubscribe(room, self)
+        if self.personal is not None:
+            self.relay.hub.unsubscribe(personal_channel(self.personal), self)
 
     # -- pump ----------------------------------------------------------------
 
@@ -203,6 +217,12 @@ class _Connection:
             elif isinstance(item, _CatchUp):
                 if item.room in self.rooms and await self._still_member(item.room):
                     await self._replay(item.room, self.sent.get(item.room, 0))
+            elif isinstance(item, _PersonalIndex):
+                await self._personal_index()
+            elif self.personal is not None and item.room == personal_channel(self.personal):
+                # A version number only: the client fetches what is newer than it holds,
+                # so order and repeats do not matter here.
+                await self.send(item.frame)
             else:
                 await self._live(item)
 
@@ -216,6 +236,14 @@ class _Connection:
             self.sent[room] = position
             if len(events) < REPLAY_PAGE:
                 return
+
+    async def _personal_index(self) -> None:
+        owner = self.personal
+        if owner is None:
+            return
+        for doc in await self.relay.storage.personal_index(owner):
+            frame = PersonalFrame(owner=owner, id=doc.doc, version=doc.version)
+            await self.send(to_json(frame))
 
     async def _live(self, item: _Live) -> None:
         room = item.room
@@ -254,6 +282,8 @@ class _Connection:
                 await self._subscribe(frame.positions)
             elif isinstance(frame, SendFrame):
                 await self._send_message(frame)
+            elif isinstance(frame, PersonalSubscribeFrame):
+                await self._subscribe_personal(frame.owner)
             else:
                 await self.send(
                     to_json(ErrorFrame(code="request.invalid", message="already authenticated"))
@@ -279,6 +309,20 @@ class _Connection:
             self.relay.hub.subscribe(room, self)
             self.outbox.command(_Replay(room, position))
             self.rooms[room] = member
+
+    async def _subscribe_personal(self, owner: MemberId) -> None:
+        if owner not in self.members:
+            await self.send(
+                to_json(ErrorFrame(code="auth.forbidden", message="not one of this stream's keys"))
+            )
+            return
+        if self.personal is not None:
+            return
+        # Registered before the index is read (no await in between): a write after
+        # the read is delivered live, one before it is in the index.
+        self.personal = owner
+        self.relay.hub.subscribe(personal_channel(owner), self)
+        self.outbox.command(_PersonalIndex())
 
     async def _member_of(self, room: RoomId) -> MemberId | None:
         try:

@@ -1,6 +1,17 @@
 """HTTP and websocket route handlers, one module per area of ``docs/api.md``."""
 
-from server.handlers import account, auth, blobs, messages, public, push, rooms, stream, sync
+from server.handlers import (
+    account,
+    auth,
+    blobs,
+    messages,
+    personal,
+    public,
+    push,
+    rooms,
+    stream,
+    sync,
+)
 
 __all__ = ["ROUTES"]
 
@@ -12,6 +23,7 @@ ROUTES = [
     *blobs.HANDLERS,
     *account.HANDLERS,
     *push.HANDLERS,
+    *personal.HANDLERS,
     *public.HANDLERS,
     *stream.HANDLERS,
 ]

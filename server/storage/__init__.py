@@ -3,6 +3,7 @@
 from server.storage.base import (
     ChallengeRecord,
     MessageRecord,
+    PersonalRecord,
     PushTarget,
     RoomInfo,
     SessionRecord,
@@ -16,6 +17,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ChallengeRecord",
     "MessageRecord",
+    "PersonalRecord",
     "PostgresStorage",
     "PushTarget",
     "RoomInfo",

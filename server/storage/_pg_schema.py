@@ -101,4 +101,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX presence_instance ON presence (instance)",
     ),
+    # 4: linking devices (sealed offers, claimed once) and personal stores.
+    (
+        """CREATE TABLE link_offers (
+            id text PRIMARY KEY,
+            owner text NOT NULL,
+            created_at bigint NOT NULL,
+            expires_at bigint NOT NULL,
+            claimed_at bigint,
+            data bytea
+        )""",
+        "CREATE INDEX link_offers_owner ON link_offers (owner)",
+        "CREATE INDEX link_offers_expiry ON link_offers (expires_at)",
+        """CREATE TABLE personal_docs (
+            owner text NOT NULL,
+            id text NOT NULL,
+            version bigint NOT NULL,
+            size integer NOT NULL,
+            updated_at bigint NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (owner, id)
+        )""",
+        "ALTER TABLE personal_docs ALTER COLUMN data SET STORAGE EXTERNAL",
+    ),
 )

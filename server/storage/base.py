@@ -42,6 +42,7 @@ from server.errors import RelayError
 __all__ = [
     "ChallengeRecord",
     "MessageRecord",
+    "PersonalRecord",
     "PushTarget",
     "RoomInfo",
     "SessionRecord",
@@ -102,6 +103,17 @@ class PushTarget:
     member: MemberId
     device: str
     endpoint: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PersonalRecord:
+    """One document of a personal store: its version, size and (if read) ciphertext."""
+
+    doc: str
+    version: int
+    size: int
+    data: bytes | None = None
 
 
 class Storage(abc.ABC):
@@ -317,11 +329,83 @@ class Storage(abc.ABC):
     async def purge_blobs(self, room: RoomId, *, before_ts: int) -> int:
         """Retention for attachments; return how many were dropped."""
 
+    # -- linking devices ---------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_link(
+        self,
+        link: str,
+        *,
+        owner: MemberId,
+        data: bytes,
+        now: int,
+        expires_at: int,
+        max_pending: int,
+    ) -> None:
+        """File a sealed link offer under its rendezvous id until ``expires_at``.
+
+        Raises:
+            RelayError: ``link.exists`` if the id is taken, ``link.too_many`` if
+                ``owner`` already has ``max_pending`` unclaimed, unexpired offers.
+        """
+
+    @abc.abstractmethod
+    async def claim_link(self, link: str, *, now: int) -> bytes:
+        """Hand out an offer's ciphertext once, and forget it (one transaction).
+
+        Raises:
+            RelayError: ``link.not_found``, ``link.used`` (claimed before),
+                ``link.expired`` (its ciphertext is dropped on the way).
+        """
+
+    @abc.abstractmethod
+    async def purge_links(self, *, now: int, keep_ms: int) -> int:
+        """Drop the ciphertext of expired offers, and the rows ``keep_ms`` after expiry.
+
+        Returns how many rows were deleted.
+        """
+
+    # -- personal stores ---------------------------------------------------
+
+    @abc.abstractmethod
+    async def personal_index(self, owner: MemberId) -> list[PersonalRecord]:
+        """Every document of ``owner``'s store (without data), by id."""
+
+    @abc.abstractmethod
+    async def get_personal(self, owner: MemberId, doc: str) -> PersonalRecord | None:
+        """One document with its ciphertext, or ``None``."""
+
+    @abc.abstractmethod
+    async def put_personal(
+        self,
+        owner: MemberId,
+        doc: str,
+        *,
+        expected: int,
+        data: bytes,
+        now: int,
+        max_docs: int,
+        max_bytes: int,
+    ) -> int:
+        """Compare-and-swap: store ``data`` as version ``expected + 1`` if ``expected`` is current.
+
+        ``expected`` 0 creates the document. Returns the new version.
+
+        Raises:
+            RelayError: ``personal.conflict`` (``detail = {"version": current}``),
+                ``personal.quota`` if the store would hold more than ``max_docs``
+                documents or ``max_bytes`` bytes.
+        """
+
     # -- account -----------------------------------------------------------
 
     @abc.abstractmethod
     async def forget_member(self, member: MemberId) -> int:
-        """Drop a key's sessions, creator mark and attachments; return the blob count."""
+        """Drop a key's sessions, creator mark, attachments, push registrations, link
+        offers and personal store.
+
+        Returns the blob count.
+        """
 
     # -- push --------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from server.storage._pg_schema import MIGRATIONS as _MIGRATIONS
 from server.storage.base import (
     ChallengeRecord,
     MessageRecord,
+    PersonalRecord,
     PushTarget,
     RoomInfo,
     SessionRecord,
@@ -82,6 +83,7 @@ _CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
     "rooms_pkey": ("log.conflict", "this room id is taken"),
     "events_op": ("log.conflict", "an operation holds this index"),
     "events_msg": ("msg.duplicate_id", "this message id is taken"),
+    "link_offers_pkey": ("link.exists", "this link id is taken"),
 }
 
 _CONNECTION_ERRORS: Final = (
@@ -625,6 +627,158 @@ class PostgresStorage(Storage):
                 )
             )
 
+    # -- linking devices ---------------------------------------------------
+
+    async def put_link(
+        self,
+        link: str,
+        *,
+        owner: MemberId,
+        data: bytes,
+        now: int,
+        expires_at: int,
+        max_pending: int,
+    ) -> None:
+        async with self._transaction("storing a link offer") as conn:
+            # The owner's offers are counted under a lock on the owner, so two
+            # instances cannot both slip under the cap.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", owner)
+            # Expired offers lose their ciphertext here too, not only at retention.
+            await conn.execute(
+                "UPDATE link_offers SET data = NULL WHERE expires_at <= $1 AND data IS NOT NULL",
+                now,
+            )
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM link_offers"
+                " WHERE owner = $1 AND data IS NOT NULL AND expires_at > $2",
+                owner,
+                now,
+            )
+            if int(pending) >= max_pending:
+                raise RelayError(
+                    f"at most {max_pending} link offers may wait at once", code="link.too_many"
+                )
+            await conn.execute(
+                "INSERT INTO link_offers (id, owner, created_at, expires_at, data)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                link,
+                owner,
+                now,
+                expires_at,
+                data,
+            )
+
+    async def claim_link(self, link: str, *, now: int) -> bytes:
+        expired = False
+        async with self._transaction("claiming a link offer") as conn:
+            # The row lock makes a claim single-use across instances: the second
+            # claimer waits, then sees claimed_at set.
+            row = await conn.fetchrow(
+                "SELECT expires_at, claimed_at, data FROM link_offers WHERE id = $1 FOR UPDATE",
+                link,
+            )
+            if row is None:
+                raise RelayError("no link offer under this code", code="link.not_found")
+            if row[1] is not None:
+                raise RelayError("this link code was used already", code="link.used")
+            if row[2] is None or now >= int(row[0]):
+                await conn.execute("UPDATE link_offers SET data = NULL WHERE id = $1", link)
+                expired = True
+            else:
+                await conn.execute(
+                    "UPDATE link_offers SET data = NULL, claimed_at = $1 WHERE id = $2", now, link
+                )
+        if expired:
+            raise RelayError("this link code expired", code="link.expired")
+        return bytes(row[2])
+
+    async def purge_links(self, *, now: int, keep_ms: int) -> int:
+        async with self._transaction("purging link offers") as conn:
+            await conn.execute(
+                "UPDATE link_offers SET data = NULL WHERE expires_at <= $1 AND data IS NOT NULL",
+                now,
+            )
+            return _count(
+                await conn.execute("DELETE FROM link_offers WHERE expires_at <= $1", now - keep_ms)
+            )
+
+    # -- personal stores ---------------------------------------------------
+
+    async def personal_index(self, owner: MemberId) -> list[PersonalRecord]:
+        rows = await self._fetch(
+            "SELECT id, version, size FROM personal_docs WHERE owner = $1 ORDER BY id", owner
+        )
+        return [PersonalRecord(doc=r[0], version=int(r[1]), size=int(r[2])) for r in rows]
+
+    async def get_personal(self, owner: MemberId, doc: str) -> PersonalRecord | None:
+        rows = await self._fetch(
+            "SELECT version, size, data FROM personal_docs WHERE owner = $1 AND id = $2",
+            owner,
+            doc,
+        )
+        if not rows:
+            return None
+        version, size, data = rows[0]
+        return PersonalRecord(doc=doc, version=int(version), size=int(size), data=bytes(data))
+
+    async def put_personal(
+        self,
+        owner: MemberId,
+        doc: str,
+        *,
+        expected: int,
+        data: bytes,
+        now: int,
+        max_docs: int,
+        max_bytes: int,
+    ) -> int:
+        async with self._transaction("storing a personal document") as conn:
+            # One writer per store at a time, on any instance: the version check and
+            # the quota below then see every committed write.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", owner)
+            row = await conn.fetchrow(
+                "SELECT version, size FROM personal_docs WHERE owner = $1 AND id = $2",
+                owner,
+                doc,
+            )
+            current, old_size = (int(row[0]), int(row[1])) if row else (0, 0)
+            if current != expected:
+                raise RelayError(
+                    f"the document is at version {current}, not {expected}",
+                    code="personal.conflict",
+                    detail={"version": current},
+                )
+            totals = await conn.fetchrow(
+                "SELECT count(*), coalesce(sum(size), 0) FROM personal_docs WHERE owner = $1",
+                owner,
+            )
+            count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
+            _check_quota(
+                count + (0 if row else 1), total - old_size + len(data), max_docs, max_bytes
+            )
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO personal_docs (owner, id, version, size, updated_at, data)"
+                    " VALUES ($1, $2, 1, $3, $4, $5)",
+                    owner,
+                    doc,
+                    len(data),
+                    now,
+                    data,
+                )
+            else:
+                await conn.execute(
+                    "UPDATE personal_docs SET version = $1, size = $2, updated_at = $3, data = $4"
+                    " WHERE owner = $5 AND id = $6",
+                    expected + 1,
+                    len(data),
+                    now,
+                    data,
+                    owner,
+                    doc,
+                )
+        return expected + 1
+
     # -- account -----------------------------------------------------------
 
     async def forget_member(self, member: MemberId) -> int:
@@ -632,6 +786,8 @@ class PostgresStorage(Storage):
             await conn.execute("DELETE FROM sessions WHERE member = $1", member)
             await conn.execute("DELETE FROM creators WHERE member = $1", member)
             await conn.execute("DELETE FROM push_endpoints WHERE member = $1", member)
+            await conn.execute("DELETE FROM link_offers WHERE owner = $1", member)
+            await conn.execute("DELETE FROM personal_docs WHERE owner = $1", member)
             return _count(await conn.execute("DELETE FROM blobs WHERE owner = $1", member))
 
     # -- push --------------------------------------------------------------
@@ -724,6 +880,15 @@ class PostgresStorage(Storage):
             now,
         )
         return {MemberId(r[0]) for r in rows}
+
+
+def _check_quota(count: int, total: int, max_docs: int, max_bytes: int) -> None:
+    if count > max_docs:
+        raise RelayError(
+            f"a personal store holds at most {max_docs} documents", code="personal.quota"
+        )
+    if total > max_bytes:
+        raise RelayError(f"a personal store holds at most {max_bytes} bytes", code="personal.quota")
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:

@@ -50,6 +50,7 @@ from server.errors import RelayError, StorageError
 from server.storage.base import (
     ChallengeRecord,
     MessageRecord,
+    PersonalRecord,
     PushTarget,
     RoomInfo,
     SessionRecord,
@@ -119,6 +120,28 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             endpoint TEXT NOT NULL,
             created_at INTEGER NOT NULL,
             PRIMARY KEY (member, device)
+        ) STRICT, WITHOUT ROWID""",
+    ),
+    # 3: linking devices (sealed offers, claimed once) and personal stores.
+    (
+        """CREATE TABLE link_offers (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            claimed_at INTEGER,
+            data BLOB
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX link_offers_owner ON link_offers (owner)",
+        "CREATE INDEX link_offers_expiry ON link_offers (expires_at)",
+        """CREATE TABLE personal_docs (
+            owner TEXT NOT NULL,
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (owner, id)
         ) STRICT, WITHOUT ROWID""",
     ),
 )
@@ -703,6 +726,144 @@ class SqliteStorage(Storage):
             )
             return int(cur.rowcount)
 
+    # -- linking devices ---------------------------------------------------
+
+    async def put_link(
+        self,
+        link: str,
+        *,
+        owner: MemberId,
+        data: bytes,
+        now: int,
+        expires_at: int,
+        max_pending: int,
+    ) -> None:
+        try:
+            async with self._transaction("storing a link offer") as conn:
+                # Expired offers lose their ciphertext here too, not only at retention.
+                await conn.execute(
+                    "UPDATE link_offers SET data = NULL WHERE expires_at <= ? AND data IS NOT NULL",
+                    (now,),
+                )
+                pending = await self._scalar(
+                    conn,
+                    "SELECT count(*) FROM link_offers"
+                    " WHERE owner = ? AND data IS NOT NULL AND expires_at > ?",
+                    (owner, now),
+                )
+                if int(pending) >= max_pending:
+                    raise RelayError(
+                        f"at most {max_pending} link offers may wait at once",
+                        code="link.too_many",
+                    )
+                await conn.execute(
+                    "INSERT INTO link_offers (id, owner, created_at, expires_at, data)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (link, owner, now, expires_at, data),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise RelayError("this link id is taken", code="link.exists") from exc
+
+    async def claim_link(self, link: str, *, now: int) -> bytes:
+        async with self._transaction("claiming a link offer") as conn:
+            async with conn.execute(
+                "SELECT expires_at, claimed_at, data FROM link_offers WHERE id = ?", (link,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise RelayError("no link offer under this code", code="link.not_found")
+            expires_at, claimed_at, data = row
+            if claimed_at is not None:
+                raise RelayError("this link code was used already", code="link.used")
+            if data is None or now >= expires_at:
+                await conn.execute("UPDATE link_offers SET data = NULL WHERE id = ?", (link,))
+                # Commit the erasure, then refuse: raising inside would roll it back.
+                expired = True
+            else:
+                await conn.execute(
+                    "UPDATE link_offers SET data = NULL, claimed_at = ? WHERE id = ?", (now, link)
+                )
+                expired = False
+        if expired:
+            raise RelayError("this link code expired", code="link.expired")
+        return bytes(data)
+
+    async def purge_links(self, *, now: int, keep_ms: int) -> int:
+        async with self._transaction("purging link offers") as conn:
+            await conn.execute(
+                "UPDATE link_offers SET data = NULL WHERE expires_at <= ? AND data IS NOT NULL",
+                (now,),
+            )
+            cur = await conn.execute(
+                "DELETE FROM link_offers WHERE expires_at <= ?", (now - keep_ms,)
+            )
+            return int(cur.rowcount)
+
+    # -- personal stores ---------------------------------------------------
+
+    async def personal_index(self, owner: MemberId) -> list[PersonalRecord]:
+        rows = await self._read(
+            "SELECT id, version, size FROM personal_docs WHERE owner = ? ORDER BY id", (owner,)
+        )
+        return [PersonalRecord(doc=r[0], version=int(r[1]), size=int(r[2])) for r in rows]
+
+    async def get_personal(self, owner: MemberId, doc: str) -> PersonalRecord | None:
+        rows = await self._read(
+            "SELECT version, size, data FROM personal_docs WHERE owner = ? AND id = ?",
+            (owner, doc),
+        )
+        if not rows:
+            return None
+        version, size, data = rows[0]
+        return PersonalRecord(doc=doc, version=int(version), size=int(size), data=bytes(data))
+
+    async def put_personal(
+        self,
+        owner: MemberId,
+        doc: str,
+        *,
+        expected: int,
+        data: bytes,
+        now: int,
+        max_docs: int,
+        max_bytes: int,
+    ) -> int:
+        async with self._transaction("storing a personal document") as conn:
+            async with conn.execute(
+                "SELECT version, size FROM personal_docs WHERE owner = ? AND id = ?",
+                (owner, doc),
+            ) as cur:
+                row = await cur.fetchone()
+            current, old_size = (int(row[0]), int(row[1])) if row else (0, 0)
+            if current != expected:
+                raise RelayError(
+                    f"the document is at version {current}, not {expected}",
+                    code="personal.conflict",
+                    detail={"version": current},
+                )
+            async with conn.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM personal_docs WHERE owner = ?",
+                (owner,),
+            ) as cur:
+                totals = await cur.fetchone()
+            count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
+            _check_quota(
+                count + (0 if row else 1), total - old_size + len(data), max_docs, max_bytes
+            )
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO personal_docs (owner, id, version, size, updated_at, data)"
+                    " VALUES (?, ?, 1, ?, ?, ?)",
+                    (owner, doc, len(data), now, data),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE personal_docs SET version = ?, size = ?, updated_at = ?, data = ?"
+                    " WHERE owner = ? AND id = ?",
+                    (expected + 1, len(data), now, data, owner, doc),
+                )
+        return expected + 1
+
     # -- account -----------------------------------------------------------
 
     async def forget_member(self, member: MemberId) -> int:
@@ -710,6 +871,8 @@ class SqliteStorage(Storage):
             await conn.execute("DELETE FROM sessions WHERE member = ?", (member,))
             await conn.execute("DELETE FROM creators WHERE member = ?", (member,))
             await conn.execute("DELETE FROM push_endpoints WHERE member = ?", (member,))
+            await conn.execute("DELETE FROM link_offers WHERE owner = ?", (member,))
+            await conn.execute("DELETE FROM personal_docs WHERE owner = ?", (member,))
             cur = await conn.execute("DELETE FROM blobs WHERE owner = ?", (member,))
             return int(cur.rowcount)
 
@@ -782,6 +945,15 @@ class SqliteStorage(Storage):
     async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
         wanted = set(members)
         return {m for (m, _), until in self._presence.items() if m in wanted and until > now}
+
+
+def _check_quota(count: int, total: int, max_docs: int, max_bytes: int) -> None:
+    if count > max_docs:
+        raise RelayError(
+            f"a personal store holds at most {max_docs} documents", code="personal.quota"
+        )
+    if total > max_bytes:
+        raise RelayError(f"a personal store holds at most {max_bytes} bytes", code="personal.quota")
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:

@@ -119,7 +119,8 @@ def test_every_operation_conforms(server: Server, mode: GenerationMode) -> None:
             check()
         except Unsatisfiable:
             # Nothing to make invalid: no parameters, or only path parameters that take
-            # any string (a malformed room or blob id answers 404 like an unknown one),
+            # any string (a malformed room, blob, link or document id answers 404 like
+            # an unknown one),
             # or a body of any bytes (an attachment is opaque ciphertext).
             assert mode is GenerationMode.NEGATIVE, operation.label
             nothing_to_break.append(operation.label)
@@ -131,5 +132,9 @@ def test_every_operation_conforms(server: Server, mode: GenerationMode) -> None:
         "GET /readyz",
         "GET /v1/rooms/{room}/blobs/{blob}",
         "POST /v1/rooms/{room}/blobs",
+        # A malformed link or document id answers 404 like an unknown one.
+        "POST /v1/links/{link}/claim",
+        "GET /v1/personal",
+        "GET /v1/personal/{doc}",
     }, nothing_to_break
     assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())

@@ -1,0 +1,339 @@
+"""A person's devices: link codes, and the encrypted personal store they share.
+
+Linking. An existing device draws a 22-byte secret S and shows it as a *link code*:
+``HL1-`` then S and a 3-byte checksum in Crockford base32 (40 characters in groups
+of 4), fit for a QR code's alphanumeric mode. From S, keyed BLAKE2b derives the
+*rendezvous id* (16 bytes, base64url) under which the relay files the offer, and
+the key that seals it (XChaCha20-Poly1305, the rendezvous id as associated data).
+The relay sees the id and the ciphertext, never S or the key; the new device,
+typing or scanning the code, derives both and claims the offer once.
+
+Personal store. From the root seed, with their own personalisations, come an
+Ed25519 key that authenticates to the relay as the store's *owner* (nothing links
+it to a room key without the root), the key that encrypts documents, and the key
+that turns a document's name (``rooms``, ``notes``...) into the opaque 16-byte id
+the relay sees. A document is a map of entries; each entry is a value or a
+tombstone, stamped with the writer's clock and device. Documents are padded to a
+power of two and sealed with the owner, the id and the version being written as
+associated data, so the relay can neither move a document nor serve an old one
+under a newer version.
+
+Merging (:func:`merge`) is three-way against the last version both sides shared:
+an entry only one side changed takes that side's value; an entry both changed
+takes the later (``at``, then ``device``); under the ``keep`` rule (notes) an
+edit beats a concurrent deletion and the losing one of two concurrent edits is
+kept as a conflict copy, so no edit is ever lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Final, Literal, final
+
+import msgspec
+import nacl.signing
+
+from protocol import crypto
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import CryptoError, DecodeError, LinkError
+from protocol.ids import MemberId, RoomIdField, b64url_encode, member_id_from_key
+
+__all__ = [
+    "DOC_ID_BYTES",
+    "LINK_PREFIX",
+    "Document",
+    "Entry",
+    "LinkCode",
+    "LinkPayload",
+    "MergeRule",
+    "PersonalKeys",
+    "merge",
+    "open_document",
+    "open_link",
+    "pad_document",
+    "seal_document",
+    "seal_link",
+    "unpad_document",
+]
+
+LINK_PREFIX: Final = "HL1"
+"""Version prefix of a link code (Hearth link, format 1)."""
+
+_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {"O": 0, "I": 1, "L": 1}
+_LINK_SECRET: Final = 22  # 176 bits
+_LINK_SUM: Final = 3
+_LINK_CHARS: Final = (_LINK_SECRET + _LINK_SUM) * 8 // 5  # 40
+DOC_ID_BYTES: Final = 16
+_MIN_DOC: Final = 256
+
+
+def _b32(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    chars = len(data) * 8 // 5
+    return "".join(_ALPHABET[(number >> (5 * (chars - 1 - i))) & 31] for i in range(chars))
+
+
+# -- link codes ---------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, repr=False)
+class LinkCode:
+    """The one-time secret an existing device shows to link a new one."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != _LINK_SECRET:
+            raise ValueError(f"a link secret is {_LINK_SECRET} bytes")
+
+    def __repr__(self) -> str:
+        return "LinkCode(<secret>)"
+
+    @classmethod
+    def generate(cls, rng: crypto.Rng = crypto.random_bytes) -> LinkCode:
+        """A fresh code (176 random bits)."""
+        return cls(rng(_LINK_SECRET))
+
+    @staticmethod
+    def _checksum(secret: bytes) -> bytes:
+        return crypto.blake2b(secret, person=crypto.PERSON_LINK_SUM)[:_LINK_SUM]
+
+    @property
+    def text(self) -> str:
+        """``HL1-`` and 10 groups of 4 characters: what the QR code or the screen shows."""
+        body = _b32(self.secret + self._checksum(self.secret))
+        return "-".join([LINK_PREFIX, *(body[i : i + 4] for i in range(0, len(body), 4))])
+
+    @classmethod
+    def parse(cls, text: str) -> LinkCode:
+        """Read a code as typed or scanned: case, spaces and hyphens are ignored.
+
+        Raises:
+            LinkError: ``link.bad_code`` (wrong version, length, character or checksum).
+        """
+        if not isinstance(text, str) or not text.isascii():
+            raise LinkError("a link code is plain ASCII", code="link.bad_code")
+        chars = "".join(c for c in text.upper() if c not in " -\t\r\n")
+        if not chars.startswith(LINK_PREFIX):
+            raise LinkError(f"a link code starts with {LINK_PREFIX}-", code="link.bad_code")
+        chars = chars[len(LINK_PREFIX) :]
+        if len(chars) != _LINK_CHARS:
+            raise LinkError(
+                f"a link code has {_LINK_CHARS} characters after {LINK_PREFIX}-,"
+                f" this one {len(chars)}",
+                code="link.bad_code",
+            )
+        number = 0
+        for c in chars:
+            if c not in _DECODE:
+                raise LinkError(f"{c!r} is not in the code's alphabet", code="link.bad_code")
+            number = (number << 5) | _DECODE[c]
+        data = number.to_bytes(_LINK_SECRET + _LINK_SUM, "big")
+        secret, check = data[:_LINK_SECRET], data[_LINK_SECRET:]
+        if cls._checksum(secret) != check:
+            raise LinkError("the link code has a typo: its checksum fails", code="link.bad_code")
+        return cls(secret)
+
+    @property
+    def rendezvous(self) -> str:
+        """Where the relay files the offer: 16 bytes, base64url (22 characters)."""
+        return b64url_encode(crypto.kdf(self.secret, b"id", person=crypto.PERSON_LINK_ID, size=16))
+
+    def key(self) -> bytes:
+        """The key that seals the offer."""
+        return crypto.kdf(self.secret, b"key", person=crypto.PERSON_LINK_KEY)
+
+
+class LinkPayload(msgspec.Struct, frozen=True, kw_only=True):
+    """What the new device receives: the root, and the rooms the person is in."""
+
+    root: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    rooms: list[RoomIdField] = []
+    made_at: int = 0
+
+
+def seal_link(code: LinkCode, payload: LinkPayload, rng: crypto.Rng = crypto.random_bytes) -> bytes:
+    """``nonce || XChaCha20-Poly1305(key, canonical(payload), AD = AD_LINK || id)``."""
+    nonce = rng(crypto.AEAD_NONCE_BYTES)
+    ad = crypto.AD_LINK + code.rendezvous.encode()
+    return nonce + crypto.aead_encrypt(code.key(), nonce, canonical(payload), ad)
+
+
+def open_link(code: LinkCode, box: bytes) -> LinkPayload:
+    """Open an offer sealed by :func:`seal_link`.
+
+    Raises:
+        LinkError: ``link.bad_box`` if it does not authenticate or decode.
+    """
+    nonce, body = box[: crypto.AEAD_NONCE_BYTES], box[crypto.AEAD_NONCE_BYTES :]
+    ad = crypto.AD_LINK + code.rendezvous.encode()
+    try:
+        return from_msgpack(crypto.aead_decrypt(code.key(), nonce, body, ad), LinkPayload)
+    except (CryptoError, DecodeError) as exc:
+        raise LinkError(
+            "the link offer does not open under this code", code="link.bad_box"
+        ) from exc
+
+
+# -- the personal store's keys -------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, repr=False)
+class PersonalKeys:
+    """The personal store's keys, derived from the root seed."""
+
+    signing: nacl.signing.SigningKey
+    data_key: bytes
+    name_key: bytes
+
+    def __repr__(self) -> str:
+        return f"PersonalKeys(member={self.member!r})"
+
+    @classmethod
+    def derive(cls, root: bytes) -> PersonalKeys:
+        """Keyed BLAKE2b under the root, one personalisation per key."""
+        return cls(
+            signing=crypto.signing_key_from_seed(
+                crypto.kdf(root, b"owner", person=crypto.PERSON_PERSONAL_SIGN)
+            ),
+            data_key=crypto.kdf(root, b"data", person=crypto.PERSON_PERSONAL_DATA),
+            name_key=crypto.kdf(root, b"name", person=crypto.PERSON_PERSONAL_NAME),
+        )
+
+    @property
+    def member(self) -> MemberId:
+        """The owner key as the relay sees it (a member id in form, in no room)."""
+        return member_id_from_key(bytes(self.signing.verify_key))
+
+    def sign(self, context: bytes, payload: bytes) -> bytes:
+        """Sign ``context || payload`` (the relay's auth challenge)."""
+        return crypto.sign(self.signing, context, payload)
+
+    def document_id(self, name: str) -> str:
+        """The opaque id of a document name: 16 bytes of keyed BLAKE2b, base64url."""
+        digest = crypto.kdf(
+            self.name_key, name.encode("utf-8"), person=crypto.PERSON_PERSONAL_NAME, size=16
+        )
+        return b64url_encode(digest)
+
+
+# -- documents ----------------------------------------------------------------
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of a document: a value, or a tombstone (``value`` None) after a removal."""
+
+    value: bytes | None
+    at: int
+    """The writer's clock, milliseconds since the Unix epoch."""
+    device: bytes
+    """The writer's 16-byte device id (breaks ties of ``at``)."""
+
+
+class Document(msgspec.Struct, frozen=True, kw_only=True):
+    """A personal document: entries by key."""
+
+    entries: dict[str, Entry] = {}
+
+
+MergeRule = Literal["lww", "keep"]
+"""``lww``: the later of two concurrent changes wins; ``keep``: no edit is lost."""
+
+
+def _later(a: Entry, b: Entry) -> tuple[Entry, Entry]:
+    return (a, b) if (a.at, a.device) >= (b.at, b.device) else (b, a)
+
+
+def merge(base: Document, local: Document, remote: Document, *, rule: MergeRule) -> Document:
+    """Three-way merge of ``local`` and ``remote``, which both started from ``base``.
+
+    For each key: the same on both sides, or present on one side only: taken; changed
+    on one side only (the other still equals ``base``): that side's; changed on
+    both: the later by (``at``, ``device``). Under ``keep``, an edit beats a
+    concurrent removal, and of two concurrent edits the earlier is kept as well,
+    under the key ``<key>~<device hex>~<at>``.
+    """
+    out: dict[str, Entry] = {}
+    for key in sorted(local.entries.keys() | remote.entries.keys()):
+        mine, theirs = local.entries.get(key), remote.entries.get(key)
+        if mine is None or theirs is None or mine == theirs:
+            chosen = mine or theirs
+            assert chosen is not None
+            out.setdefault(key, chosen)
+            continue
+        was = base.entries.get(key)
+        if mine == was:
+            out[key] = theirs
+            continue
+        if theirs == was:
+            out[key] = mine
+            continue
+        winner, loser = _later(mine, theirs)
+        if rule == "keep" and loser.value is not None:
+            if winner.value is None:
+                winner, loser = loser, winner  # an edit beats a concurrent removal
+            elif winner.value != loser.value:
+                copy = f"{key}~{loser.device.hex()}~{loser.at}"
+                if copy not in local.entries and copy not in remote.entries:
+                    out[copy] = loser
+        out[key] = winner
+    return Document(entries=out)
+
+
+def pad_document(data: bytes) -> bytes:
+    """Pad to the next power of two (at least 256 bytes): ``0x80`` then zeros."""
+    size = _MIN_DOC
+    while size < len(data) + 1:
+        size *= 2
+    return data + b"\x80" + bytes(size - len(data) - 1)
+
+
+def unpad_document(data: bytes) -> bytes:
+    """Inverse of :func:`pad_document`."""
+    if len(data) < _MIN_DOC or len(data) & (len(data) - 1):
+        raise CryptoError(
+            "a personal document's length is not a padded size", code="crypto.bad_padding"
+        )
+    end = len(data.rstrip(b"\x00"))
+    if end == 0 or data[end - 1] != 0x80:
+        raise CryptoError("a personal document's padding is damaged", code="crypto.bad_padding")
+    return data[: end - 1]
+
+
+def _doc_ad(owner: MemberId, doc_id: str, version: int) -> bytes:
+    return crypto.AD_PERSONAL + f"{owner}\x00{doc_id}\x00".encode() + version.to_bytes(8, "big")
+
+
+def seal_document(
+    keys: PersonalKeys,
+    doc_id: str,
+    version: int,
+    document: Document,
+    rng: crypto.Rng = crypto.random_bytes,
+) -> bytes:
+    """Encrypt ``document`` as version ``version`` of ``doc_id``."""
+    nonce = rng(crypto.AEAD_NONCE_BYTES)
+    plain = pad_document(canonical(document))
+    return nonce + crypto.aead_encrypt(
+        keys.data_key, nonce, plain, _doc_ad(keys.member, doc_id, version)
+    )
+
+
+def open_document(keys: PersonalKeys, doc_id: str, version: int, box: bytes) -> Document:
+    """Decrypt version ``version`` of ``doc_id``.
+
+    Raises:
+        CryptoError: ``crypto.decrypt_failed`` (wrong key, another document or
+            version, tampering) or ``crypto.bad_padding``.
+    """
+    nonce, body = box[: crypto.AEAD_NONCE_BYTES], box[crypto.AEAD_NONCE_BYTES :]
+    plain = crypto.aead_decrypt(keys.data_key, nonce, body, _doc_ad(keys.member, doc_id, version))
+    try:
+        return from_msgpack(unpad_document(plain), Document)
+    except DecodeError as exc:
+        raise CryptoError(
+            "a personal document does not decode", code="crypto.decrypt_failed"
+        ) from exc
