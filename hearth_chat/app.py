@@ -26,10 +26,16 @@ from client_sdk import (
     ReportReceived,
     RoomId,
     SecurityAlarm,
+    SupportClaimed,
+    SupporterStatusChanged,
+    SupportRequested,
+    SupportWithdrawn,
 )
+from hearth_chat.dialogs import describe
 from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
 from hearth_chat.profile import Profile
 from hearth_chat.rooms import MainScreen
+from hearth_chat.support import SupportDialog
 from hearth_chat.texts import short_id
 from protocol import HearthError
 
@@ -166,10 +172,35 @@ class HearthChat(App[None]):
                 title="New report",
                 severity="warning",
             )
+        if isinstance(event, SupportClaimed):
+            await self._claimed(client, event)
+        if isinstance(
+            event, (SupportRequested, SupportClaimed, SupportWithdrawn, SupporterStatusChanged)
+        ) and isinstance(self.screen, SupportDialog):
+            await self.screen.redraw()
         if main is not None and main.live:
             await main.on_sdk_event(event)
             if isinstance(event, SecurityAlarm):
                 main.show_alarm(event)
+
+    async def _claimed(self, client: HearthClient, event: SupportClaimed) -> None:
+        """A supporter took our request: say so and open the buddy chat it made."""
+        program = client.room(event.room_id)
+        if event.requester != program.me or event.buddy_room_id is None:
+            return
+        self.notify(
+            "A supporter is here for you: your private chat is open.",
+            title="1:1 support",
+            timeout=10,
+        )
+        try:
+            buddy = await program.buddy_chat(event.request_id)
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error", title="Could not open the chat")
+            return
+        main = self.main
+        if main is not None and main.live:
+            await main.open_room(buddy.id)
 
     async def action_quit(self) -> None:
         await self._close_client()

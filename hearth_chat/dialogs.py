@@ -39,6 +39,7 @@ __all__ = [
     "AlarmDialog",
     "ConfirmDialog",
     "CreateRoomDialog",
+    "Dialog",
     "InviteDialog",
     "JoinDialog",
     "MembersDialog",
@@ -47,6 +48,7 @@ __all__ = [
     "RulesDialog",
     "ScheduleDialog",
     "describe",
+    "room_title",
 ]
 
 
@@ -63,7 +65,9 @@ def room_title(room: Room) -> str:
     return escape(room.name) if room.name else "this room"
 
 
-class _Dialog(ModalScreen[_T]):
+class Dialog(ModalScreen[_T]):
+    """A modal dialog that closes with Escape and shows errors in its ``#error`` label."""
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
     def action_close(self) -> None:
@@ -78,6 +82,7 @@ class _Dialog(ModalScreen[_T]):
         return app
 
     def error(self, text: str) -> None:
+        """Show ``text`` (markup) in the dialog's message line."""
         self.query_one("#error", Label).update(text)
 
     @on(Button.Pressed, "#cancel")
@@ -86,7 +91,7 @@ class _Dialog(ModalScreen[_T]):
 
 
 @final
-class ConfirmDialog(_Dialog[bool]):
+class ConfirmDialog(Dialog[bool]):
     """A yes/no question (destructive moderator actions, blocking)."""
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
@@ -106,7 +111,7 @@ class ConfirmDialog(_Dialog[bool]):
 
 
 @final
-class CreateRoomDialog(_Dialog[Room | None]):
+class CreateRoomDialog(Dialog[Room | None]):
     """Create a support group, a buddy chat or a program."""
 
     def compose(self) -> ComposeResult:
@@ -151,7 +156,7 @@ class CreateRoomDialog(_Dialog[Room | None]):
 
 
 @final
-class JoinDialog(_Dialog[Room | None]):
+class JoinDialog(Dialog[Room | None]):
     """Join a room with an invite link someone gave you."""
 
     def compose(self) -> ComposeResult:
@@ -180,7 +185,7 @@ class JoinDialog(_Dialog[Room | None]):
 
 
 @final
-class InviteDialog(_Dialog[None]):
+class InviteDialog(Dialog[None]):
     """Make an invite link for the room and copy it."""
 
     def __init__(self, room: Room) -> None:
@@ -231,7 +236,7 @@ class InviteDialog(_Dialog[None]):
 
 
 @final
-class RulesDialog(_Dialog[bool]):
+class RulesDialog(Dialog[bool]):
     """The room's ground rules; posting waits until the person accepts them."""
 
     def __init__(self, room: Room) -> None:
@@ -266,7 +271,7 @@ class RulesDialog(_Dialog[bool]):
 
 
 @final
-class ReportDialog(_Dialog[bool]):
+class ReportDialog(Dialog[bool]):
     """Report a message to the room's moderators (sealed to them; nobody else reads it)."""
 
     def __init__(self, room: Room, message: Message) -> None:
@@ -302,7 +307,7 @@ class ReportDialog(_Dialog[bool]):
 
 
 @final
-class ScheduleDialog(_Dialog[None]):
+class ScheduleDialog(Dialog[None]):
     """The room's recurring meetings, and an iCalendar export for calendar apps."""
 
     def __init__(self, room: Room) -> None:
@@ -352,7 +357,7 @@ class _MemberItem(ListItem):
 
 
 @final
-class MembersDialog(_Dialog[None]):
+class MembersDialog(Dialog[None]):
     """Members and roles from the verified log; a member's safety number; moderation."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -443,7 +448,7 @@ class MembersDialog(_Dialog[None]):
 
 
 @final
-class AlarmDialog(_Dialog[None]):
+class AlarmDialog(Dialog[None]):
     """A security alarm, plainly: what happened, what it means, what to do."""
 
     def __init__(self, room: Room, alarm: SecurityAlarm) -> None:
@@ -476,7 +481,7 @@ class AlarmDialog(_Dialog[None]):
 
 
 @final
-class ReportsDialog(_Dialog[None]):
+class ReportsDialog(Dialog[None]):
     """Reports sent to this person as a moderator, owner or supporter (this session)."""
 
     def __init__(self, reports: list[tuple[str, ReportReceived]]) -> None:

@@ -52,6 +52,7 @@ from hearth_chat.dialogs import (
     ScheduleDialog,
     describe,
 )
+from hearth_chat.support import SupportDialog, queue_note
 from hearth_chat.texts import short_id
 from protocol import HearthError
 
@@ -137,6 +138,7 @@ class MainScreen(Screen[None]):
         Binding("f6", "schedule", "Schedule"),
         Binding("f7", "reports", "Reports"),
         Binding("f8", "rules", "Rules"),
+        Binding("f9", "support", "1:1 support"),
     ]
 
     def __init__(self, chat: HearthChat) -> None:
@@ -252,6 +254,9 @@ class MainScreen(Screen[None]):
             notes.append("Ground rules: read and accept them before you post (F8).")
         if room.me in room.muted:
             notes.append("A moderator muted you in this room.")
+        queue = queue_note(room)
+        if queue is not None:
+            notes.append(escape(queue))
         banner.update("\n".join(notes))
 
     # -- status bar ----------------------------------------------------------------
@@ -561,6 +566,15 @@ class MainScreen(Screen[None]):
         room = self.room()
         if room is not None:
             self.app.push_screen(RulesDialog(room), lambda _: self.refresh_room_header())
+
+    def action_support(self) -> None:
+        room = self.room()
+        if room is None:
+            return
+        if room.kind != "program":
+            self.notify("1:1 support is offered in program rooms.")
+            return
+        self.app.push_screen(SupportDialog(room), self._opened)
 
     def show_alarm(self, alarm: SecurityAlarm) -> None:
         """Open the alarm dialog for one alarm (the app calls this as it arrives)."""
