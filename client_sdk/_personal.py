@@ -19,7 +19,6 @@ and addresses still tell).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -159,8 +158,14 @@ class PersonalSync:
                 at = max(now, old.at + 1) if old is not None else now
                 entries[key] = Entry(value=value, at=at, device=self._store.device)
             await self._save(name, version, base, Document(entries=entries), True)
-        with contextlib.suppress(RelayUnavailable):
+        try:
             await self.push(name)
+        except RelayUnavailable:
+            pass  # offline: the change waits in the local store
+        except RelayError as exc:
+            if not exc.retryable:
+                raise  # personal.quota: the app must know, the change stays local
+            _log.info("personal change queued: %s", exc.code)
 
     # -- talking to the relay --------------------------------------------------------
 
@@ -289,11 +294,11 @@ class PersonalSync:
                         raise RelayError("the stream did not authenticate", code="auth.invalid")
                     await ws.send(PersonalSubscribeFrame(owner=self.keys.member))
                     attempt = 0
-                    await self.sync()
+                    await self._quietly(self.sync())
                     while True:
                         frame = await ws.recv()
                         if isinstance(frame, PersonalFrame):
-                            await self._announced(frame)
+                            await self._quietly(self._announced(frame))
                 finally:
                     await ws.close()
             except asyncio.CancelledError:
@@ -307,6 +312,20 @@ class PersonalSync:
             delay = random.uniform(0, min(self._high, self._low * 2**attempt))  # noqa: S311
             attempt += 1
             await asyncio.sleep(delay)
+
+    @staticmethod
+    async def _quietly(work: Awaitable[None]) -> None:
+        """Run a sync step; a refusal of one document must not drop the stream.
+
+        A refused write (``personal.quota``) stays local and is retried at the next
+        change or reconnect; losing the relay ends the connection as usual.
+        """
+        try:
+            await work
+        except RelayError as exc:
+            if exc.code.startswith("auth."):
+                raise
+            _log.info("personal sync refused: %s", exc.code)
 
     async def _announced(self, frame: PersonalFrame) -> None:
         name = self._ids.get(frame.id)
