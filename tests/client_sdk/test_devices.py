@@ -198,6 +198,8 @@ async def test_relay_database_holds_no_root_and_no_notes(
 ) -> None:
     alice = Identity.generate()
     phone = await opened(_client(relay, alice, tmp_path / "phone.db", live=False))
+    room = await phone.create_group("Somewhere to talk")
+    await room.send("a room message")
     secret_note = "my safety plan: the blue notebook under the bed"
     await phone.personal.notes.add(secret_note, title="Safety plan", kind="safety_plan")
     await phone.personal.settings.set("nickname", "quiet-otter-setting")
@@ -215,6 +217,12 @@ async def test_relay_database_holds_no_root_and_no_notes(
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"link_offers", "personal_docs"} <= tables
         assert db.execute("SELECT count(*) FROM personal_docs").fetchone()[0] >= 2
+        # The store's owner is a key of its own: in no room, and no room key's.
+        owners = {r[0] for r in db.execute("SELECT owner FROM personal_docs")}
+        assert owners == {alice.personal_keys().member}
+        members = {r[0] for r in db.execute("SELECT member FROM members")}
+        assert not owners & members
+        assert {r[0] for r in db.execute("SELECT owner FROM link_offers")} == owners
     root = alice._root.secret
     for needle in (
         secret_note.encode(),
