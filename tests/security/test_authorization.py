@@ -112,6 +112,20 @@ CASES: dict[tuple[str, str], Builder] = {
         f"/v1/rooms/{r.room}/blobs/{b}",
         {},
     ),
+    # The device name is the client's own; the message id stands in for one.
+    ("PUT", "/v1/rooms/{room:str}/push/{device:str}"): lambda r, m, b, me: (
+        "PUT",
+        f"/v1/rooms/{r.room}/push/{m}",
+        {
+            "content": b'{"endpoint": "https://push.example/up"}',
+            "headers": {"Content-Type": "application/json"},
+        },
+    ),
+    ("DELETE", "/v1/rooms/{room:str}/push/{device:str}"): lambda r, m, b, me: (
+        "DELETE",
+        f"/v1/rooms/{r.room}/push/{m}",
+        {},
+    ),
 }
 
 # Requests beyond one per route: a join with an invite the room never registered.
