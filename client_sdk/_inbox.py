@@ -82,6 +82,10 @@ class InboxHost(Protocol):
         """A supporter claimed our request: join the buddy chat (in the background)."""
         ...
 
+    def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
+        """Seal our waiting request again for supporters who arrived (in the background)."""
+        ...
+
     async def catch_up_log(self, slot: Slot) -> None:
         """Fetch and verify the log after our head. Called holding ``slot.lock``."""
         ...
@@ -171,6 +175,8 @@ class Inbox:
             self._host.restatus(slot)
         for request in step.buddy:
             self._host.join_buddy(slot, request)
+        for request, text, to in step.reseal:
+            self._host.reseal(slot, request, text, to)
         for member in step.evict:
             self._host.evict(slot, member)
         if not announce:

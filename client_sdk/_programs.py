@@ -29,10 +29,10 @@ import msgspec
 
 from client_sdk._roomstate import RoomState, Step
 from client_sdk._slot import Slot
-from client_sdk._support import seal_invite, seal_request
+from client_sdk._support import seal_invite, seal_request, seal_reseal
 from client_sdk.errors import RelayUnavailable, SupportError
 from client_sdk.support import SupportRequest
-from protocol.ids import MessageId, RoomId
+from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import (
     SupportClaimBody,
     SupporterStatusBody,
@@ -51,6 +51,7 @@ __all__ = [
     "join_claimed",
     "open_chats",
     "request_support",
+    "reseal",
     "restatus",
     "set_availability",
     "withdraw",
@@ -249,6 +250,17 @@ async def restatus(client: HearthClient, slot: Slot) -> None:
         return
     status = book.my_status() or SupporterStatusBody(available=False)
     await client._send(slot, msgspec.structs.replace(status, queue=book.queue_snapshot()))
+
+
+async def reseal(
+    client: HearthClient, slot: Slot, request: MessageId, text: str, to: list[MemberId]
+) -> None:
+    """Seal our waiting request again for supporters who arrived after it."""
+    state = slot.state
+    keys = {m: state.log.members[m].box_key for m in to if m in state.log.members}
+    if keys and state.support.view(request).status == "waiting":
+        body = seal_reseal(state.keys, request=request, text=text, supporters=keys, at=_now_ms())
+        await client._send(slot, body)
 
 
 async def buddy_chat(client: HearthClient, room: RoomId, request: MessageId) -> Room:

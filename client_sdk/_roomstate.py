@@ -31,7 +31,13 @@ from typing import Final, Literal, final
 import msgspec
 
 from client_sdk._schedule import valid_schedule
-from client_sdk._support import SupportBook, SupportSnapshot, open_invite, open_request
+from client_sdk._support import (
+    SupportBook,
+    SupportSnapshot,
+    open_invite,
+    open_request,
+    open_request_content,
+)
 from client_sdk.errors import (
     InviteError,
     PostingMuted,
@@ -89,6 +95,7 @@ from protocol.messages import (
     SupporterStatusBody,
     SupportInvite,
     SupportRequestBody,
+    SupportResealBody,
     SupportWithdrawBody,
     TextBody,
 )
@@ -174,6 +181,8 @@ class Step:
     """Someone joined a program where we are a supporter: re-send our availability."""
     buddy: list[MessageId] = field(default_factory=list)
     """Our support requests a supporter claimed: join the buddy chat the claim names."""
+    reseal: list[tuple[MessageId, str, list[MemberId]]] = field(default_factory=list)
+    """Our waiting requests to seal again for supporters who arrived since."""
 
     @property
     def events(self) -> list[Event]:
@@ -195,6 +204,7 @@ class Step:
         self.republish = self.republish or other.republish
         self.restatus = self.restatus or other.restatus
         self.buddy += other.buddy
+        self.reseal += other.reseal
         self.evict += other.evict
 
 
@@ -563,8 +573,21 @@ class RoomState:
             step.items.append(
                 RoleChanged(room_id=self.room, member=body.member, role=body.role, by=c.author)
             )
-        step.restatus = isinstance(body, JoinOp | AddOp) and self._should_restatus()
+        self._program_followups(step, body)
         return step
+
+    def _program_followups(self, step: Step, body: object) -> None:
+        """What a new member or supporter asks of this member in a program room."""
+        step.restatus = isinstance(body, JoinOp | AddOp) and self._should_restatus()
+        if isinstance(body, RoleOp) and body.role == "supporter":
+            step.reseal += self._reseal_due()
+
+    def _reseal_due(self) -> list[tuple[MessageId, str, list[MemberId]]]:
+        if self.status != "active" or self.policy.kind != "program":
+            return []
+        return self.support.reseal_due(
+            m.id for m in self.log.members.values() if m.role == "supporter"
+        )
 
     def _outranks(self, member: MemberId) -> bool:
         mine = ROLE_RANK[self.log.role_of(self.me) or "member"]
@@ -836,8 +859,14 @@ class RoomState:
         event: Event | None = None
         if isinstance(body, SupportRequestBody):
             text: str | None = None
+            readers: list[MemberId] | None = None
             try:
-                text = open_request(self.keys, sender, body)
+                if sender == self.me:
+                    content = open_request_content(self.keys, sender, body)
+                    if content is not None:
+                        text, readers = content.text, list(content.recipients)
+                else:
+                    text = open_request(self.keys, sender, body)
             except (CryptoError, DecodeError, EnvelopeError) as exc:
                 # It still takes its place in the queue: every member counts it.
                 self._alarm(
@@ -849,7 +878,16 @@ class RoomState:
                 seq=seq,
                 sent_at=plaintext.sent_at,
                 text=text,
+                readers=readers,
             )
+        elif isinstance(body, SupportResealBody):
+            try:
+                text = open_request(self.keys, sender, body)
+            except (CryptoError, DecodeError, EnvelopeError) as exc:
+                detail = f"support reseal {message_id}: {exc.message}"
+                self._alarm(step, "bad_message", detail, exc.code)
+                text = None
+            event = book.resealed(sender=sender, request_id=body.request, text=text)
         elif isinstance(body, SupportClaimBody):
             invite: SupportInvite | None = None
             if book.requester_of(body.request) == self.me and role == "supporter":
@@ -869,6 +907,8 @@ class RoomState:
             event = book.withdraw(sender=sender, request_id=body.request)
         elif isinstance(body, SupporterStatusBody):
             step.items += book.status(member=sender, role=role, body=body)
+            if body.queue is not None and role == "supporter":
+                step.reseal += self._reseal_due()  # sent for a newcomer: it may be a supporter
         if event is not None:
             step.items.append(event)
 
@@ -1207,6 +1247,7 @@ class RoomState:
 
 _SUPPORT_BODIES: Final = (
     SupportRequestBody,
+    SupportResealBody,
     SupportClaimBody,
     SupportWithdrawBody,
     SupporterStatusBody,

@@ -12,6 +12,8 @@ queue every member computes alike:
   request is still waiting; so of two claims of one request the first in room
   order wins on every client, and any claim from someone else changes nothing;
 - a ``support.withdraw`` counts only from the requester, while it waits;
+- a ``support.reseal`` from the requester of a waiting request lets supporters
+  who arrived after it read it; it changes nothing else;
 - a ``supporter.status`` counts only from a supporter; the newest wins. The
   first one carrying a ``queue`` snapshot that this member reads (supporters
   send one when someone joins) places the waiting requests it lists, which a
@@ -27,7 +29,7 @@ request's text, the claim's invite) are the functions below; the driver
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Final, final
 
@@ -54,6 +56,7 @@ from protocol.messages import (
     SupportQueueEntry,
     SupportRequestBody,
     SupportRequestContent,
+    SupportResealBody,
 )
 from protocol.ops import Role
 from protocol.signing import sign_support_request, verify_support_request
@@ -63,8 +66,10 @@ __all__ = [
     "SupportSnapshot",
     "open_invite",
     "open_request",
+    "open_request_content",
     "seal_invite",
     "seal_request",
+    "seal_reseal",
 ]
 
 _MAX_MS: Final = 253_402_300_799_999
@@ -82,6 +87,8 @@ class _Request(msgspec.Struct, kw_only=True):
     buddy_owner: str | None = None
     link: str | None = None
     """The buddy chat's invite link: only in the requester's own book."""
+    readers: list[str] | None = None
+    """The supporters our own request is sealed to (only in the requester's book)."""
 
 
 class _Status(msgspec.Struct, frozen=True, kw_only=True):
@@ -158,12 +165,21 @@ class SupportBook:
         seq: int,
         sent_at: int,
         text: str | None,
+        readers: list[MemberId] | None = None,
     ) -> SupportRequested | None:
-        """A ``support.request`` read in room order (``text`` None if not ours to read)."""
+        """A ``support.request`` read in room order (``text`` None if not ours to read).
+
+        ``readers``: for our own request, the supporters it is sealed to.
+        """
         if message_id in self._requests:
             return None
         self._requests[message_id] = _Request(
-            id=message_id, requester=requester, seq=seq, sent_at=sent_at, text=text
+            id=message_id,
+            requester=requester,
+            seq=seq,
+            sent_at=sent_at,
+            text=text,
+            readers=list(readers) if readers is not None else None,
         )
         return SupportRequested(room_id=self.room, request=self.view(message_id))
 
@@ -207,6 +223,42 @@ class SupportBook:
             supporter=supporter,
             buddy_room_id=RoomId(request.buddy_room) if request.buddy_room else None,
         )
+
+    def resealed(
+        self, *, sender: MemberId, request_id: MessageId, text: str | None
+    ) -> SupportRequested | None:
+        """A ``support.reseal`` read in room order: a request we could not read, now can."""
+        request = self._requests.get(request_id)
+        if (
+            request is None
+            or request.requester != sender
+            or request.status != "waiting"
+            or text is None
+            or request.text is not None
+        ):
+            return None
+        request.text = text
+        return SupportRequested(room_id=self.room, request=self.view(request_id))
+
+    def reseal_due(
+        self, supporters: Iterable[MemberId]
+    ) -> list[tuple[MessageId, str, list[MemberId]]]:
+        """Our waiting requests that some current supporter cannot read yet.
+
+        Returns (request, text, supporters to seal to) and counts them as sealed,
+        so one change of supporters leads to one reseal.
+        """
+        due = []
+        for r in self._requests.values():
+            if r.requester != self.me or r.status != "waiting" or r.text is None:
+                continue
+            if r.readers is None:
+                continue
+            missing = sorted(m for m in supporters if m not in r.readers and m != self.me)
+            if missing:
+                r.readers += missing
+                due.append((MessageId(r.id), r.text, missing))
+        return due
 
     def withdraw(self, *, sender: MemberId, request_id: MessageId) -> SupportWithdrawn | None:
         """A ``support.withdraw`` read in room order; None if it does not count."""
@@ -371,21 +423,56 @@ def seal_request(
     rng: crypto.Rng = crypto.random_bytes,
 ) -> SupportRequestBody:
     """A ``support.request`` readable by ``supporters`` (member to X25519 key) and us."""
+    also = {keys.member: keys.box_public}
+    seals, ciphertext = _seal(keys, text=text, to=supporters, also=also, at=at, rng=rng)
+    return SupportRequestBody(seals=seals, ciphertext=ciphertext)
+
+
+def seal_reseal(
+    keys: RoomKeys,
+    *,
+    request: MessageId,
+    text: str,
+    supporters: Mapping[MemberId, bytes],
+    at: int,
+    rng: crypto.Rng = crypto.random_bytes,
+) -> SupportResealBody:
+    """A ``support.reseal`` of our request ``request`` for ``supporters`` only."""
+    seals, ciphertext = _seal(keys, text=text, to=supporters, also={}, at=at, rng=rng)
+    return SupportResealBody(request=request, seals=seals, ciphertext=ciphertext)
+
+
+def _seal(
+    keys: RoomKeys,
+    *,
+    text: str,
+    to: Mapping[MemberId, bytes],
+    also: Mapping[MemberId, bytes],
+    at: int,
+    rng: crypto.Rng,
+) -> tuple[list[ReportSeal], bytes]:
     content = SupportRequestContent(
-        room=keys.room, requester=keys.member, text=text, recipients=sorted(supporters), at=at
+        room=keys.room, requester=keys.member, text=text, recipients=sorted(to), at=at
     )
     key = rng(crypto.KEY_BYTES)
-    readers = {**supporters, keys.member: keys.box_public}
-    return SupportRequestBody(
-        seals=[ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in sorted(readers.items())],
-        ciphertext=crypto.secretbox_encrypt(
-            key, canonical(sign_support_request(keys, content)), rng=rng
-        ),
-    )
+    readers = {**to, **also}
+    seals = [ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in sorted(readers.items())]
+    signed = canonical(sign_support_request(keys, content))
+    return seals, crypto.secretbox_encrypt(key, signed, rng=rng)
 
 
-def open_request(keys: RoomKeys, sender: MemberId, body: SupportRequestBody) -> str | None:
-    """The request's text if it is sealed to us (None if not ours to read).
+def open_request(
+    keys: RoomKeys, sender: MemberId, body: SupportRequestBody | SupportResealBody
+) -> str | None:
+    """The request's text if it is sealed to us (None if not ours to read)."""
+    content = open_request_content(keys, sender, body)
+    return content.text if content else None
+
+
+def open_request_content(
+    keys: RoomKeys, sender: MemberId, body: SupportRequestBody | SupportResealBody
+) -> SupportRequestContent | None:
+    """The signed content of a request (or reseal) sealed to us, None if not ours to read.
 
     Raises:
         CryptoError, DecodeError, EnvelopeError: Sealed to us but does not open,
@@ -402,7 +489,7 @@ def open_request(keys: RoomKeys, sender: MemberId, body: SupportRequestBody) -> 
         raise EnvelopeError("support request names another requester or room", code="msg.bad_room")
     if keys.member != sender and keys.member not in c.recipients:
         raise EnvelopeError("support request does not name us", code="msg.bad_room")
-    return c.text
+    return c
 
 
 def seal_invite(requester_box: bytes, invite: SupportInvite) -> bytes:

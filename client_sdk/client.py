@@ -1221,6 +1221,9 @@ class _Host:
     def join_buddy(self, slot: Slot, request: MessageId) -> None:
         self._client._spawn(_programs.join_claimed(self._client, slot.room, request))
 
+    def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
+        self._client._spawn(_programs.reseal(self._client, slot, request, text, to))
+
     async def retire(self, slot: Slot) -> None:
         await self._client._retire(slot)
 

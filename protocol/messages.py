@@ -42,6 +42,7 @@ __all__ = [
     "SupportQueueEntry",
     "SupportRequestBody",
     "SupportRequestContent",
+    "SupportResealBody",
     "SupportWithdrawBody",
     "SupporterStatusBody",
     "TextBody",
@@ -267,6 +268,22 @@ class SupportInvite(msgspec.Struct, frozen=True, kw_only=True):
     link: Annotated[str, msgspec.Meta(max_length=2048)]
 
 
+class SupportResealBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.reseal"
+):
+    """The requester seals a waiting request again, for supporters it did not reach.
+
+    Sealed like a :class:`SupportRequestBody` (a new key, the same text, the new
+    supporters as ``recipients``), to the supporters who joined or were made
+    supporters after the request. It changes nothing but who can read it: the
+    request keeps its place in the queue.
+    """
+
+    request: MessageIdField
+    seals: Annotated[list[ReportSeal], msgspec.Meta(min_length=1, max_length=256)]
+    ciphertext: bytes
+
+
 class SupportWithdrawBody(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.withdraw"
 ):
@@ -326,6 +343,7 @@ Body = (
     | ScheduleBody
     | SupportRequestBody
     | SupportClaimBody
+    | SupportResealBody
     | SupportWithdrawBody
     | SupporterStatusBody
     | UnsupportedBody

@@ -361,3 +361,41 @@ async def test_the_queue_and_availability_survive_a_restart(open_client: OpenCli
             buddy = await reopened.claim(request.id)
             assert buddy.kind == "buddy"
             assert reopened.open_support_chats == 1
+
+
+async def test_supporters_who_arrive_later_can_read_the_waiting_requests(
+    open_client: OpenClient,
+) -> None:
+    p = await program_of(open_client)
+    await p.s1.set_availability(True)
+    request = await p.m1.request_support(ASK_1)
+    claimed = await p.m2.request_support(ASK_2)
+    await synced(p.s1)
+    await p.s1.claim(claimed.id)
+
+    # A new supporter joins: the queue snapshot places the request, m1 seals it again.
+    s3 = await open_client(Identity.generate(), "s3")
+    s3_room = await s3.join(await p.owner.create_invite(role="supporter"))
+    await until(lambda: _is(_text(s3_room, request.id) == ASK_1))
+    assert [r.id for r in s3_room.support_queue] == [request.id]
+    # A member made a supporter can read it too; m2's claimed request is not resealed.
+    await p.owner.set_role(p.m3.me, "supporter")
+    await until(lambda: _is(_text(p.m3, request.id) == ASK_1))
+    assert p.m3.support_request(claimed.id).text is None
+    # Everyone else still cannot; the queue did not change.
+    await synced(*p.rooms)
+    assert p.m2.support_request(request.id).text is None
+    assert p.owner.support_request(request.id).text is None
+    for room in (*p.rooms, s3_room):
+        assert room.queue_position(request.id) == 1
+        assert not room.alarms
+    await s3_room.set_availability(True)
+    buddy = await s3_room.claim(request.id)
+    assert (await p.m1.buddy_chat(request.id)).id == buddy.id
+
+
+def _text(room: Room, request: MessageId) -> str | None:
+    try:
+        return room.support_request(request).text
+    except SupportError:
+        return None

@@ -18,6 +18,7 @@ from client_sdk._support import (
     open_request,
     seal_invite,
     seal_request,
+    seal_reseal,
 )
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import CryptoError, EnvelopeError
@@ -286,3 +287,30 @@ def test_a_member_who_saw_everything_gains_nothing_from_a_snapshot() -> None:
     )
     assert old.queue() == []
     assert old.view(rid).status == "claimed"
+
+
+def test_a_reseal_lets_a_later_supporter_read_and_changes_nothing_else() -> None:
+    mine = SupportBook(ROOM, ANA.member)
+    rid = new_message_id()
+    mine.request(
+        message_id=rid, requester=ANA.member, seq=1, sent_at=1, text="help", readers=[SAM.member]
+    )
+    assert mine.reseal_due([SAM.member]) == []
+    assert mine.reseal_due([SAM.member, SUE.member]) == [(rid, "help", [SUE.member])]
+    assert mine.reseal_due([SAM.member, SUE.member]) == []  # one reseal per newcomer
+
+    body = seal_reseal(ANA, request=rid, text="help", supporters={SUE.member: SUE.box_public}, at=2)
+    assert msgspec.msgpack.decode(canonical(body))["type"] == "support.reseal"
+    assert open_request(SUE, ANA.member, body) == "help"
+    assert open_request(SAM, ANA.member, body) is None
+    assert open_request(ANA, ANA.member, body) is None  # not sealed to the requester again
+
+    sue = SupportBook(ROOM, SUE.member)
+    sue.request(message_id=rid, requester=ANA.member, seq=1, sent_at=1, text=None)
+    assert sue.resealed(sender=BEN.member, request_id=rid, text="forged") is None
+    assert sue.resealed(sender=ANA.member, request_id=new_message_id(), text="help") is None
+    event = sue.resealed(sender=ANA.member, request_id=rid, text="help")
+    assert event is not None
+    assert (event.request.text, event.request.position) == ("help", 1)
+    assert sue.resealed(sender=ANA.member, request_id=rid, text="changed") is None
+    assert sue.view(rid).text == "help"
