@@ -215,6 +215,8 @@ class _At:
     epoch: int
     needs_rotation: bool
     members: frozenset[MemberId]
+    supporters: frozenset[MemberId]
+    """Members whose role is ``supporter``: who may claim, in room order."""
 
 
 # -- persisted form -------------------------------------------------------------
@@ -499,9 +501,12 @@ class RoomState:
         before = self.log.epoch
         self.log.append(op)
         members = frozenset(self.log.members)
+        supporters = frozenset(m.id for m in self.log.members.values() if m.role == "supporter")
         if self._at and self._at[-1].members == members:
             members = self._at[-1].members  # share the set: most operations keep it
-        self._at.append(_At(self.log.epoch, self.log.needs_rotation, members))
+        if self._at and self._at[-1].supporters == supporters:
+            supporters = self._at[-1].supporters
+        self._at.append(_At(self.log.epoch, self.log.needs_rotation, members, supporters))
         if self.log.epoch != before:
             self._epoch_starts.append(self.log.index)
 
@@ -632,6 +637,7 @@ class RoomState:
             if self.frozen:
                 return step  # hold the position: the room goes no further
             self.seq_index = max(self.seq_index, event.op.content.index)
+            self._support_op(step, event.op)
         elif isinstance(event, MessageEvent):
             step = self._message(event, log_synced=log_synced, forward=True)
             if step.need_log:
@@ -849,13 +855,31 @@ class RoomState:
                 RulesChanged(room_id=self.room, version=body.version, text=body.text, by=sender)
             )
 
+    def _support_op(self, step: Step, op: SignedOp) -> None:
+        """A requester who left or was removed no longer waits (in room order)."""
+        c = op.content
+        gone = (
+            c.body.member
+            if isinstance(c.body, RemoveOp)
+            else c.author
+            if isinstance(c.body, LeaveOp)
+            else None
+        )
+        if gone is not None and self.policy.kind == "program":
+            step.items += self.support.member_gone(gone)
+
     def _support(
         self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId, seq: int
     ) -> None:
-        """Fold a support message, in room order (see ``_support.py``)."""
+        """Fold a support message, in room order (see ``_support.py``).
+
+        The sender's role is the one the log had at this point of the event
+        sequence (``seq_index``), not our current log, which our own and
+        caught-up operations may have moved ahead: every member decides alike.
+        """
         body = plaintext.body
         book = self.support
-        role = self.log.role_of(sender)
+        role: Role | None = "supporter" if sender in self._at[self.seq_index].supporters else None
         event: Event | None = None
         if isinstance(body, SupportRequestBody):
             text: str | None = None

@@ -224,6 +224,18 @@ class SupportBook:
             buddy_room_id=RoomId(request.buddy_room) if request.buddy_room else None,
         )
 
+    def member_gone(self, member: MemberId) -> list[SupportWithdrawn]:
+        """``member`` left the program or was removed: their requests no longer wait."""
+        gone = [
+            r for r in self._requests.values() if r.requester == member and r.status == "waiting"
+        ]
+        for r in gone:
+            r.status = "withdrawn"
+        return [
+            SupportWithdrawn(room_id=self.room, request_id=MessageId(r.id), requester=member)
+            for r in gone
+        ]
+
     def resealed(
         self, *, sender: MemberId, request_id: MessageId, text: str | None
     ) -> SupportRequested | None:

@@ -362,6 +362,16 @@ async def test_the_queue_and_availability_survive_a_restart(open_client: OpenCli
             assert buddy.kind == "buddy"
             assert reopened.open_support_chats == 1
 
+    # A requester who leaves the program no longer waits.
+    gone = await p.m2.request_support(ASK_3)
+    await synced(p.m3)
+    assert p.m3.queue_position(gone.id) == 1
+    await p.m2.leave()
+    await synced(p.m3, p.owner)
+    for room in (p.m3, p.owner):
+        assert room.support_request(gone.id).status == "withdrawn"
+        assert room.support_queue == []
+
 
 async def test_supporters_who_arrive_later_can_read_the_waiting_requests(
     open_client: OpenClient,
@@ -399,3 +409,22 @@ def _text(room: Room, request: MessageId) -> str | None:
         return room.support_request(request).text
     except SupportError:
         return None
+
+
+async def test_a_claim_counts_by_the_role_its_sender_had_in_room_order(
+    open_client: OpenClient,
+) -> None:
+    # The owner follows no stream: it demotes s1 before it has read s1's claim, and
+    # its own log runs ahead of what it has read. It must still fold like the others.
+    p = await program_of(open_client, offline=frozenset({"owner"}))
+    await p.s1.set_availability(True)
+    request = await p.m1.request_support(ASK_1)
+    await synced(p.s1)
+    buddy = await p.s1.claim(request.id)
+    await p.owner.set_role(p.s1.me, "member")
+    assert p.owner.members[p.s1.me] == "member"
+    await synced(*p.rooms)
+    for room in p.rooms:
+        view = room.support_request(request.id)
+        assert (view.status, view.supporter) == ("claimed", p.s1.me), room
+    assert (await p.m1.buddy_chat(request.id)).id == buddy.id

@@ -314,3 +314,15 @@ def test_a_reseal_lets_a_later_supporter_read_and_changes_nothing_else() -> None
     assert (event.request.text, event.request.position) == ("help", 1)
     assert sue.resealed(sender=ANA.member, request_id=rid, text="changed") is None
     assert sue.view(rid).text == "help"
+
+
+def test_a_requester_who_is_gone_no_longer_waits() -> None:
+    book = SupportBook(ROOM, SAM.member)
+    first, second, third = new_message_id(), new_message_id(), new_message_id()
+    book.request(message_id=first, requester=ANA.member, seq=1, sent_at=1, text=None)
+    book.request(message_id=second, requester=BEN.member, seq=2, sent_at=1, text=None)
+    book.request(message_id=third, requester=ANA.member, seq=3, sent_at=1, text=None)
+    book.claim(supporter=SUE.member, role="supporter", request_id=third, invite=None)
+    assert [e.request_id for e in book.member_gone(ANA.member)] == [first]
+    assert book.queue() == [second]
+    assert book.view(third).status == "claimed"
