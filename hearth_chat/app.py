@@ -50,6 +50,8 @@ class HearthChat(App[None]):
         relay: The relay's base URL.
         profile: The profile folder (keystore, local store, exports).
         reconnect_delay: The SDK's reconnect backoff (first, largest), seconds.
+        registration_token: Offered when creating rooms on a relay whose
+            creation policy is ``token``.
     """
 
     CSS_PATH = "chat.tcss"
@@ -59,7 +61,12 @@ class HearthChat(App[None]):
     ]
 
     def __init__(
-        self, relay: str, profile: Profile, *, reconnect_delay: tuple[float, float] = (0.25, 10.0)
+        self,
+        relay: str,
+        profile: Profile,
+        *,
+        reconnect_delay: tuple[float, float] = (0.25, 10.0),
+        registration_token: str | None = None,
     ) -> None:
         super().__init__()
         self.relay = relay
@@ -71,6 +78,7 @@ class HearthChat(App[None]):
         self.catching_up = False
         self.caught_up = 0
         self._reconnect_delay = reconnect_delay
+        self._registration_token = registration_token
 
     def on_mount(self) -> None:
         self.push_screen(UnlockScreen() if self.profile.has_identity() else WelcomeScreen())
@@ -104,10 +112,14 @@ class HearthChat(App[None]):
             identity,
             store_path=self.profile.store_path,
             reconnect_delay=self._reconnect_delay,
+            registration_token=self._registration_token,
         )
         await client.open()
         self.client = client
         self.run_worker(self._pump(client), group="events", exclusive=True)
+        # The outbox count also changes inside the SDK (a flush on reconnect), with no
+        # event of its own: read it from the local store every second.
+        self.set_interval(1.0, self.refresh_queued)
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(MainScreen(self))
@@ -157,6 +169,8 @@ class HearthChat(App[None]):
                 self.catch_up()
             else:
                 await self.refresh_queued()
+        if isinstance(event, MessageReceived) and event.message.mine and self.queued:
+            await self.refresh_queued()  # one of ours went out
         if (
             isinstance(event, MessageReceived)
             and not event.message.mine

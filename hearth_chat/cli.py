@@ -44,8 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="moderate",
         help="how hard the passphrase's key derivation is for a new keystore (default moderate)",
     )
+    parser.add_argument(
+        "--registration-token",
+        default=os.environ.get("HEARTH_REGISTRATION_TOKEN"),
+        help="for relays whose create_policy is 'token' (or HEARTH_REGISTRATION_TOKEN)",
+    )
     args = parser.parse_args(argv)
     profile = Profile(args.profile.expanduser(), strength=args.kdf)
     relay = args.relay or profile.remembered_relay() or DEFAULT_RELAY
-    HearthChat(relay, profile).run()
+    HearthChat(relay, profile, registration_token=args.registration_token).run()
     return 0

@@ -357,10 +357,18 @@ class MainScreen(Screen[None]):
         """Load the page of messages before the first one shown."""
         room = self.room()
         view = self.query_one("#messages", MessageList)
-        items = list(view.query(MessageItem))
-        if room is None or not items or room.id in self._exhausted:
+        # Our queued messages are not in the store's history yet: page from the oldest
+        # message the relay has given us.
+        stored = [item for item in view.query(MessageItem) if not item.queued]
+        if room is None or not stored or room.id in self._exhausted:
             return
-        older = await room.messages(limit=PAGE, before=items[0].message.id)
+        try:
+            older = await room.messages(limit=PAGE, before=stored[0].message.id)
+        except KeyError:  # that message was deleted meanwhile; the next move retries
+            return
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error", title="Older messages")
+            return
         if room.id != self.current:
             return
         if not older:

@@ -8,6 +8,7 @@ that unlocking takes milliseconds, not half a second and 256 MiB, per profile.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from client_sdk import Identity
 from hearth_chat import HearthChat, Profile
 from hearth_chat.rooms import MainScreen, MessageItem, MessageList
 from tests.client_sdk.conftest import RelayProcess
@@ -23,11 +25,13 @@ from tests.client_sdk.conftest import RelayProcess
 # How long a condition may take to become true: generous, since two CPU cores are
 # shared by several test runs; a condition that holds returns at once.
 WAIT = 20.0
+TRACE = False
+_T0 = time.monotonic()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
-    """One relay per test module (each test uses its own profiles and rooms)."""
+    """One relay for the chat tests (each test uses its own profiles and rooms)."""
     data = tmp_path_factory.mktemp("relay") / "relay-data"
     data.mkdir()
     process = RelayProcess(data)
@@ -38,16 +42,26 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
         process.stop()
 
 
-def make_app(relay: RelayProcess, folder: Path) -> HearthChat:
-    """An app on ``relay`` with the profile ``folder`` (fast key derivation)."""
-    return HearthChat(
-        relay.url, Profile(folder, strength="interactive"), reconnect_delay=(0.1, 1.0)
-    )
+PASSPHRASE = "correct horse battery"
+
+
+def make_app(relay: RelayProcess, folder: Path, *, identity: Identity | None = None) -> HearthChat:
+    """An app on ``relay`` with the profile ``folder`` (fast key derivation).
+
+    With ``identity``, the profile already holds it (under :data:`PASSPHRASE`), as
+    on every start after the first; :func:`unlock` then opens it.
+    """
+    profile = Profile(folder, strength="interactive")
+    if identity is not None:
+        profile.save_identity(identity, PASSPHRASE)
+    return HearthChat(relay.url, profile, reconnect_delay=(0.1, 1.0))
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: str) -> None:
     """Let the app run until ``condition()`` is true; fail after :data:`WAIT` seconds."""
     loop = asyncio.get_running_loop()
+    if TRACE:
+        print(f"{loop.time() - _T0:7.2f} wait {what}")
     deadline = loop.time() + WAIT
     while not condition():
         if loop.time() > deadline:
@@ -64,7 +78,15 @@ async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
     await pilot.pause()
 
 
-async def create_identity(pilot: Pilot[None], passphrase: str = "correct horse battery") -> str:
+async def unlock(pilot: Pilot[None]) -> None:
+    """Unlock a profile that holds an identity, as on every start after the first."""
+    app = pilot.app
+    await type_into(pilot, "#passphrase", PASSPHRASE)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+
+
+async def create_identity(pilot: Pilot[None], passphrase: str = PASSPHRASE) -> str:
     """Go through the first run; return the recovery phrase the app showed."""
     app = pilot.app
     await wait_for(pilot, lambda: app.screen.query("#create"), "the welcome screen")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from client_sdk import Identity
 from hearth_chat.rooms import MainScreen
 from tests.chat.conftest import (
-    create_identity,
     create_room,
     join,
     make_app,
@@ -14,6 +14,7 @@ from tests.chat.conftest import (
     say,
     select_message,
     shows,
+    unlock,
     wait_for,
 )
 from tests.client_sdk.conftest import RelayProcess
@@ -22,10 +23,13 @@ from tests.client_sdk.conftest import RelayProcess
 async def test_two_apps_chat_with_reply_and_content_warning(
     relay: RelayProcess, tmp_path: Path
 ) -> None:
-    ana, ben = make_app(relay, tmp_path / "ana"), make_app(relay, tmp_path / "ben")
+    ana, ben = (
+        make_app(relay, tmp_path / "ana", identity=Identity.generate()),
+        make_app(relay, tmp_path / "ben", identity=Identity.generate()),
+    )
     async with ana.run_test(size=(120, 40)) as a, ben.run_test(size=(120, 40)) as b:
-        await create_identity(a)
-        await create_identity(b)
+        await unlock(a)
+        await unlock(b)
         await create_room(a, "Night owls", topic="for sleepless weeks")
         link = await make_invite(a)
         assert link.startswith(relay.url + "/join/")

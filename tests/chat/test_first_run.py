@@ -9,7 +9,7 @@ from textual.widgets import Input, Label, Static
 from client_sdk import Identity
 from hearth_chat.onboarding import PhraseScreen, UnlockScreen
 from hearth_chat.rooms import MainScreen
-from tests.chat.conftest import click, create_identity, make_app, type_into, wait_for
+from tests.chat.conftest import click, make_app, type_into, wait_for
 from tests.client_sdk.conftest import RelayProcess
 
 PASSPHRASE = "correct horse battery"
@@ -88,11 +88,3 @@ async def test_restore_from_phrase(relay: RelayProcess, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         assert app.client is not None
         assert app.client.identity == original
-
-
-async def test_create_identity_helper(relay: RelayProcess, tmp_path: Path) -> None:
-    app = make_app(relay, tmp_path / "ben")
-    async with app.run_test(size=(120, 40)) as pilot:
-        phrase = await create_identity(pilot)
-        assert app.client is not None
-        assert app.client.identity == Identity.from_recovery_phrase(phrase)

@@ -11,12 +11,12 @@ from hearth_chat.rooms import MainScreen
 from hearth_chat.support import SupportDialog
 from tests.chat.conftest import (
     click,
-    create_identity,
     join,
     make_app,
     say,
     shows,
     type_into,
+    unlock,
     wait_for,
 )
 from tests.client_sdk.conftest import RelayProcess
@@ -36,10 +36,13 @@ async def test_ask_for_support_see_the_queue_and_get_claimed(
         program = await owner.create_program("Peer line", topic="trained peers, 7pm to 11pm")
         supporter_link = await program.create_invite(role="supporter")
         member_link = await program.create_invite()
-        sam, mia = make_app(relay, tmp_path / "sam"), make_app(relay, tmp_path / "mia")
+        sam, mia = (
+            make_app(relay, tmp_path / "sam", identity=Identity.generate()),
+            make_app(relay, tmp_path / "mia", identity=Identity.generate()),
+        )
         async with sam.run_test(size=(120, 40)) as s, mia.run_test(size=(120, 40)) as m:
-            await create_identity(s)
-            await create_identity(m)
+            await unlock(s)
+            await unlock(m)
             await join(s, supporter_link)
             await join(m, member_link)
 

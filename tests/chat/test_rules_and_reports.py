@@ -13,7 +13,6 @@ from hearth_chat.rooms import MainScreen
 from tests.chat.conftest import (
     WAIT,
     click,
-    create_identity,
     create_room,
     join,
     make_app,
@@ -22,6 +21,7 @@ from tests.chat.conftest import (
     select_message,
     shows,
     type_into,
+    unlock,
     wait_for,
 )
 from tests.client_sdk.conftest import RelayProcess
@@ -36,9 +36,9 @@ async def test_rules_must_be_accepted_before_the_first_post(
     async with HearthClient(relay.url, owner_id, store_path=tmp_path / "owner.db") as owner:
         room = await owner.create_group("Sober October", rules=RULES)
         link = await room.create_invite()
-        app = make_app(relay, tmp_path / "dee")
+        app = make_app(relay, tmp_path / "dee", identity=Identity.generate())
         async with app.run_test(size=(120, 40)) as pilot:
-            await create_identity(pilot)
+            await unlock(pilot)
             await join(pilot, link)
             main = app.screen
             assert isinstance(main, MainScreen)
@@ -78,14 +78,17 @@ async def test_rules_must_be_accepted_before_the_first_post(
 
 
 async def test_report_reaches_the_moderators_app(relay: RelayProcess, tmp_path: Path) -> None:
-    mod, member = make_app(relay, tmp_path / "mod"), make_app(relay, tmp_path / "member")
+    mod, member = (
+        make_app(relay, tmp_path / "mod", identity=Identity.generate()),
+        make_app(relay, tmp_path / "member", identity=Identity.generate()),
+    )
     async with (
         mod.run_test(size=(120, 40)) as m,
         member.run_test(size=(120, 40)) as p,
         HearthClient(relay.url, Identity.generate(), store_path=tmp_path / "troll.db") as troll,
     ):
-        await create_identity(m)
-        await create_identity(p)
+        await unlock(m)
+        await unlock(p)
         await create_room(m, "Grief circle")
         member_link = await make_invite(m)
         troll_link = await make_invite(m)
