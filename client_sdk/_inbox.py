@@ -14,12 +14,12 @@ demand.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Protocol, final
 
-from client_sdk._roomstate import Accepted, Deletion, Step
+from client_sdk._roomstate import Accepted, Deletion, Opened, Step
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
 from client_sdk.events import Event, MessageDeleted, MessageEdited, MessageReceived
@@ -107,24 +107,31 @@ class Inbox:
         self._store = store
         self._host = host
 
-    async def ingest(self, slot: Slot, events: Sequence[RoomEvent]) -> None:
+    async def ingest(
+        self,
+        slot: Slot,
+        events: Sequence[RoomEvent],
+        opened: Mapping[int, Opened] | None = None,
+    ) -> None:
         """Feed events (sequence order) to the room and persist the batch. Holds the lock.
 
-        Whatever was processed is saved even if fetching the log fails half-way,
-        so the stored position never runs ahead of the stored messages.
+        ``opened`` holds what :func:`open_ahead` verified and decrypted of them
+        already. Whatever was processed is saved even if fetching the log fails
+        half-way, so the stored position never runs ahead of the stored messages.
         """
         state = slot.state
         step = Step()
+        ahead = opened or {}
         try:
             for event in events:
                 if state.status != "active":
                     break
-                part = state.receive(event)
+                part = state.receive(event, opened=ahead.get(event.seq))
                 if part.need_log:
                     await self.save(slot, step)
                     step = Step()
                     await self._host.catch_up_log(slot)
-                    part = state.receive(event, log_synced=True)
+                    part = state.receive(event, log_synced=True, opened=ahead.get(event.seq))
                 step.extend(part)
         finally:
             await self.save(slot, step)

@@ -10,6 +10,12 @@ room's position in the relay's event sequence. Every input goes through it:
   Operations go through ``RoomLog.append``; messages through the head, epoch,
   membership, signature, decryption and counter checks, in that order. What
   passes comes back in a :class:`Step` for the driver to store and announce.
+- ``open_ahead(room, events, secrets)`` verifies and decrypts a page's messages
+  before ``receive`` reaches them (the driver runs it in a worker thread while the
+  event loop stores the previous page). It is pure and decides nothing: ``receive``
+  uses a result only for the very envelope object and epoch secret it was made
+  with, at the point where it would have called ``open_message`` itself, so every
+  check keeps its order and a refusal is the same refusal.
 - ``check_withheld()`` runs after a complete sync: a counter gap still open is a
   message the relay withheld.
 - the ``*_op`` builders make this member's own signed operations, sealing every
@@ -73,7 +79,7 @@ from protocol.api import (
 from protocol.counters import CounterTracker
 from protocol.encoding import from_msgpack
 from protocol.envelope import open_message, seal_message, verify_signature
-from protocol.epochs import make_commit, open_commit, open_history
+from protocol.epochs import make_commit, message_key, open_commit, open_history
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LogError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import RoomKeys
@@ -121,11 +127,13 @@ from protocol.signing import InviteKey, sign_op, verify_delete, verify_report
 __all__ = [
     "Accepted",
     "Deletion",
+    "Opened",
     "RoomSnapshot",
     "RoomState",
     "Status",
     "Step",
     "create_op",
+    "open_ahead",
 ]
 
 Status = Literal["active", "left", "removed", "unreachable"]
@@ -158,6 +166,46 @@ class Deletion:
     target: MessageId
     by: MemberId
     moderator: bool
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """``open_message`` of one envelope, done ahead (see :func:`open_ahead`)."""
+
+    envelope: Envelope
+    secret: bytes
+    result: Plaintext | EnvelopeError
+
+
+def open_ahead(
+    room: RoomId, events: Iterable[RoomEvent], secrets: Mapping[int, bytes]
+) -> dict[int, Opened]:
+    """Verify and decrypt the messages of ``events`` whose epoch secret is known.
+
+    Pure and thread-safe (``secrets`` must not change meanwhile: pass a copy). The
+    result, by ``seq``, goes to :meth:`RoomState.receive`, which still makes every
+    check of its own and calls ``open_message`` itself for whatever is missing here.
+    """
+    opened: dict[int, Opened] = {}
+    keys: dict[int, bytes] = {}
+    for event in events:
+        if not isinstance(event, MessageEvent) or event.envelope.header.room != room:
+            continue
+        epoch = event.envelope.header.epoch
+        secret = secrets.get(epoch)
+        if secret is None:
+            continue
+        key = keys.get(epoch)
+        if key is None:
+            key = keys[epoch] = message_key(secret)
+        result: Plaintext | EnvelopeError
+        try:
+            result = open_message(event.envelope, epoch_secret=secret, key=key)
+        except EnvelopeError as exc:
+            result = exc
+        opened[event.seq] = Opened(event.envelope, secret, result)
+    return opened
 
 
 @dataclass(slots=True)
@@ -622,13 +670,16 @@ class RoomState:
 
     # -- room events in sequence order ----------------------------------------------
 
-    def receive(self, event: RoomEvent, *, log_synced: bool = False) -> Step:
+    def receive(
+        self, event: RoomEvent, *, log_synced: bool = False, opened: Opened | None = None
+    ) -> Step:
         """Take the room's next event (``seq`` order); already-seen events are ignored.
 
         Args:
             event: What the relay served.
             log_synced: The driver fetched the log after a previous
                 :attr:`Step.need_log` for this event; an unknown head now is a fork.
+            opened: This event's :func:`open_ahead` result, if the driver has one.
         """
         if event.seq <= self.position or self.frozen:
             return Step()
@@ -639,7 +690,7 @@ class RoomState:
             self.seq_index = max(self.seq_index, event.op.content.index)
             self._support_op(step, event.op)
         elif isinstance(event, MessageEvent):
-            step = self._message(event, log_synced=log_synced, forward=True)
+            step = self._message(event, log_synced=log_synced, forward=True, opened=opened)
             if step.need_log:
                 return step
         elif isinstance(event, TombstoneEvent):
@@ -707,7 +758,14 @@ class RoomState:
         step.items.append(Deletion(event.target, content.author, moderator))
         return step
 
-    def _message(self, event: MessageEvent, *, log_synced: bool, forward: bool) -> Step:
+    def _message(
+        self,
+        event: MessageEvent,
+        *,
+        log_synced: bool,
+        forward: bool,
+        opened: Opened | None = None,
+    ) -> Step:
         step = Step()
         envelope = event.envelope
         h = envelope.header
@@ -761,7 +819,12 @@ class RoomState:
                 if forward:
                     self._rebase.add(h.sender)
                 return step
-            plaintext = open_message(envelope, epoch_secret=secret)
+            if opened is None or opened.envelope is not envelope or opened.secret != secret:
+                plaintext = open_message(envelope, epoch_secret=secret)
+            elif isinstance(opened.result, EnvelopeError):
+                raise opened.result
+            else:
+                plaintext = opened.result
             if forward:
                 self._observe(h.sender, plaintext.device, plaintext.counter)
         except EnvelopeError as exc:

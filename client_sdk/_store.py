@@ -47,6 +47,8 @@ __all__ = ["OutboxEntry", "Store", "StoredMessage"]
 
 _AD_PREFIX: Final = b"hearth/v1/local-store\x00"
 _CHECK: Final = b"hearth local store v1"
+_ID_CHUNK: Final = 500
+"""Ids per ``IN`` list (SQLite allows 999 parameters in older builds)."""
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rooms (
@@ -263,11 +265,11 @@ class Store:
                         for e, s in (secrets or {}).items()
                     ],
                 )
-                for m in messages:
-                    async with self._db.execute(
-                        "SELECT 1 FROM messages WHERE room = ? AND id = ?", (room, m.id)
-                    ) as cur:
-                        exists = await cur.fetchone() is not None
+                batch = list(messages)
+                stored = await self._stored_ids(room, [m.id for m in batch])
+                inserts: list[tuple[str, str, int, str, bytes]] = []
+                updates: list[tuple[bytes, str, str]] = []
+                for m in batch:
                     body = _Body(
                         m.text,
                         m.content_warning,
@@ -279,18 +281,21 @@ class Store:
                         m.edited_seq,
                     )
                     sealed = self._seal(b"messages", r + b"/" + m.id.encode(), canonical(body))
-                    if exists:
+                    if m.id in stored:
                         if m.edited:
-                            await self._db.execute(
-                                "UPDATE messages SET body = ? WHERE room = ? AND id = ?",
-                                (sealed, room, m.id),
-                            )
+                            updates.append((sealed, room, m.id))
                         continue
-                    await self._db.execute(
-                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
-                        (room, m.id, m.seq, m.sender, sealed),
-                    )
+                    inserts.append((room, m.id, m.seq, m.sender, sealed))
+                    stored.add(m.id)
                     new.append(m.id)
+                # One statement per kind for the whole batch: a page of a thousand
+                # messages costs a handful of hand-offs to the database thread, not
+                # two per message. Inserts go first so that an update may follow an
+                # insert of the same id in this batch.
+                await self._db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", inserts)
+                await self._db.executemany(
+                    "UPDATE messages SET body = ? WHERE room = ? AND id = ?", updates
+                )
                 await self._db.executemany(
                     "DELETE FROM messages WHERE room = ? AND id = ?",
                     [(room, target) for target in deleted],
@@ -315,6 +320,19 @@ class Store:
                 await self._db.rollback()
                 raise
         return new
+
+    async def _stored_ids(self, room: RoomId, ids: list[MessageId]) -> set[str]:
+        """Which of ``ids`` the store holds for ``room`` (inside the caller's transaction)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            marks = ",".join("?" * len(chunk))  # placeholders only: the ids are parameters
+            rows = await self._db.execute_fetchall(
+                f"SELECT id FROM messages WHERE room = ? AND id IN ({marks})",  # noqa: S608
+                (room, *chunk),
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
 
     # -- messages ----------------------------------------------------------------
 

@@ -27,7 +27,16 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar, final
 
@@ -38,9 +47,11 @@ from client_sdk._live import LiveStream
 from client_sdk._outbox import Outbox
 from client_sdk._personal import PersonalSync
 from client_sdk._roomstate import (
+    Opened,
     RoomState,
     Step,
     create_op,
+    open_ahead,
 )
 from client_sdk._sessions import Sessions
 from client_sdk._slot import Slot
@@ -76,6 +87,7 @@ from protocol.api import (
     MessageEvent,
     RoomEvent,
     SyncRequest,
+    SyncResponse,
 )
 from protocol.encoding import canonical
 from protocol.errors import ForkDetected, HearthError, LinkError, LogError
@@ -106,6 +118,8 @@ _log = logging.getLogger("client_sdk")
 _T = TypeVar("_T")
 _MAX_REBASES: Final = 8
 _SYNC_PAGE: Final = 500
+_OPEN_AHEAD_MIN: Final = 16
+"""Messages in a sync page below which they are opened on the event loop, not a thread."""
 _HISTORY_PAGE: Final = 200
 _CLOSED: Final = object()
 
@@ -115,6 +129,41 @@ _REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """The sync page requested ahead, and the positions it was requested with."""
+
+    positions: dict[RoomId, int]
+    task: asyncio.Task[tuple[SyncResponse, dict[RoomId, dict[int, Opened]]]]
+
+
+def _open_pages(
+    response: SyncResponse, secrets: dict[RoomId, dict[int, bytes]]
+) -> dict[RoomId, dict[int, Opened]]:
+    """:func:`open_ahead` over every room of a sync page (runs in a worker thread)."""
+    return {
+        page.room: open_ahead(page.room, page.events, secrets[page.room])
+        for page in response.rooms
+        if page.room in secrets
+    }
+
+
+def _positions_after(positions: dict[RoomId, int], response: SyncResponse) -> dict[RoomId, int]:
+    """The positions storing ``response`` should leave (if every event is taken)."""
+    after = dict(positions)
+    for page in response.rooms:
+        if page.room in after and page.events:
+            after[page.room] = max(after[page.room], page.events[-1].seq)
+    return after
+
+
+async def _drop(task: asyncio.Task[Any]) -> None:
+    """Cancel a page requested ahead that is not wanted, and swallow its outcome."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 @final
@@ -839,8 +888,13 @@ class HearthClient:
             raise ClientClosed("open the client first (async with)", code="client.not_open")
         return self._inbox
 
-    async def _ingest(self, slot: Slot, events: Sequence[RoomEvent]) -> None:
-        await self._require_inbox().ingest(slot, events)
+    async def _ingest(
+        self,
+        slot: Slot,
+        events: Sequence[RoomEvent],
+        opened: Mapping[int, Opened] | None = None,
+    ) -> None:
+        await self._require_inbox().ingest(slot, events, opened)
 
     async def _save(self, slot: Slot, step: Step, *, all_ops: bool = False) -> None:
         await self._require_inbox().save(slot, step, all_ops=all_ops)
@@ -907,41 +961,85 @@ class HearthClient:
         ]
 
     async def _sync(self) -> None:
+        """Page through ``POST /v1/sync``, one page ahead of the one being stored.
+
+        While a page is checked and stored, the next is already requested (with
+        the positions the current page will leave) and its messages verified and
+        decrypted in a worker thread (:func:`open_ahead`). That page is used only
+        if the positions after storing match those it was asked with; otherwise
+        it is dropped and asked again, so the pass is exactly the sequential one.
+        """
         _, transport = self._check_open()
         async with self._sync_lock:
             reauthenticated = False
-            while True:
-                slots = self._followed()
-                if not slots:
-                    break
-                tokens = [await self._token(s) for s in slots]
-                request = SyncRequest(
-                    positions={s.room: s.state.position for s in slots}, limit=_SYNC_PAGE
-                )
-                try:
-                    response = await transport.sync(tokens, request)
-                except RelayError as exc:
-                    if exc.code in ("auth.invalid", "auth.expired") and not reauthenticated:
-                        reauthenticated = True
-                        self._stream_refused()
-                        continue
-                    lost = RoomId(str(exc.detail.get("room", "")))
-                    if exc.code == "room.not_found" and lost in self._slots:
-                        await self._unreachable(self._slots[lost])
-                        continue
-                    raise
-                for page in response.rooms:
-                    slot = self._slots.get(page.room)
-                    if slot is None:
-                        continue
-                    async with slot.lock:
-                        slot.state.note_low_water(page.low_water)
-                        await self._ingest(slot, page.events)
-                progressed = any(s.state.position != request.positions.get(s.room) for s in slots)
-                if not response.more or not progressed:
-                    break  # a relay saying "more" without moving us on is not followed
+            ahead: _Ahead | None = None
+            try:
+                while True:
+                    slots = self._followed()
+                    if not slots:
+                        break
+                    positions = {s.room: s.state.position for s in slots}
+                    if ahead is not None and ahead.positions == positions:
+                        task = ahead.task
+                    else:
+                        if ahead is not None:
+                            await _drop(ahead.task)
+                        tokens = [await self._token(s) for s in slots]
+                        task = self._fetch_page(transport, tokens, positions, slots)
+                    ahead = None
+                    try:
+                        response, opened = await task
+                    except RelayError as exc:
+                        if exc.code in ("auth.invalid", "auth.expired") and not reauthenticated:
+                            reauthenticated = True
+                            self._stream_refused()
+                            continue
+                        lost = RoomId(str(exc.detail.get("room", "")))
+                        if exc.code == "room.not_found" and lost in self._slots:
+                            await self._unreachable(self._slots[lost])
+                            continue
+                        raise
+                    if response.more:
+                        guess = _positions_after(positions, response)
+                        if guess != positions:
+                            tokens = [await self._token(s) for s in slots]
+                            ahead = _Ahead(guess, self._fetch_page(transport, tokens, guess, slots))
+                    for page in response.rooms:
+                        slot = self._slots.get(page.room)
+                        if slot is None:
+                            continue
+                        async with slot.lock:
+                            slot.state.note_low_water(page.low_water)
+                            await self._ingest(slot, page.events, opened.get(page.room))
+                    progressed = any(s.state.position != positions.get(s.room) for s in slots)
+                    if not response.more or not progressed:
+                        break  # a relay saying "more" without moving us on is not followed
+            finally:
+                if ahead is not None:
+                    await _drop(ahead.task)
             for slot in self._followed():
                 await self._check_withheld(slot)
+
+    def _fetch_page(
+        self,
+        transport: Transport,
+        tokens: list[str],
+        positions: dict[RoomId, int],
+        slots: Sequence[Slot],
+    ) -> asyncio.Task[tuple[SyncResponse, dict[RoomId, dict[int, Opened]]]]:
+        """Request a sync page and open its messages off the event loop, as a task."""
+        # Copies: the event loop may add secrets while the worker thread reads them.
+        secrets = {s.room: dict(s.state.secrets) for s in slots}
+        request = SyncRequest(positions=positions, limit=_SYNC_PAGE)
+
+        async def fetch() -> tuple[SyncResponse, dict[RoomId, dict[int, Opened]]]:
+            response = await transport.sync(tokens, request)
+            count = sum(len(page.events) for page in response.rooms)
+            if count < _OPEN_AHEAD_MIN:
+                return response, {}  # not worth a thread hand-off: receive opens them
+            return response, await asyncio.to_thread(_open_pages, response, secrets)
+
+        return asyncio.get_running_loop().create_task(fetch(), name="hearth-sync-page")
 
     async def _unreachable(self, slot: Slot) -> None:
         """The relay no longer serves the room to our key (we were removed, most likely)."""

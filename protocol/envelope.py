@@ -76,8 +76,14 @@ def verify_signature(envelope: Envelope) -> bytes:
     return header_bytes
 
 
-def open_message(envelope: Envelope, *, epoch_secret: bytes) -> Plaintext:
+def open_message(envelope: Envelope, *, epoch_secret: bytes, key: bytes | None = None) -> Plaintext:
     """Verify, decrypt and decode an envelope with its epoch's secret.
+
+    Args:
+        envelope: The envelope as served.
+        epoch_secret: The secret of the epoch the header names.
+        key: ``message_key(epoch_secret)``, if the caller keeps it per epoch
+            (opening many messages of one epoch then derives it once).
 
     Raises:
         EnvelopeError: ``msg.bad_signature``, ``msg.decrypt_failed`` (wrong epoch
@@ -87,7 +93,7 @@ def open_message(envelope: Envelope, *, epoch_secret: bytes) -> Plaintext:
     header_bytes = verify_signature(envelope)
     try:
         padded = crypto.aead_decrypt(
-            message_key(epoch_secret),
+            message_key(epoch_secret) if key is None else key,
             envelope.header.nonce,
             envelope.ciphertext,
             crypto.CTX_MSG_AD + header_bytes,

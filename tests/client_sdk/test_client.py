@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+import client_sdk.client as client_module
 from client_sdk import (
     Event,
     HearthClient,
@@ -166,6 +167,38 @@ async def test_three_clients_create_invite_join_and_chat(open_client: OpenClient
     assert not (rb.alarms)
     assert not (rc.alarms)
     assert {r.id for r in a.rooms} == {r.id for r in b.rooms} == {r.id for r in c.rooms}
+
+
+async def test_catch_up_across_many_pages_and_an_epoch_change(
+    open_client: OpenClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of three: the sync asks for each page while storing the one before, and
+    # opens its messages in a worker thread, many times over.
+    monkeypatch.setattr(client_module, "_SYNC_PAGE", 3)
+    monkeypatch.setattr(client_module, "_OPEN_AHEAD_MIN", 1)
+    (_a, _b, c), (ra, rb, rc), _ = await group_of_three(open_client)
+    identity_c = c.identity
+    await c.close()
+    sent = [await ra.send(f"before the rotation {i}") for i in range(5)]
+    # A new epoch mid-way: the page asked ahead of it cannot open what follows.
+    await rb.rotate()
+    sent += [await rb.send(f"after the rotation {i}") for i in range(5)]
+    await ra.edit(sent[1], "before the rotation 1, edited")
+    await rb.delete(sent[6])
+    del sent[6]
+    c2 = await open_client(identity_c, "c", live=False)
+    watcher = Watcher(c2)
+    room = c2.room(rc.id)
+    await c2.sync()
+    got = await room.messages()
+    assert [m.id for m in got] == sent
+    assert got[1].text == "before the rotation 1, edited"
+    assert room.epoch == ra.epoch == 4
+    assert not room.alarms
+    await watcher.wait(MessageReceived, lambda e: e.message.id == sent[-1])
+    announced = [e.message.id for e in watcher.events if isinstance(e, MessageReceived)]
+    assert len(announced) == len(set(announced))  # each at most once
+    assert set(sent) <= set(announced)
 
 
 async def _texts_are(room: Room, expected: list[str]) -> bool:

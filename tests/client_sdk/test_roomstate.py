@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from client_sdk._roomstate import RoomState, create_op
+from client_sdk._roomstate import Opened, RoomState, create_op, open_ahead
 from client_sdk.errors import InviteError, RoomBlocked, RoomInactive
 from client_sdk.events import (
     MemberJoined,
@@ -22,7 +22,8 @@ from client_sdk.events import (
 )
 from protocol import RoomLog, RootSeed, check_envelope, new_room_id, seal_message
 from protocol.api import LogEvent, MessageEvent, RemovedEvent, RoomEvent
-from protocol.errors import LogError
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import EnvelopeError, LogError
 from protocol.ids import RoomId
 from protocol.messages import Envelope, Plaintext, ProfileBody, RulesBody, TextBody
 from protocol.ops import Policy, SignedOp
@@ -468,3 +469,60 @@ def test_a_retention_purge_is_not_a_withheld_message(room) -> None:  # type: ign
     assert alarms(got) == []
     assert carol.state.check_withheld().items == []
     assert carol.state.log.epoch == alice.state.log.epoch
+
+
+# -- messages opened ahead (the sync's worker thread) ---------------------------------
+
+
+def _received(person: Person, seq: Seq, opened: dict[int, Opened] | None = None) -> list[object]:
+    items: list[object] = []
+    for event in seq.events:
+        step = person.state.receive(event, opened=(opened or {}).get(event.seq))
+        assert not step.need_log
+        items += step.items
+    return items
+
+
+def test_messages_opened_ahead_are_taken_as_if_opened_in_turn(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    start = seq.next_seq
+    alice.say(seq, "one")
+    tampered = alice.say(seq, "two")
+    env = tampered.envelope
+    flipped = bytes([env.ciphertext[0] ^ 1]) + env.ciphertext[1:]
+    seq.events[-1] = MessageEvent(
+        seq=tampered.seq,
+        ts=T0,
+        envelope=Envelope(header=env.header, ciphertext=flipped, sig=env.sig),
+    )
+    bob.say(seq, "three")
+    new = seq.events[start - 1 :]
+    opened = open_ahead(carol.state.room, new, dict(carol.state.secrets))
+    assert sorted(opened) == [e.seq for e in new]
+    # Bob opens in turn, Carol takes what was opened ahead: the same texts, the same refusal.
+    bob_saw = _received(bob, seq)
+    carol_saw = _received(carol, seq, opened)
+    assert texts(carol_saw) == texts(bob_saw) == ["one", "three"]
+    assert [(a.kind, a.code) for a in alarms(carol_saw)] == [("bad_message", "msg.bad_signature")]
+    assert [(a.kind, a.code) for a in alarms(bob_saw)] == [("bad_message", "msg.bad_signature")]
+
+
+def test_an_opened_result_counts_only_for_its_own_envelope_and_secret(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    honest = alice.say(seq, "what alice wrote")
+    other = bob.say(seq, "something else")
+    # A result counts only for the very envelope object it was made from (an equal
+    # copy does not do) and under the secret the room holds for its epoch.
+    forged = open_ahead(carol.state.room, [other], dict(carol.state.secrets))[other.seq]
+    lookalike = from_msgpack(canonical(honest.envelope), Envelope)
+    assert lookalike == honest.envelope
+    assert lookalike is not honest.envelope
+    wrong_secret = {e: bytes(32) for e in carol.state.secrets}
+    cases = {
+        honest.seq: Opened(lookalike, forged.secret, forged.result),
+        other.seq: open_ahead(carol.state.room, [other], wrong_secret)[other.seq],
+    }
+    assert isinstance(cases[other.seq].result, EnvelopeError)  # what a wrong secret gives
+    got = _received(carol, seq, cases)
+    assert texts(got) == ["what alice wrote", "something else"]
+    assert not alarms(got)
