@@ -86,6 +86,10 @@ class InboxHost(Protocol):
         """Seal our waiting request again for supporters who arrived (in the background)."""
         ...
 
+    def abandon(self, slot: Slot, request: MessageId) -> None:
+        """Our claim lost: leave the buddy chat we opened for it (in the background)."""
+        ...
+
     async def catch_up_log(self, slot: Slot) -> None:
         """Fetch and verify the log after our head. Called holding ``slot.lock``."""
         ...
@@ -184,6 +188,8 @@ class Inbox:
             self._host.join_buddy(slot, request)
         for request, text, to in step.reseal:
             self._host.reseal(slot, request, text, to)
+        for request in step.abandon:
+            self._host.abandon(slot, request)
         for member in step.evict:
             self._host.evict(slot, member)
         if not announce:

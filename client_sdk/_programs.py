@@ -30,7 +30,7 @@ import msgspec
 from client_sdk._roomstate import RoomState, Step
 from client_sdk._slot import Slot
 from client_sdk._support import seal_invite, seal_request, seal_reseal
-from client_sdk.errors import RelayUnavailable, SupportError
+from client_sdk.errors import RelayUnavailable, RoomInactive, SupportError
 from client_sdk.support import SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import (
@@ -54,6 +54,7 @@ __all__ = [
     "reseal",
     "restatus",
     "set_availability",
+    "unjoined",
     "withdraw",
 ]
 
@@ -213,13 +214,39 @@ async def claim(client: HearthClient, room: RoomId, request: MessageId) -> Room:
     await _settle(client)  # RelayUnavailable: the claim waits in the outbox; events tell
     if state.support.view(request).supporter == state.me:
         return buddy
-    async with slot.lock:
-        state.support.lost.pop(request, None)
-        state.support.pending.pop(request, None)
-        await client._save(slot, Step())
-    with contextlib.suppress(Exception):
-        await buddy.leave()
+    await abandon(client, slot, request)
+    if client._slots[buddy.id].state.status == "active":
+        # The SDK's own abandon (from reading the claim) may be leaving it right now:
+        # the room's lock makes this wait for it, then find nothing left to do.
+        with contextlib.suppress(RoomInactive):
+            await client._room_leave(buddy.id)
     raise SupportError("another supporter claimed this request first", code="support.taken")
+
+
+async def abandon(client: HearthClient, slot: Slot, request: MessageId) -> None:
+    """Leave the buddy chat of a claim that lost (now, or once read back after a restart)."""
+    state = slot.state
+    async with slot.lock:
+        buddy = state.support.lost.pop(request, None) or state.support.pending.pop(request, None)
+        await client._save(slot, Step())
+    chat = client._slots.get(buddy) if buddy is not None else None
+    if chat is not None and chat.state.status == "active":
+        with contextlib.suppress(RoomInactive):
+            await client._room_leave(chat.room)
+
+
+def unjoined(client: HearthClient) -> list[tuple[Slot, MessageId]]:
+    """Our claimed requests whose buddy chat this device has not joined."""
+    out = []
+    for slot in client._slots.values():
+        book = slot.state.support
+        if slot.state.status != "active" or book.empty:
+            continue
+        for view in book.requests():
+            invite = book.invite(view.id) if view.mine and view.status == "claimed" else None
+            if invite is not None and invite[1] not in client._slots:
+                out.append((slot, view.id))
+    return out
 
 
 async def set_availability(

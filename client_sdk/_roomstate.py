@@ -231,6 +231,8 @@ class Step:
     """Our support requests a supporter claimed: join the buddy chat the claim names."""
     reseal: list[tuple[MessageId, str, list[MemberId]]] = field(default_factory=list)
     """Our waiting requests to seal again for supporters who arrived since."""
+    abandon: list[MessageId] = field(default_factory=list)
+    """Requests another supporter claimed before us: leave the chat we opened."""
 
     @property
     def events(self) -> list[Event]:
@@ -253,6 +255,7 @@ class Step:
         self.restatus = self.restatus or other.restatus
         self.buddy += other.buddy
         self.reseal += other.reseal
+        self.abandon += other.abandon
         self.evict += other.evict
 
 
@@ -987,6 +990,8 @@ class RoomState:
             claimed = book.claim(
                 supporter=sender, role=role, request_id=body.request, invite=invite
             )
+            if sender == self.me and body.request in book.lost:
+                step.abandon.append(body.request)
             if claimed is not None and claimed.requester == self.me and invite is not None:
                 step.buddy.append(body.request)
             event = claimed

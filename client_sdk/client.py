@@ -300,6 +300,9 @@ class HearthClient:
                 timeout=self._timeout,
             )
             self._stream_task = asyncio.create_task(self._live.run(), name="hearth-stream")
+        for slot, request in _programs.unjoined(self):
+            # A claim we read before the app closed, whose buddy chat we never joined.
+            self._spawn(_programs.join_claimed(self, slot.room, request))
 
     async def close(self) -> None:
         """Stop the stream, close the store. Unsent messages stay in the outbox."""
@@ -1321,6 +1324,9 @@ class _Host:
 
     def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
         self._client._spawn(_programs.reseal(self._client, slot, request, text, to))
+
+    def abandon(self, slot: Slot, request: MessageId) -> None:
+        self._client._spawn(_programs.abandon(self._client, slot, request))
 
     async def retire(self, slot: Slot) -> None:
         await self._client._retire(slot)

@@ -23,6 +23,7 @@ from client_sdk import (
     SupportRequested,
 )
 from client_sdk._support import open_request
+from client_sdk.client import _Host
 from protocol import crypto
 from protocol.api import MessageEvent
 from protocol.encoding import canonical
@@ -428,3 +429,29 @@ async def test_a_claim_counts_by_the_role_its_sender_had_in_room_order(
         view = room.support_request(request.id)
         assert (view.status, view.supporter) == ("claimed", p.s1.me), room
     assert (await p.m1.buddy_chat(request.id)).id == buddy.id
+
+
+async def test_a_buddy_chat_not_joined_before_a_restart_is_joined_on_reopening(
+    open_client: OpenClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = await program_of(open_client, offline=frozenset({"m1"}))
+    await p.s1.set_availability(True)
+    await synced(p.m1)
+    request = await p.m1.request_support(ASK_2)
+    await synced(p.s1)
+    buddy = await p.s1.claim(request.id)
+
+    # The app closes right after reading the claim, before the background join ran.
+    monkeypatch.setattr(_Host, "join_buddy", lambda self, slot, request: None)
+    m1 = p.clients[3]
+    await m1.sync()
+    assert p.m1.support_request(request.id).buddy_room_id == buddy.id
+    assert buddy.id not in [r.id for r in m1.rooms]
+    await m1.close()
+    monkeypatch.undo()
+
+    again = await open_client(m1.identity, "m1", live=False)
+    await until(lambda: _is(buddy.id in [r.id for r in again.rooms]))
+    chat = again.room(buddy.id)
+    await until(lambda: _is(len(chat.members) == 2))
+    assert chat.members[buddy.me] == "owner"
