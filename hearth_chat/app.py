@@ -52,6 +52,8 @@ class HearthChat(App[None]):
         reconnect_delay: The SDK's reconnect backoff (first, largest), seconds.
         registration_token: Offered when creating rooms on a relay whose
             creation policy is ``token``.
+        page_size: How many messages a room shows at first, and loads each time
+            the person moves up past the oldest.
     """
 
     CSS_PATH = "chat.tcss"
@@ -67,6 +69,7 @@ class HearthChat(App[None]):
         *,
         reconnect_delay: tuple[float, float] = (0.25, 10.0),
         registration_token: str | None = None,
+        page_size: int = 50,
     ) -> None:
         super().__init__()
         self.relay = relay
@@ -79,6 +82,7 @@ class HearthChat(App[None]):
         self.caught_up = 0
         self._reconnect_delay = reconnect_delay
         self._registration_token = registration_token
+        self.page_size = page_size
 
     def on_mount(self) -> None:
         self.push_screen(UnlockScreen() if self.profile.has_identity() else WelcomeScreen())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, ClassVar, TypeVar, final
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -429,6 +429,7 @@ class MembersDialog(Dialog[None]):
         except HearthError as exc:
             self.error(describe(exc))
 
+    @work(exclusive=True, group="remove")
     async def action_remove(self) -> None:
         member = self._selected()
         if member is None or member == self._room.me or not self._can_moderate():

@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MainScreen"]
 
-PAGE = 50
 KIND_MARK = {"group": "#", "buddy": "@", "program": "+"}
 
 
@@ -217,7 +216,7 @@ class MainScreen(Screen[None]):
         room = self.chat.require_client().room(room_id)
         view = self.query_one("#messages", MessageList)
         await view.clear()
-        await view.extend(MessageItem(m) for m in await room.messages(limit=PAGE))
+        await view.extend(MessageItem(m) for m in await room.messages(limit=self.chat.page_size))
         view.index = len(view) - 1 if len(view) else None
         view.scroll_end(animate=False)
         self._redraw_replies()
@@ -363,7 +362,7 @@ class MainScreen(Screen[None]):
         if room is None or not stored or room.id in self._exhausted:
             return
         try:
-            older = await room.messages(limit=PAGE, before=stored[0].message.id)
+            older = await room.messages(limit=self.chat.page_size, before=stored[0].message.id)
         except KeyError:  # that message was deleted meanwhile; the next move retries
             return
         except HearthError as exc:

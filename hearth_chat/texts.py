@@ -54,8 +54,13 @@ def short_id(member_id: str) -> str:
     return member_id[:8]
 
 
-def format_safety_number(digits: str) -> str:
-    """Sixty digits in twelve groups of five, three rows, as people read them aloud."""
+def format_safety_number(number: str) -> str:
+    """Sixty digits in twelve groups of five, three rows, as people read them aloud.
+
+    Takes :meth:`client_sdk.Room.safety_number`'s text (the SDK groups it on one
+    line already) and keeps only its digits.
+    """
+    digits = "".join(c for c in number if c.isdigit())
     groups = [digits[i : i + 5] for i in range(0, len(digits), 5)]
     rows = [" ".join(groups[i : i + 4]) for i in range(0, len(groups), 4)]
     return "\n".join(rows)

@@ -43,6 +43,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
 
 
 PASSPHRASE = "correct horse battery"
+PAGE = 8  # messages per page of history: small, so a test fills two pages quickly
 
 
 def make_app(relay: RelayProcess, folder: Path, *, identity: Identity | None = None) -> HearthChat:
@@ -54,7 +55,7 @@ def make_app(relay: RelayProcess, folder: Path, *, identity: Identity | None = N
     profile = Profile(folder, strength="interactive")
     if identity is not None:
         profile.save_identity(identity, PASSPHRASE)
-    return HearthChat(relay.url, profile, reconnect_delay=(0.1, 1.0))
+    return HearthChat(relay.url, profile, reconnect_delay=(0.1, 1.0), page_size=PAGE)
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: str) -> None:

@@ -68,3 +68,5 @@ def test_safety_numbers_are_grouped_for_reading_aloud() -> None:
     assert len(rows) == 3
     assert all(len(row.split()) == 4 for row in rows)
     assert "".join(rows).replace(" ", "") == digits
+    spaced = " ".join(digits[i : i + 5] for i in range(0, 60, 5))  # as the SDK gives it
+    assert format_safety_number(spaced) == format_safety_number(digits)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from textual.widgets import Input, Static
 
 from client_sdk import HearthClient, Identity, MessageReceived, ReportReceived, RulesAccepted
-from hearth_chat.dialogs import ReportDialog, ReportsDialog, RulesDialog
+from hearth_chat.dialogs import ReportDialog, ReportsDialog, RulesDialog, ScheduleDialog
 from hearth_chat.rooms import MainScreen
 from tests.chat.conftest import (
     WAIT,
@@ -64,6 +65,28 @@ async def test_rules_must_be_accepted_before_the_first_post(
             await wait_for(pilot, lambda: isinstance(app.screen, RulesDialog), "the rules")
             await click(pilot, "#accept")
             await wait_for(pilot, lambda: shows(app, "you: hi all, first time here"), "sent")
+
+            # The schedule a moderator publishes: F6 lists it and exports it for a calendar.
+            await room.set_schedule(
+                "Check-in",
+                frequency="weekly",
+                start=datetime(2030, 1, 7, 19, 0),
+                timezone="Europe/Berlin",
+                duration=timedelta(minutes=60),
+            )
+            await wait_for(pilot, lambda: main.room().schedule is not None, "the schedule")
+            await pilot.press("f6")
+            await wait_for(pilot, lambda: isinstance(app.screen, ScheduleDialog), "schedule")
+            meetings = str(app.screen.query_one("#meetings", Static).render())
+            assert "Mon 07 Jan 2030, 19:00 to 20:00" in meetings
+            assert "Mon 14 Jan 2030, 19:00" in meetings
+            await click(pilot, "#export")
+            exported = tmp_path / "dee" / "exports" / "Sober-October.ics"
+            await wait_for(pilot, exported.exists, "the exported calendar")
+            ics = exported.read_text("utf-8")
+            assert ics.startswith("BEGIN:VCALENDAR")
+            assert "RRULE:FREQ=WEEKLY" in ics
+            assert "SUMMARY:Check-in" in ics
 
         events: list[object] = []
         async with asyncio.timeout(WAIT):
