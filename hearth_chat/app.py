@@ -161,7 +161,13 @@ class HearthChat(App[None]):
 
     async def _pump(self, client: HearthClient) -> None:
         async for event in client.events():
-            await self._handle(client, event)
+            try:
+                await self._handle(client, event)
+            except (HearthError, LookupError) as exc:
+                # Showing an update failed (say, a room the store no longer holds): say
+                # so and keep following; the SDK has already verified and stored it.
+                self.log.error(f"showing {type(event).__name__} failed: {exc!r}")
+                self.notify("An update could not be shown.", severity="warning")
 
     async def _handle(self, client: HearthClient, event: Event) -> None:
         if self.catching_up:

@@ -118,6 +118,7 @@ class MessageList(ListView):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "screen.reply", "Reply"),
+        Binding("e", "screen.edit", "Edit"),
         Binding("p", "screen.report", "Report"),
         Binding("d", "screen.delete", "Delete"),
         Binding("m", "screen.mute", "Mute sender"),
@@ -145,6 +146,7 @@ class MainScreen(Screen[None]):
         self._chat = chat  # explicit: ``self.app`` is a context variable, ambiguous in tests
         self.current: RoomId | None = None
         self._reply_to: Message | None = None
+        self._editing: Message | None = None
         self._loading_older = False
         self._exhausted: set[RoomId] = set()
         self.ready = False  # composed and mounted: the app may send it events
@@ -321,6 +323,9 @@ class MainScreen(Screen[None]):
             for item in view.query(MessageItem):
                 if item.message.id == event.message.id:
                     item.message = event.message
+            self._redraw_replies()
+            for item in view.query(MessageItem):
+                if item.message.id == event.message.id:
                     item.redraw(self._find(event.message.reply_to))
         elif isinstance(event, MessageDeleted):
             for index, item in enumerate(view.query(MessageItem)):
@@ -401,9 +406,12 @@ class MainScreen(Screen[None]):
             self.refresh_room_header()
             await self._send(room, text)
 
-    async def _send(self, room: Room, text: str) -> None:
+    async def _send(self, room: Room, raw: str) -> None:
         composer = self.query_one("#composer", Input)
-        warning: str | None = None
+        if self._editing is not None:
+            await self._edit(room, self._editing, raw)
+            return
+        text, warning = raw, None
         if text.startswith("/cw "):  # "/cw warning | text"
             head, _, rest = text[4:].partition("|")
             if rest.strip():
@@ -414,7 +422,7 @@ class MainScreen(Screen[None]):
                 text, content_warning=warning, reply_to=reply.id if reply else None
             )
         except RulesNotAccepted:
-            self.accept_rules_then_send(text)
+            self.accept_rules_then_send(raw)
             return
         except HearthError as exc:
             self.notify(describe(exc), severity="error", title="Not sent")
@@ -463,15 +471,39 @@ class MainScreen(Screen[None]):
         message = self._selected()
         if message is None:
             return
-        self._reply_to = message
+        self._reply_to, self._editing = message, None
         self.query_one("#replying", Static).update(
             f"Replying to {short_id(message.sender)}: {message.text[:60]} (Esc cancels)"
         )
         self.query_one("#composer", Input).focus()
 
+    def action_edit(self) -> None:
+        message = self._selected()
+        if message is None:
+            return
+        if not message.mine:
+            self.notify("You can edit only your own messages.")
+            return
+        self._editing, self._reply_to = message, None
+        self.query_one("#replying", Static).update("Editing your message (Esc cancels)")
+        composer = self.query_one("#composer", Input)
+        composer.value = message.text
+        composer.cursor_position = len(message.text)
+        composer.focus()
+
+    async def _edit(self, room: Room, message: Message, text: str) -> None:
+        try:
+            await room.edit(message.id, text)
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error", title="Not edited")
+            return
+        self._editing = None
+        self.query_one("#composer", Input).value = ""
+        self.query_one("#replying", Static).update("")
+
     def key_escape(self) -> None:
-        if self._reply_to is not None:
-            self._reply_to = None
+        if self._reply_to is not None or self._editing is not None:
+            self._reply_to = self._editing = None
             self.query_one("#replying", Static).update("")
 
     def action_report(self) -> None:

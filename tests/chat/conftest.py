@@ -73,6 +73,7 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: st
 async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
     """Click a field and paste ``text`` into it, as a person pastes a phrase or a link."""
     await click(pilot, selector)
+    await pilot.press("end")  # the click lands on the field's left edge
     focused = pilot.app.focused
     assert focused is not None
     focused.post_message(Paste(text))

@@ -19,6 +19,7 @@ from tests.chat.conftest import (
     say,
     select_message,
     shows,
+    type_into,
     unlock,
     wait_for,
 )
@@ -56,6 +57,14 @@ async def test_two_apps_chat_with_reply_and_content_warning(
         await say(a, "welcome, Ben")
         await wait_for(b, lambda: shows(ben, "welcome, Ben"), "Ben reads the reply")
         assert shows(ben, "replying to: hello from ben")
+
+        # Ben edits his message: e puts it in the composer; Enter sends the edit.
+        select_message(ben, "you: hello from ben")
+        await b.press("e")
+        await type_into(b, "#composer", " (and hi Ana)")
+        await b.press("enter")
+        await wait_for(a, lambda: shows(ana, "hello from ben (and hi Ana) (edited)"), "the edit")
+        assert shows(ana, "replying to: hello from ben (and hi Ana)")
 
         # A content warning hides the text until it is opened.
         await say(b, "/cw exam stress | I failed the exam")
