@@ -111,6 +111,8 @@ class HearthChat(App[None]):
 
     async def _start(self, identity: Identity) -> None:
         self.profile.remember_relay(self.relay)
+        # Count from the very start: the stream's own first catch-up begins on open.
+        self.catching_up, self.caught_up = True, 0
         client = HearthClient(
             self.relay,
             identity,
@@ -130,12 +132,13 @@ class HearthChat(App[None]):
         self.catch_up()
 
     def catch_up(self) -> None:
-        """Run one complete sync pass, showing its progress."""
+        """Run one complete sync pass, showing its progress (a pass in progress restarts)."""
+        if not self.catching_up:
+            self.catching_up, self.caught_up = True, 0
         self.run_worker(self._catch_up(), group="sync", exclusive=True)
 
     async def _catch_up(self) -> None:
         client = self.require_client()
-        self.catching_up, self.caught_up = True, 0
         self._refresh_status()
         with contextlib.suppress(HearthError):  # offline: the status bar says so
             await client.sync()

@@ -75,49 +75,53 @@ async def test_two_apps_chat_with_reply_and_content_warning(
         await wait_for(a, lambda: shows(ana, "I failed the exam"), "the opened message")
 
 
-async def test_safety_numbers_match_and_history_loads_on_scroll_up(
+async def test_safety_numbers_history_on_scroll_up_and_catch_up(
     relay: RelayProcess, tmp_path: Path
 ) -> None:
-    ana_id = Identity.generate()
-    ana = make_app(relay, tmp_path / "ana", identity=ana_id)
-    async with (
-        ana.run_test(size=(120, 40)) as a,
-        HearthClient(relay.url, Identity.generate(), store_path=tmp_path / "cy.db") as cy,
-    ):
-        await unlock(a)
-        await create_room(a, "Long talks")
-        cy_room = await cy.join(await make_invite(a))
-        for n in range(PAGE + 4):
+    ana = make_app(relay, tmp_path / "ana", identity=Identity.generate())
+    async with HearthClient(relay.url, Identity.generate(), store_path=tmp_path / "cy.db") as cy:
+        async with ana.run_test(size=(120, 40)) as a:
+            await unlock(a)
+            await create_room(a, "Long talks")
+            cy_room = await cy.join(await make_invite(a))
+            for n in range(PAGE + 4):
+                await cy_room.send(f"line {n:03d}")
+            await wait_for(a, lambda: shows(ana, "line 011"), "the last line")
+
+            # F5: the safety number Ana's app shows for Cy is the one Cy computes for Ana.
+            await a.press("f5")
+            await wait_for(a, lambda: isinstance(ana.screen, MembersDialog), "the members")
+            members = ana.screen.query_one("#members", ListView)
+            for index, item in enumerate(members.query(ListItem)):
+                if cy_room.me[:8] in str(item.query_one(Label).render()):
+                    members.index = index
+            safety = ana.screen.query_one("#safety", Static)
+            await wait_for(a, lambda: "Safety number" in str(safety.render()), "the number")
+            shown = "".join(c for c in str(safety.render()).split(":", 1)[1] if c.isdigit())
+            main = ana.screen_stack[-2]
+            assert isinstance(main, MainScreen)
+            room = main.room()
+            assert room is not None
+            assert shown == "".join(c for c in cy_room.safety_number(room.me) if c.isdigit())
+            assert len(shown) == 60
+            await a.press("escape")
+
+        # Cy goes on while Ana's app is closed: the next start catches up, counting.
+        for n in range(PAGE + 4, PAGE + 8):
             await cy_room.send(f"line {n:03d}")
-        await wait_for(a, lambda: shows(ana, "line 011"), "the last line")
 
-        # F5: the safety number Ana's app shows for Cy is the one Cy computes for Ana.
-        await a.press("f5")
-        await wait_for(a, lambda: isinstance(ana.screen, MembersDialog), "the members")
-        members = ana.screen.query_one("#members", ListView)
-        for index, item in enumerate(members.query(ListItem)):
-            if cy_room.me[:8] in str(item.query_one(Label).render()):
-                members.index = index
-        safety = ana.screen.query_one("#safety", Static)
-        await wait_for(a, lambda: "Safety number" in str(safety.render()), "the number")
-        shown = "".join(c for c in str(safety.render()).split(":", 1)[1] if c.isdigit())
-        main = ana.screen_stack[-2]
-        assert isinstance(main, MainScreen)
-        room = main.room()
-        assert room is not None
-        assert shown == "".join(c for c in cy_room.safety_number(room.me) if c.isdigit())
-        assert len(shown) == 60
-        await a.press("escape")
-
-    # On the next start the room shows the newest page; moving up past the top loads more.
-    again = make_app(relay, tmp_path / "ana")
-    async with again.run_test(size=(120, 40)) as a:
-        await unlock(a)
-        await wait_for(a, lambda: shows(again, "line 011"), "the newest page")
-        assert not shows(again, "line 001")
-        view = again.screen.query_one("#messages", MessageList)
-        view.focus()
-        view.index = 1
-        await a.press("up")
-        await wait_for(a, lambda: shows(again, "line 001"), "older messages")
-        assert len(message_lines(again)) == PAGE + 4
+        # The next start shows the newest page; moving up past the top loads more.
+        again = make_app(relay, tmp_path / "ana")
+        async with again.run_test(size=(120, 40)) as a:
+            await unlock(a)
+            await wait_for(a, lambda: not again.catching_up, "the catch-up")
+            assert again.caught_up >= 4  # the four messages sent while the app was closed
+            await wait_for(a, lambda: shows(again, "line 015"), "the newest page")
+            # The newest page, plus what arrived since (the catch-up may end after it loads).
+            assert not shows(again, "line 000")
+            view = again.screen.query_one("#messages", MessageList)
+            view.focus()
+            view.index = 1
+            await a.press("up")
+            await wait_for(a, lambda: shows(again, "line 000"), "older messages")
+            assert len(message_lines(again)) == PAGE + 8
