@@ -352,7 +352,7 @@ class ScheduleDialog(Dialog[None]):
 @final
 class _MemberItem(ListItem):
     def __init__(self, member: MemberId, label: str) -> None:
-        super().__init__(Label(label))
+        super().__init__(Label(label, markup=False))
         self.member = member
 
 
@@ -364,6 +364,9 @@ class MembersDialog(Dialog[None]):
         Binding("escape", "close", "Close"),
         Binding("m", "mute", "Mute/unmute"),
         Binding("x", "remove", "Remove"),
+        Binding("o", "role('moderator')", "Make moderator"),
+        Binding("s", "role('supporter')", "Make supporter"),
+        Binding("u", "role('member')", "Make member"),
     ]
 
     def __init__(self, room: Room) -> None:
@@ -388,7 +391,9 @@ class MembersDialog(Dialog[None]):
             )
             yield Static(
                 "Pick a member to see your safety number with them. Compare it in person "
-                "or by phone: if both of you see the same digits, nobody is in the middle.",
+                "or by phone: if both of you see the same digits, nobody is in the middle. "
+                "Owners and moderators: m mutes, x removes, o / s / u make someone a "
+                "moderator, supporter or member.",
                 id="safety",
                 classes="prose",
             )
@@ -428,6 +433,25 @@ class MembersDialog(Dialog[None]):
                 self.error(f"Muted {short_id(member)}: everyone's app hides their posts.")
         except HearthError as exc:
             self.error(describe(exc))
+
+    async def action_role(self, role: Role) -> None:
+        member = self._selected()
+        if member is None or member == self._room.me:
+            self.error("Pick someone else first.")
+            return
+        if role == "supporter" and self._room.kind != "program":
+            self.error("Supporters take 1:1 requests in program rooms only.")
+            return
+        try:
+            await self._room.set_role(member, role)
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        view = self.query_one("#members", ListView)
+        item = view.highlighted_child
+        if isinstance(item, _MemberItem):
+            item.query_one(Label).update(self._label(member, role))
+        self.error(f"{short_id(member)} is now {role}.")
 
     @work(exclusive=True, group="remove")
     async def action_remove(self) -> None:

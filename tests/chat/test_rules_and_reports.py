@@ -6,10 +6,16 @@ import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, ListItem, ListView, Static
 
 from client_sdk import HearthClient, Identity, MessageReceived, ReportReceived, RulesAccepted
-from hearth_chat.dialogs import ReportDialog, ReportsDialog, RulesDialog, ScheduleDialog
+from hearth_chat.dialogs import (
+    MembersDialog,
+    ReportDialog,
+    ReportsDialog,
+    RulesDialog,
+    ScheduleDialog,
+)
 from hearth_chat.rooms import MainScreen
 from tests.chat.conftest import (
     WAIT,
@@ -142,6 +148,21 @@ async def test_report_reaches_the_moderators_app(relay: RelayProcess, tmp_path: 
         shown = "".join(str(s.render()) for s in mod.screen.query(".report"))
         assert "cruel to members" in shown
         assert "nobody here cares about you" in shown
+        await m.press("escape")
+
+        # The owner makes the reporting member a moderator (F5, o); the member's app says so.
+        await m.press("f5")
+        await wait_for(m, lambda: isinstance(mod.screen, MembersDialog), "the members")
+        members = mod.screen.query_one("#members", ListView)
+        for index, item in enumerate(members.query(ListItem)):
+            if report.reporter[:8] in str(item.query_one(Label).render()):
+                members.index = index
+        members.focus()
+        await m.press("o")
+        member_main = member.screen
+        assert isinstance(member_main, MainScreen)
+        title = member_main.query_one("#room-title", Static)
+        await wait_for(p, lambda: "you are moderator" in str(title.render()), "the new role")
         await m.press("escape")
 
         # The moderator acts on it: delete the message from the room view.
