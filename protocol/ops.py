@@ -38,6 +38,7 @@ __all__ = [
     "OpContent",
     "Policy",
     "RemoveOp",
+    "RetentionOp",
     "Role",
     "RoleOp",
     "RoomKind",
@@ -166,6 +167,18 @@ class RotateOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=
     commit: Commit
 
 
+class RetentionOp(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.retention"
+):
+    """Changes the policy's ``retention_days`` (disappearing messages); owners only.
+
+    ``None`` keeps messages until deleted. The relay purges by the new value from
+    its next retention pass, and every member's client purges its own store.
+    """
+
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
+
+
 OpBody = (
     CreateOp
     | AddOp
@@ -176,6 +189,7 @@ OpBody = (
     | JoinOp
     | RoleOp
     | RotateOp
+    | RetentionOp
 )
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final, final
 
+import msgspec
+
 from protocol import crypto
 from protocol.encoding import canonical
 from protocol.errors import CryptoError, DecodeError, ForkDetected, LogError
@@ -45,6 +47,7 @@ from protocol.ops import (
     OpContent,
     Policy,
     RemoveOp,
+    RetentionOp,
     Role,
     RoleOp,
     RotateOp,
@@ -437,6 +440,14 @@ class RoomLog:
         self._author(c)
         return _Change(commit=body.commit)
 
+    def _retention(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, RetentionOp)
+        if self._rank(c) != ROLE_RANK["owner"]:
+            raise _fail("log.unauthorized", f"{c.author} may not change the retention")
+        policy = msgspec.structs.replace(self._policy, retention_days=body.retention_days)
+        return _Change(policy=policy)
+
 
 _Rule = Callable[[RoomLog, OpContent], _Change]
 
@@ -451,4 +462,5 @@ _RULES: Final[Mapping[type[OpBody], _Rule]] = {
     JoinOp: RoomLog._join,
     RoleOp: RoomLog._role,
     RotateOp: RoomLog._rotate,
+    RetentionOp: RoomLog._retention,
 }

@@ -375,9 +375,13 @@ def _rates_from_toml(value: Any) -> dict[str, Rate]:
 
 def _crisis_from_toml(value: Any) -> tuple[CrisisResource, ...]:
     try:
-        return tuple(msgspec.convert(value, list[CrisisResource]))
+        resources = tuple(msgspec.convert(value, list[CrisisResource]))
     except msgspec.ValidationError as exc:
         raise ConfigError(f"[[crisis]] entries are invalid: {exc}") from exc
+    for r in resources:
+        if not (r.phone or r.sms or r.url):
+            raise ConfigError(f"crisis resource {r.name!r} needs a phone, sms or url")
+    return resources
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class Status(NamedTuple):
 STATUS: Final[Mapping[str, Status]] = {
     "wire.malformed": Status(400, 4400),
     "request.invalid": Status(400, None),
+    "crisis.bad_region": Status(400, None),
     "auth.required": Status(401, 4401),
     "auth.invalid": Status(401, 4401),
     "auth.expired": Status(401, 4401),

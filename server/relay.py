@@ -50,7 +50,7 @@ from protocol.envelope import check_envelope
 from protocol.errors import HearthError, LogError
 from protocol.ids import MemberId, MessageId, RoomId, b64url_encode
 from protocol.messages import DeleteRequest, Envelope
-from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, SignedOp
+from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, RetentionOp, SignedOp
 from protocol.roomlog import RoomLog, op_hash
 from protocol.signing import verify_delete, verify_invite_read
 from server.auth import Clock, now_ms
@@ -248,8 +248,10 @@ class Relay:
                 raise LogError("this invite has expired", code="log.bad_invite")
         head = log.append(op)
         roles = {m: v.role for m, v in log.members.items()}
+        policy = log.policy if isinstance(body, RetentionOp) else None
         event = await self._commit(
-            room, lambda: self.storage.append_op(room, op, ts=self.now(), members=roles)
+            room,
+            lambda: self.storage.append_op(room, op, ts=self.now(), members=roles, policy=policy),
         )
         self._publish(room, event)
         return AppendResult(room=room, index=index, head=head, seq=event.seq)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Final
 
 from litestar import Response, get
 from litestar.params import QueryParameter
 
 from protocol.api import CrisisResource, Health
-from server.errors import StorageError
+from server.errors import RelayError, StorageError
 from server.handlers._common import RelayDep
 
 __all__ = ["HANDLERS"]
+
+_REGION: Final = re.compile(r"[A-Za-z]{2}")
 
 
 @get("/v1/crisis")
@@ -25,6 +28,10 @@ async def crisis(
     resources = relay.config.crisis
     if region is None:
         return list(resources)
+    if not _REGION.fullmatch(region):
+        raise RelayError(
+            "region must be an ISO 3166-1 alpha-2 code such as GB", code="crisis.bad_region"
+        )
     wanted = region.upper()
     return [r for r in resources if wanted in (x.upper() for x in r.regions) or "*" in r.regions]
 

@@ -36,7 +36,7 @@ from protocol.api import (
 )
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
-from protocol.ops import Role, SignedOp
+from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError
 
 __all__ = [
@@ -152,9 +152,19 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def append_op(
-        self, room: RoomId, op: SignedOp, *, ts: int, members: Mapping[MemberId, Role]
+        self,
+        room: RoomId,
+        op: SignedOp,
+        *,
+        ts: int,
+        members: Mapping[MemberId, Role],
+        policy: Policy | None = None,
     ) -> LogEvent:
         """Store a verified operation and the members after it (the caller verified it).
+
+        ``policy`` is the room's policy after the operation, given when the
+        operation changed it (``room.retention``): its ``retention_days`` replaces
+        the stored one in the same transaction.
 
         Raises:
             RelayError: ``log.conflict`` if an operation already holds its index.

@@ -52,7 +52,7 @@ from protocol.encoding import canonical, from_msgpack
 from protocol.errors import DecodeError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
-from protocol.ops import Role, SignedOp
+from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage._pg_schema import MIGRATIONS as _MIGRATIONS
 from server.storage.base import (
@@ -294,11 +294,23 @@ class PostgresStorage(Storage):
         return LogEvent(seq=seq, ts=ts, op=op)
 
     async def append_op(
-        self, room: RoomId, op: SignedOp, *, ts: int, members: Mapping[MemberId, Role]
+        self,
+        room: RoomId,
+        op: SignedOp,
+        *,
+        ts: int,
+        members: Mapping[MemberId, Role],
+        policy: Policy | None = None,
     ) -> LogEvent:
         async with self._transaction("appending an operation") as conn:
             event = await self._insert_op(conn, room, op, ts)
             await self._set_members(conn, room, members)
+            if policy is not None:
+                await conn.execute(
+                    "UPDATE rooms SET retention_days = $1 WHERE id = $2",
+                    policy.retention_days,
+                    room,
+                )
         return event
 
     async def load_ops(self, room: RoomId) -> list[SignedOp]:

@@ -45,7 +45,7 @@ from protocol.encoding import canonical, from_msgpack
 from protocol.errors import DecodeError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
-from protocol.ops import Role, SignedOp
+from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage.base import (
     ChallengeRecord,
@@ -359,12 +359,28 @@ class SqliteStorage(Storage):
         return LogEvent(seq=seq, ts=ts, op=op)
 
     async def append_op(
-        self, room: RoomId, op: SignedOp, *, ts: int, members: Mapping[MemberId, Role]
+        self,
+        room: RoomId,
+        op: SignedOp,
+        *,
+        ts: int,
+        members: Mapping[MemberId, Role],
+        policy: Policy | None = None,
     ) -> LogEvent:
         try:
             async with self._transaction("appending an operation") as conn:
                 event = await self._insert_op(conn, room, op, ts)
                 await self._set_members(conn, room, members)
+                if policy is not None:
+                    await conn.execute(
+                        "UPDATE rooms SET retention_days = ? WHERE id = ?",
+                        (policy.retention_days, room),
+                    )
+                if policy is not None:
+                    await conn.execute(
+                        "UPDATE rooms SET retention_days = ? WHERE id = ?",
+                        (policy.retention_days, room),
+                    )
         except sqlite3.IntegrityError as exc:
             raise RelayError("an operation holds this index", code="log.conflict") from exc
         return event

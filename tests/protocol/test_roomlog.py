@@ -37,6 +37,7 @@ from protocol.ops import (
     JoinOp,
     OpContent,
     RemoveOp,
+    RetentionOp,
     RotateOp,
     Share,
 )
@@ -337,6 +338,20 @@ def test_invite_role_policy() -> None:
     )
     assert refused(room.log, room.invite("alice", SPARE, apply=False)) == "log.unauthorized"
     room.add("sup", "zed", "supporter")
+
+
+def test_only_an_owner_changes_the_retention() -> None:
+    room = staff_room(Policy(retention_days=30, invite_role="supporter"))
+    for who in ("mod", "sup", "alice"):
+        op = room.sign(who, RetentionOp(retention_days=1))
+        assert refused(room.log, op) == "log.unauthorized"
+    epoch, members = room.log.epoch, dict(room.log.members)
+    room.apply(room.sign("owner2", RetentionOp(retention_days=1)))
+    # Only the retention changes; the rest of the policy, the members and the epoch stay.
+    assert room.log.policy == Policy(retention_days=1, invite_role="supporter")
+    assert (room.log.epoch, dict(room.log.members)) == (epoch, members)
+    room.apply(room.sign("owner", RetentionOp(retention_days=None)))
+    assert room.log.policy.retention_days is None
 
 
 def test_a_removed_member_has_no_authority_left() -> None:

@@ -70,6 +70,10 @@ def strategy(info: mi.Type) -> st.SearchStrategy[Any]:
         high = min(info.max_length or _CAP, max(low, _CAP))
         if info.pattern is None:
             return st.text(min_size=low, max_size=high)
+        if info.pattern == "^([A-Za-z]{2}|\\*)$":  # a region code
+            return st.just("*") | st.from_regex(r"[A-Za-z]{2}", fullmatch=True)
+        if info.pattern == "^https?://":  # a URL
+            return st.text(max_size=high - 8).map(lambda rest: "https://" + rest)
         assert info.pattern == "^[A-Za-z0-9_-]*$", info.pattern
         return st.text(alphabet=B64URL, min_size=low, max_size=high)
     if isinstance(info, mi.ListType):
@@ -110,7 +114,7 @@ def test_every_wire_type_is_covered() -> None:
     assert names >= {
         *("AddOp", "Binding", "Commit", "CreateOp", "InviteCreateOp", "InviteProof"),
         *("InviteRevokeOp", "JoinOp", "LeaveOp", "OpContent", "Policy", "RemoveOp"),
-        *("RoleOp", "RotateOp", "Share", "SignedOp"),
+        *("RetentionOp", "RoleOp", "RotateOp", "Share", "SignedOp"),
         *("DeleteContent", "DeleteRequest", "EditBody", "Envelope", "EnvelopeHeader"),
         *("Plaintext", "ProfileBody", "ReactionBody", "RulesAcceptBody", "RulesBody"),
         "TextBody",
@@ -156,6 +160,7 @@ TAGS = {
     ops.JoinOp: "room.join",
     ops.RoleOp: "room.role",
     ops.RotateOp: "room.rotate",
+    ops.RetentionOp: "room.retention",
     messages.TextBody: "text",
     messages.EditBody: "edit",
     messages.ReactionBody: "reaction",

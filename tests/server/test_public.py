@@ -43,6 +43,15 @@ async def test_crisis_by_region(make_relay: Any) -> None:
         assert [x["name"] for x in r.json()] == ["Befrienders"]
 
 
+@pytest.mark.parametrize("region", ["G", "GBR", "1A", "*", "g-", "é1"])
+async def test_crisis_refuses_a_malformed_region(make_relay: Any, region: str) -> None:
+    async with make_relay(crisis=CRISIS) as relay:
+        r = await relay.http.get("/v1/crisis", params={"region": region})
+        assert (r.status_code, error(r).code) == (400, "crisis.bad_region")
+        r = await relay.http.get("/v1/crisis", params={"region": "x" * 9})
+        assert (r.status_code, error(r).code) == (400, "request.invalid")
+
+
 async def test_crisis_empty_by_default(relay: Relay) -> None:
     r = await relay.http.get("/v1/crisis", params={"region": "US"})
     assert (r.status_code, r.json()) == (200, [])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from protocol import Policy
 from protocol.api import LogEvent, MessageEvent, SyncResponse
 from protocol.encoding import from_json
+from protocol.ops import RetentionOp
 from server.retention import Retention
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, create, error, post, send
+from tests.server.helpers import Clock, append, create, error, join, post, send
 
 
 async def test_sync_two_rooms_with_two_tokens(relay: Relay, clock: Clock) -> None:
@@ -78,3 +79,42 @@ async def test_retention_moves_low_water(relay: Relay, clock: Clock) -> None:
     assert [e.seq for e in page.events] == [1, new.seq]
     assert isinstance(page.events[0], LogEvent)
     assert isinstance(page.events[1], MessageEvent)
+
+
+async def test_a_retention_op_turns_on_disappearing_messages(relay: Relay, clock: Clock) -> None:
+    room, token = await create(relay, clock)  # kept until deleted
+    old = [await send(relay, room, "owner", token, f"old{i}") for i in range(2)]
+    retention: Retention = relay.app.state.retention
+    member_token = await join(relay, room, token, "bob")
+    # Only an owner may change it: the relay's log verifier refuses anyone else.
+    refused = room.sign("bob", RetentionOp(retention_days=1))
+    r = await append(relay, room, refused, member_token)
+    assert (r.status_code, error(r).code) == (422, "log.unauthorized")
+    op = room.sign("owner", RetentionOp(retention_days=1))
+    r = await append(relay, room, op, token)
+    assert r.status_code == 200, r.text
+    room.apply(op)
+    assert room.log.policy.retention_days == 1
+    info = await relay.storage.room_info(room.room)
+    assert info is not None
+    assert info.retention_days == 1
+    assert (room.room, 1) in await relay.storage.retention_rooms()
+
+    clock.advance(2 * 24 * 3600)
+    room.now = clock.now
+    new = await send(relay, room, "owner", token, "new")
+    assert await retention.run_once() == 1
+    r = await post(relay.http, "/v1/sync", {"positions": {room.room: 0}}, token)
+    page = from_json(r.content, SyncResponse).rooms[0]
+    assert page.low_water >= old[-1].seq
+    messages = [e.seq for e in page.events if isinstance(e, MessageEvent)]
+    assert messages == [new.seq]
+    assert all(isinstance(e, LogEvent) for e in page.events if e.seq != new.seq)
+
+    # Turning it off again stops the purges.
+    off = room.sign("owner", RetentionOp(retention_days=None))
+    assert (await append(relay, room, off, token)).status_code == 200
+    room.apply(off)
+    assert room.room not in dict(await relay.storage.retention_rooms())
+    clock.advance(30 * 24 * 3600)
+    assert await retention.run_once() == 0
