@@ -5,9 +5,11 @@ on :class:`Room`; :meth:`HearthClient.events` yields the typed events below. Eve
 error is a :class:`protocol.HearthError` with a stable ``code``. See docs/sdk.md.
 """
 
+from client_sdk._drafts import CRISIS_PHRASES, DraftCheck, check_draft
 from client_sdk._schedule import Meeting
 from client_sdk.client import HearthClient
 from client_sdk.errors import (
+    BlockError,
     ClientClosed,
     InviteError,
     KeystoreError,
@@ -33,9 +35,12 @@ from client_sdk.events import (
     MessageDeleted,
     MessageEdited,
     MessageReceived,
+    MessagesExpired,
     PersonalDataChanged,
     ProfileChanged,
+    ReactionChanged,
     ReportReceived,
+    RetentionChanged,
     RoleChanged,
     RulesAccepted,
     RulesChanged,
@@ -58,15 +63,20 @@ from client_sdk.personal import (
 )
 from client_sdk.room import Room
 from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
+from protocol.api import CrisisResource
 from protocol.errors import LinkError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import Role
 
 __all__ = [
+    "CRISIS_PHRASES",
     "AlarmKind",
+    "BlockError",
     "BlockedKeys",
     "ClientClosed",
     "ConnectionChanged",
+    "CrisisResource",
+    "DraftCheck",
     "Event",
     "HearthClient",
     "Identity",
@@ -84,6 +94,7 @@ __all__ = [
     "MessageEdited",
     "MessageId",
     "MessageReceived",
+    "MessagesExpired",
     "ModerationEntry",
     "ModerationKind",
     "Note",
@@ -92,11 +103,13 @@ __all__ = [
     "PersonalDataChanged",
     "PostingMuted",
     "ProfileChanged",
+    "ReactionChanged",
     "RelayError",
     "RelayUnavailable",
     "ReportError",
     "ReportReceived",
     "RequestStatus",
+    "RetentionChanged",
     "Role",
     "RoleChanged",
     "Room",
@@ -119,4 +132,5 @@ __all__ = [
     "SupportWithdrawn",
     "SupporterInfo",
     "SupporterStatusChanged",
+    "check_draft",
 ]

@@ -7,8 +7,13 @@ room's snapshot (with its position) go in the same transaction. Only after the
 commit are the step's events announced, so an app never sees an event the store
 could lose, and a crash never skips or repeats one. :meth:`Inbox.ingest` feeds
 events in sequence order through the room state (fetching the log once when a
-message names a head beyond it); :meth:`Inbox.backfill` reads older history on
+message names a head beyond it); :meth:`Inbox.messages` reads older history on
 demand.
+
+Two personal filters apply here, on this device only: messages and reactions
+of members in the block list are stored (an unblock shows them again) but never
+announced nor returned; and messages older than the room's retention are
+neither stored nor kept (:meth:`Inbox.expire`).
 """
 
 from __future__ import annotations
@@ -19,22 +24,41 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Protocol, final
 
-from client_sdk._roomstate import Accepted, Deletion, Opened, Step
+from client_sdk._blocklist import BlockList
+from client_sdk._roomstate import Accepted, Deletion, Opened, RoomState, Step
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
-from client_sdk.events import Event, MessageDeleted, MessageEdited, MessageReceived
+from client_sdk.events import (
+    Event,
+    MemberJoined,
+    MessageDeleted,
+    MessageEdited,
+    MessageReceived,
+    MessagesExpired,
+    ReactionChanged,
+)
 from client_sdk.message import Message
 from protocol.api import HistoryPage, RoomEvent
 from protocol.ids import MemberId, MessageId
-from protocol.messages import EditBody, TextBody
+from protocol.messages import EditBody, ReactionBody, TextBody
+from protocol.ops import ROLE_RANK
 
-__all__ = ["Inbox", "InboxHost", "to_message"]
+__all__ = ["DAY_MS", "Inbox", "InboxHost", "retention_cutoff", "to_message"]
 
 _MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+DAY_MS: Final = 24 * 3600 * 1000
+_MAX_REACTIONS: Final = 20
+"""Distinct emoji one member may put on one message; more are ignored."""
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def retention_cutoff(state: RoomState, now: int) -> int | None:
+    """The relay time before which the room's retention drops messages (None: keep)."""
+    days = state.policy.retention_days
+    return None if days is None else now - days * DAY_MS
 
 
 def _utc(ms: int) -> datetime:
@@ -42,13 +66,18 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(min(max(ms, 0), _MAX_MS) / 1000, tz=UTC)
 
 
-def to_message(m: StoredMessage) -> Message:
-    """The app's view of a stored message."""
+def to_message(m: StoredMessage, blocked: BlockList | frozenset[MemberId] = frozenset()) -> Message:
+    """The app's view of a stored message: collapsed behind its warning until revealed."""
+    collapsed = m.content_warning is not None and not m.revealed and not m.mine
+    reactions: dict[str, list[MemberId]] = {}
+    for emoji, member in m.reactions:
+        if member not in blocked:
+            reactions.setdefault(emoji, []).append(member)
     return Message(
         id=m.id,
         room_id=m.room,
         sender=m.sender,
-        text=m.text,
+        text="" if collapsed else m.text,
         sent_at=_utc(m.sent_at),
         received_at=_utc(m.ts),
         content_warning=m.content_warning,
@@ -56,7 +85,18 @@ def to_message(m: StoredMessage) -> Message:
         edited=m.edited,
         mine=m.mine,
         seq=m.seq,
+        collapsed=collapsed,
+        reactions={e: tuple(who) for e, who in reactions.items()},
     )
+
+
+def _hidden(event: Event, blocks: BlockList) -> bool:
+    """An event about a blocked member's words: not announced on this device."""
+    if isinstance(event, MessageEdited):
+        return event.message.sender in blocks
+    if isinstance(event, ReactionChanged):
+        return event.member in blocks or event.message.sender in blocks
+    return False
 
 
 class InboxHost(Protocol):
@@ -107,9 +147,10 @@ class InboxHost(Protocol):
 class Inbox:
     """Persisting and announcing what rooms accepted."""
 
-    def __init__(self, store: Store, host: InboxHost) -> None:
+    def __init__(self, store: Store, host: InboxHost, blocks: BlockList) -> None:
         self._store = store
         self._host = host
+        self._blocks = blocks
 
     async def ingest(
         self,
@@ -157,8 +198,11 @@ class Inbox:
         batch: dict[MessageId, StoredMessage] = {}
         deleted: list[MessageId] = []
         pending: list[Event | MessageId] = []
+        cutoff = retention_cutoff(state, _now_ms())
         for item in step.items:
             if isinstance(item, Accepted):
+                if cutoff is not None and item.ts < cutoff:
+                    continue  # expired under the room's retention: never stored
                 await self._accept(slot, item, batch, pending)
             elif isinstance(item, Deletion):
                 target = batch.get(item.target) or await self._store.message(slot.room, item.target)
@@ -192,15 +236,46 @@ class Inbox:
             self._host.abandon(slot, request)
         for member in step.evict:
             self._host.evict(slot, member)
+        for member in self._blocked_joins(state, step):
+            self._host.evict(slot, member)
         if not announce:
             return
+        blocks = self._blocks
         for out in pending:
             if isinstance(out, str):
-                if out in new:
-                    message = to_message(batch[out])
+                if out in new and batch[out].sender not in blocks:
+                    message = to_message(batch[out], blocks)
                     self._host.emit(MessageReceived(room_id=slot.room, message=message))
-            else:
+            elif not _hidden(out, blocks):
                 self._host.emit(out)
+
+    def _blocked_joins(self, state: RoomState, step: Step) -> list[MemberId]:
+        """Blocked keys that joined a buddy chat we may remove them from: refuse them.
+
+        In a buddy chat the join is the request to talk; the owner's device answers
+        it for the person who blocked that key.
+        """
+        if state.policy.kind != "buddy" or state.status != "active":
+            return []
+        mine = ROLE_RANK[state.log.role_of(state.me) or "member"]
+        return [
+            e.member
+            for e in step.events
+            if isinstance(e, MemberJoined)
+            and e.member in self._blocks
+            and mine > ROLE_RANK[state.log.role_of(e.member) or "member"]
+        ]
+
+    async def expire(self, slot: Slot) -> None:
+        """Drop stored messages older than the room's retention, and say so. Holds no lock."""
+        cutoff = retention_cutoff(slot.state, _now_ms())
+        if cutoff is None:
+            return
+        gone = await self._store.purge_messages(slot.room, before_ts=cutoff)
+        if gone:
+            self._host.emit(
+                MessagesExpired(room_id=slot.room, message_ids=tuple(gone), before=_utc(cutoff))
+            )
 
     async def _accept(
         self,
@@ -230,9 +305,34 @@ class Inbox:
             target = batch.get(body.target) or await self._store.message(slot.room, body.target)
             if target is None or target.sender != h.sender or target.edited_seq > item.seq:
                 return  # only the sender edits, only what we have, newest edit wins
-            edited = replace(target, text=body.text, edited=True, edited_seq=item.seq)
+            edited = replace(target, text=body.text, edited=True, edited_seq=item.seq, update=True)
             batch[body.target] = edited
-            pending.append(MessageEdited(room_id=slot.room, message=to_message(edited)))
+            pending.append(
+                MessageEdited(room_id=slot.room, message=to_message(edited, self._blocks))
+            )
+        elif isinstance(body, ReactionBody):
+            target = batch.get(body.target) or await self._store.message(slot.room, body.target)
+            if target is None:
+                return  # a reaction to a message we do not hold (purged, before our join)
+            pair = (body.emoji, h.sender)
+            current = set(target.reactions)
+            if body.remove:
+                current.discard(pair)
+            elif sum(1 for _, who in current if who == h.sender) < _MAX_REACTIONS:
+                current.add(pair)
+            if current == set(target.reactions):
+                return
+            reacted = replace(target, reactions=tuple(sorted(current)), update=True)
+            batch[body.target] = reacted
+            pending.append(
+                ReactionChanged(
+                    room_id=slot.room,
+                    message=to_message(reacted, self._blocks),
+                    member=h.sender,
+                    emoji=body.emoji,
+                    removed=body.remove,
+                )
+            )
 
     async def messages(self, slot: Slot, limit: int, before: MessageId | None) -> list[Message]:
         """The newest ``limit`` stored messages (before ``before``), backfilling if useful.
@@ -247,7 +347,8 @@ class Inbox:
             if anchor is None:
                 raise KeyError(before)
             before_seq = anchor.seq
-        found = await self._store.messages(room, limit=limit, before_seq=before_seq)
+        hidden = self._blocks.members
+        found = await self._store.messages(room, limit=limit, before_seq=before_seq, without=hidden)
         state = slot.state
         readable_past = state.policy.share_history or any(
             e < state.joined_epoch for e in state.secrets
@@ -265,5 +366,21 @@ class Inbox:
                     step.extend(state.receive_history(event))
                 state.floor = page.events[0].seq if page.events and page.more else 1
                 await self.save(slot, step, announce=False)
-            found = await self._store.messages(room, limit=limit, before_seq=before_seq)
-        return [to_message(m) for m in found]
+            found = await self._store.messages(
+                room, limit=limit, before_seq=before_seq, without=hidden
+            )
+        return [to_message(m, self._blocks) for m in found]
+
+    async def reveal(self, slot: Slot, message_id: MessageId, *, revealed: bool) -> Message:
+        """Open (or close again) a message's content warning on this device.
+
+        Raises:
+            KeyError: The store holds no such message.
+        """
+        stored = await self._store.message(slot.room, message_id)
+        if stored is None:
+            raise KeyError(message_id)
+        if stored.revealed != revealed:
+            stored = replace(stored, revealed=revealed)
+            await self._store.update_message(stored)
+        return to_message(stored, self._blocks)

@@ -60,6 +60,7 @@ from client_sdk.events import (
     MemberRemoved,
     ProfileChanged,
     ReportReceived,
+    RetentionChanged,
     RoleChanged,
     RulesAccepted,
     RulesChanged,
@@ -114,8 +115,10 @@ from protocol.ops import (
     InviteRevokeOp,
     JoinOp,
     LeaveOp,
+    OpContent,
     Policy,
     RemoveOp,
+    RetentionOp,
     Role,
     RoleOp,
     RotateOp,
@@ -606,6 +609,13 @@ class RoomState:
                     new[commit.epoch] = secret
                     self.secrets.update(new)
                     step.secrets.update(new)
+        self._op_events(step, c)
+        self._program_followups(step, body)
+        return step
+
+    def _op_events(self, step: Step, c: OpContent) -> None:
+        """What an applied operation tells the app (and the status it gives us)."""
+        body = c.body
         if isinstance(body, JoinOp | CreateOp) and c.author != self.me:
             role = self.log.role_of(c.author) or "member"
             step.items.append(MemberJoined(room_id=self.room, member=c.author, role=role))
@@ -629,8 +639,10 @@ class RoomState:
             step.items.append(
                 RoleChanged(room_id=self.room, member=body.member, role=body.role, by=c.author)
             )
-        self._program_followups(step, body)
-        return step
+        elif isinstance(body, RetentionOp):
+            step.items.append(
+                RetentionChanged(room_id=self.room, retention_days=body.retention_days, by=c.author)
+            )
 
     def _program_followups(self, step: Step, body: object) -> None:
         """What a new member or supporter asks of this member in a program room."""
@@ -1270,6 +1282,20 @@ class RoomState:
         """A ``room.role`` giving ``member`` the role ``role``."""
         self.require_sendable()
         return self._sign(RoleOp(member=member, role=role), now)
+
+    def retention_op(self, days: int | None, *, now: int) -> SignedOp:
+        """A ``room.retention`` setting the policy's ``retention_days`` (owners only).
+
+        Raises:
+            LogError: ``log.unauthorized`` unless we own the room, ``log.invalid``
+                for a number of days outside 1..36500.
+        """
+        self.require_sendable()
+        if self.log.role_of(self.me) != "owner":
+            raise LogError("only an owner changes the retention", code="log.unauthorized")
+        if days is not None and not 1 <= days <= 36_500:
+            raise LogError("retention is 1 to 36500 days, or None", code="log.invalid")
+        return self._sign(RetentionOp(retention_days=days), now)
 
     def require_space(self) -> None:
         """Raise if the policy's member cap is reached (a buddy chat holds two).

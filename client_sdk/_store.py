@@ -15,6 +15,12 @@ What is on disk, and how:
   ``version``) and as this device has it (``local``, ``dirty`` until the relay
   took it), both encrypted, so offline edits survive a restart.
 
+The relay's receive time of each message (``ts``) is kept in clear too (the relay
+knows it), so a room's retention purges the local copy without decrypting
+anything. ``secure_delete`` is on: a purged or deleted row is overwritten in the
+file, not merely unlinked. Settings of this device alone (the draft-check opt-in)
+are encrypted rows of ``meta``.
+
 The store key is derived from the root (``PERSON_LOCAL_STORE``); every encrypted
 value is XChaCha20-Poly1305 with its table, room and row key as associated data,
 so a value moved to another row does not decrypt. A stolen store without the
@@ -60,7 +66,7 @@ CREATE TABLE IF NOT EXISTS secrets (
     PRIMARY KEY (room, epoch));
 CREATE TABLE IF NOT EXISTS messages (
     room TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,
-    body BLOB NOT NULL, PRIMARY KEY (room, id));
+    body BLOB NOT NULL, ts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room, id));
 CREATE INDEX IF NOT EXISTS messages_by_seq ON messages (room, seq);
 CREATE TABLE IF NOT EXISTS personal (
     name TEXT PRIMARY KEY, version INTEGER NOT NULL, base BLOB NOT NULL, local BLOB NOT NULL,
@@ -80,6 +86,8 @@ class _Body(msgspec.Struct, frozen=True, array_like=True):
     edited: bool
     mine: bool
     edited_seq: int = 0
+    revealed: bool = False
+    reactions: list[tuple[str, str]] = []
 
 
 @final
@@ -100,6 +108,15 @@ class StoredMessage:
     mine: bool
     edited_seq: int = 0
     """``seq`` of the edit that set ``text`` (an older edit never overwrites a newer one)."""
+    revealed: bool = False
+    """The person opened its content warning on this device."""
+    reactions: tuple[tuple[str, MemberId], ...] = ()
+    """(emoji, member) pairs, sorted."""
+    update: bool = False
+    """This copy changes a stored message (edit, reaction): it replaces the stored one.
+
+    A copy without it (the original arriving again through history) never
+    overwrites what is stored."""
 
 
 @final
@@ -145,6 +162,7 @@ class Store:
             async with _translated("open"):
                 await db.execute("PRAGMA journal_mode=WAL")
                 await db.execute("PRAGMA synchronous=FULL")
+                await db.execute("PRAGMA secure_delete=ON")
                 await db.executescript(_SCHEMA)
                 check = await cls._meta(db, "check")
                 if check is None:
@@ -164,10 +182,31 @@ class Store:
                             "this store belongs to another identity", code="store.wrong_identity"
                         )
                     device = await cls._meta(db, "device") or b""
+                    await cls._migrate(db, key)
+                await db.execute("CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (room, ts)")
         except BaseException:
             await db.close()
             raise
         return cls(db, key, device)
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection, key: bytes) -> None:
+        """Bring a store written by an older SDK up to this schema."""
+        async with db.execute("SELECT name FROM pragma_table_info('messages')") as cur:
+            columns = {r[0] for r in await cur.fetchall()}
+        if "ts" in columns:
+            return
+        # Older stores kept the relay's time only inside the encrypted body.
+        await db.execute("ALTER TABLE messages ADD COLUMN ts INTEGER NOT NULL DEFAULT 0")
+        async with db.execute("SELECT room, id, body FROM messages") as cur:
+            rows = list(await cur.fetchall())
+        for room, mid, blob in rows:
+            plain = _decrypt(key, b"messages", f"{room}/{mid}".encode(), bytes(blob))
+            ts = from_msgpack(plain, _Body).ts
+            await db.execute(
+                "UPDATE messages SET ts = ? WHERE room = ? AND id = ?", (ts, room, mid)
+            )
+        await db.commit()
 
     @staticmethod
     async def _meta(db: aiosqlite.Connection, key: str) -> bytes | None:
@@ -267,32 +306,26 @@ class Store:
                 )
                 batch = list(messages)
                 stored = await self._stored_ids(room, [m.id for m in batch])
-                inserts: list[tuple[str, str, int, str, bytes]] = []
+                inserts: list[tuple[str, str, int, str, bytes, int]] = []
                 updates: list[tuple[bytes, str, str]] = []
                 for m in batch:
-                    body = _Body(
-                        m.text,
-                        m.content_warning,
-                        m.reply_to,
-                        m.sent_at,
-                        m.ts,
-                        m.edited,
-                        m.mine,
-                        m.edited_seq,
-                    )
-                    sealed = self._seal(b"messages", r + b"/" + m.id.encode(), canonical(body))
+                    sealed = self._seal_message(m)
                     if m.id in stored:
-                        if m.edited:
+                        if m.update:
                             updates.append((sealed, room, m.id))
                         continue
-                    inserts.append((room, m.id, m.seq, m.sender, sealed))
+                    inserts.append((room, m.id, m.seq, m.sender, sealed, m.ts))
                     stored.add(m.id)
                     new.append(m.id)
                 # One statement per kind for the whole batch: a page of a thousand
                 # messages costs a handful of hand-offs to the database thread, not
                 # two per message. Inserts go first so that an update may follow an
                 # insert of the same id in this batch.
-                await self._db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", inserts)
+                await self._db.executemany(
+                    "INSERT INTO messages (room, id, seq, sender, body, ts)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    inserts,
+                )
                 await self._db.executemany(
                     "UPDATE messages SET body = ? WHERE room = ? AND id = ?", updates
                 )
@@ -336,6 +369,48 @@ class Store:
 
     # -- messages ----------------------------------------------------------------
 
+    def _seal_message(self, m: StoredMessage) -> bytes:
+        body = _Body(
+            m.text,
+            m.content_warning,
+            m.reply_to,
+            m.sent_at,
+            m.ts,
+            m.edited,
+            m.mine,
+            m.edited_seq,
+            m.revealed,
+            [(e, str(who)) for e, who in m.reactions],
+        )
+        return self._seal(b"messages", m.room.encode() + b"/" + m.id.encode(), canonical(body))
+
+    async def update_message(self, message: StoredMessage) -> None:
+        """Replace a stored message's encrypted body (a reveal); a missing one stays missing."""
+        async with _translated("update a message"):
+            await self._db.execute(
+                "UPDATE messages SET body = ? WHERE room = ? AND id = ?",
+                (self._seal_message(message), message.room, message.id),
+            )
+            await self._db.commit()
+
+    async def purge_messages(self, room: RoomId, *, before_ts: int) -> list[MessageId]:
+        """Delete messages the relay stored before ``before_ts``; return their ids.
+
+        With ``secure_delete`` their bytes are overwritten in the file, not unlinked.
+        """
+        async with _translated("purge messages"):
+            async with self._db.execute(
+                "SELECT id FROM messages WHERE room = ? AND ts < ? ORDER BY seq",
+                (room, before_ts),
+            ) as cur:
+                ids = [MessageId(r[0]) for r in await cur.fetchall()]
+            if ids:
+                await self._db.execute(
+                    "DELETE FROM messages WHERE room = ? AND ts < ?", (room, before_ts)
+                )
+                await self._db.commit()
+        return ids
+
     def _message(self, row: tuple[str, str, int, str, bytes]) -> StoredMessage:
         room, mid, seq, sender, blob = row
         plain = self._open(b"messages", room.encode() + b"/" + mid.encode(), bytes(blob))
@@ -356,6 +431,8 @@ class Store:
             edited=b.edited,
             mine=b.mine,
             edited_seq=b.edited_seq,
+            revealed=b.revealed,
+            reactions=tuple((e, MemberId(who)) for e, who in b.reactions),
         )
 
     async def message(self, room: RoomId, message_id: MessageId) -> StoredMessage | None:
@@ -371,17 +448,28 @@ class Store:
         return None if row is None else self._message(tuple(row))
 
     async def messages(
-        self, room: RoomId, *, limit: int, before_seq: int | None = None
+        self,
+        room: RoomId,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        without: Iterable[MemberId] = (),
     ) -> list[StoredMessage]:
-        """The newest ``limit`` messages with ``seq < before_seq``, oldest first."""
+        """The newest ``limit`` messages with ``seq < before_seq``, oldest first.
+
+        Messages from the senders in ``without`` (blocked) are skipped, so the page
+        still holds ``limit`` messages if the store has them.
+        """
         bound = before_seq if before_seq is not None else 2**63 - 1
+        skip = sorted(without)
+        marks = ",".join("?" * len(skip))  # placeholders only: the ids are parameters
+        query = (
+            "SELECT room, id, seq, sender, body FROM messages WHERE room = ? AND seq < ?"  # noqa: S608
+            f" AND sender NOT IN ({marks}) ORDER BY seq DESC LIMIT ?"
+        )
         async with (
             _translated("read messages"),
-            self._db.execute(
-                "SELECT room, id, seq, sender, body FROM messages WHERE room = ? AND seq < ?"
-                " ORDER BY seq DESC LIMIT ?",
-                (room, bound, limit),
-            ) as cur,
+            self._db.execute(query, (room, bound, *skip, limit)) as cur,
         ):
             rows = list(await cur.fetchall())
         return [self._message(tuple(r)) for r in reversed(rows)]
@@ -424,6 +512,24 @@ class Store:
                     self._seal(b"personal", n + b"/local", local),
                     int(dirty),
                 ),
+            )
+            await self._db.commit()
+
+    # -- settings of this device alone ------------------------------------------------
+
+    async def device_setting(self, name: str) -> bytes | None:
+        """A setting kept on this device only (encrypted in ``meta``), if set."""
+        async with _translated("read a setting"):
+            value = await self._meta(self._db, "setting:" + name)
+        return None if value is None else self._open(b"meta", name.encode(), value)
+
+    async def put_device_setting(self, name: str, value: bytes) -> None:
+        """Set a setting kept on this device only, encrypted."""
+        async with _translated("write a setting"):
+            await self._db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                " SET value = excluded.value",
+                ("setting:" + name, self._seal(b"meta", name.encode(), value)),
             )
             await self._db.commit()
 

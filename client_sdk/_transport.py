@@ -28,6 +28,7 @@ from protocol.api import (
     Challenge,
     ChallengeRequest,
     ClientFrame,
+    CrisisResource,
     ErrorBody,
     HistoryPage,
     InviteReadRequest,
@@ -194,7 +195,7 @@ class Transport:
         *,
         tokens: Sequence[str] = (),
         body: Any = None,
-        params: dict[str, int] | None = None,
+        params: dict[str, int] | dict[str, str] | None = None,
     ) -> T:
         headers = _bearer(tokens) if tokens else None
         content = to_json(body) if body is not None else None
@@ -321,6 +322,12 @@ class Transport:
         return await self._request(
             "PUT", f"/v1/personal/{doc}", PersonalInfo, tokens=[token], body=write
         )
+
+    # -- public ----------------------------------------------------------------------
+
+    async def crisis(self, region: str | None) -> list[CrisisResource]:
+        params = {"region": region} if region is not None else None
+        return await self._request("GET", "/v1/crisis", list[CrisisResource], params=params)
 
     # -- the stream ------------------------------------------------------------------
 

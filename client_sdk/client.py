@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar, final
 
-from client_sdk import _programs
+from client_sdk import _blocklist, _programs
+from client_sdk._blocklist import BlockList
+from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._inbox import Inbox, to_message
 from client_sdk._links import invite_link, parse_invite
 from client_sdk._live import LiveStream
@@ -58,6 +60,7 @@ from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
 from client_sdk._transport import Transport, origin_of
 from client_sdk.errors import (
+    BlockError,
     ClientClosed,
     InviteError,
     RelayError,
@@ -72,6 +75,7 @@ from client_sdk.events import (
     Event,
     MessageDeleted,
     MessageReceived,
+    PersonalDataChanged,
 )
 from client_sdk.identity import Identity
 from client_sdk.message import Message
@@ -80,6 +84,7 @@ from client_sdk.room import Room
 from protocol import crypto
 from protocol.api import (
     AppendResult,
+    CrisisResource,
     HistoryPage,
     InviteReadRequest,
     LinkOffer,
@@ -96,6 +101,7 @@ from protocol.ids import (
     MessageId,
     RoomId,
     b64url_encode,
+    member_key,
     new_room_id,
 )
 from protocol.messages import (
@@ -125,6 +131,9 @@ _CLOSED: Final = object()
 
 
 _REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
+_DRAFT_CHECK: Final = "draft_check"
+_EXPIRE_EVERY: Final = 300.0
+"""Seconds between passes that drop locally stored messages past a room's retention."""
 
 
 def _now_ms() -> int:
@@ -235,6 +244,8 @@ class HearthClient:
         self._linked_rooms: list[RoomId] = []
         self._not_member: set[RoomId] = set()
         self._adopt_lock = asyncio.Lock()
+        self._blocks = BlockList()
+        self._draft_check = False
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -266,6 +277,7 @@ class HearthClient:
                         f"the stored log of room {room} does not verify", code="store.corrupt"
                     ) from exc
                 self._slots[room] = Slot(state)
+            self._draft_check = await store.device_setting(_DRAFT_CHECK) == b"on"
         except BaseException:
             await store.close()
             raise
@@ -273,7 +285,7 @@ class HearthClient:
         self._transport = Transport(self._base_url, timeout=self._timeout)
         self._sessions = Sessions(self._transport, registration_token=self._registration_token)
         self._outbox = Outbox(store, _Host(self))
-        self._inbox = Inbox(store, _Host(self))
+        self._inbox = Inbox(store, _Host(self), self._blocks)
         # The personal store gets its own HTTP pool and websocket: nothing it sends
         # shares a connection with a room key's requests.
         self._personal_transport = Transport(self._base_url, timeout=self._timeout)
@@ -286,6 +298,11 @@ class HearthClient:
             reconnect_delay=self._reconnect,
         )
         self._state = "open"
+        await self._reload_blocks()
+        await self._expire_all()
+        expiry = asyncio.create_task(self._expire_periodically(), name="hearth-expiry")
+        self._tasks.add(expiry)
+        expiry.add_done_callback(self._tasks.discard)
         self._spawn(self._publish_rooms())
         if self._linked_rooms:
             self._spawn(self._adopt_rooms())
@@ -343,6 +360,111 @@ class HearthClient:
         return self._store, self._transport
 
     # -- public API --------------------------------------------------------------
+
+    async def crisis_resources(self, region: str | None = None) -> list[CrisisResource]:
+        """The crisis lines this relay's operator lists, for ``region`` (or all).
+
+        ``region`` is an ISO 3166-1 alpha-2 code (``"GB"``, any case); the answer
+        holds the resources listing it and those marked ``"*"`` (everywhere). The
+        request carries no session token: the relay learns an address asked for a
+        region, not who.
+
+        Raises:
+            RelayError: ``crisis.bad_region`` if ``region`` is not two letters.
+            RelayUnavailable: The relay cannot be reached.
+        """
+        _, transport = self._check_open()
+        return await transport.crisis(region)
+
+    @property
+    def draft_check(self) -> bool:
+        """True if the person opted in to the on-device draft check (off by default)."""
+        return self._draft_check
+
+    async def set_draft_check(self, enabled: bool) -> None:
+        """Opt in to (or out of) the on-device draft check; kept in the local store."""
+        store, _ = self._check_open()
+        await store.put_device_setting(_DRAFT_CHECK, b"on" if enabled else b"off")
+        self._draft_check = enabled
+
+    def check_draft(self, text: str) -> DraftCheck:
+        """If the person opted in, look for crisis language in their draft, on the device.
+
+        Synchronous and pure (:func:`client_sdk.check_draft`): nothing is sent,
+        stored or logged. If :attr:`draft_check` is off it looks at nothing and
+        answers ``suggest=False``. When ``suggest`` is True, offer
+        :meth:`crisis_resources` (fetched beforehand, or on the person's tap).
+        """
+        if not self._draft_check:
+            return DraftCheck(suggest=False)
+        return check_draft(text)
+
+    async def block(self, member_id: MemberId | str) -> None:
+        """Block a member key: its messages and reactions stop showing on this device.
+
+        Blocked keys' messages are still received and stored (encrypted), but
+        :meth:`Room.messages` leaves them out and no :class:`MessageReceived`,
+        :class:`MessageEdited` or :class:`ReactionChanged` is raised for them:
+        hidden means filtered, not marked. The SDK also refuses to join a room
+        through an invite a blocked key made, or a buddy chat a blocked key is in
+        (:class:`InviteError` ``invite.blocked``), and as owner of a buddy chat
+        it removes a blocked key that joins it. In a community program, support
+        requests from a blocked key are hidden (no :class:`SupportRequested`,
+        left out of :attr:`Room.support_requests`), and a claim of our request by
+        a blocked supporter opens no buddy chat for us.
+
+        The list is the personal store's ``blocked`` document (:attr:`personal`):
+        encrypted on this device, synced to the person's other devices through
+        the relay as ciphertext it cannot read, so a block made on one device
+        applies on all of them. Nobody is told.
+
+        A member id is one room's pseudonym: a block does not follow the person
+        into another room, where they have another key.
+
+        Raises:
+            BlockError: ``block.bad_member`` (not a member id), ``block.self``.
+        """
+        member = self._member_to_block(member_id)
+        await self.personal.blocked.add(member)
+        await self._reload_blocks()
+
+    async def unblock(self, member_id: MemberId | str) -> None:
+        """Lift a block: the member's stored messages show again.
+
+        Raises:
+            BlockError: ``block.bad_member`` (not a member id).
+        """
+        member = self._member_to_block(member_id)
+        await self.personal.blocked.remove(member)
+        await self._reload_blocks()
+
+    @property
+    def blocked(self) -> frozenset[MemberId]:
+        """The member keys this person blocked (the personal store's ``blocked`` document)."""
+        return self._blocks.members
+
+    def _member_to_block(self, member_id: MemberId | str) -> MemberId:
+        member = MemberId(str(member_id))
+        try:
+            member_key(member)
+        except HearthError as exc:
+            raise BlockError(f"{member_id!r} is not a member id", code="block.bad_member") from exc
+        if any(s.state.me == member for s in self._slots.values()):
+            raise BlockError("that member id is this identity's own", code="block.self")
+        return member
+
+    async def _blocks_changed(self, event: PersonalDataChanged) -> None:
+        try:
+            await self._reload_blocks()
+        finally:
+            self._emit(event)
+
+    async def _reload_blocks(self) -> None:
+        """Refresh the in-memory view from the personal store's ``blocked`` document."""
+        personal = self._personal
+        if personal is not None:
+            document = await personal.document(_blocklist.DOCUMENT)
+            self._blocks.replace(_blocklist.blocked_in(document))
 
     @property
     def rooms(self) -> tuple[Room, ...]:
@@ -564,6 +686,7 @@ class HearthClient:
             state.load_log(ops)
             if state.log.room != room:
                 raise LogError("the relay served another room's log", code="log.bad_room")
+            self._refuse_blocked_invite(state, invite)
             if keys.member in state.log.members:
                 recovered = await self._recover_membership(slot, room)
                 if recovered is not None:
@@ -591,6 +714,14 @@ class HearthClient:
             self._rooms_changed()
             return Room(self, room)
         raise RelayError("the room kept changing while joining", code="log.conflict")
+
+    def _refuse_blocked_invite(self, state: RoomState, invite: InviteKey) -> None:
+        """Refuse an invite a blocked key made, or a buddy chat a blocked key is in."""
+        registered = state.log.invites.get(invite.public)
+        if registered is not None and registered.created_by in self._blocks:
+            raise InviteError("this invite comes from a key you blocked", code="invite.blocked")
+        if state.policy.kind == "buddy" and any(m in self._blocks for m in state.log.members):
+            raise InviteError("a key you blocked is in this buddy chat", code="invite.blocked")
 
     async def _append_retrying(self, slot: Slot, op: SignedOp) -> AppendResult:
         """Append ``op``; if the answer is lost, send the identical op again.
@@ -936,12 +1067,17 @@ class HearthClient:
         )
 
     async def _evict(self, slot: Slot, member: MemberId) -> None:
-        """Remove a banned key someone re-admitted (unless another moderator was faster)."""
+        """Remove a banned key someone re-admitted, or a blocked key joining our buddy chat.
+
+        Nothing happens if another moderator was faster.
+        """
 
         def build() -> SignedOp | None:
-            if member not in slot.state.log.members or member not in slot.state.banned:
+            state = slot.state
+            blocked_buddy = state.policy.kind == "buddy" and member in self._blocks
+            if member not in state.log.members or not (member in state.banned or blocked_buddy):
                 return None
-            return slot.state.remove_op(member, now=_now_ms())
+            return state.remove_op(member, now=_now_ms())
 
         async with slot.lock:
             await self._commit_op(slot, build)
@@ -1021,7 +1157,7 @@ class HearthClient:
                 if ahead is not None:
                     await _drop(ahead.task)
             for slot in self._followed():
-                await self._check_withheld(slot)
+                await self._settle(slot)
 
     def _fetch_page(
         self,
@@ -1043,6 +1179,25 @@ class HearthClient:
             return response, await asyncio.to_thread(_open_pages, response, secrets)
 
         return asyncio.get_running_loop().create_task(fetch(), name="hearth-sync-page")
+
+    async def _settle(self, slot: Slot) -> None:
+        """After a complete sync: judge counter gaps, drop what the retention expired."""
+        await self._check_withheld(slot)
+        await self._require_inbox().expire(slot)
+
+    async def _expire_all(self) -> None:
+        inbox = self._require_inbox()
+        for slot in list(self._slots.values()):
+            await inbox.expire(slot)
+
+    async def _expire_periodically(self) -> None:
+        """Retention keeps running while the app is open and nothing arrives."""
+        while True:
+            await asyncio.sleep(_EXPIRE_EVERY)
+            try:
+                await self._expire_all()
+            except HearthError as exc:
+                _log.info("retention pass failed: %s", exc.code)
 
     async def _unreachable(self, slot: Slot) -> None:
         """The relay no longer serves the room to our key (we were removed, most likely)."""
@@ -1119,6 +1274,7 @@ class HearthClient:
             return
         async with slot.lock:
             await self._ingest(slot, events)
+        await self._require_inbox().expire(slot)
         # The live stream is complete up to here, in sequence order, so a gap it
         # leaves is judged at once (not only at the next sync).
         await self._check_withheld(slot)
@@ -1235,6 +1391,12 @@ class HearthClient:
                 )
             await self._commit_op(slot, lambda: slot.state.leave_op(now=_now_ms()))
 
+    async def _room_expire(self, room: RoomId) -> None:
+        await self._require_inbox().expire(self._slot(room))
+
+    async def _room_reveal(self, room: RoomId, message_id: MessageId, revealed: bool) -> Message:
+        return await self._require_inbox().reveal(self._slot(room), message_id, revealed=revealed)
+
     async def _room_messages(
         self, room: RoomId, limit: int, before: MessageId | None
     ) -> list[Message]:
@@ -1305,9 +1467,14 @@ class _Host:
         return await self._client._send_envelope(slot, envelope)
 
     def delivered(self, message: StoredMessage) -> None:
-        self._client._emit(MessageReceived(room_id=message.room, message=to_message(message)))
+        message_view = to_message(message, self._client._blocks)
+        self._client._emit(MessageReceived(room_id=message.room, message=message_view))
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, PersonalDataChanged) and event.document == _blocklist.DOCUMENT:
+            # Another device changed the block list: filter by it before saying so.
+            self._client._spawn(self._client._blocks_changed(event))
+            return
         self._client._emit(event)
 
     def republish(self, slot: Slot) -> None:

@@ -14,6 +14,7 @@ from typing import Any, final
 from protocol.errors import HearthError
 
 __all__ = [
+    "BlockError",
     "ClientClosed",
     "InviteError",
     "KeystoreError",
@@ -107,7 +108,8 @@ class InviteError(HearthError):
     (the room's verified log holds no such invite), ``invite.revoked``,
     ``invite.expired``, ``invite.used_up``, ``invite.room_full`` (the room is at
     its policy's member cap; a buddy chat holds two), ``invite.refused`` (the
-    relay's log refused the join).
+    relay's log refused the join), ``invite.banned`` (a moderator banned us),
+    ``invite.blocked`` (a key we blocked made the invite, or is in the buddy chat).
     """
 
     default_code = "invite.malformed"
@@ -192,3 +194,14 @@ class SupportError(HearthError):
     """
 
     default_code = "support.unknown_request"
+
+
+@final
+class BlockError(HearthError):
+    """A block that cannot be recorded.
+
+    Codes: ``block.bad_member`` (not a member id), ``block.self`` (one of this
+    identity's own member ids).
+    """
+
+    default_code = "block.bad_member"

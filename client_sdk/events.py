@@ -9,6 +9,7 @@ the membership, epoch, head and counter checks of the room state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, final
 
 from client_sdk.message import Message
@@ -28,9 +29,12 @@ __all__ = [
     "MessageDeleted",
     "MessageEdited",
     "MessageReceived",
+    "MessagesExpired",
     "PersonalDataChanged",
     "ProfileChanged",
+    "ReactionChanged",
     "ReportReceived",
+    "RetentionChanged",
     "RoleChanged",
     "RulesAccepted",
     "RulesChanged",
@@ -82,6 +86,36 @@ class MessageDeleted:
     room_id: RoomId
     message_id: MessageId
     by: MemberId | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionChanged:
+    """``member`` added (or, with ``removed``, took back) ``emoji`` on a message.
+
+    ``message`` is the message's new state, :attr:`Message.reactions` included.
+    Reactions from members this identity blocked raise no event.
+    """
+
+    room_id: RoomId
+    message: Message
+    member: MemberId
+    emoji: str
+    removed: bool
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessagesExpired:
+    """The room's retention removed these messages from this device's store.
+
+    The relay purges them too (disappearing messages); a front end drops them
+    from view. ``before`` is the cutoff: everything the relay received earlier went.
+    """
+
+    room_id: RoomId
+    message_ids: tuple[MessageId, ...]
+    before: datetime
 
 
 @final
@@ -138,6 +172,20 @@ class RoleChanged:
     room_id: RoomId
     member: MemberId
     role: Role
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionChanged:
+    """An owner (``by``) changed how long the room keeps messages (a signed log operation).
+
+    ``retention_days`` None keeps them until deleted. The relay and every
+    member's device purge messages older than this.
+    """
+
+    room_id: RoomId
+    retention_days: int | None
     by: MemberId
 
 
@@ -314,11 +362,14 @@ Event = (
     MessageReceived
     | MessageEdited
     | MessageDeleted
+    | ReactionChanged
+    | MessagesExpired
     | MemberJoined
     | MemberLeft
     | MemberRemoved
     | MemberModerated
     | RoleChanged
+    | RetentionChanged
     | RulesChanged
     | RulesAccepted
     | ProfileChanged

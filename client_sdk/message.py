@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, final
 
@@ -24,7 +25,9 @@ class Message:
         id: The client message id (random, chosen by the sender).
         room_id: The room.
         sender: The sender's member id in this room (a pseudonymous key).
-        text: The current text (after any edit by its sender).
+        text: The current text (after any edit by its sender), or ``""`` while
+            :attr:`collapsed`: a front end that shows ``text`` never shows a
+            warned message before the person chose to open it.
         sent_at: The sender's clock when sending (UTC). A sender can lie about it;
             ``received_at`` is the relay's.
         received_at: When the relay stored it (UTC).
@@ -33,6 +36,10 @@ class Message:
         edited: True if the sender edited the text since.
         mine: True if this identity sent it.
         seq: The relay's sequence number in the room (orders messages).
+        collapsed: True while the message has a content warning this device has
+            not opened (:meth:`client_sdk.Room.reveal`); our own are never collapsed.
+        reactions: Each emoji and the members who reacted with it (members this
+            identity blocked are left out).
     """
 
     id: MessageId
@@ -46,6 +53,8 @@ class Message:
     edited: bool = False
     mine: bool = False
     seq: int = 0
+    collapsed: bool = False
+    reactions: Mapping[str, tuple[MemberId, ...]] = field(default_factory=dict)
 
 
 @final

@@ -28,6 +28,7 @@ from protocol.messages import (
     EditBody,
     ModerationBody,
     ProfileBody,
+    ReactionBody,
     RulesAcceptBody,
     RulesBody,
     ScheduleBody,
@@ -196,6 +197,10 @@ class Room:
     ) -> MessageId:
         """Send a text message; return its id.
 
+        With ``content_warning``, other members' devices receive it collapsed
+        (:attr:`Message.collapsed`, text hidden) until the reader opens it with
+        :meth:`reveal`. ``reply_to`` names the message this one answers.
+
         The message is sealed and stored in the outbox before anything goes on the
         network. The call returns once the relay acknowledged it, or once it is
         safely queued because the relay cannot be reached (it goes out on
@@ -215,6 +220,45 @@ class Room:
     async def edit(self, message_id: MessageId, text: str) -> MessageId:
         """Replace the text of one of our own messages; return the edit's id."""
         return await self._client._room_send(self._id, EditBody(target=message_id, text=text))
+
+    async def react(self, message_id: MessageId, emoji: str) -> MessageId:
+        """Put an emoji reaction on a message (a signed, encrypted ``reaction``).
+
+        Every member's :attr:`Message.reactions` then lists us under ``emoji``; a
+        :class:`ReactionChanged` event announces it. Reacting twice with the same
+        emoji changes nothing. Posting rules apply as for :meth:`send`.
+
+        Raises:
+            RulesNotAccepted, PostingMuted, RoomBlocked, RoomInactive: As :meth:`send`.
+        """
+        body = ReactionBody(target=MessageId(message_id), emoji=emoji)
+        return await self._client._room_send(self._id, body)
+
+    async def unreact(self, message_id: MessageId, emoji: str) -> MessageId:
+        """Take back our ``emoji`` reaction on a message."""
+        body = ReactionBody(target=MessageId(message_id), emoji=emoji, remove=True)
+        return await self._client._room_send(self._id, body)
+
+    async def reveal(self, message_id: MessageId) -> Message:
+        """Open a message's content warning on this device; return it with its text.
+
+        A message with a content warning arrives :attr:`Message.collapsed`, its
+        ``text`` empty. Call this when the person chose to read it (a tap on the
+        warning); the choice is kept in the encrypted local store, so the message
+        stays open on this device across restarts, and only here.
+
+        Raises:
+            KeyError: The store holds no such message.
+        """
+        return await self._client._room_reveal(self._id, MessageId(message_id), True)
+
+    async def collapse(self, message_id: MessageId) -> Message:
+        """Close a revealed message behind its content warning again (this device).
+
+        Raises:
+            KeyError: The store holds no such message.
+        """
+        return await self._client._room_reveal(self._id, MessageId(message_id), False)
 
     async def delete(self, message_id: MessageId) -> None:
         """Delete a message (our own, or anyone's as a moderator or owner).
@@ -430,6 +474,31 @@ class Room:
     async def leave(self) -> None:
         """Leave the room. The relay stops serving us at once; a remaining member rotates."""
         await self._client._room_leave(self._id)
+
+    @property
+    def retention_days(self) -> int | None:
+        """How many days the room keeps messages (disappearing messages); None: until deleted.
+
+        From the verified log. The relay purges older messages (and moves its
+        low-water mark, so nobody mistakes a purge for withheld messages), and
+        this SDK drops them from the local store when it opens, after each sync
+        or live batch, and every few minutes while open.
+        """
+        return self._state.policy.retention_days
+
+    async def set_retention(self, days: int | None) -> None:
+        """Change the retention (owners): a signed ``room.retention`` in the room log.
+
+        Every member's SDK purges its local copies older than ``days`` as soon as
+        it verifies the operation; the relay purges on its next retention pass.
+        Shortening it cannot recall copies someone already saved outside Hearth.
+
+        Raises:
+            LogError: ``log.unauthorized`` unless we own the room, ``log.invalid``
+                for ``days`` outside 1..36500.
+        """
+        await self._client._room_op(self._id, lambda s: s.retention_op(days, now=_now()))
+        await self._client._room_expire(self._id)
 
     async def set_role(self, member_id: MemberId, role: Role) -> None:
         """Give ``member_id`` the role ``role`` (owners; moderators for lower roles)."""

@@ -141,8 +141,16 @@ async def test_three_clients_create_invite_join_and_chat(open_client: OpenClient
     await rc.send("rough week", content_warning="panic attack")
 
     expected = ["hello, welcome both of you", "thanks, glad to be here", "rough week"]
-    for room in (ra, rb, rc):
-        await until(lambda room=room: _texts_are(room, expected))  # type: ignore[misc]
+    # The warned message reaches the others collapsed: no text until they open it.
+    collapsed = [*expected[:2], ""]
+    await until(lambda: _texts_are(rc, expected))
+    for room in (ra, rb):
+        await until(lambda room=room: _texts_are(room, collapsed))  # type: ignore[misc]
+        warned = (await room.messages())[2]
+        assert warned.collapsed
+        assert warned.content_warning == "panic attack"
+        assert (await room.reveal(warned.id)).text == "rough week"
+        assert await _texts_are(room, expected)
     messages = await rc.messages()
     assert [m.sender for m in messages] == [ra.me, rb.me, rc.me]
     assert messages[1].reply_to == first
@@ -150,9 +158,9 @@ async def test_three_clients_create_invite_join_and_chat(open_client: OpenClient
     assert messages[2].mine
     assert not messages[0].mine
     # Each client announced each message exactly once.
-    for watcher in (wa, wb, wc):
+    for watcher, seen in ((wa, collapsed), (wb, collapsed), (wc, expected)):
         await until(lambda w=watcher: _async(len(w.texts()) == 3))  # type: ignore[misc]
-        assert sorted(watcher.texts()) == sorted(expected)
+        assert sorted(watcher.texts()) == sorted(seen)
 
     # The newcomers learn the room's name and rules: the inviter re-sends them.
     await wb.wait(ProfileChanged)
