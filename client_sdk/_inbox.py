@@ -36,6 +36,8 @@ from client_sdk.events import (
     MessageReceived,
     MessagesExpired,
     ReactionChanged,
+    SupportRequested,
+    SupportWithdrawn,
 )
 from client_sdk.message import Message
 from protocol.api import HistoryPage, RoomEvent
@@ -96,6 +98,10 @@ def _hidden(event: Event, blocks: BlockList) -> bool:
         return event.message.sender in blocks
     if isinstance(event, ReactionChanged):
         return event.member in blocks or event.message.sender in blocks
+    if isinstance(event, SupportRequested):
+        return event.request.requester in blocks
+    if isinstance(event, SupportWithdrawn):
+        return event.requester in blocks
     return False
 
 

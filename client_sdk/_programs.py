@@ -30,7 +30,7 @@ import msgspec
 from client_sdk._roomstate import RoomState, Step
 from client_sdk._slot import Slot
 from client_sdk._support import seal_invite, seal_request, seal_reseal
-from client_sdk.errors import RelayUnavailable, RoomInactive, SupportError
+from client_sdk.errors import InviteError, RelayUnavailable, RoomInactive, SupportError
 from client_sdk.support import SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import (
@@ -297,6 +297,10 @@ async def buddy_chat(client: HearthClient, room: RoomId, request: MessageId) -> 
         raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
     if view.supporter == state.me:
         return client.room(view.buddy_room_id)
+    if view.supporter is not None and view.supporter in client._blocks:
+        raise InviteError(
+            "a key you blocked claimed this request; ask again", code="invite.blocked"
+        )
     invite = state.support.invite(request)
     if invite is None:
         raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")

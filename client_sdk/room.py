@@ -567,8 +567,13 @@ class Room:
 
     @property
     def support_requests(self) -> list[SupportRequest]:
-        """Every support request we can see here, in room order (any status)."""
-        return self._state.support.requests()
+        """Every support request we can see here, in room order (any status).
+
+        Requests from keys this identity blocked are left out (positions stay
+        those of the whole queue, which every member computes alike).
+        """
+        blocked = self._client.blocked
+        return [r for r in self._state.support.requests() if r.requester not in blocked]
 
     @property
     def support_queue(self) -> list[SupportRequest]:

@@ -5,8 +5,8 @@ Everything goes through the public SDK between real clients with their own
 stores: a warned message reaches the others collapsed with no text until they
 open it (and stays open on that device only); replies and reactions reach every
 member; a block hides the blocked key's words on the blocker's device (events
-and ``room.messages``), survives a restart, and makes the SDK refuse a buddy
-chat with that key.
+and ``room.messages``), survives a restart, makes the SDK refuse a buddy
+chat with that key, and hides the key's support requests in a program.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from client_sdk import (
     MessageReceived,
     PersonalDataChanged,
     ReactionChanged,
+    SupportClaimed,
+    SupportRequested,
 )
 from tests.client_sdk.conftest import RelayProcess
 from tests.client_sdk.test_client import (
@@ -36,6 +38,7 @@ from tests.client_sdk.test_client import (
     open_client,
     until,
 )
+from tests.client_sdk.test_formats_programs import program_of, synced
 
 __all__ = ["open_client"]
 
@@ -248,3 +251,33 @@ async def test_a_block_made_on_one_device_applies_on_the_other(
         assert hidden not in {m.id for m in await laptop_room.messages()}
         await laptop.unblock(rc.me)
         await until(lambda: _async(a.blocked == frozenset()))
+
+
+async def test_blocks_apply_to_support_requests_and_claims(open_client: OpenClient) -> None:
+    p = await program_of(open_client)
+    s1_client, m2_client = p.clients[1], p.clients[4]
+    await p.s1.set_availability(True)
+    await s1_client.block(p.m1.me)  # the supporter blocks one member
+    await m2_client.block(p.s1.me)  # another member blocks the supporter
+
+    r1 = await p.m1.request_support("the blocked member asks")
+    r2 = await p.m2.request_support("another member asks")
+    await p.watchers[1].wait(SupportRequested, lambda e: e.request.id == r2.id)
+    await p.watchers[2].wait(SupportRequested, lambda e: e.request.id == r1.id)
+    await synced(*p.rooms)
+    # s1 does not see m1's request; s2 does, and the queue is the same everywhere.
+    assert not any(
+        isinstance(e, SupportRequested) and e.request.id == r1.id for e in p.watchers[1].events
+    )
+    assert [r.id for r in p.s1.support_queue] == [r2.id]
+    assert p.s1.queue_position(r2.id) == 2
+    assert [r.id for r in p.s2.support_queue] == [r1.id, r2.id]
+
+    # s1 claims m2's request: m2 blocked s1, so m2's SDK does not join the chat.
+    buddy = await p.s1.claim(r2.id)
+    await p.watchers[4].wait(SupportClaimed, lambda e: e.request_id == r2.id)
+    with pytest.raises(InviteError) as refused:
+        await p.m2.buddy_chat(r2.id)
+    assert refused.value.code == "invite.blocked"
+    assert buddy.id not in {r.id for r in m2_client.rooms}
+    assert len(buddy.members) == 1
