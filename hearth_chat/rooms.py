@@ -79,6 +79,13 @@ class RoomItem(ListItem):
         self.query_one(Label).update(f"{KIND_MARK.get(room.kind, '#')} {name}{count}{flags}")
 
 
+def _quote(message: Message) -> str:
+    """A short quote that never shows a collapsed message's words."""
+    if message.collapsed:
+        return f"[CW: {message.content_warning}]"
+    return message.text[:60]
+
+
 @final
 class MessageItem(ListItem):
     """One message; its text hidden behind its content warning until opened."""
@@ -87,7 +94,8 @@ class MessageItem(ListItem):
         super().__init__(Static("", markup=False))
         self.message = message
         self.queued = queued
-        self.revealed = message.content_warning is None
+        # The SDK hands out a warned message collapsed (no text) until it is revealed.
+        self.revealed = not message.collapsed
 
     def on_mount(self) -> None:
         self.redraw()
@@ -98,7 +106,7 @@ class MessageItem(ListItem):
         when = message.sent_at.astimezone().strftime("%H:%M")
         lines = []
         if message.reply_to is not None:
-            quoted = replied.text[:60] if replied is not None else "an earlier message"
+            quoted = _quote(replied) if replied is not None else "an earlier message"
             lines.append(f"  ↪ replying to: {quoted}")
         if self.revealed:
             body = message.text
@@ -460,12 +468,21 @@ class MainScreen(Screen[None]):
         return item.message if isinstance(item, MessageItem) else None
 
     @on(ListView.Selected, "#messages")
-    def _reveal_selected(self, event: ListView.Selected) -> None:
-        if isinstance(event.item, MessageItem):
-            event.item.revealed = (
-                not event.item.revealed or event.item.message.content_warning is None
-            )
-            event.item.redraw(self._find(event.item.message.reply_to))
+    async def _reveal_selected(self, event: ListView.Selected) -> None:
+        item, room = event.item, self.room()
+        if not isinstance(item, MessageItem) or room is None:
+            return
+        message = item.message
+        if message.content_warning is not None and not message.mine:
+            # Opening or closing is remembered on this device by the SDK.
+            if item.revealed:
+                item.message = await room.collapse(message.id)
+            else:
+                item.message = await room.reveal(message.id)
+            item.revealed = not item.message.collapsed
+        else:
+            item.revealed = not item.revealed or message.content_warning is None
+        item.redraw(self._find(item.message.reply_to))
 
     def action_reply(self) -> None:
         message = self._selected()
@@ -473,7 +490,7 @@ class MainScreen(Screen[None]):
             return
         self._reply_to, self._editing = message, None
         self.query_one("#replying", Static).update(
-            f"Replying to {short_id(message.sender)}: {message.text[:60]} (Esc cancels)"
+            f"Replying to {short_id(message.sender)}: {_quote(message)} (Esc cancels)"
         )
         self.query_one("#composer", Input).focus()
 
