@@ -52,6 +52,7 @@ async def test_create_confirm_phrase_then_unlock(relay: RelayProcess, tmp_path: 
         for widget in app.screen.query(Static):
             assert phrase.split("-")[0] not in str(widget.render())
 
+    assert app.client is None  # closed on exit: the outbox and store are flushed
     assert Identity.from_recovery_phrase(phrase) == root
     assert Identity.load(folder / "identity.key", PASSPHRASE) == root
 
