@@ -31,6 +31,7 @@ from client_sdk import (
     SupportRequested,
     SupportWithdrawn,
 )
+from hearth_chat.crisis import CrisisScreen
 from hearth_chat.dialogs import describe
 from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
 from hearth_chat.profile import Profile
@@ -54,11 +55,13 @@ class HearthChat(App[None]):
             creation policy is ``token``.
         page_size: How many messages a room shows at first, and loads each time
             the person moves up past the oldest.
+        region: ISO 3166-1 alpha-2 code for the crisis list (None: all regions).
     """
 
     CSS_PATH = "chat.tcss"
     TITLE = "Hearth"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "crisis", "Help now", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -70,6 +73,7 @@ class HearthChat(App[None]):
         reconnect_delay: tuple[float, float] = (0.25, 10.0),
         registration_token: str | None = None,
         page_size: int = 50,
+        region: str | None = None,
     ) -> None:
         super().__init__()
         self.relay = relay
@@ -83,6 +87,7 @@ class HearthChat(App[None]):
         self._reconnect_delay = reconnect_delay
         self._registration_token = registration_token
         self.page_size = page_size
+        self.region = region
 
     def on_mount(self) -> None:
         self.push_screen(UnlockScreen() if self.profile.has_identity() else WelcomeScreen())
@@ -228,6 +233,11 @@ class HearthChat(App[None]):
         main = self.main
         if main is not None and main.live:
             await main.open_room(buddy.id)
+
+    def action_crisis(self) -> None:
+        """Open the crisis resources (F1, from every screen)."""
+        if not isinstance(self.screen, CrisisScreen):
+            self.push_screen(CrisisScreen(self))
 
     async def action_quit(self) -> None:
         await self._close_client()

@@ -49,8 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("HEARTH_REGISTRATION_TOKEN"),
         help="for relays whose create_policy is 'token' (or HEARTH_REGISTRATION_TOKEN)",
     )
+    parser.add_argument(
+        "--region",
+        help="two-letter country code for the crisis lines F1 shows (default: every region)",
+    )
     args = parser.parse_args(argv)
     profile = Profile(args.profile.expanduser(), strength=args.kdf)
     relay = args.relay or profile.remembered_relay() or DEFAULT_RELAY
-    HearthChat(relay, profile, registration_token=args.registration_token).run()
+    region = args.region.upper() if args.region else None
+    HearthChat(relay, profile, registration_token=args.registration_token, region=region).run()
     return 0

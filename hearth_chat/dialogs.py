@@ -43,6 +43,7 @@ __all__ = [
     "InviteDialog",
     "JoinDialog",
     "MembersDialog",
+    "ReactDialog",
     "ReportDialog",
     "ReportsDialog",
     "RulesDialog",
@@ -270,6 +271,27 @@ class RulesDialog(Dialog[bool]):
         self.dismiss(True)
 
 
+REACTIONS = ("💛", "🙏", "🤗", "👍", "😢", "💪")
+
+
+@final
+class ReactDialog(Dialog[str | None]):
+    """Pick a reaction; picking one you already gave takes it back."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("React", classes="title")
+            with Horizontal(classes="buttons"):
+                for index, emoji in enumerate(REACTIONS):
+                    yield Button(emoji, id=f"emoji-{index}")
+            yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, ".buttons Button")
+    def _picked(self, event: Button.Pressed) -> None:
+        if event.button.id and event.button.id.startswith("emoji-"):
+            self.dismiss(REACTIONS[int(event.button.id.removeprefix("emoji-"))])
+
+
 @final
 class ReportDialog(Dialog[bool]):
     """Report a message to the room's moderators (sealed to them; nobody else reads it)."""
@@ -367,6 +389,7 @@ class MembersDialog(Dialog[None]):
         Binding("o", "role('moderator')", "Make moderator"),
         Binding("s", "role('supporter')", "Make supporter"),
         Binding("u", "role('member')", "Make member"),
+        Binding("b", "block", "Block/unblock"),
     ]
 
     def __init__(self, room: Room) -> None:
@@ -379,6 +402,8 @@ class MembersDialog(Dialog[None]):
             marks.append("you")
         if member in self._room.muted:
             marks.append("muted")
+        if member in self.chat.require_client().blocked:
+            marks.append("blocked by you")
         suffix = f" ({', '.join(marks)})" if marks else ""
         return f"{short_id(member)}  {role}{suffix}"
 
@@ -392,8 +417,8 @@ class MembersDialog(Dialog[None]):
             yield Static(
                 "Pick a member to see your safety number with them. Compare it in person "
                 "or by phone: if both of you see the same digits, nobody is in the middle. "
-                "Owners and moderators: m mutes, x removes, o / s / u make someone a "
-                "moderator, supporter or member.",
+                "b blocks or unblocks (only you stop seeing them). Owners and moderators: "
+                "m mutes, x removes, o / s / u make someone a moderator, supporter or member.",
                 id="safety",
                 classes="prose",
             )
@@ -433,6 +458,26 @@ class MembersDialog(Dialog[None]):
                 self.error(f"Muted {short_id(member)}: everyone's app hides their posts.")
         except HearthError as exc:
             self.error(describe(exc))
+
+    async def action_block(self) -> None:
+        member = self._selected()
+        if member is None or member == self._room.me:
+            self.error("Pick someone else first.")
+            return
+        client = self.chat.require_client()
+        try:
+            if member in client.blocked:
+                await client.unblock(member)
+                self.error(f"Unblocked {short_id(member)}: their messages show again.")
+            else:
+                await client.block(member)
+                self.error(f"Blocked {short_id(member)}: nobody is told.")
+        except HearthError as exc:
+            self.error(describe(exc))
+            return
+        item = self.query_one("#members", ListView).highlighted_child
+        if isinstance(item, _MemberItem):
+            item.query_one(Label).update(self._label(member, self._room.members[member]))
 
     async def action_role(self, role: Role) -> None:
         member = self._selected()

@@ -2,8 +2,9 @@
 
 The folder holds ``identity.key`` (the root secret, encrypted under the
 person's passphrase with Argon2id; see docs/sdk.md), ``store.db`` (the SDK's
-encrypted local store), ``settings.json`` (the relay URL it was last used with)
-and ``exports/`` (calendar files the person exported). Nothing in it is readable
+encrypted local store), ``settings.json`` (the relay URL it was last used with),
+``crisis.json`` (the relay's public list of crisis lines, last fetched) and
+``exports/`` (calendar files the person exported). Nothing in it is readable
 without the passphrase except the relay URL and the exported calendars.
 """
 
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, final
 
-from client_sdk import Identity
+from client_sdk import CrisisResource, Identity
 
 __all__ = ["Profile", "Strength"]
+
+_CRISIS_FIELDS = ("name", "regions", "phone", "sms", "url", "hours", "description")
 
 Strength = Literal["interactive", "moderate", "sensitive"]
 """How hard the keystore's Argon2id is (libsodium's presets)."""
@@ -79,6 +82,20 @@ class Profile:
         """Keep the relay URL, so the next ``hearth chat`` needs only ``--profile``."""
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "settings.json").write_text(json.dumps({"relay": relay}), "utf-8")
+
+    def cached_crisis(self) -> list[CrisisResource] | None:
+        """The crisis list last fetched from the relay (public data), if any."""
+        try:
+            data = json.loads((self.folder / "crisis.json").read_text("utf-8"))
+            return [CrisisResource(**{k: entry[k] for k in _CRISIS_FIELDS}) for entry in data]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def cache_crisis(self, resources: list[CrisisResource]) -> None:
+        """Keep the crisis list, for the screen to help offline and before unlocking."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = [{k: getattr(r, k) for k in _CRISIS_FIELDS} for r in resources]
+        (self.folder / "crisis.json").write_text(json.dumps(data), "utf-8")
 
     def export_path(self, name: str, suffix: str) -> Path:
         """A file name in ``exports/`` derived from ``name`` (safe characters only)."""

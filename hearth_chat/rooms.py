@@ -11,6 +11,7 @@ them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, final
 
@@ -32,6 +33,7 @@ from client_sdk import (
     MessageId,
     MessageReceived,
     ProfileChanged,
+    ReactionChanged,
     RoleChanged,
     Room,
     RoomId,
@@ -46,6 +48,7 @@ from hearth_chat.dialogs import (
     InviteDialog,
     JoinDialog,
     MembersDialog,
+    ReactDialog,
     ReportDialog,
     ReportsDialog,
     RulesDialog,
@@ -117,6 +120,9 @@ class MessageItem(ListItem):
         edited = " (edited)" if message.edited else ""
         state = "  · queued, sends when online" if self.queued else ""
         lines.append(f"{when} {who}: {body}{edited}{state}")
+        if message.reactions:
+            counts = "  ".join(f"{emoji} {len(who)}" for emoji, who in message.reactions.items())
+            lines.append(f"      {counts}")
         self.query_one(Static).update("\n".join(lines))
 
 
@@ -131,6 +137,8 @@ class MessageList(ListView):
         Binding("d", "screen.delete", "Delete"),
         Binding("m", "screen.mute", "Mute sender"),
         Binding("x", "screen.remove", "Remove sender"),
+        Binding("plus", "screen.react", "React"),
+        Binding("b", "screen.block", "Block sender"),
     ]
 
 
@@ -177,6 +185,7 @@ class MainScreen(Screen[None]):
                 yield Static("", id="room-title")
                 yield Static("", id="room-banner")
                 yield MessageList(id="messages")
+                yield Static("", id="suggestion")
                 yield Static("", id="replying", markup=False)
                 yield Input(placeholder="Open or create a room (F2, F3)", id="composer")
         yield Footer()
@@ -327,6 +336,12 @@ class MainScreen(Screen[None]):
             if at_end:
                 view.index = len(view) - 1
                 view.scroll_end(animate=False)
+        elif isinstance(event, ReactionChanged):
+            for item in view.query(MessageItem):
+                if item.message.id == event.message.id:
+                    # Keep this device's open/closed choice; take the new reactions.
+                    item.message = replace(item.message, reactions=event.message.reactions)
+                    item.redraw(self._find(item.message.reply_to))
         elif isinstance(event, MessageEdited):
             for item in view.query(MessageItem):
                 if item.message.id == event.message.id:
@@ -399,6 +414,15 @@ class MainScreen(Screen[None]):
         room = self.room()
         if not text or room is None:
             return
+        # The opt-in draft check: only a suggestion, shown beside the composer; the
+        # message goes out as written and nothing is sent or reported anywhere.
+        suggest = self.chat.require_client().check_draft(text).suggest
+        self.query_one("#suggestion", Static).update(
+            "You are not alone. It sounds like things are very hard right now: F1 shows "
+            "people you can talk to at any hour."
+            if suggest
+            else ""
+        )
         if room.rules is not None and not room.rules_accepted:
             self.accept_rules_then_send(text)
             return
@@ -587,6 +611,46 @@ class MainScreen(Screen[None]):
             self.notify(describe(exc), severity="error")
             return
         self.notify(f"Removed {short_id(message.sender)}.")
+
+    def action_react(self) -> None:
+        room, message = self.room(), self._selected()
+        if room is None or message is None:
+            return
+
+        async def chosen(emoji: str | None) -> None:
+            if emoji is None:
+                return
+            mine = room.me in message.reactions.get(emoji, ())
+            try:
+                if mine:
+                    await room.unreact(message.id, emoji)
+                else:
+                    await room.react(message.id, emoji)
+            except RulesNotAccepted:
+                self.notify("Accept the ground rules first (F8).")
+            except HearthError as exc:
+                self.notify(describe(exc), severity="error")
+
+        self.app.push_screen(ReactDialog(), chosen)
+
+    @work(exclusive=True, group="moderate")
+    async def action_block(self) -> None:
+        room, message = self.room(), self._selected()
+        if room is None or message is None or message.mine:
+            return
+        question = (
+            f"Block {short_id(message.sender)}? Their messages and reactions stop showing "
+            "on your devices. Nobody is told."
+        )
+        if not await self.app.push_screen_wait(ConfirmDialog(question, "Block")):
+            return
+        try:
+            await self.chat.require_client().block(message.sender)
+        except HearthError as exc:
+            self.notify(describe(exc), severity="error")
+            return
+        self.notify(f"Blocked {short_id(message.sender)}. Members (F5) can unblock.")
+        await self.open_room(room.id)  # show the room without them
 
     # -- screens one key away ------------------------------------------------------
 

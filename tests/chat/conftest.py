@@ -29,12 +29,33 @@ TRACE = False
 _T0 = time.monotonic()
 
 
+CRISIS_TOML = """
+[[crisis]]
+name = "Samaritans"
+regions = ["GB", "IE"]
+phone = "116 123"
+hours = "24/7"
+
+[[crisis]]
+name = "Find a Helpline"
+regions = ["*"]
+url = "https://findahelpline.com"
+description = "Free, confidential support lines in many countries"
+"""
+
+
 @pytest.fixture(scope="session")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
-    """One relay for the chat tests (each test uses its own profiles and rooms)."""
-    data = tmp_path_factory.mktemp("relay") / "relay-data"
+    """One relay for the chat tests (each test uses its own profiles and rooms).
+
+    Its operator lists two crisis lines, one for Great Britain and one everywhere.
+    """
+    base = tmp_path_factory.mktemp("relay")
+    data = base / "relay-data"
     data.mkdir()
-    process = RelayProcess(data)
+    config = base / "hearth.toml"
+    config.write_text(CRISIS_TOML, "utf-8")
+    process = RelayProcess(data, HEARTH_CONFIG=str(config))
     process.start()
     try:
         yield process
