@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["CreateScreen", "PhraseScreen", "RestoreScreen", "UnlockScreen", "WelcomeScreen"]
 
 MIN_PASSPHRASE = 8
+HELP_HINT = "Need someone to talk to right now? Press F1, on any screen."
 
 
 def _chat(screen: Screen[None]) -> HearthChat:
@@ -61,6 +62,7 @@ class WelcomeScreen(Screen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Create a new identity", id="create", variant="primary")
                 yield Button("Restore from a recovery phrase", id="restore")
+            yield Static(HELP_HINT, classes="help-hint")
 
     @on(Button.Pressed, "#create")
     def _create(self) -> None:
@@ -200,6 +202,7 @@ class UnlockScreen(Screen[None]):
             yield Input(placeholder="passphrase", password=True, id="passphrase")
             yield Label("", id="error", classes="error")
             yield Button("Unlock", id="unlock", variant="primary")
+            yield Static(HELP_HINT, classes="help-hint")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#unlock")

@@ -177,6 +177,7 @@ class MainScreen(Screen[None]):
             yield Static("", id="connection")
             yield Static("", id="sync-label")
             yield ProgressBar(total=None, show_eta=False, id="sync-bar")
+            yield Static("[b]F1[/b] help now", id="help-hint")
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield Label("Rooms", classes="heading")

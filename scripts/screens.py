@@ -47,6 +47,22 @@ _RATES = {
 }
 
 
+_CRISIS = """
+[[crisis]]
+name = "Samaritans"
+regions = ["GB", "IE"]
+phone = "116 123"
+hours = "24/7"
+description = "Someone to talk to, any time, about anything"
+
+[[crisis]]
+name = "Find a Helpline"
+regions = ["*"]
+url = "https://findahelpline.com"
+description = "Free, confidential support lines in many countries"
+"""
+
+
 @contextmanager
 def relay(workdir: Path) -> Iterator[str]:
     """A relay on a free port for the duration of the block; yields its URL."""
@@ -54,7 +70,9 @@ def relay(workdir: Path) -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **_RATES, "HEARTH_POW_DIFFICULTY": "6"}
+    config = workdir / "hearth.toml"
+    config.write_text(_CRISIS, "utf-8")
+    env = {**os.environ, **_RATES, "HEARTH_POW_DIFFICULTY": "6", "HEARTH_CONFIG": str(config)}
     command = [sys.executable, "-c", "import sys; from hearth_cli import main; sys.exit(main())"]
     args = [
         "serve",
@@ -171,7 +189,7 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
         ben_group = await ben.join(await group.create_invite(max_uses=1))
         await ben_group.accept_rules()
 
-        app = HearthChat(url, Profile(work / "ana", strength="interactive"))
+        app = HearthChat(url, Profile(work / "ana", strength="interactive"), region="GB")
         async with app.run_test(size=SIZE) as pilot:
             await first_run(pilot, out)
             main = await join(pilot, await group.create_invite(max_uses=1))
@@ -190,7 +208,8 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
                 content_warning="insomnia, panic",
             )
             await ben_group.send("Thank you for being here.", reply_to=first)
-            await until(pilot, lambda: "being here" in lines(app), "the conversation")
+            await owner.room(group.id).react(first, "💛")
+            await until(pilot, lambda: "💛 1" in lines(app), "the conversation")
             await paste(pilot, "#composer", "Same here, the nights are the worst.")
             app.save_screenshot("room.svg", str(out))
 
@@ -217,6 +236,15 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             await until(pilot, lambda: app.screen.query("#reason"), "the report dialog")
             await paste(pilot, "#reason", "just checking how reports look")
             app.save_screenshot("report.svg", str(out))
+            await pilot.press("escape")
+
+            await pilot.press("f1")
+            await until(
+                pilot,
+                lambda: "Samaritans" in str(app.screen.query_one("#resources-text").render()),
+                "the crisis lines",
+            )
+            app.save_screenshot("crisis.svg", str(out))
             await pilot.press("escape")
 
             room = main.room()
