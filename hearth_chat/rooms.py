@@ -32,6 +32,7 @@ from client_sdk import (
     MessageEdited,
     MessageId,
     MessageReceived,
+    MessagesExpired,
     ProfileChanged,
     ReactionChanged,
     RoleChanged,
@@ -273,6 +274,8 @@ class MainScreen(Screen[None]):
             notes.append("Ground rules: read and accept them before you post (F8).")
         if room.me in room.muted:
             notes.append("A moderator muted you in this room.")
+        if room.retention_days is not None:
+            notes.append(f"Messages here disappear after {room.retention_days} days.")
         queue = queue_note(room)
         if queue is not None:
             notes.append(escape(queue))
@@ -351,6 +354,15 @@ class MainScreen(Screen[None]):
             for item in view.query(MessageItem):
                 if item.message.id == event.message.id:
                     item.redraw(self._find(event.message.reply_to))
+        elif isinstance(event, MessagesExpired):
+            gone = set(event.message_ids)
+            indices = [
+                index
+                for index, item in enumerate(view.query(MessageItem))
+                if item.message.id in gone
+            ]
+            if indices:
+                await view.remove_items(indices)
         elif isinstance(event, MessageDeleted):
             for index, item in enumerate(view.query(MessageItem)):
                 if item.message.id == event.message_id:

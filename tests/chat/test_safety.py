@@ -16,6 +16,7 @@ from tests.chat.conftest import (
     WAIT,
     click,
     create_room,
+    join,
     make_app,
     make_invite,
     say,
@@ -111,3 +112,18 @@ async def test_react_and_block(relay: RelayProcess, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: not shows(app, "made it through today"), "hidden")
         assert app.client is not None
         assert gus_room.me in app.client.blocked
+
+
+async def test_a_rooms_retention_is_shown(relay: RelayProcess, tmp_path: Path) -> None:
+    async with HearthClient(
+        relay.url, Identity.generate(), store_path=tmp_path / "owner.db"
+    ) as owner:
+        room = await owner.create_group("Short memory", retention_days=7)
+        app = make_app(relay, tmp_path / "hal", identity=Identity.generate())
+        async with app.run_test(size=(120, 40)) as pilot:
+            await unlock(pilot)
+            await join(pilot, await room.create_invite())
+            banner = app.screen.query_one("#room-banner", Static)
+            await wait_for(
+                pilot, lambda: "disappear after 7 days" in str(banner.render()), "the retention"
+            )
