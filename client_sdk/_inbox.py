@@ -247,9 +247,10 @@ class Inbox:
         if not announce:
             return
         blocks = self._blocks
+        fresh = set(new)  # a page holds hundreds: a list's `in` made announcing quadratic
         for out in pending:
             if isinstance(out, str):
-                if out in new and batch[out].sender not in blocks:
+                if out in fresh and batch[out].sender not in blocks:
                     message = to_message(batch[out], blocks)
                     self._host.emit(MessageReceived(room_id=slot.room, message=message))
             elif not _hidden(out, blocks):
