@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         return chat_main(args[1:])
+    if args[:1] in (["-h"], ["--help"]):
+        # The relay's parser does not know the chat app; say it exists.
+        print("hearth chat [--relay URL] [--profile DIR]: the terminal chat app")  # noqa: T201
     from server.cli import main as server_main  # noqa: PLC0415 - lazy on purpose
 
     return server_main(args)

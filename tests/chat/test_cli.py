@@ -55,6 +55,15 @@ def test_version_goes_to_the_relay_cli(capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().out.strip()
 
 
+def test_help_names_the_chat_app(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "hearth chat" in out
+    assert "serve" in out
+
+
 def test_every_alarm_kind_is_explained() -> None:
     assert set(ALARM_TEXT) == set(get_args(AlarmKind))
     for title, meaning in ALARM_TEXT.values():
