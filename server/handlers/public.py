@@ -21,7 +21,14 @@ _REGION: Final = re.compile(r"[A-Za-z]{2}")
 async def crisis(
     relay: RelayDep,
     region: Annotated[
-        str | None, QueryParameter(max_length=8, description="ISO 3166-1 alpha-2 region code")
+        str | None,
+        QueryParameter(
+            max_length=8,
+            description="ISO 3166-1 alpha-2 region code",
+            # In the document only: the handler refuses the rest itself, with its own
+            # stable code (crisis.bad_region) rather than Litestar's request.invalid.
+            schema_extra={"pattern": "^[A-Za-z]{2}$"},
+        ),
     ] = None,
 ) -> list[CrisisResource]:
     """The operator's crisis lines, for one region (plus those marked ``*``) or all."""
