@@ -53,19 +53,25 @@ def sign_delete(keys: RoomKeys, *, target: MessageId, at: int) -> DeleteRequest:
     return DeleteRequest(content=content, sig=keys.sign(crypto.CTX_DELETE, canonical(content)))
 
 
+def _verify_by_member(
+    signer: MemberId, context: bytes, content: object, sig: bytes, refusal: str
+) -> None:
+    """Check ``sig`` over ``content`` by member key ``signer``; ``msg.bad_signature`` if not."""
+    try:
+        crypto.verify(member_key(signer), context, canonical(content), sig)
+    except (CryptoError, DecodeError) as exc:
+        raise EnvelopeError(refusal, code="msg.bad_signature") from exc
+
+
 def verify_delete(request: DeleteRequest) -> None:
     """Check a delete request's signature (``msg.bad_signature``)."""
-    try:
-        crypto.verify(
-            member_key(request.content.author),
-            crypto.CTX_DELETE,
-            canonical(request.content),
-            request.sig,
-        )
-    except (CryptoError, DecodeError) as exc:
-        raise EnvelopeError(
-            "delete request is not signed by its author", code="msg.bad_signature"
-        ) from exc
+    _verify_by_member(
+        request.content.author,
+        crypto.CTX_DELETE,
+        request.content,
+        request.sig,
+        "delete request is not signed by its author",
+    )
 
 
 def sign_report(keys: RoomKeys, content: ReportContent) -> SignedReport:
@@ -75,17 +81,13 @@ def sign_report(keys: RoomKeys, content: ReportContent) -> SignedReport:
 
 def verify_report(report: SignedReport) -> None:
     """Check a report's signature by its reporter (``msg.bad_signature``)."""
-    try:
-        crypto.verify(
-            member_key(report.content.reporter),
-            crypto.CTX_REPORT,
-            canonical(report.content),
-            report.sig,
-        )
-    except (CryptoError, DecodeError) as exc:
-        raise EnvelopeError(
-            "report is not signed by its reporter", code="msg.bad_signature"
-        ) from exc
+    _verify_by_member(
+        report.content.reporter,
+        crypto.CTX_REPORT,
+        report.content,
+        report.sig,
+        "report is not signed by its reporter",
+    )
 
 
 def sign_support_request(keys: RoomKeys, content: SupportRequestContent) -> SignedSupportRequest:
@@ -97,17 +99,13 @@ def sign_support_request(keys: RoomKeys, content: SupportRequestContent) -> Sign
 
 def verify_support_request(request: SignedSupportRequest) -> None:
     """Check a support request's signature by its requester (``msg.bad_signature``)."""
-    try:
-        crypto.verify(
-            member_key(request.content.requester),
-            crypto.CTX_SUPPORT,
-            canonical(request.content),
-            request.sig,
-        )
-    except (CryptoError, DecodeError) as exc:
-        raise EnvelopeError(
-            "support request is not signed by its requester", code="msg.bad_signature"
-        ) from exc
+    _verify_by_member(
+        request.content.requester,
+        crypto.CTX_SUPPORT,
+        request.content,
+        request.sig,
+        "support request is not signed by its requester",
+    )
 
 
 def sign_auth(
