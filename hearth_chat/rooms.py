@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, final
+from typing import TYPE_CHECKING, ClassVar, Literal, final
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -591,39 +591,31 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="moderate")
     async def action_mute(self) -> None:
-        room, message = self.room(), self._selected()
-        if room is None or message is None or message.mine:
-            return
-        if room.role not in {"owner", "moderator"}:
-            self.notify("Only moderators and owners mute members.")
-            return
-        question = f"Mute {short_id(message.sender)}? Everyone's app hides their posts."
-        if not await self.app.push_screen_wait(ConfirmDialog(question, "Mute")):
-            return
-        try:
-            await room.mute(message.sender)
-        except HearthError as exc:
-            self.notify(describe(exc), severity="error")
-            return
-        self.notify(f"Muted {short_id(message.sender)}.")
+        await self._moderate_sender("mute", "Muted", "? Everyone's app hides their posts.")
 
     @work(exclusive=True, group="moderate")
     async def action_remove(self) -> None:
+        await self._moderate_sender("remove", "Removed", " from this room?")
+
+    async def _moderate_sender(self, verb: Literal["mute", "remove"], done: str, ask: str) -> None:
+        """Mute or remove the selected message's sender, after the moderator confirms."""
         room, message = self.room(), self._selected()
         if room is None or message is None or message.mine:
             return
         if room.role not in {"owner", "moderator"}:
-            self.notify("Only moderators and owners remove members.")
+            self.notify(f"Only moderators and owners {verb} members.")
             return
-        question = f"Remove {short_id(message.sender)} from this room?"
-        if not await self.app.push_screen_wait(ConfirmDialog(question, "Remove")):
+        who = short_id(message.sender)
+        if not await self.app.push_screen_wait(
+            ConfirmDialog(f"{verb.title()} {who}{ask}", verb.title())
+        ):
             return
         try:
-            await room.remove(message.sender)
+            await (room.mute if verb == "mute" else room.remove)(message.sender)
         except HearthError as exc:
             self.notify(describe(exc), severity="error")
             return
-        self.notify(f"Removed {short_id(message.sender)}.")
+        self.notify(f"{done} {who}.")
 
     def action_react(self) -> None:
         room, message = self.room(), self._selected()
