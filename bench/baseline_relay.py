@@ -10,9 +10,10 @@ written to the receivers' sockets in turn before the ack, so a slow receiver
 slows its senders instead of growing a queue.
 
 It runs on the same Python, event loop and websocket library as the Hearth relay
-(the standard asyncio loop and ``websockets``), without compression, so the gap
-between the two is what Hearth does with a message: authorising, verifying,
-storing durably, encoding events and queueing them per connection.
+(uvloop where it is installed, as ``hearth serve`` does, and ``websockets``),
+without compression, so the gap between the two is what Hearth does with a
+message: authorising, verifying, storing durably, encoding events and queueing
+them per connection.
 
 Run: ``python bench/baseline_relay.py --port 8765`` (127.0.0.1 only).
 """
@@ -94,4 +95,10 @@ async def _main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(_main(parser.parse_args().port))
+    # The relay's own loop choice (server/cli.py): uvloop where installed.
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_main(parser.parse_args().port))
+    else:
+        uvloop.run(_main(parser.parse_args().port))

@@ -38,6 +38,7 @@ _PUBSUBS: Final = ("memory", "redis", "postgres")
 _POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+_EVENT_LOOPS: Final = ("auto", "uvloop", "asyncio")
 
 BUCKETS: Final = ("send", "join", "auth", "register", "subscribe", "request", "link")
 """Rate-limit buckets; each is applied per key and per client address."""
@@ -129,6 +130,8 @@ class Config:
     trust_proxy: bool = False
     """Take client addresses from X-Forwarded-For (only behind your own proxy)."""
     log_level: str = "info"
+    event_loop: str = "auto"
+    """``uvloop`` where it is installed (``auto``), or the standard ``asyncio`` loop."""
     rate_limits: Mapping[str, Rate] = field(default_factory=lambda: dict(_DEFAULT_RATES))
     crisis: tuple[CrisisResource, ...] = ()
     push_allowlist: tuple[str, ...] = ()
@@ -159,6 +162,8 @@ class Config:
             raise ConfigError(f"create_policy must be one of {', '.join(_POLICIES)}")
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        if self.event_loop not in _EVENT_LOOPS:
+            raise ConfigError(f"event_loop must be one of {', '.join(_EVENT_LOOPS)}")
         if not 0 <= self.port <= 65535:
             raise ConfigError("port must be 0..65535")
         if not 0 <= self.pow_difficulty <= 40:
@@ -303,6 +308,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "shutdown_timeout": float,
     "trust_proxy": _bool,
     "log_level": str,
+    "event_loop": str,
     "push_allowlist": _tokens,
     "push_allow_private": _bool,
     "push_allow_http": _bool,

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from protocol.api import MessageAck, MessageEvent, SyncResponse
 from protocol.encoding import from_json
@@ -163,6 +164,18 @@ async def test_logs_and_database_hold_no_secrets(tmp_path: Path) -> None:
     for t in (token, bob):
         assert t.encode() not in dump
         assert t.encode() not in raw
+
+
+@pytest.mark.parametrize(("choice", "loop"), [("auto", "uvloop"), ("asyncio", "asyncio")])
+async def test_the_event_loop_is_uvloop_unless_asked_otherwise(
+    tmp_path: Path, choice: str, loop: str
+) -> None:
+    port = free_port()
+    async with serve(tmp_path / "data", port, env={"HEARTH_EVENT_LOOP": choice}) as relay:
+        assert (await relay.http.get("/readyz")).json() == {"status": "ok"}
+        code, _, err = stop(relay.proc)
+    assert code == 0, err
+    assert f"event loop: {loop}" in err
 
 
 def test_bad_config_is_reported_without_traceback(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ def test_precedence(tmp_path: Path) -> None:
         ("port = 'x'", {}),
         ("colour = 'blue'", {}),
         ("create_policy = 'token'", {}),
+        ("event_loop = 'trio'", {}),
         ("[rate_limits]\nsend = 5", {}),
         ("[rate_limits]\nflood = { per_second = 1, burst = 1 }", {}),
         ("[[crisis]]\nname = 5", {}),
