@@ -158,7 +158,7 @@ def _run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
                     "hearth: event_loop = uvloop, but uvloop is not installed"
                 ) from None
         else:
-            logging.getLogger("hearth").info("event loop: uvloop %s", uvloop.__version__)
+            logging.getLogger("hearth").info("event loop: uvloop %s", version("uvloop"))
             uvloop.run(main)
             return
     logging.getLogger("hearth").info("event loop: asyncio")
