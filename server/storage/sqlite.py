@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, final
@@ -186,6 +187,8 @@ class SqliteStorage(Storage):
         # for the one in flight (aiosqlite never resolves a call queued behind close).
         self._read_lock = asyncio.Lock()
         self._closed = False
+        self._batch_thread: ThreadPoolExecutor | None = None
+        self._batch_conn: sqlite3.Connection | None = None
         self._challenges: dict[bytes, ChallengeRecord] = {}
         self._presence: dict[tuple[MemberId, str], int] = {}
 
@@ -205,6 +208,11 @@ class SqliteStorage(Storage):
                 self._writer = None
                 raise
             self._reader = await self._connect()
+        self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="hearth-sqlite-batch")
+        async with _translated("opening the database"):
+            self._batch_conn = await asyncio.get_running_loop().run_in_executor(
+                self._batch_thread, _connect_batch_writer, self._path
+            )
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self._path, isolation_level=None)
@@ -239,6 +247,15 @@ class SqliteStorage(Storage):
                     async with _translated("closing the database"):
                         await conn.close()
             self._reader = self._writer = None
+            if self._batch_thread is not None:
+                if self._batch_conn is not None:
+                    async with _translated("closing the database"):
+                        await asyncio.get_running_loop().run_in_executor(
+                            self._batch_thread, self._batch_conn.close
+                        )
+                self._batch_thread.shutdown(wait=False)
+            self._batch_thread = None
+            self._batch_conn = None
 
     async def ping(self) -> None:
         await self._read_scalar("SELECT 1")
@@ -439,103 +456,23 @@ class SqliteStorage(Storage):
     async def add_messages(
         self, batch: Sequence[tuple[Envelope, bytes, int | None]], *, ts: int
     ) -> list[MessageEvent | MessageRecord | RelayError]:
-        # A handful of calls to the database thread per transaction, whatever the
-        # batch's size: each call costs a thread hand-off, which is what one
-        # transaction per message spent most of its time on.
-        rooms: dict[RoomId, list[int]] = {}
-        for i, (envelope, _, _) in enumerate(batch):
-            rooms.setdefault(envelope.header.room, []).append(i)
-        results: list[MessageEvent | MessageRecord | RelayError | None] = [None] * len(batch)
-        try:
-            async with self._transaction("storing messages") as conn:
-                for room, indexes in rooms.items():
-                    await self._add_room_messages(
-                        conn, room, batch, indexes, ts=ts, results=results
+        # The whole transaction is one call to its own thread and connection: every
+        # call to aiosqlite's thread is a hand-off there and back (two thread wake-ups
+        # and a turn for the GIL), and a transaction of five statements paid five.
+        async with self._write_lock:
+            conn = self._batch_conn
+            if self._closed or conn is None or self._batch_thread is None:
+                raise StorageError(
+                    "the storage is closed" if self._closed else "the storage is not open",
+                    closed=self._closed,
+                )
+            try:
+                async with _translated("storing messages"):
+                    return await asyncio.get_running_loop().run_in_executor(
+                        self._batch_thread, _store_messages, conn, batch, ts
                     )
-        except sqlite3.IntegrityError as exc:  # the lookup below rules it out
-            raise StorageError("storing messages failed: IntegrityError") from exc
-        return [r for r in results if r is not None]
-
-    @staticmethod
-    async def _add_room_messages(
-        conn: aiosqlite.Connection,
-        room: RoomId,
-        batch: Sequence[tuple[Envelope, bytes, int | None]],
-        indexes: list[int],
-        *,
-        ts: int,
-        results: list[MessageEvent | MessageRecord | RelayError | None],
-    ) -> None:
-        if any(batch[i][2] is not None for i in indexes):
-            rows = await conn.execute_fetchall(
-                "SELECT max(op_index) FROM events WHERE room = ? AND kind = 'log'", (room,)
-            )
-            current = next(iter(rows))[0]
-            for i in indexes:
-                if batch[i][2] is not None and batch[i][2] != current:
-                    results[i] = RelayError("the room's log moved on", code="log.conflict")
-        # INDEXED BY: with an IN list the planner would otherwise walk the whole room
-        # by primary key, reading every stored message to find a few ids.
-        ids = [batch[i][0].header.id for i in indexes]
-        marks = ",".join("?" * len(ids))
-        rows = await conn.execute_fetchall(
-            "SELECT msg_id, seq, ts, sender, digest, ref FROM events INDEXED BY events_msg"  # noqa: S608
-            f" WHERE room = ? AND kind = 'msg' AND msg_id IN ({marks})",
-            (room, *ids),
-        )
-        known: dict[str, MessageRecord] = {
-            r[0]: MessageRecord(
-                seq=r[1], ts=r[2], sender=MemberId(r[3]), digest=r[4], removed_by=r[5]
-            )
-            for r in rows
-        }
-        fresh: list[int] = []
-        first: dict[str, int] = {}
-        for i in indexes:
-            message_id = batch[i][0].header.id
-            if message_id in known:
-                results[i] = known[message_id]  # a retry: answered even if the log moved on
-            elif results[i] is not None or message_id in first:
-                continue  # refused above, or a second envelope under an id of this batch
-            else:
-                first[message_id] = i
-                fresh.append(i)
-        if fresh:
-            counters = await conn.execute_fetchall(
-                "UPDATE rooms SET last_seq = last_seq + ?, last_ts = max(last_ts, ?)"
-                " WHERE id = ? RETURNING last_seq, last_ts",
-                (len(fresh), ts, room),
-            )
-            if not counters:
-                raise RelayError("no such room", code="room.not_found")
-            last_seq, event_ts = (int(v) for v in next(iter(counters)))
-            seq = last_seq - len(fresh)
-            rows_out = []
-            for i in fresh:
-                envelope, digest, _ = batch[i]
-                header = envelope.header
-                seq += 1
-                results[i] = MessageEvent(seq=seq, ts=event_ts, envelope=envelope)
-                rows_out.append(
-                    (room, seq, event_ts, header.id, header.sender, digest, canonical(envelope))
-                )
-            await conn.executemany(
-                "INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
-                " VALUES (?, ?, ?, 'msg', ?, ?, ?, ?)",
-                rows_out,
-            )
-        for i in indexes:
-            if results[i] is None:
-                stored = results[first[batch[i][0].header.id]]
-                assert isinstance(stored, MessageEvent)
-                header = stored.envelope.header
-                results[i] = MessageRecord(
-                    seq=stored.seq,
-                    ts=stored.ts,
-                    sender=header.sender,
-                    digest=batch[first[header.id]][1],
-                    removed_by=None,
-                )
+            except sqlite3.IntegrityError as exc:  # the lookup in _store_messages rules it out
+                raise StorageError("storing messages failed: IntegrityError") from exc
 
     async def add_message(
         self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
@@ -990,3 +927,109 @@ def _event(row: sqlite3.Row | tuple[Any, ...]) -> RoomEvent:
     if kind == "tombstone":
         return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
     return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref)
+
+
+def _connect_batch_writer(path: Path) -> sqlite3.Connection:
+    """The connection :func:`_store_messages` writes with (opened on its own thread)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in _PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+def _store_messages(
+    conn: sqlite3.Connection, batch: Sequence[tuple[Envelope, bytes, int | None]], ts: int
+) -> list[MessageEvent | MessageRecord | RelayError]:
+    """Store a batch of checked messages in one transaction (on the batch thread)."""
+    rooms: dict[RoomId, list[int]] = {}
+    for i, (envelope, _, _) in enumerate(batch):
+        rooms.setdefault(envelope.header.room, []).append(i)
+    results: list[MessageEvent | MessageRecord | RelayError | None] = [None] * len(batch)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for room, indexes in rooms.items():
+            _store_room_messages(conn, room, batch, indexes, ts=ts, results=results)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return [r for r in results if r is not None]
+
+
+def _store_room_messages(
+    conn: sqlite3.Connection,
+    room: RoomId,
+    batch: Sequence[tuple[Envelope, bytes, int | None]],
+    indexes: list[int],
+    *,
+    ts: int,
+    results: list[MessageEvent | MessageRecord | RelayError | None],
+) -> None:
+    if any(batch[i][2] is not None for i in indexes):
+        current = conn.execute(
+            "SELECT max(op_index) FROM events WHERE room = ? AND kind = 'log'", (room,)
+        ).fetchone()[0]
+        for i in indexes:
+            if batch[i][2] is not None and batch[i][2] != current:
+                results[i] = RelayError("the room's log moved on", code="log.conflict")
+    # INDEXED BY: with an IN list the planner would otherwise walk the whole room
+    # by primary key, reading every stored message to find a few ids.
+    ids = [batch[i][0].header.id for i in indexes]
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "SELECT msg_id, seq, ts, sender, digest, ref FROM events INDEXED BY events_msg"  # noqa: S608
+        f" WHERE room = ? AND kind = 'msg' AND msg_id IN ({marks})",
+        (room, *ids),
+    ).fetchall()
+    known: dict[str, MessageRecord] = {
+        r[0]: MessageRecord(seq=r[1], ts=r[2], sender=MemberId(r[3]), digest=r[4], removed_by=r[5])
+        for r in rows
+    }
+    fresh: list[int] = []
+    first: dict[str, int] = {}
+    for i in indexes:
+        message_id = batch[i][0].header.id
+        if message_id in known:
+            results[i] = known[message_id]  # a retry: answered even if the log moved on
+        elif results[i] is not None or message_id in first:
+            continue  # refused above, or a second envelope under an id of this batch
+        else:
+            first[message_id] = i
+            fresh.append(i)
+    if fresh:
+        counters = conn.execute(
+            "UPDATE rooms SET last_seq = last_seq + ?, last_ts = max(last_ts, ?)"
+            " WHERE id = ? RETURNING last_seq, last_ts",
+            (len(fresh), ts, room),
+        ).fetchall()
+        if not counters:
+            raise RelayError("no such room", code="room.not_found")
+        last_seq, event_ts = (int(v) for v in counters[0])
+        seq = last_seq - len(fresh)
+        rows_out = []
+        for i in fresh:
+            envelope, digest, _ = batch[i]
+            header = envelope.header
+            seq += 1
+            results[i] = MessageEvent(seq=seq, ts=event_ts, envelope=envelope)
+            rows_out.append(
+                (room, seq, event_ts, header.id, header.sender, digest, canonical(envelope))
+            )
+        conn.executemany(
+            "INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
+            " VALUES (?, ?, ?, 'msg', ?, ?, ?, ?)",
+            rows_out,
+        )
+    for i in indexes:
+        if results[i] is None:
+            stored = results[first[batch[i][0].header.id]]
+            assert isinstance(stored, MessageEvent)
+            header = stored.envelope.header
+            results[i] = MessageRecord(
+                seq=stored.seq,
+                ts=stored.ts,
+                sender=header.sender,
+                digest=batch[first[header.id]][1],
+                removed_by=None,
+            )
