@@ -48,6 +48,10 @@ async def test_send_refusals(relay: Relay, clock: Clock) -> None:
     )
     r = await post(relay.http, url, tampered, token)
     assert (r.status_code, error(r).code) == (422, "msg.bad_signature")
+    # The signature is verified apart from the other checks, but reported after them.
+    stale_and_forged = type(stale)(header=stale.header, ciphertext=stale.ciphertext, sig=bytes(64))
+    r = await post(relay.http, url, stale_and_forged, token)
+    assert (r.status_code, error(r).code) == (422, "msg.stale_epoch")
     stranger = (await login(relay.http, room.keys("mallory"), create=False)).token
     r = await post(relay.http, url, room.send("mallory", "hi", secret=bytes(32)), stranger)
     assert (r.status_code, error(r).code) == (404, "room.not_found")
