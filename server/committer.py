@@ -12,7 +12,8 @@ senders check theirs. Invariants:
   sender's future resolves only after the commit, never with a weaker guarantee.
 - Sequence numbers follow the queue order, which per room is the order in which
   the relay checked the messages under the room's lock; events are published in
-  that order, once, right after their commit, before the senders are answered.
+  that order, once, right after their commit, before any task runs, so before
+  any sender's ack is written.
 - A change that is not a message (a log operation, a deletion, an erasure) first
   calls :meth:`drain` under the room's lock, so it is checked and numbered after
   every message checked before it, exactly as with one transaction per message.
@@ -111,9 +112,11 @@ class Committer:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for result in results:
-                if isinstance(result, MessageEvent):
-                    self._publish(result.envelope.header.room, result)
+            # Senders first, then the events, in one stretch without a yield: every
+            # event is published before any task runs, so before any ack is written,
+            # but the senders' tasks are queued ahead of the connections' pumps. Each
+            # sender gets its ack without waiting behind the batch's fan-out, and its
+            # client seals the next message while the relay writes the deliveries.
             for p, result in zip(batch, results, strict=True):
                 if p.future.done():
                     pass
@@ -123,6 +126,9 @@ class Committer:
                 else:
                     p.future.set_result(result)
                 self._forget(p)
+            for result in results:
+                if isinstance(result, MessageEvent):
+                    self._publish(result.envelope.header.room, result)
 
     def _forget(self, pending: _Pending) -> None:
         room = pending.envelope.header.room
