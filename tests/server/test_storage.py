@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+import server.storage.sqlite
 from protocol import RoomLog
 from protocol.crypto import PERSON_OP_HASH, blake2b
 from protocol.encoding import canonical
@@ -273,3 +274,55 @@ async def test_postgres_migrates_a_version_1_database_with_rooms_in_it() -> None
             assert event.seq == 3
         finally:
             await old.close()
+
+
+async def test_sqlite_checkpoints_the_wal_beside_the_writers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits leave the WAL alone; a background checkpoint copies it into the file."""
+    monkeypatch.setattr(server.storage.sqlite, "CHECKPOINT_INTERVAL", 3600.0)
+    path = tmp_path / "hearth.db"
+    storage = SqliteStorage(path)
+    await storage.open()
+    try:
+        room = await new_room(storage)
+        envelopes = [room.send("owner", "x" * 1000 + str(i)) for i in range(2000)]
+        for i in range(0, len(envelopes), 20):  # well past the default 1,000-page threshold
+            chunk = envelopes[i : i + 20]
+            await storage.add_messages([(e, digest(e), None) for e in chunk], ts=2000 + i)
+        assert path.with_name("hearth.db-wal").stat().st_size > 1000 * 4096
+        before = path.stat().st_size
+        # The checkpointer's round, as its task runs it.
+        conn = storage._checkpoint_conn
+        assert conn is not None
+        await asyncio.get_running_loop().run_in_executor(
+            storage._checkpoint_thread, server.storage.sqlite._checkpoint, conn
+        )
+        assert path.stat().st_size > before + 2000 * 2048
+        stored = await storage.events_after(room.room, 1999, 500)
+        assert [e.seq for e in stored] == [2000, 2001]
+    finally:
+        await storage.close()
+
+
+async def test_sqlite_checkpoint_task_runs_and_stops_with_the_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.storage.sqlite, "CHECKPOINT_INTERVAL", 0.01)
+    rounds: list[int] = []
+    real = server.storage.sqlite._checkpoint
+
+    def counting(conn: sqlite3.Connection) -> None:
+        rounds.append(1)
+        real(conn)
+
+    monkeypatch.setattr(server.storage.sqlite, "_checkpoint", counting)
+    storage = SqliteStorage(tmp_path / "hearth.db")
+    await storage.open()
+    async with asyncio.timeout(10):
+        while len(rounds) < 3:
+            await asyncio.sleep(0.01)
+    await storage.close()
+    done = len(rounds)
+    await asyncio.sleep(0.1)
+    assert len(rounds) == done
