@@ -332,7 +332,7 @@ request = { per_second = 1000000.0, burst = 1000000 }
 
 class Hearth(System):
     name = "hearth"
-    label = "Hearth relay (Litestar + uvicorn, SQLite WAL, synchronous=FULL)"
+    label = "Hearth relay (Litestar + uvicorn on uvloop, SQLite WAL, synchronous=FULL)"
 
     def start(self) -> None:
         self.work.mkdir(parents=True)
@@ -466,7 +466,10 @@ async def _hearth_room(base: str, stores: pathlib.Path) -> Room:
 
 class Baseline(System):
     name = "baseline"
-    label = "bare forwarding baseline (bench/baseline_relay.py: websockets, no storage, no checks)"
+    label = (
+        "bare forwarding baseline"
+        " (bench/baseline_relay.py: websockets on uvloop, no storage, no checks)"
+    )
 
     def start(self) -> None:
         self.work.mkdir(parents=True)
