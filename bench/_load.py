@@ -141,6 +141,7 @@ class _Frame(msgspec.Struct):
     type: str
     id: str | None = None
     event: _Event | None = None
+    events: list[_Event] | None = None
     envelope: _Envelope | None = None
     code: str | None = None
 
@@ -162,8 +163,11 @@ class Dialect:
         """(frame text, key the acknowledgement will name)."""
         raise NotImplementedError
 
-    def read(self, text: str | bytes) -> tuple[str, str | None, str | None]:
-        """(kind, message id or ack key, error code): kind is ack, error, msg or other."""
+    def read(self, text: str | bytes) -> list[tuple[str, str | None, str | None]]:
+        """[(kind, message id or ack key, error code)]: kind is ack, error, msg or other.
+
+        One entry per message a frame names (a Hearth ``events`` frame names several).
+        """
         raise NotImplementedError
 
 
@@ -189,7 +193,8 @@ class HearthDialect(Dialect):
         }
 
     async def open(self, ws: ClientConnection, member: dict[str, Any]) -> None:
-        await ws.send(json.dumps({"type": "auth", "tokens": [member["token"]]}))
+        # As the SDK does: live events may come several to a frame.
+        await ws.send(json.dumps({"type": "auth", "tokens": [member["token"]], "batch": True}))
         ready = _frame_decoder.decode(await ws.recv())
         if ready.type != "ready":
             raise RuntimeError(f"stream refused: {ready.type} {ready.code}")
@@ -216,18 +221,25 @@ class HearthDialect(Dialect):
         )
         return self._to_json(self._send_frame(envelope=envelope)).decode(), mid
 
-    def read(self, text: str | bytes) -> tuple[str, str | None, str | None]:
+    def read(self, text: str | bytes) -> list[tuple[str, str | None, str | None]]:
         f = _frame_decoder.decode(text)
         if f.type == "event":
             env = f.event.envelope if f.event is not None else None
-            return ("msg", env.header.id, None) if env is not None else ("other", None, None)
+            return [("msg", env.header.id, None) if env is not None else ("other", None, None)]
+        if f.type == "events" and f.events is not None:
+            return [
+                ("msg", e.envelope.header.id, None)
+                if e.envelope is not None
+                else ("other", None, None)
+                for e in f.events
+            ]
         if f.type == "send" and f.envelope is not None:  # the baseline forwards sends
-            return "msg", f.envelope.header.id, None
+            return [("msg", f.envelope.header.id, None)]
         if f.type == "ack":
-            return "ack", f.id, None
+            return [("ack", f.id, None)]
         if f.type == "error":
-            return "error", f.id, f.code
-        return "other", None, None
+            return [("error", f.id, f.code)]
+        return [("other", None, None)]
 
 
 class NostrDialect(Dialect):
@@ -262,16 +274,16 @@ class NostrDialect(Dialect):
         self._keys[i].sign_event(event)
         return json.dumps(["EVENT", event.to_json_object()]), event.id
 
-    def read(self, text: str | bytes) -> tuple[str, str | None, str | None]:
+    def read(self, text: str | bytes) -> list[tuple[str, str | None, str | None]]:
         frame = _any_decoder.decode(text)
         kind = frame[0]
         if kind == "EVENT":
-            return "msg", frame[2]["content"][:22], None
+            return [("msg", frame[2]["content"][:22], None)]
         if kind == "OK":
             if frame[2]:
-                return "ack", frame[1], None
-            return "error", frame[1], str(frame[3])[:60]
-        return "other", None, None
+                return [("ack", frame[1], None)]
+            return [("error", frame[1], str(frame[3])[:60])]
+        return [("other", None, None)]
 
 
 # -- members --------------------------------------------------------------------
@@ -351,46 +363,46 @@ class Member:
         async for text in self.ws:
             now = time.monotonic_ns()
             worker.frames += 1
-            kind, key, code = dialect.read(text)
-            run = worker.run
-            if kind == "msg" and key is not None:
-                parsed = parse_id(key)
-                if parsed is None or run is None:
-                    continue
-                stamp, sender, number, counter = parsed
-                if number != run.number & 0xFF:
-                    run.stray += 1
-                    continue
-                if sender == self.index:
-                    continue  # our own message echoed back: not a delivery to another
-                by = run.received.setdefault(self.index, {})
-                bits = by.get(sender)
-                if bits is None:
-                    bits = by[sender] = bytearray(1024)
-                set_bit(bits, counter)
-                if run.record:
-                    if run.in_window(now):
-                        run.delivered_in_window += 1
-                    if run.in_window(stamp):
-                        run.deliver.add_ns(now - stamp)
-            elif kind in ("ack", "error") and key is not None:
-                entry = self.pending.pop(key, None)
-                if entry is None or run is None:
-                    continue
-                stamp, counter = entry
-                if kind == "ack":
-                    bits = run.acked.get(self.index)
+            for kind, key, code in dialect.read(text):
+                run = worker.run
+                if kind == "msg" and key is not None:
+                    parsed = parse_id(key)
+                    if parsed is None or run is None:
+                        continue
+                    stamp, sender, number, counter = parsed
+                    if number != run.number & 0xFF:
+                        run.stray += 1
+                        continue
+                    if sender == self.index:
+                        continue  # our own message echoed back: not a delivery to another
+                    by = run.received.setdefault(self.index, {})
+                    bits = by.get(sender)
                     if bits is None:
-                        bits = run.acked[self.index] = bytearray(1024)
+                        bits = by[sender] = bytearray(1024)
                     set_bit(bits, counter)
                     if run.record:
                         if run.in_window(now):
-                            run.acked_in_window += 1
+                            run.delivered_in_window += 1
                         if run.in_window(stamp):
-                            run.ack.add_ns(now - stamp)
-                else:
-                    run.errors[code or "?"] = run.errors.get(code or "?", 0) + 1
-                self.window.release()
+                            run.deliver.add_ns(now - stamp)
+                elif kind in ("ack", "error") and key is not None:
+                    entry = self.pending.pop(key, None)
+                    if entry is None or run is None:
+                        continue
+                    stamp, counter = entry
+                    if kind == "ack":
+                        bits = run.acked.get(self.index)
+                        if bits is None:
+                            bits = run.acked[self.index] = bytearray(1024)
+                        set_bit(bits, counter)
+                        if run.record:
+                            if run.in_window(now):
+                                run.acked_in_window += 1
+                            if run.in_window(stamp):
+                                run.ack.add_ns(now - stamp)
+                    else:
+                        run.errors[code or "?"] = run.errors.get(code or "?", 0) + 1
+                    self.window.release()
 
     async def send_one(self, run: Run, counter: int) -> None:
         assert self.ws is not None

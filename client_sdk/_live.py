@@ -29,6 +29,7 @@ from protocol.api import (
     AuthFrame,
     ErrorFrame,
     EventFrame,
+    EventsFrame,
     MessageAck,
     ReadyFrame,
     RoomEvent,
@@ -168,7 +169,7 @@ class LiveStream:
         frames: asyncio.Queue[EventFrame | BaseException] = asyncio.Queue()
         reader: asyncio.Task[None] | None = None
         try:
-            await ws.send(AuthFrame(tokens=list(tokens.values())))
+            await ws.send(AuthFrame(tokens=list(tokens.values()), batch=True))
             ready = await asyncio.wait_for(ws.recv(), self._timeout)
             if not isinstance(ready, ReadyFrame):
                 raise RelayError("the stream did not authenticate", code="auth.invalid")
@@ -209,6 +210,9 @@ class LiveStream:
                 frame = await ws.recv()
                 if isinstance(frame, EventFrame):
                     frames.put_nowait(frame)
+                elif isinstance(frame, EventsFrame):
+                    for event in frame.events:
+                        frames.put_nowait(EventFrame(room=frame.room, event=event))
                 elif isinstance(frame, AckFrame):
                     future = self._acks.get(frame.id)
                     if future is not None and not future.done():

@@ -35,6 +35,7 @@ __all__ = [
     "ErrorBody",
     "ErrorFrame",
     "EventFrame",
+    "EventsFrame",
     "Health",
     "HistoryPage",
     "InviteReadContent",
@@ -378,9 +379,14 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AuthFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="auth"):
-    """First frame of a stream: one or more session tokens (one per room key)."""
+    """First frame of a stream: one or more session tokens (one per room key).
+
+    ``batch``: the client also takes ``events`` frames, several consecutive live
+    events of one room in one frame (fewer frames to write and to read under load).
+    """
 
     tokens: Annotated[list[str], msgspec.Meta(min_length=1, max_length=1000)]
+    batch: bool = False
 
 
 class SubscribeFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="subscribe"):
@@ -423,6 +429,13 @@ class EventFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", ta
     event: RoomEvent
 
 
+class EventsFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="events"):
+    """Consecutive room events (by seq) of one room, to a stream that asked for batches."""
+
+    room: RoomIdField
+    events: Annotated[list[RoomEvent], msgspec.Meta(min_length=1)]
+
+
 class AckFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):
     """A message is durable at ``seq``."""
 
@@ -448,7 +461,7 @@ class PersonalFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type",
     version: Count
 
 
-ServerFrame = ReadyFrame | EventFrame | AckFrame | ErrorFrame | PersonalFrame
+ServerFrame = ReadyFrame | EventFrame | EventsFrame | AckFrame | ErrorFrame | PersonalFrame
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):

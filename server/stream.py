@@ -20,6 +20,11 @@ storage first, which every instance shares, and an event at or below what it sen
 dropped. When the hub says it may have missed events (``lost``), the pump reads
 every followed room from storage after what it sent.
 
+A client that asked for batches (``AuthFrame.batch``) gets the live events of a
+room that are queued together as one ``events`` frame: the events' JSON, encoded
+once by the publisher, joined. Each event passes the same checks, in the same
+order, as when it is sent alone.
+
 Live events wait in the outbox, at most ``stream_queue_cap`` of them. The hub's
 ``deliver`` never blocks: past the cap the connection is marked behind and closed
 with 4409, and the client resumes from its positions. So a slow consumer costs a
@@ -65,6 +70,11 @@ __all__ = ["REPLAY_PAGE", "serve_stream", "token_in_query"]
 
 REPLAY_PAGE: Final = 500
 """Events read from storage at a time while replaying."""
+
+BATCH_EVENTS: Final = 64
+"""Live events in one ``events`` frame at most."""
+BATCH_BYTES: Final = 64 * 1024
+"""Bytes of events in one ``events`` frame at most (a larger event goes alone)."""
 
 _log = logging.getLogger("hearth.stream")
 
@@ -144,6 +154,19 @@ class _Outbox:
         self._items.append(item)
         self._wake.set()
 
+    def take_live(self, room: RoomId, count: int, budget: int) -> list[_Live]:
+        """The live events of ``room`` queued right behind, up to ``count`` and ``budget`` bytes."""
+        taken: list[_Live] = []
+        while self._items and len(taken) < count:
+            item = self._items[0]
+            if not isinstance(item, _Live) or item.room != room or len(item.frame) > budget:
+                break
+            budget -= len(item.frame)
+            self._items.popleft()
+            self._live -= 1
+            taken.append(item)
+        return taken
+
     async def get(self) -> _Replay | _CatchUp | _PersonalIndex | _Live:
         while not self._items and not self.behind:
             self._wake.clear()
@@ -167,8 +190,12 @@ class _Connection:
         limiter: RateLimiter,
         members: list[MemberId],
         address: str | None,
+        *,
+        batch: bool = False,
     ) -> None:
         self.socket = socket
+        self.batch = batch
+        """The client takes ``events`` frames (``AuthFrame.batch``)."""
         self.relay = relay
         self.limiter = limiter
         self.members = members
@@ -223,6 +250,8 @@ class _Connection:
                 # A version number only: the client fetches what is newer than it holds,
                 # so order and repeats do not matter here.
                 await self.send(item.frame)
+            elif self.batch:
+                await self._live_batch(item)
             else:
                 await self._live(item)
 
@@ -262,6 +291,46 @@ class _Connection:
                 return
         await self.send(item.frame)
         self.sent[room] = item.seq
+
+    async def _live_batch(self, first: _Live) -> None:
+        """``first`` and the events of its room queued behind it, in as few frames as may be.
+
+        Each event passes the very checks of :meth:`_live`, in order; what passes is
+        sent as one ``events`` frame (one ``event`` frame if it is alone). Anything
+        that needs storage first (a gap to fill) sends what was gathered before it.
+        """
+        room = first.room
+        taken = self.outbox.take_live(room, BATCH_EVENTS - 1, BATCH_BYTES - len(first.frame))
+        prefix = _event_frame_prefix(room)
+        gathered: list[bytes] = []
+        for item in (first, *taken):
+            if room not in self.rooms:
+                break
+            last = self.sent.get(room, 0)
+            if item.seq <= last:
+                continue
+            if not await self._still_member(room):
+                break  # what passed before was sent in order before the one-by-one check
+            if item.seq == last + 1 and item.frame.startswith(prefix) and item.frame.endswith(b"}"):
+                gathered.append(item.frame[len(prefix) : -1])
+                self.sent[room] = item.seq
+                continue
+            await self._send_events(room, gathered)
+            gathered = []
+            await self._live(item)  # a gap (storage fills it first), or a frame of another shape
+        await self._send_events(room, gathered)
+
+    async def _send_events(self, room: RoomId, events: list[bytes]) -> None:
+        if len(events) == 1:
+            await self.send(_event_frame_prefix(room) + events[0] + b"}")
+        elif events:
+            await self.send(
+                b'{"type":"events","room":"'
+                + room.encode()
+                + b'","events":['
+                + b",".join(events)
+                + b"]}"
+            )
 
     async def _still_member(self, room: RoomId) -> bool:
         # Once per event and connection: the cached state without a coroutine, if any.
@@ -348,6 +417,15 @@ class _Connection:
         await self.send(to_json(AckFrame(room=ack.room, id=ack.id, seq=ack.seq, ts=ack.ts)))
 
 
+def _event_frame_prefix(room: RoomId) -> bytes:
+    """How an ``event`` frame of ``room`` begins (``to_json(EventFrame)``: fields in order).
+
+    The hub carries each event's frame encoded once, for every connection; an
+    ``events`` frame is those frames' ``event`` values joined, not encoded again.
+    """
+    return b'{"type":"event","room":"' + room.encode() + b'","event":'
+
+
 async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> ClientFrame:
     message = await socket.receive()
     if message["type"] == "websocket.disconnect":
@@ -365,7 +443,7 @@ async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> ClientFrame:
 
 async def _authenticate(
     socket: WebSocket[Any, Any, Any], relay: Relay, auth: Authenticator
-) -> list[MemberId]:
+) -> tuple[list[MemberId], bool]:
     try:
         async with asyncio.timeout(relay.config.auth_timeout):
             frame = await _receive(socket, relay.config.max_frame_bytes)
@@ -381,7 +459,7 @@ async def _authenticate(
                 members.append(record.member)
     except RelayError as exc:
         raise _Closing(exc.code, exc.message, close_code(exc.code) or 4401) from exc
-    return members
+    return members, frame.batch
 
 
 async def serve_stream(
@@ -398,8 +476,8 @@ async def serve_stream(
     try:
         if token_in_query(socket.scope.get("query_string", b"")):
             raise _Closing("auth.token_in_url", "never put a token in a URL", 4401)
-        members = await _authenticate(socket, relay, auth)
-        connection = _Connection(socket, relay, limiter, members, address)
+        members, batch = await _authenticate(socket, relay, auth)
+        connection = _Connection(socket, relay, limiter, members, address, batch=batch)
         relay.presence.connected(members)  # no push to these keys' devices meanwhile
         await connection.send(to_json(ReadyFrame(members=members)))
         close = await _run(connection)

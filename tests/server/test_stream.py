@@ -20,11 +20,14 @@ TIMEOUT = 10
 
 
 async def open_stream(
-    relay: Relay, *tokens: str, query: str = "", **kwargs: Any
+    relay: Relay, *tokens: str, query: str = "", batch: bool = False, **kwargs: Any
 ) -> ClientConnection:
     ws = await connect(relay.ws_url + query, open_timeout=TIMEOUT, **kwargs)
     if tokens:
-        await ws.send(json.dumps({"type": "auth", "tokens": list(tokens)}))
+        auth: dict[str, Any] = {"type": "auth", "tokens": list(tokens)}
+        if batch:
+            auth["batch"] = True
+        await ws.send(json.dumps(auth))
         ready = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         assert ready["type"] == "ready", ready
     return ws
@@ -46,6 +49,20 @@ async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
 
 async def subscribe(ws: ClientConnection, positions: dict[str, int]) -> None:
     await ws.send(json.dumps({"type": "subscribe", "positions": positions}))
+
+
+async def event_seqs(
+    ws: ClientConnection, count: int, shapes: list[str] | None = None
+) -> list[int]:
+    """The seqs of the next ``count`` events, from ``event`` and ``events`` frames alike."""
+    seqs: list[int] = []
+    while len(seqs) < count:
+        got = await frame(ws)
+        if shapes is not None:
+            shapes.append(type(got).__name__)
+        events = got.events if type(got).__name__ == "EventsFrame" else [got.event]
+        seqs += [e.seq for e in events]
+    return seqs
 
 
 async def test_replay_then_live_and_send_with_ack(live: Relay, clock: Clock) -> None:
@@ -117,7 +134,8 @@ async def test_malformed_and_oversized_frames(make_relay: Any, clock: Clock) -> 
         assert code == 1009
 
 
-async def test_hand_over_under_concurrent_sends(live: Relay, clock: Clock) -> None:
+@pytest.mark.parametrize("batch", [False, True])
+async def test_hand_over_under_concurrent_sends(live: Relay, clock: Clock, batch: bool) -> None:
     """Several senders; a subscriber joins mid-stream and sees every seq once, in order."""
     room, token = await create(live, clock)
     tokens = {"owner": token}
@@ -138,14 +156,11 @@ async def test_hand_over_under_concurrent_sends(live: Relay, clock: Clock) -> No
 
     senders = [asyncio.create_task(sender(n)) for n in tokens]
     await asyncio.sleep(0.05)
-    ws = await open_stream(live, token)
+    ws = await open_stream(live, token, batch=batch)
     await subscribe(ws, {room.room: 0})
     await asyncio.gather(*senders)
     total = start + per_sender * len(tokens)
-    seqs = []
-    while len(seqs) < total:
-        seqs.append((await frame(ws)).event.seq)
-    assert seqs == list(range(1, total + 1))
+    assert await event_seqs(ws, total) == list(range(1, total + 1))
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(ws.recv(), 0.3)  # and nothing twice after the last
     await ws.close()
@@ -247,3 +262,32 @@ async def test_a_send_whose_caller_went_away_is_still_published(live: Relay, clo
     got = await frame(ws)
     assert (got.event.seq, got.event.envelope.header.id) == (3, envelope.header.id)
     await ws.close()
+
+
+async def test_a_batching_client_gets_the_events_queued_together_in_one_frame(
+    live: Relay, clock: Clock
+) -> None:
+    room, token = await create(live, clock)
+    batching = await open_stream(live, token, batch=True)
+    plain = await open_stream(live, token)
+    for ws in (batching, plain):
+        await subscribe(ws, {room.room: 1})
+    count = 30
+    # Sent at once: the relay commits them in a few batches, so they reach each
+    # connection's queue several at a time.
+    envelopes = [room.send("owner", f"m{i}") for i in range(count)]
+    url = f"/v1/rooms/{room.room}/messages"
+    replies = await asyncio.gather(*(post(live.http, url, e, token) for e in envelopes))
+    assert all(r.status_code == 200 for r in replies)
+    shapes: list[str] = []
+    plain_shapes: list[str] = []
+    expected = list(range(2, count + 2))
+    assert await event_seqs(batching, count, shapes) == expected
+    assert await event_seqs(plain, count, plain_shapes) == expected
+    assert "EventsFrame" in shapes
+    assert len(shapes) < count
+    assert set(plain_shapes) == {"EventFrame"}
+    for ws in (batching, plain):
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.3)  # nothing twice
+        await ws.close()
