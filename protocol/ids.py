@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 from typing import Annotated, NewType
 
 import msgspec
@@ -71,8 +72,13 @@ def member_id_from_key(public_key: bytes) -> MemberId:
     return MemberId(b64url_encode(public_key))
 
 
+@lru_cache(maxsize=4096)
 def member_key(member: MemberId) -> bytes:
-    """The Ed25519 public key a member id names."""
+    """The Ed25519 public key a member id names.
+
+    Cached: every message's signature check asks for its sender's key, and a
+    room has few senders (a malformed id raises, and is not cached).
+    """
     key = b64url_decode(member)
     if len(key) != 32:
         raise DecodeError("a member id is a 32-byte key")

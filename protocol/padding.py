@@ -32,7 +32,7 @@ def unpad(data: bytes) -> bytes:
     """Inverse of :func:`pad`; raise ``msg.bad_padding`` on anything it did not make."""
     if len(data) not in BUCKETS:
         raise EnvelopeError("padded length is not a bucket size", code="msg.bad_padding")
-    end = len(data.rstrip(b"\x00"))
-    if end == 0 or data[end - 1] != 0x80:
+    stripped = data.rstrip(b"\x00")
+    if not stripped or stripped[-1] != 0x80:
         raise EnvelopeError("padding marker missing", code="msg.bad_padding")
-    return data[: end - 1]
+    return stripped[:-1]
