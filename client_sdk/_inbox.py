@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Protocol, final
+
+from msgspec.structs import replace
 
 from client_sdk._blocklist import BlockList
 from client_sdk._roomstate import Accepted, Deletion, Opened, RoomState, Step
@@ -90,6 +91,31 @@ def to_message(m: StoredMessage, blocked: BlockList | frozenset[MemberId] = froz
         collapsed=collapsed,
         reactions={e: tuple(who) for e, who in reactions.items()},
     )
+
+
+def _accept_text(
+    slot: Slot,
+    item: Accepted,
+    body: TextBody,
+    batch: dict[MessageId, StoredMessage],
+    pending: list[Event | MessageId],
+) -> None:
+    """A new text message: stored, then announced once the batch is committed."""
+    h, plaintext = item.header, item.plaintext
+    batch[h.id] = StoredMessage(
+        room=slot.room,
+        id=h.id,
+        seq=item.seq,
+        sender=h.sender,
+        text=body.text,
+        content_warning=body.content_warning,
+        reply_to=body.reply_to,
+        sent_at=plaintext.sent_at,
+        ts=item.ts,
+        edited=False,
+        mine=h.sender == slot.state.me,
+    )
+    pending.append(h.id)
 
 
 def _hidden(event: Event, blocks: BlockList) -> bool:
@@ -209,7 +235,11 @@ class Inbox:
             if isinstance(item, Accepted):
                 if cutoff is not None and item.ts < cutoff:
                     continue  # expired under the room's retention: never stored
-                await self._accept(slot, item, batch, pending)
+                body = item.plaintext.body
+                if isinstance(body, TextBody):
+                    _accept_text(slot, item, body, batch, pending)  # most of a sync: no await
+                else:
+                    await self._accept(slot, item, batch, pending)
             elif isinstance(item, Deletion):
                 target = batch.get(item.target) or await self._store.message(slot.room, item.target)
                 if target is not None and (item.moderator or target.sender == item.by):
@@ -294,20 +324,7 @@ class Inbox:
         h, plaintext = item.header, item.plaintext
         body = plaintext.body
         if isinstance(body, TextBody):
-            batch[h.id] = StoredMessage(
-                room=slot.room,
-                id=h.id,
-                seq=item.seq,
-                sender=h.sender,
-                text=body.text,
-                content_warning=body.content_warning,
-                reply_to=body.reply_to,
-                sent_at=plaintext.sent_at,
-                ts=item.ts,
-                edited=False,
-                mine=h.sender == slot.state.me,
-            )
-            pending.append(h.id)
+            _accept_text(slot, item, body, batch, pending)
         elif isinstance(body, EditBody):
             target = batch.get(body.target) or await self._store.message(slot.room, body.target)
             if target is None or target.sender != h.sender or target.edited_seq > item.seq:

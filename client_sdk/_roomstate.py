@@ -852,7 +852,7 @@ class RoomState:
                 self._support(step, h.sender, plaintext, h.id, event.seq)
         else:
             self._room_body(step, h.sender, plaintext, h.id)
-        if _is_post(plaintext.body) and h.sender in self.muted | self.banned:
+        if _is_post(plaintext.body) and (h.sender in self.muted or h.sender in self.banned):
             return step  # counted (device, counter) above, never shown
         step.items.append(Accepted(event.seq, event.ts, h, plaintext))
         return step
