@@ -139,15 +139,15 @@ def _unsupported(data: bytes, error: DecodeError) -> Plaintext:
     )
 
 
-def check_against_log(log: RoomLog, envelope: Envelope) -> None:
-    """Every step of :func:`check_envelope` but the last, the signature (steps 1-6).
-
-    For a caller that verifies the signature itself, off its event loop, say
-    (:func:`verify_signature`), and raises that verdict after these checks, in
-    the same order as :func:`check_envelope`.
+def check_envelope(log: RoomLog, envelope: Envelope) -> None:
+    """The relay's admission check for a message, against its verified log.
 
     Raises:
-        EnvelopeError: as :func:`check_envelope`, but never ``msg.bad_signature``.
+        EnvelopeError: ``msg.bad_room``, ``msg.not_member`` (sender not in the room
+            now), ``msg.stale_epoch`` (not the current epoch, or a rotation is due
+            after a leave, or the named head is older than the epoch's commit),
+            ``msg.unknown_head`` (the named head is not in the log), ``msg.bad_size``
+            (the ciphertext is not a padding bucket plus the tag), ``msg.bad_signature``.
     """
     header = envelope.header
     if header.room != log.room:
@@ -174,17 +174,4 @@ def check_against_log(log: RoomLog, envelope: Envelope) -> None:
         raise EnvelopeError(
             "message names a head from before its epoch's commit", code="msg.stale_epoch"
         )
-
-
-def check_envelope(log: RoomLog, envelope: Envelope) -> None:
-    """The relay's admission check for a message, against its verified log.
-
-    Raises:
-        EnvelopeError: ``msg.bad_room``, ``msg.not_member`` (sender not in the room
-            now), ``msg.stale_epoch`` (not the current epoch, or a rotation is due
-            after a leave, or the named head is older than the epoch's commit),
-            ``msg.unknown_head`` (the named head is not in the log), ``msg.bad_size``
-            (the ciphertext is not a padding bucket plus the tag), ``msg.bad_signature``.
-    """
-    check_against_log(log, envelope)
     verify_signature(envelope)

@@ -46,7 +46,7 @@ from protocol.api import (
     TombstoneEvent,
 )
 from protocol.encoding import canonical, to_json
-from protocol.envelope import check_against_log
+from protocol.envelope import check_envelope
 from protocol.errors import HearthError, LogError
 from protocol.ids import MemberId, MessageId, RoomId, b64url_encode
 from protocol.messages import DeleteRequest, Envelope
@@ -60,7 +60,6 @@ from server.errors import RelayError
 from server.hub import Hub
 from server.presence import Presence
 from server.rooms import Rooms, RoomState, not_found
-from server.signatures import SignatureChecker
 from server.storage import MessageRecord, Storage
 
 __all__ = ["INVITE_READ_SKEW_MS", "Relay"]
@@ -106,7 +105,6 @@ class Relay:
         self.rooms = Rooms(storage)
         self._clock = clock
         self.committer = Committer(storage, self._publish, clock)
-        self.signatures = SignatureChecker()
         self.presence = Presence(storage, enabled=config.push_enabled, clock=clock)
         self.on_event: Callable[[RoomId], None] = lambda room: None
         """Told every room an event was committed in, here (push wakes devices)."""
@@ -325,9 +323,6 @@ class Relay:
         if header.room != room:
             raise HearthError("the message names another room", code="msg.bad_room")
         digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
-        # Verified off the event loop, with the other messages of this loop turn; the
-        # verdict is raised below, after the checks against the log, in their order.
-        bad_signature = await self.signatures.check(envelope)
         for attempt in range(_ATTEMPTS):
             async with self.rooms.locked(room) as state:
                 if member not in state.log.members:
@@ -337,9 +332,7 @@ class Relay:
                     await self.rooms.refresh(room, state)
                     continue
                 try:
-                    check_against_log(state.log, envelope)
-                    if bad_signature is not None:
-                        raise bad_signature
+                    check_envelope(state.log, envelope)
                 except HearthError:
                     # A retry of a message stored before its epoch went stale still
                     # gets its first answer: look for it only when the checks fail

@@ -48,7 +48,7 @@ async def test_send_refusals(relay: Relay, clock: Clock) -> None:
     )
     r = await post(relay.http, url, tampered, token)
     assert (r.status_code, error(r).code) == (422, "msg.bad_signature")
-    # The signature is verified apart from the other checks, but reported after them.
+    # The signature is the last of the admission checks (docs/protocol.md 8.8).
     stale_and_forged = type(stale)(header=stale.header, ciphertext=stale.ciphertext, sig=bytes(64))
     r = await post(relay.http, url, stale_and_forged, token)
     assert (r.status_code, error(r).code) == (422, "msg.stale_epoch")
