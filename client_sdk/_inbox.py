@@ -322,10 +322,8 @@ class Inbox:
         pending: list[Event | MessageId],
     ) -> None:
         h, plaintext = item.header, item.plaintext
-        body = plaintext.body
-        if isinstance(body, TextBody):
-            _accept_text(slot, item, body, batch, pending)
-        elif isinstance(body, EditBody):
+        body = plaintext.body  # never a TextBody: ingest stores those itself (_accept_text)
+        if isinstance(body, EditBody):
             target = batch.get(body.target) or await self._store.message(slot.room, body.target)
             if target is None or target.sender != h.sender or target.edited_seq > item.seq:
                 return  # only the sender edits, only what we have, newest edit wins

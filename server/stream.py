@@ -250,8 +250,6 @@ class _Connection:
                 # A version number only: the client fetches what is newer than it holds,
                 # so order and repeats do not matter here.
                 await self.send(item.frame)
-            elif self.batch:
-                await self._live_batch(item)
             else:
                 await self._live(item)
 
@@ -274,63 +272,50 @@ class _Connection:
             frame = PersonalFrame(owner=owner, id=doc.doc, version=doc.version)
             await self.send(to_json(frame))
 
-    async def _live(self, item: _Live) -> None:
-        room = item.room
-        if room not in self.rooms:
-            return
-        last = self.sent.get(room, 0)
-        if item.seq <= last:
-            return
-        if not await self._still_member(room):
-            return
-        if item.seq > last + 1:
-            # Another instance's event overtook one, or pub/sub lost one: every event
-            # below a published one is committed, so storage fills the gap.
-            await self._replay(room, last)
-            if item.seq <= self.sent[room]:
-                return
-        await self.send(item.frame)
-        self.sent[room] = item.seq
+    async def _live(self, first: _Live) -> None:
+        """``first``, and for a batching client the events of its room queued behind it.
 
-    async def _live_batch(self, first: _Live) -> None:
-        """``first`` and the events of its room queued behind it, in as few frames as may be.
-
-        Each event passes the very checks of :meth:`_live`, in order; what passes is
-        sent as one ``events`` frame (one ``event`` frame if it is alone). Anything
-        that needs storage first (a gap to fill) sends what was gathered before it.
+        Each event is checked in order: still followed, not sent yet, the key still a
+        member, and no gap before it (storage fills a gap first). What passes goes out
+        in as few frames as may be: one ``events`` frame, or the event's own frame.
         """
         room = first.room
-        taken = self.outbox.take_live(room, BATCH_EVENTS - 1, BATCH_BYTES - len(first.frame))
-        prefix = _event_frame_prefix(room)
-        gathered: list[bytes] = []
-        for item in (first, *taken):
+        items = [first]
+        if self.batch:
+            items += self.outbox.take_live(room, BATCH_EVENTS - 1, BATCH_BYTES - len(first.frame))
+        passed: list[_Live] = []
+        for item in items:
             if room not in self.rooms:
                 break
             last = self.sent.get(room, 0)
             if item.seq <= last:
                 continue
             if not await self._still_member(room):
-                break  # what passed before was sent in order before the one-by-one check
-            if item.seq == last + 1 and item.frame.startswith(prefix) and item.frame.endswith(b"}"):
-                gathered.append(item.frame[len(prefix) : -1])
-                self.sent[room] = item.seq
-                continue
-            await self._send_events(room, gathered)
-            gathered = []
-            await self._live(item)  # a gap (storage fills it first), or a frame of another shape
-        await self._send_events(room, gathered)
+                break  # what passed before it goes out below, in order
+            if item.seq > last + 1:
+                # Another instance's event overtook one, or pub/sub lost one: every event
+                # below a published one is committed, so storage fills the gap.
+                await self._send_live(room, passed)
+                passed = []
+                await self._replay(room, last)
+                if item.seq <= self.sent[room]:
+                    continue
+            passed.append(item)
+            self.sent[room] = item.seq
+        await self._send_live(room, passed)
 
-    async def _send_events(self, room: RoomId, events: list[bytes]) -> None:
-        if len(events) == 1:
-            await self.send(_event_frame_prefix(room) + events[0] + b"}")
-        elif events:
+    async def _send_live(self, room: RoomId, items: list[_Live]) -> None:
+        prefix = _event_frame_prefix(room)
+        if len(items) > 1 and all(
+            i.frame.startswith(prefix) and i.frame.endswith(b"}") for i in items
+        ):
+            events = b",".join(i.frame[len(prefix) : -1] for i in items)
             await self.send(
-                b'{"type":"events","room":"'
-                + room.encode()
-                + b'","events":['
-                + b",".join(events)
-                + b"]}"
+                b'{"type":"events","room":"' + room.encode() + b'","events":[' + events + b"]}"
             )
+            return
+        for item in items:
+            await self.send(item.frame)
 
     async def _still_member(self, room: RoomId) -> bool:
         # Once per event and connection: the cached state without a coroutine, if any.

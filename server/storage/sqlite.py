@@ -230,10 +230,10 @@ class SqliteStorage(Storage):
         loop = asyncio.get_running_loop()
         async with _translated("opening the database"):
             self._batch_conn = await loop.run_in_executor(
-                self._batch_thread, _connect_batch_writer, self._path
+                self._batch_thread, _connect_on_thread, self._path
             )
             self._checkpoint_conn = await loop.run_in_executor(
-                self._checkpoint_thread, _connect_batch_writer, self._path
+                self._checkpoint_thread, _connect_on_thread, self._path
             )
         self._checkpointer = asyncio.create_task(self._checkpoints(), name="hearth-checkpoints")
 
@@ -289,24 +289,10 @@ class SqliteStorage(Storage):
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._checkpointer
                 self._checkpointer = None
-            if self._checkpoint_thread is not None:
-                if self._checkpoint_conn is not None:
-                    async with _translated("closing the database"):
-                        await asyncio.get_running_loop().run_in_executor(
-                            self._checkpoint_thread, self._checkpoint_conn.close
-                        )
-                self._checkpoint_thread.shutdown(wait=False)
-            self._checkpoint_thread = None
-            self._checkpoint_conn = None
-            if self._batch_thread is not None:
-                if self._batch_conn is not None:
-                    async with _translated("closing the database"):
-                        await asyncio.get_running_loop().run_in_executor(
-                            self._batch_thread, self._batch_conn.close
-                        )
-                self._batch_thread.shutdown(wait=False)
-            self._batch_thread = None
-            self._batch_conn = None
+            await _close_on_thread(self._checkpoint_thread, self._checkpoint_conn)
+            await _close_on_thread(self._batch_thread, self._batch_conn)
+            self._checkpoint_thread = self._batch_thread = None
+            self._checkpoint_conn = self._batch_conn = None
 
     async def ping(self) -> None:
         await self._read_scalar("SELECT 1")
@@ -980,7 +966,19 @@ def _event(row: sqlite3.Row | tuple[Any, ...]) -> RoomEvent:
     return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref)
 
 
-def _connect_batch_writer(path: Path) -> sqlite3.Connection:
+async def _close_on_thread(
+    thread: ThreadPoolExecutor | None, conn: sqlite3.Connection | None
+) -> None:
+    """Close a connection on the thread that uses it, then let the thread go."""
+    if thread is None:
+        return
+    if conn is not None:
+        async with _translated("closing the database"):
+            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
+    thread.shutdown(wait=False)
+
+
+def _connect_on_thread(path: Path) -> sqlite3.Connection:
     """A connection of its own thread: message batches, or checkpoints."""
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in (*_PRAGMAS, *_WRITER_PRAGMAS):
