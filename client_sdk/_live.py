@@ -22,6 +22,7 @@ import random
 from collections.abc import Sequence
 from typing import Final, Protocol, final
 
+from client_sdk._tasks import cancel_and_wait
 from client_sdk._transport import StreamConnection, Transport
 from client_sdk.errors import RelayError, RelayUnavailable
 from protocol.api import (
@@ -125,7 +126,8 @@ class LiveStream:
         self._acks[message_id] = future
         try:
             await ws.send(SendFrame(envelope=envelope))
-            return await asyncio.wait_for(asyncio.shield(future), _ACK_TIMEOUT)
+            async with asyncio.timeout(_ACK_TIMEOUT):
+                return await asyncio.shield(future)
         except (RelayUnavailable, TimeoutError):
             return None
         except RelayError as exc:
@@ -156,7 +158,8 @@ class LiveStream:
             self._attempt += 1
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _connect_once(self) -> None:
         tokens = await self._host.stream_tokens()
@@ -170,7 +173,8 @@ class LiveStream:
         reader: asyncio.Task[None] | None = None
         try:
             await ws.send(AuthFrame(tokens=list(tokens.values()), batch=True))
-            ready = await asyncio.wait_for(ws.recv(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                ready = await ws.recv()
             if not isinstance(ready, ReadyFrame):
                 raise RelayError("the stream did not authenticate", code="auth.invalid")
             reader = asyncio.create_task(self._read(ws, frames))
@@ -196,9 +200,7 @@ class LiveStream:
                 if not future.done():
                     future.set_exception(RelayUnavailable("the stream closed"))
             if reader is not None:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, HearthError):
-                    await reader
+                await cancel_and_wait([reader])
             await ws.close()
 
     async def _read(

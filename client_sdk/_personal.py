@@ -289,7 +289,8 @@ class PersonalSync:
                 ws = await self._transport.open_stream()
                 try:
                     await ws.send(AuthFrame(tokens=[token]))
-                    ready = await asyncio.wait_for(ws.recv(), self._timeout)
+                    async with asyncio.timeout(self._timeout):
+                        ready = await ws.recv()
                     if not isinstance(ready, ReadyFrame):
                         raise RelayError("the stream did not authenticate", code="auth.invalid")
                     await ws.send(PersonalSubscribeFrame(owner=self.keys.member))

@@ -58,6 +58,7 @@ from client_sdk._roomstate import (
 from client_sdk._sessions import Sessions
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
+from client_sdk._tasks import cancel_and_wait
 from client_sdk._transport import Transport, origin_of
 from client_sdk.errors import (
     BlockError,
@@ -133,6 +134,8 @@ _CLOSED: Final = object()
 _REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
 _DRAFT_CHECK: Final = "draft_check"
 _EXPIRE_EVERY: Final = 300.0
+_CLOSE_GRACE: Final = 5.0
+"""Seconds ``close()`` gives a cancelled background task before cancelling it again."""
 """Seconds between passes that drop locally stored messages past a room's retention."""
 
 
@@ -169,10 +172,8 @@ def _positions_after(positions: dict[RoomId, int], response: SyncResponse) -> di
 
 
 async def _drop(task: asyncio.Task[Any]) -> None:
-    """Cancel a page requested ahead that is not wanted, and swallow its outcome."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+    """Cancel a page requested ahead that is not wanted, and drop its outcome."""
+    await cancel_and_wait([task])
 
 
 @final
@@ -322,8 +323,12 @@ class HearthClient:
             self._spawn(_programs.join_claimed(self, slot.room, request))
 
     async def close(self) -> None:
-        """Stop the stream, close the store. Unsent messages stay in the outbox."""
-        if self._state != "open":
+        """Stop the stream, close the store. Unsent messages stay in the outbox.
+
+        A ``close()`` that is itself cancelled raises ``CancelledError`` and may
+        leave the store open; calling it again finishes the job.
+        """
+        if self._state not in ("open", "closing"):
             if self._state == "new":
                 self._events.put_nowait(_CLOSED)
             self._state = "closed"
@@ -334,11 +339,7 @@ class HearthClient:
             *([self._stream_task] if self._stream_task else []),
             *([self._personal_task] if self._personal_task else []),
         ]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks, again_after=_CLOSE_GRACE)
         for slot in self._slots.values():
             # Wait for work in progress to reach the store before closing it.
             async with slot.send_lock, slot.lock:  # the order every sender takes them in

@@ -127,10 +127,12 @@ class Presence:
                     return
                 _log.warning("presence not recorded: %s", exc.message)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._stopping.wait()
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_renewal - loop.time()))
+                async with asyncio.timeout(max(0.0, next_renewal - loop.time())):
+                    await self._wake.wait()
 
     def start(self) -> None:
         """Start mirroring (idempotent; nothing runs while push is off)."""

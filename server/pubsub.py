@@ -223,7 +223,8 @@ class ChannelsHub(Hub):
         }
         self._enqueue(self._beat())
         try:
-            await asyncio.wait_for(self._ready.wait(), _START_TIMEOUT)
+            async with asyncio.timeout(_START_TIMEOUT):
+                await self._ready.wait()
         except TimeoutError as exc:
             await self.stop()
             raise PubSubError(
@@ -305,7 +306,8 @@ class ChannelsHub(Hub):
         backend, self._backend = self._backend, None
         if backend is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(backend.on_shutdown(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await backend.on_shutdown()
 
     async def _receive_loop(self) -> None:
         await self._discard_backend()

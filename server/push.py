@@ -348,7 +348,8 @@ class Notifier:
                     return
                 _log.warning("push: rooms not looked at yet: %s", exc.message)
                 with contextlib.suppress(TimeoutError):  # the room waits; try again soon
-                    await asyncio.wait_for(self._stopping.wait(), _BASE_RETRY_S)
+                    async with asyncio.timeout(_BASE_RETRY_S):
+                        await self._stopping.wait()
             for url, targets in self.schedule.take_due(loop.time()):
                 send = loop.create_task(self._deliver(url, targets), name="push-send")
                 self._sends.add(send)
@@ -360,7 +361,8 @@ class Notifier:
             due = self.schedule.next_due()
             timeout = None if due is None else max(0.0, due - loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _look_at_rooms(self, now: Callable[[], float]) -> None:
         while self._rooms and not self._stopping.is_set():

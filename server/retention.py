@@ -65,7 +65,8 @@ class Retention:
                     return
                 _log.warning("retention pass failed: %s", exc.message)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._stopping.wait()
 
     def start(self) -> None:
         """Start the background task (idempotent)."""

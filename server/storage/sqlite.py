@@ -25,7 +25,6 @@ becomes :class:`~server.errors.StorageError`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -285,9 +284,10 @@ class SqliteStorage(Storage):
                         await conn.close()
             self._reader = self._writer = None
             if self._checkpointer is not None:
+                # asyncio.wait, not ``suppress(CancelledError)``: a close that is
+                # itself cancelled must not swallow its own cancellation.
                 self._checkpointer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._checkpointer
+                await asyncio.wait([self._checkpointer])
                 self._checkpointer = None
             await _close_on_thread(self._checkpoint_thread, self._checkpoint_conn)
             await _close_on_thread(self._batch_thread, self._batch_conn)
