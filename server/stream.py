@@ -72,7 +72,7 @@ REPLAY_PAGE: Final = 500
 """Events read from storage at a time while replaying."""
 
 BATCH_EVENTS: Final = 64
-"""Live events in one ``events`` frame at most."""
+"""Events (live or replayed) in one ``events`` frame at most."""
 BATCH_BYTES: Final = 64 * 1024
 """Bytes of events in one ``events`` frame at most (a larger event goes alone)."""
 
@@ -254,12 +254,16 @@ class _Connection:
                 await self._live(item)
 
     async def _replay(self, room: RoomId, after: int) -> None:
+        """The room's stored events after ``after``, in order: as ``events`` frames
+        for a batching client (at most ``BATCH_EVENTS`` and ``BATCH_BYTES`` each)."""
         position = after
         while True:
             events = await self.relay.storage.events_after(room, position, REPLAY_PAGE)
-            for event in events:
-                await self.send(to_json(EventFrame(room=room, event=event)))
-                position = event.seq
+            frames = [to_json(EventFrame(room=room, event=event)) for event in events]
+            for chunk in _batches(frames) if self.batch else ([f] for f in frames):
+                await self._send_frames(room, chunk)
+            if events:
+                position = events[-1].seq
             self.sent[room] = position
             if len(events) < REPLAY_PAGE:
                 return
@@ -305,17 +309,19 @@ class _Connection:
         await self._send_live(room, passed)
 
     async def _send_live(self, room: RoomId, items: list[_Live]) -> None:
+        await self._send_frames(room, [item.frame for item in items])
+
+    async def _send_frames(self, room: RoomId, frames: list[bytes]) -> None:
+        """``event`` frames of ``room``, in order: several as one ``events`` frame."""
         prefix = _event_frame_prefix(room)
-        if len(items) > 1 and all(
-            i.frame.startswith(prefix) and i.frame.endswith(b"}") for i in items
-        ):
-            events = b",".join(i.frame[len(prefix) : -1] for i in items)
+        if len(frames) > 1 and all(f.startswith(prefix) and f.endswith(b"}") for f in frames):
+            events = b",".join(f[len(prefix) : -1] for f in frames)
             await self.send(
                 b'{"type":"events","room":"' + room.encode() + b'","events":[' + events + b"]}"
             )
             return
-        for item in items:
-            await self.send(item.frame)
+        for frame in frames:
+            await self.send(frame)
 
     async def _still_member(self, room: RoomId) -> bool:
         # Once per event and connection: the cached state without a coroutine, if any.
@@ -400,6 +406,20 @@ class _Connection:
             await self.send(to_json(ErrorFrame(code=exc.code, message=exc.message, id=header.id)))
             return
         await self.send(to_json(AckFrame(room=ack.room, id=ack.id, seq=ack.seq, ts=ack.ts)))
+
+
+def _batches(frames: list[bytes]) -> list[list[bytes]]:
+    """``frames`` in order, cut into runs of at most ``BATCH_EVENTS`` frames and
+    ``BATCH_BYTES`` bytes (a larger frame is a run of its own)."""
+    runs: list[list[bytes]] = []
+    size = 0
+    for frame in frames:
+        if not runs or len(runs[-1]) >= BATCH_EVENTS or size + len(frame) > BATCH_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append(frame)
+        size += len(frame)
+    return runs
 
 
 def _event_frame_prefix(room: RoomId) -> bytes:

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.api import ServerFrame
 from protocol.encoding import from_json, to_json
+from server.stream import BATCH_BYTES, BATCH_EVENTS
 from tests.server.conftest import Relay
 from tests.server.helpers import Clock, create, join, post, send
 
@@ -288,6 +289,42 @@ async def test_a_batching_client_gets_the_events_queued_together_in_one_frame(
     assert len(shapes) < count
     assert set(plain_shapes) == {"EventFrame"}
     for ws in (batching, plain):
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.3)  # nothing twice
+        await ws.close()
+
+
+async def test_a_batching_client_gets_the_replay_in_events_frames(
+    live: Relay, clock: Clock
+) -> None:
+    room, token = await create(live, clock)
+    count = 150  # more than two full frames' worth
+    for i in range(count):
+        await send(live, room, "owner", token, f"stored before anyone follows {i:03}" * 20)
+    batching = await open_stream(live, token, batch=True)
+    plain = await open_stream(live, token)
+    raw: list[bytes] = []
+    for ws in (batching, plain):
+        await subscribe(ws, {room.room: 1})
+    expected = list(range(2, count + 2))
+    seqs: list[int] = []
+    while len(seqs) < count:
+        data = await asyncio.wait_for(batching.recv(), TIMEOUT)
+        raw.append(data.encode() if isinstance(data, str) else data)
+        got = from_json(raw[-1], ServerFrame)  # type: ignore[arg-type]
+        assert type(got).__name__ == "EventsFrame"
+        seqs += [e.seq for e in got.events]
+    assert seqs == expected  # in order, none missing, none twice
+    assert all(len(json.loads(f)["events"]) <= BATCH_EVENTS for f in raw)
+    assert all(len(f) <= BATCH_BYTES + 256 for f in raw)  # the frame's own wrapping
+    assert len(raw) >= 3
+    plain_shapes: list[str] = []
+    assert await event_seqs(plain, count, plain_shapes) == expected
+    assert set(plain_shapes) == {"EventFrame"}
+    # Live events follow the replay without a gap or a repeat.
+    await send(live, room, "owner", token, "live")
+    for ws in (batching, plain):
+        assert await event_seqs(ws, 1) == [count + 2]
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ws.recv(), 0.3)  # nothing twice
         await ws.close()
