@@ -134,9 +134,9 @@ _CLOSED: Final = object()
 _REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
 _DRAFT_CHECK: Final = "draft_check"
 _EXPIRE_EVERY: Final = 300.0
+"""Seconds between passes that drop locally stored messages past a room's retention."""
 _CLOSE_GRACE: Final = 5.0
 """Seconds ``close()`` gives a cancelled background task before cancelling it again."""
-"""Seconds between passes that drop locally stored messages past a room's retention."""
 
 
 def _now_ms() -> int:
