@@ -171,11 +171,6 @@ def _positions_after(positions: dict[RoomId, int], response: SyncResponse) -> di
     return after
 
 
-async def _drop(task: asyncio.Task[Any]) -> None:
-    """Cancel a page requested ahead that is not wanted, and drop its outcome."""
-    await cancel_and_wait([task])
-
-
 @final
 class HearthClient:
     """One identity's connection to one relay. Use as ``async with``.
@@ -1123,7 +1118,7 @@ class HearthClient:
                         task = ahead.task
                     else:
                         if ahead is not None:
-                            await _drop(ahead.task)
+                            await cancel_and_wait([ahead.task])  # not wanted: drop it
                         tokens = [await self._token(s) for s in slots]
                         task = self._fetch_page(transport, tokens, positions, slots)
                     ahead = None
@@ -1156,7 +1151,7 @@ class HearthClient:
                         break  # a relay saying "more" without moving us on is not followed
             finally:
                 if ahead is not None:
-                    await _drop(ahead.task)
+                    await cancel_and_wait([ahead.task])  # not wanted: drop it
             for slot in self._followed():
                 await self._settle(slot)
 
