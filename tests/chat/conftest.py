@@ -130,8 +130,14 @@ def composer(app: HearthChat) -> Input:
 
 
 def message_lines(app: HearthChat) -> list[str]:
-    """What the open room's message list shows, one string per message."""
-    return [str(item.query_one(Static).render()) for item in app.screen.query(MessageItem)]
+    """What the open room's message list shows, one string per message.
+
+    An item whose text widget is not mounted yet shows nothing so far (``query_one``
+    would raise ``NoMatches`` in that moment and end a wait that polls this).
+    """
+    return [
+        str(text.render()) for item in app.screen.query(MessageItem) for text in item.query(Static)
+    ]
 
 
 def shows(app: HearthChat, text: str) -> bool:
