@@ -287,7 +287,7 @@ class _Connection:
         items = [first]
         if self.batch:
             items += self.outbox.take_live(room, BATCH_EVENTS - 1, BATCH_BYTES - len(first.frame))
-        passed: list[_Live] = []
+        passed: list[bytes] = []  # the frames of the events that passed
         for item in items:
             if room not in self.rooms:
                 break
@@ -299,17 +299,14 @@ class _Connection:
             if item.seq > last + 1:
                 # Another instance's event overtook one, or pub/sub lost one: every event
                 # below a published one is committed, so storage fills the gap.
-                await self._send_live(room, passed)
+                await self._send_frames(room, passed)
                 passed = []
                 await self._replay(room, last)
                 if item.seq <= self.sent[room]:
                     continue
-            passed.append(item)
+            passed.append(item.frame)
             self.sent[room] = item.seq
-        await self._send_live(room, passed)
-
-    async def _send_live(self, room: RoomId, items: list[_Live]) -> None:
-        await self._send_frames(room, [item.frame for item in items])
+        await self._send_frames(room, passed)
 
     async def _send_frames(self, room: RoomId, frames: list[bytes]) -> None:
         """``event`` frames of ``room``, in order: several as one ``events`` frame."""
