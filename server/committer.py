@@ -21,6 +21,19 @@ senders check theirs. Invariants:
   leaves the queue working for the next ones. A message checked against a log
   that another relay instance has extended meanwhile fails alone, with
   ``log.conflict``, and the relay checks it again.
+
+**Gathering under load.** Ten programs that each send their next message as soon
+as the last is acknowledged fall into two groups of five that take turns: while
+one group's transaction commits, the other's messages queue, so each message
+waits for a whole commit ahead of its own. After a commit of messages from two
+or more *streaming* senders (each of whom sent within :data:`GATHER` of its
+previous acknowledgement), the committer therefore waits, at most
+:data:`GATHER`, until those senders have queued their next messages, and commits
+them together with whatever else queued meanwhile. A person typing never answers
+an ack within milliseconds, so their messages never wait for this, nor does a
+lone sender (a batch needs two streaming senders), nor does storage that writes
+one message per transaction (``Storage.group_commit``). Measured in
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -32,16 +45,19 @@ from dataclasses import dataclass
 from typing import Final, final
 
 from protocol.api import MessageEvent, RoomEvent
-from protocol.ids import RoomId
+from protocol.ids import MemberId, RoomId
 from protocol.messages import Envelope
 from server.auth import Clock
 from server.errors import RelayError
 from server.storage import MessageRecord, Storage
 
-__all__ = ["MAX_BATCH", "Committer", "Stored"]
+__all__ = ["GATHER", "MAX_BATCH", "Committer", "Stored"]
 
 MAX_BATCH: Final = 256
 """Messages per transaction at most: bounds the time one commit holds the writer."""
+
+GATHER: Final = 0.003
+"""Seconds a commit waits at most for the streaming senders of the one before it."""
 
 Stored = MessageEvent | MessageRecord
 """A new event, or the record of a message already stored under that id."""
@@ -53,6 +69,8 @@ class _Pending:
     digest: bytes
     log_index: int | None
     future: asyncio.Future[Stored]
+    streaming: bool
+    """Its sender was acknowledged at most ``GATHER`` before it was queued."""
 
 
 @final
@@ -60,14 +78,27 @@ class Committer:
     """The relay's one queue of messages waiting for their transaction."""
 
     def __init__(
-        self, storage: Storage, publish: Callable[[RoomId, RoomEvent], None], clock: Clock
+        self,
+        storage: Storage,
+        publish: Callable[[RoomId, RoomEvent], None],
+        clock: Clock,
+        *,
+        gather: float = GATHER,
     ) -> None:
         self._storage = storage
         self._publish = publish
         self._clock = clock
+        self._gather = gather if storage.group_commit else 0.0
         self._queue: list[_Pending] = []
         self._last: dict[RoomId, asyncio.Future[Stored]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._acked: dict[MemberId, float] = {}
+        """Senders acknowledged within the last ``gather`` seconds, and when (loop time)."""
+        self._expected: set[MemberId] = set()
+        """Streaming senders of the last commit whose next message the next one waits for."""
+        self._deadline = 0.0
+        """Until when (loop time) the next commit waits for ``_expected``."""
+        self._gathered: asyncio.Future[None] | None = None
 
     def submit(
         self, envelope: Envelope, digest: bytes, *, log_index: int | None = None
@@ -79,9 +110,17 @@ class Committer:
         last index of the log the message was checked against (storage refuses
         the message with ``log.conflict`` if the log has moved on).
         """
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(envelope, digest, log_index, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Stored] = loop.create_future()
+        sender = envelope.header.sender
+        acked = self._acked.get(sender)
+        streaming = acked is not None and loop.time() - acked <= self._gather
+        self._queue.append(_Pending(envelope, digest, log_index, future, streaming))
         self._last[envelope.header.room] = future
+        if sender in self._expected:
+            self._expected.discard(sender)
+            if not self._expected or len(self._queue) >= MAX_BATCH:
+                self._stop_gathering()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="hearth-committer")
         return future
@@ -93,8 +132,46 @@ class Committer:
             with contextlib.suppress(Exception):
                 await asyncio.shield(last)
 
+    def _stop_gathering(self) -> None:
+        if self._gathered is not None and not self._gathered.done():
+            self._gathered.set_result(None)
+
+    async def _gather_expected(self) -> None:
+        """Wait until the expected senders have queued, or the deadline."""
+        loop = asyncio.get_running_loop()
+        self._gathered = loop.create_future()
+        timer = loop.call_at(self._deadline, self._stop_gathering)
+        try:
+            await self._gathered
+        finally:
+            timer.cancel()
+            self._gathered = None
+
+    def _expect(self, batch: list[_Pending]) -> None:
+        """Note who was just acknowledged, and whom the next commit waits for."""
+        if not self._gather:
+            return
+        now = asyncio.get_running_loop().time()
+        horizon = now - self._gather
+        self._acked = {m: t for m, t in self._acked.items() if t >= horizon}
+        streaming: set[MemberId] = set()
+        for p in batch:
+            self._acked[p.envelope.header.sender] = now
+            if p.streaming:
+                streaming.add(p.envelope.header.sender)
+        if len(streaming) >= 2:
+            self._expected = streaming - {p.envelope.header.sender for p in self._queue}
+            self._deadline = now + self._gather
+
     async def _run(self) -> None:
         while self._queue:
+            if (
+                self._expected
+                and len(self._queue) < MAX_BATCH
+                and asyncio.get_running_loop().time() < self._deadline
+            ):
+                await self._gather_expected()
+            self._expected.clear()
             batch = self._queue[:MAX_BATCH]
             del self._queue[:MAX_BATCH]
             try:
@@ -129,6 +206,7 @@ class Committer:
             for result in results:
                 if isinstance(result, MessageEvent):
                     self._publish(result.envelope.header.room, result)
+            self._expect(batch)
 
     def _forget(self, pending: _Pending) -> None:
         room = pending.envelope.header.room

@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import final
+from typing import ClassVar, final
 
 from protocol.api import (
     ErasedEvent,
@@ -118,6 +118,10 @@ class PersonalRecord:
 
 class Storage(abc.ABC):
     """Durable state of one relay. Implementations translate their errors to StorageError."""
+
+    group_commit: ClassVar[bool] = False
+    """:meth:`add_messages` writes a whole batch in one transaction (``server.committer``
+    waits briefly under load to make batches larger only where this holds)."""
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -191,6 +191,8 @@ async def _translated(what: str) -> AsyncIterator[None]:
 class SqliteStorage(Storage):
     """Hearth's storage in one SQLite file."""
 
+    group_commit = True
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._writer: aiosqlite.Connection | None = None

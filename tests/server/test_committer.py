@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 
+from protocol import crypto
 from protocol.api import AppendResult, MessageAck
-from protocol.encoding import from_json
+from protocol.encoding import canonical, from_json
 from protocol.signing import InviteKey
+from server.auth import now_ms
+from server.committer import Committer
 from server.errors import StorageError
-from tests.server.helpers import append, create, error, post
+from tests.server.helpers import append, create, error, join, post
 
 Gate = tuple[list[int], asyncio.Event]
 
@@ -163,3 +166,97 @@ async def test_a_log_operation_comes_after_the_messages_checked_before_it(
     assert result.status_code == 200, result.text
     assert sorted(a.seq for a in acks) == [2, 3, 4]
     assert from_json(result.content, AppendResult).seq == 5
+
+
+# -- gathering under load (Committer's ``gather``) ---------------------------------
+
+
+class _Senders:
+    """Three members of one room, and a committer of our own over the relay's storage."""
+
+    def __init__(self, relay: Any, room: Any, monkeypatch: pytest.MonkeyPatch, gather: float):
+        self.room = room
+        self.sizes: list[int] = []
+        storage = relay.storage
+        original: Callable[..., Awaitable[Any]] = storage.add_messages
+
+        async def add_messages(batch: Any, *, ts: int) -> Any:
+            self.sizes.append(len(batch))
+            return await original(batch, ts=ts)
+
+        monkeypatch.setattr(storage, "add_messages", add_messages)
+        self.committer = Committer(storage, lambda room, event: None, now_ms, gather=gather)
+
+    def submit(self, name: str) -> asyncio.Future[Any]:
+        envelope = self.room.send(name, f"from {name}")
+        digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
+        return self.committer.submit(envelope, digest)
+
+    async def round(self, *names: str) -> None:
+        """All of ``names`` send at once; wait for their acks."""
+        await asyncio.gather(*(self.submit(n) for n in names))
+
+
+async def senders(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch, gather: float
+) -> _Senders:
+    if not relay.storage.group_commit:
+        pytest.skip("this storage writes one message per transaction: nothing to gather")
+    room, token = await create(relay, clock)
+    for name in ("b", "c"):
+        await join(relay, room, token, name)
+    return _Senders(relay, room, monkeypatch, gather)
+
+
+async def test_streaming_senders_are_gathered_into_one_commit(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await senders(relay, clock, monkeypatch, gather=10.0)
+    await s.round("owner", "b")  # not streaming yet: nobody was acknowledged before
+    await s.round("owner", "b")  # both answer their acks at once: streaming
+    assert s.sizes == [2, 2]
+    first = s.submit("owner")
+    await asyncio.sleep(0.05)
+    assert not first.done()  # the commit waits for b, who streamed with it
+    second = s.submit("c")  # whoever else queues meanwhile rides along
+    third = s.submit("b")
+    async with asyncio.timeout(5):
+        events = await asyncio.gather(first, second, third)
+    assert s.sizes == [2, 2, 3]
+    assert [e.seq for e in events] == [e.seq for e in sorted(events, key=lambda e: e.seq)]
+
+
+async def test_the_wait_ends_at_the_deadline_when_a_sender_stops(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await senders(relay, clock, monkeypatch, gather=0.3)
+    await s.round("owner", "b")
+    await s.round("owner", "b")
+    alone = s.submit("owner")  # b never sends again
+    async with asyncio.timeout(5):
+        await alone
+    assert s.sizes == [2, 2, 1]
+
+
+async def test_senders_that_were_not_streaming_are_not_waited_for(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await senders(relay, clock, monkeypatch, gather=2.0)
+    await s.round("owner", "b")
+    await asyncio.sleep(2.1)  # a person answers in seconds: past the gather time
+    await s.round("owner", "b")
+    async with asyncio.timeout(1):  # well under the 2 s it would wait for b
+        await s.submit("owner")
+    assert s.sizes == [2, 2, 1]
+
+
+async def test_one_streaming_sender_alone_holds_nobody_back(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await senders(relay, clock, monkeypatch, gather=10.0)
+    for _ in range(3):  # one program sending back to back: nobody to gather it with
+        async with asyncio.timeout(2):
+            await s.round("owner")
+    async with asyncio.timeout(2):  # so c's message is not held for the owner's next
+        await s.submit("c")
+    assert s.sizes == [1, 1, 1, 1]
