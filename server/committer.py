@@ -69,6 +69,9 @@ class _Pending:
     digest: bytes
     log_index: int | None
     future: asyncio.Future[Stored]
+    """The sender's: it may cancel it (hang up); the message is committed all the same."""
+    settled: asyncio.Future[None]
+    """The committer's own: done once the message is committed or failed (``drain``)."""
     streaming: bool
     """Its sender was acknowledged at most ``GATHER`` before it was queued."""
 
@@ -90,7 +93,7 @@ class Committer:
         self._clock = clock
         self._gather = gather if storage.group_commit else 0.0
         self._queue: list[_Pending] = []
-        self._last: dict[RoomId, asyncio.Future[Stored]] = {}
+        self._last: dict[RoomId, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._acked: dict[MemberId, float] = {}
         """Senders acknowledged within the last ``gather`` seconds, and when (loop time)."""
@@ -115,8 +118,9 @@ class Committer:
         sender = envelope.header.sender
         acked = self._acked.get(sender)
         streaming = acked is not None and loop.time() - acked <= self._gather
-        self._queue.append(_Pending(envelope, digest, log_index, future, streaming))
-        self._last[envelope.header.room] = future
+        settled: asyncio.Future[None] = loop.create_future()
+        self._queue.append(_Pending(envelope, digest, log_index, future, settled, streaming))
+        self._last[envelope.header.room] = settled
         if sender in self._expected:
             self._expected.discard(sender)
             if not self._expected or len(self._queue) >= MAX_BATCH:
@@ -209,6 +213,8 @@ class Committer:
             self._expect(batch)
 
     def _forget(self, pending: _Pending) -> None:
+        if not pending.settled.done():
+            pending.settled.set_result(None)
         room = pending.envelope.header.room
-        if self._last.get(room) is pending.future:
+        if self._last.get(room) is pending.settled:
             del self._last[room]

@@ -346,7 +346,11 @@ class Relay:
                 # the lock is free for the next sender while this one waits.
                 stored = self.committer.submit(envelope, digest, log_index=state.log.index)
             try:
-                return _answer(room, header.id, digest, await asyncio.shield(stored))
+                # Not shielded: a sender that hangs up cancels only its own future (the
+                # message is committed all the same, and ``drain`` follows the
+                # committer's own); a shield would queue this task's wake-up behind
+                # every connection's delivery of the batch instead of ahead of it.
+                return _answer(room, header.id, digest, await stored)
             except RelayError as exc:
                 if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
                     raise

@@ -260,3 +260,26 @@ async def test_one_streaming_sender_alone_holds_nobody_back(
     async with asyncio.timeout(2):  # so c's message is not held for the owner's next
         await s.submit("c")
     assert s.sizes == [1, 1, 1, 1]
+
+
+async def test_a_sender_that_hangs_up_does_not_let_a_log_operation_overtake_its_message(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, token = await create(relay, clock)
+    sizes, release = gate(monkeypatch, relay)
+    committer = relay.app.state.relay.committer
+    url = f"/v1/rooms/{room.room}/messages"
+    first = asyncio.ensure_future(post(relay.http, url, room.send("owner", "held"), token))
+    await until(lambda: sizes == [1])
+    envelope = room.send("owner", "its sender hangs up")
+    digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
+    committer.submit(envelope, digest).cancel()  # queued behind the held batch
+    drained = asyncio.ensure_future(committer.drain(room.room))
+    await asyncio.sleep(0.05)
+    assert not drained.done()  # the message is still queued: drain waits for it
+    release.set()
+    async with asyncio.timeout(5):
+        await drained
+        assert (await first).status_code == 200
+    stored = await relay.storage.events_after(room.room, 1, 100)
+    assert [e.envelope.header.id for e in stored][-1] == envelope.header.id
