@@ -27,12 +27,12 @@ as the last is acknowledged fall into two groups of five that take turns: while
 one group's transaction commits, the other's messages queue, so each message
 waits for a whole commit ahead of its own. After a commit of messages from two
 or more *streaming* senders (each of whom sent within :data:`GATHER` of its
-previous acknowledgement), the committer therefore waits, at most
-:data:`GATHER`, until those senders have queued their next messages, and commits
-them together with whatever else queued meanwhile. A person typing never answers
-an ack within milliseconds, so their messages never wait for this, nor does a
-lone sender (a batch needs two streaming senders), nor does storage that writes
-one message per transaction (``Storage.group_commit``). Measured in
+previous acknowledgement), the committer therefore waits until those senders
+have queued their next messages, or until :data:`GATHER` after their
+acknowledgement, and commits them together with whatever else queued meanwhile.
+A person typing never answers an ack within milliseconds, so their messages never
+wait for this, nor does a lone sender (a batch needs two streaming senders), nor
+does storage that writes one message per transaction (``Storage.group_commit``). Measured in
 ``docs/performance.md``.
 """
 
@@ -57,7 +57,8 @@ MAX_BATCH: Final = 256
 """Messages per transaction at most: bounds the time one commit holds the writer."""
 
 GATHER: Final = 0.003
-"""Seconds a commit waits at most for the streaming senders of the one before it."""
+"""Seconds after an ack within which its sender counts as streaming if it sends again,
+and until which the next commit waits for the streaming senders of that batch."""
 
 Stored = MessageEvent | MessageRecord
 """A new event, or the record of a message already stored under that id."""
