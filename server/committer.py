@@ -122,10 +122,9 @@ class Committer:
         settled: asyncio.Future[None] = loop.create_future()
         self._queue.append(_Pending(envelope, digest, log_index, future, settled, streaming))
         self._last[envelope.header.room] = settled
-        if sender in self._expected:
-            self._expected.discard(sender)
-            if not self._expected or len(self._queue) >= MAX_BATCH:
-                self._stop_gathering()
+        self._expected.discard(sender)
+        if self._gathered is not None and (not self._expected or len(self._queue) >= MAX_BATCH):
+            self._stop_gathering()  # everyone it waited for is here, or the batch is full
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="hearth-committer")
         return future

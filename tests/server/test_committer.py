@@ -21,7 +21,7 @@ from protocol.api import AppendResult, MessageAck
 from protocol.encoding import canonical, from_json
 from protocol.signing import InviteKey
 from server.auth import now_ms
-from server.committer import Committer
+from server.committer import MAX_BATCH, Committer
 from server.errors import StorageError
 from tests.server.helpers import append, create, error, join, post
 
@@ -283,3 +283,17 @@ async def test_a_sender_that_hangs_up_does_not_let_a_log_operation_overtake_its_
         assert (await first).status_code == 200
     stored = await relay.storage.events_after(room.room, 1, 100)
     assert [e.envelope.header.id for e in stored][-1] == envelope.header.id
+
+
+async def test_a_full_batch_is_committed_without_waiting(
+    relay: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await senders(relay, clock, monkeypatch, gather=10.0)
+    await s.round("owner", "b")
+    await s.round("owner", "b")  # the next commit would wait 10 s for both
+    first = s.submit("c")
+    await asyncio.sleep(0.05)
+    assert not first.done()  # waiting for the owner and b
+    async with asyncio.timeout(5):  # until the batch is full, and no longer
+        await asyncio.gather(first, *(s.submit("c") for _ in range(MAX_BATCH - 1)))
+    assert s.sizes == [2, 2, MAX_BATCH]
