@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBar, Static
@@ -100,11 +101,16 @@ class MessageItem(ListItem):
         self.queued = queued
         # The SDK hands out a warned message collapsed (no text) until it is revealed.
         self.revealed = not message.collapsed
+        self.replied: Message | None = None
+        """The message this one answers, once found (quoted above the text)."""
 
     def on_mount(self) -> None:
         self.redraw()
 
     def redraw(self, replied: Message | None = None) -> None:
+        if replied is not None:
+            self.replied = replied
+        replied = self.replied
         message = self.message
         who = "you" if message.mine else short_id(message.sender)
         when = message.sent_at.astimezone().strftime("%H:%M")
@@ -124,7 +130,13 @@ class MessageItem(ListItem):
         if message.reactions:
             counts = "  ".join(f"{emoji} {len(who)}" for emoji, who in message.reactions.items())
             lines.append(f"      {counts}")
-        self.query_one(Static).update("\n".join(lines))
+        try:
+            text = self.query_one(Static)
+        except NoMatches:
+            # The stream's copy of a message can arrive while the queued copy is being
+            # mounted: on_mount draws it then, as it is now.
+            return
+        text.update("\n".join(lines))
 
 
 @final
