@@ -32,8 +32,8 @@ have queued their next messages, or until :data:`GATHER` after their
 acknowledgement, and commits them together with whatever else queued meanwhile.
 A person typing never answers an ack within milliseconds, so their messages never
 wait for this, nor does a lone sender (a batch needs two streaming senders), nor
-does storage that writes one message per transaction (``Storage.group_commit``). Measured in
-``docs/performance.md``.
+does storage that writes one message per transaction (``Storage.group_commit``).
+Measured in ``docs/performance.md``.
 """
 
 from __future__ import annotations

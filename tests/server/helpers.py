@@ -19,9 +19,10 @@ import msgspec
 
 from protocol import InviteKey, Policy, RoomKeys, sign_auth
 from protocol.api import AppendResult, Challenge, ErrorBody, LogPage, MessageAck, Session
-from protocol.crypto import pow_solve
-from protocol.encoding import from_json, to_json
+from protocol.crypto import PERSON_OP_HASH, blake2b, pow_solve
+from protocol.encoding import canonical, from_json, to_json
 from protocol.ids import member_key
+from protocol.messages import Envelope
 from tests.protocol.builders import Room
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "b64",
     "create",
     "decode",
+    "digest",
     "error",
     "free_port",
     "headers",
@@ -65,6 +67,11 @@ def new_room(clock: Clock, policy: Policy | None = None, owner: str = "owner") -
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def digest(envelope: Envelope) -> bytes:
+    """The digest the relay stores with a message (as ``Relay.send`` computes it)."""
+    return blake2b(canonical(envelope), person=PERSON_OP_HASH)
 
 
 def headers(*tokens: str) -> dict[str, str]:

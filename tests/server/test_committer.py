@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 
-from protocol import crypto
 from protocol.api import AppendResult, MessageAck
-from protocol.encoding import canonical, from_json
+from protocol.encoding import from_json
 from protocol.signing import InviteKey
 from server.auth import now_ms
 from server.committer import MAX_BATCH, Committer
 from server.errors import StorageError
-from tests.server.helpers import append, create, error, join, post
+from tests.server.helpers import append, create, digest, error, join, post
 
 Gate = tuple[list[int], asyncio.Event]
 
@@ -189,8 +188,7 @@ class _Senders:
 
     def submit(self, name: str) -> asyncio.Future[Any]:
         envelope = self.room.send(name, f"from {name}")
-        digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
-        return self.committer.submit(envelope, digest)
+        return self.committer.submit(envelope, digest(envelope))
 
     async def round(self, *names: str) -> None:
         """All of ``names`` send at once; wait for their acks."""
@@ -272,8 +270,7 @@ async def test_a_sender_that_hangs_up_does_not_let_a_log_operation_overtake_its_
     first = asyncio.ensure_future(post(relay.http, url, room.send("owner", "held"), token))
     await until(lambda: sizes == [1])
     envelope = room.send("owner", "its sender hangs up")
-    digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
-    committer.submit(envelope, digest).cancel()  # queued behind the held batch
+    committer.submit(envelope, digest(envelope)).cancel()  # queued behind the held batch
     drained = asyncio.ensure_future(committer.drain(room.room))
     await asyncio.sleep(0.05)
     assert not drained.done()  # the message is still queued: drain waits for it

@@ -18,10 +18,8 @@ import pytest
 
 import server.storage.sqlite
 from protocol import RoomLog
-from protocol.crypto import PERSON_OP_HASH, blake2b
 from protocol.encoding import canonical
 from protocol.ids import MemberId
-from protocol.messages import Envelope
 from protocol.ops import Role
 from server.errors import RelayError, StorageError
 from server.storage import (
@@ -34,6 +32,7 @@ from server.storage import (
 )
 from tests.protocol.builders import Room
 from tests.server.backends import BACKENDS, postgres_schema
+from tests.server.helpers import digest
 
 Opener = Callable[[], Awaitable[Storage]]
 
@@ -80,10 +79,6 @@ async def new_room(storage: Storage, room: Room | None = None) -> Room:
         log.append(op)
         await storage.append_op(room.room, op, ts=1000, members=members(log))
     return room
-
-
-def digest(envelope: Envelope) -> bytes:
-    return blake2b(canonical(envelope), person=PERSON_OP_HASH)
 
 
 async def test_migrates_once_and_refuses_a_newer_schema(
