@@ -59,8 +59,8 @@ from protocol import (
     canonical,
     crypto,
     member_key,
-    new_room_id,
     open_message,
+    room_id_from_genesis,
     seal_message,
 )
 from protocol.epochs import make_commit
@@ -184,7 +184,9 @@ class MessageFixture:
 
 
 def message_fixture(rand: random.Random) -> MessageFixture:
-    keys = RootSeed(rand.randbytes(32)).room_keys(new_room_id(rand.randbytes))
+    keys = RootSeed(rand.randbytes(32)).room_keys(
+        room_id_from_genesis(rand.randbytes(32), rand.randbytes(16))
+    )
     words = ["we", "are", "here", "for", "each", "other", "and", "it", "is", "okay", "today"]
     text = ""
     while len(text) < MESSAGE_TEXT_BYTES:
@@ -277,8 +279,10 @@ class LogBuilder:
 
     def __init__(self, rand: random.Random) -> None:
         self.rand = rand
-        self.room = new_room_id(rand.randbytes)
-        self.owner = self._new_member()
+        owner_root = RootSeed(rand.randbytes(32))
+        self.genesis = owner_root.genesis(rand.randbytes(16))
+        self.room = self.genesis.room
+        self.owner = owner_root.room_keys(self.room)
         self.keys: dict[MemberId, RoomKeys] = {}
         self.pending: list[InviteKey] = []
         self.log = RoomLog()
@@ -311,6 +315,7 @@ class LogBuilder:
     def create(self) -> None:
         self.keys[self.owner.member] = self.owner
         body = CreateOp(
+            genesis=self.genesis.prove(self.owner.member),
             policy=Policy(max_members=500),
             box_key=self.owner.box_public,
             binding=self.owner.binding(),

@@ -70,7 +70,7 @@ import httpx  # noqa: E402
 from _load import Hist  # noqa: E402
 
 from client_sdk import HearthClient, Identity  # noqa: E402
-from protocol import RoomId, RoomLog, RootSeed, new_room_id, open_commit, sign_auth  # noqa: E402
+from protocol import RoomId, RoomLog, RootSeed, open_commit, room_id_from_genesis, sign_auth  # noqa: E402
 from protocol.api import AuthRequest, Challenge, LogPage, Session, SyncResponse  # noqa: E402
 from protocol.encoding import from_json, to_json  # noqa: E402
 
@@ -487,7 +487,7 @@ class Baseline(System):
         # Real envelopes, so the frames are Hearth's size and cost as much to build;
         # the baseline checks nothing, so keys and epoch need no relay behind them.
 
-        room = new_room_id()
+        room = room_id_from_genesis(secrets.token_bytes(32), secrets.token_bytes(16))
         secret, head = secrets.token_bytes(32), secrets.token_bytes(32)
         members = [
             {

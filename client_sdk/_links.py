@@ -7,14 +7,18 @@ public key derived from it.
 
 from __future__ import annotations
 
+from typing import Final
 from urllib.parse import urlsplit
 
 from client_sdk.errors import InviteError
 from protocol.errors import DecodeError
-from protocol.ids import RoomId, b64url_decode, b64url_encode
+from protocol.ids import ROOM_ID_CHARS, RoomId, b64url_decode, b64url_encode
+from protocol.ops import PROTOCOL_VERSION
 from protocol.signing import InviteKey
 
 __all__ = ["invite_link", "parse_invite"]
+
+_V1_ROOM_ID_CHARS: Final = 22
 
 
 def invite_link(base_url: str, room: RoomId, invite: InviteKey) -> str:
@@ -25,8 +29,13 @@ def invite_link(base_url: str, room: RoomId, invite: InviteKey) -> str:
 def parse_invite(link: str) -> tuple[RoomId, InviteKey]:
     """The room and invite key of a link made by :func:`invite_link`.
 
+    The room id in the path commits to the room's genesis (``docs/protocol.md``
+    section 5.8): the joiner refuses a served log whose ``room.create`` does not
+    hash to it before it signs or seals anything.
+
     Raises:
-        InviteError: ``invite.malformed``.
+        InviteError: ``invite.malformed``; ``invite.old_version`` for a link of
+            protocol version 1, whose 22-character room ids bind to nothing.
     """
     parts = urlsplit(link.strip())
     segments = parts.path.rstrip("/").split("/")
@@ -34,7 +43,14 @@ def parse_invite(link: str) -> tuple[RoomId, InviteKey]:
         if len(segments) < 2 or segments[-2] != "join" or not parts.fragment:
             raise InviteError("not a Hearth invite link", code="invite.malformed")
         room = RoomId(segments[-1])
-        if len(room) != 22:
+        if len(room) == _V1_ROOM_ID_CHARS:
+            b64url_decode(room)
+            raise InviteError(
+                "this invite link is from Hearth protocol version 1, which this app no longer"
+                f" speaks (version {PROTOCOL_VERSION}): ask for a new link",
+                code="invite.old_version",
+            )
+        if len(room) != ROOM_ID_CHARS:
             raise InviteError("not a Hearth invite link", code="invite.malformed")
         b64url_decode(room)
         return room, InviteKey(b64url_decode(parts.fragment))

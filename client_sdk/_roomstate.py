@@ -83,7 +83,7 @@ from protocol.envelope import open_message, seal_message, verify_signature
 from protocol.epochs import make_commit, message_key, open_commit, open_history
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LogError
 from protocol.ids import MemberId, MessageId, RoomId
-from protocol.keys import RoomKeys
+from protocol.keys import GenesisKey, RoomKeys
 from protocol.messages import (
     Body,
     EditBody,
@@ -1377,11 +1377,24 @@ def _is_post(body: Body) -> bool:
 
 
 def create_op(
-    keys: RoomKeys, policy: Policy, *, now: int, rng: crypto.Rng = crypto.random_bytes
+    genesis: GenesisKey,
+    keys: RoomKeys,
+    policy: Policy,
+    *,
+    now: int,
+    rng: crypto.Rng = crypto.random_bytes,
 ) -> SignedOp:
     """The ``room.create`` of a new room: ``keys.member`` is its first owner."""
+    if keys.room != genesis.room:
+        raise ValueError("the room keys are not for this genesis key's room")
     commit, _ = make_commit(
         room=keys.room, epoch=1, prev=ZERO_HASH, recipients={keys.member: keys.box_public}, rng=rng
     )
-    body = CreateOp(policy=policy, box_key=keys.box_public, binding=keys.binding(), commit=commit)
+    body = CreateOp(
+        genesis=genesis.prove(keys.member),
+        policy=policy,
+        box_key=keys.box_public,
+        binding=keys.binding(),
+        commit=commit,
+    )
     return sign_op(keys, index=0, prev=ZERO_HASH, at=now, body=body)

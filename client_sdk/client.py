@@ -103,7 +103,6 @@ from protocol.ids import (
     RoomId,
     b64url_encode,
     member_key,
-    new_room_id,
 )
 from protocol.messages import (
     Body,
@@ -843,10 +842,11 @@ class HearthClient:
 
     async def _create(self, policy: Policy, profile: ProfileBody, rules: str | None) -> Room:
         _, transport = self._check_open()
-        room = new_room_id()
+        genesis = self._identity.new_room()
+        room = genesis.room
         keys = self._identity.room_keys(room)
         slot = Slot(RoomState(keys))
-        op = create_op(keys, policy, now=_now_ms())
+        op = create_op(genesis, keys, policy, now=_now_ms())
         result = await self._with_token(slot, lambda t: transport.create_room(t, op), create=True)
         state = slot.state
         step = state.apply_op(op)

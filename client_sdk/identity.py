@@ -15,7 +15,7 @@ from typing import final
 from client_sdk._keystore import Strength, load_root, save_root
 from protocol import crypto
 from protocol.ids import RoomId
-from protocol.keys import RoomKeys, RootSeed
+from protocol.keys import GenesisKey, RoomKeys, RootSeed
 from protocol.personal import LinkCode, LinkPayload, PersonalKeys, open_link, seal_link
 
 __all__ = ["Identity"]
@@ -88,6 +88,10 @@ class Identity:
     def room_keys(self, room: RoomId) -> RoomKeys:
         """This person's pseudonymous key pairs in ``room``."""
         return self._root.room_keys(room)
+
+    def new_room(self) -> GenesisKey:
+        """The genesis key of a new room (its id is the hash of this key)."""
+        return self._root.new_room()
 
     def personal_keys(self) -> PersonalKeys:
         """The keys of this person's personal store (``PERSON_PERSONAL_*``)."""

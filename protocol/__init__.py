@@ -35,9 +35,9 @@ from protocol.ids import (
     member_id_from_key,
     member_key,
     new_message_id,
-    new_room_id,
+    room_id_from_genesis,
 )
-from protocol.keys import RoomKeys, RootSeed, safety_number
+from protocol.keys import GenesisKey, RoomKeys, RootSeed, safety_number
 from protocol.ops import PROTOCOL_VERSION, ROLE_RANK, Policy, Role, RoomKind, SignedOp
 from protocol.padding import BUCKETS, pad, unpad
 from protocol.personal import Document, Entry, LinkCode, LinkPayload, PersonalKeys, merge
@@ -64,6 +64,7 @@ __all__ = [
     "Entry",
     "EnvelopeError",
     "ForkDetected",
+    "GenesisKey",
     "HearthError",
     "Invite",
     "InviteKey",
@@ -98,12 +99,12 @@ __all__ = [
     "merge",
     "message_key",
     "new_message_id",
-    "new_room_id",
     "op_hash",
     "open_commit",
     "open_history",
     "open_message",
     "pad",
+    "room_id_from_genesis",
     "safety_number",
     "seal_message",
     "sign_auth",

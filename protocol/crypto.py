@@ -34,6 +34,7 @@ __all__ = [
     "CTX_AUTH",
     "CTX_BINDING",
     "CTX_DELETE",
+    "CTX_GENESIS",
     "CTX_INVITE",
     "CTX_INVITE_READ",
     "CTX_MSG",
@@ -45,6 +46,7 @@ __all__ = [
     "KEY_BYTES",
     "PERSON_CONFIRM",
     "PERSON_EPOCH",
+    "PERSON_GENESIS",
     "PERSON_HISTORY",
     "PERSON_LINK_ID",
     "PERSON_LINK_KEY",
@@ -59,6 +61,7 @@ __all__ = [
     "PERSON_POW",
     "PERSON_PUSH_DEVICE",
     "PERSON_ROOM_BOX",
+    "PERSON_ROOM_ID",
     "PERSON_ROOM_SIGN",
     "PERSON_SAFETY",
     "PERSON_TOKEN",
@@ -104,6 +107,11 @@ PERSON_PHRASE: Final = b"hearth-phrase"
 PERSON_SAFETY: Final = b"hearth-safety"
 PERSON_TOKEN: Final = b"hearth-token"
 PERSON_POW: Final = b"hearth-pow"
+# A room's genesis: the creator's one-off genesis key comes from the root and a random
+# nonce, and the room id is the hash of that key and nonce, so only the holder of the
+# root that made the room can sign a room.create that verifies for its id.
+PERSON_GENESIS: Final = b"hearth-genesis"
+PERSON_ROOM_ID: Final = b"hearth-room-id"
 # The SDK's key for its local store (epoch secrets, message plaintext at rest on a
 # device), derived from the root so the recovery phrase alone can reopen a store.
 PERSON_LOCAL_STORE: Final = b"hearth-local"
@@ -134,6 +142,7 @@ CTX_REPORT: Final = b"hearth/v1/report\x00"
 CTX_SUPPORT: Final = b"hearth/v1/support\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"
 CTX_INVITE_READ: Final = b"hearth/v1/invite-read\x00"
+CTX_GENESIS: Final = b"hearth/v1/genesis\x00"
 # Associated data (not signature contexts) of the two AEAD uses below; same rule.
 AD_LINK: Final = b"hearth/v1/link\x00"
 AD_PERSONAL: Final = b"hearth/v1/personal\x00"

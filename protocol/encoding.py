@@ -12,12 +12,14 @@ and reused; every decode failure becomes :class:`DecodeError`.
 
 from __future__ import annotations
 
+import re
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import msgspec
 
 from protocol.errors import DecodeError
+from protocol.ops import PROTOCOL_VERSION
 
 __all__ = ["canonical", "from_json", "from_msgpack", "to_json"]
 
@@ -47,12 +49,28 @@ def _msgpack_decoder(kind: Any) -> msgspec.msgpack.Decoder[Any]:
     return msgspec.msgpack.Decoder(kind)
 
 
+# msgspec's words for a ``v: Literal[N]`` field that holds another integer.
+_OTHER_VERSION: Final = re.compile(r"^Invalid enum value (-?\d+) - at `(\$[^`]*\.v)`$")
+
+
+def _decode_error(exc: msgspec.MsgspecError) -> DecodeError:
+    """Our error for a failed decode; another protocol version gets a code of its own."""
+    found = _OTHER_VERSION.match(str(exc))
+    if found is not None:
+        return DecodeError(
+            f"protocol version {found.group(1)} is not understood here: this implementation"
+            f" speaks version {PROTOCOL_VERSION} - at `{found.group(2)}`",
+            code="wire.version",
+        )
+    return DecodeError(str(exc))
+
+
 def from_json(data: bytes | str, kind: type[T]) -> T:
     """Decode JSON into ``kind``; raise :class:`DecodeError` with the failing path."""
     try:
         result: T = _json_decoder(cast(Any, kind)).decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecodeError(str(exc)) from exc
+        raise _decode_error(exc) from exc
     return result
 
 
@@ -61,5 +79,5 @@ def from_msgpack(data: bytes, kind: type[T]) -> T:
     try:
         result: T = _msgpack_decoder(cast(Any, kind)).decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecodeError(str(exc)) from exc
+        raise _decode_error(exc) from exc
     return result

@@ -2,8 +2,14 @@
 
 All ids are short ASCII strings so they can travel in JSON, URLs and logs unchanged:
 member ids are the room-scoped Ed25519 public key in base64url without padding
-(43 characters), room and message ids are 16 random bytes the same way (22
-characters). The ``*Field`` aliases carry the length and alphabet checks that
+(43 characters); message ids are 16 random bytes the same way (22 characters).
+
+A room id is 24 bytes (32 characters): BLAKE2b-192 of the room's genesis key and
+nonce (:func:`room_id_from_genesis`). The genesis key signs the room's
+``room.create``, so the id commits to its genesis: finding another key whose hash
+is the same id is a 192-bit second preimage. Nobody can make up a room id and a
+log that verifies for it without holding the genesis key, which only the creator's
+root derives. The ``*Field`` aliases carry the length and alphabet checks that
 msgspec enforces when decoding.
 """
 
@@ -12,14 +18,18 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import lru_cache
-from typing import Annotated, NewType
+from typing import Annotated, Final, NewType
 
 import msgspec
 
+from protocol import crypto
 from protocol.crypto import Rng, random_bytes
 from protocol.errors import DecodeError
 
 __all__ = [
+    "GENESIS_NONCE_BYTES",
+    "ROOM_ID_BYTES",
+    "ROOM_ID_CHARS",
     "MemberId",
     "MemberIdField",
     "MessageId",
@@ -31,15 +41,22 @@ __all__ = [
     "member_id_from_key",
     "member_key",
     "new_message_id",
-    "new_room_id",
+    "room_id_from_genesis",
 ]
 
 RoomId = NewType("RoomId", str)
 MemberId = NewType("MemberId", str)
 MessageId = NewType("MessageId", str)
 
+ROOM_ID_BYTES: Final = 24
+ROOM_ID_CHARS: Final = 32
+"""A room id's length in bytes and in base64url characters (192 bits)."""
+GENESIS_NONCE_BYTES: Final = 16
+
 _B64URL = "^[A-Za-z0-9_-]*$"
-RoomIdField = Annotated[RoomId, msgspec.Meta(min_length=22, max_length=22, pattern=_B64URL)]
+RoomIdField = Annotated[
+    RoomId, msgspec.Meta(min_length=ROOM_ID_CHARS, max_length=ROOM_ID_CHARS, pattern=_B64URL)
+]
 MemberIdField = Annotated[MemberId, msgspec.Meta(min_length=43, max_length=43, pattern=_B64URL)]
 MessageIdField = Annotated[MessageId, msgspec.Meta(min_length=22, max_length=22, pattern=_B64URL)]
 
@@ -85,9 +102,19 @@ def member_key(member: MemberId) -> bytes:
     return key
 
 
-def new_room_id(rng: Rng = random_bytes) -> RoomId:
-    """A fresh random room id."""
-    return RoomId(b64url_encode(rng(16)))
+def room_id_from_genesis(genesis_key: bytes, nonce: bytes) -> RoomId:
+    """The id of the room whose ``room.create`` the Ed25519 ``genesis_key`` signs.
+
+    BLAKE2b-192 (personalisation ``hearth-room-id``) of the 32-byte key followed by
+    the 16-byte nonce it was derived with.
+
+    Raises:
+        DecodeError: a key that is not 32 bytes or a nonce that is not 16.
+    """
+    if len(genesis_key) != 32 or len(nonce) != GENESIS_NONCE_BYTES:
+        raise DecodeError("a genesis key is 32 bytes and its nonce 16")
+    digest = crypto.blake2b(genesis_key + nonce, person=crypto.PERSON_ROOM_ID, size=ROOM_ID_BYTES)
+    return RoomId(b64url_encode(digest))
 
 
 def new_message_id(rng: Rng = random_bytes) -> MessageId:

@@ -4,6 +4,11 @@ A person holds a 32-byte root seed, written down as a recovery phrase: the seed 
 a 3-byte checksum in Crockford base32, 56 characters in 14 groups of 4. From the
 root and a room id, keyed BLAKE2b derives the member's Ed25519 signing seed and
 X25519 secret for that room. Nothing links two rooms' keys without the root.
+
+A new room starts from a :class:`GenesisKey`: an Ed25519 key derived from the root
+and a random nonce. The room id is a hash of its public half and the nonce, and it
+signs the statement that names the room's first owner, so a room id can only ever
+verify with the ``room.create`` its creator signed.
 """
 
 from __future__ import annotations
@@ -17,10 +22,16 @@ import nacl.signing
 from protocol import crypto
 from protocol.encoding import canonical
 from protocol.errors import PhraseError
-from protocol.ids import MemberId, RoomId, member_id_from_key
-from protocol.ops import Binding
+from protocol.ids import (
+    GENESIS_NONCE_BYTES,
+    MemberId,
+    RoomId,
+    member_id_from_key,
+    room_id_from_genesis,
+)
+from protocol.ops import Binding, Genesis, GenesisStatement
 
-__all__ = ["RoomKeys", "RootSeed", "safety_number"]
+__all__ = ["GenesisKey", "RoomKeys", "RootSeed", "safety_number"]
 
 _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {
@@ -98,6 +109,43 @@ class RootSeed:
     def room_keys(self, room: RoomId) -> RoomKeys:
         """This person's pseudonymous keys in ``room``."""
         return RoomKeys.derive(self.secret, room)
+
+    def new_room(self, rng: crypto.Rng = crypto.random_bytes) -> GenesisKey:
+        """The genesis key of a new room, from a fresh random nonce."""
+        return self.genesis(rng(GENESIS_NONCE_BYTES))
+
+    def genesis(self, nonce: bytes) -> GenesisKey:
+        """The genesis key this root derives for ``nonce`` (16 bytes)."""
+        if len(nonce) != GENESIS_NONCE_BYTES:
+            raise ValueError("a genesis nonce is 16 bytes")
+        seed = crypto.kdf(self.secret, nonce, person=crypto.PERSON_GENESIS)
+        return GenesisKey(nonce=nonce, signing=crypto.signing_key_from_seed(seed))
+
+
+@final
+@dataclass(frozen=True, repr=False)
+class GenesisKey:
+    """The one-off key whose hash is a new room's id; it names the room's first owner."""
+
+    nonce: bytes
+    signing: nacl.signing.SigningKey
+    room: RoomId = field(init=False)
+
+    def __post_init__(self) -> None:
+        room = room_id_from_genesis(bytes(self.signing.verify_key), self.nonce)
+        object.__setattr__(self, "room", room)
+
+    def __repr__(self) -> str:
+        return f"GenesisKey(room={self.room!r})"
+
+    def prove(self, creator: MemberId) -> Genesis:
+        """The ``genesis`` field of the ``room.create`` that makes ``creator`` the owner."""
+        statement = GenesisStatement(room=self.room, creator=creator)
+        return Genesis(
+            key=bytes(self.signing.verify_key),
+            nonce=self.nonce,
+            sig=crypto.sign(self.signing, crypto.CTX_GENESIS, canonical(statement)),
+        )
 
 
 @final

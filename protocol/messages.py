@@ -56,7 +56,7 @@ LongText = Annotated[str, msgspec.Meta(max_length=60_000)]
 class EnvelopeHeader(msgspec.Struct, frozen=True, kw_only=True):
     """Cleartext routing data; also the associated data of the ciphertext."""
 
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     room: RoomIdField
     epoch: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
     sender: MemberIdField

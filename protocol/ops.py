@@ -27,6 +27,8 @@ __all__ = [
     "Commit",
     "Count",
     "CreateOp",
+    "Genesis",
+    "GenesisStatement",
     "Hash",
     "InviteCreateOp",
     "InviteProof",
@@ -48,12 +50,13 @@ __all__ = [
     "SignedOp",
 ]
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 
 Key32 = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 Hash = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 Sig = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Nonce16 = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
 
 Role = Literal["owner", "moderator", "supporter", "member"]
 RoomKind = Literal["group", "buddy", "program"]
@@ -94,9 +97,31 @@ class Commit(msgspec.Struct, frozen=True, kw_only=True):
     """Earlier epoch secrets, encrypted under the new one (rooms that share history)."""
 
 
-class CreateOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.create"):
-    """Index 0: the author becomes the first owner."""
+class Genesis(msgspec.Struct, frozen=True, kw_only=True):
+    """What ties a room id to its ``room.create`` (``docs/protocol.md`` section 5.8).
 
+    The room id is ``room_id_from_genesis(key, nonce)``; ``sig`` is the genesis
+    key's signature (``CTX_GENESIS``) over :class:`GenesisStatement`, naming the
+    creator's member key, so that only the root that derived the genesis key can
+    name the room's first owner.
+    """
+
+    key: Key32
+    nonce: Nonce16
+    sig: Sig
+
+
+class GenesisStatement(msgspec.Struct, frozen=True, kw_only=True):
+    """What the genesis key signs: this room's first owner is ``creator``."""
+
+    room: RoomIdField
+    creator: MemberIdField
+
+
+class CreateOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.create"):
+    """Index 0: the author becomes the first owner; ``genesis`` proves the room id is theirs."""
+
+    genesis: Genesis
     policy: Policy
     box_key: Key32
     binding: Sig
@@ -196,7 +221,7 @@ OpBody = (
 class OpContent(msgspec.Struct, frozen=True, kw_only=True):
     """The signed part of an operation."""
 
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     room: RoomIdField
     index: Count
     prev: Hash

@@ -5,6 +5,8 @@ every client alike. ``append`` checks, in this order, and raises :class:`LogErro
 with the first failing code:
 
 1. position: ``log.bad_index`` (not the next index), ``log.bad_room``,
+   ``log.bad_genesis`` (a ``room.create`` whose genesis key does not hash to the
+   room id, or did not name the author as the room's first owner),
    ``log.bad_prev`` (not chained to our head); an operation at an index we already
    hold raises :class:`ForkDetected` if it differs from ours, ``log.replay`` if not;
 2. ``log.bad_signature``: the author's signature over the content;
@@ -31,13 +33,14 @@ import msgspec
 from protocol import crypto
 from protocol.encoding import canonical
 from protocol.errors import CryptoError, DecodeError, ForkDetected, LogError
-from protocol.ids import MemberId, RoomId, member_key
+from protocol.ids import MemberId, RoomId, member_key, room_id_from_genesis
 from protocol.ops import (
     ROLE_RANK,
     AddOp,
     Binding,
     Commit,
     CreateOp,
+    GenesisStatement,
     InviteCreateOp,
     InviteProof,
     InviteRevokeOp,
@@ -111,6 +114,28 @@ def _verify_op(op: SignedOp) -> None:
     except (CryptoError, DecodeError) as exc:
         raise _fail(
             "log.bad_signature", f"operation {c.index} is not signed by its author"
+        ) from exc
+
+
+def _check_genesis(c: OpContent, body: CreateOp) -> None:
+    """The room id is the hash of the genesis key, which named the author as owner.
+
+    Without this, anyone who knows a room id (every invite link carries it) could
+    sign a ``room.create`` of their own for it and serve that log as the room.
+    """
+    genesis = body.genesis
+    try:
+        room = room_id_from_genesis(genesis.key, genesis.nonce)
+    except DecodeError as exc:  # pragma: no cover - the wire types fix both lengths
+        raise _fail("log.bad_genesis", "malformed genesis") from exc
+    if room != c.room:
+        raise _fail("log.bad_genesis", "the room id is not the hash of this genesis key")
+    statement = canonical(GenesisStatement(room=c.room, creator=c.author))
+    try:
+        crypto.verify(genesis.key, crypto.CTX_GENESIS, statement, genesis.sig)
+    except CryptoError as exc:
+        raise _fail(
+            "log.bad_genesis", "the genesis key did not name this author as the first owner"
         ) from exc
 
 
@@ -322,6 +347,7 @@ class RoomLog:
         assert isinstance(body, CreateOp)
         if c.index != 0 or c.prev != ZERO_HASH:
             raise _fail("log.bad_index", "room.create only at index 0")
+        _check_genesis(c, body)
         _check_binding(c.room, c.author, body.box_key, body.binding)
         members = {c.author: Member(c.author, body.box_key, "owner")}
         return _Change(members=members, policy=body.policy, commit=body.commit)

@@ -50,7 +50,6 @@ from protocol import (
     member_key,
     message_key,
     new_message_id,
-    new_room_id,
     op_hash,
     pad,
     safety_number,
@@ -76,6 +75,7 @@ from protocol.ops import (
     Binding,
     Commit,
     CreateOp,
+    GenesisStatement,
     InviteCreateOp,
     InviteProof,
     InviteRevokeOp,
@@ -149,7 +149,7 @@ PEOPLE = ("owner", "mod", "alice", "bob", "carol", "dan", "mallory")
 
 def build_keys() -> dict[str, Any]:
     roots = [bytes(32), bytes(range(32)), b"\xff" * 32, root_of("alice").secret]
-    rooms = [RoomId("A" * 22), new_room_id(DetRng("keys/room"))]
+    rooms = [RoomId("A" * 32), root_of("owner").genesis(DetRng("keys/room")(16)).room]
     vectors = []
     for seed in roots:
         entry: dict[str, Any] = {"root_seed": seed.hex(), "phrase": RootSeed(seed).phrase}
@@ -163,9 +163,16 @@ def build_keys() -> dict[str, Any]:
             "BLAKE2b(key=root, data=room, person='hearth-room-sig'), X25519 secret = "
             "BLAKE2b(key=root, data=room, person='hearth-room-box'); member id = base64url "
             "of the Ed25519 public key; binding = Ed25519 over CTX_BINDING || "
-            "canonical(Binding{room, member, box_key})."
+            "canonical(Binding{room, member, box_key}). Genesis: Ed25519 seed = "
+            "BLAKE2b(key=root, data=nonce, person='hearth-genesis'); room id = base64url of "
+            "BLAKE2b-192(genesis public key || nonce, person='hearth-room-id'); signature = "
+            "Ed25519 of the genesis key over CTX_GENESIS || canonical(GenesisStatement{room, "
+            "creator})."
         ),
         "vectors": vectors,
+        "genesis": [
+            _genesis(seed, DetRng(f"keys/genesis/{i}")(16)) for i, seed in enumerate(roots)
+        ],
         "safety_numbers": [
             {
                 "room": rooms[1],
@@ -176,6 +183,23 @@ def build_keys() -> dict[str, Any]:
                 ),
             }
         ],
+    }
+
+
+def _genesis(seed: bytes, nonce: bytes) -> dict[str, Any]:
+    genesis = RootSeed(seed).genesis(nonce)
+    creator = RootSeed(seed).room_keys(genesis.room)
+    proof = genesis.prove(creator.member)
+    statement = GenesisStatement(room=genesis.room, creator=creator.member)
+    return {
+        "root_seed": seed.hex(),
+        "nonce": nonce.hex(),
+        "genesis_ed25519_seed": crypto.kdf(seed, nonce, person=crypto.PERSON_GENESIS).hex(),
+        "genesis_ed25519_public": proof.key.hex(),
+        "room": genesis.room,
+        "creator": creator.member,
+        "statement_payload": canonical(statement).hex(),
+        "signature": proof.sig.hex(),
     }
 
 
@@ -236,7 +260,7 @@ def deterministic_commit(
 
 def build_epochs() -> dict[str, Any]:
     rng = DetRng("epochs")
-    room = new_room_id(rng)
+    room = root_of("owner").genesis(rng(16)).room
     derivations = []
     for epoch in (1, 2, 2**32 + 7):
         commit_secret, prev = rng(32), (ZERO_HASH if epoch == 1 else rng(32))
@@ -301,14 +325,14 @@ def build_epochs() -> dict[str, Any]:
 
 def build_messages() -> dict[str, Any]:
     rng = DetRng("messages")
-    room = new_room_id(rng)
+    room = root_of("owner").genesis(rng(16)).room
     sender = root_of("alice").room_keys(room)
     epoch_secret = rng(32)
     device = rng(16)
     bodies: list[Body] = [
         TextBody(text="Today was hard, but I went outside.", content_warning="low mood"),
-        ReactionBody(target=new_room_id(rng), emoji="\U0001faf6"),
-        TextBody(text="long " * 60, reply_to=new_room_id(rng)),
+        ReactionBody(target=new_message_id(rng), emoji="\U0001faf6"),
+        TextBody(text="long " * 60, reply_to=new_message_id(rng)),
     ]
     vectors = []
     for counter, body in enumerate(bodies, start=1):
@@ -368,6 +392,7 @@ CONTEXTS = {
     "CTX_REPORT": crypto.CTX_REPORT,
     "CTX_SUPPORT": crypto.CTX_SUPPORT,
     "CTX_AUTH": crypto.CTX_AUTH,
+    "CTX_GENESIS": crypto.CTX_GENESIS,
 }
 
 
@@ -387,8 +412,11 @@ def _signature(
 
 def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
     rng = DetRng("signatures")
-    room = new_room_id(rng)
+    genesis = root_of("owner").genesis(rng(16))
+    room = genesis.room
     keys = root_of("alice").room_keys(room)
+    creator = root_of("owner").room_keys(room).member
+    genesis_statement = GenesisStatement(room=room, creator=creator)
     public = bytes(keys.signing.verify_key)
     invite = InviteKey(rng(32))
     body = InviteRevokeOp(invite_key=rng(32))
@@ -472,6 +500,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             json=wire(delete.content),
         ),
         _signature(
+            "CTX_GENESIS",
+            genesis.prove(creator).key,
+            canonical(genesis_statement),
+            genesis.prove(creator).sig,
+            type="GenesisStatement",
+            json=wire(genesis_statement),
+        ),
+        _signature(
             "CTX_AUTH", public, canonical(auth), auth_sig, type="AuthContent", json=wire(auth)
         ),
         _signature(
@@ -508,9 +544,10 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
 class LogBuilder:
     """Plays every participant of one room, deterministically."""
 
-    def __init__(self, label: str, policy: Policy, *, room: RoomId | None = None) -> None:
+    def __init__(self, label: str, policy: Policy) -> None:
         self.rng = DetRng(f"log/{label}")
-        self.room = room or new_room_id(self.rng)
+        self.genesis = root_of("owner").genesis(self.rng(16))
+        self.room = self.genesis.room
         self.log = RoomLog()
         self.now = T0
         self.secrets: dict[int, bytes] = {}
@@ -518,6 +555,7 @@ class LogBuilder:
         self.invites: dict[str, InviteKey] = {}
         owner = self.keys("owner")
         body = CreateOp(
+            genesis=self.genesis.prove(owner.member),
             policy=policy,
             box_key=owner.box_public,
             binding=owner.binding(),
@@ -845,6 +883,25 @@ def _invalid_cases() -> list[Case]:  # noqa: PLR0915 - one case after another, o
     b = base("room-full", Policy(max_members=3))
     b.apply(b.invite("mod", "link"))
     case("full room", b, b.join("carol", "link"), "log.room_full")
+    # A counterfeit room: whoever knows a room id (every invite link carries it) signs a
+    # room.create of their own for it. Their own genesis key does not hash to the id,
+    # and the real one (copied from the real log) does not name them as owner.
+    b = LogBuilder("invalid/counterfeit", Policy())
+    real = b.log.ops[0].content.body
+    assert isinstance(real, CreateOp)
+    mallory = b.keys("mallory")
+    counterfeit = msgspec.structs.replace(
+        real,
+        genesis=root_of("mallory").genesis(b.rng(16)).prove(mallory.member),
+        box_key=mallory.box_public,
+        binding=mallory.binding(),
+        commit=msgspec.structs.replace(real.commit, shares=[]),
+    )
+    first = b.sign("mallory", counterfeit, index=0, prev=ZERO_HASH)
+    cases.append(("create under another genesis key", (), first, "log.bad_genesis"))
+    stolen = msgspec.structs.replace(counterfeit, genesis=real.genesis, commit=real.commit)
+    first = b.sign("mallory", stolen, index=0, prev=ZERO_HASH)
+    cases.append(("create with the real genesis for another owner", (), first, "log.bad_genesis"))
     b = LogBuilder("invalid/first-not-create", Policy())
     first = b.sign("owner", RotateOp(commit=b.commit(b.recipients())), index=0, prev=ZERO_HASH)
     cases.append(("a log that does not start with create", (), first, "log.invalid"))

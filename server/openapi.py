@@ -100,7 +100,7 @@ def _constraints_litestar_drops(schemas: dict[str, Any]) -> None:
     # ``SyncRequest.positions`` maps room ids to sequence numbers >= 0.
     positions = schemas.get("SyncRequest", {}).get("properties", {}).get("positions")
     if positions is not None:
-        positions["propertyNames"] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}
+        positions["propertyNames"] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"}
         positions["additionalProperties"] = {"type": "integer", "minimum": 0, "maximum": 2**53}
     # ``Commit.history`` (optional bytes with a limit) loses its encoding: the one
     # such field; an optional ``str`` looks the same in the generated document.

@@ -48,7 +48,7 @@ from protocol.api import (
 from protocol.encoding import canonical, to_json
 from protocol.envelope import check_envelope
 from protocol.errors import HearthError, LogError
-from protocol.ids import MemberId, MessageId, RoomId, b64url_encode
+from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId, b64url_encode
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, RetentionOp, SignedOp
 from protocol.roomlog import RoomLog, op_hash
@@ -87,7 +87,11 @@ def _conflict(log: RoomLog) -> RelayError:
 
 def _check_room_id(room: str) -> RoomId:
     # A malformed id names no room: the same answer as any other unknown room.
-    if len(room) != 22 or not all(c.isalnum() or c in "-_" for c in room) or not room.isascii():
+    if (
+        len(room) != ROOM_ID_CHARS
+        or not all(c.isalnum() or c in "-_" for c in room)
+        or not room.isascii()
+    ):
         raise not_found()
     return RoomId(room)
 

@@ -37,7 +37,7 @@ Before = Annotated[
     int | None,
     QueryParameter(ge=1, le=2**53, description="exclusive upper bound (newest if absent)"),
 ]
-RoomPath = Annotated[str, PathParameter(description="room id, base64url (22 characters)")]
+RoomPath = Annotated[str, PathParameter(description="room id, base64url (32 characters)")]
 BlobPath = Annotated[str, PathParameter(description="attachment id, base64url (22 characters)")]
 
 

@@ -15,8 +15,9 @@ from client_sdk import (
     RelayUnavailable,
 )
 from client_sdk._links import parse_invite
-from protocol import HearthError, b64url_encode, new_room_id
+from protocol import HearthError, b64url_encode
 from tests.client_sdk.conftest import free_port
+from tests.protocol.builders import some_room_id
 
 
 async def test_an_unreachable_relay_is_relay_unavailable(tmp_path: Path) -> None:
@@ -26,7 +27,7 @@ async def test_an_unreachable_relay_is_relay_unavailable(tmp_path: Path) -> None
             await client.create_group("nobody listens")
         assert info.value.code == "net.unavailable"
         with pytest.raises(RelayUnavailable):
-            await client.join(f"{url}/join/{new_room_id()}#{b64url_encode(bytes(32))}")
+            await client.join(f"{url}/join/{some_room_id()}#{b64url_encode(bytes(32))}")
         assert not client.online
 
 
@@ -66,7 +67,7 @@ def test_malformed_invite_links(link: str) -> None:
 
 
 def test_an_invite_link_carries_room_and_secret_in_the_fragment() -> None:
-    room = new_room_id()
+    room = some_room_id()
     secret = bytes(range(32))
     parsed_room, invite = parse_invite(f"https://relay.example/join/{room}#{b64url_encode(secret)}")
     assert parsed_room == room

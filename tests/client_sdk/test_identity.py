@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 
 from client_sdk import Identity, KeystoreError
-from protocol import PhraseError, new_room_id
+from protocol import PhraseError
+from tests.protocol.builders import some_room_id
 
 
 def test_recovery_phrase_restores_every_room_key() -> None:
     me = Identity.generate()
     again = Identity.from_recovery_phrase(me.recovery_phrase.lower().replace("-", " "))
     assert again == me
-    room = new_room_id()
+    room = some_room_id()
     assert again.room_keys(room).member == me.room_keys(room).member
-    assert me.room_keys(room).member != me.room_keys(new_room_id()).member
+    assert me.room_keys(room).member != me.room_keys(some_room_id()).member
     assert "secret" in repr(me)
     assert me.recovery_phrase not in repr(me)
 

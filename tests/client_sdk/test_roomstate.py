@@ -20,7 +20,7 @@ from client_sdk.events import (
     RulesChanged,
     SecurityAlarm,
 )
-from protocol import RoomLog, RootSeed, check_envelope, new_room_id, seal_message
+from protocol import RoomLog, RootSeed, check_envelope, seal_message
 from protocol.api import LogEvent, MessageEvent, RemovedEvent, RoomEvent
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import EnvelopeError, LogError
@@ -28,6 +28,7 @@ from protocol.ids import RoomId
 from protocol.messages import Envelope, Plaintext, ProfileBody, RulesBody, TextBody
 from protocol.ops import Policy, SignedOp
 from protocol.signing import InviteKey
+from tests.protocol.builders import some_room_id
 
 T0 = 1_767_225_600_000
 DEVICE_A = b"A" * 16
@@ -107,7 +108,7 @@ def alarms(items: list[object]) -> list[SecurityAlarm]:
 @pytest.fixture
 def room() -> tuple[Seq, Person, Person, Person]:
     """Alice created a group; Bob and Carol joined by invite. Everyone caught up."""
-    room_id = new_room_id()
+    room_id = some_room_id()
     seq = Seq()
     alice, bob, carol = (Person(n, room_id) for n in ("alice", "bob", "carol"))
     create = create_op(alice.state.keys, Policy(kind="group"), now=T0)

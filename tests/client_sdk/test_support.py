@@ -22,7 +22,7 @@ from client_sdk._support import (
 )
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import CryptoError, EnvelopeError
-from protocol.ids import MemberId, MessageId, RoomId, new_message_id, new_room_id
+from protocol.ids import MemberId, MessageId, RoomId, new_message_id
 from protocol.messages import (
     SupportClaimBody,
     SupporterStatusBody,
@@ -32,8 +32,9 @@ from protocol.messages import (
     SupportWithdrawBody,
 )
 from protocol.ops import Role
+from tests.protocol.builders import some_room_id
 
-ROOM = new_room_id()
+ROOM = some_room_id()
 ANA, BEN, CLEO, SAM, SUE = (Identity.generate().room_keys(ROOM) for _ in range(5))
 ROLES: dict[MemberId, Role] = {
     ANA.member: "member",
@@ -78,8 +79,8 @@ def test_every_member_folds_the_same_queue_and_the_first_claim_wins() -> None:
     assert [b.view(first).text for b in all_books] == ["help", None, None, "help", "help"]
 
     # Sam's claim comes first in room order, Sue's second: Sam wins everywhere.
-    all_books[3].pending[second] = RoomId(new_room_id())
-    all_books[4].pending[second] = lost_room = RoomId(new_room_id())
+    all_books[3].pending[second] = RoomId(some_room_id())
+    all_books[4].pending[second] = lost_room = RoomId(some_room_id())
     feed_claim(all_books, second, SAM.member)
     feed_claim(all_books, second, SUE.member)
     for book in all_books:
@@ -155,7 +156,7 @@ def test_the_book_survives_a_snapshot() -> None:
     book = SupportBook(ROOM, SAM.member)
     rid = new_message_id()
     book.request(message_id=rid, requester=ANA.member, seq=4, sent_at=1, text="help")
-    book.pending[rid] = RoomId(new_room_id())
+    book.pending[rid] = RoomId(some_room_id())
     book.note_status(SupporterStatusBody(available=True, max_open=3))
     snapshot = from_msgpack(canonical(book.snapshot()), SupportSnapshot)
     again = SupportBook.restore(ROOM, SAM.member, snapshot)
@@ -194,7 +195,7 @@ def test_a_claims_invite_opens_only_for_the_requester_and_only_in_its_claim() ->
         room=ROOM,
         request=rid,
         supporter=SAM.member,
-        buddy_room=new_room_id(),
+        buddy_room=some_room_id(),
         buddy_owner=SAM.member,
         link="http://relay/join/x#y",
     )

@@ -33,11 +33,12 @@ from protocol import (
     RootSeed,
     SignedOp,
     make_commit,
-    new_room_id,
     open_commit,
+    room_id_from_genesis,
     seal_message,
     sign_op,
 )
+from protocol.crypto import Rng, random_bytes
 from protocol.messages import Envelope, Plaintext, TextBody
 from protocol.ops import (
     AddOp,
@@ -61,6 +62,11 @@ FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChe
 """Hypothesis settings for the protocol suite: enough examples, bounded run time."""
 
 
+def some_room_id(rng: Rng = random_bytes) -> RoomId:
+    """A well-formed room id (of a random genesis key), for tests that need only an id."""
+    return room_id_from_genesis(rng(32), rng(16))
+
+
 def root(name: str) -> RootSeed:
     """A fixed root seed per name, so failures reproduce."""
     return RootSeed(hashlib.blake2b(name.encode(), digest_size=32, person=b"hearth-tests").digest())
@@ -81,9 +87,12 @@ class Room:
         *,
         policy: Policy | None = None,
         owner: str = "owner",
-        room: RoomId | None = None,
+        nonce: bytes | None = None,
     ) -> None:
-        self.room = room or new_room_id()
+        self.nonce = nonce if nonce is not None else random_bytes(16)
+        """The genesis nonce: another ``Room`` with this nonce and owner has the same id."""
+        self.genesis = root(owner).genesis(self.nonce)
+        self.room = self.genesis.room
         self.log = RoomLog()
         self.now = T0
         self.secrets: dict[int, bytes] = {}
@@ -173,6 +182,7 @@ class Room:
     def create(self, owner: str, policy: Policy) -> SignedOp:
         keys = self.keys(owner)
         body = CreateOp(
+            genesis=self.genesis.prove(keys.member),
             policy=policy,
             box_key=keys.box_public,
             binding=keys.binding(),

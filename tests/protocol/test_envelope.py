@@ -343,7 +343,7 @@ def test_check_envelope_refuses_an_unknown_head() -> None:
 
 def test_check_envelope_refuses_a_fork_head() -> None:
     # The sender saw another operation at an index this log holds.
-    fork = Room(room=ROOM.room)
+    fork = Room(nonce=ROOM.nonce)
     fork.add("owner", "alice")
     fork.invite("owner", InviteKey.generate())
     assert fork.log.hash_at(2) != ROOM.log.hash_at(2)

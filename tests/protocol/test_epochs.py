@@ -21,16 +21,15 @@ from protocol import (
     derive_epoch_secret,
     make_commit,
     message_key,
-    new_room_id,
     open_commit,
     open_history,
     open_message,
 )
 from protocol.messages import Envelope, TextBody
 from protocol.ops import Commit, Share
-from tests.protocol.builders import FAST, Room, flip_bit, root
+from tests.protocol.builders import FAST, Room, flip_bit, root, some_room_id
 
-ROOM = new_room_id(lambda n: bytes(range(n)))
+ROOM = some_room_id(lambda n: bytes(range(n)))
 NAMES = ["ana", "ben", "cy", "dee"]
 KEYS = {name: root(name).room_keys(ROOM) for name in NAMES}
 RECIPIENTS = {k.member: k.box_public for k in KEYS.values()}
@@ -96,7 +95,7 @@ def test_open_commit_refuses() -> None:
     assert info.value.code == "log.not_recipient"
     # The same person's key in another room is another member.
     with pytest.raises(LogError) as info:
-        open_commit(commit, prev=PREV, keys=root("ana").room_keys(new_room_id()))
+        open_commit(commit, prev=PREV, keys=root("ana").room_keys(some_room_id()))
     assert info.value.code == "log.not_recipient"
     # A different log position gives a different secret, so confirmation fails.
     with pytest.raises(LogError) as info:
@@ -158,7 +157,7 @@ def test_history_round_trip_and_tamper() -> None:
         (msgspec.structs.replace(commit, history=commit.history[:30]), secret, ROOM),
         (commit, flip_bit(secret, 3), ROOM),
         (msgspec.structs.replace(commit, epoch=5), secret, ROOM),
-        (commit, secret, new_room_id()),
+        (commit, secret, some_room_id()),
     ]:
         with pytest.raises(LogError) as info:
             open_history(bad_commit, room=room, epoch_secret=bad_secret, confirms=confirms)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,9 +15,10 @@ from protocol import (
     member_id_from_key,
     member_key,
     new_message_id,
-    new_room_id,
+    room_id_from_genesis,
 )
-from tests.protocol.builders import FAST, root
+from protocol.ids import ROOM_ID_CHARS
+from tests.protocol.builders import FAST, root, some_room_id
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -67,13 +70,34 @@ def test_member_key_checks_length() -> None:
 
 
 def test_member_id_is_the_signing_key() -> None:
-    keys = root("alice").room_keys(new_room_id())
+    keys = root("alice").room_keys(some_room_id())
     assert member_key(keys.member) == bytes(keys.signing.verify_key)
     assert len(keys.member) == 43
 
 
 def test_new_ids_use_the_rng() -> None:
-    assert new_room_id(lambda n: bytes(range(n))) == b64url_encode(bytes(range(16)))
     assert new_message_id(lambda n: b"\xff" * n) == "_" * 21 + "w"
-    assert len(new_room_id()) == 22
-    assert new_room_id() != new_room_id()
+    assert new_message_id() != new_message_id()
+
+
+def test_a_room_id_is_the_hash_of_its_genesis_key_and_nonce() -> None:
+    key, nonce = bytes(range(32)), bytes(range(16))
+    digest = hashlib.blake2b(key + nonce, digest_size=24, person=b"hearth-room-id").digest()
+    assert room_id_from_genesis(key, nonce) == b64url_encode(digest)
+    assert len(room_id_from_genesis(key, nonce)) == ROOM_ID_CHARS == 32
+    assert room_id_from_genesis(key, bytes(16)) != room_id_from_genesis(key, nonce)
+    with pytest.raises(DecodeError):
+        room_id_from_genesis(key[:31], nonce)
+    with pytest.raises(DecodeError):
+        room_id_from_genesis(key, nonce + b"\x00")
+
+
+def test_a_root_derives_one_genesis_key_per_nonce() -> None:
+    me = root("alice")
+    first, again = me.genesis(bytes(16)), me.genesis(bytes(16))
+    assert first.room == again.room
+    assert me.genesis(b"\x01" * 16).room != first.room
+    assert root("bob").genesis(bytes(16)).room != first.room
+    assert me.new_room().room != me.new_room().room
+    assert "secret" not in repr(first)
+    assert first.room in repr(first)

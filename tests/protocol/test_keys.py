@@ -15,11 +15,10 @@ from protocol import (
     canonical,
     crypto,
     member_key,
-    new_room_id,
     safety_number,
 )
 from protocol.ops import Binding
-from tests.protocol.builders import FAST
+from tests.protocol.builders import FAST, some_room_id
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 VALUE = {c: i for i, c in enumerate(ALPHABET)} | {"O": 0, "I": 1, "L": 1}
@@ -128,7 +127,7 @@ def test_root_seed_hides_its_secret_and_checks_length() -> None:
 @FAST
 @given(seed=seeds)
 def test_room_keys_are_deterministic_and_unlinkable_across_rooms(seed: bytes) -> None:
-    a, b = new_room_id(), new_room_id()
+    a, b = some_room_id(), some_room_id()
     keys_a = RootSeed(seed).room_keys(a)
     assert keys_a.member == RootSeed(seed).room_keys(a).member
     assert keys_a.box_public == RootSeed(seed).room_keys(a).box_public
@@ -159,7 +158,7 @@ def test_binding_signs_room_member_and_box_key() -> None:
     statement = Binding(room=ROOM, member=keys.member, box_key=keys.box_public)
     crypto.verify(member_key(keys.member), crypto.CTX_BINDING, canonical(statement), keys.binding())
     for wrong in [
-        Binding(room=new_room_id(), member=keys.member, box_key=keys.box_public),
+        Binding(room=some_room_id(), member=keys.member, box_key=keys.box_public),
         Binding(room=ROOM, member=keys.member, box_key=bytes(32)),
     ]:
         with pytest.raises(crypto.CryptoError):
@@ -198,7 +197,7 @@ def test_safety_number_changes_with_any_key(a: bytes, b: bytes, bit: int) -> Non
     assert safety_number(ROOM, (ma, bytes(swapped_key)), pb) != number
     other_member = _party(crypto.blake2b(a, person=b"other"))[0]
     assert safety_number(ROOM, (other_member, ka), pb) != number
-    assert safety_number(new_room_id(), (ma, ka), pb) != number
+    assert safety_number(some_room_id(), (ma, ka), pb) != number
 
 
 @pytest.mark.parametrize("twist", ["\u0131", "\u00df", "\uff10"])

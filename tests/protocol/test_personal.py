@@ -61,8 +61,8 @@ def test_bad_link_codes_are_typed(mangle: object) -> None:
 
 def test_link_offer_opens_only_under_its_code() -> None:
     code = LinkCode.generate()
-    box = seal_link(code, LinkPayload(root=ROOT, rooms=["A" * 22], made_at=5))
-    assert open_link(code, box) == LinkPayload(root=ROOT, rooms=["A" * 22], made_at=5)
+    box = seal_link(code, LinkPayload(root=ROOT, rooms=["A" * 32], made_at=5))
+    assert open_link(code, box) == LinkPayload(root=ROOT, rooms=["A" * 32], made_at=5)
     with pytest.raises(LinkError) as info:
         open_link(LinkCode.generate(), box)
     assert info.value.code == "link.bad_box"
@@ -73,7 +73,7 @@ def test_link_offer_opens_only_under_its_code() -> None:
 
 def test_personal_keys_are_unlinkable_to_room_keys() -> None:
     keys = PersonalKeys.derive(ROOT)
-    room = RootSeed(ROOT).room_keys("R" * 22)  # type: ignore[arg-type]
+    room = RootSeed(ROOT).room_keys("R" * 32)  # type: ignore[arg-type]
     assert keys.member != room.member
     assert keys.data_key not in (bytes(room.signing), bytes(room.box))
     assert keys.member == PersonalKeys.derive(ROOT).member

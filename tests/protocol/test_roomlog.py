@@ -589,7 +589,7 @@ def test_a_full_room_refuses_joins_and_adds() -> None:
 def test_a_bad_binding_is_refused(kind: str, wrong: str) -> None:
     room = _invite_room()
     if kind == "create":
-        log, op = RoomLog(), Room(room=room.room).log.ops[0]
+        log, op = RoomLog(), Room(nonce=room.nonce).log.ops[0]
         target = room.keys("owner")
     elif kind == "add":
         log, op, target = room.log, room.add("owner", "carol", apply=False), room.keys("carol")

@@ -16,7 +16,6 @@ from protocol import (
     crypto,
     from_json,
     new_message_id,
-    new_room_id,
     sign_auth,
     sign_delete,
     sign_op,
@@ -28,9 +27,9 @@ from protocol import (
 from protocol.api import AuthContent, InviteReadContent
 from protocol.messages import DeleteContent, DeleteRequest
 from protocol.ops import InviteProof, InviteRevokeOp, OpContent
-from tests.protocol.builders import FAST, T0, flip, flip_bit, leaf_paths, root
+from tests.protocol.builders import FAST, T0, flip, flip_bit, leaf_paths, root, some_room_id
 
-ROOM = new_room_id(lambda n: bytes(range(n)))
+ROOM = some_room_id(lambda n: bytes(range(n)))
 TARGET = new_message_id(lambda n: b"m" * n)
 KEYS = root("alice").room_keys(ROOM)
 MALLORY = root("mallory").room_keys(ROOM)

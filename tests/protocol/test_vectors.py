@@ -33,6 +33,7 @@ from protocol import (
     RoomLog,
     RootSeed,
     SignedOp,
+    b64url_encode,
     canonical,
     confirm_tag,
     crypto,
@@ -56,7 +57,7 @@ from protocol.messages import (
     ReportContent,
     SupportRequestContent,
 )
-from protocol.ops import Binding, Commit, InviteProof, OpContent
+from protocol.ops import Binding, Commit, GenesisStatement, InviteProof, OpContent
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "vectors"
@@ -156,6 +157,18 @@ def check_keys(doc: dict[str, Any]) -> None:
             crypto.verify(
                 public, crypto.CTX_BINDING, canonical(statement), h(entry["binding_signature"])
             )
+    for entry in doc["genesis"]:
+        seed, nonce = h(entry["root_seed"]), h(entry["nonce"])
+        genesis_seed = crypto.kdf(seed, nonce, person=crypto.PERSON_GENESIS)
+        assert genesis_seed == h(entry["genesis_ed25519_seed"])
+        public = bytes(crypto.signing_key_from_seed(genesis_seed).verify_key)
+        assert public == h(entry["genesis_ed25519_public"])
+        digest = crypto.blake2b(public + nonce, person=crypto.PERSON_ROOM_ID, size=24)
+        assert b64url_encode(digest) == entry["room"] == RootSeed(seed).genesis(nonce).room
+        assert RootSeed(seed).room_keys(entry["room"]).member == entry["creator"]
+        statement = GenesisStatement(room=entry["room"], creator=entry["creator"])
+        assert canonical(statement) == h(entry["statement_payload"])
+        crypto.verify(public, crypto.CTX_GENESIS, canonical(statement), h(entry["signature"]))
     for entry in doc["safety_numbers"]:
         a = (MemberId(entry["a"]["member"]), h(entry["a"]["x25519_public"]))
         b = (MemberId(entry["b"]["member"]), h(entry["b"]["x25519_public"]))
@@ -166,6 +179,7 @@ def check_keys(doc: dict[str, Any]) -> None:
 PAYLOAD_TYPES: dict[str, Any] = {
     "OpContent": OpContent,
     "Binding": Binding,
+    "GenesisStatement": GenesisStatement,
     "InviteProof": InviteProof,
     "InviteReadContent": InviteReadContent,
     "DeleteContent": DeleteContent,

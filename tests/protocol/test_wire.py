@@ -221,8 +221,8 @@ def test_json_form_uses_base64_bytes_and_tags() -> None:
 
 
 HEADER = {
-    "v": 1,
-    "room": "A" * 22,
+    "v": 2,
+    "room": "A" * 32,
     "epoch": 1,
     "sender": "B" * 43,
     "id": "C" * 22,
@@ -246,7 +246,7 @@ def test_the_reference_header_is_valid() -> None:
         (ops.Share, {"member": "A" * 42 + "!", "sealed": "A" * 108}),
         (ops.Policy, {"invite_role": "admin"}),
         (ops.Policy, {"max_members": 0}),
-        (messages.EnvelopeHeader, {**HEADER, "v": 2}),
+        (messages.EnvelopeHeader, {**HEADER, "v": "2"}),
         (messages.EnvelopeHeader, {**HEADER, "nonce": "AAAA"}),
         (messages.EnvelopeHeader, {**HEADER, "epoch": 0}),
         (api.AuthFrame, {"type": "auth", "tokens": []}),
@@ -259,6 +259,20 @@ def test_constraint_violations_are_decode_errors(kind: Any, doc: object) -> None
     assert info.value.code == "wire.malformed"
     with pytest.raises(DecodeError):
         from_msgpack(msgspec.msgpack.encode(doc), kind)
+
+
+@pytest.mark.parametrize("version", [1, 3])
+def test_another_protocol_version_is_refused_by_name(version: int) -> None:
+    # An operation or an envelope of version 1 (or a future one) is refused with a
+    # code of its own that names the version, never misread as this version's.
+    with pytest.raises(DecodeError) as info:
+        from_json(json.dumps({**HEADER, "v": version}), messages.EnvelopeHeader)
+    assert info.value.code == "wire.version"
+    assert f"protocol version {version}" in str(info.value)
+    assert "version 2" in str(info.value)
+    with pytest.raises(DecodeError) as info:
+        from_msgpack(msgspec.msgpack.encode({**HEADER, "v": version}), messages.EnvelopeHeader)
+    assert info.value.code == "wire.version"
 
 
 def test_garbage_is_a_decode_error() -> None:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol import RootSeed, new_room_id, sign_auth
+from protocol import RootSeed, sign_auth
 from protocol.api import Challenge, Session
 from protocol.crypto import pow_check
 from protocol.encoding import from_json
 from protocol.ids import member_key
+from tests.protocol.builders import some_room_id
 from tests.server.conftest import Relay
 from tests.server.helpers import Clock, b64, error, headers, login, new_room, post
 
 
 def keys(name: str = "alice") -> Any:
-    return RootSeed.generate().room_keys(new_room_id())
+    return RootSeed.generate().room_keys(some_room_id())
 
 
 async def challenge(relay: Relay, k: Any) -> Challenge:
@@ -95,7 +96,7 @@ async def test_unknown_challenge(relay: Relay) -> None:
 async def test_bearer_tokens(relay: Relay, clock: Clock) -> None:
     k = keys()
     session = await login(relay.http, k)
-    url = "/v1/rooms/" + new_room_id() + "/log"
+    url = "/v1/rooms/" + some_room_id() + "/log"
     r = await relay.http.get(url)
     assert (r.status_code, error(r).code) == (401, "auth.required")
     r = await relay.http.get(url, headers={"Authorization": "Basic x"})
