@@ -43,6 +43,7 @@ def parse_invite(link: str) -> tuple[RoomId, InviteKey]:
         if len(segments) < 2 or segments[-2] != "join" or not parts.fragment:
             raise InviteError("not a Hearth invite link", code="invite.malformed")
         room = RoomId(segments[-1])
+        invite = InviteKey(b64url_decode(parts.fragment))
         if len(room) == _V1_ROOM_ID_CHARS:
             b64url_decode(room)
             raise InviteError(
@@ -53,6 +54,6 @@ def parse_invite(link: str) -> tuple[RoomId, InviteKey]:
         if len(room) != ROOM_ID_CHARS:
             raise InviteError("not a Hearth invite link", code="invite.malformed")
         b64url_decode(room)
-        return room, InviteKey(b64url_decode(parts.fragment))
+        return room, invite
     except (DecodeError, ValueError) as exc:
         raise InviteError("not a Hearth invite link", code="invite.malformed") from exc

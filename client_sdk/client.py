@@ -77,6 +77,7 @@ from client_sdk.events import (
     MessageDeleted,
     MessageReceived,
     PersonalDataChanged,
+    SecurityAlarm,
 )
 from client_sdk.identity import Identity
 from client_sdk.message import Message
@@ -761,7 +762,14 @@ class HearthClient:
         step = Step()
         for op in ops:
             step.extend(state.apply_op(op))
-        if state.frozen or state.me not in state.log.members:
+        if state.frozen:
+            # A log that does not verify (a counterfeit room under this id, a forged
+            # operation) is refused before we sign or seal anything, and said out loud.
+            for item in step.items:
+                if isinstance(item, SecurityAlarm):
+                    self._emit(item)
+            return None
+        if state.me not in state.log.members:
             return None
         state.joined_epoch = min(state.secrets, default=state.log.epoch)
         slot.state = state

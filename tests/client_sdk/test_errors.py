@@ -54,16 +54,27 @@ def test_a_malformed_relay_url_fails_at_construction(tmp_path: Path) -> None:
     [
         "",
         "https://relay.example/join/short#abc",
-        "https://relay.example/rooms/AAAAAAAAAAAAAAAAAAAAAA#" + "A" * 43,
-        "https://relay.example/join/AAAAAAAAAAAAAAAAAAAAAA",
+        "https://relay.example/rooms/" + "A" * 32 + "#" + "A" * 43,
+        "https://relay.example/join/" + "A" * 32,
+        "https://relay.example/join/" + "A" * 32 + "#tooshort",
+        "https://relay.example/join/" + "A" * 30 + "==#" + "A" * 43,
+        "https://relay.example/join/" + "A" * 31 + "#" + "A" * 43,
         "https://relay.example/join/AAAAAAAAAAAAAAAAAAAAAA#tooshort",
-        "https://relay.example/join/AAAAAAAAAAAAAAAAAAAA==#" + "A" * 43,
     ],
 )
 def test_malformed_invite_links(link: str) -> None:
     with pytest.raises(InviteError) as info:
         parse_invite(link)
     assert info.value.code == "invite.malformed"
+
+
+def test_a_link_of_protocol_version_1_is_refused_by_name() -> None:
+    # Version 1 room ids were 22 random characters that bound to nothing.
+    with pytest.raises(InviteError) as info:
+        parse_invite("https://relay.example/join/" + "A" * 22 + "#" + "A" * 43)
+    assert info.value.code == "invite.old_version"
+    assert "version 1" in info.value.message
+    assert "version 2" in info.value.message
 
 
 def test_an_invite_link_carries_room_and_secret_in_the_fragment() -> None:
