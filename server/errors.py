@@ -140,6 +140,6 @@ class StorageError(HearthError):
 
     default_code = "storage.unavailable"
 
-    def __init__(self, message: str, *, closed: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, closed: bool = False, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.closed = closed

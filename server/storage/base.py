@@ -36,8 +36,8 @@ from protocol.api import (
 )
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
-from protocol.ops import Policy, Role, SignedOp
-from server.errors import RelayError
+from protocol.ops import PROTOCOL_VERSION, Policy, Role, SignedOp
+from server.errors import RelayError, StorageError
 
 __all__ = [
     "ChallengeRecord",
@@ -47,6 +47,7 @@ __all__ = [
     "RoomInfo",
     "SessionRecord",
     "Storage",
+    "refuse_old_rooms",
 ]
 
 
@@ -459,3 +460,22 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
         """Which of these keys have a live stream on any instance (unexpired records)."""
+
+
+def refuse_old_rooms(old_room_ids: int) -> None:
+    """Refuse a data directory holding rooms of protocol version 1 (22-character ids).
+
+    Version 2 binds a room id to its genesis (docs/protocol.md section 5.8); a version-1
+    room's log can verify under no version-2 rule, so serving it would only fail later,
+    room by room. Saying so at start names the cause once.
+
+    Raises:
+        StorageError: ``storage.old_version``, if ``old_room_ids`` is not zero.
+    """
+    if old_room_ids:
+        raise StorageError(
+            f"this data directory holds {old_room_ids} room(s) of Hearth protocol version 1,"
+            f" which this relay (protocol version {PROTOCOL_VERSION}) cannot serve: start it on"
+            " a new data directory (docs/operator.md, 'Upgrading')",
+            code="storage.old_version",
+        )

@@ -50,7 +50,7 @@ from protocol.api import (
 )
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import DecodeError
-from protocol.ids import MemberId, MessageId, RoomId
+from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
@@ -63,12 +63,16 @@ from server.storage.base import (
     RoomInfo,
     SessionRecord,
     Storage,
+    refuse_old_rooms,
 )
 
 __all__ = ["PG_SCHEMA_VERSION", "PostgresStorage"]
 
 PG_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """The schema version this code writes (the row of ``schema_version``)."""
+
+_OLD_ROOMS: Final = "SELECT count(*) FROM rooms WHERE length(id) <> $1"
+"""Rooms whose id is not a version-2 room id (protocol version 1's were 22 characters)."""
 
 _Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
@@ -151,6 +155,8 @@ class PostgresStorage(Storage):
             )
         try:
             await self._migrate(pool)
+            async with _translated("checking the rooms' protocol version"):
+                refuse_old_rooms(await pool.fetchval(_OLD_ROOMS, ROOM_ID_CHARS))
         except BaseException:
             await pool.close()
             raise

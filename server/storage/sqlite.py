@@ -45,7 +45,7 @@ from protocol.api import (
 )
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import DecodeError
-from protocol.ids import MemberId, MessageId, RoomId
+from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
@@ -57,6 +57,7 @@ from server.storage.base import (
     RoomInfo,
     SessionRecord,
     Storage,
+    refuse_old_rooms,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
@@ -150,6 +151,9 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """The schema version this code writes (``PRAGMA user_version``)."""
+
+_OLD_ROOMS: Final = "SELECT count(*) FROM rooms WHERE length(id) <> ?"
+"""Rooms whose id is not a version-2 room id (protocol version 1's were 22 characters)."""
 
 _PRAGMAS: Final = (
     "PRAGMA journal_mode = WAL",
@@ -275,6 +279,7 @@ class SqliteStorage(Storage):
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
+        refuse_old_rooms(await self._scalar(conn, _OLD_ROOMS, (ROOM_ID_CHARS,)))
 
     async def close(self) -> None:
         # Taking the locks waits for the transaction in flight to commit.

@@ -45,6 +45,7 @@ __all__ = ["proxied"]
 
 ZERO = ZERO_HASH
 
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -184,9 +185,7 @@ async def test_a_restore_refuses_a_counterfeit_room_and_says_so(
     recorder = _Recorder(proxy, room.id, fake)
 
     restored = Identity.from_recovery_phrase(me.recovery_phrase)
-    async with HearthClient(
-        proxy.url, restored, store_path=tmp_path / "new.db", live=False
-    ) as new:
+    async with HearthClient(proxy.url, restored, store_path=tmp_path / "new.db", live=False) as new:
         events = new.events()
         await new.sync()
         alarm = await asyncio.wait_for(_next_alarm(events), 10)

@@ -104,6 +104,29 @@ async def test_migrates_once_and_refuses_a_newer_schema(
             await SqliteStorage(tmp_path / "hearth.db").open()
 
 
+async def test_a_data_directory_of_protocol_version_1_is_refused_by_name(
+    open_storage: Opener, tmp_path: Path
+) -> None:
+    first = await open_storage()
+    await new_room(first)  # a version-2 room: the storage reopens
+    old = "A" * 22  # a version-1 room id, bound to no genesis
+    insert = "INSERT INTO rooms (id, created_at, last_seq, last_ts) VALUES ('{}', 0, 0, 0)"
+    if isinstance(first, PostgresStorage):
+        await first._live_pool().execute(insert.format(old))
+        url = first._url
+        with pytest.raises(StorageError) as info:
+            await PostgresStorage(url).open()
+    else:
+        await first.close()
+        with sqlite3.connect(tmp_path / "hearth.db") as db:
+            db.execute(insert.format(old))
+        with pytest.raises(StorageError) as info:
+            await SqliteStorage(tmp_path / "hearth.db").open()
+    assert info.value.code == "storage.old_version"
+    assert "protocol version 1" in info.value.message
+    assert "protocol version 2" in info.value.message
+
+
 async def test_seqs_stay_contiguous_with_two_writers(open_storage: Opener) -> None:
     """Two instances send into one room at once: every seq once, no gap."""
     a = await open_storage()
