@@ -28,7 +28,6 @@ from protocol.ids import RoomId
 from protocol.messages import Envelope, Plaintext, ProfileBody, RulesBody, TextBody
 from protocol.ops import Policy, SignedOp
 from protocol.signing import InviteKey
-from tests.protocol.builders import some_room_id
 
 T0 = 1_767_225_600_000
 DEVICE_A = b"A" * 16
@@ -59,9 +58,16 @@ class Seq:
         return event
 
 
+GENESIS_NONCE = bytes(16)
+
+
 class Person:
+    @staticmethod
+    def root_of(name: str) -> RootSeed:
+        return RootSeed(name.encode().ljust(32, b"."))
+
     def __init__(self, name: str, room: RoomId) -> None:
-        self.root = RootSeed(name.encode().ljust(32, b"."))
+        self.root = self.root_of(name)
         self.state = RoomState(self.root.room_keys(room))
         self.device = name.encode().ljust(16, b"-")[:16]
 
@@ -108,10 +114,10 @@ def alarms(items: list[object]) -> list[SecurityAlarm]:
 @pytest.fixture
 def room() -> tuple[Seq, Person, Person, Person]:
     """Alice created a group; Bob and Carol joined by invite. Everyone caught up."""
-    room_id = some_room_id()
+    genesis = Person.root_of("alice").genesis(GENESIS_NONCE)
     seq = Seq()
-    alice, bob, carol = (Person(n, room_id) for n in ("alice", "bob", "carol"))
-    create = create_op(alice.state.keys, Policy(kind="group"), now=T0)
+    alice, bob, carol = (Person(n, genesis.room) for n in ("alice", "bob", "carol"))
+    create = create_op(genesis, alice.state.keys, Policy(kind="group"), now=T0)
     alice.commit(seq, create)
     for joiner in (bob, carol):
         invite = InviteKey.generate()
@@ -276,8 +282,8 @@ def test_fork_alarm_blocks_sending_until_acknowledged(room) -> None:  # type: ig
     seq, alice, bob, carol = room
     # Bob is shown another history: a different operation at index 1.
     other = Seq()
-    fake_keys = RootSeed(b"f" * 32).room_keys(alice.state.room)
-    other.op(create_op(fake_keys, Policy(), now=T0))
+    # The same creator's genesis, another room.create: two histories from index 0.
+    other.op(create_op(alice.root.genesis(GENESIS_NONCE), alice.state.keys, Policy(), now=T0))
     envelope = seal_message(
         bob.state.keys,
         Plaintext(device=DEVICE_B, counter=1, sent_at=T0, body=TextBody(text="x")),
