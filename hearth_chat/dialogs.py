@@ -414,7 +414,12 @@ class MembersDialog(Dialog[None]):
                 *(_MemberItem(m, self._label(m, r)) for m, r in self._room.members.items()),
                 id="members",
             )
-            yield Static(format_room_fingerprint(self._room.fingerprint()), id="fingerprint")
+            yield Static(
+                format_room_fingerprint(self._room.fingerprint())
+                + "\nAnother member who sees the same entry and digits sees the same room.",
+                id="fingerprint",
+                classes="prose",
+            )
             yield Static(
                 "Pick a member to see your safety number with them. Compare it in person "
                 "or by phone: if both of you see the same digits, nobody is in the middle. "
