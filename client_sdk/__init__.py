@@ -61,7 +61,7 @@ from client_sdk.personal import (
     Settings,
     SettingValue,
 )
-from client_sdk.room import Room
+from client_sdk.room import Room, RoomFingerprint
 from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
 from protocol.api import CrisisResource
 from protocol.errors import LinkError
@@ -114,6 +114,7 @@ __all__ = [
     "RoleChanged",
     "Room",
     "RoomBlocked",
+    "RoomFingerprint",
     "RoomId",
     "RoomInactive",
     "RulesAccepted",

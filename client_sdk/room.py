@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, final
@@ -23,7 +24,7 @@ from client_sdk.events import SecurityAlarm
 from client_sdk.message import Message, ModerationEntry
 from client_sdk.support import SupporterInfo, SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
-from protocol.keys import safety_number
+from protocol.keys import room_fingerprint, safety_number
 from protocol.messages import (
     EditBody,
     ModerationBody,
@@ -40,7 +41,25 @@ if TYPE_CHECKING:
     from client_sdk._roomstate import RoomState, Status
     from client_sdk.client import HearthClient
 
-__all__ = ["Room"]
+__all__ = ["Room", "RoomFingerprint"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RoomFingerprint:
+    """What two members compare to check that they hold the same history of a room.
+
+    Show :attr:`index` beside :attr:`digits`: members at the same index see the
+    same digits exactly when their verified logs are the same up to it.
+    """
+
+    index: int
+    """The log index the digits cover (the newest operation, unless asked for another)."""
+    digits: str
+    """60 digits in 12 groups of 5 separated by single spaces, like a safety number."""
+
+    def __str__(self) -> str:
+        return f"{self.index}: {self.digits}"
 
 
 @final
@@ -185,6 +204,30 @@ class Room:
         if other is None:
             raise KeyError(member_id)
         return safety_number(self._id, (state.me, state.keys.box_public), (other.id, other.box_key))
+
+    def fingerprint(self, at: int | None = None) -> RoomFingerprint:
+        """The room fingerprint: what members compare to check they see one history.
+
+        A relay could keep two groups of members apart, serving each its own
+        history, so that no message of one group ever reaches the other to raise
+        a fork alarm. Members who compare fingerprints out of band (in person, by
+        phone) notice: at the same index the digits agree exactly when the
+        verified logs agree up to that index. At different indices, the member
+        behind syncs first; if it cannot reach the other's index, or if the one
+        ahead computes ``fingerprint(at=<the other's index>)`` and the digits still
+        differ, the relay is showing them different rooms.
+
+        Args:
+            at: A log index up to our newest (default: our newest operation).
+
+        Raises:
+            ValueError: ``at`` is negative or beyond our verified log.
+        """
+        log = self._state.log
+        index = log.index if at is None else at
+        if not 0 <= index <= log.index:
+            raise ValueError(f"our verified log ends at index {log.index}, not {index}")
+        return RoomFingerprint(index, room_fingerprint(self._id, index, log.hash_at(index)))
 
     # -- messages ------------------------------------------------------------------
 

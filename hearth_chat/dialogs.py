@@ -29,7 +29,7 @@ from textual.widgets import (
 )
 
 from client_sdk import MemberId, Message, ReportReceived, Role, Room, SecurityAlarm
-from hearth_chat.texts import ALARM_TEXT, format_safety_number, short_id
+from hearth_chat.texts import ALARM_TEXT, format_room_fingerprint, format_safety_number, short_id
 from protocol import HearthError
 
 if TYPE_CHECKING:
@@ -380,7 +380,7 @@ class _MemberItem(ListItem):
 
 @final
 class MembersDialog(Dialog[None]):
-    """Members and roles from the verified log; a member's safety number; moderation."""
+    """Members and roles from the verified log; safety numbers, the room fingerprint; moderation."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
@@ -413,6 +413,12 @@ class MembersDialog(Dialog[None]):
             yield ListView(
                 *(_MemberItem(m, self._label(m, r)) for m, r in self._room.members.items()),
                 id="members",
+            )
+            yield Static(
+                format_room_fingerprint(self._room.fingerprint())
+                + "\nAnother member who sees the same entry and digits sees the same room.",
+                id="fingerprint",
+                classes="prose",
             )
             yield Static(
                 "Pick a member to see your safety number with them. Compare it in person "

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from client_sdk import AlarmKind
+from client_sdk import AlarmKind, RoomFingerprint
 
-__all__ = ["ALARM_TEXT", "format_safety_number", "short_id"]
+__all__ = ["ALARM_TEXT", "format_room_fingerprint", "format_safety_number", "short_id"]
 
 ALARM_TEXT: Final[dict[AlarmKind, tuple[str, str]]] = {
     "fork": (
@@ -19,8 +19,9 @@ ALARM_TEXT: Final[dict[AlarmKind, tuple[str, str]]] = {
         "Someone (most likely the relay) showed you a version of this room that other "
         "members may not see: it could be trying to split the conversation or slip in "
         "a listener. The room will not send until you acknowledge this. Before you "
-        "trust it again, compare safety numbers with other members in person or by "
-        "phone (F5 lists members and their numbers).",
+        "trust it again, compare safety numbers and the room fingerprint with other "
+        "members in person or by phone (F5 lists members, their numbers and the room's "
+        "fingerprint).",
     ),
     "withheld": (
         "A message was held back",
@@ -52,6 +53,16 @@ ALARM_TEXT: Final[dict[AlarmKind, tuple[str, str]]] = {
 def short_id(member_id: str) -> str:
     """A member key shortened for display (members are pseudonymous keys)."""
     return member_id[:8]
+
+
+def format_room_fingerprint(fingerprint: RoomFingerprint) -> str:
+    """The room fingerprint with the log index it covers, digits laid out as a safety number.
+
+    Two members compare both: the same index and digits mean the same history; at
+    different indices the one behind syncs first.
+    """
+    digits = format_safety_number(fingerprint.digits)  # the same 12 groups of 5
+    return f"Room fingerprint at log entry {fingerprint.index}:\n{digits}"
 
 
 def format_safety_number(number: str) -> str:

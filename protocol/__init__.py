@@ -37,7 +37,7 @@ from protocol.ids import (
     new_message_id,
     room_id_from_genesis,
 )
-from protocol.keys import GenesisKey, RoomKeys, RootSeed, safety_number
+from protocol.keys import GenesisKey, RoomKeys, RootSeed, room_fingerprint, safety_number
 from protocol.ops import PROTOCOL_VERSION, ROLE_RANK, Policy, Role, RoomKind, SignedOp
 from protocol.padding import BUCKETS, pad, unpad
 from protocol.personal import Document, Entry, LinkCode, LinkPayload, PersonalKeys, merge
@@ -104,6 +104,7 @@ __all__ = [
     "open_history",
     "open_message",
     "pad",
+    "room_fingerprint",
     "room_id_from_genesis",
     "safety_number",
     "seal_message",

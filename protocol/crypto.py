@@ -61,6 +61,7 @@ __all__ = [
     "PERSON_POW",
     "PERSON_PUSH_DEVICE",
     "PERSON_ROOM_BOX",
+    "PERSON_ROOM_FP",
     "PERSON_ROOM_ID",
     "PERSON_ROOM_SIGN",
     "PERSON_SAFETY",
@@ -105,6 +106,9 @@ PERSON_HISTORY: Final = b"hearth-history"
 PERSON_MSG_KEY: Final = b"hearth-msg-key"
 PERSON_PHRASE: Final = b"hearth-phrase"
 PERSON_SAFETY: Final = b"hearth-safety"
+# A room fingerprint: the digits two members compare to check they hold the same log
+# up to the same index (a relay that keeps two groups apart cannot make them agree).
+PERSON_ROOM_FP: Final = b"hearth-room-fp"
 PERSON_TOKEN: Final = b"hearth-token"
 PERSON_POW: Final = b"hearth-pow"
 # A room's genesis: the creator's one-off genesis key comes from the root and a random

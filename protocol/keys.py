@@ -31,7 +31,7 @@ from protocol.ids import (
 )
 from protocol.ops import Binding, Genesis, GenesisStatement
 
-__all__ = ["GenesisKey", "RoomKeys", "RootSeed", "safety_number"]
+__all__ = ["GenesisKey", "RoomKeys", "RootSeed", "room_fingerprint", "safety_number"]
 
 _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {
@@ -198,5 +198,34 @@ def safety_number(room: RoomId, a: tuple[MemberId, bytes], b: tuple[MemberId, by
     parts = (room.encode("ascii"), *(p for m, k in (first, second) for p in (m.encode(), k)))
     data = b"".join(parts)
     digest = crypto.blake2b(data, person=crypto.PERSON_SAFETY, size=60)
+    groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 60, 5)]
+    return " ".join(f"{g:05d}" for g in groups)
+
+
+_FINGERPRINT_BYTES: Final = 60  # 12 groups of 5 digits, ~199 bits: as a safety number
+
+
+def room_fingerprint(room: RoomId, index: int, head: bytes) -> str:
+    """A 60-digit code two members compare to check they hold the same log of ``room``.
+
+    ``index`` is the index of the newest operation a member verified and ``head``
+    its hash (:attr:`protocol.RoomLog.index`, :attr:`protocol.RoomLog.head`, or
+    ``hash_at(index)`` for an earlier one). Members at the same index get the same
+    digits exactly when their logs are the same up to it: the hash chain covers
+    every earlier operation. Show the index beside the digits: two members at
+    different indices get different digits, and sync (or compare at the lower
+    index) before they conclude anything. If a relay keeps two groups of members
+    apart, their fingerprints differ even though no message ever crossed over to
+    raise a fork alarm.
+
+    Raises:
+        ValueError: ``index`` is negative or ``head`` is not a 32-byte hash.
+    """
+    if index < 0 or index >= 2**64:
+        raise ValueError("a log index is a non-negative 64-bit integer")
+    if len(head) != crypto.HASH_BYTES:
+        raise ValueError("a log head is a 32-byte hash")
+    data = room.encode("ascii") + index.to_bytes(8, "big") + head
+    digest = crypto.blake2b(data, person=crypto.PERSON_ROOM_FP, size=_FINGERPRINT_BYTES)
     groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 60, 5)]
     return " ".join(f"{g:05d}" for g in groups)

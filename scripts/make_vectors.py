@@ -52,6 +52,7 @@ from protocol import (
     new_message_id,
     op_hash,
     pad,
+    room_fingerprint,
     safety_number,
     seal_message,
     sign_auth,
@@ -181,8 +182,10 @@ def build_keys() -> dict[str, Any]:
                 "digits": safety_number(
                     rooms[1], (a.member, a.box_public), (b.member, b.box_public)
                 ),
-            }
+            },
+            *_safety_tie_breaks(rooms[1]),
         ],
+        "room_fingerprints": _room_fingerprints(rooms[1]),
     }
 
 
@@ -201,6 +204,62 @@ def _genesis(seed: bytes, nonce: bytes) -> dict[str, Any]:
         "statement_payload": canonical(statement).hex(),
         "signature": proof.sig.hex(),
     }
+
+
+def _safety_tie_breaks(room: RoomId) -> list[dict[str, Any]]:
+    """Safety numbers whose order of parties only the exact sort rule gets right.
+
+    The pairs sort by member id as ASCII bytes, then by X25519 key bytes. The first
+    case has two members whose ids sort one way as ASCII and the other way by the
+    Ed25519 keys they encode (base64url's alphabet is not in ASCII order); the
+    second is one member id with two keys (the key bytes decide).
+    """
+    people = [root_of(f"tie/{i}").room_keys(room) for i in range(16)]
+    first, second = next(
+        (p, q)
+        for p in people
+        for q in people
+        if p.member.encode() < q.member.encode()
+        and bytes(p.signing.verify_key) > bytes(q.signing.verify_key)
+    )
+    one = people[0]
+    low, high = sorted([one.box_public, people[1].box_public])
+    cases = [
+        ("ids sort by ASCII bytes, not by the keys they encode", second, first),
+        ("one id, two keys: the key bytes decide", (one.member, high), (one.member, low)),
+    ]
+    out = []
+    for note, x, y in cases:
+        pa = (x.member, x.box_public) if isinstance(x, RoomKeys) else x
+        pb = (y.member, y.box_public) if isinstance(y, RoomKeys) else y
+        out.append(
+            {
+                "note": note,
+                "room": room,
+                "a": {"member": pa[0], "x25519_public": pa[1].hex()},
+                "b": {"member": pb[0], "x25519_public": pb[1].hex()},
+                "sorted_first": "b",
+                "digits": safety_number(room, pa, pb),
+            }
+        )
+    return out
+
+
+def _room_fingerprints(room: RoomId) -> list[dict[str, Any]]:
+    """Room fingerprints: BLAKE2b-480(room || u64be(index) || head, 'hearth-room-fp')."""
+    rng = DetRng("keys/room-fingerprint")
+    out = []
+    for index in (0, 7, 2**40 + 1):
+        head = rng(32)
+        out.append(
+            {
+                "room": room,
+                "index": index,
+                "head": head.hex(),
+                "digits": room_fingerprint(room, index, head),
+            }
+        )
+    return out
 
 
 def _room_keys(keys: RoomKeys) -> dict[str, Any]:
@@ -706,6 +765,7 @@ def _state(log: RoomLog) -> dict[str, Any]:
         "room": log.room,
         "index": log.index,
         "head": log.head.hex(),
+        "fingerprint": room_fingerprint(log.room, log.index, log.head),
         "epoch": log.epoch,
         "needs_rotation": log.needs_rotation,
         "policy": wire(log.policy),

@@ -8,8 +8,8 @@ from typing import get_args
 
 import pytest
 
-from client_sdk import AlarmKind
-from hearth_chat.texts import ALARM_TEXT, format_safety_number
+from client_sdk import AlarmKind, RoomFingerprint
+from hearth_chat.texts import ALARM_TEXT, format_room_fingerprint, format_safety_number
 from hearth_cli import main
 
 
@@ -79,3 +79,10 @@ def test_safety_numbers_are_grouped_for_reading_aloud() -> None:
     assert "".join(rows).replace(" ", "") == digits
     spaced = " ".join(digits[i : i + 5] for i in range(0, 60, 5))  # as the SDK gives it
     assert format_safety_number(spaced) == format_safety_number(digits)
+
+
+def test_room_fingerprint_names_its_log_index_above_the_digits() -> None:
+    digits = " ".join(f"{i:05d}" for i in range(12))
+    title, *rows = format_room_fingerprint(RoomFingerprint(index=7, digits=digits)).split("\n")
+    assert title == "Room fingerprint at log entry 7:"
+    assert rows == format_safety_number(digits).split("\n")

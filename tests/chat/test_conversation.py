@@ -104,6 +104,12 @@ async def test_safety_numbers_history_on_scroll_up_and_catch_up(
             assert room is not None
             assert shown == "".join(c for c in cy_room.safety_number(room.me) if c.isdigit())
             assert len(shown) == 60
+            # Beside it, the room fingerprint: the log index and the digits Cy computes.
+            fingerprint = str(ana.screen.query_one("#fingerprint", Static).render())
+            theirs = cy_room.fingerprint()
+            assert f"log entry {theirs.index}:" in fingerprint
+            digits = "".join(c for c in fingerprint.split(":", 1)[1] if c.isdigit())
+            assert digits == theirs.digits.replace(" ", "")
             await a.press("escape")
 
         # Cy goes on while Ana's app is closed: the next start catches up, counting.

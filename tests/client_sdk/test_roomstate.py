@@ -332,6 +332,29 @@ def test_two_operations_at_one_index_is_a_fork(room) -> None:  # type: ignore[no
     assert [a.kind for a in alarms(step.items)] == ["fork"]
 
 
+def test_a_redelivered_operation_changes_nothing(room) -> None:  # type: ignore[no-untyped-def]
+    """protocol.md section 10: an operation already held comes again; it is not an alarm."""
+    seq, alice, _bob, carol = room
+    # Carol fetched the log ahead of her position (a message named a newer head)...
+    alice.commit(seq, alice.state.rotate_op(now=T0))
+    rotation = seq.log.ops[-1]
+    carol.state.apply_op(rotation)
+    held = (carol.state.log.index, carol.state.log.head, carol.state.log.epoch)
+    secrets = dict(carol.state.secrets)
+    said = alice.say(seq, "after the rotation")
+    # ...then the sequence delivers the same operation, and a relay serves it once more.
+    again = LogEvent(seq=seq.next_seq, ts=T0, op=rotation)
+    seq.events.append(again)
+    got = carol.catch_up(seq)
+    assert alarms(got) == []
+    assert not carol.state.blocked
+    assert (carol.state.log.index, carol.state.log.head, carol.state.log.epoch) == held
+    assert carol.state.secrets == secrets
+    assert carol.state.position == again.seq  # moved past it like any other event
+    assert texts(got) == ["after the rotation"]
+    assert said.seq < again.seq
+
+
 def test_unknown_epoch_alarm(room) -> None:  # type: ignore[no-untyped-def]
     seq, alice, _bob, carol = room
     log = alice.state.log

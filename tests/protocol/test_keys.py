@@ -1,4 +1,4 @@
-"""Root seed, recovery phrase, per-room pseudonymous keys, safety numbers."""
+"""Root seed, recovery phrase, per-room pseudonymous keys, safety numbers, room fingerprints."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from protocol import (
     PhraseError,
     RoomId,
     RoomKeys,
+    RoomLog,
     RootSeed,
     canonical,
     crypto,
     member_key,
+    room_fingerprint,
     safety_number,
 )
 from protocol.ops import Binding
 from tests.protocol.builders import FAST, some_room_id
+from tests.protocol.builders import Room as LogBuilder
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 VALUE = {c: i for i, c in enumerate(ALPHABET)} | {"O": 0, "I": 1, "L": 1}
@@ -198,6 +201,56 @@ def test_safety_number_changes_with_any_key(a: bytes, b: bytes, bit: int) -> Non
     other_member = _party(crypto.blake2b(a, person=b"other"))[0]
     assert safety_number(ROOM, (other_member, ka), pb) != number
     assert safety_number(some_room_id(), (ma, ka), pb) != number
+
+
+def test_safety_number_tie_break_is_member_id_as_ascii_bytes_then_key() -> None:
+    # Sorting compares the member ids' ASCII bytes, not the keys they encode: in
+    # base64url "-" (0x2d) and digits sort before letters as bytes, though they
+    # stand for the values 62 and 52-61.
+    a, b = MemberId("-" + "A" * 42), MemberId("A" * 43)
+    key = bytes(range(32))
+    joined = b"".join([ROOM.encode(), a.encode(), key, b.encode(), key])
+    digest = crypto.blake2b(joined, person=crypto.PERSON_SAFETY, size=60)
+    groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 60, 5)]
+    expected = " ".join(f"{g:05d}" for g in groups)
+    assert safety_number(ROOM, (b, key), (a, key)) == expected
+    # The same member id twice: the X25519 key's bytes decide.
+    low, high = bytes(32), b"\xff" * 32
+    joined = b"".join([ROOM.encode(), b.encode(), low, b.encode(), high])
+    digest = crypto.blake2b(joined, person=crypto.PERSON_SAFETY, size=60)
+    groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 60, 5)]
+    assert safety_number(ROOM, (b, high), (b, low)) == " ".join(f"{g:05d}" for g in groups)
+
+
+# -- room fingerprints ------------------------------------------------------------
+
+
+def test_room_fingerprint_follows_the_log_head() -> None:
+    builder = LogBuilder()
+    prefix = builder.log.ops
+    # Two histories that share the create and hold different operations at index 1.
+    one = RoomLog.from_ops([*prefix, builder.add("owner", "alice", apply=False)])
+    two = RoomLog.from_ops([*prefix, builder.add("owner", "bob", apply=False)])
+    room, index, head = builder.room, one.index, one.head
+    assert two.index == index
+    assert two.head != head
+    digits = room_fingerprint(room, index, head)
+    groups = digits.split(" ")
+    assert len(groups) == 12
+    assert all(len(g) == 5 and g.isdigit() for g in groups)
+    assert room_fingerprint(room, index, head) == digits  # a function of its inputs alone
+    assert room_fingerprint(room, index, two.head) != digits
+    assert room_fingerprint(room, index + 1, head) != digits
+    assert room_fingerprint(LogBuilder().room, index, head) != digits
+    # Compared at the index before the fork, the two histories agree.
+    assert room_fingerprint(room, 0, one.hash_at(0)) == room_fingerprint(room, 0, two.hash_at(0))
+    assert room_fingerprint(room, 0, one.hash_at(0)) != digits
+
+
+@pytest.mark.parametrize(("index", "head"), [(-1, bytes(32)), (2**64, bytes(32)), (0, bytes(31))])
+def test_room_fingerprint_refuses_what_is_no_log_position(index: int, head: bytes) -> None:
+    with pytest.raises(ValueError, match=r"a log (index|head) is"):
+        room_fingerprint(LogBuilder().room, index, head)
 
 
 @pytest.mark.parametrize("twist", ["\u0131", "\u00df", "\uff10"])

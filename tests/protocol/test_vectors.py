@@ -45,6 +45,7 @@ from protocol import (
     open_commit,
     open_history,
     open_message,
+    room_fingerprint,
     safety_number,
     unpad,
 )
@@ -174,6 +175,26 @@ def check_keys(doc: dict[str, Any]) -> None:
         b = (MemberId(entry["b"]["member"]), h(entry["b"]["x25519_public"]))
         assert safety_number(entry["room"], a, b) == entry["digits"]
         assert safety_number(entry["room"], b, a) == entry["digits"]
+        if "sorted_first" in entry:  # a tie-break case: the written rule, by hand
+            first, second = (b, a) if entry["sorted_first"] == "b" else (a, b)
+            assert (first[0].encode(), first[1]) < (second[0].encode(), second[1])
+            data = entry["room"].encode() + b"".join(m.encode() + k for m, k in (first, second))
+            assert (
+                _digit_groups(crypto.blake2b(data, person=b"hearth-safety", size=60))
+                == (entry["digits"])
+            )
+    for entry in doc["room_fingerprints"]:
+        room, index, head = entry["room"], entry["index"], h(entry["head"])
+        data = room.encode() + index.to_bytes(8, "big") + head
+        digest = crypto.blake2b(data, person=b"hearth-room-fp", size=60)
+        assert _digit_groups(digest) == entry["digits"]
+        assert room_fingerprint(room, index, head) == entry["digits"]
+
+
+def _digit_groups(digest: bytes) -> str:
+    """Each 5-byte chunk, big-endian, modulo 100 000, as 5 digits; groups joined by spaces."""
+    chunks = [digest[i : i + 5] for i in range(0, len(digest), 5)]
+    return " ".join(f"{int.from_bytes(c, 'big') % 100_000:05d}" for c in chunks)
 
 
 PAYLOAD_TYPES: dict[str, Any] = {
@@ -270,6 +291,7 @@ def _state(log: RoomLog) -> dict[str, Any]:
         "room": log.room,
         "index": log.index,
         "head": log.head.hex(),
+        "fingerprint": room_fingerprint(log.room, log.index, log.head),
         "epoch": log.epoch,
         "needs_rotation": log.needs_rotation,
         "policy": json.loads(json.dumps(_plain(log.policy))),
