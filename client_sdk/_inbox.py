@@ -384,6 +384,7 @@ class Inbox:
             async with slot.lock:
                 page = await self._host.fetch_history(slot, state.floor)
                 step = Step()
+                state.note_history_ops(page.events)  # a message's place needs the ops after it
                 for event in page.events:
                     step.extend(state.receive_history(event))
                 state.floor = page.events[0].seq if page.events and page.more else 1

@@ -272,6 +272,19 @@ class RoomLog:
         at = bisect_right(indexes, index)
         return roles[at - 1] if at else None
 
+    def roles_between(self, member: MemberId, first: int, last: int) -> list[Role | None]:
+        """Every role ``member`` held from index ``first`` through ``last``, in order.
+
+        For a message whose place in room order is known only to lie in that span.
+        """
+        history = self._roles.get(member)
+        if history is None:
+            return [None]
+        indexes, roles = history
+        start = bisect_right(indexes, first)
+        end = bisect_right(indexes, last)
+        return [roles[start - 1] if start else None, *roles[start:end]]
+
     def may_grant(self, member: MemberId, role: Role) -> bool:
         """True if ``member`` may now add a ``role`` or create an invite granting it."""
         holder = self._members.get(member)

@@ -1018,3 +1018,17 @@ def test_role_at_answers_for_every_index() -> None:
     assert room.log.role_at(room.member("owner"), 0) == "owner"
     assert room.log.role_at(alice, -1) is None
     assert room.log.role_at(room.member("zed"), 3) is None
+
+
+def test_roles_between_lists_every_role_in_a_span() -> None:
+    room = Room()
+    room.add("owner", "alice")  # 1
+    room.role("owner", "alice", "moderator")  # 2
+    room.rotate("owner")  # 3
+    room.role("owner", "alice", "member")  # 4
+    alice = room.member("alice")
+    assert room.log.roles_between(alice, 0, 0) == [None]
+    assert room.log.roles_between(alice, 0, 4) == [None, "member", "moderator", "member"]
+    assert room.log.roles_between(alice, 2, 3) == ["moderator"]
+    assert room.log.roles_between(alice, 3, 4) == ["moderator", "member"]
+    assert room.log.roles_between(room.member("zed"), 0, 4) == [None]
