@@ -139,7 +139,7 @@ class InboxHost(Protocol):
         ...
 
     def evict(self, slot: Slot, member: MemberId) -> None:
-        """A banned key was re-admitted: remove it again (in the background)."""
+        """A blocked key joined our buddy chat: remove it (in the background)."""
         ...
 
     def republish(self, slot: Slot) -> None:
@@ -270,8 +270,6 @@ class Inbox:
             self._host.reseal(slot, request, text, to)
         for request in step.abandon:
             self._host.abandon(slot, request)
-        for member in step.evict:
-            self._host.evict(slot, member)
         for member in self._blocked_joins(state, step):
             self._host.evict(slot, member)
         if not announce:

@@ -231,8 +231,6 @@ class Step:
     ops: list[SignedOp] = field(default_factory=list)
     need_log: bool = False
     """A message names a head beyond our log: fetch the log, then feed it again."""
-    evict: list[MemberId] = field(default_factory=list)
-    """A banned key was re-admitted and we outrank it: remove it again."""
     republish: bool = False
     """Someone joined with our invite: send them the room's profile and rules again.
 
@@ -270,7 +268,6 @@ class Step:
         self.buddy += other.buddy
         self.reseal += other.reseal
         self.abandon += other.abandon
-        self.evict += other.evict
 
 
 @dataclass(frozen=True, slots=True)

@@ -1072,15 +1072,15 @@ class HearthClient:
         )
 
     async def _evict(self, slot: Slot, member: MemberId) -> None:
-        """Remove a banned key someone re-admitted, or a blocked key joining our buddy chat.
+        """Remove a blocked key joining our buddy chat (a banned key cannot join at all).
 
-        Nothing happens if another moderator was faster.
+        Nothing happens if it is gone already.
         """
 
         def build() -> SignedOp | None:
             state = slot.state
             blocked_buddy = state.policy.kind == "buddy" and member in self._blocks
-            if member not in state.log.members or not (member in state.banned or blocked_buddy):
+            if member not in state.log.members or not blocked_buddy:
                 return None
             return state.remove_op(member, now=_now_ms())
 
