@@ -373,6 +373,9 @@ class RoomLog:
             self._banned[change.ban.member] = change.ban
         if change.unban is not None:
             del self._banned[change.unban]
+        if isinstance(c.body, CreateOp):
+            for member in self._members:  # the first members: whoever room.create made
+                self._note_role(member, c.index)
         if change.touched is not None:
             self._note_role(change.touched, c.index)
             if change.revoke:
@@ -427,7 +430,7 @@ class RoomLog:
             raise _fail("log.bad_index", "room.create only at index 0")
         _check_binding(c.room, c.author, body.box_key, body.binding)
         members = {c.author: Member(c.author, body.box_key, "owner")}
-        return _Change(members=members, policy=body.policy, commit=body.commit, touched=c.author)
+        return _Change(members=members, policy=body.policy, commit=body.commit)
 
     def _add(self, c: OpContent) -> _Change:
         body = c.body
