@@ -579,3 +579,38 @@ def test_history_refuses_a_claim_made_before_a_promotion(room) -> None:  # type:
     carol.catch_up(seq)
     assert _backfilled_profiles(seq, carol, pages=True) == []
     assert _backfilled_profiles(seq, carol, pages=False) == []
+
+
+def test_join_refuses_a_fallen_creators_invite_and_a_banned_key(room) -> None:  # type: ignore[no-untyped-def]
+    # Issue 17, break 3: the SDK refuses before it signs or seals anything.
+    seq, alice, bob, _carol = room
+    alice.commit(seq, alice.state.role_op(bob.id, "moderator", now=T0))
+    bob.catch_up(seq)
+    invite = InviteKey.generate()
+    bob.commit(
+        seq,
+        bob.state.invite_op(invite, role="moderator", max_uses=5, expires_at=T0 + 10**6, now=T0),
+    )
+    bob.commit(seq, bob.state.leave_op(now=T0))  # a leaver's invites die at use
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    with pytest.raises(InviteError) as info:
+        erin.state.join_op(invite, now=T0)
+    assert info.value.code == "invite.revoked"
+
+    alice.catch_up(seq)
+    own = InviteKey.generate()
+    alice.commit(
+        seq, alice.state.invite_op(own, role="member", max_uses=5, expires_at=T0 + 10**6, now=T0)
+    )
+    alice.commit(seq, alice.state.ban_op(erin.id, now=T0))  # not a member: no commit
+    assert seq.log.epoch == alice.state.log.epoch
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    with pytest.raises(InviteError) as info:
+        erin.state.join_op(own, now=T0)
+    assert info.value.code == "invite.banned"
+    alice.commit(seq, alice.state.unban_op(erin.id, now=T0))
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    seq.op(erin.state.join_op(own, now=T0))  # lifted: the relay's verifier takes it
