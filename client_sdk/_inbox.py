@@ -139,7 +139,7 @@ class InboxHost(Protocol):
         ...
 
     def evict(self, slot: Slot, member: MemberId) -> None:
-        """A banned key was re-admitted: remove it again (in the background)."""
+        """A blocked key joined our buddy chat: remove it (in the background)."""
         ...
 
     def republish(self, slot: Slot) -> None:
@@ -270,8 +270,6 @@ class Inbox:
             self._host.reseal(slot, request, text, to)
         for request in step.abandon:
             self._host.abandon(slot, request)
-        for member in step.evict:
-            self._host.evict(slot, member)
         for member in self._blocked_joins(state, step):
             self._host.evict(slot, member)
         if not announce:
@@ -384,6 +382,7 @@ class Inbox:
             async with slot.lock:
                 page = await self._host.fetch_history(slot, state.floor)
                 step = Step()
+                state.note_history_ops(page.events)  # a message's place needs the ops after it
                 for event in page.events:
                     step.extend(state.receive_history(event))
                 state.floor = page.events[0].seq if page.events and page.more else 1

@@ -21,6 +21,14 @@ room's position in the relay's event sequence. Every input goes through it:
 - the ``*_op`` builders make this member's own signed operations, sealing every
   commit only to the X25519 keys of the verified log.
 
+Room-level messages (moderation, profile, rules, schedule, deletions) count only if
+their sender had the authority at the message's place in room order: the log as it
+stood after the operations that precede the message in ``seq`` order
+(:meth:`RoomLog.role_at`), never as it stands now. A moderator demoted later keeps
+what they decided before; a member promoted later does not gain what they claimed
+before; a removed moderator's messages replayed after the removal count for nothing.
+Bans are log operations (``room.ban``): the log decides who is banned.
+
 Invariants: nothing reaches :attr:`Step.accepted` or :attr:`Step.events` unless it
 verified; a refused log operation freezes the room at its position (later
 operations cannot chain onto a log we refused) until the alarm is acknowledged;
@@ -30,6 +38,7 @@ The driver (``client.py``) persists a :meth:`snapshot` after each step.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, final
@@ -109,6 +118,7 @@ from protocol.messages import (
 from protocol.ops import (
     ROLE_RANK,
     AddOp,
+    BanOp,
     Commit,
     CreateOp,
     InviteCreateOp,
@@ -123,6 +133,7 @@ from protocol.ops import (
     RoleOp,
     RotateOp,
     SignedOp,
+    UnbanOp,
 )
 from protocol.roomlog import ZERO_HASH, RoomLog
 from protocol.signing import InviteKey, sign_op, verify_delete, verify_report
@@ -220,8 +231,6 @@ class Step:
     ops: list[SignedOp] = field(default_factory=list)
     need_log: bool = False
     """A message names a head beyond our log: fetch the log, then feed it again."""
-    evict: list[MemberId] = field(default_factory=list)
-    """A banned key was re-admitted and we outrank it: remove it again."""
     republish: bool = False
     """Someone joined with our invite: send them the room's profile and rules again.
 
@@ -259,7 +268,6 @@ class Step:
         self.buddy += other.buddy
         self.reseal += other.reseal
         self.abandon += other.abandon
-        self.evict += other.evict
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +335,8 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     alarms: list[_Alarm] = []
     next_alarm: int = 1
     support: SupportSnapshot | None = None
+    op_seqs: list[tuple[int, int]] = []
+    """(seq, log index) of the operations seen in the room's event sequence."""
 
 
 # -- the state ------------------------------------------------------------------
@@ -357,9 +367,12 @@ class RoomState:
         self.accepted: dict[MemberId, int] = {}
         """The newest rules version each member accepted (or published), from signed messages."""
         self.muted: set[MemberId] = set()
-        self.banned: set[MemberId] = set()
         self._moderation: list[_Mod] = []
-        """Moderation read from messages (mute, ban, deletions); log ops are added on read."""
+        """Moderation read from messages (mutes, deletions, the reasons given for bans);
+        log operations are added on read."""
+        self._op_seqs: list[int] = []
+        self._op_indexes: list[int] = []
+        """Where log operations sit in the event sequence: (seq, index), sorted by seq."""
         self.send_counter = 0
         self.epoch_messages = 0
         self._at: list[_At] = []
@@ -404,7 +417,9 @@ class RoomState:
         state.schedule = snapshot.schedule
         state.accepted = {MemberId(k): v for k, v in snapshot.accepted.items()}
         state.muted = {MemberId(m) for m in snapshot.muted}
-        state.banned = {MemberId(m) for m in snapshot.banned}
+        # ``snapshot.banned`` is not read back: the verified log says who is banned.
+        for seq, index in snapshot.op_seqs:
+            state._note_op_seq(seq, index)
         state._moderation = list(snapshot.moderation)
         state.send_counter = snapshot.send_counter
         state.epoch_messages = snapshot.epoch_messages
@@ -473,6 +488,7 @@ class RoomState:
             ],
             next_alarm=self._next_alarm,
             support=None if self.support.empty else self.support.snapshot(),
+            op_seqs=list(zip(self._op_seqs, self._op_indexes, strict=True)),
         )
 
     # -- read-only views --------------------------------------------------------
@@ -488,6 +504,11 @@ class RoomState:
     @property
     def policy(self) -> Policy:
         return self.log.policy
+
+    @property
+    def banned(self) -> frozenset[MemberId]:
+        """Keys the verified log bans now (``room.ban`` not lifted by ``room.unban``)."""
+        return frozenset(self.log.banned)
 
     @property
     def alarms(self) -> tuple[SecurityAlarm, ...]:
@@ -619,8 +640,6 @@ class RoomState:
         if isinstance(body, JoinOp | CreateOp) and c.author != self.me:
             role = self.log.role_of(c.author) or "member"
             step.items.append(MemberJoined(room_id=self.room, member=c.author, role=role))
-            if c.author in self.banned and self._outranks(c.author):
-                step.evict.append(c.author)
             if isinstance(body, JoinOp):
                 step.republish = self._should_republish(body.invite_key)
         elif isinstance(body, AddOp):
@@ -631,6 +650,28 @@ class RoomState:
             step.items.append(MemberRemoved(room_id=self.room, member=body.member, by=c.author))
             if body.member == self.me:
                 self.status = "removed"
+        elif isinstance(body, BanOp):
+            if body.commit is not None:  # they were a member: the ban removed them
+                step.items.append(MemberRemoved(room_id=self.room, member=body.member, by=c.author))
+                if body.member == self.me:
+                    self.status = "removed"
+            reason = self._reason("ban", body.member, c.author)
+            step.items.append(
+                MemberModerated(
+                    room_id=self.room, action="ban", member=body.member, by=c.author, reason=reason
+                )
+            )
+        elif isinstance(body, UnbanOp):
+            reason = self._reason("unban", body.member, c.author)
+            step.items.append(
+                MemberModerated(
+                    room_id=self.room,
+                    action="unban",
+                    member=body.member,
+                    by=c.author,
+                    reason=reason,
+                )
+            )
         elif isinstance(body, LeaveOp):
             step.items.append(MemberLeft(room_id=self.room, member=c.author))
             if c.author == self.me:
@@ -703,13 +744,14 @@ class RoomState:
             if self.frozen:
                 return step  # hold the position: the room goes no further
             self.seq_index = max(self.seq_index, event.op.content.index)
+            self._note_op_seq(event.seq, event.op.content.index)
             self._support_op(step, event.op)
         elif isinstance(event, MessageEvent):
             step = self._message(event, log_synced=log_synced, forward=True, opened=opened)
             if step.need_log:
                 return step
         elif isinstance(event, TombstoneEvent):
-            step = self._tombstone(event)
+            step = self._tombstone(event, forward=True)
         elif isinstance(event, RemovedEvent):
             # A message deleted before we saw it: its counter will never show up.
             self._allowance[event.sender] = self._allowance.get(event.sender, 0) + 1
@@ -728,8 +770,56 @@ class RoomState:
         if isinstance(event, MessageEvent):
             return self._message(event, log_synced=True, forward=False)
         if isinstance(event, TombstoneEvent):
-            return self._tombstone(event)
+            return self._tombstone(event, forward=False)
+        if isinstance(event, LogEvent):
+            self._note_op_seq(event.seq, event.op.content.index)
         return Step()
+
+    def note_history_ops(self, events: Iterable[RoomEvent]) -> None:
+        """Record where a backfilled page's operations sit, before reading its messages.
+
+        Call it with the whole page first: a message's place is fixed by the first
+        operation after it, which may come later in the same page.
+        """
+        for event in events:
+            if isinstance(event, LogEvent):
+                self._note_op_seq(event.seq, event.op.content.index)
+
+    # -- a message's place in room order ----------------------------------------------
+
+    def _note_op_seq(self, seq: int, index: int) -> None:
+        at = bisect_left(self._op_seqs, seq)
+        if at < len(self._op_seqs) and self._op_seqs[at] == seq:
+            return
+        self._op_seqs.insert(at, seq)
+        self._op_indexes.insert(at, index)
+
+    def _place(self, seq: int, head_index: int, *, forward: bool) -> tuple[int, int]:
+        """The log indexes a room event at ``seq`` may sit after, as (first, last).
+
+        Going forward it is exact: the sequence has reached ``seq_index``. In history
+        it is fixed by the first operation recorded after ``seq`` (the log stood just
+        before it); without one, the span reaches our current head, and a role is
+        then judged by the lowest it held over the span: never more authority than
+        the sender had at the message's place.
+        """
+        if forward:
+            return self.seq_index, self.seq_index
+        at = bisect_left(self._op_seqs, seq)
+        last = self._op_indexes[at] - 1 if at < len(self._op_seqs) else self.log.index
+        first = max(head_index, self._op_indexes[at - 1] if at else 0)
+        return min(first, last), last
+
+    def _role_at(self, member: MemberId, place: tuple[int, int], *, lowest: bool) -> Role | None:
+        """``member``'s role at ``place``: the lowest (or highest) held over its span."""
+        roles = self.log.roles_between(member, *place)
+        held = [r for r in roles if r is not None]
+        if lowest and len(held) != len(roles):
+            return None  # not a member somewhere in the span
+        if not held:
+            return None
+        pick = min if lowest else max
+        return pick(held, key=ROLE_RANK.__getitem__)
 
     def note_low_water(self, low_water: int) -> None:
         """The relay purged events up to ``low_water`` (retention), not withheld them."""
@@ -752,7 +842,7 @@ class RoomState:
         self._rebase.add(event.member)
         return Step()
 
-    def _tombstone(self, event: TombstoneEvent) -> Step:
+    def _tombstone(self, event: TombstoneEvent, *, forward: bool) -> Step:
         step = Step()
         request = event.request
         content = request.content
@@ -760,9 +850,12 @@ class RoomState:
             verify_delete(request)
             if content.room != self.room or content.target != event.target:
                 raise EnvelopeError("deletion names another message", code="msg.bad_room")
-            role = self.log.role_of(content.author)
-            if role is None:
+            # The author's standing at the deletion's place in room order.
+            place = self._place(event.seq, 0, forward=forward)
+            role = self._role_at(content.author, place, lowest=True)
+            if role is None and self._role_at(content.author, place, lowest=False) is None:
                 raise EnvelopeError("deletion by a non-member", code="msg.not_member")
+            role = role or "member"
         except EnvelopeError as exc:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
@@ -851,7 +944,8 @@ class RoomState:
             if forward and self.policy.kind == "program":
                 self._support(step, h.sender, plaintext, h.id, event.seq)
         else:
-            self._room_body(step, h.sender, plaintext, h.id)
+            place = self._place(event.seq, h.head_index, forward=forward)
+            self._room_body(step, h.sender, plaintext, h.id, place)
         if _is_post(plaintext.body) and (h.sender in self.muted or h.sender in self.banned):
             return step  # counted (device, counter) above, never shown
         step.items.append(Accepted(event.seq, event.ts, h, plaintext))
@@ -878,14 +972,19 @@ class RoomState:
             self._rebase.discard(sender)
 
     def _room_body(
-        self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId
+        self,
+        step: Step,
+        sender: MemberId,
+        plaintext: Plaintext,
+        message_id: MessageId,
+        place: tuple[int, int],
     ) -> None:
         body = plaintext.body
         if isinstance(body, ReportBody):
             self._report(step, sender, body, message_id)
             return
         if isinstance(body, ModerationBody):
-            if self._apply_moderation(sender, body, plaintext.sent_at, message_id):
+            if self._apply_moderation(sender, body, plaintext.sent_at, message_id, place):
                 step.items.append(
                     MemberModerated(
                         room_id=self.room,
@@ -904,9 +1003,9 @@ class RoomState:
             return
         if not isinstance(body, ProfileBody | RulesBody | ScheduleBody):
             return
-        role = self.log.role_of(sender)
+        role = self._role_at(sender, place, lowest=True)
         if role is None or ROLE_RANK[role] < _MODERATOR:
-            return  # only moderators and owners speak for the room
+            return  # only moderators and owners speak for the room, at the message's place
         if isinstance(body, ScheduleBody):
             if not valid_schedule(body):
                 return
@@ -938,7 +1037,7 @@ class RoomState:
         c = op.content
         gone = (
             c.body.member
-            if isinstance(c.body, RemoveOp)
+            if isinstance(c.body, RemoveOp | BanOp)
             else c.author
             if isinstance(c.body, LeaveOp)
             else None
@@ -1055,26 +1154,39 @@ class RoomState:
         )
 
     def _apply_moderation(
-        self, sender: MemberId, body: ModerationBody, at: int, message_id: MessageId
+        self,
+        sender: MemberId,
+        body: ModerationBody,
+        at: int,
+        message_id: MessageId,
+        place: tuple[int, int],
     ) -> bool:
+        """Fold a moderation message judged at ``place``; True if it is announced.
+
+        ``ban`` and ``unban`` messages only give the reason for the ``room.ban`` or
+        ``room.unban`` operation of the same author: the log alone says who is banned.
+        """
         if any(m.message_id == message_id for m in self._moderation):
             return False  # our own, applied when sent
-        role = self.log.role_of(sender)
+        role = self._role_at(sender, place, lowest=True)
         if role is None or ROLE_RANK[role] < _MODERATOR:
             return False
-        target = self.log.role_of(body.member)
+        target = self._role_at(body.member, place, lowest=False)
         if target is not None and ROLE_RANK[target] >= ROLE_RANK[role]:
             return False  # nobody mutes or bans their equal or better
         if body.action == "mute":
             self.muted.add(body.member)
         elif body.action == "unmute":
             self.muted.discard(body.member)
-        elif body.action == "ban":
-            self.banned.add(body.member)
-        else:
-            self.banned.discard(body.member)
         self._moderation.append(_Mod(body.action, body.member, sender, at, body.reason, message_id))
-        return True
+        return body.action not in ("ban", "unban")
+
+    def _reason(self, action: str, member: MemberId, by: MemberId) -> str:
+        """The reason ``by`` gave in a ``moderation`` message for a ban or unban of ``member``."""
+        for m in reversed(self._moderation):
+            if (m.action, m.member, m.by) == (action, member, by):
+                return m.reason
+        return ""
 
     def moderation_history(self) -> list[ModerationEntry]:
         """Every moderation step this member can verify, oldest first.
@@ -1093,6 +1205,7 @@ class RoomState:
                 message_id=MessageId(m.message_id) if m.message_id else None,
             )
             for m in self._moderation
+            if m.action not in ("ban", "unban")  # reasons: shown with the log operation
         ]
         for op in self.log.ops:
             c = op.content
@@ -1104,6 +1217,17 @@ class RoomState:
                 entries.append(
                     ModerationEntry(
                         action="role", member=c.body.member, by=c.author, at=c.at, role=c.body.role
+                    )
+                )
+            elif isinstance(c.body, BanOp | UnbanOp):
+                action: Literal["ban", "unban"] = "ban" if isinstance(c.body, BanOp) else "unban"
+                entries.append(
+                    ModerationEntry(
+                        action=action,
+                        member=c.body.member,
+                        by=c.author,
+                        at=c.at,
+                        reason=self._reason(action, c.body.member, c.author),
                     )
                 )
         entries.sort(key=lambda e: e.at)
@@ -1124,7 +1248,8 @@ class RoomState:
         if isinstance(body, RulesAcceptBody):
             self._note_acceptance(self.me, body.version)
         elif isinstance(body, ModerationBody):
-            self._apply_moderation(self.me, body, at, message_id)
+            here = (self.log.index, self.log.index)
+            self._apply_moderation(self.me, body, at, message_id, here)
         elif isinstance(body, SupporterStatusBody):
             if self.policy.kind == "program" and self.log.role_of(self.me) == "supporter":
                 self.support.note_status(body)
@@ -1272,6 +1397,25 @@ class RoomState:
         commit = self._commit(self._recipients(without=member), rng)
         return self._sign(RemoveOp(member=member, commit=commit), now)
 
+    def ban_op(
+        self, member: MemberId, *, now: int, rng: crypto.Rng = crypto.random_bytes
+    ) -> SignedOp:
+        """A ``room.ban`` of ``member``; if they are a member, with the epoch the rest move to."""
+        self.require_sendable()
+        if member in self.log.banned:
+            raise LogError(f"{member} is banned already", code="log.invalid")
+        commit = None
+        if member in self.log.members:
+            commit = self._commit(self._recipients(without=member), rng)
+        return self._sign(BanOp(member=member, commit=commit), now)
+
+    def unban_op(self, member: MemberId, *, now: int) -> SignedOp:
+        """A ``room.unban`` lifting the ban on ``member``."""
+        self.require_sendable()
+        if member not in self.log.banned:
+            raise LogError(f"{member} is not banned", code="log.invalid")
+        return self._sign(UnbanOp(member=member), now)
+
     def leave_op(self, *, now: int) -> SignedOp:
         """A ``room.leave``; the next remaining member to act rotates."""
         if self.status != "active":
@@ -1341,7 +1485,10 @@ class RoomState:
         registered = self.log.invites.get(invite.public)
         if registered is None:
             raise InviteError("this room has no such invite", code="invite.unknown")
-        if registered.revoked:
+        if self.me in self.log.banned:
+            raise InviteError("a moderator banned you from this room", code="invite.banned")
+        if registered.revoked or not self.log.may_grant(registered.created_by, registered.role):
+            # Revoked, or its creator was removed, banned, demoted or left.
             raise InviteError("this invite was revoked", code="invite.revoked")
         if registered.uses >= registered.max_uses:
             raise InviteError("this invite has been used up", code="invite.used_up")

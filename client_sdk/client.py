@@ -124,6 +124,12 @@ _log = logging.getLogger("client_sdk")
 
 _T = TypeVar("_T")
 _MAX_REBASES: Final = 8
+_JOIN_REFUSALS: Final = {
+    "log.bad_invite": "invite.refused",
+    "log.banned": "invite.banned",
+    "log.room_full": "invite.room_full",
+}
+"""The relay's refusals of a join, as the InviteError codes the app sees."""
 _SYNC_PAGE: Final = 500
 _OPEN_AHEAD_MIN: Final = 16
 """Messages in a sync page below which they are opened on the event loop, not a thread."""
@@ -649,8 +655,10 @@ class HearthClient:
         Raises:
             InviteError: The link is malformed, or the room has no live invite
                 for it (``invite.unknown``, ``invite.expired``, ``invite.used_up``,
-                ``invite.revoked``), or the room is at its member cap
-                (``invite.room_full``: a buddy chat holds two).
+                ``invite.revoked``: also when its creator was removed, banned,
+                demoted or left), or the room is at its member cap
+                (``invite.room_full``: a buddy chat holds two), or the log bans
+                our key (``invite.banned``).
             LogError: The relay served a log that does not verify.
         """
         self._check_open()
@@ -693,10 +701,8 @@ class HearthClient:
             except RelayError as exc:
                 if exc.code == "log.conflict":
                     continue
-                if exc.code == "log.bad_invite":
-                    raise InviteError(exc.message, code="invite.refused") from exc
-                if exc.code == "log.room_full":
-                    raise InviteError(exc.message, code="invite.room_full") from exc
+                if exc.code in _JOIN_REFUSALS:
+                    raise InviteError(exc.message, code=_JOIN_REFUSALS[exc.code]) from exc
                 raise
             step = state.apply_op(op)
             state.position = result.seq
@@ -712,7 +718,10 @@ class HearthClient:
         raise RelayError("the room kept changing while joining", code="log.conflict")
 
     def _refuse_blocked_invite(self, state: RoomState, invite: InviteKey) -> None:
-        """Refuse an invite a blocked key made, or a buddy chat a blocked key is in."""
+        """Refuse an invite a blocked key made, a buddy chat a blocked key is in, or a
+        room whose log bans us (before anything is signed or sealed)."""
+        if state.me in state.log.banned:
+            raise InviteError("a moderator banned you from this room", code="invite.banned")
         registered = state.log.invites.get(invite.public)
         if registered is not None and registered.created_by in self._blocks:
             raise InviteError("this invite comes from a key you blocked", code="invite.blocked")
@@ -1071,15 +1080,15 @@ class HearthClient:
         )
 
     async def _evict(self, slot: Slot, member: MemberId) -> None:
-        """Remove a banned key someone re-admitted, or a blocked key joining our buddy chat.
+        """Remove a blocked key joining our buddy chat (a banned key cannot join at all).
 
-        Nothing happens if another moderator was faster.
+        Nothing happens if it is gone already.
         """
 
         def build() -> SignedOp | None:
             state = slot.state
             blocked_buddy = state.policy.kind == "buddy" and member in self._blocks
-            if member not in state.log.members or not (member in state.banned or blocked_buddy):
+            if member not in state.log.members or not blocked_buddy:
                 return None
             return state.remove_op(member, now=_now_ms())
 

@@ -105,10 +105,11 @@ class InviteError(HearthError):
     """An invite link that cannot be used.
 
     Codes: ``invite.malformed`` (not a Hearth invite link), ``invite.unknown``
-    (the room's verified log holds no such invite), ``invite.revoked``,
+    (the room's verified log holds no such invite), ``invite.revoked`` (also
+    when its creator was removed, banned or demoted, or left),
     ``invite.expired``, ``invite.used_up``, ``invite.room_full`` (the room is at
     its policy's member cap; a buddy chat holds two), ``invite.refused`` (the
-    relay's log refused the join), ``invite.banned`` (a moderator banned us),
+    relay's log refused the join), ``invite.banned`` (the room's log bans our key),
     ``invite.blocked`` (a key we blocked made the invite, or is in the buddy chat).
     """
 

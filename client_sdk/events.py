@@ -153,8 +153,11 @@ class MemberRemoved:
 class MemberModerated:
     """A moderator or owner (``by``) muted, unmuted, banned or unbanned ``member``.
 
-    From a signed ``moderation`` message, honoured only if ``by`` outranks
-    ``member``. A ban is followed by the ``room.remove`` that enforces it.
+    Mutes come from a signed ``moderation`` message, honoured only if ``by``
+    outranked ``member`` at the message's place in room order. Bans and unbans
+    come from the verified log (``room.ban``, ``room.unban``); a ban of a member
+    follows the :class:`MemberRemoved` it causes, and ``reason`` is the one ``by``
+    gave in an encrypted ``moderation`` message before it (empty if none).
     """
 
     room_id: RoomId

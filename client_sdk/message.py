@@ -63,13 +63,16 @@ class ModerationEntry:
     """One verified moderation step, from :meth:`client_sdk.Room.moderation_history`.
 
     Attributes:
-        action: ``remove`` and ``role`` come from signed log operations; ``mute``,
-            ``unmute``, ``ban``, ``unban`` from signed ``moderation`` messages;
-            ``delete`` from a moderator's or owner's signed deletion request.
+        action: ``remove``, ``role``, ``ban`` and ``unban`` come from signed log
+            operations; ``mute`` and ``unmute`` from signed ``moderation``
+            messages; ``delete`` from a moderator's or owner's signed deletion
+            request. Messages count only if their author had the authority at the
+            message's place in room order.
         member: Whom it concerns (None for ``delete``).
         by: The moderator or owner who signed it.
         at: Their clock, milliseconds since the Unix epoch.
-        reason: The reason given, if any (mute, ban).
+        reason: The reason given, if any (mute; ban and unban: from the encrypted
+            ``moderation`` message their author sent with them).
         message_id: The moderation message, or for ``delete`` the deleted message.
         role: The new role, for ``role``.
     """

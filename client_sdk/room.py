@@ -477,23 +477,39 @@ class Room:
         return await self._client._room_send(self._id, body)
 
     async def ban(self, member_id: MemberId, reason: str = "") -> None:
-        """Ban a member: a signed ``moderation`` message recording it, then the removal.
+        """Ban a key (moderators over lower roles, owners over anyone): a ``room.ban``.
 
-        The removal commits a new epoch the banned member never sees. Afterwards
-        their own SDK refuses to join the room again, and if their key is
-        re-admitted anyway (an old invite), the first moderator or owner online
-        who outranks them removes it again; their posts stay hidden meanwhile.
+        The ban is a signed log operation that the relay and every client enforce:
+        the key is removed with a new epoch it never sees (if it is a member), and
+        can be neither added nor join again while banned, whatever invite it holds.
+        A key that is not a member can be banned too. The ``reason`` never goes into
+        the log, which the relay reads: it is sent first as an encrypted
+        ``moderation`` message, and members see it with the ban
+        (:class:`MemberModerated`, :meth:`moderation_history`).
+
+        Raises:
+            LogError: ``log.invalid`` if the key is banned already; the relay's
+                ``log.unauthorized`` if we may not ban them.
         """
         member = MemberId(member_id)
-        await self._client._room_send(
-            self._id, ModerationBody(action="ban", member=member, reason=reason)
-        )
-        await self.remove(member)
+        if reason:
+            await self._client._room_send(
+                self._id, ModerationBody(action="ban", member=member, reason=reason)
+            )
+        await self._client._room_op(self._id, lambda s: s.ban_op(member, now=_now()))
 
-    async def unban(self, member_id: MemberId, reason: str = "") -> MessageId:
-        """Lift a ban (the member needs a new invite to come back)."""
-        body = ModerationBody(action="unban", member=MemberId(member_id), reason=reason)
-        return await self._client._room_send(self._id, body)
+    async def unban(self, member_id: MemberId, reason: str = "") -> None:
+        """Lift a ban: a ``room.unban`` (the key needs a new invite or add to come back).
+
+        Raises:
+            LogError: ``log.invalid`` if the key is not banned.
+        """
+        member = MemberId(member_id)
+        if reason:
+            await self._client._room_send(
+                self._id, ModerationBody(action="unban", member=member, reason=reason)
+            )
+        await self._client._room_op(self._id, lambda s: s.unban_op(member, now=_now()))
 
     @property
     def muted(self) -> frozenset[MemberId]:
@@ -502,15 +518,16 @@ class Room:
 
     @property
     def banned(self) -> frozenset[MemberId]:
-        """Keys currently banned (from signed moderation messages)."""
+        """Keys the verified room log bans now (``room.ban``, not lifted)."""
         return frozenset(self._state.banned)
 
     def moderation_history(self) -> list[ModerationEntry]:
         """The room's moderation, oldest first, as this member can verify it.
 
         Removals and role changes come from the signed room log, complete for
-        every member. Mutes, bans and moderators' deletions come from signed
-        messages, so a member sees those from their join on.
+        every member, and so do bans (with the reason, if this member could read the
+        ``moderation`` message that gave it). Mutes and moderators' deletions come
+        from signed messages, so a member sees those from their join on.
         """
         return self._state.moderation_history()
 

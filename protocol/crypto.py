@@ -73,6 +73,7 @@ __all__ = [
     "blake2b",
     "box_keypair_from_seed",
     "box_public",
+    "check_box_key",
     "kdf",
     "passphrase_key",
     "pow_check",
@@ -207,6 +208,48 @@ def box_keypair_from_seed(seed: bytes) -> nacl.public.PrivateKey:
 def box_public(key: nacl.public.PrivateKey) -> bytes:
     """The 32-byte public half of an X25519 key."""
     return bytes(key.public_key)
+
+
+# The X25519 public keys of small order (libsodium's ``has_small_order`` list): 0, 1,
+# the two points of order 8, p - 1, p and p + 1, little-endian. X25519 ignores the top
+# bit of the last byte, so each also stands for its twin with that bit set. A shared
+# secret with any of them is all zeros whatever the private key: a member who bound
+# one could never be sealed to, and every commit that had to include them would fail.
+_LOW_ORDER: Final = (
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    bytes([0xEC]) + b"\xff" * 30 + bytes([0x7F]),
+    bytes([0xED]) + b"\xff" * 30 + bytes([0x7F]),
+    bytes([0xEE]) + b"\xff" * 30 + bytes([0x7F]),
+)
+# Any fixed non-zero scalar does for the second test; this one is BLAKE2b of a label so
+# nobody wonders where it came from.
+_PROBE_SCALAR: Final = hashlib.blake2b(b"hearth-box-key-probe", digest_size=32).digest()
+
+
+def check_box_key(public: bytes) -> None:
+    """Refuse an X25519 public key that nothing can be sealed to.
+
+    A key is refused if it is not 32 bytes, if it is one of the small-order points
+    (ignoring the top bit, which X25519 ignores), or if ``crypto_scalarmult`` with a
+    fixed scalar gives all zeros (libsodium refuses that itself).
+
+    Raises:
+        CryptoError: ``crypto.bad_key``.
+    """
+    if len(public) != KEY_BYTES:
+        raise CryptoError("an X25519 key is 32 bytes", code="crypto.bad_key")
+    masked = public[:31] + bytes([public[31] & 0x7F])
+    if masked in _LOW_ORDER:
+        raise CryptoError("an X25519 key of small order", code="crypto.bad_key")
+    try:
+        shared = _b.crypto_scalarmult(_PROBE_SCALAR, public)
+    except (RuntimeError, nacl.exceptions.CryptoError, nacl.exceptions.TypeError) as exc:
+        raise CryptoError("an X25519 key of small order", code="crypto.bad_key") from exc
+    if shared == bytes(KEY_BYTES):  # pragma: no cover - libsodium refuses these above
+        raise CryptoError("an X25519 key of small order", code="crypto.bad_key")
 
 
 def seal(recipient_public: bytes, plaintext: bytes) -> bytes:

@@ -81,13 +81,24 @@ def make_commit(
         history: Earlier epoch secrets to pass on (only in rooms whose policy
             shares history).
         rng: Source of the commit secret and nonces.
+
+    Raises:
+        CryptoError: ``crypto.bad_key`` naming the member whose key nothing can be
+            sealed to (the log refuses such keys; this guards keys from elsewhere).
     """
     commit_secret = rng(crypto.KEY_BYTES)
     secret = derive_epoch_secret(commit_secret, room, epoch, prev)
-    shares = [
-        Share(member=member, sealed=crypto.seal(recipients[member], commit_secret))
-        for member in sorted(recipients)
-    ]
+    shares = []
+    for member in sorted(recipients):
+        try:
+            sealed = crypto.seal(recipients[member], commit_secret)
+        except CryptoError as exc:
+            # Say whose key it is: the app (and whoever reads the log) can act on it.
+            raise CryptoError(
+                f"cannot seal the commit to {member}: their X25519 key is not usable",
+                code="crypto.bad_key",
+            ) from exc
+        shares.append(Share(member=member, sealed=sealed))
     sealed_history = None
     if history:
         entries = [_HistoryEntry(e, s) for e, s in sorted(history.items())]

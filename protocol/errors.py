@@ -77,7 +77,8 @@ class LogError(HearthError):
 
     Codes: ``log.bad_signature``, ``log.bad_index``, ``log.bad_prev``,
     ``log.bad_room``, ``log.replay``, ``log.unauthorized``, ``log.not_member``,
-    ``log.bad_commit``, ``log.bad_binding``, ``log.bad_invite``, ``log.room_full``,
+    ``log.bad_commit``, ``log.bad_binding``, ``log.bad_key``, ``log.bad_invite``,
+    ``log.banned``, ``log.room_full``,
     ``log.not_recipient``, ``log.empty``, ``log.invalid``.
     """
 

@@ -23,6 +23,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "ROLE_RANK",
     "AddOp",
+    "BanOp",
     "Binding",
     "Commit",
     "Count",
@@ -48,6 +49,7 @@ __all__ = [
     "Share",
     "Sig",
     "SignedOp",
+    "UnbanOp",
 ]
 
 PROTOCOL_VERSION: Final = 2
@@ -145,6 +147,24 @@ class RemoveOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=
     commit: Commit
 
 
+class BanOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.ban"):
+    """Bans a key: never added nor joined again while banned; a member is also removed.
+
+    Authority as for ``room.remove``. ``commit`` is the next epoch for the members
+    left when ``member`` is a member now, and absent when it is not (a key banned
+    before it could come back, or again after leaving).
+    """
+
+    member: MemberIdField
+    commit: Commit | None = None
+
+
+class UnbanOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.unban"):
+    """Lifts a ban; the key needs a new add or invite to come back."""
+
+    member: MemberIdField
+
+
 class LeaveOp(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="room.leave"):
     """The author leaves. No commit: the next remaining member to act rotates."""
 
@@ -215,6 +235,8 @@ OpBody = (
     | RoleOp
     | RotateOp
     | RetentionOp
+    | BanOp
+    | UnbanOp
 )
 
 

@@ -12,17 +12,24 @@ with the first failing code:
 2. ``log.bad_signature``: the author's signature over the content;
 3. authority, from the one table ``_RULES`` below: ``log.unauthorized`` (the author
    may not do this under the policy and roles at this point), ``log.not_member``,
-   ``log.bad_binding``, ``log.bad_invite``, ``log.room_full``, ``log.invalid``;
+   ``log.bad_binding``, ``log.bad_key`` (an X25519 key nothing can be sealed to),
+   ``log.bad_invite`` (also: the invite's creator may no longer grant it),
+   ``log.banned`` (adding or joining a banned key), ``log.room_full``, ``log.invalid``;
 4. ``log.bad_commit``: a membership change without a commit for exactly the next
    epoch and exactly the members after the operation, or a commit that passes
    earlier epochs on in a room whose policy does not share history.
 
 State changes only when every check passes, so a refused operation leaves the log
-as it was.
+as it was. An invite lives only as long as its creator may grant it: removing,
+banning or demoting the creator marks their open invites revoked, and a join checks
+the creator's standing again. Every change of a member's role (joining, leaving and
+removal included) is kept with its index, so :meth:`RoomLog.role_at` answers what
+role a key held at any point of the log.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -37,6 +44,7 @@ from protocol.ids import MemberId, RoomId, member_key, room_id_from_genesis
 from protocol.ops import (
     ROLE_RANK,
     AddOp,
+    BanOp,
     Binding,
     Commit,
     CreateOp,
@@ -55,9 +63,10 @@ from protocol.ops import (
     RoleOp,
     RotateOp,
     SignedOp,
+    UnbanOp,
 )
 
-__all__ = ["ZERO_HASH", "Invite", "Member", "RoomLog", "op_hash"]
+__all__ = ["ZERO_HASH", "Ban", "Invite", "Member", "RoomLog", "op_hash"]
 
 ZERO_HASH: Final = bytes(32)
 _MODERATOR: Final = ROLE_RANK["moderator"]
@@ -92,6 +101,19 @@ class Invite:
     revoked: bool = False
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A key the log bans: it cannot be added or join while the ban stands."""
+
+    member: MemberId
+    by: MemberId
+    role: Role
+    """The key's role when banned (``member`` if it was not in the room): lifting the
+    ban takes the authority that imposing it took."""
+    index: int
+
+
 @dataclass(slots=True)
 class _Change:
     """What an accepted operation does to the state."""
@@ -101,6 +123,13 @@ class _Change:
     policy: Policy | None = None
     commit: Commit | None = None
     departed: bool = False
+    touched: MemberId | None = None
+    """The one member whose membership or role the operation changes."""
+    revoke: bool = False
+    """``touched`` was removed, banned or had their role changed: their open invites
+    that they may no longer grant are revoked (a leaver's die at use, see ``_join``)."""
+    ban: Ban | None = None
+    unban: MemberId | None = None
 
 
 def _fail(code: str, message: str) -> LogError:
@@ -145,6 +174,12 @@ def _check_binding(room: RoomId, member: MemberId, box_key: bytes, binding: byte
         crypto.verify(member_key(member), crypto.CTX_BINDING, statement, binding)
     except (CryptoError, DecodeError) as exc:
         raise _fail("log.bad_binding", f"{member} did not bind this X25519 key") from exc
+    # A key of small order would make every later commit fail (nothing can be sealed
+    # to it): one joiner could freeze the room. It never enters the log.
+    try:
+        crypto.check_box_key(box_key)
+    except CryptoError as exc:
+        raise _fail("log.bad_key", f"{member}'s X25519 key is not usable") from exc
 
 
 @final
@@ -152,6 +187,7 @@ class RoomLog:
     """A verified room log and the room state it folds to."""
 
     __slots__ = (
+        "_banned",
         "_confirms",
         "_epoch",
         "_epoch_at",
@@ -161,6 +197,7 @@ class RoomLog:
         "_needs_rotation",
         "_ops",
         "_policy",
+        "_roles",
         "_room",
     )
 
@@ -175,6 +212,9 @@ class RoomLog:
         self._hashes: list[bytes] = []
         self._epoch_at: list[int] = []
         self._confirms: dict[int, bytes] = {}
+        self._banned: dict[MemberId, Ban] = {}
+        self._roles: dict[MemberId, tuple[list[int], list[Role | None]]] = {}
+        """Per key: the indexes where its role changed, and the role from there on."""
 
     @classmethod
     def from_ops(cls, ops: Iterable[SignedOp]) -> RoomLog:
@@ -203,6 +243,11 @@ class RoomLog:
     @property
     def invites(self) -> Mapping[bytes, Invite]:
         return MappingProxyType(self._invites)
+
+    @property
+    def banned(self) -> Mapping[MemberId, Ban]:
+        """Keys banned now (a lifted ban is gone from here)."""
+        return MappingProxyType(self._banned)
 
     @property
     def epoch(self) -> int:
@@ -239,6 +284,39 @@ class RoomLog:
     def role_of(self, member: MemberId) -> Role | None:
         m = self._members.get(member)
         return m.role if m else None
+
+    def role_at(self, member: MemberId, index: int) -> Role | None:
+        """The role ``member`` held once the operation at ``index`` applied (None: not a member).
+
+        What a message placed after that operation in room order is judged by.
+        """
+        history = self._roles.get(member)
+        if history is None or index < 0:
+            return None
+        indexes, roles = history
+        at = bisect_right(indexes, index)
+        return roles[at - 1] if at else None
+
+    def roles_between(self, member: MemberId, first: int, last: int) -> list[Role | None]:
+        """Every role ``member`` held from index ``first`` through ``last``, in order.
+
+        For a message whose place in room order is known only to lie in that span.
+        """
+        history = self._roles.get(member)
+        if history is None:
+            return [None]
+        indexes, roles = history
+        start = bisect_right(indexes, first)
+        end = bisect_right(indexes, last)
+        return [roles[start - 1] if start else None, *roles[start:end]]
+
+    def may_grant(self, member: MemberId, role: Role) -> bool:
+        """True if ``member`` may now add a ``role`` or create an invite granting it."""
+        holder = self._members.get(member)
+        if holder is None:
+            return False
+        rank = ROLE_RANK[holder.role]
+        return rank >= ROLE_RANK[self._policy.invite_role] and ROLE_RANK[role] <= rank
 
     def hash_at(self, index: int) -> bytes:
         return self._hashes[index]
@@ -316,6 +394,17 @@ class RoomLog:
             self._members = change.members
         if change.invite is not None:
             self._invites[change.invite.key] = change.invite
+        if change.ban is not None:
+            self._banned[change.ban.member] = change.ban
+        if change.unban is not None:
+            del self._banned[change.unban]
+        if isinstance(c.body, CreateOp):
+            for member in self._members:  # the first members: whoever room.create made
+                self._note_role(member, c.index)
+        if change.touched is not None:
+            self._note_role(change.touched, c.index)
+            if change.revoke:
+                self._revoke_invites_of(change.touched)
         if change.commit is not None:
             self._epoch = change.commit.epoch
             self._confirms[self._epoch] = change.commit.confirm
@@ -325,6 +414,23 @@ class RoomLog:
         self._ops.append(op)
         self._hashes.append(op_hash(op))
         self._epoch_at.append(self._epoch)
+
+    def _note_role(self, member: MemberId, index: int) -> None:
+        """Record ``member``'s role from ``index`` on (None once they are gone)."""
+        holder = self._members.get(member)
+        indexes, roles = self._roles.setdefault(member, ([], []))
+        indexes.append(index)
+        roles.append(holder.role if holder is not None else None)
+
+    def _revoke_invites_of(self, member: MemberId) -> None:
+        """Revoke ``member``'s open invites that they may no longer grant."""
+        for key, invite in self._invites.items():
+            if (
+                invite.created_by == member
+                and not invite.revoked
+                and not self.may_grant(member, invite.role)
+            ):
+                self._invites[key] = replace(invite, revoked=True)
 
     # -- rules -------------------------------------------------------------
 
@@ -360,33 +466,76 @@ class RoomLog:
             raise _fail("log.unauthorized", f"{c.author} may not add a {body.role}")
         if body.member in self._members:
             raise _fail("log.invalid", f"{body.member} is already a member")
+        self._not_banned(body.member)
         self._room_has_space()
         _check_binding(c.room, body.member, body.box_key, body.binding)
         members = dict(self._members)
         members[body.member] = Member(body.member, body.box_key, body.role)
-        return _Change(members=members, commit=body.commit)
+        return _Change(members=members, commit=body.commit, touched=body.member)
+
+    def _may_remove(self, c: OpContent, target: MemberId, role: Role, what: str) -> None:
+        """Moderators remove (and ban) lower ranks; owners anyone but themselves."""
+        rank = self._rank(c)
+        if target == c.author:
+            raise _fail("log.invalid", f"use room.leave to leave, not room.{what}")
+        owner = ROLE_RANK["owner"]
+        if rank < _MODERATOR or (rank != owner and ROLE_RANK[role] >= rank):
+            raise _fail("log.unauthorized", f"{c.author} may not {what} a {role}")
 
     def _remove(self, c: OpContent) -> _Change:
         body = c.body
         assert isinstance(body, RemoveOp)
-        rank = self._rank(c)
+        self._author(c)
         target = self._members.get(body.member)
         if target is None:
             raise _fail("log.not_member", f"{body.member} is not a member")
-        if body.member == c.author:
-            raise _fail("log.invalid", "use room.leave to leave")
-        owner = ROLE_RANK["owner"]
-        if rank < _MODERATOR or (rank != owner and ROLE_RANK[target.role] >= rank):
-            raise _fail("log.unauthorized", f"{c.author} may not remove a {target.role}")
+        self._may_remove(c, body.member, target.role, "remove")
         members = dict(self._members)
         del members[body.member]
-        return _Change(members=members, commit=body.commit)
+        return _Change(members=members, commit=body.commit, touched=body.member, revoke=True)
+
+    def _ban(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, BanOp)
+        self._author(c)
+        if body.member in self._banned:
+            raise _fail("log.invalid", f"{body.member} is banned already")
+        target = self._members.get(body.member)
+        role: Role = target.role if target is not None else "member"
+        self._may_remove(c, body.member, role, "ban")
+        ban = Ban(member=body.member, by=c.author, role=role, index=c.index)
+        if target is None:
+            if body.commit is not None:
+                raise _fail("log.bad_commit", "banning a non-member commits no epoch")
+            return _Change(ban=ban, touched=body.member, revoke=True)
+        if body.commit is None:
+            raise _fail("log.bad_commit", "banning a member must commit the next epoch")
+        members = dict(self._members)
+        del members[body.member]
+        return _Change(
+            members=members, commit=body.commit, ban=ban, touched=body.member, revoke=True
+        )
+
+    def _unban(self, c: OpContent) -> _Change:
+        body = c.body
+        assert isinstance(body, UnbanOp)
+        rank = self._rank(c)
+        ban = self._banned.get(body.member)
+        if ban is None:
+            raise _fail("log.invalid", f"{body.member} is not banned")
+        if rank < _MODERATOR or (rank != ROLE_RANK["owner"] and ROLE_RANK[ban.role] >= rank):
+            raise _fail("log.unauthorized", f"{c.author} may not lift a ban on a {ban.role}")
+        return _Change(unban=body.member)
+
+    def _not_banned(self, member: MemberId) -> None:
+        if member in self._banned:
+            raise _fail("log.banned", f"{member} is banned from this room")
 
     def _leave(self, c: OpContent) -> _Change:
         self._author(c)
         members = dict(self._members)
         del members[c.author]
-        return _Change(members=members, departed=True)
+        return _Change(members=members, departed=True, touched=c.author)
 
     def _invite_create(self, c: OpContent) -> _Change:
         body = c.body
@@ -431,6 +580,12 @@ class RoomLog:
             raise _fail("log.bad_invite", "this invite has no uses left")
         if c.at > invite.expires_at:
             raise _fail("log.bad_invite", "this invite has expired")
+        # An invite admits only while its creator may still grant it, as at creation:
+        # removal, a ban and a demotion revoke it in the state already; this also
+        # covers a creator who left.
+        if not self.may_grant(invite.created_by, invite.role):
+            raise _fail("log.bad_invite", "the invite's creator may no longer grant it")
+        self._not_banned(c.author)
         proof = InviteProof(room=c.room, index=c.index, joiner=c.author, box_key=body.box_key)
         try:
             crypto.verify(body.invite_key, crypto.CTX_INVITE, canonical(proof), body.invite_proof)
@@ -441,7 +596,7 @@ class RoomLog:
         members = dict(self._members)
         members[c.author] = Member(c.author, body.box_key, invite.role)
         used = replace(invite, uses=invite.uses + 1)
-        return _Change(members=members, invite=used, commit=body.commit)
+        return _Change(members=members, invite=used, commit=body.commit, touched=c.author)
 
     def _role(self, c: OpContent) -> _Change:
         body = c.body
@@ -458,7 +613,7 @@ class RoomLog:
             raise _fail("log.unauthorized", f"{c.author} may not make a {target.role} {body.role}")
         members = dict(self._members)
         members[body.member] = replace(target, role=body.role)
-        return _Change(members=members)
+        return _Change(members=members, touched=body.member, revoke=True)
 
     def _rotate(self, c: OpContent) -> _Change:
         body = c.body
@@ -489,4 +644,6 @@ _RULES: Final[Mapping[type[OpBody], _Rule]] = {
     RoleOp: RoomLog._role,
     RotateOp: RoomLog._rotate,
     RetentionOp: RoomLog._retention,
+    BanOp: RoomLog._ban,
+    UnbanOp: RoomLog._unban,
 }

@@ -73,6 +73,7 @@ from protocol.messages import (
 )
 from protocol.ops import (
     AddOp,
+    BanOp,
     Binding,
     Commit,
     CreateOp,
@@ -87,6 +88,7 @@ from protocol.ops import (
     RoleOp,
     RotateOp,
     Share,
+    UnbanOp,
 )
 from protocol.signing import sign_report, sign_support_request
 
@@ -693,6 +695,36 @@ class LogBuilder:
     def leave(self, name: str) -> SignedOp:
         return self.sign(name, LeaveOp())
 
+    def ban(self, author: str, name: str) -> SignedOp:
+        member = self.member(name)
+        commit = self.commit(self.recipients(minus=(name,))) if member in self.log.members else None
+        return self.sign(author, BanOp(member=member, commit=commit))
+
+    def unban(self, author: str, name: str) -> SignedOp:
+        return self.sign(author, UnbanOp(member=self.member(name)))
+
+    def join_with_key(self, name: str, label: str, box_key: bytes) -> SignedOp:
+        """A join by ``name`` binding ``box_key`` (its own signature: a hostile joiner).
+
+        The commit is sealed to the members and to a usable stand-in key for the
+        joiner, so the only thing wrong with the operation is ``box_key``.
+        """
+        k, invite = self.keys(name), self.invites[label]
+        index = self.log.index + 1
+        statement = canonical(Binding(room=self.room, member=k.member, box_key=box_key))
+        recipients = self.recipients()
+        recipients[k.member] = self.keys("dan").box_public
+        body = JoinOp(
+            invite_key=invite.public,
+            invite_proof=invite.prove(
+                room=self.room, index=index, joiner=k.member, box_key=box_key
+            ),
+            box_key=box_key,
+            binding=k.sign(crypto.CTX_BINDING, statement),
+            commit=self.commit(recipients),
+        )
+        return self.sign(name, body)
+
     def role(self, author: str, name: str, role: Role) -> SignedOp:
         return self.sign(author, RoleOp(member=self.member(name), role=role))
 
@@ -760,6 +792,22 @@ def _buddy() -> LogBuilder:
     return b
 
 
+def _moderation() -> LogBuilder:
+    # Bans and the invites that die with their creator's authority (issue 17).
+    b = LogBuilder("moderation", Policy())
+    b.apply(b.add("owner", "mod", "moderator"))
+    b.apply(b.add("mod", "alice"))
+    b.apply(b.invite("mod", "mod-link", role="moderator", uses=3))
+    b.apply(b.invite("mod", "member-link", uses=3))
+    b.apply(b.role("owner", "mod", "supporter"))  # revokes both: invite_role is moderator
+    b.apply(b.ban("owner", "alice"))  # removes her, with a commit
+    b.apply(b.ban("owner", "carol"))  # not a member: no commit
+    b.apply(b.unban("owner", "alice"))
+    b.apply(b.invite("owner", "owner-link"))
+    b.apply(b.join("bob", "owner-link"))
+    return b
+
+
 def _state(log: RoomLog) -> dict[str, Any]:
     return {
         "room": log.room,
@@ -785,6 +833,10 @@ def _state(log: RoomLog) -> dict[str, Any]:
             }
             for i in sorted(log.invites.values(), key=lambda i: i.key)
         ],
+        "banned": [
+            {"member": x.member, "by": x.by, "role": x.role, "index": x.index}
+            for x in sorted(log.banned.values(), key=lambda x: x.member)
+        ],
     }
 
 
@@ -804,6 +856,7 @@ def build_logs_valid() -> dict[str, Any]:
         ("lifecycle", _lifecycle()),
         ("shared-history", _shared_history()),
         ("buddy", _buddy()),
+        ("moderation", _moderation()),
     ):
         logs.append(
             {
@@ -962,6 +1015,52 @@ def _invalid_cases() -> list[Case]:  # noqa: PLR0915 - one case after another, o
     stolen = msgspec.structs.replace(counterfeit, genesis=real.genesis, commit=real.commit)
     first = b.sign("mallory", stolen, index=0, prev=ZERO_HASH)
     cases.append(("create with the real genesis for another owner", (), first, "log.bad_genesis"))
+    for name, builder in (
+        ("was removed", lambda b: b.remove("owner", "mod")),
+        ("was banned", lambda b: b.ban("owner", "mod")),
+        ("was demoted", lambda b: b.role("owner", "mod", "member")),
+        ("left", lambda b: b.leave("mod")),
+    ):
+        b = base(f"invite-creator-{name.split()[-1]}")
+        b.apply(b.invite("mod", "link", role="moderator", uses=3))
+        b.apply(builder(b))
+        if b.log.needs_rotation:
+            b.apply(b.rotate("owner"))
+        case(f"invite whose creator {name}", b, b.join("carol", "link"), "log.bad_invite")
+    b = base("banned-joins")
+    b.apply(b.invite("mod", "link", uses=3))
+    b.apply(b.ban("mod", "alice"))
+    case("a banned key joins", b, b.join("alice", "link"), "log.banned")
+    b = base("banned-added")
+    b.apply(b.ban("owner", "carol"))
+    case("a banned key is added", b, b.add("mod", "carol"), "log.banned")
+    b = base("ban-without-commit")
+    case(
+        "a ban of a member without a commit",
+        b,
+        b.sign("owner", BanOp(member=b.member("alice"))),
+        "log.bad_commit",
+    )
+    b = base("mod-bans-owner")
+    case("a moderator bans the owner", b, b.ban("mod", "owner"), "log.unauthorized")
+    for label, key in (
+        ("zero", bytes(32)),
+        ("one", bytes([1]) + bytes(31)),
+        (
+            "order-8",
+            bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+        ),
+        ("p-minus-1", bytes([0xEC]) + b"\xff" * 30 + bytes([0x7F])),
+        ("zero-top-bit", bytes(31) + bytes([0x80])),
+    ):
+        b = base(f"low-order-{label}")
+        b.apply(b.invite("mod", "link"))
+        case(
+            f"a join binding a small-order X25519 key ({label})",
+            b,
+            b.join_with_key("carol", "link", key),
+            "log.bad_key",
+        )
     b = LogBuilder("invalid/first-not-create", Policy())
     first = b.sign("owner", RotateOp(commit=b.commit(b.recipients())), index=0, prev=ZERO_HASH)
     cases.append(("a log that does not start with create", (), first, "log.invalid"))

@@ -301,6 +301,7 @@ class Relay:
             or invite.revoked
             or invite.uses >= invite.max_uses
             or now > invite.expires_at
+            or not state.log.may_grant(invite.created_by, invite.role)  # its creator left
         ):
             raise not_found()
         try:

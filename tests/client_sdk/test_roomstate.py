@@ -556,3 +556,91 @@ def test_an_opened_result_counts_only_for_its_own_envelope_and_secret(room) -> N
     got = _received(carol, seq, cases)
     assert texts(got) == ["what alice wrote", "something else"]
     assert not alarms(got)
+
+
+def _say_profile(seq: Seq, who: Person, name: str) -> None:
+    pt = Plaintext(
+        device=who.device, counter=who.state.next_counter(), sent_at=T0, body=ProfileBody(name=name)
+    )
+    seq.msg(who.state.seal(pt))
+
+
+def _backfilled_profiles(seq: Seq, reader: Person, *, pages: bool) -> list[str]:
+    """What a member reading the whole past as history (backfill) takes as profiles."""
+    newcomer = Person("dave", reader.state.room)
+    newcomer.state.load_log(seq.log.ops)
+    newcomer.state.secrets = dict(reader.state.secrets)
+    if pages:
+        newcomer.state.note_history_ops(seq.events)
+    items: list[object] = []
+    for event in seq.events:
+        items += newcomer.state.receive_history(event).items
+    return [i.name for i in items if isinstance(i, ProfileChanged)]
+
+
+@pytest.mark.parametrize("pages", [True, False], ids=["placed", "span"])
+def test_history_judges_authority_at_the_messages_place(room, pages: bool) -> None:  # type: ignore[no-untyped-def]
+    # Issue 17, item 9: the log a backfilling reader holds is the current one; a role
+    # change after a message must not decide whether the message counted.
+    seq, alice, bob, carol = room
+    alice.commit(seq, alice.state.role_op(bob.id, "moderator", now=T0))
+    bob.catch_up(seq)
+    _say_profile(seq, bob, "named by a moderator")
+    alice.commit(seq, alice.state.role_op(carol.id, "moderator", now=T0))
+    alice.commit(seq, alice.state.role_op(bob.id, "member", now=T0))
+    carol.catch_up(seq)
+    _say_profile(seq, bob, "named by a member")  # after his demotion: never counts
+    # Read forward by everyone, the first counts and the second does not.
+    assert [i.name for i in alice.catch_up(seq) if isinstance(i, ProfileChanged)] == [
+        "named by a moderator"
+    ]
+    # Read as history: with the page's operations placed, exactly the same; without
+    # them the message's place is only known to lie between its head and our head,
+    # and a role that changed in between is judged by its lowest: refused, never
+    # more authority than the sender had.
+    expected = ["named by a moderator"] if pages else []
+    assert _backfilled_profiles(seq, carol, pages=pages) == expected
+
+
+def test_history_refuses_a_claim_made_before_a_promotion(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, bob, carol = room
+    _say_profile(seq, bob, "claimed by a member")
+    alice.commit(seq, alice.state.role_op(bob.id, "moderator", now=T0))
+    carol.catch_up(seq)
+    assert _backfilled_profiles(seq, carol, pages=True) == []
+    assert _backfilled_profiles(seq, carol, pages=False) == []
+
+
+def test_join_refuses_a_fallen_creators_invite_and_a_banned_key(room) -> None:  # type: ignore[no-untyped-def]
+    # Issue 17, break 3: the SDK refuses before it signs or seals anything.
+    seq, alice, bob, _carol = room
+    alice.commit(seq, alice.state.role_op(bob.id, "moderator", now=T0))
+    bob.catch_up(seq)
+    invite = InviteKey.generate()
+    bob.commit(
+        seq,
+        bob.state.invite_op(invite, role="moderator", max_uses=5, expires_at=T0 + 10**6, now=T0),
+    )
+    bob.commit(seq, bob.state.leave_op(now=T0))  # a leaver's invites die at use
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    with pytest.raises(InviteError) as info:
+        erin.state.join_op(invite, now=T0)
+    assert info.value.code == "invite.revoked"
+
+    alice.catch_up(seq)
+    own = InviteKey.generate()
+    alice.commit(
+        seq, alice.state.invite_op(own, role="member", max_uses=5, expires_at=T0 + 10**6, now=T0)
+    )
+    alice.commit(seq, alice.state.ban_op(erin.id, now=T0))  # not a member: no commit
+    assert seq.log.epoch == alice.state.log.epoch
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    with pytest.raises(InviteError) as info:
+        erin.state.join_op(own, now=T0)
+    assert info.value.code == "invite.banned"
+    alice.commit(seq, alice.state.unban_op(erin.id, now=T0))
+    erin = Person("erin", alice.state.room)
+    erin.state.load_log(seq.log.ops)
+    seq.op(erin.state.join_op(own, now=T0))  # lifted: the relay's verifier takes it

@@ -42,6 +42,7 @@ from protocol.crypto import Rng, random_bytes
 from protocol.messages import Envelope, Plaintext, TextBody
 from protocol.ops import (
     AddOp,
+    BanOp,
     Commit,
     CreateOp,
     InviteCreateOp,
@@ -52,6 +53,7 @@ from protocol.ops import (
     RemoveOp,
     RoleOp,
     RotateOp,
+    UnbanOp,
 )
 
 T0 = 1_767_225_600_000
@@ -204,6 +206,15 @@ class Room:
     def remove(self, author: str, name: str, *, apply: bool = True) -> SignedOp:
         body = RemoveOp(member=self.member(name), commit=self.commit(self.recipients(minus=[name])))
         return self._done(self.sign(author, body), apply)
+
+    def ban(self, author: str, name: str, *, apply: bool = True) -> SignedOp:
+        """A ``room.ban``: with the next epoch if ``name`` is a member, without if not."""
+        member = self.member(name)
+        commit = self.commit(self.recipients(minus=[name])) if member in self.log.members else None
+        return self._done(self.sign(author, BanOp(member=member, commit=commit)), apply)
+
+    def unban(self, author: str, name: str, *, apply: bool = True) -> SignedOp:
+        return self._done(self.sign(author, UnbanOp(member=self.member(name))), apply)
 
     def leave(self, name: str, *, apply: bool = True) -> SignedOp:
         return self._done(self.sign(name, LeaveOp()), apply)

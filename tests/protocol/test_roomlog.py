@@ -31,6 +31,7 @@ from protocol import (
 )
 from protocol.ops import (
     AddOp,
+    BanOp,
     Binding,
     CreateOp,
     InviteCreateOp,
@@ -56,6 +57,7 @@ def _state(log: RoomLog) -> tuple[Any, ...]:
         dict(log.members),
         dict(log.invites),
         log.policy,
+        dict(log.banned),
     )
 
 
@@ -148,8 +150,12 @@ def _scene() -> tuple[list[SignedOp], dict[str, SignedOp]]:
     room.add("owner", "mod", "moderator")
     room.add("owner", "alice")
     room.invite("owner", INVITE)
+    room.ban("mod", "zed")
     candidates = {
         "add": room.add("owner", "bob", apply=False),
+        "ban": room.ban("mod", "alice", apply=False),
+        "ban a non-member": room.ban("owner", "yan", apply=False),
+        "unban": room.unban("mod", "zed", apply=False),
         "remove": room.remove("owner", "alice", apply=False),
         "leave": room.leave("alice", apply=False),
         "invite": room.invite("mod", SPARE, role="moderator", apply=False),
@@ -295,6 +301,17 @@ AUTHORITY: dict[str, tuple[Case, str]] = {
         "log.unauthorized",
     ),
     "adding a member twice": (lambda r: r.add("owner", "alice", apply=False), "log.invalid"),
+    "member bans": (lambda r: r.ban("alice", "bob", apply=False), "log.unauthorized"),
+    "supporter bans": (lambda r: r.ban("sup", "bob", apply=False), "log.unauthorized"),
+    "supporter bans a non-member": (lambda r: r.ban("sup", "zed", apply=False), "log.unauthorized"),
+    "moderator bans a moderator": (lambda r: r.ban("mod", "mod2", apply=False), "log.unauthorized"),
+    "moderator bans an owner": (lambda r: r.ban("mod", "owner", apply=False), "log.unauthorized"),
+    "banning oneself": (lambda r: r.ban("owner", "owner", apply=False), "log.invalid"),
+    "outsider bans": (lambda r: r.ban("zed", "alice", apply=False), "log.not_member"),
+    "unbanning a key that is not banned": (
+        lambda r: r.unban("owner", "zed", apply=False),
+        "log.invalid",
+    ),
 }
 
 
@@ -316,6 +333,10 @@ ALLOWED: dict[str, Case] = {
         "mod", INVITE, role="moderator", apply=False
     ),
     "member rotates": lambda r: r.rotate("alice", apply=False),
+    "moderator bans a member": lambda r: r.ban("mod", "alice", apply=False),
+    "moderator bans a non-member": lambda r: r.ban("mod", "zed", apply=False),
+    "owner bans a moderator": lambda r: r.ban("owner", "mod", apply=False),
+    "owner bans an owner": lambda r: r.ban("owner", "owner2", apply=False),
     "member leaves": lambda r: r.leave("bob", apply=False),
 }
 
@@ -779,3 +800,236 @@ def test_an_unsigned_second_operation_is_a_forgery_not_a_fork() -> None:
         room.log.append(forged)
     assert info.value.code == "log.bad_signature"
     assert _state(room.log) == before
+
+
+# -- an invite lives only as long as its creator may grant it (issue 17, break 3) -----------
+
+
+def _mod_invite(role: str = "moderator") -> Room:
+    room = staff_room()
+    room.invite("mod", INVITE, role=role, max_uses=5)  # type: ignore[arg-type]
+    return room
+
+
+@pytest.mark.parametrize(
+    "fall",
+    [
+        lambda r: r.remove("owner", "mod"),
+        lambda r: r.ban("owner", "mod"),
+        lambda r: r.role("owner", "mod", "supporter"),
+        lambda r: r.role("owner", "mod", "member"),
+    ],
+    ids=["removed", "banned", "demoted to supporter", "demoted to member"],
+)
+def test_removal_ban_and_demotion_revoke_the_creators_invites(fall: Case) -> None:
+    room = _mod_invite()
+    room.invite("mod2", SPARE, role="moderator")  # another moderator's: untouched
+    fall(room)
+    assert room.log.invites[INVITE.public].revoked
+    assert not room.log.invites[SPARE.public].revoked
+    assert refused(room.log, room.join("zed", INVITE, apply=False)) == "log.bad_invite"
+    room.join("zed", SPARE)  # the control: a live invite still admits
+
+
+def test_a_demotion_keeps_invites_the_creator_may_still_grant() -> None:
+    room = staff_room(Policy(invite_role="supporter"))
+    room.invite("mod", INVITE, role="supporter", max_uses=5)
+    room.invite("mod", SPARE, role="moderator", max_uses=5)
+    room.role("owner", "mod", "supporter")
+    assert not room.log.invites[INVITE.public].revoked
+    assert room.log.invites[SPARE.public].revoked
+    room.join("zed", INVITE)
+    assert room.log.role_of(room.member("zed")) == "supporter"
+
+
+def test_a_revoked_invite_stays_revoked_after_a_promotion() -> None:
+    room = _mod_invite()
+    room.role("owner", "mod", "member")
+    room.role("owner", "mod", "moderator")
+    assert room.log.invites[INVITE.public].revoked
+    assert refused(room.log, room.join("zed", INVITE, apply=False)) == "log.bad_invite"
+
+
+def test_a_leavers_invite_no_longer_admits() -> None:
+    room = _mod_invite()
+    room.leave("mod")
+    room.rotate("owner")
+    assert refused(room.log, room.join("zed", INVITE, apply=False)) == "log.bad_invite"
+
+
+def test_revocations_replay_alike() -> None:
+    room = _mod_invite()
+    room.ban("owner", "mod")
+    again = RoomLog.from_ops(room.log.ops)
+    assert _state(again) == _state(room.log)
+
+
+# -- bans are log operations (issue 17, break 3) --------------------------------------------
+
+
+def test_a_ban_removes_the_member_and_keeps_the_key_out() -> None:
+    room = staff_room()
+    room.invite("owner", INVITE, max_uses=5)
+    epoch = room.log.epoch
+    op = room.ban("mod", "alice")
+    alice = room.member("alice")
+    assert alice not in room.log.members
+    assert room.log.epoch == epoch + 1
+    assert room.log.banned[alice].by == room.member("mod")
+    assert room.log.banned[alice].index == op.content.index
+    assert refused(room.log, room.join("alice", INVITE, apply=False)) == "log.banned"
+    assert refused(room.log, room.add("owner", "alice", apply=False)) == "log.banned"
+    assert refused(room.log, room.ban("owner", "alice", apply=False)) == "log.invalid"
+    room.unban("mod", "alice")
+    assert alice not in room.log.banned
+    room.join("alice", INVITE)  # lifted: an invite admits again
+
+
+def test_a_non_member_can_be_banned_before_they_come() -> None:
+    room = staff_room()
+    room.invite("owner", INVITE)
+    epoch = room.log.epoch
+    room.ban("mod", "zed")
+    assert room.log.epoch == epoch  # nobody left: no commit
+    assert refused(room.log, room.join("zed", INVITE, apply=False)) == "log.banned"
+
+
+def test_a_ban_commits_exactly_when_it_removes() -> None:
+    room = staff_room()
+    without = room.sign("owner", BanOp(member=room.member("alice"), commit=None))
+    assert refused(room.log, without) == "log.bad_commit"
+    needless = room.sign(
+        "owner", BanOp(member=room.member("zed"), commit=room.commit(room.recipients()))
+    )
+    assert refused(room.log, needless) == "log.bad_commit"
+
+
+def test_lifting_a_ban_takes_the_authority_imposing_it_took() -> None:
+    room = staff_room()
+    room.ban("owner", "mod")
+    assert refused(room.log, room.unban("mod2", "mod", apply=False)) == "log.unauthorized"
+    assert refused(room.log, room.unban("alice", "mod", apply=False)) == "log.unauthorized"
+    room.ban("mod2", "alice")
+    assert refused(room.log, room.unban("sup", "alice", apply=False)) == "log.unauthorized"
+    room.unban("mod2", "alice")
+    room.unban("owner2", "mod")
+
+
+# -- unusable X25519 keys (issue 17, break 7) -----------------------------------------------
+
+LOW_ORDER = [
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    bytes([0xEC]) + b"\xff" * 30 + bytes([0x7F]),
+    bytes([0xED]) + b"\xff" * 30 + bytes([0x7F]),
+    bytes([0xEE]) + b"\xff" * 30 + bytes([0x7F]),
+]
+"""The small-order X25519 points (libsodium's list); each also with the top bit set."""
+UNUSABLE = [*LOW_ORDER, *(k[:31] + bytes([k[31] | 0x80]) for k in LOW_ORDER)]
+
+
+def _bound(room: Room, name: str, box_key: bytes) -> bytes:
+    """``name``'s own signature binding ``box_key``: a malicious member signs anything."""
+    keys = room.keys(name)
+    statement = canonical(Binding(room=room.room, member=keys.member, box_key=box_key))
+    return keys.sign(crypto.CTX_BINDING, statement)
+
+
+@pytest.mark.parametrize("key", UNUSABLE, ids=lambda k: k.hex()[:8] + "..." + k.hex()[-2:])
+def test_a_key_nothing_can_be_sealed_to_never_enters_the_log(key: bytes) -> None:
+    with pytest.raises(crypto.CryptoError) as info:
+        crypto.check_box_key(key)
+    assert info.value.code == "crypto.bad_key"
+    room = staff_room(Policy(invite_role="member"))
+    room.invite("owner", INVITE)
+    mallory = room.keys("mallory")
+    index = room.log.index + 1
+    # The commit is built as an honest joiner would, to the real keys of everyone but
+    # the joiner: the verifier must refuse the key itself, not a commit that failed.
+    join = JoinOp(
+        invite_key=INVITE.public,
+        invite_proof=INVITE.prove(room=room.room, index=index, joiner=mallory.member, box_key=key),
+        box_key=key,
+        binding=_bound(room, "mallory", key),
+        commit=_commit_with_dummy(room, mallory.member),
+    )
+    assert refused(room.log, room.sign(mallory, join)) == "log.bad_key"
+    add = AddOp(
+        member=mallory.member,
+        box_key=key,
+        binding=_bound(room, "mallory", key),
+        commit=_commit_with_dummy(room, mallory.member),
+    )
+    assert refused(room.log, room.sign("owner", add)) == "log.bad_key"
+    fresh = Room()
+    owner = fresh.keys("owner")
+    create = CreateOp(
+        genesis=fresh.genesis.prove(owner.member),
+        policy=Policy(),
+        box_key=key,
+        binding=_bound(fresh, "owner", key),
+        commit=fresh.log.ops[0].content.body.commit,  # type: ignore[union-attr]
+    )
+    op = fresh.sign(owner, create, index=0, prev=ZERO_HASH)
+    assert refused(RoomLog(), op) == "log.bad_key"
+
+
+def _commit_with_dummy(room: Room, newcomer: Any) -> Any:
+    """A commit for the members plus ``newcomer``, whose share is sealed to a usable key."""
+    recipients = room.recipients()
+    recipients[newcomer] = room.keys("dummy").box_public
+    return room.commit(recipients)
+
+
+def test_usable_keys_pass_the_check() -> None:
+    for name in ("alice", "bob", "carol"):
+        crypto.check_box_key(Room().keys(name).box_public)
+    with pytest.raises(crypto.CryptoError):
+        crypto.check_box_key(bytes(31))
+
+
+def test_a_failing_commit_names_the_member() -> None:
+    room = staff_room()
+    recipients = room.recipients()
+    alice = room.member("alice")
+    recipients[alice] = bytes(32)  # a key from somewhere other than the log
+    with pytest.raises(crypto.CryptoError) as info:
+        room.commit(recipients)
+    assert info.value.code == "crypto.bad_key"
+    assert alice in info.value.message
+
+
+# -- roles at a point of the log (issue 17, item 9) -----------------------------------------
+
+
+def test_role_at_answers_for_every_index() -> None:
+    room = Room()
+    room.add("owner", "alice")  # 1
+    room.role("owner", "alice", "moderator")  # 2
+    room.rotate("owner")  # 3
+    room.role("owner", "alice", "member")  # 4
+    room.remove("owner", "alice")  # 5
+    room.invite("owner", INVITE)  # 6
+    room.join("alice", INVITE)  # 7
+    alice = room.member("alice")
+    roles = [room.log.role_at(alice, i) for i in range(room.log.index + 1)]
+    assert roles == [None, "member", "moderator", "moderator", "member", None, None, "member"]
+    assert room.log.role_at(room.member("owner"), 0) == "owner"
+    assert room.log.role_at(alice, -1) is None
+    assert room.log.role_at(room.member("zed"), 3) is None
+
+
+def test_roles_between_lists_every_role_in_a_span() -> None:
+    room = Room()
+    room.add("owner", "alice")  # 1
+    room.role("owner", "alice", "moderator")  # 2
+    room.rotate("owner")  # 3
+    room.role("owner", "alice", "member")  # 4
+    alice = room.member("alice")
+    assert room.log.roles_between(alice, 0, 0) == [None]
+    assert room.log.roles_between(alice, 0, 4) == [None, "member", "moderator", "member"]
+    assert room.log.roles_between(alice, 2, 3) == ["moderator"]
+    assert room.log.roles_between(alice, 3, 4) == ["moderator", "member"]
+    assert room.log.roles_between(room.member("zed"), 0, 4) == [None]

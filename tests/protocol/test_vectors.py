@@ -311,6 +311,10 @@ def _state(log: RoomLog) -> dict[str, Any]:
             }
             for i in sorted(log.invites.values(), key=lambda i: i.key)
         ],
+        "banned": [
+            {"member": x.member, "by": x.by, "role": x.role, "index": x.index}
+            for x in sorted(log.banned.values(), key=lambda x: x.member)
+        ],
     }
 
 

@@ -201,3 +201,62 @@ async def test_relay_enforces_invite_expiry_by_its_own_clock(relay: Relay, clock
     clock.advance(120)
     r = await append(relay, room, join_op, bob)
     assert (r.status_code, error(r).code) == (422, "log.bad_invite")
+
+
+async def test_the_relay_enforces_a_ban(relay: Relay, clock: Clock) -> None:
+    # Issue 17, break 3: a ban is a log operation, so the relay runs it like every
+    # client: the banned member is no longer served, and cannot come back.
+    room, token = await create(relay, clock)
+    bob = await join(relay, room, token, "bob")
+    ban = room.ban("owner", "bob", apply=False)
+    assert (await append(relay, room, ban, token)).status_code == 200
+    room.apply(ban)
+    r = await relay.http.get(f"/v1/rooms/{room.room}/log", headers=headers(bob))
+    assert (r.status_code, error(r).code) == (404, "room.not_found")
+
+    invite = InviteKey.generate()
+    op = room.invite("owner", invite, max_uses=2, apply=False)
+    assert (await append(relay, room, op, token)).status_code == 200
+    room.apply(op)
+    rejoin = room.join("bob", invite, apply=False)
+    r = await append(relay, room, rejoin, bob)
+    assert (r.status_code, error(r).code) == (422, "log.banned")
+    add = room.add("owner", "bob", apply=False)
+    r = await append(relay, room, add, token)
+    assert (r.status_code, error(r).code) == (422, "log.banned")
+
+    unban = room.unban("owner", "bob", apply=False)
+    assert (await append(relay, room, unban, token)).status_code == 200
+    room.apply(unban)
+    rejoin = room.join("bob", invite, apply=False)
+    assert (await append(relay, room, rejoin, bob)).status_code == 200
+
+
+async def test_an_invite_whose_creator_fell_is_not_served(relay: Relay, clock: Clock) -> None:
+    # Removed, banned or demoted creators' invites are revoked in the log; one whose
+    # creator left is refused at use. Either way the relay serves its log to nobody.
+    room, token = await create(relay, clock)
+    add = room.add("owner", "mod", "moderator", apply=False)
+    assert (await append(relay, room, add, token)).status_code == 200
+    room.apply(add)
+    mod = (await login(relay.http, room.keys("mod"), create=False)).token
+    invite = InviteKey.generate()
+    op = room.invite("mod", invite, role="moderator", max_uses=3, apply=False)
+    assert (await append(relay, room, op, mod)).status_code == 200
+    room.apply(op)
+    keys = room.keys("zed")
+    zed = (await login(relay.http, keys, create=False)).token
+    sig = invite.prove_read(room=room.room, reader=keys.member, at=clock.now)
+    body = {
+        "invite_key": b64(invite.public),
+        "reader": keys.member,
+        "at": clock.now,
+        "sig": b64(sig),
+    }
+    url = f"/v1/rooms/{room.room}/invite-log"
+    assert (await post(relay.http, url, body, zed)).status_code == 200
+    leave = room.leave("mod", apply=False)
+    assert (await append(relay, room, leave, mod)).status_code == 200
+    room.apply(leave)
+    r = await post(relay.http, url, body, zed)
+    assert (r.status_code, error(r).code) == (404, "room.not_found")
