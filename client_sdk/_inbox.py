@@ -218,7 +218,7 @@ class Inbox:
     async def check_withheld(self, slot: Slot) -> None:
         """After a complete sync: counter gaps nothing explains become alarms."""
         async with slot.lock:
-            step = slot.state.check_withheld()
+            step = slot.state.check_withheld(now=_now_ms())
             if step.items:
                 await self.save(slot, step)
 

@@ -30,6 +30,7 @@ The driver (``client.py``) persists a :meth:`snapshot` after each step.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, final
@@ -125,7 +126,7 @@ from protocol.ops import (
     SignedOp,
 )
 from protocol.roomlog import ZERO_HASH, RoomLog
-from protocol.signing import InviteKey, sign_op, verify_delete, verify_report
+from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase, verify_report
 
 __all__ = [
     "Accepted",
@@ -142,6 +143,9 @@ __all__ = [
 Status = Literal["active", "left", "removed", "unreachable"]
 
 _MODERATOR: Final = ROLE_RANK["moderator"]
+_DAY_MS: Final = 24 * 3600 * 1000
+PURGE_SKEW_MS: Final = 3600 * 1000
+"""How far the relay's clock may run ahead of ours when we judge a retention purge."""
 _INACTIVE: Final[dict[Status, str]] = {
     "active": "",
     "left": "you left this room",
@@ -322,6 +326,11 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     epoch_messages: int = 0
     streams: list[_Stream] = []
     allowance: dict[str, int] = {}
+    """Erased messages of each member we never read, proven by its signed erasure."""
+    excused: list[tuple[str, bytes, int]] = []
+    placeholders: list[tuple[int, str, str, int]] = []
+    position_ts: int = 0
+    purge: tuple[int, int, int] | None = None
     rebase: list[str] = []
     alarmed: list[tuple[str, bytes, int]] = []
     alarms: list[_Alarm] = []
@@ -366,6 +375,15 @@ class RoomState:
         self._epoch_starts: list[int] = []  # log index where each epoch started
         self._forgiven: dict[tuple[MemberId, bytes], int] = {}
         self._allowance: dict[MemberId, int] = {}
+        """Erased messages of each member we never read (each excuses one gap, once)."""
+        self._excused: set[tuple[MemberId, bytes, int]] = set()
+        """Exact counters a signed statement excused before their gap opened."""
+        self._placeholders: dict[int, tuple[int, MessageId, MemberId]] = {}
+        """``removed`` events waiting for what removed them: seq -> (by, id, sender)."""
+        self.position_ts = 0
+        """The relay's ``ts`` on the event at :attr:`position`."""
+        self._purge: tuple[int, int, int] | None = None
+        """A low-water mark above our position, to judge: (position, its ts, low_water)."""
         self._rebase: set[MemberId] = set()
         self._alarmed: set[tuple[MemberId, bytes, int]] = set()
         self._alarms: dict[int, tuple[SecurityAlarm, bool]] = {}
@@ -417,6 +435,12 @@ class RoomState:
                     state.tracker.observe(sender, s.device, counter)
             state._forgiven[(sender, s.device)] = s.forgiven
         state._allowance = {MemberId(k): v for k, v in snapshot.allowance.items()}
+        state._excused = {(MemberId(m), d, c) for m, d, c in snapshot.excused}
+        state._placeholders = {
+            seq: (by, MessageId(i), MemberId(m)) for seq, i, m, by in snapshot.placeholders
+        }
+        state.position_ts = snapshot.position_ts
+        state._purge = snapshot.purge
         state._rebase = {MemberId(m) for m in snapshot.rebase}
         state._alarmed = {(MemberId(m), d, c) for m, d, c in snapshot.alarmed}
         for a in snapshot.alarms:
@@ -465,6 +489,12 @@ class RoomState:
             epoch_messages=self.epoch_messages,
             streams=streams,
             allowance={str(k): v for k, v in self._allowance.items()},
+            excused=sorted(self._excused),
+            placeholders=sorted(
+                (seq, str(i), str(m), by) for seq, (by, i, m) in self._placeholders.items()
+            ),
+            position_ts=self.position_ts,
+            purge=self._purge,
             rebase=sorted(self._rebase),
             alarmed=sorted(self._alarmed),
             alarms=[
@@ -711,13 +741,53 @@ class RoomState:
         elif isinstance(event, TombstoneEvent):
             step = self._tombstone(event)
         elif isinstance(event, RemovedEvent):
-            # A message deleted before we saw it: its counter will never show up.
-            self._allowance[event.sender] = self._allowance.get(event.sender, 0) + 1
+            # A message deleted before we saw it. The placeholder itself excuses
+            # nothing: the event it names must prove the deletion (_backed).
             step = Step()
+            if event.by <= event.seq:
+                self._unbacked(step, event.seq, event.sender)
+            else:
+                self._placeholders[event.seq] = (event.by, event.id, event.sender)
         else:
             step = self._erased(event)
+        self._backed(step, event)
         self.position = event.seq
+        self.position_ts = event.ts
         return step
+
+    def _unbacked(self, step: Step, seq: int, sender: MemberId) -> None:
+        self._alarm(
+            step,
+            "withheld",
+            f"the relay put a deletion placeholder at seq {seq} (a message from {sender})"
+            " that no signed deletion or erasure backs",
+            "msg.withheld",
+        )
+
+    def _backed(self, step: Step, event: RoomEvent) -> None:
+        """Judge the placeholders that name this ``seq`` (or an earlier one) as their cause.
+
+        A verified tombstone backs the one placeholder of its target; a verified
+        erasure backs each placeholder of its member up to ``through``. Anything
+        else (or nothing, at a ``seq`` the relay skipped) backs none.
+        """
+        due = sorted(seq for seq, (by, _, _) in self._placeholders.items() if by <= event.seq)
+        used = False
+        verified = not step.events  # the event's own check raised no alarm
+        for seq in due:
+            by, target, sender = self._placeholders.pop(seq)
+            ok = False
+            proven = by == event.seq and verified
+            if proven and isinstance(event, TombstoneEvent):
+                c = event.request.content
+                ok = not used and event.target == target and c.sender == sender
+                used = used or ok
+            elif proven and isinstance(event, ErasedEvent):
+                ok = event.request is not None and event.member == sender and seq <= event.through
+                if ok:
+                    self._allowance[sender] = self._allowance.get(sender, 0) + 1
+            if not ok:
+                self._unbacked(step, seq, sender)
 
     def receive_history(self, event: RoomEvent) -> Step:
         """Take an event older than :attr:`floor` (lazy backfill).
@@ -732,14 +802,76 @@ class RoomState:
         return Step()
 
     def note_low_water(self, low_water: int) -> None:
-        """The relay purged events up to ``low_water`` (retention), not withheld them."""
+        """The relay says it purged events up to ``low_water`` under the room's retention.
+
+        Below our position this changes nothing. Above it, it would excuse the
+        messages we never saw; whether it may is judged once the sync is complete
+        and the log current (:meth:`check_withheld`, :meth:`_judge_purge`).
+        """
         self.low_water = max(self.low_water, low_water)
         if low_water > self.position:
-            # We never saw what was purged: forgive every gap it may have left. The
-            # position stays: the relay keeps log operations through a purge, and
-            # they must still arrive in sequence order.
-            self._forgive_all()
-            self._rebase |= set(self.log.members)
+            if self._purge is None:
+                self._purge = (self.position, self.position_ts, low_water)
+            else:
+                self._purge = (self._purge[0], self._purge[1], max(self._purge[2], low_water))
+
+    def _retention_since(self, index: int) -> int | None:
+        """The shortest retention (days) the verified log had in force from ``index`` on."""
+        days: int | None = None
+        shortest: int | None = None
+        for op in self.log.ops:
+            body = op.content.body
+            if isinstance(body, CreateOp):
+                days = body.policy.retention_days
+            elif isinstance(body, RetentionOp):
+                days = body.retention_days
+            else:
+                continue
+            if op.content.index < index:
+                shortest = days  # the value in force when ``index`` was reached (so far)
+            elif days is not None:
+                shortest = days if shortest is None else min(shortest, days)
+        return shortest
+
+    def _judge_purge(self, step: Step, now: int) -> None:
+        """Excuse what a low-water mark above our position hid, or raise ``withheld``.
+
+        Only the room's own retention may purge, so the mark excuses gaps only if the
+        verified log had a retention in force since our position, and that retention
+        could have purged the event right after our position by now: that event is no
+        older than the one at our position, whose relay ``ts`` we kept, so that ``ts``
+        must be older than the cut-off (give or take :data:`PURGE_SKEW_MS`).
+        """
+        if self._purge is None:
+            return
+        position, position_ts, low_water = self._purge
+        self._purge = None
+        index = self.seq_index if position == self.position else 0
+        days = self._retention_since(min(index, self.log.index))
+        if days is None:
+            self._alarm(
+                step,
+                "withheld",
+                f"the relay says it purged events up to seq {low_water}, past our position"
+                f" {position}, in a room whose policy keeps everything",
+                "msg.withheld",
+            )
+            return
+        cutoff = now - days * _DAY_MS
+        if position_ts > cutoff + PURGE_SKEW_MS:
+            self._alarm(
+                step,
+                "withheld",
+                f"the relay says it purged events up to seq {low_water}, but the room's"
+                f" {days}-day retention could not have reached past our position {position} yet",
+                "msg.withheld",
+            )
+            return
+        # We never saw what was purged: forgive the gaps it may have left. The
+        # position stays: the relay keeps log operations through a purge, and
+        # they must still arrive in sequence order.
+        self._forgive_all()
+        self._rebase |= set(self.log.members)
 
     def _forgive_all(self, member: MemberId | None = None) -> None:
         for sender, device in list(self._forgiven):
@@ -748,9 +880,53 @@ class RoomState:
                 self._forgiven[(sender, device)] = highest
 
     def _erased(self, event: ErasedEvent) -> Step:
+        """A member's signed erasure: every message it sent before is gone.
+
+        It excuses the gaps its streams have now (all sent before it left) and, one
+        each, the messages whose placeholders name it (:meth:`_backed`). The relay's
+        bare statement excuses nothing.
+        """
+        step = Step()
+        request = event.request
+        if request is None:
+            return step  # nothing proven: placeholders naming it raise ``withheld``
+        c = request.content
+        try:
+            verify_erase(request)
+            if c.room != self.room or c.member != event.member:
+                raise EnvelopeError("erasure names another room or member", code="msg.bad_room")
+            if event.member in self._at[self.seq_index].members:
+                raise EnvelopeError(
+                    f"erasure of {event.member}, who is a member here", code="msg.not_member"
+                )
+            if self._departed_at(event.member) > c.index:
+                raise EnvelopeError(
+                    f"erasure of {event.member} signed before its latest departure",
+                    code="msg.replay",
+                )
+        except EnvelopeError as exc:
+            self._alarm(step, "bad_message", exc.message, exc.code)
+            return step
         self._forgive_all(event.member)
-        self._rebase.add(event.member)
-        return Step()
+        return step
+
+    def _departed_at(self, member: MemberId) -> int:
+        """The log index of ``member``'s latest leave or removal up to ``seq_index``."""
+        for op in reversed(self.log.ops[: self.seq_index + 1]):
+            c = op.content
+            if (isinstance(c.body, LeaveOp) and c.author == member) or (
+                isinstance(c.body, RemoveOp) and c.body.member == member
+            ):
+                return c.index
+        return 0
+
+    def _excuse(self, sender: MemberId, device: bytes, counter: int) -> None:
+        """A signed statement says this counter will never arrive: stop expecting it."""
+        key = (sender, device)
+        if key in self._forgiven and counter <= self.tracker.highest(sender, device):
+            self.tracker.excuse(sender, device, counter)  # or already seen: nothing to do
+            return
+        self._excused.add((sender, device, counter))
 
     def _tombstone(self, event: TombstoneEvent) -> Step:
         step = Step()
@@ -763,10 +939,17 @@ class RoomState:
             role = self.log.role_of(content.author)
             if role is None:
                 raise EnvelopeError("deletion by a non-member", code="msg.not_member")
+            moderator = ROLE_RANK[role] >= _MODERATOR
+            if not moderator and content.author != content.sender:
+                raise EnvelopeError(
+                    "deletion of another member's message by a non-moderator",
+                    code="auth.forbidden",
+                )
         except EnvelopeError as exc:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
-        moderator = ROLE_RANK[role] >= _MODERATOR
+        # The signed request names the one counter it excuses (section 8.6).
+        self._excuse(content.sender, content.device, content.counter)
         if moderator:
             mod = _Mod("delete", None, content.author, content.at, "", event.target)
             self._moderation.append(mod)
@@ -841,7 +1024,7 @@ class RoomState:
             else:
                 plaintext = opened.result
             if forward:
-                self._observe(h.sender, plaintext.device, plaintext.counter)
+                self._observe(h.sender, plaintext.device, plaintext.counter, plaintext.skipped)
         except EnvelopeError as exc:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
@@ -869,13 +1052,24 @@ class RoomState:
         if h.sender not in at.members:
             raise EnvelopeError(f"{h.sender} was not a member {where}", code="msg.not_member")
 
-    def _observe(self, sender: MemberId, device: bytes, counter: int) -> None:
+    def _observe(
+        self, sender: MemberId, device: bytes, counter: int, skipped: Iterable[int] = ()
+    ) -> None:
         key = (sender, device)
         first = key not in self._forgiven
         self.tracker.observe(sender, device, counter)
         if first or sender in self._rebase:
             self._forgiven[key] = max(self._forgiven.get(key, 0), counter - 1)
             self._rebase.discard(sender)
+        # What the sender itself says the relay refused for good (never stored).
+        for c in skipped:
+            if c < counter:
+                self._excuse(sender, device, c)
+        pending = [e for e in self._excused if e[0] == sender and e[1] == device]
+        for item in pending:
+            if item[2] <= counter:
+                self._excused.discard(item)
+                self._excuse(*item)
 
     def _room_body(
         self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId
@@ -1161,14 +1355,18 @@ class RoomState:
                 code="rules.not_accepted",
             )
 
-    def check_withheld(self) -> Step:
+    def check_withheld(self, *, now: int | None = None) -> Step:
         """After a complete sync: raise ``withheld`` for counter gaps nothing explains.
 
-        A gap is forgiven if it lies before the first message we could read from
-        that device (we joined later, or the relay purged or erased it), or if the
-        relay served a ``removed`` placeholder for as many of the sender's messages.
+        A gap is excused only by what a signed statement proves or the room's own
+        retention allows (protocol.md section 8.6): it lies before the first message
+        we read from that device after we joined; a verified deletion names exactly
+        that counter; the sender's own later message lists it as refused by the
+        relay; the member's signed erasure covers it (one erased placeholder, one
+        gap); or a low-water mark the room's retention explains came before it.
         """
         step = Step()
+        self._judge_purge(step, time.time_ns() // 1_000_000 if now is None else now)
         open_gaps: dict[MemberId, list[tuple[MemberId, bytes, int]]] = {}
         for (sender, device), counters in self.tracker.missing().items():
             floor = self._forgiven.get((sender, device), 0)
@@ -1176,8 +1374,15 @@ class RoomState:
                 item = (sender, device, counter)
                 if counter > floor and item not in self._alarmed:
                     open_gaps.setdefault(sender, []).append(item)
-        for sender, items in sorted(open_gaps.items()):
-            if len(items) > self._allowance.get(sender, 0):
+        for sender, gaps in sorted(open_gaps.items()):
+            # A signed erasure's placeholders: each excuses one gap, once.
+            erased = min(self._allowance.get(sender, 0), len(gaps))
+            for s_, d, c in gaps[:erased]:
+                self.tracker.excuse(s_, d, c)
+            if erased:
+                self._allowance[sender] -= erased
+            items = gaps[erased:]
+            if items:
                 self._alarmed.update(items)
                 self._alarm(
                     step,

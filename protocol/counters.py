@@ -67,6 +67,15 @@ class CounterTracker:
             raise EnvelopeError(f"counter {counter} seen twice from {sender}", code="msg.replay")
         self._streams[(sender, device)] = stream
 
+    def excuse(self, sender: MemberId, device: bytes, counter: int) -> bool:
+        """Stop expecting a missing counter (a signed statement says it never comes).
+
+        Returns False if it was not missing (seen, or beyond ``highest``); then
+        nothing changes.
+        """
+        stream = self._streams.get((sender, device))
+        return stream is not None and stream.fill(counter)
+
     def missing(self) -> dict[tuple[MemberId, bytes], list[int]]:
         """Counters skipped so far, per (sender, device)."""
         return {

@@ -87,7 +87,7 @@ from protocol.ops import (
     RotateOp,
     Share,
 )
-from protocol.signing import sign_report, sign_support_request
+from protocol.signing import sign_erase, sign_report, sign_support_request
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
@@ -365,6 +365,7 @@ CONTEXTS = {
     "CTX_INVITE_READ": crypto.CTX_INVITE_READ,
     "CTX_MSG": crypto.CTX_MSG,
     "CTX_DELETE": crypto.CTX_DELETE,
+    "CTX_ERASE": crypto.CTX_ERASE,
     "CTX_REPORT": crypto.CTX_REPORT,
     "CTX_SUPPORT": crypto.CTX_SUPPORT,
     "CTX_AUTH": crypto.CTX_AUTH,
@@ -396,7 +397,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
     binding = Binding(room=room, member=keys.member, box_key=keys.box_public)
     proof = InviteProof(room=room, index=3, joiner=keys.member, box_key=keys.box_public)
     read = InviteReadContent(room=room, reader=keys.member, at=T0)
-    delete = sign_delete(keys, target=new_message_id(rng), at=T0)
+    delete = sign_delete(
+        keys,
+        target=new_message_id(rng),
+        sender=keys.member,
+        device=bytes(range(16)),
+        counter=7,
+        at=T0,
+    )
     auth = AuthContent(
         origin="https://relay.example", challenge=rng(32), key=keys.member, expires_at=T0 + 60_000
     )
@@ -426,6 +434,7 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             at=T0,
         ),
     )
+    erase = sign_erase(keys, index=5, at=T0)
     message_payload = bytes.fromhex(message["signed_bytes"])[len(crypto.CTX_MSG) :]
     entries = [
         _signature(
@@ -489,6 +498,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             support.sig,
             type="SupportRequestContent",
             json=wire(support.content),
+        ),
+        _signature(
+            "CTX_ERASE",
+            public,
+            canonical(erase.content),
+            erase.sig,
+            type="EraseContent",
+            json=wire(erase.content),
         ),
     ]
     return {
