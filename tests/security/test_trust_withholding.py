@@ -1,0 +1,268 @@
+"""A hostile relay excuses what it withholds with statements it made up (issue 17, break 2).
+
+Each scenario runs SDK clients (public API, ``live=False``) through
+:class:`tests.security.proxy.HostileProxy` in front of a real ``hearth serve``. The
+relay hides some of Alice's messages from Bob and serves an excuse for the gap:
+
+(a) a deletion placeholder (``removed``) that no signed deletion backs, or that
+    points at a real deletion of another message;
+(b) an ``erased`` statement for a member who erased nothing;
+(c) a low-water mark above Bob's position in a room whose policy keeps everything.
+
+Each time Bob's SDK raises the typed ``withheld`` alarm and the room refuses to
+send. The genuine cases (a signed deletion, a member's signed account erasure, a
+purge the room's retention allows) raise nothing, so the fix is not "always alarm".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import msgspec
+import pytest
+
+from client_sdk import HearthClient, RoomBlocked, _inbox
+from protocol.api import (
+    ErasedEvent,
+    MessageEvent,
+    RemovedEvent,
+    RoomEvent,
+    SyncResponse,
+)
+from protocol.encoding import from_json, to_json
+from protocol.ids import RoomId
+from protocol.signing import sign_erase
+from server.storage.sqlite import SqliteStorage
+from tests.client_sdk.conftest import RelayProcess
+from tests.security.proxy import HostileProxy
+from tests.security.test_hostile_relay import _group, _stored_log, proxied, world
+from tests.server.helpers import login, post
+
+__all__ = ["proxied", "world"]
+
+World = tuple[RelayProcess, HostileProxy, dict[str, HearthClient]]
+Rewrite = Callable[[RoomId, list[RoomEvent]], list[RoomEvent]]
+DAY_MS = 24 * 3600 * 1000
+
+
+def _serve_sync(proxy: HostileProxy, rewrite: Rewrite, *, low_water: int | None = None) -> None:
+    """Rewrite every room's events (and, if given, its low-water mark) in sync answers."""
+
+    async def hook(method: str, path: str, status: int, body: bytes) -> bytes:
+        if method != "POST" or path != "/v1/sync" or status != 200:
+            return body
+        answer = from_json(body, SyncResponse)
+        rooms = []
+        for page in answer.rooms:
+            events = rewrite(page.room, list(page.events))
+            mark = page.low_water if low_water is None else max(page.low_water, low_water)
+            rooms.append(msgspec.structs.replace(page, events=events, low_water=mark))
+        return to_json(msgspec.structs.replace(answer, rooms=rooms))
+
+    proxy.on_response = hook
+
+
+async def _events(relay: RelayProcess, room: RoomId, after: int) -> list[RoomEvent]:
+    """What the relay really stored after ``after`` (read from its database)."""
+    storage = SqliteStorage(relay.data_dir / "hearth.db")
+    await storage.open()
+    try:
+        return await storage.events_after(room, after, 10_000)
+    finally:
+        await storage.close()
+
+
+async def _seqs(client: HearthClient, room: RoomId) -> dict[str, int]:
+    return {m.text: m.seq for m in await client.room(room).messages(limit=100)}
+
+
+def _kinds(client: HearthClient, room: RoomId) -> list[str]:
+    return [a.kind for a in client.room(room).alarms]
+
+
+async def _bob_heard_one(people: dict[str, HearthClient], *more: str) -> RoomId:
+    """Alice and Bob in a group; Bob has read "one"; Alice then says ``more``."""
+    room = await _group(people, "bob")
+    alice = people["alice"].room(room)
+    await alice.send("one")
+    await people["bob"].sync()
+    for text in more:
+        await alice.send(text)
+    return room
+
+
+async def _assert_withheld(bob: HearthClient, room: RoomId) -> None:
+    assert "withheld" in _kinds(bob, room)
+    assert {a.code for a in bob.room(room).alarms if a.kind == "withheld"} == {"msg.withheld"}
+    with pytest.raises(RoomBlocked):
+        await bob.room(room).send("is anyone there?")
+
+
+# -- (a) deletion placeholders -----------------------------------------------------------
+
+
+async def test_a_placeholder_no_signed_deletion_backs_raises_withheld(world: World) -> None:
+    _relay, proxy, people = world
+    room = await _bob_heard_one(people, "two", "three")
+    seqs = await _seqs(people["alice"], room)
+
+    def hide_two(_room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+        out: list[RoomEvent] = []
+        for event in events:
+            e = event
+            if isinstance(e, MessageEvent) and e.seq == seqs["two"]:
+                h = e.envelope.header
+                e = RemovedEvent(seq=e.seq, ts=e.ts, id=h.id, sender=h.sender, by=seqs["three"])
+            out.append(e)
+        return out
+
+    _serve_sync(proxy, hide_two)
+    await people["bob"].sync()
+    proxy.reset()
+    assert [m.text for m in await people["bob"].room(room).messages()] == ["one", "three"]
+    await _assert_withheld(people["bob"], room)
+
+
+async def test_a_real_deletion_of_another_message_excuses_nothing(world: World) -> None:
+    _relay, proxy, people = world
+    room = await _bob_heard_one(people, "two", "three")
+    seqs = await _seqs(people["alice"], room)
+    alice = people["alice"].room(room)
+    one = next(m for m in await alice.messages() if m.text == "one")
+    await alice.delete(one.id)  # genuine, signed, of a message Bob read already
+    tomb = max(seqs.values()) + 1
+
+    def hide_two(_room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+        out: list[RoomEvent] = []
+        for event in events:
+            e = event
+            if isinstance(e, MessageEvent) and e.seq == seqs["two"]:
+                # The placeholder names the real deletion (of "one") as its cause.
+                e = RemovedEvent(seq=e.seq, ts=e.ts, id=one.id, sender=one.sender, by=tomb)
+            out.append(e)
+        return out
+
+    _serve_sync(proxy, hide_two)
+    await people["bob"].sync()
+    proxy.reset()
+    assert [m.text for m in await people["bob"].room(room).messages()] == ["three"]
+    await _assert_withheld(people["bob"], room)
+
+
+async def test_a_signed_deletion_raises_nothing(world: World) -> None:
+    _relay, _proxy, people = world
+    room = await _bob_heard_one(people, "two", "three")
+    alice = people["alice"].room(room)
+    two = next(m for m in await alice.messages() if m.text == "two")
+    await alice.delete(two.id)
+    await people["bob"].sync()
+    bob = people["bob"].room(room)
+    assert [m.text for m in await bob.messages()] == ["one", "three"]
+    assert bob.alarms == ()
+    await bob.send("still here")
+
+
+# -- (b) erasure statements ----------------------------------------------------------------
+
+
+async def test_an_erasure_alice_did_not_sign_raises_withheld(world: World) -> None:
+    _relay, proxy, people = world
+    room = await _bob_heard_one(people, "two", "three", "four")
+    seqs = await _seqs(people["alice"], room)
+    me = people["alice"].room(room).me
+
+    def erase_alice(_room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+        out: list[RoomEvent] = []
+        for event in events:
+            e = event
+            if isinstance(e, MessageEvent) and e.seq == seqs["two"]:
+                h = e.envelope.header
+                e = RemovedEvent(seq=e.seq, ts=e.ts, id=h.id, sender=me, by=seqs["three"])
+            elif isinstance(e, MessageEvent) and e.seq == seqs["three"]:
+                e = ErasedEvent(seq=e.seq, ts=e.ts, member=me, through=seqs["two"])
+            out.append(e)
+        return out
+
+    _serve_sync(proxy, erase_alice)
+    await people["bob"].sync()
+    proxy.reset()
+    assert [m.text for m in await people["bob"].room(room).messages()] == ["one", "four"]
+    await _assert_withheld(people["bob"], room)
+
+
+async def test_a_signed_account_erasure_raises_nothing(world: World) -> None:
+    relay, proxy, people = world
+    room = await _group(people, "bob", "carol")
+    bob = people["bob"].room(room)
+    await bob.send("one")
+    await people["carol"].sync()
+    await bob.send("two")  # Carol never reads these: erased first
+    await bob.send("three")
+    keys = people["bob"].identity.room_keys(room)
+    await bob.leave()
+    log, _ = await _stored_log(relay, room)
+    erase = sign_erase(keys, index=log.index, at=time.time_ns() // 1_000_000)
+    async with httpx.AsyncClient(base_url=proxy.url, timeout=30) as http:
+        session = await login(http, keys, create=False)
+        r = await post(http, "/v1/account/delete", {"erase": erase}, session.token)
+        assert r.status_code == 200, r.text
+    stored = await _events(relay, room, 0)
+    assert any(isinstance(e, ErasedEvent) and e.request == erase for e in stored)
+    await people["carol"].sync()
+    carol = people["carol"].room(room)
+    assert carol.alarms == ()
+    await carol.send("still here")
+
+
+# -- (c) low-water marks ---------------------------------------------------------------------
+
+
+def _purge_through(seqs: dict[str, int], *texts: str) -> Rewrite:
+    gone = {seqs[t] for t in texts}
+
+    def purge(_room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+        return [e for e in events if e.seq not in gone]
+
+    return purge
+
+
+async def test_a_low_water_mark_in_a_room_without_retention_raises_withheld(
+    world: World,
+) -> None:
+    _relay, proxy, people = world
+    room = await _bob_heard_one(people, "two", "three", "four")
+    seqs = await _seqs(people["alice"], room)
+    assert people["alice"].room(room).retention_days is None
+    _serve_sync(proxy, _purge_through(seqs, "two", "three"), low_water=seqs["three"])
+    await people["bob"].sync()
+    proxy.reset()
+    assert [m.text for m in await people["bob"].room(room).messages()] == ["one", "four"]
+    await _assert_withheld(people["bob"], room)
+
+
+@pytest.mark.parametrize("days_later", [0, 2])
+async def test_a_purge_only_the_rooms_retention_allows_raises_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch, days_later: int
+) -> None:
+    _relay, proxy, people = world
+    room = await _bob_heard_one(people)
+    alice = people["alice"].room(room)
+    await alice.set_retention(1)
+    await people["bob"].sync()
+    for text in ("two", "three", "four"):
+        await alice.send(text)
+    seqs = await _seqs(people["alice"], room)
+    # Bob syncs ``days_later`` days on (the relay's own purge runs on its real clock,
+    # so the proxy serves the purge a one-day retention makes by then).
+    real = _inbox._now_ms
+    monkeypatch.setattr(_inbox, "_now_ms", lambda: real() + days_later * DAY_MS)
+    _serve_sync(proxy, _purge_through(seqs, "two", "three"), low_water=seqs["three"])
+    await people["bob"].sync()
+    proxy.reset()
+    kinds = set(_kinds(people["bob"], room))
+    if days_later:
+        assert kinds == set()  # "two" and "three" were a day old: the retention took them
+    else:
+        assert kinds == {"withheld"}  # said a moment ago: no one-day retention took them
