@@ -144,6 +144,8 @@ Status = Literal["active", "left", "removed", "unreachable"]
 
 _MODERATOR: Final = ROLE_RANK["moderator"]
 _DAY_MS: Final = 24 * 3600 * 1000
+MAX_SKIPPED: Final = 64
+"""Refused counters one plaintext can announce (``Plaintext.skipped``)."""
 PURGE_SKEW_MS: Final = 3600 * 1000
 """How far the relay's clock may run ahead of ours when we judge a retention purge."""
 _INACTIVE: Final[dict[Status, str]] = {
@@ -323,6 +325,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     banned: list[str] = []
     moderation: list[_Mod] = []
     send_counter: int = 0
+    refused: list[int] = []
     epoch_messages: int = 0
     streams: list[_Stream] = []
     allowance: dict[str, int] = {}
@@ -370,6 +373,8 @@ class RoomState:
         self._moderation: list[_Mod] = []
         """Moderation read from messages (mute, ban, deletions); log ops are added on read."""
         self.send_counter = 0
+        self.refused: set[int] = set()
+        """Our counters the relay refused for good, not yet announced in a delivered message."""
         self.epoch_messages = 0
         self._at: list[_At] = []
         self._epoch_starts: list[int] = []  # log index where each epoch started
@@ -425,6 +430,7 @@ class RoomState:
         state.banned = {MemberId(m) for m in snapshot.banned}
         state._moderation = list(snapshot.moderation)
         state.send_counter = snapshot.send_counter
+        state.refused = set(snapshot.refused)
         state.epoch_messages = snapshot.epoch_messages
         for s in snapshot.streams:
             sender, missing = MemberId(s.sender), set(s.missing)
@@ -486,6 +492,7 @@ class RoomState:
             banned=sorted(self.banned),
             moderation=self._moderation,
             send_counter=self.send_counter,
+            refused=sorted(self.refused),
             epoch_messages=self.epoch_messages,
             streams=streams,
             allowance={str(k): v for k, v in self._allowance.items()},
@@ -1436,6 +1443,26 @@ class RoomState:
         """Number this device's next message in the room."""
         self.send_counter += 1
         return self.send_counter
+
+    def note_refused(self, counter: int) -> None:
+        """The relay refused our message with this counter for good: it was never stored.
+
+        The counter stays used (later messages may be sealed already); our next
+        delivered messages list it in ``Plaintext.skipped`` so receivers stop
+        expecting it (protocol.md section 8.6). Only the newest
+        :data:`MAX_SKIPPED` are kept.
+        """
+        self.refused.add(counter)
+        while len(self.refused) > MAX_SKIPPED:
+            self.refused.discard(min(self.refused))
+
+    def skipped_for(self, counter: int) -> list[int]:
+        """What a message of ours with ``counter`` must announce as refused."""
+        return sorted(c for c in self.refused if c < counter)
+
+    def announced(self, counters: Iterable[int]) -> None:
+        """A message listing these refused counters was acknowledged: receivers know."""
+        self.refused.difference_update(counters)
 
     def _sign(self, body: object, now: int) -> SignedOp:
         return sign_op(

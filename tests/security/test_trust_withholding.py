@@ -23,9 +23,10 @@ import httpx
 import msgspec
 import pytest
 
-from client_sdk import HearthClient, RoomBlocked, _inbox
+from client_sdk import HearthClient, RelayError, RoomBlocked, _inbox
 from protocol.api import (
     ErasedEvent,
+    ErrorBody,
     MessageEvent,
     RemovedEvent,
     RoomEvent,
@@ -266,3 +267,39 @@ async def test_a_purge_only_the_rooms_retention_allows_raises_nothing(
         assert kinds == set()  # "two" and "three" were a day old: the retention took them
     else:
         assert kinds == {"withheld"}  # said a moment ago: no one-day retention took them
+
+
+# -- item 9: messages the relay refused for good ------------------------------------------
+
+
+async def test_a_message_the_relay_refused_for_good_raises_no_false_alarm(world: World) -> None:
+    _relay, proxy, people = world
+    room = await _bob_heard_one(people)
+    alice = people["alice"].room(room)
+    refused: list[str] = []
+
+    async def refuse_once(method: str, path: str, body: bytes) -> tuple[int, bytes] | None:
+        if method == "POST" and path == f"/v1/rooms/{room}/messages" and not refused:
+            refused.append(path)
+            return 400, to_json(ErrorBody(code="msg.bad_size", message="not this one"))
+        return None
+
+    proxy.on_request = refuse_once
+    with pytest.raises(RelayError) as info:
+        await alice.send("two")  # counter 2 is used, and never stored
+    assert info.value.code == "msg.bad_size"
+    proxy.reset()
+    await alice.send("three")  # lists counter 2 as refused, inside the signed ciphertext
+    await people["bob"].sync()
+    bob = people["bob"].room(room)
+    assert [m.text for m in await bob.messages()] == ["one", "three"]
+    assert bob.alarms == ()
+    # The refusal excuses exactly that counter: a message withheld after it still alarms.
+    await alice.send("four")
+    await alice.send("five")
+    seqs = await _seqs(people["alice"], room)
+    _serve_sync(proxy, _purge_through(seqs, "four"))
+    await people["bob"].sync()
+    proxy.reset()
+    assert [m.text for m in await bob.messages()] == ["one", "three", "five"]
+    await _assert_withheld(people["bob"], room)
