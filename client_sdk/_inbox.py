@@ -383,10 +383,7 @@ class Inbox:
         ):
             async with slot.lock:
                 page = await self._host.fetch_history(slot, state.floor)
-                step = Step()
-                for event in page.events:
-                    step.extend(state.receive_history(event))
-                state.floor = page.events[0].seq if page.events and page.more else 1
+                step = state.receive_history(page.events, more=page.more)
                 await self.save(slot, step, announce=False)
             found = await self._store.messages(
                 room, limit=limit, before_seq=before_seq, without=hidden

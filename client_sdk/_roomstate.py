@@ -279,6 +279,18 @@ class _At:
     """Members whose role is ``supporter``: who may claim, in room order."""
 
 
+@dataclass(slots=True)
+class _Walk:
+    """What backfill checks history against, per (sender, device) stream."""
+
+    first: dict[tuple[MemberId, bytes], int] = field(default_factory=dict)
+    """The first counter read forward from each stream (the lowest one)."""
+    low: dict[tuple[MemberId, bytes], int] = field(default_factory=dict)
+    """The lowest counter the current backfill walk read from each stream."""
+    next: int | None = None
+    """Log index of the lowest operation the walk has passed (None: unknown)."""
+
+
 # -- persisted form -------------------------------------------------------------
 
 
@@ -334,6 +346,9 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     placeholders: list[tuple[int, str, str, int]] = []
     position_ts: int = 0
     purge: tuple[int, int, int] | None = None
+    first: list[tuple[str, bytes, int]] = []
+    back_low: list[tuple[str, bytes, int]] = []
+    back_next: int | None = None
     rebase: list[str] = []
     alarmed: list[tuple[str, bytes, int]] = []
     alarms: list[_Alarm] = []
@@ -389,6 +404,7 @@ class RoomState:
         """The relay's ``ts`` on the event at :attr:`position`."""
         self._purge: tuple[int, int, int] | None = None
         """A low-water mark above our position, to judge: (position, its ts, low_water)."""
+        self._walk = _Walk()
         self._rebase: set[MemberId] = set()
         self._alarmed: set[tuple[MemberId, bytes, int]] = set()
         self._alarms: dict[int, tuple[SecurityAlarm, bool]] = {}
@@ -447,6 +463,11 @@ class RoomState:
         }
         state.position_ts = snapshot.position_ts
         state._purge = snapshot.purge
+        state._walk = _Walk(
+            {(MemberId(m), d): c for m, d, c in snapshot.first},
+            {(MemberId(m), d): c for m, d, c in snapshot.back_low},
+            snapshot.back_next,
+        )
         state._rebase = {MemberId(m) for m in snapshot.rebase}
         state._alarmed = {(MemberId(m), d, c) for m, d, c in snapshot.alarmed}
         for a in snapshot.alarms:
@@ -502,6 +523,9 @@ class RoomState:
             ),
             position_ts=self.position_ts,
             purge=self._purge,
+            first=sorted((str(m), d, c) for (m, d), c in self._walk.first.items()),
+            back_low=sorted((str(m), d, c) for (m, d), c in self._walk.low.items()),
+            back_next=self._walk.next,
             rebase=sorted(self._rebase),
             alarmed=sorted(self._alarmed),
             alarms=[
@@ -641,7 +665,10 @@ class RoomState:
                 else:
                     new = {e: s for e, s in history.items() if e not in self.secrets}
                     if new:
-                        # Older epochs became readable: look at the past again.
+                        # Older epochs became readable: look at the past again, with
+                        # a fresh walk (it checks each event's place as it goes down).
+                        if self.floor < self.start_seq:
+                            self._walk = _Walk(first=self._walk.first)
                         self.floor = max(self.floor, self.start_seq)
                     new[commit.epoch] = secret
                     self.secrets.update(new)
@@ -796,14 +823,70 @@ class RoomState:
             if not ok:
                 self._unbacked(step, seq, sender)
 
-    def receive_history(self, event: RoomEvent) -> Step:
-        """Take an event older than :attr:`floor` (lazy backfill).
+    def receive_history(self, events: Iterable[RoomEvent], *, more: bool) -> Step:
+        """Take a page of events older than :attr:`floor` (lazy backfill), oldest first.
 
-        History is checked like live traffic, except counters: gaps in the past
-        are not alarms, and the log already holds every operation.
+        History is checked like live traffic, against its place: every event must
+        lie below the floor, in increasing ``seq``; walking down from our join, each
+        log operation must be the one our log holds at the next lower index, and a
+        message is checked against the log as it stood at its ``seq`` (the relay's
+        admission check, as for live messages) as well as at the head it names; its
+        counter must be below every counter its device sent later (a replayed or
+        moved message is not). Gaps in the past are not alarms, and the log already
+        holds every operation. Moves :attr:`floor` down past the page.
         """
+        step = Step()
+        page = list(events)
+        placed: list[RoomEvent] = []
+        top = self.floor
+        for event in page:
+            if event.seq >= top or (placed and event.seq <= placed[-1].seq):
+                self._alarm(
+                    step,
+                    "bad_message",
+                    f"history served seq {event.seq} out of place (below {top}, in order)",
+                    "msg.replay",
+                )
+                continue
+            placed.append(event)
+        if self._walk.next is None and self.floor == self.start_seq:
+            self._walk.next = self._entry_index()
+        parts: list[tuple[int, Step]] = []
+        for event in reversed(placed):  # down from the floor: what is above is known
+            parts.append((event.seq, self._history_event(event)))
+        for _, part in sorted(parts, key=lambda p: p[0]):
+            step.extend(part)
+        self.floor = page[0].seq if page and more else 1
+        return step
+
+    def _entry_index(self) -> int | None:
+        """The log index of our own latest join: the operation at :attr:`start_seq`."""
+        for op in reversed(self.log.ops):
+            if isinstance(op.content.body, JoinOp) and op.content.author == self.me:
+                return op.content.index
+        return None
+
+    def _history_event(self, event: RoomEvent) -> Step:
+        if isinstance(event, LogEvent):
+            step = Step()
+            index = event.op.content.index
+            expected = None if self._walk.next is None else self._walk.next - 1
+            held = self.log.ops[index] if index < len(self.log.ops) else None
+            if held != event.op or (expected is not None and index != expected):
+                self._alarm(
+                    step,
+                    "fork",
+                    f"history served log index {index} at seq {event.seq}, out of its place"
+                    " or unlike the operation our log holds there",
+                    "log.fork",
+                )
+                self._walk.next = None  # no longer know where we are: check less, not wrongly
+                return step
+            self._walk.next = index
+            return step
         if isinstance(event, MessageEvent):
-            return self._message(event, log_synced=True, forward=False)
+            stored_at = None if self._walk.next is None else self._walk.next - 1
+            return self._message(event, log_synced=True, forward=False, stored_at=stored_at)
         if isinstance(event, TombstoneEvent):
             return self._tombstone(event)
         return Step()
@@ -970,6 +1053,7 @@ class RoomState:
         log_synced: bool,
         forward: bool,
         opened: Opened | None = None,
+        stored_at: int | None = None,
     ) -> Step:
         step = Step()
         envelope = event.envelope
@@ -1016,6 +1100,15 @@ class RoomState:
                 # What the relay's own check_envelope saw when it stored the message:
                 # in sequence order the log was exactly at ``seq_index``.
                 self._check_at(h, self._at[self.seq_index], "when the relay stored it")
+            elif stored_at is not None and 0 <= stored_at < len(self._at):
+                # The same for history: the log as it stood at this message's seq.
+                if h.head_index > stored_at:
+                    raise EnvelopeError(
+                        f"message {h.id} names log index {h.head_index}, beyond the log"
+                        f" at its place in history (index {stored_at})",
+                        code="msg.replay",
+                    )
+                self._check_at(h, self._at[stored_at], "at its place in history")
             self._check_at(h, self._at[h.head_index], "at the head it names")
             secret = self.secrets.get(h.epoch)
             if secret is None:
@@ -1032,6 +1125,8 @@ class RoomState:
                 plaintext = opened.result
             if forward:
                 self._observe(h.sender, plaintext.device, plaintext.counter, plaintext.skipped)
+            else:
+                self._place_back(h.sender, plaintext.device, plaintext.counter, h.id)
         except EnvelopeError as exc:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
@@ -1046,6 +1141,18 @@ class RoomState:
             return step  # counted (device, counter) above, never shown
         step.items.append(Accepted(event.seq, event.ts, h, plaintext))
         return step
+
+    def _place_back(self, sender: MemberId, device: bytes, counter: int, mid: MessageId) -> None:
+        """A backfilled message's counter is below all its device sent after it."""
+        key = (sender, device)
+        low = self._walk.low.get(key, self._walk.first.get(key))
+        if low is not None and counter >= low:
+            raise EnvelopeError(
+                f"message {mid} in history carries counter {counter} of a device whose"
+                f" later messages start at {low}: replayed or moved",
+                code="msg.replay",
+            )
+        self._walk.low[key] = counter
 
     @staticmethod
     def _check_at(h: EnvelopeHeader, at: _At, where: str) -> None:
@@ -1065,6 +1172,8 @@ class RoomState:
         key = (sender, device)
         first = key not in self._forgiven
         self.tracker.observe(sender, device, counter)
+        if key not in self._walk.first:
+            self._walk.first[key] = counter
         if first or sender in self._rebase:
             self._forgiven[key] = max(self._forgiven.get(key, 0), counter - 1)
             self._rebase.discard(sender)

@@ -27,6 +27,7 @@ from client_sdk import HearthClient, RelayError, RoomBlocked, _inbox
 from protocol.api import (
     ErasedEvent,
     ErrorBody,
+    HistoryPage,
     MessageEvent,
     RemovedEvent,
     RoomEvent,
@@ -303,3 +304,103 @@ async def test_a_message_the_relay_refused_for_good_raises_no_false_alarm(world:
     proxy.reset()
     assert [m.text for m in await bob.messages()] == ["one", "three", "five"]
     await _assert_withheld(people["bob"], room)
+
+
+# -- item 9: history backfill ------------------------------------------------------------------
+
+
+def _serve_history(proxy: HostileProxy, room: RoomId, rewrite: Rewrite) -> None:
+    async def hook(method: str, path: str, status: int, body: bytes) -> bytes:
+        if method != "GET" or path != f"/v1/rooms/{room}/messages" or status != 200:
+            return body
+        page = from_json(body, HistoryPage)
+        return to_json(msgspec.structs.replace(page, events=rewrite(room, list(page.events))))
+
+    proxy.on_response = hook
+
+
+async def _shared_past(relay: RelayProcess, people: dict[str, HearthClient]) -> RoomId:
+    """Alice said "old 0..2" in a room that shares history; Bob joined, can read it."""
+    alice = await people["alice"].create_group("Shared past", share_history=True)
+    for i in range(3):
+        await alice.send(f"old {i}")
+    await people["bob"].join(await alice.create_invite())
+    await people["alice"].sync()
+    await alice.rotate()  # passes the earlier epochs' secrets on
+    await alice.send("new")
+    await people["bob"].sync()  # Bob reads "new" live, not the past yet
+    return alice.id
+
+
+@pytest.mark.parametrize("attack", ["moved", "replayed"])
+async def test_history_serving_a_message_out_of_its_place_is_refused(
+    world: World, attack: str
+) -> None:
+    relay, proxy, people = world
+    room = await _shared_past(relay, people)
+    seqs = await _seqs(people["alice"], room)
+    stored = {e.seq: e for e in await _events(relay, room, 0) if isinstance(e, MessageEvent)}
+
+    def misplace(_room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+        out: list[RoomEvent] = []
+        for event in events:
+            e = event
+            if isinstance(e, MessageEvent) and attack == "moved":
+                # "old 0" and "old 1" trade places: each still names a head it knew.
+                swap = {seqs["old 0"]: seqs["old 1"], seqs["old 1"]: seqs["old 0"]}
+                if e.seq in swap:
+                    e = MessageEvent(seq=e.seq, ts=e.ts, envelope=stored[swap[e.seq]].envelope)
+            elif isinstance(e, MessageEvent) and e.seq == seqs["old 1"]:
+                # A message Bob read live, served again as old history.
+                e = MessageEvent(seq=e.seq, ts=e.ts, envelope=stored[seqs["new"]].envelope)
+            out.append(e)
+        return out
+
+    _serve_history(proxy, room, misplace)
+    bob = people["bob"].room(room)
+    texts = [m.text for m in await bob.messages(limit=10)]
+    proxy.reset()
+    assert {(a.kind, a.code) for a in bob.alarms} == {("bad_message", "msg.replay")}
+    assert texts.count("new") == 1
+    if attack == "moved":
+        assert "old 1" not in texts
+    with pytest.raises(RoomBlocked):
+        await bob.send("is this our past?")
+
+
+async def test_history_served_in_its_place_raises_nothing(world: World) -> None:
+    relay, _proxy, people = world
+    room = await _shared_past(relay, people)
+    bob = people["bob"].room(room)
+    texts = [m.text for m in await bob.messages(limit=10)]
+    assert texts == ["old 0", "old 1", "old 2", "new"]
+    assert bob.alarms == ()
+
+
+# -- spec 8.6: a member who joins later ---------------------------------------------------------
+
+
+async def test_a_later_joiner_starts_each_stream_at_its_first_message(world: World) -> None:
+    _relay, proxy, people = world
+    room = await _group(people, "bob")
+    alice, bob = people["alice"].room(room), people["bob"].room(room)
+    for i in range(5):  # counters Carol will never see: before her join
+        await alice.send(f"before {i}")
+        await bob.send(f"before {i}")
+    await people["carol"].join(await alice.create_invite())
+    for name in ("alice", "bob"):
+        await people[name].sync()
+    await alice.send("after 0")
+    await bob.send("after 0")
+    await people["carol"].sync()
+    carol = people["carol"].room(room)
+    assert [m.text for m in await carol.messages()] == ["after 0", "after 0"]
+    assert carol.alarms == ()  # a literal reading of 8.6 saw 1..6 missing
+    # Her streams start there: a gap after it is withheld.
+    await alice.send("after 1")
+    await alice.send("after 2")
+    seqs = await _seqs(people["alice"], room)
+    _serve_sync(proxy, _purge_through(seqs, "after 1"))
+    await people["carol"].sync()
+    proxy.reset()
+    await _assert_withheld(people["carol"], room)
