@@ -345,7 +345,8 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     excused: list[tuple[str, bytes, int]] = []
     placeholders: list[tuple[int, str, str, int]] = []
     position_ts: int = 0
-    purge: tuple[int, int, int] | None = None
+    purge: tuple[int, int, int, int] | None = None
+    purge_highs: list[tuple[str, bytes, int]] = []
     first: list[tuple[str, bytes, int]] = []
     back_low: list[tuple[str, bytes, int]] = []
     back_next: int | None = None
@@ -402,8 +403,10 @@ class RoomState:
         """``removed`` events waiting for what removed them: seq -> (by, id, sender)."""
         self.position_ts = 0
         """The relay's ``ts`` on the event at :attr:`position`."""
-        self._purge: tuple[int, int, int] | None = None
-        """A low-water mark above our position, to judge: (position, its ts, low_water)."""
+        self._purge: tuple[int, int, int, int] | None = None
+        """A low-water mark above our position, to judge: (position, ts, low_water, index)."""
+        self._purge_highs: dict[tuple[MemberId, bytes], int] = {}
+        """Each stream's highest counter when that mark arrived."""
         self._walk = _Walk()
         self._rebase: set[MemberId] = set()
         self._alarmed: set[tuple[MemberId, bytes, int]] = set()
@@ -463,6 +466,7 @@ class RoomState:
         }
         state.position_ts = snapshot.position_ts
         state._purge = snapshot.purge
+        state._purge_highs = {(MemberId(m), d): c for m, d, c in snapshot.purge_highs}
         state._walk = _Walk(
             {(MemberId(m), d): c for m, d, c in snapshot.first},
             {(MemberId(m), d): c for m, d, c in snapshot.back_low},
@@ -523,6 +527,7 @@ class RoomState:
             ),
             position_ts=self.position_ts,
             purge=self._purge,
+            purge_highs=sorted((str(m), d, c) for (m, d), c in self._purge_highs.items()),
             first=sorted((str(m), d, c) for (m, d), c in self._walk.first.items()),
             back_low=sorted((str(m), d, c) for (m, d), c in self._walk.low.items()),
             back_next=self._walk.next,
@@ -901,9 +906,23 @@ class RoomState:
         self.low_water = max(self.low_water, low_water)
         if low_water > self.position:
             if self._purge is None:
-                self._purge = (self.position, self.position_ts, low_water)
+                ts = self.position_ts or self._entered_at()
+                self._purge = (self.position, ts, low_water, self.seq_index)
+                self._purge_highs = {
+                    (sender, device): self.tracker.highest(sender, device)
+                    for sender, device in self._forgiven
+                }
             else:
-                self._purge = (self._purge[0], self._purge[1], max(self._purge[2], low_water))
+                p = self._purge
+                self._purge = (p[0], p[1], max(p[2], low_water), p[3])
+
+    def _entered_at(self) -> int:
+        """Our clock on our latest join or create: at least the relay's time before it."""
+        for op in reversed(self.log.ops):
+            c = op.content
+            if isinstance(c.body, JoinOp | CreateOp) and c.author == self.me:
+                return c.at
+        return 0
 
     def _retention_since(self, index: int) -> int | None:
         """The shortest retention (days) the verified log had in force from ``index`` on."""
@@ -934,9 +953,8 @@ class RoomState:
         """
         if self._purge is None:
             return
-        position, position_ts, low_water = self._purge
-        self._purge = None
-        index = self.seq_index if position == self.position else 0
+        position, position_ts, low_water, index = self._purge
+        highs, self._purge, self._purge_highs = self._purge_highs, None, {}
         days = self._retention_since(min(index, self.log.index))
         if days is None:
             self._alarm(
@@ -957,11 +975,17 @@ class RoomState:
                 "msg.withheld",
             )
             return
-        # We never saw what was purged: forgive the gaps it may have left. The
-        # position stays: the relay keeps log operations through a purge, and
-        # they must still arrive in sequence order.
-        self._forgive_all()
-        self._rebase |= set(self.log.members)
+        # We never saw what was purged: forgive, for each stream, the gap from where
+        # it stood when the mark arrived up to the next counter read after it (now,
+        # or from the next message on). Nothing later: those events were served.
+        for (sender, device), high in highs.items():
+            after = self.tracker.seen_after(sender, device, high)
+            key = (sender, device)
+            if after is None:
+                self._forgiven[key] = max(self._forgiven[key], high)
+                self._rebase.add(sender)
+            else:
+                self._forgiven[key] = max(self._forgiven[key], after - 1)
 
     def _forgive_all(self, member: MemberId | None = None) -> None:
         for sender, device in list(self._forgiven):

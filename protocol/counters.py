@@ -76,6 +76,17 @@ class CounterTracker:
         stream = self._streams.get((sender, device))
         return stream is not None and stream.fill(counter)
 
+    def seen_after(self, sender: MemberId, device: bytes, counter: int) -> int | None:
+        """The lowest counter above ``counter`` seen from this device (None if none)."""
+        stream = self._streams.get((sender, device))
+        if stream is None:
+            return None
+        candidate = counter + 1
+        for lo, hi in sorted(stream.missing):
+            if lo <= candidate < hi:
+                candidate = hi
+        return candidate if candidate <= stream.highest else None
+
     def missing(self) -> dict[tuple[MemberId, bytes], list[int]]:
         """Counters skipped so far, per (sender, device)."""
         return {

@@ -673,3 +673,26 @@ def test_an_opened_result_counts_only_for_its_own_envelope_and_secret(room) -> N
     got = _received(carol, seq, cases)
     assert texts(got) == ["what alice wrote", "something else"]
     assert not alarms(got)
+
+
+def test_a_purge_excuses_nothing_served_after_its_mark(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.commit(seq, alice.state.retention_op(2, now=T0))
+    alice.say(seq, "one")
+    carol.catch_up(seq)
+    purged = {alice.say(seq, f"purged {i}").seq for i in range(2)}
+    alice.say(seq, "after 0")
+    withheld = alice.say(seq, "after 1").seq  # above the mark: the relay skips it
+    alice.say(seq, "after 2")
+    carol.state.note_low_water(max(purged))
+    got = [
+        item
+        for event in seq.events
+        if event.seq not in purged | {withheld}
+        for item in carol.state.receive(event).items
+    ]
+    assert texts(got) == ["after 0", "after 2"]
+    found = alarms(carol.state.check_withheld(now=T0 + 3 * 24 * 3600 * 1000).items)
+    assert [(a.kind, a.detail) for a in found] == [
+        ("withheld", f"1 message(s) from {alice.id} never arrived")
+    ]

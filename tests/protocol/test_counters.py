@@ -102,3 +102,28 @@ def test_gaps_cost_one_range_each_not_one_entry_per_counter() -> None:
     # Filling one counter in the middle of a range splits it in two.
     tracker.observe(ALICE, PHONE, MAX_GAP // 2)
     assert len(stream.missing) == 1_001
+
+
+def test_excuse_fills_only_a_missing_counter() -> None:
+    t = CounterTracker()
+    for c in (1, 4, 6):
+        t.observe(ALICE, PHONE, c)
+    assert t.excuse(ALICE, PHONE, 2)
+    assert not t.excuse(ALICE, PHONE, 2)  # once
+    assert not t.excuse(ALICE, PHONE, 4)  # seen
+    assert not t.excuse(ALICE, PHONE, 9)  # beyond what the stream reached
+    assert not t.excuse(ALICE, LAPTOP, 2)
+    assert t.missing() == {(ALICE, PHONE): [3, 5]}
+    with pytest.raises(EnvelopeError):
+        t.observe(ALICE, PHONE, 2)  # an excused counter arriving after all is a replay
+
+
+def test_seen_after_skips_what_is_missing() -> None:
+    t = CounterTracker()
+    for c in (1, 2, 5, 9):
+        t.observe(ALICE, PHONE, c)
+    assert t.seen_after(ALICE, PHONE, 0) == 1
+    assert t.seen_after(ALICE, PHONE, 2) == 5
+    assert t.seen_after(ALICE, PHONE, 5) == 9
+    assert t.seen_after(ALICE, PHONE, 9) is None
+    assert t.seen_after(ALICE, LAPTOP, 0) is None
