@@ -861,7 +861,9 @@ class RoomState:
             parts.append((event.seq, self._history_event(event)))
         for _, part in sorted(parts, key=lambda p: p[0]):
             step.extend(part)
-        self.floor = page[0].seq if page and more else 1
+        # Only down: a page with nothing in its place ends the walk (a relay that
+        # serves events above the floor cannot send us round in circles).
+        self.floor = placed[0].seq if placed and more else 1
         return step
 
     def _entry_index(self) -> int | None:

@@ -696,3 +696,14 @@ def test_a_purge_excuses_nothing_served_after_its_mark(room) -> None:  # type: i
     assert [(a.kind, a.detail) for a in found] == [
         ("withheld", f"1 message(s) from {alice.id} never arrived")
     ]
+
+
+def test_history_served_above_the_floor_is_refused_and_the_floor_only_goes_down(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    live = alice.say(seq, "read live")
+    carol.catch_up(seq)
+    carol.state.floor = 3
+    step = carol.state.receive_history([live], more=True)
+    assert [(a.kind, a.code) for a in alarms(step.items)] == [("bad_message", "msg.replay")]
+    assert texts(step.items) == []
+    assert carol.state.floor == 1  # nothing in its place: the walk ends
