@@ -394,11 +394,8 @@ class RoomState:
         self.epoch_messages = 0
         self._at: list[_At] = []
         self._epoch_starts: list[int] = []  # log index where each epoch started
-        self._forgiven: dict[tuple[MemberId, bytes], int] = {}
         self._allowance: dict[MemberId, int] = {}
         """Erased messages of each member we never read (each excuses one gap, once)."""
-        self._excused: set[tuple[MemberId, bytes, int]] = set()
-        """Exact counters a signed statement excused before their gap opened."""
         self._placeholders: dict[int, tuple[int, MessageId, MemberId]] = {}
         """``removed`` events waiting for what removed them: seq -> (by, id, sender)."""
         self.position_ts = 0
@@ -458,9 +455,10 @@ class RoomState:
             for counter in range(1, s.highest + 1):
                 if counter not in missing:
                     state.tracker.observe(sender, s.device, counter)
-            state._forgiven[(sender, s.device)] = s.forgiven
+            state.tracker.raise_floor(sender, s.device, s.forgiven)
         state._allowance = {MemberId(k): v for k, v in snapshot.allowance.items()}
-        state._excused = {(MemberId(m), d, c) for m, d, c in snapshot.excused}
+        for m, d, c in snapshot.excused:
+            state.tracker.excuse(MemberId(m), d, c)
         state._placeholders = {
             seq: (by, MessageId(i), MemberId(m)) for seq, i, m, by in snapshot.placeholders
         }
@@ -496,10 +494,11 @@ class RoomState:
                 sender=sender,
                 device=device,
                 highest=self.tracker.highest(sender, device),
-                missing=[c for c in missing.get((sender, device), []) if c > forgiven],
-                forgiven=forgiven,
+                missing=[c for c in missing.get((sender, device), []) if c > floor],
+                forgiven=floor,
             )
-            for (sender, device), forgiven in sorted(self._forgiven.items())
+            for sender, device in sorted(self.tracker.streams())
+            for floor in (self.tracker.floor(sender, device),)
         ]
         return RoomSnapshot(
             position=self.position,
@@ -521,7 +520,7 @@ class RoomState:
             epoch_messages=self.epoch_messages,
             streams=streams,
             allowance={str(k): v for k, v in self._allowance.items()},
-            excused=sorted(self._excused),
+            excused=[(str(m), d, c) for m, d, c in self.tracker.excused_ahead()],
             placeholders=sorted(
                 (seq, str(i), str(m), by) for seq, (by, i, m) in self._placeholders.items()
             ),
@@ -912,7 +911,7 @@ class RoomState:
                 self._purge = (self.position, ts, low_water, self.seq_index)
                 self._purge_highs = {
                     (sender, device): self.tracker.highest(sender, device)
-                    for sender, device in self._forgiven
+                    for sender, device in self.tracker.streams()
                 }
             else:
                 p = self._purge
@@ -982,18 +981,16 @@ class RoomState:
         # or from the next message on). Nothing later: those events were served.
         for (sender, device), high in highs.items():
             after = self.tracker.seen_after(sender, device, high)
-            key = (sender, device)
             if after is None:
-                self._forgiven[key] = max(self._forgiven[key], high)
+                self.tracker.raise_floor(sender, device, high)
                 self._rebase.add(sender)
             else:
-                self._forgiven[key] = max(self._forgiven[key], after - 1)
+                self.tracker.raise_floor(sender, device, after - 1)
 
     def _forgive_all(self, member: MemberId | None = None) -> None:
-        for sender, device in list(self._forgiven):
+        for sender, device in self.tracker.streams():
             if member is None or sender == member:
-                highest = self.tracker.highest(sender, device)
-                self._forgiven[(sender, device)] = highest
+                self.tracker.raise_floor(sender, device, self.tracker.highest(sender, device))
 
     def _erased(self, event: ErasedEvent) -> Step:
         """A member's signed erasure: every message it sent before is gone.
@@ -1036,14 +1033,6 @@ class RoomState:
                 return c.index
         return 0
 
-    def _excuse(self, sender: MemberId, device: bytes, counter: int) -> None:
-        """A signed statement says this counter will never arrive: stop expecting it."""
-        key = (sender, device)
-        if key in self._forgiven and counter <= self.tracker.highest(sender, device):
-            self.tracker.excuse(sender, device, counter)  # or already seen: nothing to do
-            return
-        self._excused.add((sender, device, counter))
-
     def _tombstone(self, event: TombstoneEvent) -> Step:
         step = Step()
         request = event.request
@@ -1065,7 +1054,7 @@ class RoomState:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
         # The signed request names the one counter it excuses (section 8.6).
-        self._excuse(content.sender, content.device, content.counter)
+        self.tracker.excuse(content.sender, content.device, content.counter)
         if moderator:
             mod = _Mod("delete", None, content.author, content.at, "", event.target)
             self._moderation.append(mod)
@@ -1196,22 +1185,16 @@ class RoomState:
         self, sender: MemberId, device: bytes, counter: int, skipped: Iterable[int] = ()
     ) -> None:
         key = (sender, device)
-        first = key not in self._forgiven
-        self.tracker.observe(sender, device, counter)
+        self.tracker.observe(sender, device, counter)  # a new stream's floor: counter - 1
         if key not in self._walk.first:
             self._walk.first[key] = counter
-        if first or sender in self._rebase:
-            self._forgiven[key] = max(self._forgiven.get(key, 0), counter - 1)
+        if sender in self._rebase:
+            self.tracker.raise_floor(sender, device, counter - 1)
             self._rebase.discard(sender)
         # What the sender itself says the relay refused for good (never stored).
         for c in skipped:
             if c < counter:
-                self._excuse(sender, device, c)
-        pending = [e for e in self._excused if e[0] == sender and e[1] == device]
-        for item in pending:
-            if item[2] <= counter:
-                self._excused.discard(item)
-                self._excuse(*item)
+                self.tracker.excuse(sender, device, c)
 
     def _room_body(
         self, step: Step, sender: MemberId, plaintext: Plaintext, message_id: MessageId
@@ -1510,11 +1493,10 @@ class RoomState:
         step = Step()
         self._judge_purge(step, time.time_ns() // 1_000_000 if now is None else now)
         open_gaps: dict[MemberId, list[tuple[MemberId, bytes, int]]] = {}
-        for (sender, device), counters in self.tracker.missing().items():
-            floor = self._forgiven.get((sender, device), 0)
+        for (sender, device), counters in self.tracker.gaps().items():
             for counter in counters:
                 item = (sender, device, counter)
-                if counter > floor and item not in self._alarmed:
+                if item not in self._alarmed:
                     open_gaps.setdefault(sender, []).append(item)
         for sender, gaps in sorted(open_gaps.items()):
             # A signed erasure's placeholders: each excuses one gap, once.

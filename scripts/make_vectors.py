@@ -61,6 +61,7 @@ from protocol import (
     to_json,
 )
 from protocol.api import AuthContent, InviteReadContent
+from protocol.counters import CounterTracker
 from protocol.ids import MessageId
 from protocol.messages import (
     Body,
@@ -882,6 +883,88 @@ def build_logs_invalid() -> dict[str, Any]:
     }
 
 
+# -- counters (protocol.md section 8.6) ------------------------------------------------------
+
+_ALICE, _BOB = "A" * 43, "B" * 43
+_PHONE, _LAPTOP = "70" * 16, "6c" * 16
+
+
+def _obs(sender: str, device: str, counter: int) -> dict[str, Any]:
+    return {"op": "observe", "sender": sender, "device": device, "counter": counter}
+
+
+def _excuse(sender: str, device: str, counter: int) -> dict[str, Any]:
+    return {"op": "excuse", "sender": sender, "device": device, "counter": counter}
+
+
+def _raise(sender: str, device: str, floor: int) -> dict[str, Any]:
+    return {"op": "raise_floor", "sender": sender, "device": device, "floor": floor}
+
+
+def _counter_cases() -> list[tuple[str, list[dict[str, Any]]]]:
+    a, p, lap = _ALICE, _PHONE, _LAPTOP
+    return [
+        ("in order, no gap", [_obs(a, p, c) for c in (1, 2, 3)]),
+        ("a gap above the floor", [_obs(a, p, c) for c in (1, 2, 5)]),
+        ("a late arrival fills its gap", [_obs(a, p, c) for c in (1, 4, 2)]),
+        (
+            "a later joiner: the first counter read sets the floor",
+            [_obs(a, p, 57), _obs(a, p, 58), _obs(a, lap, 3), _obs(_BOB, p, 12)],
+        ),
+        ("a later joiner: gaps after the first counter count", [_obs(a, p, 57), _obs(a, p, 60)]),
+        ("two devices of one member are two streams", [_obs(a, p, 1), _obs(a, lap, 1)]),
+        ("an excuse fills exactly one gap", [_obs(a, p, 1), _obs(a, p, 4), _excuse(a, p, 2)]),
+        (
+            "an excuse ahead of the stream waits for it",
+            [_obs(a, p, 1), _excuse(a, p, 3), _obs(a, p, 5)],
+        ),
+        ("an excuse of a counter read already does nothing", [_obs(a, p, 1), _excuse(a, p, 1)]),
+        (
+            "an excused counter arriving after all is a replay",
+            [_obs(a, p, 1), _excuse(a, p, 2), _obs(a, p, 3), _obs(a, p, 2)],
+        ),
+        ("a raised floor drops the gaps below it", [_obs(a, p, 1), _obs(a, p, 6), _raise(a, p, 4)]),
+        ("a floor never goes down", [_obs(a, p, 10), _raise(a, p, 3), _obs(a, p, 12)]),
+        ("a counter seen twice is a replay", [_obs(a, p, 1), _obs(a, p, 2), _obs(a, p, 2)]),
+        ("a first counter up to MAX_GAP is taken", [_obs(a, p, 100_000)]),
+        ("a jump beyond MAX_GAP is refused", [_obs(a, p, 1), _obs(a, p, 100_003)]),
+    ]
+
+
+def build_counters() -> dict[str, Any]:
+    cases = []
+    for name, steps in _counter_cases():
+        tracker = CounterTracker()
+        error: dict[str, Any] | None = None
+        for i, step in enumerate(steps):
+            sender, device = MemberId(step["sender"]), bytes.fromhex(step["device"])
+            try:
+                if step["op"] == "observe":
+                    tracker.observe(sender, device, step["counter"])
+                elif step["op"] == "excuse":
+                    tracker.excuse(sender, device, step["counter"])
+                else:
+                    tracker.raise_floor(sender, device, step["floor"])
+            except HearthError as exc:
+                error = {"step": i, "code": exc.code}
+                break
+        gaps = [[s, d.hex(), c] for (s, d), cs in sorted(tracker.gaps().items()) for c in cs]
+        floors = [[s, d.hex(), tracker.floor(s, d)] for s, d in sorted(tracker.streams())]
+        cases.append({"name": name, "steps": steps, "error": error, "gaps": gaps, "floors": floors})
+    return {
+        "description": (
+            "Per-device counters as one receiver tracks them (protocol.md 8.6). Apply the "
+            "steps in order to an empty tracker: observe (a message read with this counter), "
+            "excuse (a verified signed statement says it never comes), raise_floor (a purge "
+            "or an erasure). error is the first step that raises, with its code, or null "
+            "(later steps are not applied). gaps: the missing counters above each stream's "
+            "floor afterwards, which a complete sync reports as withheld; floors: each "
+            "stream's floor (the first counter read minus one, or raised since). device is hex."
+        ),
+        "cases": cases,
+    }
+
+
 # -- driver --------------------------------------------------------------------------------
 
 
@@ -895,6 +978,7 @@ def build() -> dict[str, Any]:
         "messages.json": messages,
         "logs_valid.json": build_logs_valid(),
         "logs_invalid.json": build_logs_invalid(),
+        "counters.json": build_counters(),
     }
 
 

@@ -108,14 +108,31 @@ def test_excuse_fills_only_a_missing_counter() -> None:
     t = CounterTracker()
     for c in (1, 4, 6):
         t.observe(ALICE, PHONE, c)
-    assert t.excuse(ALICE, PHONE, 2)
-    assert not t.excuse(ALICE, PHONE, 2)  # once
-    assert not t.excuse(ALICE, PHONE, 4)  # seen
-    assert not t.excuse(ALICE, PHONE, 9)  # beyond what the stream reached
-    assert not t.excuse(ALICE, LAPTOP, 2)
+    t.excuse(ALICE, PHONE, 2)
+    t.excuse(ALICE, PHONE, 4)  # seen: nothing to do
+    t.excuse(ALICE, PHONE, 9)  # beyond what the stream reached: excused when it does
     assert t.missing() == {(ALICE, PHONE): [3, 5]}
-    with pytest.raises(EnvelopeError):
-        t.observe(ALICE, PHONE, 2)  # an excused counter arriving after all is a replay
+    t.observe(ALICE, PHONE, 10)
+    assert t.missing() == {(ALICE, PHONE): [3, 5, 7, 8]}
+    for c in (2, 9):  # an excused counter arriving after all is a replay
+        with pytest.raises(EnvelopeError) as info:
+            t.observe(ALICE, PHONE, c)
+        assert info.value.code == "msg.replay"
+
+
+def test_a_stream_starts_at_its_first_counter_and_floors_only_rise() -> None:
+    t = CounterTracker()
+    t.observe(ALICE, PHONE, 57)  # a later joiner's first message from this device
+    assert t.floor(ALICE, PHONE) == 56
+    assert t.missing() == {(ALICE, PHONE): list(range(1, 57))}
+    assert t.gaps() == {}
+    t.observe(ALICE, PHONE, 60)
+    assert t.gaps() == {(ALICE, PHONE): [58, 59]}
+    t.raise_floor(ALICE, PHONE, 58)
+    t.raise_floor(ALICE, PHONE, 10)  # never down
+    assert t.gaps() == {(ALICE, PHONE): [59]}
+    t.raise_floor(BOB, PHONE, 5)  # an unknown stream: nothing
+    assert t.floor(BOB, PHONE) == 0
 
 
 def test_seen_after_skips_what_is_missing() -> None:
