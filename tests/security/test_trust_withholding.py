@@ -12,6 +12,11 @@ relay hides some of Alice's messages from Bob and serves an excuse for the gap:
 Each time Bob's SDK raises the typed ``withheld`` alarm and the room refuses to
 send. The genuine cases (a signed deletion, a member's signed account erasure, a
 purge the room's retention allows) raise nothing, so the fix is not "always alarm".
+
+Item 9 and spec 8.6: a message the relay refused for good leaves no false alarm
+(its sender's next message lists it), backfilled history served out of its place
+(moved, or a live message replayed as history) is refused, and a member who joins
+late raises no false alarm while a gap after its first message still does.
 """
 
 from __future__ import annotations
