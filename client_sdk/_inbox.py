@@ -218,7 +218,7 @@ class Inbox:
     async def check_withheld(self, slot: Slot) -> None:
         """After a complete sync: counter gaps nothing explains become alarms."""
         async with slot.lock:
-            step = slot.state.check_withheld()
+            step = slot.state.check_withheld(now=_now_ms())
             if step.items:
                 await self.save(slot, step)
 
@@ -381,11 +381,7 @@ class Inbox:
         ):
             async with slot.lock:
                 page = await self._host.fetch_history(slot, state.floor)
-                step = Step()
-                state.note_history_ops(page.events)  # a message's place needs the ops after it
-                for event in page.events:
-                    step.extend(state.receive_history(event))
-                state.floor = page.events[0].seq if page.events and page.more else 1
+                step = state.receive_history(page.events, more=page.more)
                 await self.save(slot, step, announce=False)
             found = await self._store.messages(
                 room, limit=limit, before_seq=before_seq, without=hidden

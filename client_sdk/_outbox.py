@@ -14,7 +14,10 @@ room's entries in order, one at a time:
 - an entry queued unsealed (a rotation was due while the relay was unreachable)
   is sealed right before its first delivery, after the rotation;
 - only a verdict on the message itself fails an entry for good; anything else
-  leaves it (and those behind it) for the next attempt.
+  leaves it (and those behind it) for the next attempt. A counter failed for good
+  stays used: every later entry is re-sealed to list it in ``Plaintext.skipped``
+  until one of them is acknowledged, so receivers do not take the gap for a
+  withheld message (protocol.md section 8.6).
 
 A blocked room (open security alarms) delivers nothing until the alarms are
 acknowledged. The host supplies the room operations and the wire.
@@ -25,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import time
 from typing import Final, Protocol, final
+
+import msgspec
 
 from client_sdk._slot import Slot
 from client_sdk._store import OutboxEntry, Store, StoredMessage
@@ -155,15 +160,24 @@ class Outbox:
                 except RelayError as exc:
                     if exc.retryable or not refuses_for_good(exc):
                         raise RelayUnavailable(f"not sent now: {exc.code}") from exc
-                    await self._store.outbox_fail(entry.id, exc.code)
+                    await self._refused(slot, entry, exc.code)
                     if entry.id == wait_for:
                         raise
                     continue
                 await self._delivered(slot, entry, ack)
 
+    async def _refused(self, slot: Slot, entry: OutboxEntry, code: str) -> None:
+        """The relay refused this entry for good: later entries announce its counter."""
+        counter = from_msgpack(entry.plaintext, Plaintext).counter
+        async with slot.lock:
+            slot.state.note_refused(counter)
+            await self._store.save_room(slot.room, slot.state.snapshot())
+        await self._store.outbox_fail(entry.id, code)
+
     async def _deliver(self, slot: Slot, entry: OutboxEntry) -> MessageAck | None:
         """Send one entry until acknowledged; None if the relay already holds its id."""
-        if entry.envelope:
+        counter = from_msgpack(entry.plaintext, Plaintext).counter
+        if entry.envelope and not slot.state.skipped_for(counter):
             envelope = from_json(entry.envelope, Envelope)
         else:
             envelope = await self._reseal(slot, entry, catch_up=False)
@@ -187,7 +201,7 @@ class Outbox:
                 await self._host.catch_up_log(slot)
             await self._host.ensure_epoch(slot)
             slot.state.require_sendable()
-            plaintext = from_msgpack(entry.plaintext, Plaintext)
+            plaintext = _with_skipped(slot, from_msgpack(entry.plaintext, Plaintext))
             envelope = slot.state.seal(plaintext, message_id=entry.id)
             await self._store.outbox_replace(entry.id, to_json(envelope))
         return envelope
@@ -211,6 +225,10 @@ class Outbox:
                 mine=True,
             )
         async with slot.lock:
+            if ack is not None:
+                # Sealed with what it had to announce (_deliver re-sealed it if needed);
+                # a duplicate id may be an older sealing without it: announce again.
+                slot.state.announced(slot.state.skipped_for(plaintext.counter))
             new = await self._store.save_room(
                 slot.room,
                 slot.state.snapshot(),
@@ -219,3 +237,11 @@ class Outbox:
             )
         if message is not None and message.id in new:
             self._host.delivered(message)
+
+
+def _with_skipped(slot: Slot, plaintext: Plaintext) -> Plaintext:
+    """``plaintext`` listing every refused counter of ours below its own."""
+    skipped = slot.state.skipped_for(plaintext.counter)
+    if not skipped:
+        return plaintext
+    return msgspec.structs.replace(plaintext, skipped=sorted({*plaintext.skipped, *skipped}))

@@ -38,6 +38,7 @@ The driver (``client.py``) persists a :meth:`snapshot` after each step.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ from protocol.ops import (
     UnbanOp,
 )
 from protocol.roomlog import ZERO_HASH, RoomLog
-from protocol.signing import InviteKey, sign_op, verify_delete, verify_report
+from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase, verify_report
 
 __all__ = [
     "Accepted",
@@ -153,6 +154,11 @@ __all__ = [
 Status = Literal["active", "left", "removed", "unreachable"]
 
 _MODERATOR: Final = ROLE_RANK["moderator"]
+_DAY_MS: Final = 24 * 3600 * 1000
+MAX_SKIPPED: Final = 64
+"""Refused counters one plaintext can announce (``Plaintext.skipped``)."""
+PURGE_SKEW_MS: Final = 3600 * 1000
+"""How far the relay's clock may run ahead of ours when we judge a retention purge."""
 _INACTIVE: Final[dict[Status, str]] = {
     "active": "",
     "left": "you left this room",
@@ -281,6 +287,18 @@ class _At:
     """Members whose role is ``supporter``: who may claim, in room order."""
 
 
+@dataclass(slots=True)
+class _Walk:
+    """What backfill checks history against, per (sender, device) stream."""
+
+    first: dict[tuple[MemberId, bytes], int] = field(default_factory=dict)
+    """The first counter read forward from each stream (the lowest one)."""
+    low: dict[tuple[MemberId, bytes], int] = field(default_factory=dict)
+    """The lowest counter the current backfill walk read from each stream."""
+    next: int | None = None
+    """Log index of the lowest operation the walk has passed (None: unknown)."""
+
+
 # -- persisted form -------------------------------------------------------------
 
 
@@ -327,9 +345,19 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     banned: list[str] = []
     moderation: list[_Mod] = []
     send_counter: int = 0
+    refused: list[int] = []
     epoch_messages: int = 0
     streams: list[_Stream] = []
     allowance: dict[str, int] = {}
+    """Erased messages of each member we never read, proven by its signed erasure."""
+    excused: list[tuple[str, bytes, int]] = []
+    placeholders: list[tuple[int, str, str, int]] = []
+    position_ts: int = 0
+    purge: tuple[int, int, int, int] | None = None
+    purge_highs: list[tuple[str, bytes, int]] = []
+    first: list[tuple[str, bytes, int]] = []
+    back_low: list[tuple[str, bytes, int]] = []
+    back_next: int | None = None
     rebase: list[str] = []
     alarmed: list[tuple[str, bytes, int]] = []
     alarms: list[_Alarm] = []
@@ -374,11 +402,22 @@ class RoomState:
         self._op_indexes: list[int] = []
         """Where log operations sit in the event sequence: (seq, index), sorted by seq."""
         self.send_counter = 0
+        self.refused: set[int] = set()
+        """Our counters the relay refused for good, not yet announced in a delivered message."""
         self.epoch_messages = 0
         self._at: list[_At] = []
         self._epoch_starts: list[int] = []  # log index where each epoch started
-        self._forgiven: dict[tuple[MemberId, bytes], int] = {}
         self._allowance: dict[MemberId, int] = {}
+        """Erased messages of each member we never read (each excuses one gap, once)."""
+        self._placeholders: dict[int, tuple[int, MessageId, MemberId]] = {}
+        """``removed`` events waiting for what removed them: seq -> (by, id, sender)."""
+        self.position_ts = 0
+        """The relay's ``ts`` on the event at :attr:`position`."""
+        self._purge: tuple[int, int, int, int] | None = None
+        """A low-water mark above our position, to judge: (position, ts, low_water, index)."""
+        self._purge_highs: dict[tuple[MemberId, bytes], int] = {}
+        """Each stream's highest counter when that mark arrived."""
+        self._walk = _Walk()
         self._rebase: set[MemberId] = set()
         self._alarmed: set[tuple[MemberId, bytes, int]] = set()
         self._alarms: dict[int, tuple[SecurityAlarm, bool]] = {}
@@ -422,6 +461,7 @@ class RoomState:
             state._note_op_seq(seq, index)
         state._moderation = list(snapshot.moderation)
         state.send_counter = snapshot.send_counter
+        state.refused = set(snapshot.refused)
         state.epoch_messages = snapshot.epoch_messages
         for s in snapshot.streams:
             sender, missing = MemberId(s.sender), set(s.missing)
@@ -430,8 +470,21 @@ class RoomState:
             for counter in range(1, s.highest + 1):
                 if counter not in missing:
                     state.tracker.observe(sender, s.device, counter)
-            state._forgiven[(sender, s.device)] = s.forgiven
+            state.tracker.raise_floor(sender, s.device, s.forgiven)
         state._allowance = {MemberId(k): v for k, v in snapshot.allowance.items()}
+        for m, d, c in snapshot.excused:
+            state.tracker.excuse(MemberId(m), d, c)
+        state._placeholders = {
+            seq: (by, MessageId(i), MemberId(m)) for seq, i, m, by in snapshot.placeholders
+        }
+        state.position_ts = snapshot.position_ts
+        state._purge = snapshot.purge
+        state._purge_highs = {(MemberId(m), d): c for m, d, c in snapshot.purge_highs}
+        state._walk = _Walk(
+            {(MemberId(m), d): c for m, d, c in snapshot.first},
+            {(MemberId(m), d): c for m, d, c in snapshot.back_low},
+            snapshot.back_next,
+        )
         state._rebase = {MemberId(m) for m in snapshot.rebase}
         state._alarmed = {(MemberId(m), d, c) for m, d, c in snapshot.alarmed}
         for a in snapshot.alarms:
@@ -456,10 +509,11 @@ class RoomState:
                 sender=sender,
                 device=device,
                 highest=self.tracker.highest(sender, device),
-                missing=[c for c in missing.get((sender, device), []) if c > forgiven],
-                forgiven=forgiven,
+                missing=[c for c in missing.get((sender, device), []) if c > floor],
+                forgiven=floor,
             )
-            for (sender, device), forgiven in sorted(self._forgiven.items())
+            for sender, device in sorted(self.tracker.streams())
+            for floor in (self.tracker.floor(sender, device),)
         ]
         return RoomSnapshot(
             position=self.position,
@@ -477,9 +531,20 @@ class RoomState:
             banned=sorted(self.banned),
             moderation=self._moderation,
             send_counter=self.send_counter,
+            refused=sorted(self.refused),
             epoch_messages=self.epoch_messages,
             streams=streams,
             allowance={str(k): v for k, v in self._allowance.items()},
+            excused=[(str(m), d, c) for m, d, c in self.tracker.excused_ahead()],
+            placeholders=sorted(
+                (seq, str(i), str(m), by) for seq, (by, i, m) in self._placeholders.items()
+            ),
+            position_ts=self.position_ts,
+            purge=self._purge,
+            purge_highs=sorted((str(m), d, c) for (m, d), c in self._purge_highs.items()),
+            first=sorted((str(m), d, c) for (m, d), c in self._walk.first.items()),
+            back_low=sorted((str(m), d, c) for (m, d), c in self._walk.low.items()),
+            back_next=self._walk.next,
             rebase=sorted(self._rebase),
             alarmed=sorted(self._alarmed),
             alarms=[
@@ -625,7 +690,10 @@ class RoomState:
                 else:
                     new = {e: s for e, s in history.items() if e not in self.secrets}
                     if new:
-                        # Older epochs became readable: look at the past again.
+                        # Older epochs became readable: look at the past again, with
+                        # a fresh walk (it checks each event's place as it goes down).
+                        if self.floor < self.start_seq:
+                            self._walk = _Walk(first=self._walk.first)
                         self.floor = max(self.floor, self.start_seq)
                     new[commit.epoch] = secret
                     self.secrets.update(new)
@@ -753,26 +821,131 @@ class RoomState:
         elif isinstance(event, TombstoneEvent):
             step = self._tombstone(event, forward=True)
         elif isinstance(event, RemovedEvent):
-            # A message deleted before we saw it: its counter will never show up.
-            self._allowance[event.sender] = self._allowance.get(event.sender, 0) + 1
+            # A message deleted before we saw it. The placeholder itself excuses
+            # nothing: the event it names must prove the deletion (_backed).
             step = Step()
+            if event.by <= event.seq:
+                self._unbacked(step, event.seq, event.sender)
+            else:
+                self._placeholders[event.seq] = (event.by, event.id, event.sender)
         else:
             step = self._erased(event)
+        self._backed(step, event)
         self.position = event.seq
+        self.position_ts = event.ts
         return step
 
-    def receive_history(self, event: RoomEvent) -> Step:
-        """Take an event older than :attr:`floor` (lazy backfill).
+    def _unbacked(self, step: Step, seq: int, sender: MemberId) -> None:
+        self._alarm(
+            step,
+            "withheld",
+            f"the relay put a deletion placeholder at seq {seq} (a message from {sender})"
+            " that no signed deletion or erasure backs",
+            "msg.withheld",
+        )
 
-        History is checked like live traffic, except counters: gaps in the past
-        are not alarms, and the log already holds every operation.
+    def _backed(self, step: Step, event: RoomEvent) -> None:
+        """Judge the placeholders that name this ``seq`` (or an earlier one) as their cause.
+
+        A verified tombstone backs the one placeholder of its target; a verified
+        erasure backs each placeholder of its member up to ``through``. Anything
+        else (or nothing, at a ``seq`` the relay skipped) backs none.
         """
+        due = sorted(seq for seq, (by, _, _) in self._placeholders.items() if by <= event.seq)
+        used = False
+        verified = not step.events  # the event's own check raised no alarm
+        for seq in due:
+            by, target, sender = self._placeholders.pop(seq)
+            ok = False
+            proven = by == event.seq and verified
+            if proven and isinstance(event, TombstoneEvent):
+                c = event.request.content
+                ok = not used and event.target == target and c.sender == sender
+                used = used or ok
+            elif proven and isinstance(event, ErasedEvent):
+                ok = event.request is not None and event.member == sender and seq <= event.through
+                if ok:
+                    self._allowance[sender] = self._allowance.get(sender, 0) + 1
+            if not ok:
+                self._unbacked(step, seq, sender)
+
+    def receive_history(self, events: Iterable[RoomEvent], *, more: bool) -> Step:
+        """Take a page of events older than :attr:`floor` (lazy backfill), oldest first.
+
+        History is checked like live traffic, against its place: every event must
+        lie below the floor, in increasing ``seq``; walking down from our join, each
+        log operation must be the one our log holds at the next lower index, and a
+        message is checked against the log as it stood at its ``seq`` (the relay's
+        admission check, as for live messages) as well as at the head it names; its
+        counter must be below every counter its device sent later (a replayed or
+        moved message is not). Gaps in the past are not alarms, and the log already
+        holds every operation. Moves :attr:`floor` down past the page.
+        """
+        step = Step()
+        page = list(events)
+        placed: list[RoomEvent] = []
+        top = self.floor
+        for event in page:
+            if event.seq >= top or (placed and event.seq <= placed[-1].seq):
+                self._alarm(
+                    step,
+                    "bad_message",
+                    f"history served seq {event.seq} out of place (below {top}, in order)",
+                    "msg.replay",
+                )
+                continue
+            placed.append(event)
+        if self._walk.next is None and self.floor == self.start_seq:
+            self._walk.next = self._entry_index()
+        # A message's place is fixed by the first operation after it, which may come
+        # later in this page: record where the page's genuine operations sit first.
+        self.note_history_ops(
+            e
+            for e in placed
+            if isinstance(e, LogEvent)
+            and e.op.content.index < len(self.log.ops)
+            and self.log.ops[e.op.content.index] == e.op
+        )
+        parts: list[tuple[int, Step]] = []
+        for event in reversed(placed):  # down from the floor: what is above is known
+            parts.append((event.seq, self._history_event(event)))
+        for _, part in sorted(parts, key=lambda p: p[0]):
+            step.extend(part)
+        # Only down: a page with nothing in its place ends the walk (a relay that
+        # serves events above the floor cannot send us round in circles).
+        self.floor = placed[0].seq if placed and more else 1
+        return step
+
+    def _entry_index(self) -> int | None:
+        """The log index of our own latest join: the operation at :attr:`start_seq`."""
+        for op in reversed(self.log.ops):
+            if isinstance(op.content.body, JoinOp) and op.content.author == self.me:
+                return op.content.index
+        return None
+
+    def _history_event(self, event: RoomEvent) -> Step:
+        if isinstance(event, LogEvent):
+            step = Step()
+            index = event.op.content.index
+            expected = None if self._walk.next is None else self._walk.next - 1
+            held = self.log.ops[index] if index < len(self.log.ops) else None
+            if held != event.op or (expected is not None and index != expected):
+                self._alarm(
+                    step,
+                    "fork",
+                    f"history served log index {index} at seq {event.seq}, out of its place"
+                    " or unlike the operation our log holds there",
+                    "log.fork",
+                )
+                self._walk.next = None  # no longer know where we are: check less, not wrongly
+                return step
+            self._walk.next = index
+            return step
         if isinstance(event, MessageEvent):
-            return self._message(event, log_synced=True, forward=False)
+            stored_at = None if self._walk.next is None else self._walk.next - 1
+            return self._message(event, log_synced=True, forward=False, stored_at=stored_at)
         if isinstance(event, TombstoneEvent):
             return self._tombstone(event, forward=False)
-        if isinstance(event, LogEvent):
-            self._note_op_seq(event.seq, event.op.content.index)
         return Step()
 
     def note_history_ops(self, events: Iterable[RoomEvent]) -> None:
@@ -822,25 +995,140 @@ class RoomState:
         return pick(held, key=ROLE_RANK.__getitem__)
 
     def note_low_water(self, low_water: int) -> None:
-        """The relay purged events up to ``low_water`` (retention), not withheld them."""
+        """The relay says it purged events up to ``low_water`` under the room's retention.
+
+        Below our position this changes nothing. Above it, it would excuse the
+        messages we never saw; whether it may is judged once the sync is complete
+        and the log current (:meth:`check_withheld`, :meth:`_judge_purge`).
+        """
         self.low_water = max(self.low_water, low_water)
         if low_water > self.position:
-            # We never saw what was purged: forgive every gap it may have left. The
-            # position stays: the relay keeps log operations through a purge, and
-            # they must still arrive in sequence order.
-            self._forgive_all()
-            self._rebase |= set(self.log.members)
+            if self._purge is None:
+                ts = self.position_ts or self._entered_at()
+                self._purge = (self.position, ts, low_water, self.seq_index)
+                self._purge_highs = {
+                    (sender, device): self.tracker.highest(sender, device)
+                    for sender, device in self.tracker.streams()
+                }
+            else:
+                p = self._purge
+                self._purge = (p[0], p[1], max(p[2], low_water), p[3])
+
+    def _entered_at(self) -> int:
+        """Our clock on our latest join or create: at least the relay's time before it."""
+        for op in reversed(self.log.ops):
+            c = op.content
+            if isinstance(c.body, JoinOp | CreateOp) and c.author == self.me:
+                return c.at
+        return 0
+
+    def _retention_since(self, index: int) -> int | None:
+        """The shortest retention (days) the verified log had in force from ``index`` on."""
+        days: int | None = None
+        shortest: int | None = None
+        for op in self.log.ops:
+            body = op.content.body
+            if isinstance(body, CreateOp):
+                days = body.policy.retention_days
+            elif isinstance(body, RetentionOp):
+                days = body.retention_days
+            else:
+                continue
+            if op.content.index < index:
+                shortest = days  # the value in force when ``index`` was reached (so far)
+            elif days is not None:
+                shortest = days if shortest is None else min(shortest, days)
+        return shortest
+
+    def _judge_purge(self, step: Step, now: int) -> None:
+        """Excuse what a low-water mark above our position hid, or raise ``withheld``.
+
+        Only the room's own retention may purge, so the mark excuses gaps only if the
+        verified log had a retention in force since our position, and that retention
+        could have purged the event right after our position by now: that event is no
+        older than the one at our position, whose relay ``ts`` we kept, so that ``ts``
+        must be older than the cut-off (give or take :data:`PURGE_SKEW_MS`).
+        """
+        if self._purge is None:
+            return
+        position, position_ts, low_water, index = self._purge
+        highs, self._purge, self._purge_highs = self._purge_highs, None, {}
+        days = self._retention_since(min(index, self.log.index))
+        if days is None:
+            self._alarm(
+                step,
+                "withheld",
+                f"the relay says it purged events up to seq {low_water}, past our position"
+                f" {position}, in a room whose policy keeps everything",
+                "msg.withheld",
+            )
+            return
+        cutoff = now - days * _DAY_MS
+        if position_ts > cutoff + PURGE_SKEW_MS:
+            self._alarm(
+                step,
+                "withheld",
+                f"the relay says it purged events up to seq {low_water}, but the room's"
+                f" {days}-day retention could not have reached past our position {position} yet",
+                "msg.withheld",
+            )
+            return
+        # We never saw what was purged: forgive, for each stream, the gap from where
+        # it stood when the mark arrived up to the next counter read after it (now,
+        # or from the next message on). Nothing later: those events were served.
+        for (sender, device), high in highs.items():
+            after = self.tracker.seen_after(sender, device, high)
+            if after is None:
+                self.tracker.raise_floor(sender, device, high)
+                self._rebase.add(sender)
+            else:
+                self.tracker.raise_floor(sender, device, after - 1)
 
     def _forgive_all(self, member: MemberId | None = None) -> None:
-        for sender, device in list(self._forgiven):
+        for sender, device in self.tracker.streams():
             if member is None or sender == member:
-                highest = self.tracker.highest(sender, device)
-                self._forgiven[(sender, device)] = highest
+                self.tracker.raise_floor(sender, device, self.tracker.highest(sender, device))
 
     def _erased(self, event: ErasedEvent) -> Step:
+        """A member's signed erasure: every message it sent before is gone.
+
+        It excuses the gaps its streams have now (all sent before it left) and, one
+        each, the messages whose placeholders name it (:meth:`_backed`). The relay's
+        bare statement excuses nothing.
+        """
+        step = Step()
+        request = event.request
+        if request is None:
+            return step  # nothing proven: placeholders naming it raise ``withheld``
+        c = request.content
+        try:
+            verify_erase(request)
+            if c.room != self.room or c.member != event.member:
+                raise EnvelopeError("erasure names another room or member", code="msg.bad_room")
+            if event.member in self._at[self.seq_index].members:
+                raise EnvelopeError(
+                    f"erasure of {event.member}, who is a member here", code="msg.not_member"
+                )
+            if self._departed_at(event.member) > c.index:
+                raise EnvelopeError(
+                    f"erasure of {event.member} signed before its latest departure",
+                    code="msg.replay",
+                )
+        except EnvelopeError as exc:
+            self._alarm(step, "bad_message", exc.message, exc.code)
+            return step
         self._forgive_all(event.member)
-        self._rebase.add(event.member)
-        return Step()
+        return step
+
+    def _departed_at(self, member: MemberId) -> int:
+        """The log index of ``member``'s latest leave or removal up to ``seq_index``."""
+        for op in reversed(self.log.ops[: self.seq_index + 1]):
+            c = op.content
+            if (isinstance(c.body, LeaveOp) and c.author == member) or (
+                isinstance(c.body, RemoveOp) and c.body.member == member
+            ):
+                return c.index
+        return 0
 
     def _tombstone(self, event: TombstoneEvent, *, forward: bool) -> Step:
         step = Step()
@@ -856,10 +1144,17 @@ class RoomState:
             if role is None and self._role_at(content.author, place, lowest=False) is None:
                 raise EnvelopeError("deletion by a non-member", code="msg.not_member")
             role = role or "member"
+            moderator = ROLE_RANK[role] >= _MODERATOR
+            if not moderator and content.author != content.sender:
+                raise EnvelopeError(
+                    "deletion of another member's message by a non-moderator",
+                    code="auth.forbidden",
+                )
         except EnvelopeError as exc:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
-        moderator = ROLE_RANK[role] >= _MODERATOR
+        # The signed request names the one counter it excuses (section 8.6).
+        self.tracker.excuse(content.sender, content.device, content.counter)
         if moderator:
             mod = _Mod("delete", None, content.author, content.at, "", event.target)
             self._moderation.append(mod)
@@ -873,6 +1168,7 @@ class RoomState:
         log_synced: bool,
         forward: bool,
         opened: Opened | None = None,
+        stored_at: int | None = None,
     ) -> Step:
         step = Step()
         envelope = event.envelope
@@ -919,6 +1215,8 @@ class RoomState:
                 # What the relay's own check_envelope saw when it stored the message:
                 # in sequence order the log was exactly at ``seq_index``.
                 self._check_at(h, self._at[self.seq_index], "when the relay stored it")
+            elif stored_at is not None and 0 <= stored_at < len(self._at):
+                self._check_history_place(h, stored_at)
             self._check_at(h, self._at[h.head_index], "at the head it names")
             secret = self.secrets.get(h.epoch)
             if secret is None:
@@ -934,7 +1232,9 @@ class RoomState:
             else:
                 plaintext = opened.result
             if forward:
-                self._observe(h.sender, plaintext.device, plaintext.counter)
+                self._observe(h.sender, plaintext.device, plaintext.counter, plaintext.skipped)
+            else:
+                self._place_back(h.sender, plaintext.device, plaintext.counter, h.id)
         except EnvelopeError as exc:
             self._alarm(step, "bad_message", exc.message, exc.code)
             return step
@@ -951,6 +1251,28 @@ class RoomState:
         step.items.append(Accepted(event.seq, event.ts, h, plaintext))
         return step
 
+    def _check_history_place(self, h: EnvelopeHeader, stored_at: int) -> None:
+        """The relay's admission check for history: the log as it stood at the message's seq."""
+        if h.head_index > stored_at:
+            raise EnvelopeError(
+                f"message {h.id} names log index {h.head_index}, beyond the log"
+                f" at its place in history (index {stored_at})",
+                code="msg.replay",
+            )
+        self._check_at(h, self._at[stored_at], "at its place in history")
+
+    def _place_back(self, sender: MemberId, device: bytes, counter: int, mid: MessageId) -> None:
+        """A backfilled message's counter is below all its device sent after it."""
+        key = (sender, device)
+        low = self._walk.low.get(key, self._walk.first.get(key))
+        if low is not None and counter >= low:
+            raise EnvelopeError(
+                f"message {mid} in history carries counter {counter} of a device whose"
+                f" later messages start at {low}: replayed or moved",
+                code="msg.replay",
+            )
+        self._walk.low[key] = counter
+
     @staticmethod
     def _check_at(h: EnvelopeHeader, at: _At, where: str) -> None:
         if h.epoch != at.epoch or at.needs_rotation:
@@ -963,13 +1285,20 @@ class RoomState:
         if h.sender not in at.members:
             raise EnvelopeError(f"{h.sender} was not a member {where}", code="msg.not_member")
 
-    def _observe(self, sender: MemberId, device: bytes, counter: int) -> None:
+    def _observe(
+        self, sender: MemberId, device: bytes, counter: int, skipped: Iterable[int] = ()
+    ) -> None:
         key = (sender, device)
-        first = key not in self._forgiven
-        self.tracker.observe(sender, device, counter)
-        if first or sender in self._rebase:
-            self._forgiven[key] = max(self._forgiven.get(key, 0), counter - 1)
+        self.tracker.observe(sender, device, counter)  # a new stream's floor: counter - 1
+        if key not in self._walk.first:
+            self._walk.first[key] = counter
+        if sender in self._rebase:
+            self.tracker.raise_floor(sender, device, counter - 1)
             self._rebase.discard(sender)
+        # What the sender itself says the relay refused for good (never stored).
+        for c in skipped:
+            if c < counter:
+                self.tracker.excuse(sender, device, c)
 
     def _room_body(
         self,
@@ -1286,23 +1615,33 @@ class RoomState:
                 code="rules.not_accepted",
             )
 
-    def check_withheld(self) -> Step:
+    def check_withheld(self, *, now: int | None = None) -> Step:
         """After a complete sync: raise ``withheld`` for counter gaps nothing explains.
 
-        A gap is forgiven if it lies before the first message we could read from
-        that device (we joined later, or the relay purged or erased it), or if the
-        relay served a ``removed`` placeholder for as many of the sender's messages.
+        A gap is excused only by what a signed statement proves or the room's own
+        retention allows (protocol.md section 8.6): it lies before the first message
+        we read from that device after we joined; a verified deletion names exactly
+        that counter; the sender's own later message lists it as refused by the
+        relay; the member's signed erasure covers it (one erased placeholder, one
+        gap); or a low-water mark the room's retention explains came before it.
         """
         step = Step()
+        self._judge_purge(step, time.time_ns() // 1_000_000 if now is None else now)
         open_gaps: dict[MemberId, list[tuple[MemberId, bytes, int]]] = {}
-        for (sender, device), counters in self.tracker.missing().items():
-            floor = self._forgiven.get((sender, device), 0)
+        for (sender, device), counters in self.tracker.gaps().items():
             for counter in counters:
                 item = (sender, device, counter)
-                if counter > floor and item not in self._alarmed:
+                if item not in self._alarmed:
                     open_gaps.setdefault(sender, []).append(item)
-        for sender, items in sorted(open_gaps.items()):
-            if len(items) > self._allowance.get(sender, 0):
+        for sender, gaps in sorted(open_gaps.items()):
+            # A signed erasure's placeholders: each excuses one gap, once.
+            erased = min(self._allowance.get(sender, 0), len(gaps))
+            for s_, d, c in gaps[:erased]:
+                self.tracker.excuse(s_, d, c)
+            if erased:
+                self._allowance[sender] -= erased
+            items = gaps[erased:]
+            if items:
                 self._alarmed.update(items)
                 self._alarm(
                     step,
@@ -1356,6 +1695,26 @@ class RoomState:
         """Number this device's next message in the room."""
         self.send_counter += 1
         return self.send_counter
+
+    def note_refused(self, counter: int) -> None:
+        """The relay refused our message with this counter for good: it was never stored.
+
+        The counter stays used (later messages may be sealed already); our next
+        delivered messages list it in ``Plaintext.skipped`` so receivers stop
+        expecting it (protocol.md section 8.6). Only the newest
+        :data:`MAX_SKIPPED` are kept.
+        """
+        self.refused.add(counter)
+        while len(self.refused) > MAX_SKIPPED:
+            self.refused.discard(min(self.refused))
+
+    def skipped_for(self, counter: int) -> list[int]:
+        """What a message of ours with ``counter`` must announce as refused."""
+        return sorted(c for c in self.refused if c < counter)
+
+    def announced(self, counters: Iterable[int]) -> None:
+        """A message listing these refused counters was acknowledged: receivers know."""
+        self.refused.difference_update(counters)
 
     def _sign(self, body: object, now: int) -> SignedOp:
         return sign_op(

@@ -97,6 +97,7 @@ from protocol.api import (
     SyncResponse,
 )
 from protocol.encoding import canonical
+from protocol.envelope import open_message
 from protocol.errors import ForkDetected, HearthError, LinkError, LogError
 from protocol.ids import (
     MemberId,
@@ -1307,8 +1308,40 @@ class HearthClient:
     async def _room_delete(self, room: RoomId, message_id: MessageId) -> None:
         store, transport = self._check_open()
         slot = self._slot(room)
-        slot.state.require_sendable()
-        request = sign_delete(slot.state.keys, target=message_id, at=_now_ms())
+        state = slot.state
+        state.require_sendable()
+        # The signed request names the target's sender, device and counter: the one
+        # counter gap it excuses for members who never read it (protocol.md 8.6).
+        # The store keeps what a message said, not those: read them from the
+        # original envelope, fetched again and checked like any message.
+        stored = await store.message(room, message_id)
+        if stored is None:
+            raise KeyError(message_id)
+        page = await self._with_token(
+            slot, partial(transport.history, room=room, before=stored.seq + 1, limit=1)
+        )
+        envelope = next(
+            (
+                e.envelope
+                for e in page.events
+                if isinstance(e, MessageEvent) and e.envelope.header.id == message_id
+            ),
+            None,
+        )
+        if envelope is None or envelope.header.sender != stored.sender:
+            raise RelayError("the relay no longer holds this message", code="msg.not_found")
+        secret = state.secrets.get(envelope.header.epoch)
+        if secret is None:
+            raise RelayError("this message's epoch is not readable here", code="msg.not_found")
+        plaintext = open_message(envelope, epoch_secret=secret)
+        request = sign_delete(
+            state.keys,
+            target=message_id,
+            sender=envelope.header.sender,
+            device=plaintext.device,
+            counter=plaintext.counter,
+            at=_now_ms(),
+        )
         await self._with_token(slot, lambda t: transport.delete(t, request))
         async with slot.lock:
             await store.save_room(room, slot.state.snapshot(), deleted=[message_id])

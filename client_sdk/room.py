@@ -306,7 +306,13 @@ class Room:
     async def delete(self, message_id: MessageId) -> None:
         """Delete a message (our own, or anyone's as a moderator or owner).
 
-        The relay removes the ciphertext and keeps a signed tombstone.
+        The relay removes the ciphertext and keeps a signed tombstone. The
+        request names the message's sender, device and counter (read from its
+        envelope, fetched again), so members who never read it are not alarmed.
+
+        Raises:
+            KeyError: The local store holds no such message.
+            RelayError: ``msg.not_found`` if the relay no longer holds it.
         """
         await self._client._room_delete(self._id, message_id)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from protocol.ids import MemberIdField, MessageIdField, RoomIdField
-from protocol.messages import DeleteRequest, Envelope
+from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Count, Hash, Key32, Sig, SignedOp
 
 __all__ = [
@@ -185,14 +185,16 @@ class RemovedEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", 
 class ErasedEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="erased"):
     """The relay erased every message ``member`` sent up to ``through``.
 
-    Appended when a key deletes its data (``POST /v1/account/delete``). It is the
-    relay's statement, authorised by the key's session, not a signed operation.
+    Appended when a key deletes its data (``POST /v1/account/delete``). ``request``
+    is the member's own signed request: without one that verifies (and fits the
+    room's log, section 8.9) a receiver excuses no counter gap with it.
     """
 
     seq: Seq
     ts: Count
     member: MemberIdField
     through: Seq
+    request: EraseRequest | None = None
 
 
 RoomEvent = LogEvent | MessageEvent | TombstoneEvent | RemovedEvent | ErasedEvent
@@ -269,9 +271,14 @@ class BlobRef(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeleteAccountRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Delete a key's data; ``leave`` is its signed ``room.leave`` if it is a member."""
+    """Delete a key's data; ``leave`` is its signed ``room.leave`` if it is a member.
+
+    ``erase`` is its signed request to erase its messages, required if it sent any:
+    the relay hands it to the room's members with the erasure.
+    """
 
     leave: SignedOp | None = None
+    erase: EraseRequest | None = None
 
 
 class AccountDeleted(msgspec.Struct, frozen=True, kw_only=True):

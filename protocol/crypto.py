@@ -34,6 +34,7 @@ __all__ = [
     "CTX_AUTH",
     "CTX_BINDING",
     "CTX_DELETE",
+    "CTX_ERASE",
     "CTX_GENESIS",
     "CTX_INVITE",
     "CTX_INVITE_READ",
@@ -143,6 +144,7 @@ CTX_INVITE: Final = b"hearth/v1/invite\x00"
 CTX_MSG: Final = b"hearth/v1/msg\x00"
 CTX_MSG_AD: Final = b"hearth/v1/msg-ad\x00"
 CTX_DELETE: Final = b"hearth/v1/delete\x00"
+CTX_ERASE: Final = b"hearth/v1/erase\x00"
 CTX_REPORT: Final = b"hearth/v1/report\x00"
 CTX_SUPPORT: Final = b"hearth/v1/support\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"

@@ -24,6 +24,8 @@ __all__ = [
     "EditBody",
     "Envelope",
     "EnvelopeHeader",
+    "EraseContent",
+    "EraseRequest",
     "ModerationAction",
     "ModerationBody",
     "Plaintext",
@@ -350,7 +352,7 @@ Body = (
 )
 
 
-class Plaintext(msgspec.Struct, frozen=True, kw_only=True):
+class Plaintext(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What is encrypted: who (device), which (counter), when, and the body."""
 
     device: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
@@ -360,19 +362,57 @@ class Plaintext(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: Count
     """Sender's clock, milliseconds since the Unix epoch."""
     body: Body
+    skipped: Annotated[
+        list[Annotated[int, msgspec.Meta(ge=1, le=2**53)]], msgspec.Meta(max_length=64)
+    ] = []
+    """Earlier counters of this device that the relay refused for good (never stored).
+
+    Receivers stop expecting exactly these (section 8.6); only counters below
+    ``counter`` count."""
 
 
 class DeleteContent(msgspec.Struct, frozen=True, kw_only=True):
-    """A signed request to delete one message (by its sender or a moderator)."""
+    """A signed request to delete one message (by its sender or a moderator).
+
+    ``sender``, ``device`` and ``counter`` name the target as its plaintext did:
+    a receiver that never read the target excuses exactly that counter gap, and
+    nothing else (section 8.6).
+    """
 
     room: RoomIdField
     target: MessageIdField
     author: MemberIdField
     at: Count
+    sender: MemberIdField
+    device: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
+    counter: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 
 
 class DeleteRequest(msgspec.Struct, frozen=True, kw_only=True):
     """:class:`DeleteContent` with the author's signature (``CTX_DELETE``)."""
 
     content: DeleteContent
+    sig: Sig
+
+
+class EraseContent(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's signed request to erase every message it sent in ``room``.
+
+    ``index`` is the log index the member had verified when it signed (its own
+    ``room.leave`` when it deletes its data as a member): a receiver honours the
+    request only for a member that is gone at the erasure's place in room order and
+    whose last departure is at or before ``index``, so an old request replayed after
+    a rejoin excuses nothing.
+    """
+
+    room: RoomIdField
+    member: MemberIdField
+    index: Count
+    at: Count
+
+
+class EraseRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`EraseContent` signed by ``member``'s room key (``CTX_ERASE``)."""
+
+    content: EraseContent
     sig: Sig

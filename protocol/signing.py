@@ -16,6 +16,8 @@ from protocol.keys import RoomKeys
 from protocol.messages import (
     DeleteContent,
     DeleteRequest,
+    EraseContent,
+    EraseRequest,
     ReportContent,
     SignedReport,
     SignedSupportRequest,
@@ -28,11 +30,13 @@ __all__ = [
     "InviteKey",
     "sign_auth",
     "sign_delete",
+    "sign_erase",
     "sign_op",
     "sign_report",
     "sign_support_request",
     "verify_auth",
     "verify_delete",
+    "verify_erase",
     "verify_invite_read",
     "verify_report",
     "verify_support_request",
@@ -47,9 +51,23 @@ def sign_op(keys: RoomKeys, *, index: int, prev: bytes, at: int, body: OpBody) -
     return SignedOp(content=content, sig=keys.sign(crypto.CTX_OP, canonical(content)))
 
 
-def sign_delete(keys: RoomKeys, *, target: MessageId, at: int) -> DeleteRequest:
-    """A signed request to delete message ``target``."""
-    content = DeleteContent(room=keys.room, target=target, author=keys.member, at=at)
+def sign_delete(
+    keys: RoomKeys, *, target: MessageId, sender: MemberId, device: bytes, counter: int, at: int
+) -> DeleteRequest:
+    """A signed request to delete message ``target``.
+
+    ``sender``, ``device`` and ``counter`` are the target's, as its envelope and
+    plaintext say: they are the one counter gap the deletion excuses.
+    """
+    content = DeleteContent(
+        room=keys.room,
+        target=target,
+        author=keys.member,
+        at=at,
+        sender=sender,
+        device=device,
+        counter=counter,
+    )
     return DeleteRequest(content=content, sig=keys.sign(crypto.CTX_DELETE, canonical(content)))
 
 
@@ -71,6 +89,23 @@ def verify_delete(request: DeleteRequest) -> None:
         request.content,
         request.sig,
         "delete request is not signed by its author",
+    )
+
+
+def sign_erase(keys: RoomKeys, *, index: int, at: int) -> EraseRequest:
+    """A member's signed request to erase its messages, after log index ``index``."""
+    content = EraseContent(room=keys.room, member=keys.member, index=index, at=at)
+    return EraseRequest(content=content, sig=keys.sign(crypto.CTX_ERASE, canonical(content)))
+
+
+def verify_erase(request: EraseRequest) -> None:
+    """Check an erase request's signature by the member it erases (``msg.bad_signature``)."""
+    _verify_by_member(
+        request.content.member,
+        crypto.CTX_ERASE,
+        request.content,
+        request.sig,
+        "erase request is not signed by its member",
     )
 
 

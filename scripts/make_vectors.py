@@ -61,6 +61,7 @@ from protocol import (
     to_json,
 )
 from protocol.api import AuthContent, InviteReadContent
+from protocol.counters import CounterTracker
 from protocol.ids import MessageId
 from protocol.messages import (
     Body,
@@ -90,7 +91,7 @@ from protocol.ops import (
     Share,
     UnbanOp,
 )
-from protocol.signing import sign_report, sign_support_request
+from protocol.signing import sign_erase, sign_report, sign_support_request
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
@@ -450,6 +451,7 @@ CONTEXTS = {
     "CTX_INVITE_READ": crypto.CTX_INVITE_READ,
     "CTX_MSG": crypto.CTX_MSG,
     "CTX_DELETE": crypto.CTX_DELETE,
+    "CTX_ERASE": crypto.CTX_ERASE,
     "CTX_REPORT": crypto.CTX_REPORT,
     "CTX_SUPPORT": crypto.CTX_SUPPORT,
     "CTX_AUTH": crypto.CTX_AUTH,
@@ -485,7 +487,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
     binding = Binding(room=room, member=keys.member, box_key=keys.box_public)
     proof = InviteProof(room=room, index=3, joiner=keys.member, box_key=keys.box_public)
     read = InviteReadContent(room=room, reader=keys.member, at=T0)
-    delete = sign_delete(keys, target=new_message_id(rng), at=T0)
+    delete = sign_delete(
+        keys,
+        target=new_message_id(rng),
+        sender=keys.member,
+        device=bytes(range(16)),
+        counter=7,
+        at=T0,
+    )
     auth = AuthContent(
         origin="https://relay.example", challenge=rng(32), key=keys.member, expires_at=T0 + 60_000
     )
@@ -515,6 +524,7 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             at=T0,
         ),
     )
+    erase = sign_erase(keys, index=5, at=T0)
     message_payload = bytes.fromhex(message["signed_bytes"])[len(crypto.CTX_MSG) :]
     entries = [
         _signature(
@@ -586,6 +596,14 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
             support.sig,
             type="SupportRequestContent",
             json=wire(support.content),
+        ),
+        _signature(
+            "CTX_ERASE",
+            public,
+            canonical(erase.content),
+            erase.sig,
+            type="EraseContent",
+            json=wire(erase.content),
         ),
     ]
     return {
@@ -1081,6 +1099,93 @@ def build_logs_invalid() -> dict[str, Any]:
     }
 
 
+# -- counters (protocol.md section 8.6) ------------------------------------------------------
+
+_ALICE, _BOB = "A" * 43, "B" * 43
+_PHONE, _LAPTOP = "70" * 16, "6c" * 16
+
+
+def _obs(sender: str, device: str, counter: int) -> dict[str, Any]:
+    return {"op": "observe", "sender": sender, "device": device, "counter": counter}
+
+
+def _excuse(sender: str, device: str, counter: int) -> dict[str, Any]:
+    return {"op": "excuse", "sender": sender, "device": device, "counter": counter}
+
+
+def _raise(sender: str, device: str, floor: int) -> dict[str, Any]:
+    return {"op": "raise_floor", "sender": sender, "device": device, "floor": floor}
+
+
+def _counter_cases() -> list[tuple[str, list[dict[str, Any]]]]:
+    a, p, lap = _ALICE, _PHONE, _LAPTOP
+    return [
+        ("in order, no gap", [_obs(a, p, c) for c in (1, 2, 3)]),
+        ("a gap above the floor", [_obs(a, p, c) for c in (1, 2, 5)]),
+        ("a late arrival fills its gap", [_obs(a, p, c) for c in (1, 4, 2)]),
+        (
+            "a later joiner: the first counter read sets the floor",
+            [_obs(a, p, 57), _obs(a, p, 58), _obs(a, lap, 3), _obs(_BOB, p, 12)],
+        ),
+        ("a later joiner: gaps after the first counter count", [_obs(a, p, 57), _obs(a, p, 60)]),
+        ("two devices of one member are two streams", [_obs(a, p, 1), _obs(a, lap, 1)]),
+        ("an excuse fills exactly one gap", [_obs(a, p, 1), _obs(a, p, 4), _excuse(a, p, 2)]),
+        (
+            "an excuse ahead of the stream waits for it",
+            [_obs(a, p, 1), _excuse(a, p, 3), _obs(a, p, 5)],
+        ),
+        ("an excuse of a counter read already does nothing", [_obs(a, p, 1), _excuse(a, p, 1)]),
+        (
+            "an excused counter arriving after all is a replay",
+            [_obs(a, p, 1), _excuse(a, p, 2), _obs(a, p, 3), _obs(a, p, 2)],
+        ),
+        ("a raised floor drops the gaps below it", [_obs(a, p, 1), _obs(a, p, 6), _raise(a, p, 4)]),
+        ("a floor never goes down", [_obs(a, p, 10), _raise(a, p, 3), _obs(a, p, 12)]),
+        ("a counter seen twice is a replay", [_obs(a, p, 1), _obs(a, p, 2), _obs(a, p, 2)]),
+        ("a first counter up to MAX_GAP is taken", [_obs(a, p, 100_000)]),
+        ("a jump beyond MAX_GAP is refused", [_obs(a, p, 1), _obs(a, p, 100_003)]),
+    ]
+
+
+def build_counters() -> dict[str, Any]:
+    cases = []
+    for name, steps in _counter_cases():
+        tracker = CounterTracker()
+        error: dict[str, Any] | None = None
+        for i, step in enumerate(steps):
+            sender, device = MemberId(step["sender"]), bytes.fromhex(step["device"])
+            try:
+                if step["op"] == "observe":
+                    tracker.observe(sender, device, step["counter"])
+                elif step["op"] == "excuse":
+                    tracker.excuse(sender, device, step["counter"])
+                else:
+                    tracker.raise_floor(sender, device, step["floor"])
+            except HearthError as exc:
+                error = {"step": i, "code": exc.code}
+                break
+            # Every step names its stream's floor after it, so that each step's
+            # stream is checked even where the step changes nothing.
+            step["floor_after"] = tracker.floor(sender, device)
+        gaps = [[s, d.hex(), c] for (s, d), cs in sorted(tracker.gaps().items()) for c in cs]
+        floors = [[s, d.hex(), tracker.floor(s, d)] for s, d in sorted(tracker.streams())]
+        cases.append({"name": name, "steps": steps, "error": error, "gaps": gaps, "floors": floors})
+    return {
+        "description": (
+            "Per-device counters as one receiver tracks them (protocol.md 8.6). Apply the "
+            "steps in order to an empty tracker: observe (a message read with this counter), "
+            "excuse (a verified signed statement says it never comes), raise_floor (a purge "
+            "or an erasure). error is the first step that raises, with its code, or null "
+            "(later steps are not applied). gaps: the missing counters above each stream's "
+            "floor afterwards, which a complete sync reports as withheld; floors: each "
+            "stream's floor (the first counter read minus one, or raised since); floor_after: "
+            "the step's stream's floor once the step applied (0 for a stream not seen). "
+            "device is hex."
+        ),
+        "cases": cases,
+    }
+
+
 # -- driver --------------------------------------------------------------------------------
 
 
@@ -1094,6 +1199,7 @@ def build() -> dict[str, Any]:
         "messages.json": messages,
         "logs_valid.json": build_logs_valid(),
         "logs_invalid.json": build_logs_invalid(),
+        "counters.json": build_counters(),
     }
 
 

@@ -49,10 +49,10 @@ from protocol.encoding import canonical, to_json
 from protocol.envelope import check_envelope
 from protocol.errors import HearthError, LogError
 from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId, b64url_encode
-from protocol.messages import DeleteRequest, Envelope
+from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, RetentionOp, SignedOp
 from protocol.roomlog import RoomLog, op_hash
-from protocol.signing import verify_delete, verify_invite_read
+from protocol.signing import verify_delete, verify_erase, verify_invite_read
 from server.auth import Clock, now_ms
 from server.committer import Committer, Stored
 from server.config import Config
@@ -385,6 +385,13 @@ class Relay:
                 record = await self.storage.find_message(room, content.target)
                 if record is None:
                     raise RelayError("no such message in this room", code="msg.not_found")
+                if record.sender != content.sender:
+                    # The request names the counter gap it excuses (section 8.6): its
+                    # sender must be the target's, which the relay can check.
+                    raise RelayError(
+                        "the request names another sender than the message's",
+                        code="request.invalid",
+                    )
                 if record.sender != member and ROLE_RANK[role] < ROLE_RANK["moderator"]:
                     if attempt == 0 and await self.rooms.refresh(room, state) is not state:
                         continue  # promoted through another instance?
@@ -460,8 +467,31 @@ class Relay:
 
     # -- account -----------------------------------------------------------
 
-    async def delete_account(self, member: MemberId, leave: SignedOp | None) -> AccountDeleted:
-        """``POST /v1/account/delete``: leave, erase the key's messages, drop its data."""
+    async def delete_account(
+        self, member: MemberId, leave: SignedOp | None, erase: EraseRequest | None = None
+    ) -> AccountDeleted:
+        """``POST /v1/account/delete``: leave, erase the key's messages, drop its data.
+
+        Erasing needs the key's own signed :class:`EraseRequest` for the room: it
+        travels in the :class:`ErasedEvent`, and members excuse the missing
+        messages only on its strength (protocol.md section 8.9).
+        """
+        message_rooms = await self.storage.message_rooms(member)
+        if message_rooms:
+            if erase is None:
+                raise RelayError(
+                    "this key sent messages: include its signed erase request",
+                    code="request.invalid",
+                    detail={"rooms": message_rooms},
+                )
+            c = erase.content
+            if c.member != member or [c.room] != message_rooms:
+                raise RelayError(
+                    "the erase request must be this key's, for its room",
+                    code="request.invalid",
+                    detail={"rooms": message_rooms},
+                )
+            verify_erase(erase)
         rooms = await self.storage.rooms_of(member)
         left: list[RoomId] = []
         if rooms:
@@ -484,7 +514,10 @@ class Relay:
             async with self.rooms.locked(room):
                 await self.committer.drain(room)
                 result = await self._commit(
-                    room, functools.partial(self.storage.erase_member, room, member, ts=self.now())
+                    room,
+                    functools.partial(
+                        self.storage.erase_member, room, member, ts=self.now(), request=erase
+                    ),
                 )
                 if result is not None:
                     event, count = result

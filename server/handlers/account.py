@@ -24,7 +24,7 @@ async def delete_account(
 ) -> AccountDeleted:
     """Leave the key's room, erase its messages, drop its sessions and attachments."""
     record = await session(request, auth, limiter)
-    return await relay.delete_account(record.member, data.leave)
+    return await relay.delete_account(record.member, data.leave, data.erase)
 
 
 HANDLERS = [delete_account]

@@ -35,7 +35,7 @@ from protocol.api import (
     TombstoneEvent,
 )
 from protocol.ids import MemberId, MessageId, RoomId
-from protocol.messages import DeleteRequest, Envelope
+from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import PROTOCOL_VERSION, Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
 
@@ -262,9 +262,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def erase_member(
-        self, room: RoomId, member: MemberId, *, ts: int
+        self, room: RoomId, member: MemberId, *, ts: int, request: EraseRequest | None = None
     ) -> tuple[ErasedEvent, int] | None:
         """Remove every message ``member`` sent in ``room`` still holding ciphertext.
+
+        ``request``, the member's signed erase request, is stored with the event.
 
         Returns the :class:`ErasedEvent` appended and how many messages it covers, or
         ``None`` (and appends nothing) if there was none.

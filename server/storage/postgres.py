@@ -51,7 +51,7 @@ from protocol.api import (
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import DecodeError
 from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
-from protocol.messages import DeleteRequest, Envelope
+from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage._pg_schema import MIGRATIONS as _MIGRATIONS
@@ -456,7 +456,7 @@ class PostgresStorage(Storage):
         return event if isinstance(event, TombstoneEvent) else None
 
     async def erase_member(
-        self, room: RoomId, member: MemberId, *, ts: int
+        self, room: RoomId, member: MemberId, *, ts: int, request: EraseRequest | None = None
     ) -> tuple[ErasedEvent, int] | None:
         async with self._transaction("erasing a member's messages") as conn:
             await conn.execute("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room)
@@ -471,13 +471,14 @@ class PostgresStorage(Storage):
                 return None
             seq, ts = await self._next_seq(conn, room, ts)
             await conn.execute(
-                "INSERT INTO events (room, seq, ts, kind, sender, ref)"
-                " VALUES ($1, $2, $3, 'erased', $4, $5)",
+                "INSERT INTO events (room, seq, ts, kind, sender, ref, data)"
+                " VALUES ($1, $2, $3, 'erased', $4, $5, $6)",
                 room,
                 seq,
                 ts,
                 member,
                 through,
+                None if request is None else canonical(request),
             )
             await conn.execute(
                 "UPDATE events SET data = NULL, ref = $1 WHERE room = $2 AND kind = 'msg'"
@@ -486,7 +487,8 @@ class PostgresStorage(Storage):
                 room,
                 member,
             )
-        return ErasedEvent(seq=seq, ts=ts, member=member, through=int(through)), count
+        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=int(through), request=request)
+        return erased, count
 
     async def message_rooms(self, member: MemberId) -> list[RoomId]:
         rows = await self._fetch(
@@ -927,4 +929,5 @@ def _event(row: asyncpg.Record | Iterable[Any]) -> RoomEvent:
         return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
     if kind == "tombstone":
         return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
-    return ErasedEvent(seq=seq, ts=ts, member=sender, through=int(ref))
+    request = None if data is None else _decode(data, EraseRequest)
+    return ErasedEvent(seq=seq, ts=ts, member=sender, through=int(ref), request=request)

@@ -46,7 +46,7 @@ from protocol.api import (
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import DecodeError
 from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
-from protocol.messages import DeleteRequest, Envelope
+from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage.base import (
@@ -571,7 +571,7 @@ class SqliteStorage(Storage):
         return event if isinstance(event, TombstoneEvent) else None
 
     async def erase_member(
-        self, room: RoomId, member: MemberId, *, ts: int
+        self, room: RoomId, member: MemberId, *, ts: int, request: EraseRequest | None = None
     ) -> tuple[ErasedEvent, int] | None:
         async with self._transaction("erasing a member's messages") as conn:
             async with conn.execute(
@@ -585,16 +585,17 @@ class SqliteStorage(Storage):
                 return None
             seq, ts = await self._next_seq(conn, room, ts)
             await conn.execute(
-                "INSERT INTO events (room, seq, ts, kind, sender, ref)"
-                " VALUES (?, ?, ?, 'erased', ?, ?)",
-                (room, seq, ts, member, through),
+                "INSERT INTO events (room, seq, ts, kind, sender, ref, data)"
+                " VALUES (?, ?, ?, 'erased', ?, ?, ?)",
+                (room, seq, ts, member, through, None if request is None else canonical(request)),
             )
             await conn.execute(
                 "UPDATE events SET data = NULL, ref = ?"
                 " WHERE room = ? AND kind = 'msg' AND sender = ? AND ref IS NULL AND seq < ?",
                 (seq, room, member, seq),
             )
-        return ErasedEvent(seq=seq, ts=ts, member=member, through=int(through)), count
+        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=int(through), request=request)
+        return erased, count
 
     async def message_rooms(self, member: MemberId) -> list[RoomId]:
         rows = await self._read(
@@ -970,7 +971,8 @@ def _event(row: sqlite3.Row | tuple[Any, ...]) -> RoomEvent:
         return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
     if kind == "tombstone":
         return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
-    return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref)
+    request = None if data is None else _decode(data, EraseRequest)
+    return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref, request=request)
 
 
 async def _close_on_thread(

@@ -21,13 +21,21 @@ from client_sdk.events import (
     SecurityAlarm,
 )
 from protocol import RoomLog, RootSeed, check_envelope, seal_message
-from protocol.api import LogEvent, MessageEvent, RemovedEvent, RoomEvent
+from protocol.api import (
+    ErasedEvent,
+    LogEvent,
+    MessageEvent,
+    RemovedEvent,
+    RoomEvent,
+    TombstoneEvent,
+)
 from protocol.encoding import canonical, from_msgpack
+from protocol.envelope import open_message
 from protocol.errors import EnvelopeError, LogError
 from protocol.ids import RoomId
-from protocol.messages import Envelope, Plaintext, ProfileBody, RulesBody, TextBody
+from protocol.messages import Envelope, EraseRequest, Plaintext, ProfileBody, RulesBody, TextBody
 from protocol.ops import Policy, SignedOp
-from protocol.signing import InviteKey
+from protocol.signing import InviteKey, sign_delete, sign_erase
 
 T0 = 1_767_225_600_000
 DEVICE_A = b"A" * 16
@@ -265,17 +273,70 @@ def test_withheld_message_raises_alarm_after_complete_sync(room) -> None:  # typ
     assert carol.state.check_withheld().items == []
 
 
-def test_a_removed_placeholder_explains_a_gap(room) -> None:  # type: ignore[no-untyped-def]
+def _delete(seq: Seq, by: Person, gone: MessageEvent, sender: Person) -> TombstoneEvent:
+    """The relay deletes ``gone`` on ``by``'s signed request: placeholder, then tombstone."""
+    h = gone.envelope.header
+    plaintext = open_message(gone.envelope, epoch_secret=sender.state.secrets[h.epoch])
+    request = sign_delete(
+        by.state.keys,
+        target=h.id,
+        sender=h.sender,
+        device=plaintext.device,
+        counter=plaintext.counter,
+        at=T0,
+    )
+    tomb = TombstoneEvent(seq=seq.next_seq, ts=T0, target=h.id, request=request)
+    seq.events.append(tomb)
+    seq.events[gone.seq - 1] = RemovedEvent(
+        seq=gone.seq, ts=T0, id=h.id, sender=h.sender, by=tomb.seq
+    )
+    return tomb
+
+
+def test_a_signed_deletion_explains_a_gap(room) -> None:  # type: ignore[no-untyped-def]
     seq, alice, _bob, carol = room
     alice.say(seq, "one")
     gone = alice.say(seq, "two")
     alice.say(seq, "three")
-    seq.events[gone.seq - 1] = RemovedEvent(
-        seq=gone.seq, ts=T0, id=gone.envelope.header.id, sender=alice.id, by=gone.seq + 2
-    )
+    _delete(seq, alice, gone, alice)
     assert texts(carol.catch_up(seq)) == ["one", "three"]
     assert carol.state.check_withheld().items == []
     assert not carol.state.blocked
+
+
+def test_a_deletion_placeholder_no_signed_deletion_backs_is_withheld(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    gone = alice.say(seq, "two")
+    alice.say(seq, "three")
+    # The relay's bare placeholder, pointing at an event that proves nothing.
+    seq.events[gone.seq - 1] = RemovedEvent(
+        seq=gone.seq, ts=T0, id=gone.envelope.header.id, sender=alice.id, by=gone.seq + 1
+    )
+    got = carol.catch_up(seq)
+    assert [(a.kind, a.code) for a in alarms(got)] == [("withheld", "msg.withheld")]
+    assert [a.kind for a in alarms(carol.state.check_withheld().items)] == ["withheld"]
+
+
+def test_one_signed_deletion_excuses_its_own_counter_once(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    deleted = alice.say(seq, "one")
+    alice.say(seq, "two")
+    carol.catch_up(seq)  # carol read "one" before it was deleted
+    tomb = _delete(seq, alice, deleted, alice)
+    carol.state.receive(tomb)
+    withheld = alice.say(seq, "three")
+    alice.say(seq, "four")
+    # The relay hides "three" behind a placeholder naming the real tombstone.
+    seq.events[withheld.seq - 1] = RemovedEvent(
+        seq=withheld.seq, ts=T0, id=deleted.envelope.header.id, sender=alice.id, by=tomb.seq
+    )
+    got = carol.catch_up(seq)
+    assert texts(got) == ["four"]
+    assert [a.kind for a in alarms(got) + alarms(carol.state.check_withheld().items)] == [
+        "withheld",
+        "withheld",
+    ]
 
 
 def test_fork_alarm_blocks_sending_until_acknowledged(room) -> None:  # type: ignore[no-untyped-def]
@@ -477,8 +538,67 @@ def test_snapshot_round_trip_keeps_counters_and_alarms(room) -> None:  # type: i
     assert again.blocked
 
 
-def test_a_retention_purge_is_not_a_withheld_message(room) -> None:  # type: ignore[no-untyped-def]
+def _erase(seq: Seq, who: Person, request: EraseRequest | None) -> ErasedEvent:
+    """The relay erases every message of ``who``: placeholders, then the erasure."""
+    mine = [
+        e for e in seq.events if isinstance(e, MessageEvent) and e.envelope.header.sender == who.id
+    ]
+    erased = ErasedEvent(
+        seq=seq.next_seq, ts=T0, member=who.id, through=mine[-1].seq, request=request
+    )
+    seq.events.append(erased)
+    for e in mine:
+        seq.events[e.seq - 1] = RemovedEvent(
+            seq=e.seq, ts=T0, id=e.envelope.header.id, sender=who.id, by=erased.seq
+        )
+    return erased
+
+
+def test_a_signed_erasure_explains_the_gaps_it_left(room) -> None:  # type: ignore[no-untyped-def]
+    seq, _alice, bob, carol = room
+    bob.say(seq, "one")
+    carol.catch_up(seq)
+    bob.say(seq, "two")  # carol never reads these two: erased first
+    bob.say(seq, "three")
+    leave = bob.state.leave_op(now=T0)
+    bob.commit(seq, leave)
+    _erase(seq, bob, sign_erase(bob.state.keys, index=leave.content.index, at=T0))
+    got = carol.catch_up(seq)
+    assert alarms(got) == []
+    assert carol.state.check_withheld().items == []
+
+
+def test_an_erasure_the_member_did_not_sign_excuses_nothing(room) -> None:  # type: ignore[no-untyped-def]
     seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    carol.catch_up(seq)
+    alice.say(seq, "two")
+    # The relay says alice erased her messages (she did not) and hides "two" ...
+    _erase(seq, alice, None)
+    alice.say(seq, "three")  # ... while she goes on talking.
+    got = carol.catch_up(seq)
+    assert texts(got) == ["three"]
+    kinds = [a.kind for a in alarms(got) + alarms(carol.state.check_withheld().items)]
+    assert kinds == ["withheld", "withheld"]  # the placeholder, and the counter gap
+
+
+def test_an_erasure_of_a_member_still_present_is_refused(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.say(seq, "one")
+    carol.catch_up(seq)
+    alice.say(seq, "two")
+    # A real signed request, served while alice is still a member (or replayed).
+    _erase(seq, alice, sign_erase(alice.state.keys, index=alice.state.log.index, at=T0))
+    alice.say(seq, "three")
+    got = carol.catch_up(seq)
+    assert [(a.kind, a.code) for a in alarms(got)] == [
+        ("bad_message", "msg.not_member"),
+        ("withheld", "msg.withheld"),
+    ]
+    assert [a.kind for a in alarms(carol.state.check_withheld().items)] == ["withheld"]
+
+
+def _purge(seq: Seq, alice: Person, carol: Person) -> tuple[set[int], list[object]]:
     alice.say(seq, "one")
     carol.catch_up(seq)
     position = carol.state.position
@@ -495,10 +615,37 @@ def test_a_retention_purge_is_not_a_withheld_message(room) -> None:  # type: ign
     for event in seq.events:
         if event.seq not in purged:
             got += carol.state.receive(event).items
+    return purged, got
+
+
+def test_a_retention_purge_is_not_a_withheld_message(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.commit(seq, alice.state.retention_op(2, now=T0))
+    _, got = _purge(seq, alice, carol)
     assert texts(got) == ["after the purge"]
     assert alarms(got) == []
-    assert carol.state.check_withheld().items == []
+    later = T0 + 2 * 24 * 3600 * 1000 + 1  # the two days have passed since "one"
+    assert carol.state.check_withheld(now=later).items == []
     assert carol.state.log.epoch == alice.state.log.epoch
+
+
+def test_a_low_water_mark_without_retention_is_withheld(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    _, got = _purge(seq, alice, carol)
+    assert texts(got) == ["after the purge"]
+    found = alarms(carol.state.check_withheld(now=T0 + 10**12).items)
+    # The mark is refused, and so the gap it would have excused is withheld too.
+    assert [(a.kind, a.code) for a in found] == [("withheld", "msg.withheld")] * 2
+    assert "keeps everything" in found[0].detail
+
+
+def test_a_low_water_mark_the_retention_cannot_reach_yet_is_withheld(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.commit(seq, alice.state.retention_op(2, now=T0))
+    _purge(seq, alice, carol)
+    found = alarms(carol.state.check_withheld(now=T0 + 24 * 3600 * 1000).items)
+    assert [(a.kind, a.code) for a in found] == [("withheld", "msg.withheld")] * 2
+    assert "could not have reached" in found[0].detail
 
 
 # -- messages opened ahead (the sync's worker thread) ---------------------------------
@@ -570,11 +717,11 @@ def _backfilled_profiles(seq: Seq, reader: Person, *, pages: bool) -> list[str]:
     newcomer = Person("dave", reader.state.room)
     newcomer.state.load_log(seq.log.ops)
     newcomer.state.secrets = dict(reader.state.secrets)
-    if pages:
-        newcomer.state.note_history_ops(seq.events)
-    items: list[object] = []
-    for event in seq.events:
-        items += newcomer.state.receive_history(event).items
+    newcomer.state.floor = seq.next_seq  # everything is history to it
+    # With ``pages``, the page holds the log operations that fix each message's
+    # place; without, only the messages, so a place is a span up to our head.
+    page = [e for e in seq.events if pages or not isinstance(e, LogEvent)]
+    items = newcomer.state.receive_history(page, more=False).items
     return [i.name for i in items if isinstance(i, ProfileChanged)]
 
 
@@ -644,3 +791,37 @@ def test_join_refuses_a_fallen_creators_invite_and_a_banned_key(room) -> None:  
     erin = Person("erin", alice.state.room)
     erin.state.load_log(seq.log.ops)
     seq.op(erin.state.join_op(own, now=T0))  # lifted: the relay's verifier takes it
+
+
+def test_a_purge_excuses_nothing_served_after_its_mark(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    alice.commit(seq, alice.state.retention_op(2, now=T0))
+    alice.say(seq, "one")
+    carol.catch_up(seq)
+    purged = {alice.say(seq, f"purged {i}").seq for i in range(2)}
+    alice.say(seq, "after 0")
+    withheld = alice.say(seq, "after 1").seq  # above the mark: the relay skips it
+    alice.say(seq, "after 2")
+    carol.state.note_low_water(max(purged))
+    got = [
+        item
+        for event in seq.events
+        if event.seq not in purged | {withheld}
+        for item in carol.state.receive(event).items
+    ]
+    assert texts(got) == ["after 0", "after 2"]
+    found = alarms(carol.state.check_withheld(now=T0 + 3 * 24 * 3600 * 1000).items)
+    assert [(a.kind, a.detail) for a in found] == [
+        ("withheld", f"1 message(s) from {alice.id} never arrived")
+    ]
+
+
+def test_history_served_above_the_floor_is_refused_and_the_floor_only_goes_down(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, _bob, carol = room
+    live = alice.say(seq, "read live")
+    carol.catch_up(seq)
+    carol.state.floor = 3
+    step = carol.state.receive_history([live], more=True)
+    assert [(a.kind, a.code) for a in alarms(step.items)] == [("bad_message", "msg.replay")]
+    assert texts(step.items) == []
+    assert carol.state.floor == 1  # nothing in its place: the walk ends

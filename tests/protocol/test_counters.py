@@ -102,3 +102,45 @@ def test_gaps_cost_one_range_each_not_one_entry_per_counter() -> None:
     # Filling one counter in the middle of a range splits it in two.
     tracker.observe(ALICE, PHONE, MAX_GAP // 2)
     assert len(stream.missing) == 1_001
+
+
+def test_excuse_fills_only_a_missing_counter() -> None:
+    t = CounterTracker()
+    for c in (1, 4, 6):
+        t.observe(ALICE, PHONE, c)
+    t.excuse(ALICE, PHONE, 2)
+    t.excuse(ALICE, PHONE, 4)  # seen: nothing to do
+    t.excuse(ALICE, PHONE, 9)  # beyond what the stream reached: excused when it does
+    assert t.missing() == {(ALICE, PHONE): [3, 5]}
+    t.observe(ALICE, PHONE, 10)
+    assert t.missing() == {(ALICE, PHONE): [3, 5, 7, 8]}
+    for c in (2, 9):  # an excused counter arriving after all is a replay
+        with pytest.raises(EnvelopeError) as info:
+            t.observe(ALICE, PHONE, c)
+        assert info.value.code == "msg.replay"
+
+
+def test_a_stream_starts_at_its_first_counter_and_floors_only_rise() -> None:
+    t = CounterTracker()
+    t.observe(ALICE, PHONE, 57)  # a later joiner's first message from this device
+    assert t.floor(ALICE, PHONE) == 56
+    assert t.missing() == {(ALICE, PHONE): list(range(1, 57))}
+    assert t.gaps() == {}
+    t.observe(ALICE, PHONE, 60)
+    assert t.gaps() == {(ALICE, PHONE): [58, 59]}
+    t.raise_floor(ALICE, PHONE, 58)
+    t.raise_floor(ALICE, PHONE, 10)  # never down
+    assert t.gaps() == {(ALICE, PHONE): [59]}
+    t.raise_floor(BOB, PHONE, 5)  # an unknown stream: nothing
+    assert t.floor(BOB, PHONE) == 0
+
+
+def test_seen_after_skips_what_is_missing() -> None:
+    t = CounterTracker()
+    for c in (1, 2, 5, 9):
+        t.observe(ALICE, PHONE, c)
+    assert t.seen_after(ALICE, PHONE, 0) == 1
+    assert t.seen_after(ALICE, PHONE, 2) == 5
+    assert t.seen_after(ALICE, PHONE, 5) == 9
+    assert t.seen_after(ALICE, PHONE, 9) is None
+    assert t.seen_after(ALICE, LAPTOP, 0) is None

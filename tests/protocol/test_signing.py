@@ -36,7 +36,8 @@ MALLORY = root("mallory").room_keys(ROOM)
 ORIGIN = "https://relay.example"
 CHALLENGE = bytes(range(32))
 
-DELETE = sign_delete(KEYS, target=TARGET, at=T0)
+DEVICE = bytes(range(16))
+DELETE = sign_delete(KEYS, target=TARGET, sender=MALLORY.member, device=DEVICE, counter=3, at=T0)
 AUTH = AuthContent(origin=ORIGIN, challenge=CHALLENGE, key=KEYS.member, expires_at=T0)
 AUTH_SIG = sign_auth(KEYS, origin=ORIGIN, challenge=CHALLENGE, expires_at=T0)
 INVITE = InviteKey(bytes(range(32, 64)))
@@ -85,7 +86,15 @@ def test_valid_statements_verify() -> None:
     verify_delete(from_json(to_json(DELETE), DeleteRequest))
     _check_auth(AUTH, AUTH_SIG)
     _check_read(READ, READ_SIG)
-    assert DELETE.content == DeleteContent(room=ROOM, target=TARGET, author=KEYS.member, at=T0)
+    assert DELETE.content == DeleteContent(
+        room=ROOM,
+        target=TARGET,
+        author=KEYS.member,
+        at=T0,
+        sender=MALLORY.member,
+        device=DEVICE,
+        counter=3,
+    )
 
 
 @FAST
@@ -117,7 +126,10 @@ def test_every_field_of_signed_statements_is_covered() -> None:
 
 
 def test_delete_request_by_someone_else_is_refused() -> None:
-    forged = msgspec.structs.replace(DELETE, sig=sign_delete(MALLORY, target=TARGET, at=T0).sig)
+    theirs = sign_delete(
+        MALLORY, target=TARGET, sender=MALLORY.member, device=DEVICE, counter=3, at=T0
+    )
+    forged = msgspec.structs.replace(DELETE, sig=theirs.sig)
     with pytest.raises(EnvelopeError) as info:
         verify_delete(forged)
     assert info.value.code == "msg.bad_signature"

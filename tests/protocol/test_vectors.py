@@ -50,10 +50,12 @@ from protocol import (
     unpad,
 )
 from protocol.api import AuthContent, InviteReadContent
+from protocol.counters import CounterTracker
 from protocol.messages import (
     DeleteContent,
     Envelope,
     EnvelopeHeader,
+    EraseContent,
     Plaintext,
     ReportContent,
     SupportRequestContent,
@@ -78,7 +80,7 @@ def _load_script() -> Any:
 
 SCRIPT = _load_script()
 FILES = ("keys.json", "signatures.json", "epochs.json", "messages.json")
-FILES += ("logs_valid.json", "logs_invalid.json")
+FILES += ("logs_valid.json", "logs_invalid.json", "counters.json")
 
 
 def load(name: str) -> Any:
@@ -204,6 +206,7 @@ PAYLOAD_TYPES: dict[str, Any] = {
     "InviteProof": InviteProof,
     "InviteReadContent": InviteReadContent,
     "DeleteContent": DeleteContent,
+    "EraseContent": EraseContent,
     "AuthContent": AuthContent,
     "ReportContent": ReportContent,
     "SupportRequestContent": SupportRequestContent,
@@ -369,6 +372,31 @@ def _refusal(log: RoomLog, op: SignedOp) -> str | None:
     return None
 
 
+def check_counters(doc: dict[str, Any]) -> None:
+    for case in doc["cases"]:
+        tracker = CounterTracker()
+        error = None
+        for i, step in enumerate(case["steps"]):
+            sender, device = MemberId(step["sender"]), h(step["device"])
+            try:
+                if step["op"] == "observe":
+                    tracker.observe(sender, device, step["counter"])
+                elif step["op"] == "excuse":
+                    tracker.excuse(sender, device, step["counter"])
+                else:
+                    assert step["op"] == "raise_floor"
+                    tracker.raise_floor(sender, device, step["floor"])
+            except HearthError as exc:
+                error = {"step": i, "code": exc.code}
+                break
+            assert tracker.floor(sender, device) == step["floor_after"], case["name"]
+        assert error == case["error"], case["name"]
+        gaps = [[s, d.hex(), c] for (s, d), cs in sorted(tracker.gaps().items()) for c in cs]
+        assert gaps == case["gaps"], case["name"]
+        floors = [[s, d.hex(), tracker.floor(s, d)] for s, d in sorted(tracker.streams())]
+        assert floors == case["floors"], case["name"]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "keys.json": check_keys,
     "signatures.json": check_signatures,
@@ -376,6 +404,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "messages.json": check_messages,
     "logs_valid.json": check_logs_valid,
     "logs_invalid.json": check_logs_invalid,
+    "counters.json": check_counters,
 }
 
 

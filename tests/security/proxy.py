@@ -27,6 +27,8 @@ ResponseHook = Callable[[str, str, int, bytes], Awaitable[bytes]]
 """(method, path, status, body) -> the body the client receives."""
 FrameHook = Callable[[str], Awaitable[list[str]]]
 """A relay-to-client stream frame -> the frames the client receives instead."""
+RequestHook = Callable[[str, str, bytes], Awaitable[tuple[int, bytes] | None]]
+"""(method, path, body) -> (status, body) to answer without forwarding, or None."""
 
 _HOP = {"host", "content-length", "connection", "transfer-encoding", "upgrade", "keep-alive"}
 
@@ -37,6 +39,10 @@ async def _identity_response(method: str, path: str, status: int, body: bytes) -
 
 async def _identity_frame(frame: str) -> list[str]:
     return [frame]
+
+
+async def _forward_request(method: str, path: str, body: bytes) -> tuple[int, bytes] | None:
+    return None
 
 
 class HostileProxy:
@@ -50,6 +56,8 @@ class HostileProxy:
         """Where clients connect; the relay's ``HEARTH_ORIGIN`` must name it."""
         self.on_response: ResponseHook = _identity_response
         self.on_frame: FrameHook = _identity_frame
+        self.on_request: RequestHook = _forward_request
+        """Answer an HTTP request itself (the relay never sees it): a refusal, say."""
         self._http = httpx.AsyncClient(timeout=30)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +90,7 @@ class HostileProxy:
     def reset(self) -> None:
         self.on_response = _identity_response
         self.on_frame = _identity_frame
+        self.on_request = _forward_request
 
     # -- ASGI ----------------------------------------------------------------------
 
@@ -103,6 +112,21 @@ class HostileProxy:
         ]
         path = scope["path"]
         query = scope.get("query_string", b"").decode()
+        answer = await self.on_request(scope["method"], path, body)
+        if answer is not None:
+            status, out = answer
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(out)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": out})
+            return
         try:
             r = await self._http.request(
                 scope["method"],

@@ -100,7 +100,16 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/v1/rooms/{room:str}/deletions"): lambda r, m, b, me: (
         "POST",
         f"/v1/rooms/{r.room}/deletions",
-        _json(sign_delete(r.keys("mallory"), target=m, at=r.now)),
+        _json(
+            sign_delete(
+                r.keys("mallory"),
+                target=m,
+                sender=r.member("mallory"),
+                device=bytes(16),
+                counter=1,
+                at=r.now,
+            )
+        ),
     ),
     ("POST", "/v1/rooms/{room:str}/blobs"): lambda r, m, b, me: (
         "POST",

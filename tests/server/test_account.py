@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from protocol.api import AccountDeleted, ErasedEvent, HistoryPage, MessageEvent, RemovedEvent
 from protocol.encoding import from_json
+from protocol.messages import EraseRequest
+from protocol.signing import sign_erase
 from tests.server.conftest import Relay
 from tests.server.helpers import Clock, create, error, headers, join, post, send
 
@@ -20,7 +22,18 @@ async def test_delete_account(relay: Relay, clock: Clock) -> None:
     assert (r.status_code, error(r).code) == (400, "request.invalid")
     assert error(r).detail == {"rooms": [room.room]}
     leave = room.leave("bob", apply=False)
+    # A key that sent messages must include its signed erase request, for its room.
     r = await post(relay.http, "/v1/account/delete", {"leave": leave}, bob)
+    assert (r.status_code, error(r).code) == (400, "request.invalid")
+    erase = sign_erase(room.keys("bob"), index=leave.content.index, at=clock.now)
+    owners = sign_erase(room.keys("owner"), index=leave.content.index, at=clock.now)
+    body = {"leave": leave, "erase": owners}
+    r = await post(relay.http, "/v1/account/delete", body, bob)
+    assert (r.status_code, error(r).code) == (400, "request.invalid")
+    forged = EraseRequest(content=erase.content, sig=owners.sig)
+    r = await post(relay.http, "/v1/account/delete", {"leave": leave, "erase": forged}, bob)
+    assert (r.status_code, error(r).code) == (422, "msg.bad_signature")
+    r = await post(relay.http, "/v1/account/delete", {"leave": leave, "erase": erase}, bob)
     assert r.status_code == 200, r.text
     room.apply(leave)
     assert from_json(r.content, AccountDeleted) == AccountDeleted(
@@ -35,6 +48,7 @@ async def test_delete_account(relay: Relay, clock: Clock) -> None:
     erased = events[max(events)]
     assert isinstance(erased, ErasedEvent)
     assert (erased.member, erased.through) == (room.member("bob"), mine[-1].seq)
+    assert erased.request == erase  # the members' proof travels with the erasure
     for ack in mine:
         assert isinstance(events[ack.seq], RemovedEvent)
         assert events[ack.seq].by == erased.seq  # type: ignore[union-attr]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from protocol import sign_delete
 from protocol.api import HistoryPage, MessageEvent, RemovedEvent, TombstoneEvent
 from protocol.encoding import from_json
+from protocol.ids import MessageId
 from protocol.messages import DeleteRequest
+from tests.protocol.builders import Room
 from tests.server.conftest import Relay
 from tests.server.helpers import Clock, append, create, error, headers, join, login, post, send
 
@@ -77,6 +79,17 @@ async def test_history_pages(relay: Relay, clock: Clock) -> None:
     assert isinstance(page.events[1], MessageEvent)
 
 
+def _delete(room: Room, author: str, target: str, sender: str, clock: Clock) -> DeleteRequest:
+    return sign_delete(
+        room.keys(author),
+        target=MessageId(target),
+        sender=room.member(sender),
+        device=bytes(16),
+        counter=1,
+        at=clock.now,
+    )
+
+
 async def test_deletions(relay: Relay, clock: Clock) -> None:
     room, token = await create(relay, clock)
     bob = await join(relay, room, token, "bob")
@@ -85,7 +98,7 @@ async def test_deletions(relay: Relay, clock: Clock) -> None:
     by_bob = await send(relay, room, "bob", bob, "mine")
     by_carol = await send(relay, room, "carol", carol, "carol's")
     # Bob deletes his own; the message's seq now serves a placeholder.
-    request = sign_delete(room.keys("bob"), target=by_bob.id, at=clock.now)
+    request = _delete(room, "bob", by_bob.id, "bob", clock)
     r = await post(relay.http, url, request, bob)
     assert r.status_code == 200, r.text
     tomb = from_json(r.content, TombstoneEvent)
@@ -100,16 +113,20 @@ async def test_deletions(relay: Relay, clock: Clock) -> None:
     )
     assert sorted(events) == list(range(1, tomb.seq + 1))
     # Bob may not delete Carol's message; the owner (a moderator or above) may.
-    request = sign_delete(room.keys("bob"), target=by_carol.id, at=clock.now)
+    request = _delete(room, "bob", by_carol.id, "carol", clock)
     r = await post(relay.http, url, request, bob)
     assert (r.status_code, error(r).code) == (403, "auth.forbidden")
-    request = sign_delete(room.keys("owner"), target=by_carol.id, at=clock.now)
+    # The request must name the message's sender (the counter gap it excuses).
+    request = _delete(room, "owner", by_carol.id, "bob", clock)
+    r = await post(relay.http, url, request, token)
+    assert (r.status_code, error(r).code) == (400, "request.invalid")
+    request = _delete(room, "owner", by_carol.id, "carol", clock)
     assert (await post(relay.http, url, request, token)).status_code == 200
     # Unknown target, forged signature, someone else's request.
-    request = sign_delete(room.keys("owner"), target="A" * 22, at=clock.now)  # type: ignore[arg-type]
+    request = _delete(room, "owner", "A" * 22, "carol", clock)
     r = await post(relay.http, url, request, token)
     assert (r.status_code, error(r).code) == (404, "msg.not_found")
-    good = sign_delete(room.keys("owner"), target=by_carol.id, at=clock.now)
+    good = _delete(room, "owner", by_carol.id, "carol", clock)
     forged = DeleteRequest(content=good.content, sig=bytes(64))
     r = await post(relay.http, url, forged, token)
     assert (r.status_code, error(r).code) == (422, "msg.bad_signature")
