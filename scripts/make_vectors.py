@@ -1163,10 +1163,13 @@ def build_counters() -> dict[str, Any]:
                     tracker.raise_floor(sender, device, step["floor"])
             except HearthError as exc:
                 error = {"step": i, "code": exc.code}
-                break
-            # Every step names its stream's floor after it, so that each step's
-            # stream is checked even where the step changes nothing.
+            # Every step names its stream's floor and highest counter after it (a
+            # refused step changes neither), so that each step's stream is checked
+            # even where the step changes nothing.
             step["floor_after"] = tracker.floor(sender, device)
+            step["highest_after"] = tracker.highest(sender, device)
+            if error is not None:
+                break
         gaps = [[s, d.hex(), c] for (s, d), cs in sorted(tracker.gaps().items()) for c in cs]
         floors = [[s, d.hex(), tracker.floor(s, d)] for s, d in sorted(tracker.streams())]
         cases.append({"name": name, "steps": steps, "error": error, "gaps": gaps, "floors": floors})
@@ -1179,7 +1182,8 @@ def build_counters() -> dict[str, Any]:
             "(later steps are not applied). gaps: the missing counters above each stream's "
             "floor afterwards, which a complete sync reports as withheld; floors: each "
             "stream's floor (the first counter read minus one, or raised since); floor_after: "
-            "the step's stream's floor once the step applied (0 for a stream not seen). "
+            "the step's stream's floor once the step applied, highest_after its highest "
+            "counter (both 0 for a stream not seen; a refused step changes neither). "
             "device is hex."
         ),
         "cases": cases,

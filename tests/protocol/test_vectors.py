@@ -388,8 +388,10 @@ def check_counters(doc: dict[str, Any]) -> None:
                     tracker.raise_floor(sender, device, step["floor"])
             except HearthError as exc:
                 error = {"step": i, "code": exc.code}
-                break
             assert tracker.floor(sender, device) == step["floor_after"], case["name"]
+            assert tracker.highest(sender, device) == step["highest_after"], case["name"]
+            if error is not None:
+                break
         assert error == case["error"], case["name"]
         gaps = [[s, d.hex(), c] for (s, d), cs in sorted(tracker.gaps().items()) for c in cs]
         assert gaps == case["gaps"], case["name"]
