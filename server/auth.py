@@ -4,9 +4,19 @@ A key asks for a challenge (32 random bytes, single-use, ``challenge_ttl`` secon
 and answers with its signature over ``AuthContent`` under ``CTX_AUTH``, bound to the
 relay's origin and the challenge's expiry. Pending challenges are the storage's: in
 the process's memory for SQLite, in a table every instance sees for PostgreSQL, so
-the answer may reach another instance than the question did. The relay
-then issues a session token: 32 random bytes in base64url, of which only the
-BLAKE2b hash (``hearth-token``) is stored, with an expiry.
+the answer may reach another instance than the question did. A pending
+challenge names no key (the signature binds it), so not even PostgreSQL's
+challenge table times a key's sign-in.
+
+The relay then issues a session token that it verifies without a stored row: the
+token carries its key, its right to create rooms and its expiry, under a MAC
+(keyed BLAKE2b, ``hearth-token``) by the relay's token secret (the config's
+``token_secret``, else one generated once and kept in the storage, so every
+instance of one PostgreSQL database shares it). Nothing is written per session:
+a session row's expiry, to the millisecond, grouped one person's keys (they sign
+in one after another), and no per-session row means no time, row order or
+write-ahead-log record of a sign-in at all. A deleted key's tokens are refused by
+a revocation row keyed by the key, with a day-granular bound.
 
 Whether a session may create rooms follows the operator's creation policy: under
 ``open`` a proof of work over the challenge and key (a key that proved it once does
@@ -16,7 +26,9 @@ not pay again), under ``token`` a registration token from the config, under
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import struct
 import time
 from collections.abc import Callable
 from typing import Final, final
@@ -24,18 +36,27 @@ from typing import Final, final
 from protocol import crypto
 from protocol.api import AuthRequest, Challenge, Session
 from protocol.errors import DecodeError
-from protocol.ids import MemberId, b64url_encode, member_key
+from protocol.ids import MemberId, b64url_decode, b64url_encode, member_key
 from protocol.signing import verify_auth
 from server.config import Config
 from server.errors import RelayError
 from server.storage import ChallengeRecord, SessionRecord, Storage
+from server.storage.base import DAY_MS
 
-__all__ = ["Authenticator", "Clock", "hash_token", "now_ms"]
+__all__ = ["Authenticator", "Clock", "now_ms", "revocation_bound"]
 
 Clock = Callable[[], int]
 """Milliseconds since the Unix epoch."""
 
 _MAX_TOKENS: Final = 1000
+
+_TOKEN_VERSION: Final = 1
+_TOKEN_HEAD: Final = struct.Struct(">BBQ")
+"""Version, flags (bit 0: may create rooms), expiry in milliseconds."""
+_MAC_BYTES: Final = 16
+_TOKEN_BYTES: Final = _TOKEN_HEAD.size + 32 + _MAC_BYTES
+_TOKEN_CHARS: Final = -(-_TOKEN_BYTES * 4 // 3)
+"""A token's length in base64url without padding."""
 
 
 def now_ms() -> int:
@@ -43,9 +64,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def hash_token(token: str) -> bytes:
-    """What the database holds for a session token."""
-    return crypto.blake2b(token.encode("utf-8"), person=crypto.PERSON_TOKEN)
+def revocation_bound(now: int, token_ttl: int) -> int:
+    """Up to when a key deleted at ``now`` has its tokens refused.
+
+    The latest expiry a token issued now can have, rounded up to a day, so the row
+    carries no finer time than the day; the key cannot sign in again before then.
+    """
+    until = now + token_ttl * 1000
+    return until - until % DAY_MS + DAY_MS
 
 
 @final
@@ -64,6 +90,29 @@ class Authenticator:
         self._storage = storage
         self._clock = clock
         self._rng = rng
+        self._secret: bytes | None = None
+        self._secret_lock = asyncio.Lock()
+
+    async def _key(self) -> bytes:
+        """The token MAC key: from the config, else the storage's (made once)."""
+        if self._secret is None:
+            async with self._secret_lock:
+                if self._secret is None:
+                    configured = self._config.token_secret
+                    self._secret = (
+                        crypto.blake2b(configured.encode("utf-8"), person=crypto.PERSON_TOKEN)
+                        if configured
+                        else await self._storage.token_secret(self._rng(32))
+                    )
+        return self._secret
+
+    async def _mac(self, body: bytes) -> bytes:
+        return crypto.kdf(await self._key(), body, person=crypto.PERSON_TOKEN, size=_MAC_BYTES)
+
+    async def issue(self, key: MemberId, *, can_create: bool, expires_at: int) -> str:
+        """A session token for ``key``: nothing is stored, the MAC vouches for it."""
+        body = _TOKEN_HEAD.pack(_TOKEN_VERSION, int(can_create), expires_at) + member_key(key)
+        return b64url_encode(body + await self._mac(body))
 
     async def challenge(self, key: MemberId) -> Challenge:
         """A fresh single-use challenge for ``key``."""
@@ -75,7 +124,7 @@ class Authenticator:
         challenge = self._rng(32)
         expires_at = now + self._config.challenge_ttl * 1000
         await self._storage.put_challenge(
-            challenge, ChallengeRecord(key, expires_at, difficulty), now=now
+            challenge, ChallengeRecord(expires_at, difficulty), now=now
         )
         return Challenge(
             challenge=challenge,
@@ -93,7 +142,7 @@ class Authenticator:
         """
         _check_key(request.key)
         pending = await self._storage.take_challenge(request.challenge)
-        if pending is None or pending.member != request.key:
+        if pending is None:
             raise RelayError("unknown or already used challenge", code="auth.invalid")
         now = self._clock()
         if now > pending.expires_at:
@@ -105,17 +154,20 @@ class Authenticator:
             expires_at=pending.expires_at,
             sig=request.sig,
         )
-        can_create = self._grant(request, pending)
+        until = await self._storage.revoked_until(request.key)
+        if until is not None and now <= until:
+            raise RelayError(
+                "this key deleted its account: it cannot sign in again yet",
+                code="auth.forbidden",
+            )
+        can_create = await self._grant(request, pending)
         if can_create and self._config.create_policy == "open":
             await self._storage.add_creator(request.key)
-        token = b64url_encode(self._rng(32))
         expires_at = now + self._config.token_ttl * 1000
-        await self._storage.add_session(
-            hash_token(token), member=request.key, can_create=can_create, expires_at=expires_at
-        )
+        token = await self.issue(request.key, can_create=can_create, expires_at=expires_at)
         return Session(token=token, expires_at=expires_at, can_create=can_create)
 
-    def _grant(self, request: AuthRequest, pending: ChallengeRecord) -> bool:
+    async def _grant(self, request: AuthRequest, pending: ChallengeRecord) -> bool:
         policy = self._config.create_policy
         if policy == "token":
             offered = request.registration_token
@@ -128,6 +180,12 @@ class Authenticator:
                 raise RelayError("this registration token is not valid", code="auth.forbidden")
             return True
         if policy == "open":
+            # A challenge names no key: one issued without proof of work (to a creator)
+            # grants the right only to a key that is a creator itself.
+            if pending.pow_difficulty < self._config.pow_difficulty and not (
+                await self._storage.is_creator(request.key)
+            ):
+                return False
             return pending.pow_difficulty == 0 or crypto.pow_check(
                 request.challenge,
                 member_key(request.key),
@@ -142,14 +200,25 @@ class Authenticator:
         Raises:
             RelayError: ``auth.invalid`` (unknown token), ``auth.expired``.
         """
-        if not token or len(token) > 100:
+        if len(token) != _TOKEN_CHARS:
             raise RelayError("not a session token", code="auth.invalid")
-        record = await self._storage.get_session(hash_token(token))
-        if record is None:
+        try:
+            raw = b64url_decode(token)
+        except DecodeError as exc:
+            raise RelayError("not a session token", code="auth.invalid") from exc
+        body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        if len(raw) != _TOKEN_BYTES or not hmac.compare_digest(mac, await self._mac(body)):
             raise RelayError("unknown session token", code="auth.invalid")
-        if self._clock() >= record.expires_at:
+        version, flags, expires_at = _TOKEN_HEAD.unpack_from(body)
+        if version != _TOKEN_VERSION or flags > 1:
+            raise RelayError("unknown session token", code="auth.invalid")
+        if self._clock() >= expires_at:
             raise RelayError("the session expired: authenticate again", code="auth.expired")
-        return record
+        member = MemberId(b64url_encode(body[_TOKEN_HEAD.size :]))
+        until = await self._storage.revoked_until(member)
+        if until is not None and expires_at <= until:
+            raise RelayError("unknown session token", code="auth.invalid")
+        return SessionRecord(member=member, can_create=bool(flags), expires_at=expires_at)
 
     async def resolve_header(
         self, header: str | None, *, many: bool = False

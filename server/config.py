@@ -108,6 +108,10 @@ class Config:
     registration_tokens: tuple[str, ...] = ()
     pow_difficulty: int = 16
     token_ttl: int = 7 * 24 * 3600
+    token_secret: str = field(default="", repr=False)
+    """The key session tokens are MACed under; empty: one generated once and kept in
+    the database (so a copy of the database can mint tokens: set it here to keep it
+    out of backups)."""
     challenge_ttl: int = 60
     max_body_bytes: int = 256 * 1024
     max_blob_bytes: int = 10 * 1024 * 1024
@@ -292,6 +296,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "registration_tokens": _tokens,
     "pow_difficulty": int,
     "token_ttl": int,
+    "token_secret": str,
     "challenge_ttl": int,
     "max_body_bytes": int,
     "max_blob_bytes": int,

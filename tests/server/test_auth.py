@@ -40,7 +40,7 @@ async def test_session_with_proof_of_work_may_create(relay: Relay) -> None:
     k = keys()
     session = await login(relay.http, k)
     assert session.can_create
-    assert len(session.token) == 43
+    assert len(session.token) == 78  # version, flags, expiry, key, MAC: nothing stored
     # A key that proved it once pays no proof of work again.
     again = await challenge(relay, k)
     assert again.pow_difficulty == 0
@@ -79,9 +79,15 @@ async def test_bad_signature_wrong_origin_and_foreign_challenge(relay: Relay) ->
     r = await post(relay.http, "/v1/auth/session", answer(k, ch, origin="http://evil.test"))
     assert (r.status_code, error(r).code) == (401, "auth.bad_signature")
     ch = await challenge(relay, k)
-    r = await post(relay.http, "/v1/auth/session", answer(other, ch))
-    assert (r.status_code, error(r).code) == (401, "auth.invalid")
     r = await post(relay.http, "/v1/auth/session", answer(k, ch) | {"sig": b64(bytes(64))})
+    assert (r.status_code, error(r).code) == (401, "auth.bad_signature")
+    # A pending challenge names no key (a stored key would time its sign-in on disk):
+    # the signature binds the key, and another key's answer proves only that key.
+    ch = await challenge(relay, k)
+    r = await post(relay.http, "/v1/auth/session", answer(other, ch, nonce=bad_nonce(ch, other)))
+    assert r.status_code == 200
+    assert not from_json(r.content, Session).can_create
+    r = await post(relay.http, "/v1/auth/session", answer(k, ch))
     assert (r.status_code, error(r).code) == (401, "auth.invalid")
 
 
@@ -143,3 +149,17 @@ async def test_open_policy_without_pow_cannot_create(relay: Relay, clock: Clock)
     token = r.json()["token"]
     r = await post(relay.http, "/v1/rooms", room.log.ops[0], token)
     assert (r.status_code, error(r).code) == (403, "room.create_forbidden")
+
+
+async def test_a_creators_free_challenge_gives_another_key_no_right_to_create(
+    relay: Relay,
+) -> None:
+    # Challenges name no key, so one issued without proof of work (to a key that
+    # proved it before) must not let another key skip the proof.
+    creator, other = keys(), keys()
+    assert (await login(relay.http, creator)).can_create
+    ch = await challenge(relay, creator)
+    assert ch.pow_difficulty == 0
+    r = await post(relay.http, "/v1/auth/session", answer(other, ch))
+    assert r.status_code == 200
+    assert not from_json(r.content, Session).can_create

@@ -189,7 +189,7 @@ async def test_a_write_against_an_outgrown_log_is_refused(open_storage: Opener) 
 async def test_a_challenge_is_answered_once_at_any_instance(open_storage: Opener) -> None:
     a = await open_storage()
     b = await open_storage() if isinstance(a, PostgresStorage) else a
-    record = ChallengeRecord(member=Room().member("owner"), expires_at=5000, pow_difficulty=3)
+    record = ChallengeRecord(expires_at=5000, pow_difficulty=3)
     await a.put_challenge(b"c" * 32, record, now=1000)
     taken = await asyncio.gather(*(s.take_challenge(b"c" * 32) for s in (a, b, b)))
     assert [t for t in taken if t is not None] == [record]
@@ -217,11 +217,9 @@ async def test_postgres_errors_are_translated_without_values() -> None:
         await storage.open()
         try:
             pool = storage._live_pool()
-            await pool.execute("ALTER TABLE sessions ADD CONSTRAINT tiny CHECK (expires_at < 10)")
+            await pool.execute("ALTER TABLE revoked ADD CONSTRAINT tiny CHECK (until < 10)")
             with pytest.raises(StorageError) as caught:
-                await storage.add_session(
-                    b"h" * 32, member=MemberId("secret-key"), can_create=False, expires_at=99
-                )
+                await storage.revoke_tokens(MemberId("secret-key"), until=99)
             assert "secret-key" not in caught.value.message
             assert isinstance(caught.value.__cause__, asyncpg.CheckViolationError)
         finally:
@@ -261,7 +259,7 @@ async def test_postgres_migrates_a_version_1_database_with_rooms_in_it() -> None
         await pool.close()
         await old.open()
         try:
-            assert await old.schema_version() == PG_SCHEMA_VERSION == 4
+            assert await old.schema_version() == PG_SCHEMA_VERSION == 5
             envelope = room.send("owner", "after the upgrade")
             with pytest.raises(RelayError):
                 await old.add_message(envelope, ts=2, digest=digest(envelope), log_index=0)
