@@ -23,8 +23,8 @@ import logging
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import version
 from functools import cache
+from importlib.metadata import version
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
@@ -37,8 +37,8 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.openapi import OpenAPIConfig
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from protocol.api import ErrorBody

@@ -19,9 +19,10 @@ write-ahead-log record of a sign-in at all. A deleted key's tokens are refused b
 a revocation row keyed by the key, with a day-granular bound.
 
 Whether a session may create rooms follows the operator's creation policy: under
-``open`` a proof of work over the challenge and key (a key that proved it once does
-not pay again), under ``token`` a registration token from the config, under
-``closed`` never.
+``open`` a proof of work over the challenge and key (asked of every challenge: a key
+is one room's, so it creates at most that room, and a list of keys that proved it
+would record, in its order, when each key signed in to create), under ``token`` a
+registration token from the config, under ``closed`` never.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Authenticator:
         _check_key(key)
         now = self._clock()
         difficulty = 0
-        if self._config.create_policy == "open" and not await self._storage.is_creator(key):
+        if self._config.create_policy == "open":
             difficulty = self._config.pow_difficulty
         challenge = self._rng(32)
         expires_at = now + self._config.challenge_ttl * 1000
@@ -136,12 +137,18 @@ class Authenticator:
     async def session(self, request: AuthRequest) -> Session:
         """Check an answered challenge and issue a session token.
 
+        The challenge is used up by any answer that decodes, whatever the outcome.
+
         Raises:
-            RelayError: ``auth.invalid`` (unknown, used or foreign challenge),
-                ``auth.expired``, ``auth.bad_signature``, ``auth.forbidden``.
+            RelayError: ``wire.malformed`` (not a member key), ``auth.invalid``
+                (unknown or used challenge), ``auth.expired``, ``auth.bad_signature``,
+                ``auth.forbidden`` (a deleted key, or a wrong registration token).
         """
-        _check_key(request.key)
+        # Every answer that decodes uses up the challenge it names, whatever its fate:
+        # a malformed key (400) as much as a bad signature (401), so no refused answer
+        # leaves a challenge to try again with.
         pending = await self._storage.take_challenge(request.challenge)
+        _check_key(request.key)
         if pending is None:
             raise RelayError("unknown or already used challenge", code="auth.invalid")
         now = self._clock()
@@ -160,14 +167,12 @@ class Authenticator:
                 "this key deleted its account: it cannot sign in again yet",
                 code="auth.forbidden",
             )
-        can_create = await self._grant(request, pending)
-        if can_create and self._config.create_policy == "open":
-            await self._storage.add_creator(request.key)
+        can_create = self._grant(request, pending)
         expires_at = now + self._config.token_ttl * 1000
         token = await self.issue(request.key, can_create=can_create, expires_at=expires_at)
         return Session(token=token, expires_at=expires_at, can_create=can_create)
 
-    async def _grant(self, request: AuthRequest, pending: ChallengeRecord) -> bool:
+    def _grant(self, request: AuthRequest, pending: ChallengeRecord) -> bool:
         policy = self._config.create_policy
         if policy == "token":
             offered = request.registration_token
@@ -180,12 +185,6 @@ class Authenticator:
                 raise RelayError("this registration token is not valid", code="auth.forbidden")
             return True
         if policy == "open":
-            # A challenge names no key: one issued without proof of work (to a creator)
-            # grants the right only to a key that is a creator itself.
-            if pending.pow_difficulty < self._config.pow_difficulty and not (
-                await self._storage.is_creator(request.key)
-            ):
-                return False
             return pending.pow_difficulty == 0 or crypto.pow_check(
                 request.challenge,
                 member_key(request.key),

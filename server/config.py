@@ -20,6 +20,7 @@ import msgspec
 
 from protocol.api import CrisisResource
 from protocol.errors import HearthError
+from protocol.signing import canonical_origin
 
 __all__ = [
     "BUCKETS",
@@ -199,6 +200,10 @@ class Config:
         unknown = set(self.rate_limits) - set(BUCKETS)
         if unknown:
             raise ConfigError(f"unknown rate-limit buckets: {', '.join(sorted(unknown))}")
+        try:
+            self.public_origin  # noqa: B018 - a malformed origin fails here, not at sign-in
+        except HearthError as exc:
+            raise ConfigError(f"origin: {exc.message}") from exc
         if self.create_policy == "token" and not self.registration_tokens:
             raise ConfigError("create_policy 'token' needs at least one registration token")
         if self.push_delay < 0:
@@ -238,8 +243,8 @@ class Config:
 
     @property
     def public_origin(self) -> str:
-        """The origin bound into challenge answers."""
-        return self.origin or f"http://{self.host}:{self.port}"
+        """The origin bound into challenge answers, in its canonical form (protocol.md 9.1)."""
+        return canonical_origin(self.origin or f"http://{self.host}:{self.port}")
 
     @property
     def database(self) -> Path:

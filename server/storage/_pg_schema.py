@@ -125,11 +125,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE personal_docs ALTER COLUMN data SET STORAGE EXTERNAL",
     ),
     # 5: session tokens the relay verifies by their MAC, so no row per session (a
-    # session's expiry, to the millisecond, grouped one person's keys: issue 17); the
+    # session's expiry, to the millisecond, grouped one person's keys: issue 17); no
+    # list of creator keys (its physical order was the order of their sign-ins); the
     # MAC key; revocations of deleted keys' tokens, by the day; challenges that name no
     # key; per-key times by the day.
     (
         "DROP TABLE sessions",
+        "DROP TABLE creators",
         """CREATE TABLE secrets (
             name text PRIMARY KEY,
             value bytea NOT NULL

@@ -328,14 +328,6 @@ class Storage(abc.ABC):
     async def purge_sessions(self, *, now: int) -> int:
         """Drop revocations (and pending challenges) that have lapsed; return how many."""
 
-    @abc.abstractmethod
-    async def add_creator(self, member: MemberId) -> None:
-        """Remember a key that proved the right to create rooms (no new proof of work)."""
-
-    @abc.abstractmethod
-    async def is_creator(self, member: MemberId) -> bool:
-        """Whether ``member`` already proved the right to create rooms."""
-
     # -- challenges --------------------------------------------------------
 
     @abc.abstractmethod
@@ -438,8 +430,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def forget_member(self, member: MemberId) -> int:
-        """Drop a key's sessions, creator mark, attachments, push registrations, link
-        offers and personal store.
+        """Drop a key's attachments, push registrations, link offers and personal store.
 
         Returns the blob count.
         """

@@ -564,16 +564,6 @@ class PostgresStorage(Storage):
             await conn.execute("DELETE FROM presence WHERE expires_at < $1", now)
             return _count(await conn.execute("DELETE FROM revoked WHERE until < $1", now))
 
-    async def add_creator(self, member: MemberId) -> None:
-        async with self._transaction("storing a creator") as conn:
-            await conn.execute(
-                "INSERT INTO creators (member) VALUES ($1) ON CONFLICT DO NOTHING", member
-            )
-
-    async def is_creator(self, member: MemberId) -> bool:
-        found = await self._fetchval("SELECT 1 FROM creators WHERE member = $1", member)
-        return found is not None
-
     # -- challenges --------------------------------------------------------
 
     async def put_challenge(self, challenge: bytes, record: ChallengeRecord, *, now: int) -> None:
@@ -583,7 +573,8 @@ class PostgresStorage(Storage):
             if sweep:
                 await conn.execute("DELETE FROM challenges WHERE expires_at < $1", now)
             await conn.execute(
-                "INSERT INTO challenges (challenge, expires_at, pow_difficulty) VALUES ($1, $2, $3)",
+                "INSERT INTO challenges (challenge, expires_at, pow_difficulty)"
+                " VALUES ($1, $2, $3)",
                 challenge,
                 record.expires_at,
                 record.pow_difficulty,
@@ -593,8 +584,7 @@ class PostgresStorage(Storage):
         # DELETE ... RETURNING: of two instances answering one challenge, one wins.
         async with self._transaction("taking a challenge") as conn:
             row = await conn.fetchrow(
-                "DELETE FROM challenges WHERE challenge = $1"
-                " RETURNING expires_at, pow_difficulty",
+                "DELETE FROM challenges WHERE challenge = $1 RETURNING expires_at, pow_difficulty",
                 challenge,
             )
         if row is None:
@@ -788,7 +778,6 @@ class PostgresStorage(Storage):
 
     async def forget_member(self, member: MemberId) -> int:
         async with self._transaction("forgetting a key") as conn:
-            await conn.execute("DELETE FROM creators WHERE member = $1", member)
             await conn.execute("DELETE FROM push_endpoints WHERE member = $1", member)
             await conn.execute("DELETE FROM link_offers WHERE owner = $1", member)
             await conn.execute("DELETE FROM personal_docs WHERE owner = $1", member)

@@ -147,10 +147,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) STRICT, WITHOUT ROWID""",
     ),
     # 4: session tokens the relay verifies by their MAC, so no row per session (a
-    # session's expiry, to the millisecond, grouped one person's keys: issue 17); the
-    # MAC key; revocations of deleted keys' tokens, by the day; per-key times by the day.
+    # session's expiry, to the millisecond, grouped one person's keys: issue 17); no
+    # list of creator keys (its order was the order of their sign-ins); the MAC key;
+    # revocations of deleted keys' tokens, by the day; per-key times by the day.
     (
         "DROP TABLE sessions",
+        "DROP TABLE creators",
         """CREATE TABLE secrets (
             name TEXT PRIMARY KEY,
             value BLOB NOT NULL
@@ -683,14 +685,6 @@ class SqliteStorage(Storage):
             cur = await conn.execute("DELETE FROM revoked WHERE until < ?", (now,))
             return int(cur.rowcount)
 
-    async def add_creator(self, member: MemberId) -> None:
-        async with self._transaction("storing a creator") as conn:
-            await conn.execute("INSERT OR IGNORE INTO creators (member) VALUES (?)", (member,))
-
-    async def is_creator(self, member: MemberId) -> bool:
-        found = await self._read_scalar("SELECT 1 FROM creators WHERE member = ?", (member,))
-        return found is not None
-
     # -- challenges --------------------------------------------------------
 
     async def put_challenge(self, challenge: bytes, record: ChallengeRecord, *, now: int) -> None:
@@ -877,7 +871,6 @@ class SqliteStorage(Storage):
 
     async def forget_member(self, member: MemberId) -> int:
         async with self._transaction("forgetting a key") as conn:
-            await conn.execute("DELETE FROM creators WHERE member = ?", (member,))
             await conn.execute("DELETE FROM push_endpoints WHERE member = ?", (member,))
             await conn.execute("DELETE FROM link_offers WHERE owner = ?", (member,))
             await conn.execute("DELETE FROM personal_docs WHERE owner = ?", (member,))
