@@ -31,6 +31,7 @@ import uvicorn
 
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
+from server.websocket import protocol_class
 
 __all__ = ["main"]
 
@@ -182,6 +183,7 @@ def serve(config: Config) -> int:
             ws_max_size=config.max_frame_bytes,
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
+            ws=protocol_class(config.ws_frame_timeout),
             timeout_graceful_shutdown=int(config.shutdown_timeout),
             lifespan="on",
         )

@@ -130,6 +130,9 @@ class Config:
     auth_timeout: float = 10.0
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
+    ws_frame_timeout: float = 10.0
+    """Seconds a websocket frame or fragmented message may take from its first byte
+    to its last (``server.websocket``); an idle connection has no such bound."""
     retention_interval: float = 3600.0
     shutdown_timeout: float = 10.0
     trust_proxy: bool = False
@@ -185,6 +188,7 @@ class Config:
             "personal_max_docs",
             "personal_max_bytes",
             "auth_timeout",
+            "ws_frame_timeout",
             "retention_interval",
             "database_pool_size",
             "push_timeout",
@@ -314,6 +318,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "auth_timeout": float,
     "ws_ping_interval": float,
     "ws_ping_timeout": float,
+    "ws_frame_timeout": float,
     "retention_interval": float,
     "shutdown_timeout": float,
     "trust_proxy": _bool,
