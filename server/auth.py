@@ -4,9 +4,12 @@ A key asks for a challenge (32 random bytes, single-use, ``challenge_ttl`` secon
 and answers with its signature over ``AuthContent`` under ``CTX_AUTH``, bound to the
 relay's origin and the challenge's expiry. Pending challenges are the storage's: in
 the process's memory for SQLite, in a table every instance sees for PostgreSQL, so
-the answer may reach another instance than the question did. A pending
-challenge names no key (the signature binds it), so not even PostgreSQL's
-challenge table times a key's sign-in.
+the answer may reach another instance than the question did. A challenge is
+bound to its key without the key being stored: it is 16 random bytes followed by
+a 16-byte MAC (``hearth-challenge``) of the key and those bytes under the token
+secret, and the storage holds only a hash of the challenge (``hearth-chal-id``),
+its expiry and difficulty. So not even PostgreSQL's challenge table (or its dead
+rows) times a key's sign-in, even for a reader who also holds the secret.
 
 The relay then issues a session token that it verifies without a stored row: the
 token carries its key, its right to create rooms and its expiry, under a MAC
@@ -51,6 +54,8 @@ Clock = Callable[[], int]
 
 _MAX_TOKENS: Final = 1000
 
+_PERSON_CHALLENGE: Final = b"hearth-challenge"
+_PERSON_CHALLENGE_ID: Final = b"hearth-chal-id"
 _TOKEN_VERSION: Final = 1
 _TOKEN_HEAD: Final = struct.Struct(">BBQ")
 """Version, flags (bit 0: may create rooms), expiry in milliseconds."""
@@ -63,6 +68,12 @@ _TOKEN_CHARS: Final = -(-_TOKEN_BYTES * 4 // 3)
 def now_ms() -> int:
     """The system clock in milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def _challenge_id(challenge: bytes) -> bytes:
+    """What the storage holds for a pending challenge: not its bytes, which (with the
+    token secret) would name the key it was issued to."""
+    return crypto.blake2b(challenge, person=_PERSON_CHALLENGE_ID)
 
 
 def revocation_bound(now: int, token_ttl: int) -> int:
@@ -107,6 +118,12 @@ class Authenticator:
                     )
         return self._secret
 
+    async def _challenge_tag(self, key: MemberId, nonce: bytes) -> bytes:
+        """What binds a challenge to ``key`` (16 bytes), under the token secret."""
+        return crypto.kdf(
+            await self._key(), member_key(key) + nonce, person=_PERSON_CHALLENGE, size=16
+        )
+
     async def _mac(self, body: bytes) -> bytes:
         return crypto.kdf(await self._key(), body, person=crypto.PERSON_TOKEN, size=_MAC_BYTES)
 
@@ -122,10 +139,11 @@ class Authenticator:
         difficulty = 0
         if self._config.create_policy == "open":
             difficulty = self._config.pow_difficulty
-        challenge = self._rng(32)
+        nonce = self._rng(16)
+        challenge = nonce + await self._challenge_tag(key, nonce)
         expires_at = now + self._config.challenge_ttl * 1000
         await self._storage.put_challenge(
-            challenge, ChallengeRecord(expires_at, difficulty), now=now
+            _challenge_id(challenge), ChallengeRecord(expires_at, difficulty), now=now
         )
         return Challenge(
             challenge=challenge,
@@ -141,16 +159,20 @@ class Authenticator:
 
         Raises:
             RelayError: ``wire.malformed`` (not a member key), ``auth.invalid``
-                (unknown or used challenge), ``auth.expired``, ``auth.bad_signature``,
-                ``auth.forbidden`` (a deleted key, or a wrong registration token).
+                (unknown or used challenge, or another key's), ``auth.expired``,
+                ``auth.bad_signature``, ``auth.forbidden`` (a deleted key, or a wrong
+                registration token).
         """
         # Every answer that decodes uses up the challenge it names, whatever its fate:
         # a malformed key (400) as much as a bad signature (401), so no refused answer
         # leaves a challenge to try again with.
-        pending = await self._storage.take_challenge(request.challenge)
+        pending = await self._storage.take_challenge(_challenge_id(request.challenge))
         _check_key(request.key)
-        if pending is None:
-            raise RelayError("unknown or already used challenge", code="auth.invalid")
+        nonce, tag = request.challenge[:16], request.challenge[16:]
+        if pending is None or not hmac.compare_digest(
+            tag, await self._challenge_tag(request.key, nonce)
+        ):
+            raise RelayError("unknown, used or another key's challenge", code="auth.invalid")
         now = self._clock()
         if now > pending.expires_at:
             raise RelayError("the challenge expired", code="auth.expired")

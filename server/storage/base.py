@@ -105,8 +105,9 @@ class SessionRecord:
 class ChallengeRecord:
     """An auth challenge waiting for its answer (single use, short-lived).
 
-    It names no key: the answer's signature binds the key, and a pending row that named
-    it would time that key's sign-in on disk (PostgreSQL keeps challenges in a table).
+    It names no key (it is stored under a hash of the challenge, whose bytes carry a MAC
+    binding the key): a pending row that named it would time that key's sign-in on
+    disk (PostgreSQL keeps challenges in a table).
     """
 
     expires_at: int
