@@ -4,9 +4,10 @@ The attack: session rows kept ``expires_at`` to the millisecond for a week, and 
 SDK signs in all of a person's keys one after another, so grouping the rows by
 expiry recovered exactly each person's rooms and personal-store key.
 
-The scenario runs a real ``hearth serve`` (SQLite in ``tmp_path``, and PostgreSQL
-when ``HEARTH_TEST_POSTGRES_URL`` is set) behind a passive
-:class:`~tests.security.proxy.HostileProxy` that only counts sign-ins. Three
+The scenario runs a real ``hearth serve`` (SQLite in ``tmp_path``; and two instances
+sharing one PostgreSQL database when ``HEARTH_TEST_POSTGRES_URL`` is set, the
+restarted apps spread over both) behind passive
+:class:`~tests.security.proxy.HostileProxy` proxies that only count sign-ins. Three
 people, through the public SDK, create six rooms and join each other's, so their
 rooms overlap; each person holds a key per room and a personal-store key. Then
 every app restarts: each opens its store again and syncs, signing in every key it
@@ -71,18 +72,29 @@ Dump = dict[str, tuple[list[str], list[Row]]]
 
 
 class Deployment:
-    """A relay process behind a proxy that counts sign-ins."""
+    """A relay process behind a proxy that counts sign-ins (on PostgreSQL, two of them)."""
 
-    def __init__(self, relay: RelayProcess, proxy: HostileProxy, pg: str | None) -> None:
-        self.relay = relay
-        self.proxy = proxy
+    def __init__(self, pg: str | None) -> None:
+        self.instances: list[tuple[RelayProcess, HostileProxy]] = []
         self.pg = pg
         self.sign_ins: list[str] = []
+
+    @property
+    def relay(self) -> RelayProcess:
+        return self.instances[0][0]
+
+    @property
+    def proxy(self) -> HostileProxy:
+        return self.instances[0][1]
+
+    def url(self, i: int) -> str:
+        """The proxy of instance ``i`` (the last one if there are fewer)."""
+        return self.instances[min(i, len(self.instances) - 1)][1].url
 
     async def dump(self) -> Dump:
         if self.pg is not None:
             return await _dump_postgres(self.pg)
-        return _dump_sqlite(self.relay.data_dir / "hearth.db")
+        return _dump_sqlite(self.relay.data_dir / "hearth.db")  # one instance on SQLite
 
 
 @asynccontextmanager
@@ -93,23 +105,26 @@ async def _deployment(backend: str, tmp_path: Path) -> AsyncIterator[Deployment]
         if backend == "postgres":
             pg, _ = await stack.enter_async_context(postgres_schema())
             env["HEARTH_DATABASE_URL"] = pg
-        data = tmp_path / "relay-data"
-        data.mkdir()
-        proxy = HostileProxy()
-        process = RelayProcess(data, HEARTH_ORIGIN=proxy.url, **env)
-        await asyncio.to_thread(process.start)
-        stack.push_async_callback(asyncio.to_thread, process.stop)
-        proxy.upstream = process.url
-        await proxy.start()
-        stack.push_async_callback(proxy.stop)
-        deployment = Deployment(process, proxy, pg)
+        deployment = Deployment(pg)
 
         async def count(method: str, path: str, status: int, body: bytes) -> bytes:
             if path.endswith("/v1/auth/session") and status == 200:
                 deployment.sign_ins.append(path)
             return body
 
-        proxy.on_response = count
+        # Several instances share one PostgreSQL database (and its token secret).
+        for i in range(2 if pg is not None else 1):
+            data = tmp_path / f"relay-data-{i}"
+            data.mkdir()
+            proxy = HostileProxy()
+            process = RelayProcess(data, HEARTH_ORIGIN=proxy.url, **env)
+            await asyncio.to_thread(process.start)
+            stack.push_async_callback(asyncio.to_thread, process.stop)
+            proxy.upstream = process.url
+            await proxy.start()
+            stack.push_async_callback(proxy.stop)
+            proxy.on_response = count
+            deployment.instances.append((process, proxy))
         yield deployment
 
 
@@ -172,13 +187,15 @@ async def _dump_postgres(url: str) -> Dump:
 # -- the people --------------------------------------------------------------------
 
 
-async def _open(deployment: Deployment, tmp_path: Path, ids: dict[str, Identity]) -> Any:
+async def _open(
+    deployment: Deployment, tmp_path: Path, ids: dict[str, Identity], *, spread: bool = False
+) -> Any:
+    """Open every person's app; with ``spread``, on instances in turn (PostgreSQL)."""
     stack = AsyncExitStack()
     clients = {}
-    for name in PEOPLE:
-        client = HearthClient(
-            deployment.proxy.url, ids[name], store_path=tmp_path / f"{name}.db", live=False
-        )
+    for i, name in enumerate(PEOPLE):
+        url = deployment.url(i % 2 if spread else 0)
+        client = HearthClient(url, ids[name], store_path=tmp_path / f"{name}.db", live=False)
         clients[name] = await stack.enter_async_context(client)
     return stack, clients
 
@@ -322,10 +339,11 @@ async def test_a_thief_of_the_relays_disk_cannot_group_a_persons_keys(
             person = _truth(clients, ids)
         assert len(person) == 3 + 13  # a personal key each, and 13 room keys
 
-        # Every app restarts and signs in all its keys, one after another.
+        # Every app restarts and signs in all its keys, one after another (on
+        # PostgreSQL, alice and carol through the second instance).
         before = await deployment.dump()
         deployment.sign_ins.clear()
-        stack, clients = await _open(deployment, tmp_path, ids)
+        stack, clients = await _open(deployment, tmp_path, ids, spread=True)
         async with stack:
             for client in clients.values():
                 await client.sync()
