@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Final, Protocol, TypeVar, final
 
+from client_sdk._sessions import SignInPacer, check_origin
 from client_sdk._store import Store
 from client_sdk._transport import Transport
 from client_sdk.errors import RelayError, RelayUnavailable
@@ -103,8 +104,10 @@ class PersonalSync:
         *,
         timeout: float,
         reconnect_delay: tuple[float, float],
+        pacer: SignInPacer | None = None,
     ) -> None:
         self.keys = keys
+        self._pacer = pacer if pacer is not None else SignInPacer()
         self._store = store
         self._transport = transport
         self._host = host
@@ -173,22 +176,22 @@ class PersonalSync:
         session = self._session
         if session is not None and session.expires_at - _now_ms() > _MARGIN_MS:
             return session.token
-        challenge = await self._transport.challenge(self.keys.member)
-        if challenge.origin != self._transport.origin:
-            raise RelayError(
-                f"the relay signs in as {challenge.origin!r}, not {self._transport.origin!r}",
-                code="auth.origin_mismatch",
+        async with self._pacer.turn():
+            session = self._session
+            if session is not None and session.expires_at - _now_ms() > _MARGIN_MS:
+                return session.token  # signed in while this call waited its turn
+            challenge = await self._transport.challenge(self.keys.member)
+            check_origin(challenge, self._transport)
+            sig = sign_auth(
+                self.keys,
+                origin=challenge.origin,
+                challenge=challenge.challenge,
+                expires_at=challenge.expires_at,
             )
-        sig = sign_auth(
-            self.keys,
-            origin=challenge.origin,
-            challenge=challenge.challenge,
-            expires_at=challenge.expires_at,
-        )
-        self._session = await self._transport.session(
-            AuthRequest(key=self.keys.member, challenge=challenge.challenge, sig=sig)
-        )
-        return self._session.token
+            self._session = await self._transport.session(
+                AuthRequest(key=self.keys.member, challenge=challenge.challenge, sig=sig)
+            )
+            return self._session.token
 
     async def authed(self, call: Callable[[str], Awaitable[T]]) -> T:
         """Run ``call`` with the store's token; sign in again once if it is refused."""

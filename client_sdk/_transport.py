@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar, final
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -49,10 +48,11 @@ from protocol.api import (
     TombstoneEvent,
 )
 from protocol.encoding import from_json, to_json
-from protocol.errors import DecodeError
+from protocol.errors import DecodeError, HearthError
 from protocol.ids import MemberId, RoomId
 from protocol.messages import DeleteRequest, Envelope
 from protocol.ops import SignedOp
+from protocol.signing import canonical_origin
 
 __all__ = ["CLOSE_CODES", "StreamConnection", "Transport", "origin_of"]
 
@@ -73,11 +73,11 @@ CLOSE_CODES: Final[dict[int, str]] = {
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, as the relay binds it into challenges."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+    """``scheme://host[:port]`` of a URL, canonical, as the relay binds it into challenges."""
+    try:
+        return canonical_origin(url)
+    except HearthError as exc:
+        raise ValueError(exc.message) from exc
 
 
 def _bearer(tokens: Sequence[str]) -> dict[str, str]:

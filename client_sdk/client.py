@@ -55,7 +55,7 @@ from client_sdk._roomstate import (
     create_op,
     open_ahead,
 )
-from client_sdk._sessions import Sessions
+from client_sdk._sessions import Sessions, SignInPacer
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
 from client_sdk._tasks import cancel_and_wait
@@ -286,7 +286,11 @@ class HearthClient:
             raise
         self._store = store
         self._transport = Transport(self._base_url, timeout=self._timeout)
-        self._sessions = Sessions(self._transport, registration_token=self._registration_token)
+        # One pacer for every key of this person: sign-ins one at a time, spaced out.
+        pacer = SignInPacer()
+        self._sessions = Sessions(
+            self._transport, registration_token=self._registration_token, pacer=pacer
+        )
         self._outbox = Outbox(store, _Host(self))
         self._inbox = Inbox(store, _Host(self), self._blocks)
         # The personal store gets its own HTTP pool and websocket: nothing it sends
@@ -299,6 +303,7 @@ class HearthClient:
             _Host(self),
             timeout=self._timeout,
             reconnect_delay=self._reconnect,
+            pacer=pacer,
         )
         self._state = "open"
         await self._reload_blocks()

@@ -7,6 +7,8 @@ signature made for one purpose is never valid for another.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from protocol import crypto
 from protocol.api import AuthContent, InviteReadContent
 from protocol.encoding import canonical
@@ -28,6 +30,7 @@ from protocol.personal import PersonalKeys
 
 __all__ = [
     "InviteKey",
+    "canonical_origin",
     "sign_auth",
     "sign_delete",
     "sign_erase",
@@ -141,6 +144,39 @@ def verify_support_request(request: SignedSupportRequest) -> None:
         request.sig,
         "support request is not signed by its requester",
     )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_origin(url: str) -> str:
+    """The origin a relay at ``url`` binds into challenges (docs/protocol.md 9.1).
+
+    ``scheme://host[:port]``: scheme ``http`` or ``https`` and host in lower case (an
+    IPv6 address in brackets), the port in decimal and only if it is not the
+    scheme's default (80, 443), no user info, no trailing slash; path, query and
+    fragment are dropped. A client compares the challenge's ``origin`` with this
+    string of the URL it was configured with, character for character.
+
+    Raises:
+        HearthError: ``auth.bad_origin`` if ``url`` is not an http(s) URL with a host.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise HearthError(f"not an http(s) URL: {url!r}", code="auth.bad_origin") from exc
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or not host.isascii():
+        raise HearthError(f"not an http(s) URL with an ASCII host: {url!r}", code="auth.bad_origin")
+    if parts.username is not None or parts.password is not None:
+        raise HearthError(f"an origin has no user info: {url!r}", code="auth.bad_origin")
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def sign_auth(

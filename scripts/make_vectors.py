@@ -91,7 +91,7 @@ from protocol.ops import (
     Share,
     UnbanOp,
 )
-from protocol.signing import sign_erase, sign_report, sign_support_request
+from protocol.signing import canonical_origin, sign_erase, sign_report, sign_support_request
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
@@ -610,11 +610,39 @@ def build_signatures(messages: dict[str, Any]) -> dict[str, Any]:
         "description": (
             "Every Ed25519 signature of the protocol covers context || payload, the "
             "context ending in NUL. payload is canonical(json decoded as type); for "
-            "CTX_MSG it is canonical(header) || ciphertext (see messages.json)."
+            "CTX_MSG it is canonical(header) || ciphertext (see messages.json). "
+            "origins: the origin a client computes from a relay URL and compares, "
+            "character for character, with a challenge's before signing (protocol.md "
+            "9.1); error: the URL has no origin."
         ),
         "rng": RNG_DOC,
         "vectors": entries,
+        "origins": _origins(),
     }
+
+
+ORIGIN_URLS = (
+    "https://relay.example",
+    "HTTPS://Relay.Example:443/hearth/",
+    "http://relay.example:80",
+    "http://127.0.0.1:8080/",
+    "http://[::1]:8443/x?y#z",
+    "https://relay.example:08443",
+    "ftp://relay.example",
+    "https://user@relay.example",
+    "https://",
+    "https://relay.example:99999",
+)
+
+
+def _origins() -> list[dict[str, str]]:
+    cases = []
+    for url in ORIGIN_URLS:
+        try:
+            cases.append({"url": url, "origin": canonical_origin(url)})
+        except HearthError as exc:
+            cases.append({"url": url, "error": exc.code})
+    return cases
 
 
 # -- room logs -----------------------------------------------------------------------------

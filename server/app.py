@@ -9,6 +9,12 @@ hands them to handlers as Litestar dependencies. Every failure becomes the one
 table in ``server.errors``: the relay's own errors, Litestar's validation errors,
 unknown routes and methods, oversized bodies, and any unexpected exception (logged
 by type and traceback, never with request data, and answered as ``internal``).
+
+Request bodies are decoded by ``protocol.encoding.from_json`` into the handler's
+declared type (:class:`_StrictRequest`), not by Litestar: Litestar converts bodies
+leniently (``"1"`` and ``1.0`` become the integer 1), which docs/protocol.md
+section 2.2 forbids, and its errors do not name the failing path, which ours do
+(``Expected `int`, got `str` - at `$.content.v```).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from importlib.metadata import version
 from typing import Any
 
@@ -30,11 +37,12 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from protocol.api import ErrorBody
-from protocol.encoding import to_json
+from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
 from server.auth import Authenticator, Clock, now_ms
 from server.config import Config
@@ -125,6 +133,29 @@ def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes
     return _error("internal", "the relay failed; this was logged")
 
 
+@cache
+def _body_type(handler: BaseRouteHandler) -> Any:
+    """The type a handler's ``data`` parameter declares (None if it takes no body)."""
+    field = handler.parsed_fn_signature.parameters.get("data")
+    return field.annotation if field is not None else None
+
+
+class _StrictRequest(Request[Any, Any, Any]):
+    """A request whose JSON body decodes strictly, straight into the handler's type.
+
+    Litestar then converts the struct it gets to the same type, which hands it back
+    untouched. A failure is ``wire.malformed`` naming the failing path.
+    """
+
+    async def json(self) -> Any:
+        kind = _body_type(self.route_handler)
+        if kind is None:
+            return await super().json()
+        if self._json is Empty:
+            self._json = from_json(await self.body() or b"null", kind)
+        return self._json
+
+
 class _Guard:
     """Refuses credentials in URLs and charges every request to its address."""
 
@@ -204,6 +235,7 @@ def create_app(
 
     app = Litestar(
         route_handlers=ROUTES,
+        request_class=_StrictRequest,
         dependencies={
             "relay": provide(relay),
             "auth": provide(auth),

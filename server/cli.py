@@ -31,8 +31,13 @@ import uvicorn
 
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
+from server.websocket import protocol_class
 
 __all__ = ["main"]
+
+_MAX_HEAD_BYTES: Final = 128 * 1024
+"""An HTTP request head's largest size (h11's default is 16 KiB): a multi-room read
+carries a session token per room (78 characters each) in one header, up to 1000."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,6 +187,8 @@ def serve(config: Config) -> int:
             ws_max_size=config.max_frame_bytes,
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
+            ws=protocol_class(config.ws_frame_timeout),
+            h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
             timeout_graceful_shutdown=int(config.shutdown_timeout),
             lifespan="on",
         )

@@ -20,6 +20,7 @@ import msgspec
 
 from protocol.api import CrisisResource
 from protocol.errors import HearthError
+from protocol.signing import canonical_origin
 
 __all__ = [
     "BUCKETS",
@@ -108,6 +109,10 @@ class Config:
     registration_tokens: tuple[str, ...] = ()
     pow_difficulty: int = 16
     token_ttl: int = 7 * 24 * 3600
+    token_secret: str = field(default="", repr=False)
+    """The key session tokens are MACed under; empty: one generated once and kept in
+    the database (so a copy of the database can mint tokens: set it here to keep it
+    out of backups)."""
     challenge_ttl: int = 60
     max_body_bytes: int = 256 * 1024
     max_blob_bytes: int = 10 * 1024 * 1024
@@ -125,6 +130,9 @@ class Config:
     auth_timeout: float = 10.0
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
+    ws_frame_timeout: float = 10.0
+    """Seconds a websocket frame or fragmented message may take from its first byte
+    to its last (``server.websocket``); an idle connection has no such bound."""
     retention_interval: float = 3600.0
     shutdown_timeout: float = 10.0
     trust_proxy: bool = False
@@ -180,6 +188,7 @@ class Config:
             "personal_max_docs",
             "personal_max_bytes",
             "auth_timeout",
+            "ws_frame_timeout",
             "retention_interval",
             "database_pool_size",
             "push_timeout",
@@ -195,6 +204,10 @@ class Config:
         unknown = set(self.rate_limits) - set(BUCKETS)
         if unknown:
             raise ConfigError(f"unknown rate-limit buckets: {', '.join(sorted(unknown))}")
+        try:
+            self.public_origin  # noqa: B018 - a malformed origin fails here, not at sign-in
+        except HearthError as exc:
+            raise ConfigError(f"origin: {exc.message}") from exc
         if self.create_policy == "token" and not self.registration_tokens:
             raise ConfigError("create_policy 'token' needs at least one registration token")
         if self.push_delay < 0:
@@ -234,8 +247,8 @@ class Config:
 
     @property
     def public_origin(self) -> str:
-        """The origin bound into challenge answers."""
-        return self.origin or f"http://{self.host}:{self.port}"
+        """The origin bound into challenge answers, in its canonical form (protocol.md 9.1)."""
+        return canonical_origin(self.origin or f"http://{self.host}:{self.port}")
 
     @property
     def database(self) -> Path:
@@ -292,6 +305,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "registration_tokens": _tokens,
     "pow_difficulty": int,
     "token_ttl": int,
+    "token_secret": str,
     "challenge_ttl": int,
     "max_body_bytes": int,
     "max_blob_bytes": int,
@@ -304,6 +318,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "auth_timeout": float,
     "ws_ping_interval": float,
     "ws_ping_timeout": float,
+    "ws_frame_timeout": float,
     "retention_interval": float,
     "shutdown_timeout": float,
     "trust_proxy": _bool,

@@ -13,6 +13,13 @@ so a stream that just opened or closed is seen by other instances a moment later
 delivery); an instance that dies without closing leaves its keys "present" until
 their records expire (:data:`TTL_S`), so their devices are not woken meanwhile.
 Nothing is tracked while push is off.
+
+Every record of one instance carries the same expiry, that of its last renewal: a
+key whose stream opens between renewals gets the expiry the others already have,
+not "now plus TTL". One stream authenticates all of a person's keys at once, and
+records stamped with the moment they were written would group them by that stamp
+(PostgreSQL keeps them in a table, UNLOGGED but on disk). Renewals rewrite every
+record in key order.
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ class Presence:
         self._counts: Counter[MemberId] = Counter()
         self._added: set[MemberId] = set()
         self._removed: set[MemberId] = set()
+        self._expires_at = 0
+        """The one expiry of this instance's records (its last renewal's)."""
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -93,9 +102,13 @@ class Presence:
         removed, self._removed = sorted(self._removed), set()
         try:
             if added:
-                await self._storage.set_presence(
-                    self.instance, added, expires_at=self._clock() + int(TTL_S * 1000)
-                )
+                if self._expires_at - self._clock() < RENEW_S * 1000:
+                    # No renewal yet (or it is overdue): this flush starts a new period.
+                    await self.renew()
+                else:
+                    await self._storage.set_presence(
+                        self.instance, added, expires_at=self._expires_at
+                    )
             if removed:
                 await self._storage.clear_presence(self.instance, removed)
         except BaseException:
@@ -107,10 +120,10 @@ class Presence:
     async def renew(self) -> None:
         """Extend the records of every key this instance holds a stream of."""
         members = sorted(self._counts)
+        expires_at = self._clock() + int(TTL_S * 1000)
         if members:
-            await self._storage.set_presence(
-                self.instance, members, expires_at=self._clock() + int(TTL_S * 1000)
-            )
+            await self._storage.set_presence(self.instance, members, expires_at=expires_at)
+        self._expires_at = expires_at
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -53,7 +53,7 @@ from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, RetentionOp, SignedOp
 from protocol.roomlog import RoomLog, op_hash
 from protocol.signing import verify_delete, verify_erase, verify_invite_read
-from server.auth import Clock, now_ms
+from server.auth import Clock, now_ms, revocation_bound
 from server.committer import Committer, Stored
 from server.config import Config
 from server.errors import RelayError
@@ -524,6 +524,8 @@ class Relay:
                     erased += count
                     self._publish(room, event)
         blobs = await self.storage.forget_member(member)
+        until = revocation_bound(self.now(), self.config.token_ttl)
+        await self.storage.revoke_tokens(member, until=until)
         return AccountDeleted(left=left, erased=erased, blobs=blobs)
 
     # -- blobs -------------------------------------------------------------

@@ -5,7 +5,7 @@ placeholders) older than that are deleted from the start of the room's sequence,
 and the room's low-water mark moves up to the last purged ``seq``, so clients can
 tell a purge from a withheld event. Log operations are never purged: the log must
 verify from ``room.create``. Attachments older than the retention go too, and so
-do expired session hashes, and the ciphertext of expired link offers (their rows,
+do lapsed token revocations, and the ciphertext of expired link offers (their rows,
 which only answer ``link.used`` / ``link.expired``, a day later). Everything here
 is idempotent: a pass cut short by a shutdown is simply done again.
 """

@@ -485,6 +485,14 @@ async def serve_stream(
         close = await _run(connection)
     except _Closing as exc:
         close = (exc.close, exc.code)
+        if exc.code == "wire.malformed":
+            # The close reason is the code (api.md); the message names the failing path.
+            frame = to_json(ErrorFrame(code=exc.code, message=str(exc)))
+            with contextlib.suppress(Exception):
+                if connection is not None:
+                    await connection.send(frame)
+                else:
+                    await socket.send_text(frame.decode())
     except WebSocketDisconnect:
         return
     except StorageError:
@@ -520,7 +528,7 @@ async def _run(connection: _Connection) -> tuple[int, str]:
         raise WebSocketDisconnect(detail="closed")
     exc = first.exception()
     if isinstance(exc, _Closing):
-        return exc.close, exc.code
+        raise exc
     if isinstance(exc, WebSocketDisconnect) or exc is None:
         raise WebSocketDisconnect(detail="closed")
     if isinstance(exc, StorageError):

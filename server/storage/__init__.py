@@ -8,6 +8,7 @@ from server.storage.base import (
     RoomInfo,
     SessionRecord,
     Storage,
+    day_floor,
 )
 from server.storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
 from server.storage.sqlite import SCHEMA_VERSION, SqliteStorage
@@ -24,4 +25,5 @@ __all__ = [
     "SessionRecord",
     "SqliteStorage",
     "Storage",
+    "day_floor",
 ]

@@ -124,4 +124,25 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "ALTER TABLE personal_docs ALTER COLUMN data SET STORAGE EXTERNAL",
     ),
+    # 5: session tokens the relay verifies by their MAC, so no row per session (a
+    # session's expiry, to the millisecond, grouped one person's keys: issue 17); no
+    # list of creator keys (its physical order was the order of their sign-ins); the
+    # MAC key; revocations of deleted keys' tokens, by the day; challenges that name no
+    # key; per-key times by the day.
+    (
+        "DROP TABLE sessions",
+        "DROP TABLE creators",
+        """CREATE TABLE secrets (
+            name text PRIMARY KEY,
+            value bytea NOT NULL
+        )""",
+        """CREATE TABLE revoked (
+            member text PRIMARY KEY,
+            until bigint NOT NULL
+        )""",
+        "DELETE FROM challenges",
+        "ALTER TABLE challenges DROP COLUMN member",
+        "UPDATE push_endpoints SET created_at = created_at - created_at % 86400000",
+        "UPDATE personal_docs SET updated_at = updated_at - updated_at % 86400000",
+    ),
 )

@@ -17,7 +17,11 @@ names that log's last index (``log_index``), and the storage refuses it with
 
 What is stored is what the relay may know (docs/operator.md): room ids, signed log
 operations, pseudonymous member keys and roles, message envelopes (ciphertext),
-signed deletion requests, hashed session tokens, blob ciphertext and sizes, times.
+signed deletion requests, blob ciphertext and sizes, times. Session tokens are not
+stored at all (the relay verifies them by their MAC, :mod:`server.auth`); what is
+written per key besides room events carries no time finer than a day
+(:func:`day_floor`), so that a reader of the disk cannot group one person's keys
+by when they signed in or were used (docs/security.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, final
+from typing import ClassVar, Final, final
 
 from protocol.api import (
     ErasedEvent,
@@ -47,8 +51,16 @@ __all__ = [
     "RoomInfo",
     "SessionRecord",
     "Storage",
+    "day_floor",
     "refuse_old_rooms",
 ]
+
+DAY_MS: Final = 86_400_000
+
+
+def day_floor(ts: int) -> int:
+    """``ts`` (milliseconds) rounded down to its UTC day: the finest time written per key."""
+    return ts - ts % DAY_MS
 
 
 @final
@@ -79,7 +91,10 @@ class MessageRecord:
 @final
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """A session token's owner, as stored under the token's hash."""
+    """What a valid session token says: its key, its right to create rooms, its expiry.
+
+    Never stored: the token carries it under the relay's MAC (:mod:`server.auth`).
+    """
 
     member: MemberId
     can_create: bool
@@ -89,9 +104,13 @@ class SessionRecord:
 @final
 @dataclass(frozen=True, slots=True)
 class ChallengeRecord:
-    """An auth challenge waiting for its answer (single use, short-lived)."""
+    """An auth challenge waiting for its answer (single use, short-lived).
 
-    member: MemberId
+    It names no key (it is stored under a hash of the challenge, whose bytes carry a MAC
+    binding the key): a pending row that named it would time that key's sign-in on
+    disk (PostgreSQL keeps challenges in a table).
+    """
+
     expires_at: int
     pow_difficulty: int
 
@@ -295,26 +314,23 @@ class Storage(abc.ABC):
     # -- sessions ----------------------------------------------------------
 
     @abc.abstractmethod
-    async def add_session(
-        self, token_hash: bytes, *, member: MemberId, can_create: bool, expires_at: int
-    ) -> None:
-        """Store a session under the hash of its token."""
+    async def token_secret(self, fresh: bytes) -> bytes:
+        """The relay's session-token MAC key: the stored one, else store ``fresh`` and return it.
+
+        Every instance sharing this storage gets the same secret (the first writer wins).
+        """
 
     @abc.abstractmethod
-    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
-        """The session stored under this token hash."""
+    async def revoke_tokens(self, member: MemberId, *, until: int) -> None:
+        """Refuse ``member``'s tokens expiring at or before ``until`` (a day boundary)."""
+
+    @abc.abstractmethod
+    async def revoked_until(self, member: MemberId) -> int | None:
+        """Up to when ``member``'s tokens are refused, if they are."""
 
     @abc.abstractmethod
     async def purge_sessions(self, *, now: int) -> int:
-        """Drop expired sessions; return how many."""
-
-    @abc.abstractmethod
-    async def add_creator(self, member: MemberId) -> None:
-        """Remember a key that proved the right to create rooms (no new proof of work)."""
-
-    @abc.abstractmethod
-    async def is_creator(self, member: MemberId) -> bool:
-        """Whether ``member`` already proved the right to create rooms."""
+        """Drop revocations (and pending challenges) that have lapsed; return how many."""
 
     # -- challenges --------------------------------------------------------
 
@@ -418,8 +434,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def forget_member(self, member: MemberId) -> int:
-        """Drop a key's sessions, creator mark, attachments, push registrations, link
-        offers and personal store.
+        """Drop a key's attachments, push registrations, link offers and personal store.
 
         Returns the blob count.
         """

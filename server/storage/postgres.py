@@ -61,8 +61,8 @@ from server.storage.base import (
     PersonalRecord,
     PushTarget,
     RoomInfo,
-    SessionRecord,
     Storage,
+    day_floor,
     refuse_old_rooms,
 )
 
@@ -154,9 +154,11 @@ class PostgresStorage(Storage):
                 server_settings={"application_name": "hearth"},
             )
         try:
-            await self._migrate(pool)
+            # Before any migration: a refused database is left as it was.
             async with _translated("checking the rooms' protocol version"):
-                refuse_old_rooms(await pool.fetchval(_OLD_ROOMS, ROOM_ID_CHARS))
+                if await pool.fetchval("SELECT to_regclass('rooms') IS NOT NULL"):
+                    refuse_old_rooms(await pool.fetchval(_OLD_ROOMS, ROOM_ID_CHARS))
+            await self._migrate(pool)
         except BaseException:
             await pool.close()
             raise
@@ -543,47 +545,34 @@ class PostgresStorage(Storage):
 
     # -- sessions ----------------------------------------------------------
 
-    async def add_session(
-        self, token_hash: bytes, *, member: MemberId, can_create: bool, expires_at: int
-    ) -> None:
-        async with self._transaction("storing a session") as conn:
+    async def token_secret(self, fresh: bytes) -> bytes:
+        async with self._transaction("storing the token secret") as conn:
             await conn.execute(
-                "INSERT INTO sessions (token_hash, member, can_create, expires_at)"
-                " VALUES ($1, $2, $3, $4)",
-                token_hash,
+                "INSERT INTO secrets (name, value) VALUES ('token', $1) ON CONFLICT DO NOTHING",
+                fresh,
+            )
+            value = await conn.fetchval("SELECT value FROM secrets WHERE name = 'token'")
+        return bytes(value)
+
+    async def revoke_tokens(self, member: MemberId, *, until: int) -> None:
+        async with self._transaction("revoking tokens") as conn:
+            await conn.execute(
+                "INSERT INTO revoked (member, until) VALUES ($1, $2) ON CONFLICT (member)"
+                " DO UPDATE SET until = greatest(revoked.until, excluded.until)",
                 member,
-                can_create,
-                expires_at,
+                until,
             )
 
-    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
-        rows = await self._fetch(
-            "SELECT member, can_create, expires_at FROM sessions WHERE token_hash = $1",
-            token_hash,
-        )
-        if not rows:
-            return None
-        member, can_create, expires_at = rows[0]
-        return SessionRecord(
-            member=MemberId(member), can_create=bool(can_create), expires_at=int(expires_at)
-        )
+    async def revoked_until(self, member: MemberId) -> int | None:
+        found = await self._fetchval("SELECT until FROM revoked WHERE member = $1", member)
+        return int(found) if found is not None else None
 
     async def purge_sessions(self, *, now: int) -> int:
-        async with self._transaction("purging sessions") as conn:
+        async with self._transaction("purging revocations") as conn:
             await conn.execute("DELETE FROM challenges WHERE expires_at < $1", now)
             # Presence an instance left behind when it died.
             await conn.execute("DELETE FROM presence WHERE expires_at < $1", now)
-            return _count(await conn.execute("DELETE FROM sessions WHERE expires_at <= $1", now))
-
-    async def add_creator(self, member: MemberId) -> None:
-        async with self._transaction("storing a creator") as conn:
-            await conn.execute(
-                "INSERT INTO creators (member) VALUES ($1) ON CONFLICT DO NOTHING", member
-            )
-
-    async def is_creator(self, member: MemberId) -> bool:
-        found = await self._fetchval("SELECT 1 FROM creators WHERE member = $1", member)
-        return found is not None
+            return _count(await conn.execute("DELETE FROM revoked WHERE until < $1", now))
 
     # -- challenges --------------------------------------------------------
 
@@ -594,10 +583,9 @@ class PostgresStorage(Storage):
             if sweep:
                 await conn.execute("DELETE FROM challenges WHERE expires_at < $1", now)
             await conn.execute(
-                "INSERT INTO challenges (challenge, member, expires_at, pow_difficulty)"
-                " VALUES ($1, $2, $3, $4)",
+                "INSERT INTO challenges (challenge, expires_at, pow_difficulty)"
+                " VALUES ($1, $2, $3)",
                 challenge,
-                record.member,
                 record.expires_at,
                 record.pow_difficulty,
             )
@@ -606,15 +594,12 @@ class PostgresStorage(Storage):
         # DELETE ... RETURNING: of two instances answering one challenge, one wins.
         async with self._transaction("taking a challenge") as conn:
             row = await conn.fetchrow(
-                "DELETE FROM challenges WHERE challenge = $1"
-                " RETURNING member, expires_at, pow_difficulty",
+                "DELETE FROM challenges WHERE challenge = $1 RETURNING expires_at, pow_difficulty",
                 challenge,
             )
         if row is None:
             return None
-        return ChallengeRecord(
-            member=MemberId(row[0]), expires_at=int(row[1]), pow_difficulty=int(row[2])
-        )
+        return ChallengeRecord(expires_at=int(row[0]), pow_difficulty=int(row[1]))
 
     # -- blobs -------------------------------------------------------------
 
@@ -783,7 +768,7 @@ class PostgresStorage(Storage):
                     owner,
                     doc,
                     len(data),
-                    now,
+                    day_floor(now),
                     data,
                 )
             else:
@@ -792,7 +777,7 @@ class PostgresStorage(Storage):
                     " WHERE owner = $5 AND id = $6",
                     expected + 1,
                     len(data),
-                    now,
+                    day_floor(now),
                     data,
                     owner,
                     doc,
@@ -803,8 +788,6 @@ class PostgresStorage(Storage):
 
     async def forget_member(self, member: MemberId) -> int:
         async with self._transaction("forgetting a key") as conn:
-            await conn.execute("DELETE FROM sessions WHERE member = $1", member)
-            await conn.execute("DELETE FROM creators WHERE member = $1", member)
             await conn.execute("DELETE FROM push_endpoints WHERE member = $1", member)
             await conn.execute("DELETE FROM link_offers WHERE owner = $1", member)
             await conn.execute("DELETE FROM personal_docs WHERE owner = $1", member)
@@ -838,7 +821,7 @@ class PostgresStorage(Storage):
                 member,
                 device,
                 endpoint,
-                ts,
+                day_floor(ts),
             )
 
     async def delete_push(self, member: MemberId, device: str) -> None:

@@ -55,8 +55,8 @@ from server.storage.base import (
     PersonalRecord,
     PushTarget,
     RoomInfo,
-    SessionRecord,
     Storage,
+    day_floor,
     refuse_old_rooms,
 )
 
@@ -146,6 +146,24 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             data BLOB NOT NULL,
             PRIMARY KEY (owner, id)
         ) STRICT, WITHOUT ROWID""",
+    ),
+    # 4: session tokens the relay verifies by their MAC, so no row per session (a
+    # session's expiry, to the millisecond, grouped one person's keys: issue 17); no
+    # list of creator keys (its order was the order of their sign-ins); the MAC key;
+    # revocations of deleted keys' tokens, by the day; per-key times by the day.
+    (
+        "DROP TABLE sessions",
+        "DROP TABLE creators",
+        """CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE revoked (
+            member TEXT PRIMARY KEY,
+            until INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        "UPDATE push_endpoints SET created_at = created_at - created_at % 86400000",
+        "UPDATE personal_docs SET updated_at = updated_at - updated_at % 86400000",
     ),
 )
 
@@ -269,6 +287,8 @@ class SqliteStorage(Storage):
                 f"the database has schema {version}, newer than this relay's {SCHEMA_VERSION}:"
                 " upgrade Hearth"
             )
+        if version > 0:  # before any migration: a refused directory is left as it was
+            refuse_old_rooms(await self._scalar(conn, _OLD_ROOMS, (ROOM_ID_CHARS,)))
         for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
             await conn.execute("BEGIN IMMEDIATE")
             try:
@@ -279,7 +299,6 @@ class SqliteStorage(Storage):
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-        refuse_old_rooms(await self._scalar(conn, _OLD_ROOMS, (ROOM_ID_CHARS,)))
 
     async def close(self) -> None:
         # Taking the locks waits for the transaction in flight to commit.
@@ -645,40 +664,33 @@ class SqliteStorage(Storage):
 
     # -- sessions ----------------------------------------------------------
 
-    async def add_session(
-        self, token_hash: bytes, *, member: MemberId, can_create: bool, expires_at: int
-    ) -> None:
-        async with self._transaction("storing a session") as conn:
+    async def token_secret(self, fresh: bytes) -> bytes:
+        async with self._transaction("storing the token secret") as conn:
             await conn.execute(
-                "INSERT INTO sessions (token_hash, member, can_create, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (token_hash, member, int(can_create), expires_at),
+                "INSERT INTO secrets (name, value) VALUES ('token', ?) ON CONFLICT DO NOTHING",
+                (fresh,),
+            )
+            rows = list(
+                await conn.execute_fetchall("SELECT value FROM secrets WHERE name = 'token'")
+            )
+        return bytes(rows[0][0])
+
+    async def revoke_tokens(self, member: MemberId, *, until: int) -> None:
+        async with self._transaction("revoking tokens") as conn:
+            await conn.execute(
+                "INSERT INTO revoked (member, until) VALUES (?, ?)"
+                " ON CONFLICT (member) DO UPDATE SET until = max(until, excluded.until)",
+                (member, until),
             )
 
-    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
-        rows = await self._read(
-            "SELECT member, can_create, expires_at FROM sessions WHERE token_hash = ?",
-            (token_hash,),
-        )
-        if not rows:
-            return None
-        member, can_create, expires_at = rows[0]
-        return SessionRecord(
-            member=MemberId(member), can_create=bool(can_create), expires_at=expires_at
-        )
+    async def revoked_until(self, member: MemberId) -> int | None:
+        rows = await self._read("SELECT until FROM revoked WHERE member = ?", (member,))
+        return int(rows[0][0]) if rows else None
 
     async def purge_sessions(self, *, now: int) -> int:
-        async with self._transaction("purging sessions") as conn:
-            cur = await conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+        async with self._transaction("purging revocations") as conn:
+            cur = await conn.execute("DELETE FROM revoked WHERE until < ?", (now,))
             return int(cur.rowcount)
-
-    async def add_creator(self, member: MemberId) -> None:
-        async with self._transaction("storing a creator") as conn:
-            await conn.execute("INSERT OR IGNORE INTO creators (member) VALUES (?)", (member,))
-
-    async def is_creator(self, member: MemberId) -> bool:
-        found = await self._read_scalar("SELECT 1 FROM creators WHERE member = ?", (member,))
-        return found is not None
 
     # -- challenges --------------------------------------------------------
 
@@ -852,13 +864,13 @@ class SqliteStorage(Storage):
                 await conn.execute(
                     "INSERT INTO personal_docs (owner, id, version, size, updated_at, data)"
                     " VALUES (?, ?, 1, ?, ?, ?)",
-                    (owner, doc, len(data), now, data),
+                    (owner, doc, len(data), day_floor(now), data),
                 )
             else:
                 await conn.execute(
                     "UPDATE personal_docs SET version = ?, size = ?, updated_at = ?, data = ?"
                     " WHERE owner = ? AND id = ?",
-                    (expected + 1, len(data), now, data, owner, doc),
+                    (expected + 1, len(data), day_floor(now), data, owner, doc),
                 )
         return expected + 1
 
@@ -866,8 +878,6 @@ class SqliteStorage(Storage):
 
     async def forget_member(self, member: MemberId) -> int:
         async with self._transaction("forgetting a key") as conn:
-            await conn.execute("DELETE FROM sessions WHERE member = ?", (member,))
-            await conn.execute("DELETE FROM creators WHERE member = ?", (member,))
             await conn.execute("DELETE FROM push_endpoints WHERE member = ?", (member,))
             await conn.execute("DELETE FROM link_offers WHERE owner = ?", (member,))
             await conn.execute("DELETE FROM personal_docs WHERE owner = ?", (member,))
@@ -896,7 +906,7 @@ class SqliteStorage(Storage):
                 "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (member, device)"
                 " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at",
-                (member, device, endpoint, ts),
+                (member, device, endpoint, day_floor(ts)),
             )
 
     async def delete_push(self, member: MemberId, device: str) -> None:

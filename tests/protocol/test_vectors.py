@@ -61,6 +61,7 @@ from protocol.messages import (
     SupportRequestContent,
 )
 from protocol.ops import Binding, Commit, GenesisStatement, InviteProof, OpContent
+from protocol.signing import canonical_origin
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "vectors"
@@ -229,6 +230,14 @@ def check_signatures(doc: dict[str, Any]) -> None:
         else:
             assert canonical(decode(v["json"], PAYLOAD_TYPES[v["type"]])) == payload
         crypto.verify(h(v["public_key"]), context, payload, h(v["signature"]))
+    assert {"origin", "error"} == {k for o in doc["origins"] for k in o} - {"url"}
+    for o in doc["origins"]:
+        if "origin" in o:
+            assert canonical_origin(o["url"]) == o["origin"]
+        else:
+            with pytest.raises(HearthError) as caught:
+                canonical_origin(o["url"])
+            assert caught.value.code == o["error"]
 
 
 def check_epochs(doc: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from litestar import Litestar
 from server.app import create_app, default_storage
 from server.config import Config, Rate
 from server.storage import Storage
+from server.websocket import protocol_class
 from tests.server.backends import BACKENDS, config_changes
 from tests.server.helpers import Clock
 
@@ -139,6 +140,7 @@ async def live_server(
             ws_max_size=config.max_frame_bytes,
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
+            ws=protocol_class(config.ws_frame_timeout),
         )
     )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from protocol.api import AccountDeleted, ErasedEvent, HistoryPage, MessageEvent, RemovedEvent
+from protocol import sign_auth
+from protocol.api import (
+    AccountDeleted,
+    Challenge,
+    ErasedEvent,
+    HistoryPage,
+    MessageEvent,
+    RemovedEvent,
+)
 from protocol.encoding import from_json
 from protocol.messages import EraseRequest
 from protocol.signing import sign_erase
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, create, error, headers, join, post, send
+from tests.server.helpers import Clock, b64, create, error, headers, join, login, post, send
 
 
 async def test_delete_account(relay: Relay, clock: Clock) -> None:
@@ -56,3 +64,30 @@ async def test_delete_account(relay: Relay, clock: Clock) -> None:
     r = await relay.http.get(f"/v1/rooms/{room.room}/blobs/{blob}", headers=headers(token))
     assert (r.status_code, error(r).code) == (404, "blob.not_found")
     assert sorted(events) == list(range(1, erased.seq + 1))
+
+
+async def test_a_deleted_keys_tokens_stay_refused_and_it_cannot_sign_in_for_token_ttl(
+    relay: Relay, clock: Clock
+) -> None:
+    # Tokens are checked by their MAC, not a stored row: the revocation is what
+    # refuses them, by the day, for as long as any of them could still be valid.
+    room, token = await create(relay, clock)
+    bob = await join(relay, room, token, "bob")
+    r = await post(relay.http, "/v1/account/delete", {"leave": room.leave("bob")}, bob)
+    assert r.status_code == 200, r.text
+    r = await post(relay.http, "/v1/auth/challenge", {"key": room.member("bob")})
+    challenge = from_json(r.content, Challenge)
+    sig = sign_auth(
+        room.keys("bob"),
+        origin=challenge.origin,
+        challenge=challenge.challenge,
+        expires_at=challenge.expires_at,
+    )
+    answer = {"key": room.member("bob"), "challenge": b64(challenge.challenge), "sig": b64(sig)}
+    r = await post(relay.http, "/v1/auth/session", answer)
+    assert (r.status_code, error(r).code) == (403, "auth.forbidden")
+    clock.advance(7 * 24 * 3600)  # every token bob held has expired by now
+    r = await relay.http.get(f"/v1/rooms/{room.room}/log", headers=headers(bob))
+    assert r.status_code == 401
+    clock.advance(2 * 24 * 3600)  # and the revocation, rounded up to a day, has lapsed
+    assert (await login(relay.http, room.keys("bob"), create=False)).token

@@ -89,3 +89,21 @@ def test_bad_settings(tmp_path: Path, toml: str, env: dict[str, str]) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(path=tmp_path / "absent.toml")
+
+
+def test_the_origin_is_kept_in_canonical_form() -> None:
+    # What the relay binds into challenges is what a client computes from its URL
+    # (protocol.md 9.1), whatever spelling the operator wrote.
+    config = Config(origin="HTTPS://Relay.Example.org:443/")
+    assert config.public_origin == "https://relay.example.org"
+    assert Config(origin="http://[::1]:8080").public_origin == "http://[::1]:8080"
+    for bad in ("relay.example.org", "ftp://relay.example.org", "https://user@relay.example"):
+        with pytest.raises(ConfigError) as caught:
+            Config(origin=bad)
+        assert "origin" in caught.value.message
+
+
+def test_the_token_secret_never_shows_in_a_repr() -> None:
+    config = load_config(env={"HEARTH_TOKEN_SECRET": "s3cret-value"})
+    assert config.token_secret == "s3cret-value"
+    assert "s3cret-value" not in repr(config)

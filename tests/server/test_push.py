@@ -28,7 +28,7 @@ from protocol.ids import MemberId
 from server.app import create_app, default_storage
 from server.auth import now_ms
 from server.errors import RelayError
-from server.presence import Presence
+from server.presence import TTL_S, Presence
 from server.push import BODY, Notifier, Schedule
 from server.storage import PostgresStorage, PushTarget, Storage
 from tests.pushsink import push_sink
@@ -629,3 +629,21 @@ async def test_a_stream_on_one_instance_silences_the_pushes_of_another(
         await send(b, room, "owner", owner, "two")
         await sink.wait_for("/b")
         assert len(sink.at("/c")) == 1  # inside carol's window
+
+
+async def test_presence_records_of_an_instance_share_one_expiry(open_storage: Opener) -> None:
+    """Keys whose streams opened at different moments carry the same expiry: a record
+    stamped with its own moment would group the keys one stream authenticated."""
+    storage = await open_storage()
+    clock = Clock()
+    presence = Presence(storage, enabled=True, clock=clock)
+    first = [MemberId("a" * 43), MemberId("b" * 43)]
+    later = [MemberId("c" * 43), MemberId("d" * 43)]
+    presence.connected(first)
+    await presence.flush()
+    clock.advance(7.5)  # another person's stream, seconds later
+    presence.connected(later)
+    await presence.flush()
+    until = clock.now + int((TTL_S - 7.5) * 1000)
+    assert await storage.present([*first, *later], now=until - 1) == {*first, *later}
+    assert await storage.present([*first, *later], now=until) == set()  # all at once

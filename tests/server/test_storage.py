@@ -112,16 +112,25 @@ async def test_a_data_directory_of_protocol_version_1_is_refused_by_name(
     old = "A" * 22  # a version-1 room id, bound to no genesis
     insert = "INSERT INTO rooms (id, created_at, last_seq, last_ts) VALUES ('{}', 0, 0, 0)"
     if isinstance(first, PostgresStorage):
-        await first._live_pool().execute(insert.format(old))
+        pool = first._live_pool()
+        await pool.execute(insert.format(old))
+        await pool.execute("UPDATE schema_version SET version = version - 1")
         url = first._url
         with pytest.raises(StorageError) as info:
             await PostgresStorage(url).open()
+        # Refused before any migration: the last one was not applied again.
+        assert await pool.fetchval("SELECT max(version) FROM schema_version") == (
+            PG_SCHEMA_VERSION - 1
+        )
     else:
         await first.close()
         with sqlite3.connect(tmp_path / "hearth.db") as db:
             db.execute(insert.format(old))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
         with pytest.raises(StorageError) as info:
             await SqliteStorage(tmp_path / "hearth.db").open()
+        with sqlite3.connect(tmp_path / "hearth.db") as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
     assert info.value.code == "storage.old_version"
     assert "protocol version 1" in info.value.message
     assert "protocol version 2" in info.value.message
@@ -212,7 +221,7 @@ async def test_a_write_against_an_outgrown_log_is_refused(open_storage: Opener) 
 async def test_a_challenge_is_answered_once_at_any_instance(open_storage: Opener) -> None:
     a = await open_storage()
     b = await open_storage() if isinstance(a, PostgresStorage) else a
-    record = ChallengeRecord(member=Room().member("owner"), expires_at=5000, pow_difficulty=3)
+    record = ChallengeRecord(expires_at=5000, pow_difficulty=3)
     await a.put_challenge(b"c" * 32, record, now=1000)
     taken = await asyncio.gather(*(s.take_challenge(b"c" * 32) for s in (a, b, b)))
     assert [t for t in taken if t is not None] == [record]
@@ -240,11 +249,9 @@ async def test_postgres_errors_are_translated_without_values() -> None:
         await storage.open()
         try:
             pool = storage._live_pool()
-            await pool.execute("ALTER TABLE sessions ADD CONSTRAINT tiny CHECK (expires_at < 10)")
+            await pool.execute("ALTER TABLE revoked ADD CONSTRAINT tiny CHECK (until < 10)")
             with pytest.raises(StorageError) as caught:
-                await storage.add_session(
-                    b"h" * 32, member=MemberId("secret-key"), can_create=False, expires_at=99
-                )
+                await storage.revoke_tokens(MemberId("secret-key"), until=99)
             assert "secret-key" not in caught.value.message
             assert isinstance(caught.value.__cause__, asyncpg.CheckViolationError)
         finally:
@@ -284,7 +291,7 @@ async def test_postgres_migrates_a_version_1_database_with_rooms_in_it() -> None
         await pool.close()
         await old.open()
         try:
-            assert await old.schema_version() == PG_SCHEMA_VERSION == 4
+            assert await old.schema_version() == PG_SCHEMA_VERSION == 5
             envelope = room.send("owner", "after the upgrade")
             with pytest.raises(RelayError):
                 await old.add_message(envelope, ts=2, digest=digest(envelope), log_index=0)
