@@ -59,6 +59,7 @@ __all__ = [
     "PERSON_POW",
     "PERSON_PUSH_DEVICE",
     "PERSON_ROOM_BOX",
+    "PERSON_ROOM_DEVICE",
     "PERSON_ROOM_SIGN",
     "PERSON_SAFETY",
     "PERSON_TOKEN",
@@ -110,6 +111,9 @@ PERSON_LOCAL_STORE: Final = b"hearth-local"
 # The SDK's name for a device in one room's push registrations: from the device's
 # random id and the room, so the relay cannot link one device's rooms by it.
 PERSON_PUSH_DEVICE: Final = b"hearth-push-dev"
+# A device's id inside the plaintexts it sends in one room: keyed by the device's
+# random secret, so co-members of two rooms cannot match one person's device.
+PERSON_ROOM_DEVICE: Final = b"hearth-room-dev"
 # Linking a device: from the link code's secret S, the rendezvous id the relay files
 # the sealed root under, the key that seals it, and the code's typo checksum.
 PERSON_LINK_ID: Final = b"hearth-link-id"

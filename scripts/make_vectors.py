@@ -70,6 +70,7 @@ from protocol.messages import (
     ReportContent,
     SupportRequestContent,
     TextBody,
+    room_device_id,
 )
 from protocol.ops import (
     AddOp,
@@ -304,7 +305,8 @@ def build_messages() -> dict[str, Any]:
     room = new_room_id(rng)
     sender = root_of("alice").room_keys(room)
     epoch_secret = rng(32)
-    device = rng(16)
+    device_secret = rng(16)
+    device = room_device_id(device_secret, room)
     bodies: list[Body] = [
         TextBody(text="Today was hard, but I went outside.", content_warning="low mood"),
         ReactionBody(target=new_room_id(rng), emoji="\U0001faf6"),
@@ -330,6 +332,7 @@ def build_messages() -> dict[str, Any]:
                 "room": room,
                 "sender": sender.member,
                 "epoch_secret": epoch_secret.hex(),
+                "device_secret": device_secret.hex(),
                 "key": message_key(epoch_secret).hex(),
                 "plaintext": wire(plaintext),
                 "plaintext_canonical": canonical(plaintext).hex(),
@@ -349,7 +352,9 @@ def build_messages() -> dict[str, Any]:
             "padded = pad(canonical(plaintext)) (0x80 then zeros to the next of 256, 512, "
             "... 65536 bytes); ciphertext = XChaCha20-Poly1305-IETF(key, nonce, padded, "
             "AD = CTX_MSG_AD || canonical(header)); signature = Ed25519 by the sender over "
-            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret)."
+            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret); "
+            "plaintext.device = BLAKE2b(key=device_secret, data=room, "
+            "person='hearth-room-dev', 16 bytes)."
         ),
         "rng": RNG_DOC,
         "vectors": vectors,

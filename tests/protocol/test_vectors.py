@@ -55,6 +55,7 @@ from protocol.messages import (
     Plaintext,
     ReportContent,
     SupportRequestContent,
+    room_device_id,
 )
 from protocol.ops import Binding, Commit, InviteProof, OpContent
 
@@ -243,6 +244,7 @@ def check_messages(doc: dict[str, Any]) -> None:
         assert padded == h(v["padded"])
         assert len(padded) in BUCKETS
         plaintext = decode(v["plaintext"], Plaintext)
+        assert plaintext.device == room_device_id(h(v["device_secret"]), v["room"])
         assert unpad(padded) == canonical(plaintext) == h(v["plaintext_canonical"])
         assert h(v["signed_bytes"]) == crypto.CTX_MSG + header + envelope.ciphertext
         crypto.verify(
