@@ -77,6 +77,7 @@ from client_sdk.events import (
     MessageDeleted,
     MessageReceived,
     PersonalDataChanged,
+    SecurityAlarm,
 )
 from client_sdk.identity import Identity
 from client_sdk.message import Message
@@ -95,8 +96,8 @@ from protocol.api import (
     SyncRequest,
     SyncResponse,
 )
-from protocol.encoding import canonical
-from protocol.errors import ForkDetected, HearthError, LinkError, LogError
+from protocol.encoding import canonical, from_msgpack
+from protocol.errors import DecodeError, ForkDetected, HearthError, LinkError, LogError
 from protocol.ids import (
     MemberId,
     MessageId,
@@ -115,7 +116,8 @@ from protocol.messages import (
     RulesBody,
 )
 from protocol.ops import Policy, Role, SignedOp
-from protocol.personal import LinkCode
+from protocol.personal import LinkCode, LinkRoom, VerifiedHead, check_verified_head
+from protocol.roomlog import RoomLog
 from protocol.signing import InviteKey, sign_delete, sign_report
 
 __all__ = ["HearthClient"]
@@ -237,7 +239,7 @@ class HearthClient:
         self._personal: PersonalSync | None = None
         self._personal_transport: Transport | None = None
         self._personal_task: asyncio.Task[None] | None = None
-        self._linked_rooms: list[RoomId] = []
+        self._linked_rooms: list[LinkRoom] = []
         self._not_member: set[RoomId] = set()
         self._adopt_lock = asyncio.Lock()
         self._blocks = BlockList()
@@ -517,7 +519,11 @@ class HearthClient:
         assert self._personal_transport is not None
         await self._publish_rooms()
         code = LinkCode.generate()
-        rooms = [s.room for s in self._slots.values() if s.state.status == "active"]
+        rooms = [
+            LinkRoom(room=s.room, verified=s.state.verified_head)
+            for s in self._slots.values()
+            if s.state.status == "active"
+        ]
         offer = LinkOffer(
             id=code.rendezvous, box=self._identity.seal_link(code, rooms, now=_now_ms())
         )
@@ -738,11 +744,17 @@ class HearthClient:
                 await asyncio.sleep(random.uniform(0, min(high, low * 2**attempt)))  # noqa: S311
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _recover_membership(self, slot: Slot, room: RoomId) -> Room | None:
+    async def _recover_membership(
+        self, slot: Slot, room: RoomId, verified: Sequence[VerifiedHead] = ()
+    ) -> Room | None:
         """Rebuild a room we are already a member of from its log (None if we are not).
 
         Every commit that has a share for us is opened, so every epoch since we
         joined is readable; the sync then starts from the room's first event.
+        ``verified`` are heads this person verified before (the personal store's
+        room list, a link offer): the served log must hold each, or the room is
+        taken up blocked, with a ``fork`` alarm, and nothing is signed or sealed
+        in it.
         """
         _, transport = self._check_open()
         state = RoomState(slot.state.keys)
@@ -762,13 +774,18 @@ class HearthClient:
         step = Step()
         for op in ops:
             step.extend(state.apply_op(op))
-        if state.frozen or state.me not in state.log.members:
+        for mark in verified:
+            step.extend(state.pin(mark))
+        if state.pinned is None and (state.frozen or state.me not in state.log.members):
             return None
         state.joined_epoch = min(state.secrets, default=state.log.epoch)
         slot.state = state
         self._slots[room] = slot
         async with slot.lock:
             await self._save(slot, Step(secrets=dict(state.secrets)), all_ops=True)
+        for item in step.items:
+            if isinstance(item, SecurityAlarm):
+                self._emit(item)
         self._rooms_changed()
         return Room(self, room)
 
@@ -791,6 +808,9 @@ class HearthClient:
         await self._adopt_rooms()
         await self._sync()
         await self.flush()
+        # The heads this pass verified, for a later restore or linked device to check.
+        with contextlib.suppress(RelayUnavailable):
+            await self._publish_rooms()
 
     async def flush(self) -> int:
         """Try to send everything in the outbox now; return how many still wait."""
@@ -1215,21 +1235,27 @@ class HearthClient:
     async def _publish_rooms(self) -> None:
         """Bring the ``rooms`` document in line with the rooms this device follows.
 
-        Rooms we are in are added; rooms we left or were removed from get a
-        tombstone. Rooms the document lists that this device has not taken up yet
-        are left alone.
+        Rooms we are in are added, each with the last log head this device
+        verified (a restore checks the relay's log against it); a listed head is
+        moved forward only to a later head of the same log, never back or aside.
+        Rooms we left or were removed from get a tombstone. Rooms the document
+        lists that this device has not taken up yet are left alone.
         """
         self._check_open()
         personal = self._personal
         assert personal is not None
         entries = (await personal.document("rooms")).entries
-        listed = {k for k, e in entries.items() if e.value is not None}
+        listed = {k: e.value for k, e in entries.items() if e.value is not None}
         changes: dict[str, bytes | None] = {}
         for room, slot in self._slots.items():
             active = slot.state.status == "active"
-            if active and room not in listed:
-                changes[room] = b"\x01"
-            elif not active and room in listed:
+            if active:
+                mark = slot.state.verified_head
+                if room not in listed:
+                    changes[room] = _ROOM_LISTED if mark is None else canonical(mark)
+                elif mark is not None and _moves_forward(slot.state.log, listed[room], mark):
+                    changes[room] = canonical(mark)
+            elif room in listed:
                 changes[room] = None
         if changes:
             with contextlib.suppress(RelayUnavailable):
@@ -1242,13 +1268,19 @@ class HearthClient:
         assert personal is not None
         async with self._adopt_lock:
             doc = await personal.document("rooms")
-            wanted = [RoomId(k) for k, e in doc.entries.items() if e.value is not None]
-            wanted += self._linked_rooms
-            for room in dict.fromkeys(wanted):
+            wanted: dict[RoomId, list[VerifiedHead]] = {}
+            for key, entry in doc.entries.items():
+                if entry.value is not None:
+                    mark = _listed_head(entry.value)
+                    wanted.setdefault(RoomId(key), []).extend([mark] if mark else [])
+            for linked in self._linked_rooms:
+                marks = wanted.setdefault(linked.room, [])
+                marks.extend([linked.verified] if linked.verified else [])
+            for room, marks in wanted.items():
                 if room in self._slots or room in self._not_member:
                     continue
                 slot = Slot(RoomState(self._identity.room_keys(room)))
-                if await self._recover_membership(slot, room) is None:
+                if await self._recover_membership(slot, room, marks) is None:
                     self._not_member.add(room)
 
     def _set_online(self, online: bool) -> None:
@@ -1499,3 +1531,33 @@ class _Host:
 
     def rooms_listed(self) -> None:
         self._client._spawn(self._client._adopt_rooms())
+
+
+_ROOM_LISTED: Final = b"\x01"
+"""A ``rooms`` entry with no verified head yet (the room's log was empty here)."""
+
+
+def _listed_head(value: bytes) -> VerifiedHead | None:
+    """The verified head a ``rooms`` entry carries (None for a bare listing)."""
+    if value == _ROOM_LISTED:
+        return None
+    try:
+        return from_msgpack(value, VerifiedHead)
+    except DecodeError:
+        # Written by this person's own devices and sealed with their key: an entry
+        # that does not decode is from a newer SDK; it lists the room, no more.
+        return None
+
+
+def _moves_forward(log: RoomLog, listed: bytes, mark: VerifiedHead) -> bool:
+    """True if ``mark`` is later than the listed head, on the same log."""
+    old = _listed_head(listed)
+    if old is None:
+        return True
+    if mark.index <= old.index:
+        return False
+    try:
+        check_verified_head(log, old)
+    except ForkDetected:
+        return False  # another device saw another history: never paper over it
+    return True

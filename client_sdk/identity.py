@@ -16,7 +16,14 @@ from client_sdk._keystore import Strength, load_root, save_root
 from protocol import crypto
 from protocol.ids import RoomId
 from protocol.keys import RoomKeys, RootSeed
-from protocol.personal import LinkCode, LinkPayload, PersonalKeys, open_link, seal_link
+from protocol.personal import (
+    LinkCode,
+    LinkPayload,
+    LinkRoom,
+    PersonalKeys,
+    open_link,
+    seal_link,
+)
 
 __all__ = ["Identity"]
 
@@ -93,20 +100,22 @@ class Identity:
         """The keys of this person's personal store (``PERSON_PERSONAL_*``)."""
         return PersonalKeys.derive(self._root.secret)
 
-    def seal_link(self, code: LinkCode, rooms: Iterable[RoomId], *, now: int) -> bytes:
-        """The link offer for ``code``: this root and ``rooms``, sealed under the code."""
-        payload = LinkPayload(root=self._root.secret, rooms=sorted(rooms), made_at=now)
+    def seal_link(self, code: LinkCode, rooms: Iterable[LinkRoom], *, now: int) -> bytes:
+        """The link offer for ``code``: this root and ``rooms`` (with the heads this
+        device verified), sealed under the code and padded."""
+        heads = sorted(rooms, key=lambda r: r.room)
+        payload = LinkPayload(root=self._root.secret, heads=heads, made_at=now)
         return seal_link(code, payload)
 
     @classmethod
-    def open_link(cls, code: LinkCode, box: bytes) -> tuple[Identity, list[RoomId]]:
-        """The identity and room list inside a link offer.
+    def open_link(cls, code: LinkCode, box: bytes) -> tuple[Identity, list[LinkRoom]]:
+        """The identity and room list (with their verified heads) inside a link offer.
 
         Raises:
             protocol.LinkError: ``link.bad_box`` if the offer does not open under ``code``.
         """
         payload = open_link(code, box)
-        return cls(RootSeed(payload.root)), list(payload.rooms)
+        return cls(RootSeed(payload.root)), list(payload.heads)
 
     def store_key(self) -> bytes:
         """The key that encrypts this identity's local store (``PERSON_LOCAL_STORE``)."""

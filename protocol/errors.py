@@ -55,9 +55,10 @@ class PhraseError(HearthError):
 class LinkError(HearthError):
     """Linking a device failed.
 
-    Codes: ``link.bad_code`` (not a link code: length, alphabet, version or
-    checksum), ``link.not_found`` (no offer under this code: mistyped, or never
-    uploaded), ``link.used`` (already claimed once), ``link.expired``,
+    Codes: ``link.bad_code`` (not a link code: length, alphabet or checksum),
+    ``link.version`` (a link code of another format, named in the message),
+    ``link.not_found`` (no offer under this code: mistyped, or never uploaded),
+    ``link.used`` (already claimed once), ``link.expired``,
     ``link.bad_box`` (the sealed offer does not open under the code).
     """
 

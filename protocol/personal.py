@@ -35,18 +35,25 @@ import nacl.signing
 
 from protocol import crypto
 from protocol.encoding import canonical, from_msgpack
-from protocol.errors import CryptoError, DecodeError, LinkError
+from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LinkError
 from protocol.ids import MemberId, RoomIdField, b64url_encode, member_id_from_key
+from protocol.ops import Count, Hash
+from protocol.padding import pad, unpad
+from protocol.roomlog import RoomLog, op_hash
 
 __all__ = [
     "DOC_ID_BYTES",
+    "LINK_PAD_FLOOR",
     "LINK_PREFIX",
     "Document",
     "Entry",
     "LinkCode",
     "LinkPayload",
+    "LinkRoom",
     "MergeRule",
     "PersonalKeys",
+    "VerifiedHead",
+    "check_verified_head",
     "merge",
     "open_document",
     "open_link",
@@ -56,8 +63,14 @@ __all__ = [
     "unpad_document",
 ]
 
-LINK_PREFIX: Final = "HL1"
-"""Version prefix of a link code (Hearth link, format 1)."""
+LINK_PREFIX: Final = "HL2"
+"""Version prefix of a link code (Hearth link, format 2).
+
+Format 1 (``HL1``) offers carried bare room ids, unpadded; a code of another
+format is refused (``link.version``), never read as this one."""
+LINK_PAD_FLOOR: Final = 8192
+"""A link offer's plaintext is padded (:func:`protocol.padding.pad`) to at least
+this many bytes, so its size tells nothing of the room count below ~90 rooms."""
 
 _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {"O": 0, "I": 1, "L": 1}
@@ -116,6 +129,12 @@ class LinkCode:
         if not isinstance(text, str) or not text.isascii():
             raise LinkError("a link code is plain ASCII", code="link.bad_code")
         chars = "".join(c for c in text.upper() if c not in " -\t\r\n")
+        if chars[:2] == "HL" and chars[2:3].isdigit() and not chars.startswith(LINK_PREFIX):
+            raise LinkError(
+                f"this is a link code of format {chars[2]}; this SDK reads format"
+                f" {LINK_PREFIX[2:]} only: update the other device",
+                code="link.version",
+            )
         if not chars.startswith(LINK_PREFIX):
             raise LinkError(f"a link code starts with {LINK_PREFIX}-", code="link.bad_code")
         chars = chars[len(LINK_PREFIX) :]
@@ -146,19 +165,45 @@ class LinkCode:
         return crypto.kdf(self.secret, b"key", person=crypto.PERSON_LINK_KEY)
 
 
+class VerifiedHead(msgspec.Struct, frozen=True, kw_only=True):
+    """A room-log head a device of this person verified: the operation's index and hash.
+
+    A device that takes the room up again (a restore, a linked device) requires
+    the log the relay serves to hold this very operation at this index
+    (:func:`check_verified_head`) before it signs or seals anything there. It may
+    be older than the room's true head, never wrong.
+    """
+
+    index: Count
+    head: Hash
+
+
+class LinkRoom(msgspec.Struct, frozen=True, kw_only=True):
+    """A room in a link offer, with the last head the offering device verified."""
+
+    room: RoomIdField
+    verified: VerifiedHead | None = None
+
+
 class LinkPayload(msgspec.Struct, frozen=True, kw_only=True):
     """What the new device receives: the root, and the rooms the person is in."""
 
     root: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-    rooms: list[RoomIdField] = []
+    heads: list[LinkRoom] = []
     made_at: int = 0
 
 
 def seal_link(code: LinkCode, payload: LinkPayload, rng: crypto.Rng = crypto.random_bytes) -> bytes:
-    """``nonce || XChaCha20-Poly1305(key, canonical(payload), AD = AD_LINK || id)``."""
+    """``nonce || XChaCha20-Poly1305(key, pad(canonical(payload)), AD = AD_LINK || id)``.
+
+    The plaintext is padded to at least :data:`LINK_PAD_FLOOR` bytes (then to the
+    padding buckets), so the offer's size does not tell the relay how many rooms
+    the person is in.
+    """
     nonce = rng(crypto.AEAD_NONCE_BYTES)
     ad = crypto.AD_LINK + code.rendezvous.encode()
-    return nonce + crypto.aead_encrypt(code.key(), nonce, canonical(payload), ad)
+    plain = pad(canonical(payload), floor=LINK_PAD_FLOOR)
+    return nonce + crypto.aead_encrypt(code.key(), nonce, plain, ad)
 
 
 def open_link(code: LinkCode, box: bytes) -> LinkPayload:
@@ -170,11 +215,34 @@ def open_link(code: LinkCode, box: bytes) -> LinkPayload:
     nonce, body = box[: crypto.AEAD_NONCE_BYTES], box[crypto.AEAD_NONCE_BYTES :]
     ad = crypto.AD_LINK + code.rendezvous.encode()
     try:
-        return from_msgpack(crypto.aead_decrypt(code.key(), nonce, body, ad), LinkPayload)
-    except (CryptoError, DecodeError) as exc:
+        plain = crypto.aead_decrypt(code.key(), nonce, body, ad)
+        return from_msgpack(unpad(plain), LinkPayload)
+    except (CryptoError, DecodeError, EnvelopeError) as exc:
         raise LinkError(
             "the link offer does not open under this code", code="link.bad_box"
         ) from exc
+
+
+def check_verified_head(log: RoomLog, verified: VerifiedHead) -> None:
+    """Require ``log`` (verified) to hold the operation ``verified`` names, at its index.
+
+    Raises:
+        ForkDetected: ``log.behind_verified_head`` if the log ends before that
+            index (the relay serves a prefix: an operation this person already
+            verified, a removal perhaps, is withheld), ``log.fork`` if another
+            operation stands at that index.
+    """
+    if log.index < verified.index:
+        raise ForkDetected(
+            f"the relay serves the log up to index {log.index}, but this person had"
+            f" verified it up to index {verified.index}",
+            code="log.behind_verified_head",
+        )
+    if op_hash(log.ops[verified.index]) != verified.head:
+        raise ForkDetected(
+            f"the operation at index {verified.index} is not the one this person verified",
+            code="log.fork",
+        )
 
 
 # -- the personal store's keys -------------------------------------------------

@@ -72,7 +72,7 @@ async def test_link_chat_and_notes_across_two_devices(
 
     # -- link the laptop -------------------------------------------------------
     code = await phone.link_code()
-    assert code.startswith("HL1-")
+    assert code.startswith("HL2-")
     assert len(LinkCode.parse(code).secret) * 8 >= 128
     laptop = await opened(
         await HearthClient.link(

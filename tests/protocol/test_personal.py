@@ -7,14 +7,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import crypto
-from protocol.errors import CryptoError, LinkError
+from protocol.errors import CryptoError, ForkDetected, LinkError
 from protocol.keys import RootSeed
 from protocol.personal import (
+    LINK_PAD_FLOOR,
     Document,
     Entry,
     LinkCode,
     LinkPayload,
+    LinkRoom,
     PersonalKeys,
+    VerifiedHead,
+    check_verified_head,
     merge,
     open_document,
     open_link,
@@ -23,6 +27,8 @@ from protocol.personal import (
     seal_link,
     unpad_document,
 )
+from protocol.roomlog import RoomLog, op_hash
+from tests.protocol.builders import Room
 
 ROOT = bytes(range(32))
 
@@ -30,7 +36,7 @@ ROOT = bytes(range(32))
 def test_link_code_round_trips_and_is_qr_alphanumeric() -> None:
     code = LinkCode.generate()
     text = code.text
-    assert text.startswith("HL1-")
+    assert text.startswith("HL2-")
     assert set(text) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ-HL")
     assert len(code.secret) * 8 >= 128
     assert LinkCode.parse(text) == code
@@ -45,8 +51,8 @@ def test_link_code_round_trips_and_is_qr_alphanumeric() -> None:
     "mangle",
     [
         lambda t: t[:-1],  # too short
-        lambda t: "HL2" + t[3:],  # another version
-        lambda t: t.replace("HL1-", ""),  # no version
+        lambda t: "HX2" + t[3:],  # not a version
+        lambda t: t.replace("HL2-", ""),  # no version
         lambda t: t[:-1] + "U",  # outside the alphabet
         lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # a typo: checksum
         lambda t: t + "é",
@@ -59,10 +65,27 @@ def test_bad_link_codes_are_typed(mangle: object) -> None:
     assert info.value.code == "link.bad_code"
 
 
+@pytest.mark.parametrize("version", ["HL1", "HL3"])
+def test_a_link_code_of_another_format_is_refused_naming_it(version: str) -> None:
+    text = version + LinkCode.generate().text[3:]
+    with pytest.raises(LinkError) as info:
+        LinkCode.parse(text)
+    assert info.value.code == "link.version"
+    assert f"format {version[2]}" in info.value.message
+
+
+def _heads(n: int) -> list[LinkRoom]:
+    return [
+        LinkRoom(room=f"{i:022d}", verified=VerifiedHead(index=i * 1000, head=bytes([i]) * 32))
+        for i in range(n)
+    ]
+
+
 def test_link_offer_opens_only_under_its_code() -> None:
     code = LinkCode.generate()
-    box = seal_link(code, LinkPayload(root=ROOT, rooms=["A" * 22], made_at=5))
-    assert open_link(code, box) == LinkPayload(root=ROOT, rooms=["A" * 22], made_at=5)
+    payload = LinkPayload(root=ROOT, heads=_heads(1), made_at=5)
+    box = seal_link(code, payload)
+    assert open_link(code, box) == payload
     with pytest.raises(LinkError) as info:
         open_link(LinkCode.generate(), box)
     assert info.value.code == "link.bad_box"
@@ -174,3 +197,30 @@ def test_merge_loses_no_edit_under_keep(
         for key, entry in side.entries.items():
             if entry.value is not None and base.entries.get(key) != entry:
                 assert any(e.value == entry.value for e in kept), (key, entry)
+
+
+def test_a_link_offer_is_the_same_size_for_1_room_and_for_60() -> None:
+    code = LinkCode.generate()
+    sizes = {len(seal_link(code, LinkPayload(root=ROOT, heads=_heads(n)))) for n in (0, 1, 20, 60)}
+    assert sizes == {crypto.AEAD_NONCE_BYTES + LINK_PAD_FLOOR + crypto.AEAD_TAG_BYTES}
+
+
+def test_a_verified_head_must_stand_at_its_index_in_the_served_log() -> None:
+    room = Room()
+    room.add("owner", "bob")
+    room.add("owner", "carol")
+    prefix = RoomLog.from_ops(room.log.ops)
+    room.remove("owner", "carol")
+    mark = VerifiedHead(index=room.log.index, head=room.log.head)
+    check_verified_head(room.log, mark)  # the whole log: fine
+    check_verified_head(room.log, VerifiedHead(index=1, head=op_hash(room.log.ops[1])))
+    with pytest.raises(ForkDetected) as behind:
+        check_verified_head(prefix, mark)  # served without the removal
+    assert behind.value.code == "log.behind_verified_head"
+    other = Room(room=room.room)
+    other.add("owner", "dave")
+    other.add("owner", "erin")
+    other.rotate("owner")
+    with pytest.raises(ForkDetected) as fork:
+        check_verified_head(other.log, mark)  # another history of the same length
+    assert fork.value.code == "log.fork"

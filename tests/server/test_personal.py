@@ -47,7 +47,7 @@ def _b64(data: bytes) -> str:
 
 
 async def _offer(relay: Relay, token: str, code: LinkCode, root: bytes) -> int:
-    box = seal_link(code, LinkPayload(root=root, rooms=[]))
+    box = seal_link(code, LinkPayload(root=root, heads=[]))
     r = await post(relay.http, "/v1/links", {"id": code.rendezvous, "box": _b64(box)}, token)
     return r.status_code if r.status_code != 201 else -from_json(r.content, LinkOffered).expires_at
 
