@@ -49,6 +49,7 @@ __all__ = [
     "PERSON_LINK_ID",
     "PERSON_LINK_KEY",
     "PERSON_LINK_SUM",
+    "PERSON_LOCAL_INDEX",
     "PERSON_LOCAL_STORE",
     "PERSON_MSG_KEY",
     "PERSON_OP_HASH",
@@ -108,6 +109,9 @@ PERSON_POW: Final = b"hearth-pow"
 # The SDK's key for its local store (epoch secrets, message plaintext at rest on a
 # device), derived from the root so the recovery phrase alone can reopen a store.
 PERSON_LOCAL_STORE: Final = b"hearth-local"
+# The local store's row keys: a keyed hash of a room, message or member id, so the
+# store names none of them in clear (key: derived from the store key).
+PERSON_LOCAL_INDEX: Final = b"hearth-local-idx"
 # The SDK's name for a device in one room's push registrations: from the device's
 # random id and the room, so the relay cannot link one device's rooms by it.
 PERSON_PUSH_DEVICE: Final = b"hearth-push-dev"
