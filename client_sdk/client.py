@@ -42,6 +42,7 @@ from typing import Any, Final, TypeVar, final
 
 from client_sdk import _blocklist, _programs
 from client_sdk._blocklist import BlockList
+from client_sdk._devicelink import DeviceLink, PendingLink, answer_link
 from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._inbox import Inbox, to_message
 from client_sdk._links import invite_link, parse_invite
@@ -97,7 +98,7 @@ from protocol.api import (
     SyncResponse,
 )
 from protocol.encoding import canonical, from_msgpack
-from protocol.errors import DecodeError, ForkDetected, HearthError, LinkError, LogError
+from protocol.errors import DecodeError, ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
     MessageId,
@@ -116,7 +117,14 @@ from protocol.messages import (
     RulesBody,
 )
 from protocol.ops import Policy, Role, SignedOp
-from protocol.personal import LinkCode, LinkRoom, VerifiedHead, check_verified_head
+from protocol.personal import (
+    LinkCode,
+    LinkHello,
+    LinkRoom,
+    VerifiedHead,
+    check_verified_head,
+    seal_hello,
+)
 from protocol.roomlog import RoomLog
 from protocol.signing import InviteKey, sign_delete, sign_report
 
@@ -500,14 +508,21 @@ class HearthClient:
         assert self._personal is not None
         return PersonalData(self._personal)
 
-    async def link_code(self) -> str:
-        """A one-time code that links a new device to this identity.
+    async def offer_link(self) -> DeviceLink:
+        """Start linking a new device to this identity; both screens will show a short code.
 
-        Show it (as text or a QR code) to the new device, which passes it to
-        :meth:`link` within ``link_ttl`` (10 minutes by default). The code holds
-        176 random bits; from it this device derives where the relay files the
-        offer and the key sealing it, so the relay never sees the root. The offer
-        holds the root and the list of rooms; it can be claimed once.
+        Show :attr:`DeviceLink.code` (as text or a QR code) to the new device, which
+        passes it to :meth:`begin_link` within ``link_ttl`` (10 minutes by
+        default) and then shows a six-digit short code. ``await
+        link.claimant_code()`` returns the digits this device must show; the person
+        compares both screens and you call ``link.confirm()`` (the same digits: the
+        root and the room list, with the heads this device verified, are sealed
+        to that device alone) or ``link.refuse()`` (different digits, or none on
+        the new device: someone else used the code, and the root never moves).
+
+        The code holds 176 random bits; from it both devices derive where the relay
+        files their boxes and the keys sealing the first two, so the relay never
+        sees the root. Each box can be claimed once.
 
         Raises:
             RelayError: ``link.too_many`` (three codes wait already),
@@ -515,37 +530,48 @@ class HearthClient:
             RelayUnavailable: The relay cannot be reached.
         """
         self._check_open()
-        assert self._personal is not None
-        assert self._personal_transport is not None
+        personal = self._personal
+        assert personal is not None
+        transport = self._personal_transport
+        assert transport is not None
         await self._publish_rooms()
         code = LinkCode.generate()
-        rooms = [
-            LinkRoom(room=s.room, verified=s.state.verified_head)
-            for s in self._slots.values()
-            if s.state.status == "active"
-        ]
-        offer = LinkOffer(
-            id=code.rendezvous, box=self._identity.seal_link(code, rooms, now=_now_ms())
+        hello = crypto.box_keypair_from_seed(crypto.random_bytes(32))
+        box = seal_hello(code, LinkHello(box_key=crypto.box_public(hello)))
+        await personal.authed(
+            lambda t: transport.offer_link(t, LinkOffer(id=code.rendezvous, box=box))
         )
-        transport = self._personal_transport
-        await self._personal.authed(lambda t: transport.offer_link(t, offer))
-        return code.text
+
+        async def file(offer: LinkOffer) -> object:
+            return await personal.authed(lambda t: transport.offer_link(t, offer))
+
+        def rooms() -> list[LinkRoom]:
+            return [
+                LinkRoom(room=s.room, verified=s.state.verified_head)
+                for s in self._slots.values()
+                if s.state.status == "active"
+            ]
+
+        return DeviceLink(code, hello, transport, file, rooms, self._identity)
 
     @classmethod
-    async def link(
+    async def begin_link(
         cls,
         base_url: str,
         code: str,
         *,
         store_path: str | os.PathLike[str],
         **options: Any,
-    ) -> HearthClient:
-        """Link this device with a code from :meth:`link_code` on another device.
+    ) -> PendingLink:
+        """Start linking this device with a code from :meth:`offer_link` on another device.
 
-        Claims the offer (once: the code is then spent), and returns a client for
-        the same identity, not yet opened. Once opened (``async with``) and synced
-        it follows every room the person is in, with the history the protocol
-        lets them read. Save ``client.identity`` with :meth:`Identity.save`.
+        Claims the other device's hello (once: the code is then spent) and files
+        this device's answer. Show :attr:`PendingLink.short_code`; once the person
+        confirmed the same digits on the other device, ``await pending.finish()``
+        returns a client for the same identity, not yet opened. Once opened
+        (``async with``) and synced it follows every room the person is in, with
+        the history the protocol lets them read. Save ``client.identity`` with
+        :meth:`Identity.save`.
 
         Args:
             base_url: The relay the other device uses.
@@ -555,25 +581,27 @@ class HearthClient:
 
         Raises:
             LinkError: ``link.bad_code`` (a typo: the checksum fails),
-                ``link.not_found``, ``link.used``, ``link.expired``,
-                ``link.bad_box``.
+                ``link.version``, ``link.not_found``, ``link.used``,
+                ``link.expired``, ``link.taken`` (another device answered this
+                code first), ``link.bad_box``.
             RelayError: ``rate.limited``.
             RelayUnavailable: The relay cannot be reached.
         """
         parsed = LinkCode.parse(code)
-        transport = Transport(base_url.rstrip("/"), timeout=float(options.get("timeout", 15.0)))
+        url = base_url.rstrip("/")
+        transport = Transport(url, timeout=float(options.get("timeout", 15.0)))
         try:
-            claim = await transport.claim_link(parsed.rendezvous)
-        except RelayError as exc:
-            if exc.code.startswith("link."):
-                raise LinkError(exc.message, code=exc.code) from exc
-            raise
-        finally:
+            answer, hello_key = await answer_link(transport, parsed)
+        except BaseException:
             await transport.close()
-        identity, rooms = Identity.open_link(parsed, claim.box)
-        client = cls(base_url, identity, store_path=store_path, **options)
-        client._linked_rooms = rooms
-        return client
+            raise
+
+        def build(identity: Identity, rooms: list[LinkRoom]) -> HearthClient:
+            client = cls(url, identity, store_path=store_path, **options)
+            client._linked_rooms = rooms
+            return client
+
+        return PendingLink(parsed, answer, hello_key, transport, build)
 
     async def create_group(
         self,

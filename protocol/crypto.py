@@ -48,6 +48,7 @@ __all__ = [
     "PERSON_HISTORY",
     "PERSON_LINK_ID",
     "PERSON_LINK_KEY",
+    "PERSON_LINK_SAS",
     "PERSON_LINK_SUM",
     "PERSON_LOCAL_INDEX",
     "PERSON_LOCAL_STORE",
@@ -71,6 +72,7 @@ __all__ = [
     "blake2b",
     "box_keypair_from_seed",
     "box_public",
+    "box_shared",
     "kdf",
     "passphrase_key",
     "pow_check",
@@ -123,6 +125,9 @@ PERSON_ROOM_DEVICE: Final = b"hearth-room-dev"
 PERSON_LINK_ID: Final = b"hearth-link-id"
 PERSON_LINK_KEY: Final = b"hearth-link-key"
 PERSON_LINK_SUM: Final = b"hearth-link-sum"
+# The short code both screens show before the root moves (from S and the two
+# devices' ephemeral X25519 keys).
+PERSON_LINK_SAS: Final = b"hearth-link-sas"
 # The personal store, from the root: the key that authenticates to it (an Ed25519
 # seed, unlinkable to every room key), the key that encrypts its documents, and the
 # key that turns a document's name into the opaque id the relay sees.
@@ -202,6 +207,18 @@ def box_keypair_from_seed(seed: bytes) -> nacl.public.PrivateKey:
 def box_public(key: nacl.public.PrivateKey) -> bytes:
     """The 32-byte public half of an X25519 key."""
     return bytes(key.public_key)
+
+
+def box_shared(key: nacl.public.PrivateKey, peer_public: bytes) -> bytes:
+    """X25519 between ``key`` and ``peer_public``, hashed (``crypto_box_beforenm``), 32 bytes.
+
+    Raises:
+        CryptoError: ``crypto.bad_key`` for a malformed or low-order peer key.
+    """
+    try:
+        return bytes(nacl.public.Box(key, nacl.public.PublicKey(peer_public)).shared_key())
+    except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError, RuntimeError) as exc:
+        raise CryptoError("cannot agree a key with this key", code="crypto.bad_key") from exc
 
 
 def seal(recipient_public: bytes, plaintext: bytes) -> bytes:

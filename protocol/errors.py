@@ -59,7 +59,10 @@ class LinkError(HearthError):
     ``link.version`` (a link code of another format, named in the message),
     ``link.not_found`` (no offer under this code: mistyped, or never uploaded),
     ``link.used`` (already claimed once), ``link.expired``,
-    ``link.bad_box`` (the sealed offer does not open under the code).
+    ``link.bad_box`` (a sealed box does not open under the code), ``link.refused``
+    (the other device refused the short code); in the SDK also ``link.taken``
+    (another device answered the code first), ``link.no_claimant`` and
+    ``link.closed`` (a confirm or refuse out of turn).
     """
 
     default_code = "link.bad_code"

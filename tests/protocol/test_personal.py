@@ -13,18 +13,26 @@ from protocol.personal import (
     LINK_PAD_FLOOR,
     Document,
     Entry,
+    LinkAnswer,
     LinkCode,
+    LinkHello,
     LinkPayload,
+    LinkRefusal,
     LinkRoom,
     PersonalKeys,
     VerifiedHead,
     check_verified_head,
     merge,
+    open_answer,
     open_document,
+    open_hello,
     open_link,
     pad_document,
+    seal_answer,
     seal_document,
+    seal_hello,
     seal_link,
+    short_code,
     unpad_document,
 )
 from protocol.roomlog import RoomLog, op_hash
@@ -81,17 +89,47 @@ def _heads(n: int) -> list[LinkRoom]:
     ]
 
 
-def test_link_offer_opens_only_under_its_code() -> None:
+def test_the_root_opens_only_for_the_answer_it_was_sealed_to() -> None:
     code = LinkCode.generate()
+    hello, answer, other = (crypto.box_keypair_from_seed(crypto.random_bytes(32)) for _ in range(3))
+    hello_pub, answer_pub = crypto.box_public(hello), crypto.box_public(answer)
+    # The new device opens the hello, the existing device the answer; both see one code.
+    assert open_hello(code, seal_hello(code, LinkHello(box_key=hello_pub))).box_key == hello_pub
+    sealed_answer = seal_answer(code, LinkAnswer(box_key=answer_pub))
+    assert open_answer(code, sealed_answer).box_key == answer_pub
+    shown = short_code(code, hello_pub, answer_pub)
+    assert len(shown) == 7
+    assert shown[3] == " "
+    assert shown.replace(" ", "").isdigit()
+
     payload = LinkPayload(root=ROOT, heads=_heads(1), made_at=5)
-    box = seal_link(code, payload)
-    assert open_link(code, box) == payload
+    box = seal_link(code, payload, hello=hello, answer_key=answer_pub)
+    assert open_link(code, box, answer=answer, hello_key=hello_pub) == payload
+    assert ROOT not in box
+    # Someone with the code but another answer key (one who answered) cannot open it...
     with pytest.raises(LinkError) as info:
-        open_link(LinkCode.generate(), box)
+        open_link(code, box, answer=other, hello_key=hello_pub)
     assert info.value.code == "link.bad_box"
     with pytest.raises(LinkError):
-        open_link(code, box[:-1] + bytes([box[-1] ^ 1]))
-    assert ROOT not in box
+        open_link(LinkCode.generate(), box, answer=answer, hello_key=hello_pub)
+    flipped = box[:-1] + bytes([box[-1] ^ 1])
+    with pytest.raises(LinkError):
+        open_link(code, flipped, answer=answer, hello_key=hello_pub)
+    # ...nor forge a root box without the hello's private key.
+    forged = seal_link(code, payload, hello=other, answer_key=answer_pub)
+    with pytest.raises(LinkError):
+        open_link(code, forged, answer=answer, hello_key=hello_pub)
+    refused = seal_link(code, LinkRefusal(), hello=hello, answer_key=answer_pub)
+    with pytest.raises(LinkError) as no:
+        open_link(code, refused, answer=answer, hello_key=hello_pub)
+    assert no.value.code == "link.refused"
+
+
+def test_the_short_code_differs_for_another_answer() -> None:
+    code = LinkCode.generate()
+    hello = crypto.random_bytes(32)
+    codes = {short_code(code, hello, crypto.random_bytes(32)) for _ in range(50)}
+    assert len(codes) > 45
 
 
 def test_personal_keys_are_unlinkable_to_room_keys() -> None:
@@ -201,7 +239,14 @@ def test_merge_loses_no_edit_under_keep(
 
 def test_a_link_offer_is_the_same_size_for_1_room_and_for_60() -> None:
     code = LinkCode.generate()
-    sizes = {len(seal_link(code, LinkPayload(root=ROOT, heads=_heads(n)))) for n in (0, 1, 20, 60)}
+    hello = crypto.box_keypair_from_seed(crypto.random_bytes(32))
+    answer = crypto.random_bytes(32)
+    sizes = {
+        len(
+            seal_link(code, LinkPayload(root=ROOT, heads=_heads(n)), hello=hello, answer_key=answer)
+        )
+        for n in (0, 1, 20, 60)
+    }
     assert sizes == {crypto.AEAD_NONCE_BYTES + LINK_PAD_FLOOR + crypto.AEAD_TAG_BYTES}
 
 

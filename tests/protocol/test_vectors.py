@@ -58,6 +58,14 @@ from protocol.messages import (
     room_device_id,
 )
 from protocol.ops import Binding, Commit, InviteProof, OpContent
+from protocol.personal import (
+    LinkCode,
+    LinkPayload,
+    open_answer,
+    open_hello,
+    open_link,
+    short_code,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "vectors"
@@ -162,6 +170,29 @@ def check_keys(doc: dict[str, Any]) -> None:
         b = (MemberId(entry["b"]["member"]), h(entry["b"]["x25519_public"]))
         assert safety_number(entry["room"], a, b) == entry["digits"]
         assert safety_number(entry["room"], b, a) == entry["digits"]
+    check_device_link(doc["device_link"])
+
+
+def check_device_link(v: dict[str, Any]) -> None:
+    code = LinkCode.parse(v["code"])
+    assert code.secret == h(v["secret"])
+    hello = crypto.box_keypair_from_seed(h(v["hello_seed"]))
+    answer = crypto.box_keypair_from_seed(h(v["answer_seed"]))
+    assert crypto.box_public(hello) == h(v["hello_public"])
+    assert crypto.box_public(answer) == h(v["answer_public"])
+    assert (code.rendezvous, code.answer_rendezvous, code.root_rendezvous) == (
+        v["hello_id"],
+        v["answer_id"],
+        v["root_id"],
+    )
+    assert code.key() == h(v["code_key"])
+    assert crypto.box_shared(answer, h(v["hello_public"])) == h(v["shared"])
+    assert short_code(code, h(v["hello_public"]), h(v["answer_public"])) == v["short_code"]
+    assert open_hello(code, h(v["hello_box"])).box_key == h(v["hello_public"])
+    assert open_answer(code, h(v["answer_box"])).box_key == h(v["answer_public"])
+    payload = open_link(code, h(v["root_box"]), answer=answer, hello_key=h(v["hello_public"]))
+    assert payload == decode(v["payload"], LinkPayload)
+    assert len(h(v["root_box"])) == 24 + 8192 + 16
 
 
 PAYLOAD_TYPES: dict[str, Any] = {
