@@ -804,6 +804,12 @@ class HearthClient:
             step.extend(state.apply_op(op))
         for mark in verified:
             step.extend(state.pin(mark))
+        if not state.log.ops and state.pinned is not None:
+            # Nothing at all where this person verified a log: alarm, take nothing up.
+            for item in step.items:
+                if isinstance(item, SecurityAlarm):
+                    self._emit(item)
+            return None
         if state.pinned is None and (state.frozen or state.me not in state.log.members):
             return None
         state.joined_epoch = min(state.secrets, default=state.log.epoch)
@@ -837,8 +843,11 @@ class HearthClient:
         await self._sync()
         await self.flush()
         # The heads this pass verified, for a later restore or linked device to check.
-        with contextlib.suppress(RelayUnavailable):
+        # Best effort: the next pass (or the next open) publishes what this one could not.
+        try:
             await self._publish_rooms()
+        except (RelayUnavailable, RelayError) as exc:
+            _log.info("publishing the rooms list failed: %s", exc.code)
 
     async def flush(self) -> int:
         """Try to send everything in the outbox now; return how many still wait."""
