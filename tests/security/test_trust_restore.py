@@ -26,18 +26,23 @@ import msgspec
 import pytest
 
 from client_sdk import HearthClient, Identity, RoomBlocked, SecurityAlarm
-from protocol.api import LogEvent, LogPage, SyncResponse
+from protocol.api import LogEvent, LogPage, PersonalIndex, SyncResponse
 from protocol.encoding import from_json, to_json
 from protocol.ids import RoomId
-from tests.client_sdk.conftest import RelayProcess
+from tests.client_sdk.conftest import RelayProcess, link_device
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
 
 __all__ = ["proxied"]
 
 
-def _serve_prefix(proxy: HostileProxy, room: RoomId, cut: int, sent: list[str]) -> None:
-    """Serve ``room``'s log without the operations from index ``cut`` on; note every write."""
+def _serve_prefix(
+    proxy: HostileProxy, room: RoomId, cut: int, sent: list[str], *, hide_personal: bool = False
+) -> None:
+    """Serve ``room``'s log without the operations from index ``cut`` on; note every write.
+
+    With ``hide_personal`` the relay also pretends the person's personal store is
+    empty, so a linked device has only the link offer's heads to go by."""
     cut_seq: list[int] = []
 
     def keep(seq: int) -> bool:
@@ -48,6 +53,8 @@ def _serve_prefix(proxy: HostileProxy, room: RoomId, cut: int, sent: list[str]) 
             sent.append(f"{method} {path}")
         if status != 200:
             return body
+        if hide_personal and method == "GET" and path == "/v1/personal":
+            return to_json(PersonalIndex(docs=[]))
         if method == "GET" and path == f"/v1/rooms/{room}/log":
             page = from_json(body, LogPage)
             ops = [op for op in page.ops if op.content.index < cut]
@@ -128,3 +135,40 @@ async def test_a_restore_served_a_log_cut_before_a_removal_raises_and_seals_noth
         await restored.sync()
         assert restored.room(room.id).blocked
     assert sent == [], sent
+
+
+async def test_a_linked_device_checks_the_heads_in_the_link_offer(
+    proxied: tuple[RelayProcess, HostileProxy], tmp_path: Path
+) -> None:
+    """The same attack on a newly linked device, the personal store hidden by the relay:
+    the head inside the (sealed) link offer is enough to refuse the prefix."""
+    _, proxy = proxied
+    alice_id = Identity.generate()
+    async with (
+        HearthClient(proxy.url, alice_id, store_path=tmp_path / "a.db", live=False) as phone,
+        HearthClient(
+            proxy.url, Identity.generate(), store_path=tmp_path / "b.db", live=False
+        ) as bob,
+        HearthClient(
+            proxy.url, Identity.generate(), store_path=tmp_path / "c.db", live=False
+        ) as carol,
+    ):
+        room = await phone.create_group("Thursday circle")
+        await bob.join(await room.create_invite())
+        carol_me = (await carol.join(await room.create_invite())).me
+        await phone.sync()
+        cut = room._state.log.index + 1
+        await room.remove(carol_me)
+        await room.send("after the removal")
+
+        sent: list[str] = []
+        _serve_prefix(proxy, room.id, cut, sent, hide_personal=True)
+        laptop = await link_device(phone, proxy.url, tmp_path / "laptop.db", live=False)
+        async with laptop:
+            await laptop.sync()
+            again = laptop.room(room.id)
+            assert [a.code for a in again.alarms] == ["log.behind_verified_head"]
+            assert carol_me in again.members  # what the prefix says
+            with pytest.raises(RoomBlocked):
+                await again.send("written on the laptop")
+        assert sent == [], sent
