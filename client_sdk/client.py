@@ -1331,6 +1331,8 @@ class HearthClient:
     async def _stream_ready(self) -> dict[RoomId, int]:
         await self._sync()
         await self.flush()
+        # As after sync(): the heads this catch-up verified, for a later restore.
+        self._spawn(self._publish_rooms())
         return {s.room: s.state.position for s in self._followed()}
 
     async def _stream_events(self, room: RoomId, events: Sequence[RoomEvent]) -> None:
