@@ -568,9 +568,17 @@ class RoomState:
         operation at its index raises a ``fork`` alarm that freezes the room.
         """
         step = Step()
+        if self.log.index >= verified.index:
+            try:
+                check_verified_head(self.log, verified)
+            except ForkDetected as exc:
+                self._alarm(step, "fork", exc.message, exc.code, freezes=True)
+            return step
+        behind_already = self.pinned is not None  # one alarm says it
         if self.pinned is None or verified.index >= self.pinned.index:
             self.pinned = verified
-        self._check_pin(step, alarm_if_behind=True)
+        if not behind_already:
+            self._check_pin(step, alarm_if_behind=True)
         return step
 
     def _check_pin(self, step: Step, *, alarm_if_behind: bool = False) -> None:
