@@ -5,6 +5,7 @@ on :class:`Room`; :meth:`HearthClient.events` yields the typed events below. Eve
 error is a :class:`protocol.HearthError` with a stable ``code``. See docs/sdk.md.
 """
 
+from client_sdk._devicelink import DeviceLink, PendingLink
 from client_sdk._drafts import CRISIS_PHRASES, DraftCheck, check_draft
 from client_sdk._schedule import Meeting
 from client_sdk.client import HearthClient
@@ -76,6 +77,7 @@ __all__ = [
     "ClientClosed",
     "ConnectionChanged",
     "CrisisResource",
+    "DeviceLink",
     "DraftCheck",
     "Event",
     "HearthClient",
@@ -99,6 +101,7 @@ __all__ = [
     "ModerationKind",
     "Note",
     "Notes",
+    "PendingLink",
     "PersonalData",
     "PersonalDataChanged",
     "PostingMuted",

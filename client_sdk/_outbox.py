@@ -37,7 +37,7 @@ from client_sdk.errors import RelayError, RelayUnavailable, RoomBlocked, RoomIna
 from protocol.api import MessageAck
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
 from protocol.ids import MessageId, RoomId, new_message_id
-from protocol.messages import Body, Envelope, Plaintext, TextBody
+from protocol.messages import Body, Envelope, Plaintext, TextBody, room_device_id
 
 __all__ = ["Outbox", "OutboxHost"]
 
@@ -110,7 +110,7 @@ class Outbox:
             state.require_sendable()
             message_id = new_message_id()
             plaintext = Plaintext(
-                device=self._store.device,
+                device=room_device_id(self._store.device, slot.room),
                 counter=state.next_counter(),
                 sent_at=_now_ms(),
                 body=body,

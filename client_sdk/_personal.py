@@ -31,6 +31,7 @@ from client_sdk._store import Store
 from client_sdk._transport import Transport
 from client_sdk.errors import RelayError, RelayUnavailable
 from client_sdk.events import Event, PersonalDataChanged
+from protocol import crypto
 from protocol.api import (
     AuthFrame,
     AuthRequest,
@@ -109,6 +110,11 @@ class PersonalSync:
         self.keys = keys
         self._pacer = pacer if pacer is not None else SignInPacer()
         self._store = store
+        # The tie-breaking id this device stamps on its entries: derived, so the
+        # device secret behind its per-room ids never leaves the device.
+        self._device = crypto.kdf(
+            store.device, b"personal", person=crypto.PERSON_ROOM_DEVICE, size=16
+        )
         self._transport = transport
         self._host = host
         self._timeout = timeout
@@ -159,7 +165,7 @@ class PersonalSync:
                 old = entries.get(key)
                 # A clock that went backwards must not lose a change to an older stamp.
                 at = max(now, old.at + 1) if old is not None else now
-                entries[key] = Entry(value=value, at=at, device=self._store.device)
+                entries[key] = Entry(value=value, at=at, device=self._device)
             await self._save(name, version, base, Document(entries=entries), True)
         try:
             await self.push(name)

@@ -136,6 +136,7 @@ from protocol.ops import (
     SignedOp,
     UnbanOp,
 )
+from protocol.personal import VerifiedHead, check_verified_head
 from protocol.roomlog import ZERO_HASH, RoomLog
 from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase, verify_report
 
@@ -365,6 +366,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     support: SupportSnapshot | None = None
     op_seqs: list[tuple[int, int]] = []
     """(seq, log index) of the operations seen in the room's event sequence."""
+    pinned: VerifiedHead | None = None
 
 
 # -- the state ------------------------------------------------------------------
@@ -422,6 +424,9 @@ class RoomState:
         self._alarmed: set[tuple[MemberId, bytes, int]] = set()
         self._alarms: dict[int, tuple[SecurityAlarm, bool]] = {}
         self._next_alarm = 1
+        self.pinned: VerifiedHead | None = None
+        """A head this person verified on another device (or before a restore) that
+        the log does not reach yet: nothing is signed or sealed here until it does."""
         self.support = SupportBook(keys.room, keys.member)
         """A program room's support queue (empty in other rooms)."""
 
@@ -497,6 +502,7 @@ class RoomState:
             )
             state._alarms[a.alarm_id] = (alarm, a.freezes)
         state._next_alarm = snapshot.next_alarm
+        state.pinned = snapshot.pinned
         if snapshot.support is not None:
             state.support = SupportBook.restore(keys.room, keys.member, snapshot.support)
         return state
@@ -552,6 +558,7 @@ class RoomState:
                 for a, freezes in self._alarms.values()
             ],
             next_alarm=self._next_alarm,
+            pinned=self.pinned,
             support=None if self.support.empty else self.support.snapshot(),
             op_seqs=list(zip(self._op_seqs, self._op_indexes, strict=True)),
         )
@@ -582,8 +589,9 @@ class RoomState:
 
     @property
     def blocked(self) -> bool:
-        """True while an alarm is open: the room refuses to send."""
-        return bool(self._alarms)
+        """True while an alarm is open, or the log is behind a head this person
+        verified before: the room refuses to send."""
+        return bool(self._alarms) or self.pinned is not None
 
     @property
     def frozen(self) -> bool:
@@ -635,6 +643,49 @@ class RoomState:
             del self._alarms[alarm_id]
         return sorted(wanted)
 
+    # -- a head verified before (a restore, a linked device) --------------------------
+
+    def pin(self, verified: VerifiedHead) -> Step:
+        """Require the log to hold ``verified`` (from the personal store or a link offer).
+
+        Checked at once and again as the log grows: a log that ends before it
+        raises a ``fork`` alarm (``log.behind_verified_head``) and the room
+        refuses to sign or seal anything until the log reaches it; another
+        operation at its index raises a ``fork`` alarm that freezes the room.
+        """
+        step = Step()
+        if self.log.index >= verified.index:
+            try:
+                check_verified_head(self.log, verified)
+            except ForkDetected as exc:
+                self._alarm(step, "fork", exc.message, exc.code, freezes=True)
+            return step
+        behind_already = self.pinned is not None  # one alarm says it
+        if self.pinned is None or verified.index >= self.pinned.index:
+            self.pinned = verified
+        if not behind_already:
+            self._check_pin(step, alarm_if_behind=True)
+        return step
+
+    def _check_pin(self, step: Step, *, alarm_if_behind: bool = False) -> None:
+        pinned = self.pinned
+        if pinned is None or (self.log.index < pinned.index and not alarm_if_behind):
+            return
+        try:
+            check_verified_head(self.log, pinned)
+        except ForkDetected as exc:
+            frozen = exc.code != "log.behind_verified_head"
+            self._alarm(step, "fork", exc.message, exc.code, freezes=frozen)
+            return
+        self.pinned = None
+
+    @property
+    def verified_head(self) -> VerifiedHead | None:
+        """The head to publish as this person's last verified one (None while unsure)."""
+        if self.pinned is not None or self.frozen or self.log.index < 0:
+            return None
+        return VerifiedHead(index=self.log.index, head=self.log.head)
+
     # -- the log -----------------------------------------------------------------
 
     def _append(self, op: SignedOp) -> None:
@@ -674,6 +725,8 @@ class RoomState:
                 self._alarm(step, "log_invalid", exc.message, exc.code, freezes=True)
             return step
         step.ops.append(op)
+        if self.pinned is not None:
+            self._check_pin(step)
         c = op.content
         body = c.body
         commit: Commit | None = getattr(body, "commit", None)
@@ -1660,6 +1713,12 @@ class RoomState:
         if self._alarms:
             raise RoomBlocked(
                 f"room has {len(self._alarms)} unacknowledged security alarm(s)",
+                code="room.blocked",
+            )
+        if self.pinned is not None:
+            raise RoomBlocked(
+                f"the relay serves this room's log only up to index {self.log.index};"
+                f" this person had verified it up to index {self.pinned.index}",
                 code="room.blocked",
             )
 

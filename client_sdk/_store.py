@@ -1,32 +1,38 @@
 """The local store: one SQLite file per identity and device, through aiosqlite.
 
-What is on disk, and how:
+What is on disk, and how (format 2):
 
-- ``rooms``: each room's :class:`RoomSnapshot` (positions, profile, rules, counters,
-  open alarms), encrypted;
-- ``ops``: the verified log operations, as canonical bytes (the relay holds them
-  too; they carry no plaintext);
+- ``meta``: the format number (clear), a check value, this device's secret and
+  its own settings (the draft-check opt-in), encrypted;
+- ``rooms``: each room's id and :class:`RoomSnapshot` (positions, profile, rules,
+  counters, open alarms), encrypted;
+- ``ops``: the verified log operations, encrypted;
 - ``secrets``: epoch secrets, encrypted;
-- ``messages``: verified messages; the text and everything else the sender wrote
-  is encrypted, only the relay-visible routing data (id, seq, sender) is not;
-- ``outbox``: messages sealed for sending, with their plaintext (encrypted), so a
-  restart resends the identical envelope and a stale epoch can be re-sealed;
+- ``messages``: verified messages; the id, the sender and everything the sender
+  wrote are encrypted;
+- ``outbox``: messages sealed for sending, with their plaintext and envelope
+  (encrypted), so a restart resends the identical envelope and a stale epoch can
+  be re-sealed;
 - ``personal``: each personal document as last read from the relay (``base``, at
   ``version``) and as this device has it (``local``, ``dirty`` until the relay
   took it), both encrypted, so offline edits survive a restart.
 
-The relay's receive time of each message (``ts``) is kept in clear too (the relay
-knows it), so a room's retention purges the local copy without decrypting
-anything. ``secure_delete`` is on: a purged or deleted row is overwritten in the
-file, not merely unlinked. Settings of this device alone (the draft-check opt-in)
-are encrypted rows of ``meta``.
+No room id, member id, message id or log operation is on disk in the clear: rows
+are keyed by a 16-byte keyed BLAKE2b of the room id, message id or sender
+(``PERSON_LOCAL_INDEX``, under a key derived from the store key), which only the
+holder of the root can compute. What stays in clear: row counts, log indices and
+epoch numbers, each message's relay sequence number and the relay's receive time
+(``ts``), so a room's retention purges the local copy without decrypting anything.
+``secure_delete`` is on: a purged or deleted row is overwritten in the file, not
+merely unlinked.
 
 The store key is derived from the root (``PERSON_LOCAL_STORE``); every encrypted
-value is XChaCha20-Poly1305 with its table, room and row key as associated data,
-so a value moved to another row does not decrypt. A stolen store without the
-recovery phrase shows what the relay knows and nothing more. Writes that belong
-together (a batch of events and the position after them) are one transaction.
-sqlite errors become :class:`StoreError` here and go no further.
+value is XChaCha20-Poly1305 with its table and row key as associated data, so a
+value moved to another row does not decrypt. A stolen store without the recovery
+phrase (or the keystore's passphrase) names no room and no key. A store of
+another format is refused (``store.version``), never read as this one. Writes
+that belong together (a batch of events and the position after them) are one
+transaction. sqlite errors become :class:`StoreError` here and go no further.
 """
 
 from __future__ import annotations
@@ -49,35 +55,42 @@ from protocol.errors import CryptoError, DecodeError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import SignedOp
 
-__all__ = ["OutboxEntry", "Store", "StoredMessage"]
+__all__ = ["FORMAT", "OutboxEntry", "Store", "StoredMessage"]
 
-_AD_PREFIX: Final = b"hearth/v1/local-store\x00"
-_CHECK: Final = b"hearth local store v1"
+FORMAT: Final = 2
+"""The store's format. 1: room ids, member and message ids, log operations and
+outbox envelopes in clear (refused since format 2)."""
+_AD_PREFIX: Final = b"hearth/v2/local-store\x00"
+_CHECK: Final = b"hearth local store v2"
+_INDEX_BYTES: Final = 16
 _ID_CHUNK: Final = 500
 """Ids per ``IN`` list (SQLite allows 999 parameters in older builds)."""
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rooms (
-    room TEXT PRIMARY KEY, created INTEGER NOT NULL, snapshot BLOB NOT NULL);
+    rk BLOB PRIMARY KEY, created INTEGER NOT NULL, name BLOB NOT NULL, snapshot BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS ops (
-    room TEXT NOT NULL, idx INTEGER NOT NULL, op BLOB NOT NULL, PRIMARY KEY (room, idx));
+    rk BLOB NOT NULL, idx INTEGER NOT NULL, op BLOB NOT NULL, PRIMARY KEY (rk, idx));
 CREATE TABLE IF NOT EXISTS secrets (
-    room TEXT NOT NULL, epoch INTEGER NOT NULL, secret BLOB NOT NULL,
-    PRIMARY KEY (room, epoch));
+    rk BLOB NOT NULL, epoch INTEGER NOT NULL, secret BLOB NOT NULL,
+    PRIMARY KEY (rk, epoch));
 CREATE TABLE IF NOT EXISTS messages (
-    room TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,
-    body BLOB NOT NULL, ts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room, id));
-CREATE INDEX IF NOT EXISTS messages_by_seq ON messages (room, seq);
+    rk BLOB NOT NULL, id BLOB NOT NULL, seq INTEGER NOT NULL, sender BLOB NOT NULL,
+    body BLOB NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (rk, id));
+CREATE INDEX IF NOT EXISTS messages_by_seq ON messages (rk, seq);
+CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (rk, ts);
 CREATE TABLE IF NOT EXISTS personal (
     name TEXT PRIMARY KEY, version INTEGER NOT NULL, base BLOB NOT NULL, local BLOB NOT NULL,
     dirty INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
-    n INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+    n INTEGER PRIMARY KEY AUTOINCREMENT, rk BLOB NOT NULL, id BLOB NOT NULL UNIQUE,
     plaintext BLOB NOT NULL, envelope BLOB NOT NULL, failed TEXT);
 """
 
 
 class _Body(msgspec.Struct, frozen=True, array_like=True):
+    id: str
+    sender: str
     text: str
     content_warning: str | None
     reply_to: str | None
@@ -88,6 +101,12 @@ class _Body(msgspec.Struct, frozen=True, array_like=True):
     edited_seq: int = 0
     revealed: bool = False
     reactions: list[tuple[str, str]] = []
+
+
+class _Queued(msgspec.Struct, frozen=True, array_like=True):
+    room: str
+    id: str
+    plaintext: bytes
 
 
 @final
@@ -150,20 +169,24 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, key: bytes, device: bytes) -> None:
         self._db = db
         self._key = key
+        self._index_key = crypto.kdf(key, b"index", person=crypto.PERSON_LOCAL_INDEX)
         self.device = device
-        """This device's random id (inside every plaintext it sends)."""
+        """This device's random secret: its id in each room derives from it
+        (:func:`protocol.messages.room_device_id`); it never leaves the device."""
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], key: bytes) -> Store:
         """Open or create the store at ``path`` for the identity whose store key is ``key``.
 
         Raises:
-            StoreError: ``store.wrong_identity`` if another identity created it.
+            StoreError: ``store.wrong_identity`` if another identity created it,
+                ``store.version`` if it is of another format (an older SDK's).
         """
         async with _translated("open"):
             db = await aiosqlite.connect(os.fspath(path))
         try:
             async with _translated("open"):
+                await cls._require_format(db)
                 await db.execute("PRAGMA journal_mode=WAL")
                 await db.execute("PRAGMA synchronous=FULL")
                 await db.execute("PRAGMA secure_delete=ON")
@@ -171,9 +194,13 @@ class Store:
                 check = await cls._meta(db, "check")
                 if check is None:
                     device = crypto.random_bytes(16)
-                    await db.execute(
-                        "INSERT INTO meta VALUES ('check', ?), ('device', ?)",
-                        (_encrypt(key, b"meta", b"check", _CHECK), device),
+                    await db.executemany(
+                        "INSERT INTO meta VALUES (?, ?)",
+                        [
+                            ("format", str(FORMAT).encode()),
+                            ("check", _encrypt(key, b"meta", b"check", _CHECK)),
+                            ("device", _encrypt(key, b"meta", b"device", device)),
+                        ],
                     )
                     await db.commit()
                 else:
@@ -185,32 +212,32 @@ class Store:
                         raise StoreError(
                             "this store belongs to another identity", code="store.wrong_identity"
                         )
-                    device = await cls._meta(db, "device") or b""
-                    await cls._migrate(db, key)
-                await db.execute("CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (room, ts)")
+                    sealed = await cls._meta(db, "device")
+                    device = _decrypt(key, b"meta", b"device", sealed or b"")
         except BaseException:
             await db.close()
             raise
         return cls(db, key, device)
 
-    @staticmethod
-    async def _migrate(db: aiosqlite.Connection, key: bytes) -> None:
-        """Bring a store written by an older SDK up to this schema."""
-        async with db.execute("SELECT name FROM pragma_table_info('messages')") as cur:
-            columns = {r[0] for r in await cur.fetchall()}
-        if "ts" in columns:
-            return
-        # Older stores kept the relay's time only inside the encrypted body.
-        await db.execute("ALTER TABLE messages ADD COLUMN ts INTEGER NOT NULL DEFAULT 0")
-        async with db.execute("SELECT room, id, body FROM messages") as cur:
-            rows = list(await cur.fetchall())
-        for room, mid, blob in rows:
-            plain = _decrypt(key, b"messages", f"{room}/{mid}".encode(), bytes(blob))
-            ts = from_msgpack(plain, _Body).ts
-            await db.execute(
-                "UPDATE messages SET ts = ? WHERE room = ? AND id = ?", (ts, room, mid)
+    @classmethod
+    async def _require_format(cls, db: aiosqlite.Connection) -> None:
+        """Refuse a store of another format before anything is written to it."""
+        async with db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ) as cur:
+            if await cur.fetchone() is None:
+                return  # a new file
+        written = await cls._meta(db, "format")
+        if written is None and await cls._meta(db, "check") is None:
+            return  # created, never initialised
+        found = "1" if written is None else written.decode("ascii", "replace")
+        if found != str(FORMAT):
+            raise StoreError(
+                f"this local store is format {found}; this SDK reads format {FORMAT} only."
+                " Move the person to a new store: restore from the recovery phrase (or link"
+                " this device again) with a new store file",
+                code="store.version",
             )
-        await db.commit()
 
     @staticmethod
     async def _meta(db: aiosqlite.Connection, key: str) -> bytes | None:
@@ -231,43 +258,66 @@ class Store:
     def _open(self, table: bytes, row: bytes, data: bytes) -> bytes:
         return _decrypt(self._key, table, row, data)
 
+    def _index(self, kind: bytes, value: str) -> bytes:
+        """The row key of a room, message or member id: keyed BLAKE2b, 16 bytes."""
+        return crypto.kdf(
+            self._index_key,
+            kind + b"\x00" + value.encode(),
+            person=crypto.PERSON_LOCAL_INDEX,
+            size=_INDEX_BYTES,
+        )
+
+    def _rk(self, room: RoomId) -> bytes:
+        return self._index(b"room", room)
+
+    def _mk(self, message_id: str) -> bytes:
+        return self._index(b"message", message_id)
+
+    def _sk(self, member: str) -> bytes:
+        return self._index(b"member", member)
+
     # -- rooms -------------------------------------------------------------------
 
     async def room_ids(self) -> list[RoomId]:
         """Every room in the store, oldest first."""
         async with (
             _translated("list rooms"),
-            self._db.execute("SELECT room FROM rooms ORDER BY created, room") as cur,
+            self._db.execute("SELECT rk, name FROM rooms ORDER BY created, rk") as cur,
         ):
-            return [RoomId(r[0]) for r in await cur.fetchall()]
+            rows = await cur.fetchall()
+        return [
+            RoomId(self._open(b"rooms", bytes(rk) + b"/name", bytes(n)).decode()) for rk, n in rows
+        ]
 
     async def load_room(
         self, room: RoomId
     ) -> tuple[list[SignedOp], dict[int, bytes], RoomSnapshot]:
         """A room's stored log, epoch secrets and snapshot."""
-        r = room.encode()
+        r = self._rk(room)
         async with _translated("load a room"):
             async with self._db.execute(
-                "SELECT op FROM ops WHERE room = ? ORDER BY idx", (room,)
+                "SELECT idx, op FROM ops WHERE rk = ? ORDER BY idx", (r,)
             ) as cur:
-                ops = [from_msgpack(bytes(row[0]), SignedOp) for row in await cur.fetchall()]
+                rows = await cur.fetchall()
             async with self._db.execute(
-                "SELECT epoch, secret FROM secrets WHERE room = ?", (room,)
+                "SELECT epoch, secret FROM secrets WHERE rk = ?", (r,)
             ) as cur:
                 secrets = {
                     int(e): self._open(b"secrets", r + b"/" + str(e).encode(), bytes(s))
                     for e, s in await cur.fetchall()
                 }
-            async with self._db.execute(
-                "SELECT snapshot FROM rooms WHERE room = ?", (room,)
-            ) as cur:
+            async with self._db.execute("SELECT snapshot FROM rooms WHERE rk = ?", (r,)) as cur:
                 row = await cur.fetchone()
         if row is None:
             raise StoreError(f"no room {room} in the store", code="store.corrupt")
         try:
+            ops = [
+                from_msgpack(self._open(b"ops", r + b"/" + str(i).encode(), bytes(op)), SignedOp)
+                for i, op in rows
+            ]
             snapshot = from_msgpack(self._open(b"rooms", r, bytes(row[0])), RoomSnapshot)
         except DecodeError as exc:
-            raise StoreError("a room snapshot does not decode", code="store.corrupt") from exc
+            raise StoreError("a stored room does not decode", code="store.corrupt") from exc
         return ops, secrets, snapshot
 
     async def save_room(
@@ -288,37 +338,50 @@ class Store:
         A message whose id is already stored is replaced only if the new copy
         differs (an edit); it does not count as new.
         """
-        r = room.encode()
+        r = self._rk(room)
         new: list[MessageId] = []
         async with _translated("save a room"):
             try:
                 await self._db.execute(
-                    "INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT (room) DO UPDATE"
+                    "INSERT INTO rooms VALUES (?, ?, ?, ?) ON CONFLICT (rk) DO UPDATE"
                     " SET snapshot = excluded.snapshot",
-                    (room, now, self._seal(b"rooms", r, canonical(snapshot))),
+                    (
+                        r,
+                        now,
+                        self._seal(b"rooms", r + b"/name", room.encode()),
+                        self._seal(b"rooms", r, canonical(snapshot)),
+                    ),
                 )
                 await self._db.executemany(
                     "INSERT OR IGNORE INTO ops VALUES (?, ?, ?)",
-                    [(room, index, canonical(op)) for index, op in ops],
+                    [
+                        (
+                            r,
+                            index,
+                            self._seal(b"ops", r + b"/" + str(index).encode(), canonical(op)),
+                        )
+                        for index, op in ops
+                    ],
                 )
                 await self._db.executemany(
                     "INSERT OR IGNORE INTO secrets VALUES (?, ?, ?)",
                     [
-                        (room, e, self._seal(b"secrets", r + b"/" + str(e).encode(), s))
+                        (r, e, self._seal(b"secrets", r + b"/" + str(e).encode(), s))
                         for e, s in (secrets or {}).items()
                     ],
                 )
                 batch = list(messages)
-                stored = await self._stored_ids(room, [m.id for m in batch])
-                inserts: list[tuple[str, str, int, str, bytes, int]] = []
-                updates: list[tuple[bytes, str, str]] = []
+                stored = await self._stored_ids(r, [m.id for m in batch])
+                inserts: list[tuple[bytes, bytes, int, bytes, bytes, int]] = []
+                updates: list[tuple[bytes, bytes, bytes]] = []
                 for m in batch:
-                    sealed = self._seal_message(m)
+                    mk = self._mk(m.id)
+                    sealed = self._seal_message(r, mk, m)
                     if m.id in stored:
                         if m.update:
-                            updates.append((sealed, room, m.id))
+                            updates.append((sealed, r, mk))
                         continue
-                    inserts.append((room, m.id, m.seq, m.sender, sealed, m.ts))
+                    inserts.append((r, mk, m.seq, self._sk(m.sender), sealed, m.ts))
                     stored.add(m.id)
                     new.append(m.id)
                 # One statement per kind for the whole batch: a page of a thousand
@@ -326,31 +389,33 @@ class Store:
                 # two per message. Inserts go first so that an update may follow an
                 # insert of the same id in this batch.
                 await self._db.executemany(
-                    "INSERT INTO messages (room, id, seq, sender, body, ts)"
+                    "INSERT INTO messages (rk, id, seq, sender, body, ts)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     inserts,
                 )
                 await self._db.executemany(
-                    "UPDATE messages SET body = ? WHERE room = ? AND id = ?", updates
+                    "UPDATE messages SET body = ? WHERE rk = ? AND id = ?", updates
                 )
                 await self._db.executemany(
-                    "DELETE FROM messages WHERE room = ? AND id = ?",
-                    [(room, target) for target in deleted],
+                    "DELETE FROM messages WHERE rk = ? AND id = ?",
+                    [(r, self._mk(target)) for target in deleted],
                 )
                 if outbox_add is not None:
                     e = outbox_add
+                    mk = self._mk(e.id)
+                    queued = _Queued(room=room, id=e.id, plaintext=e.plaintext)
                     await self._db.execute(
-                        "INSERT INTO outbox (room, id, plaintext, envelope, failed)"
+                        "INSERT INTO outbox (rk, id, plaintext, envelope, failed)"
                         " VALUES (?, ?, ?, ?, NULL)",
                         (
-                            room,
-                            e.id,
-                            self._seal(b"outbox", e.id.encode(), e.plaintext),
-                            e.envelope,
+                            r,
+                            mk,
+                            self._seal(b"outbox", mk, canonical(queued)),
+                            self._seal(b"outbox", mk + b"/envelope", e.envelope),
                         ),
                     )
                 await self._db.executemany(
-                    "DELETE FROM outbox WHERE id = ?", [(i,) for i in outbox_done]
+                    "DELETE FROM outbox WHERE id = ?", [(self._mk(i),) for i in outbox_done]
                 )
                 await self._db.commit()
             except BaseException:
@@ -358,23 +423,25 @@ class Store:
                 raise
         return new
 
-    async def _stored_ids(self, room: RoomId, ids: list[MessageId]) -> set[str]:
-        """Which of ``ids`` the store holds for ``room`` (inside the caller's transaction)."""
+    async def _stored_ids(self, r: bytes, ids: list[MessageId]) -> set[str]:
+        """Which of ``ids`` the store holds for room key ``r`` (inside the caller's transaction)."""
         found: set[str] = set()
         for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
+            chunk = {self._mk(i): i for i in ids[start : start + _ID_CHUNK]}
             marks = ",".join("?" * len(chunk))  # placeholders only: the ids are parameters
             rows = await self._db.execute_fetchall(
-                f"SELECT id FROM messages WHERE room = ? AND id IN ({marks})",  # noqa: S608
-                (room, *chunk),
+                f"SELECT id FROM messages WHERE rk = ? AND id IN ({marks})",  # noqa: S608
+                (r, *chunk),
             )
-            found.update(str(row[0]) for row in rows)
+            found.update(chunk[bytes(row[0])] for row in rows)
         return found
 
     # -- messages ----------------------------------------------------------------
 
-    def _seal_message(self, m: StoredMessage) -> bytes:
+    def _seal_message(self, r: bytes, mk: bytes, m: StoredMessage) -> bytes:
         body = _Body(
+            m.id,
+            m.sender,
             m.text,
             m.content_warning,
             m.reply_to,
@@ -386,14 +453,15 @@ class Store:
             m.revealed,
             [(e, str(who)) for e, who in m.reactions],
         )
-        return self._seal(b"messages", m.room.encode() + b"/" + m.id.encode(), canonical(body))
+        return self._seal(b"messages", r + b"/" + mk, canonical(body))
 
     async def update_message(self, message: StoredMessage) -> None:
         """Replace a stored message's encrypted body (a reveal); a missing one stays missing."""
+        r, mk = self._rk(message.room), self._mk(message.id)
         async with _translated("update a message"):
             await self._db.execute(
-                "UPDATE messages SET body = ? WHERE room = ? AND id = ?",
-                (self._seal_message(message), message.room, message.id),
+                "UPDATE messages SET body = ? WHERE rk = ? AND id = ?",
+                (self._seal_message(r, mk, message), r, mk),
             )
             await self._db.commit()
 
@@ -402,31 +470,33 @@ class Store:
 
         With ``secure_delete`` their bytes are overwritten in the file, not unlinked.
         """
+        r = self._rk(room)
         async with _translated("purge messages"):
             async with self._db.execute(
-                "SELECT id FROM messages WHERE room = ? AND ts < ? ORDER BY seq",
-                (room, before_ts),
+                "SELECT id, seq, body FROM messages WHERE rk = ? AND ts < ? ORDER BY seq",
+                (r, before_ts),
             ) as cur:
-                ids = [MessageId(r[0]) for r in await cur.fetchall()]
+                rows = list(await cur.fetchall())
+            ids = [self._message(room, r, (bytes(mk), seq, bytes(b))).id for mk, seq, b in rows]
             if ids:
                 await self._db.execute(
-                    "DELETE FROM messages WHERE room = ? AND ts < ?", (room, before_ts)
+                    "DELETE FROM messages WHERE rk = ? AND ts < ?", (r, before_ts)
                 )
                 await self._db.commit()
         return ids
 
-    def _message(self, row: tuple[str, str, int, str, bytes]) -> StoredMessage:
-        room, mid, seq, sender, blob = row
-        plain = self._open(b"messages", room.encode() + b"/" + mid.encode(), bytes(blob))
+    def _message(self, room: RoomId, r: bytes, row: tuple[bytes, int, bytes]) -> StoredMessage:
+        mk, seq, blob = row
+        plain = self._open(b"messages", r + b"/" + mk, blob)
         try:
             b = from_msgpack(plain, _Body)
         except DecodeError as exc:
             raise StoreError("a stored message does not decode", code="store.corrupt") from exc
         return StoredMessage(
-            room=RoomId(room),
-            id=MessageId(mid),
+            room=room,
+            id=MessageId(b.id),
             seq=seq,
-            sender=MemberId(sender),
+            sender=MemberId(b.sender),
             text=b.text,
             content_warning=b.content_warning,
             reply_to=MessageId(b.reply_to) if b.reply_to else None,
@@ -441,15 +511,16 @@ class Store:
 
     async def message(self, room: RoomId, message_id: MessageId) -> StoredMessage | None:
         """One stored message, if we have it."""
+        r = self._rk(room)
         async with (
             _translated("read a message"),
             self._db.execute(
-                "SELECT room, id, seq, sender, body FROM messages WHERE room = ? AND id = ?",
-                (room, message_id),
+                "SELECT id, seq, body FROM messages WHERE rk = ? AND id = ?",
+                (r, self._mk(message_id)),
             ) as cur,
         ):
             row = await cur.fetchone()
-        return None if row is None else self._message(tuple(row))
+        return None if row is None else self._message(room, r, (bytes(row[0]), row[1], row[2]))
 
     async def messages(
         self,
@@ -465,18 +536,19 @@ class Store:
         still holds ``limit`` messages if the store has them.
         """
         bound = before_seq if before_seq is not None else 2**63 - 1
-        skip = sorted(without)
-        marks = ",".join("?" * len(skip))  # placeholders only: the ids are parameters
+        skip = sorted(self._sk(m) for m in without)
+        marks = ",".join("?" * len(skip))  # placeholders only: the keys are parameters
         query = (
-            "SELECT room, id, seq, sender, body FROM messages WHERE room = ? AND seq < ?"  # noqa: S608
+            "SELECT id, seq, body FROM messages WHERE rk = ? AND seq < ?"  # noqa: S608
             f" AND sender NOT IN ({marks}) ORDER BY seq DESC LIMIT ?"
         )
+        r = self._rk(room)
         async with (
             _translated("read messages"),
-            self._db.execute(query, (room, bound, *skip, limit)) as cur,
+            self._db.execute(query, (r, bound, *skip, limit)) as cur,
         ):
             rows = list(await cur.fetchall())
-        return [self._message(tuple(r)) for r in reversed(rows)]
+        return [self._message(room, r, (bytes(i), s, bytes(b))) for i, s, b in reversed(rows)]
 
     # -- personal documents ---------------------------------------------------------
 
@@ -541,39 +613,49 @@ class Store:
 
     async def outbox(self, room: RoomId | None = None) -> list[OutboxEntry]:
         """Messages not yet acknowledged, in the order they were sent."""
-        query = "SELECT room, id, plaintext, envelope, failed FROM outbox"
-        args: tuple[str, ...] = ()
+        query = "SELECT id, plaintext, envelope, failed FROM outbox"
+        args: tuple[bytes, ...] = ()
         if room is not None:
-            query += " WHERE room = ?"
-            args = (room,)
+            query += " WHERE rk = ?"
+            args = (self._rk(room),)
         async with (
             _translated("read the outbox"),
             self._db.execute(query + " ORDER BY n", args) as cur,
         ):
             rows = await cur.fetchall()
-        return [
-            OutboxEntry(
-                room=RoomId(r[0]),
-                id=MessageId(r[1]),
-                plaintext=self._open(b"outbox", r[1].encode(), bytes(r[2])),
-                envelope=bytes(r[3]),
-                failed=r[4],
+        entries = []
+        for mk, plaintext, envelope, failed in rows:
+            try:
+                queued = from_msgpack(self._open(b"outbox", bytes(mk), bytes(plaintext)), _Queued)
+            except DecodeError as exc:
+                raise StoreError("an outbox entry does not decode", code="store.corrupt") from exc
+            entries.append(
+                OutboxEntry(
+                    room=RoomId(queued.room),
+                    id=MessageId(queued.id),
+                    plaintext=queued.plaintext,
+                    envelope=self._open(b"outbox", bytes(mk) + b"/envelope", bytes(envelope)),
+                    failed=failed,
+                )
             )
-            for r in rows
-        ]
+        return entries
 
     async def outbox_replace(self, message_id: MessageId, envelope: bytes) -> None:
         """Store a re-sealed envelope under the same message id."""
+        mk = self._mk(message_id)
         async with _translated("update the outbox"):
             await self._db.execute(
-                "UPDATE outbox SET envelope = ? WHERE id = ?", (envelope, message_id)
+                "UPDATE outbox SET envelope = ? WHERE id = ?",
+                (self._seal(b"outbox", mk + b"/envelope", envelope), mk),
             )
             await self._db.commit()
 
     async def outbox_fail(self, message_id: MessageId, code: str) -> None:
         """Mark an entry the relay refused for good; it is not retried."""
         async with _translated("update the outbox"):
-            await self._db.execute("UPDATE outbox SET failed = ? WHERE id = ?", (code, message_id))
+            await self._db.execute(
+                "UPDATE outbox SET failed = ? WHERE id = ?", (code, self._mk(message_id))
+            )
             await self._db.commit()
 
 

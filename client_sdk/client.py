@@ -42,6 +42,7 @@ from typing import Any, Final, TypeVar, final
 
 from client_sdk import _blocklist, _programs
 from client_sdk._blocklist import BlockList
+from client_sdk._devicelink import DeviceLink, PendingLink, answer_link
 from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._inbox import Inbox, to_message
 from client_sdk._links import invite_link, parse_invite
@@ -96,9 +97,9 @@ from protocol.api import (
     SyncRequest,
     SyncResponse,
 )
-from protocol.encoding import canonical
+from protocol.encoding import canonical, from_msgpack
 from protocol.envelope import open_message
-from protocol.errors import ForkDetected, HearthError, LinkError, LogError
+from protocol.errors import DecodeError, ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
     MessageId,
@@ -116,7 +117,15 @@ from protocol.messages import (
     RulesBody,
 )
 from protocol.ops import Policy, Role, SignedOp
-from protocol.personal import LinkCode
+from protocol.personal import (
+    LinkCode,
+    LinkHello,
+    LinkRoom,
+    VerifiedHead,
+    check_verified_head,
+    seal_hello,
+)
+from protocol.roomlog import RoomLog
 from protocol.signing import InviteKey, sign_delete, sign_report
 
 __all__ = ["HearthClient"]
@@ -244,7 +253,7 @@ class HearthClient:
         self._personal: PersonalSync | None = None
         self._personal_transport: Transport | None = None
         self._personal_task: asyncio.Task[None] | None = None
-        self._linked_rooms: list[RoomId] = []
+        self._linked_rooms: list[LinkRoom] = []
         self._not_member: set[RoomId] = set()
         self._adopt_lock = asyncio.Lock()
         self._blocks = BlockList()
@@ -510,14 +519,21 @@ class HearthClient:
         assert self._personal is not None
         return PersonalData(self._personal)
 
-    async def link_code(self) -> str:
-        """A one-time code that links a new device to this identity.
+    async def offer_link(self) -> DeviceLink:
+        """Start linking a new device to this identity; both screens will show a short code.
 
-        Show it (as text or a QR code) to the new device, which passes it to
-        :meth:`link` within ``link_ttl`` (10 minutes by default). The code holds
-        176 random bits; from it this device derives where the relay files the
-        offer and the key sealing it, so the relay never sees the root. The offer
-        holds the root and the list of rooms; it can be claimed once.
+        Show :attr:`DeviceLink.code` (as text or a QR code) to the new device, which
+        passes it to :meth:`begin_link` within ``link_ttl`` (10 minutes by
+        default) and then shows a six-digit short code. ``await
+        link.claimant_code()`` returns the digits this device must show; the person
+        compares both screens and you call ``link.confirm()`` (the same digits: the
+        root and the room list, with the heads this device verified, are sealed
+        to that device alone) or ``link.refuse()`` (different digits, or none on
+        the new device: someone else used the code, and the root never moves).
+
+        The code holds 176 random bits; from it both devices derive where the relay
+        files their boxes and the keys sealing the first two, so the relay never
+        sees the root. Each box can be claimed once.
 
         Raises:
             RelayError: ``link.too_many`` (three codes wait already),
@@ -525,33 +541,48 @@ class HearthClient:
             RelayUnavailable: The relay cannot be reached.
         """
         self._check_open()
-        assert self._personal is not None
-        assert self._personal_transport is not None
+        personal = self._personal
+        assert personal is not None
+        transport = self._personal_transport
+        assert transport is not None
         await self._publish_rooms()
         code = LinkCode.generate()
-        rooms = [s.room for s in self._slots.values() if s.state.status == "active"]
-        offer = LinkOffer(
-            id=code.rendezvous, box=self._identity.seal_link(code, rooms, now=_now_ms())
+        hello = crypto.box_keypair_from_seed(crypto.random_bytes(32))
+        box = seal_hello(code, LinkHello(box_key=crypto.box_public(hello)))
+        await personal.authed(
+            lambda t: transport.offer_link(t, LinkOffer(id=code.rendezvous, box=box))
         )
-        transport = self._personal_transport
-        await self._personal.authed(lambda t: transport.offer_link(t, offer))
-        return code.text
+
+        async def file(offer: LinkOffer) -> object:
+            return await personal.authed(lambda t: transport.offer_link(t, offer))
+
+        def rooms() -> list[LinkRoom]:
+            return [
+                LinkRoom(room=s.room, verified=s.state.verified_head)
+                for s in self._slots.values()
+                if s.state.status == "active"
+            ]
+
+        return DeviceLink(code, hello, transport, file, rooms, self._identity)
 
     @classmethod
-    async def link(
+    async def begin_link(
         cls,
         base_url: str,
         code: str,
         *,
         store_path: str | os.PathLike[str],
         **options: Any,
-    ) -> HearthClient:
-        """Link this device with a code from :meth:`link_code` on another device.
+    ) -> PendingLink:
+        """Start linking this device with a code from :meth:`offer_link` on another device.
 
-        Claims the offer (once: the code is then spent), and returns a client for
-        the same identity, not yet opened. Once opened (``async with``) and synced
-        it follows every room the person is in, with the history the protocol
-        lets them read. Save ``client.identity`` with :meth:`Identity.save`.
+        Claims the other device's hello (once: the code is then spent) and files
+        this device's answer. Show :attr:`PendingLink.short_code`; once the person
+        confirmed the same digits on the other device, ``await pending.finish()``
+        returns a client for the same identity, not yet opened. Once opened
+        (``async with``) and synced it follows every room the person is in, with
+        the history the protocol lets them read. Save ``client.identity`` with
+        :meth:`Identity.save`.
 
         Args:
             base_url: The relay the other device uses.
@@ -561,25 +592,27 @@ class HearthClient:
 
         Raises:
             LinkError: ``link.bad_code`` (a typo: the checksum fails),
-                ``link.not_found``, ``link.used``, ``link.expired``,
-                ``link.bad_box``.
+                ``link.version``, ``link.not_found``, ``link.used``,
+                ``link.expired``, ``link.taken`` (another device answered this
+                code first), ``link.bad_box``.
             RelayError: ``rate.limited``.
             RelayUnavailable: The relay cannot be reached.
         """
         parsed = LinkCode.parse(code)
-        transport = Transport(base_url.rstrip("/"), timeout=float(options.get("timeout", 15.0)))
+        url = base_url.rstrip("/")
+        transport = Transport(url, timeout=float(options.get("timeout", 15.0)))
         try:
-            claim = await transport.claim_link(parsed.rendezvous)
-        except RelayError as exc:
-            if exc.code.startswith("link."):
-                raise LinkError(exc.message, code=exc.code) from exc
-            raise
-        finally:
+            answer, hello_key = await answer_link(transport, parsed)
+        except BaseException:
             await transport.close()
-        identity, rooms = Identity.open_link(parsed, claim.box)
-        client = cls(base_url, identity, store_path=store_path, **options)
-        client._linked_rooms = rooms
-        return client
+            raise
+
+        def build(identity: Identity, rooms: list[LinkRoom]) -> HearthClient:
+            client = cls(url, identity, store_path=store_path, **options)
+            client._linked_rooms = rooms
+            return client
+
+        return PendingLink(parsed, answer, hello_key, transport, build)
 
     async def create_group(
         self,
@@ -753,11 +786,17 @@ class HearthClient:
                 await asyncio.sleep(random.uniform(0, min(high, low * 2**attempt)))  # noqa: S311
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _recover_membership(self, slot: Slot, room: RoomId) -> Room | None:
+    async def _recover_membership(
+        self, slot: Slot, room: RoomId, verified: Sequence[VerifiedHead] = ()
+    ) -> Room | None:
         """Rebuild a room we are already a member of from its log (None if we are not).
 
         Every commit that has a share for us is opened, so every epoch since we
         joined is readable; the sync then starts from the room's first event.
+        ``verified`` are heads this person verified before (the personal store's
+        room list, a link offer): the served log must hold each, or the room is
+        taken up blocked, with a ``fork`` alarm, and nothing is signed or sealed
+        in it.
         """
         _, transport = self._check_open()
         state = RoomState(slot.state.keys)
@@ -777,20 +816,29 @@ class HearthClient:
         step = Step()
         for op in ops:
             step.extend(state.apply_op(op))
-        if state.frozen:
-            # A log that does not verify (a counterfeit room under this id, a forged
-            # operation) is refused before we sign or seal anything, and said out loud.
+        for mark in verified:
+            step.extend(state.pin(mark))
+        if not state.log.ops and (state.frozen or state.pinned is not None):
+            # Nothing verified where this person is a member: a counterfeit room under
+            # this id, or nothing at all where they verified a log. Alarm, take nothing
+            # up, sign or seal nothing.
             for item in step.items:
                 if isinstance(item, SecurityAlarm):
                     self._emit(item)
             return None
-        if state.me not in state.log.members:
+        if state.pinned is None and (state.frozen or state.me not in state.log.members):
+            for item in step.items:  # a forged operation further on is said out loud
+                if isinstance(item, SecurityAlarm):
+                    self._emit(item)
             return None
         state.joined_epoch = min(state.secrets, default=state.log.epoch)
         slot.state = state
         self._slots[room] = slot
         async with slot.lock:
             await self._save(slot, Step(secrets=dict(state.secrets)), all_ops=True)
+        for item in step.items:
+            if isinstance(item, SecurityAlarm):
+                self._emit(item)
         self._rooms_changed()
         return Room(self, room)
 
@@ -813,6 +861,12 @@ class HearthClient:
         await self._adopt_rooms()
         await self._sync()
         await self.flush()
+        # The heads this pass verified, for a later restore or linked device to check.
+        # Best effort: the next pass (or the next open) publishes what this one could not.
+        try:
+            await self._publish_rooms()
+        except (RelayUnavailable, RelayError) as exc:
+            _log.info("publishing the rooms list failed: %s", exc.code)
 
     async def flush(self) -> int:
         """Try to send everything in the outbox now; return how many still wait."""
@@ -1238,21 +1292,27 @@ class HearthClient:
     async def _publish_rooms(self) -> None:
         """Bring the ``rooms`` document in line with the rooms this device follows.
 
-        Rooms we are in are added; rooms we left or were removed from get a
-        tombstone. Rooms the document lists that this device has not taken up yet
-        are left alone.
+        Rooms we are in are added, each with the last log head this device
+        verified (a restore checks the relay's log against it); a listed head is
+        moved forward only to a later head of the same log, never back or aside.
+        Rooms we left or were removed from get a tombstone. Rooms the document
+        lists that this device has not taken up yet are left alone.
         """
         self._check_open()
         personal = self._personal
         assert personal is not None
         entries = (await personal.document("rooms")).entries
-        listed = {k for k, e in entries.items() if e.value is not None}
+        listed = {k: e.value for k, e in entries.items() if e.value is not None}
         changes: dict[str, bytes | None] = {}
         for room, slot in self._slots.items():
             active = slot.state.status == "active"
-            if active and room not in listed:
-                changes[room] = b"\x01"
-            elif not active and room in listed:
+            if active:
+                mark = slot.state.verified_head
+                if room not in listed:
+                    changes[room] = _ROOM_LISTED if mark is None else canonical(mark)
+                elif mark is not None and _moves_forward(slot.state.log, listed[room], mark):
+                    changes[room] = canonical(mark)
+            elif room in listed:
                 changes[room] = None
         if changes:
             with contextlib.suppress(RelayUnavailable):
@@ -1265,13 +1325,19 @@ class HearthClient:
         assert personal is not None
         async with self._adopt_lock:
             doc = await personal.document("rooms")
-            wanted = [RoomId(k) for k, e in doc.entries.items() if e.value is not None]
-            wanted += self._linked_rooms
-            for room in dict.fromkeys(wanted):
+            wanted: dict[RoomId, list[VerifiedHead]] = {}
+            for key, entry in doc.entries.items():
+                if entry.value is not None:
+                    mark = _listed_head(entry.value)
+                    wanted.setdefault(RoomId(key), []).extend([mark] if mark else [])
+            for linked in self._linked_rooms:
+                marks = wanted.setdefault(linked.room, [])
+                marks.extend([linked.verified] if linked.verified else [])
+            for room, marks in wanted.items():
                 if room in self._slots or room in self._not_member:
                     continue
                 slot = Slot(RoomState(self._identity.room_keys(room)))
-                if await self._recover_membership(slot, room) is None:
+                if await self._recover_membership(slot, room, marks) is None:
                     self._not_member.add(room)
 
     def _set_online(self, online: bool) -> None:
@@ -1285,6 +1351,8 @@ class HearthClient:
     async def _stream_ready(self) -> dict[RoomId, int]:
         await self._sync()
         await self.flush()
+        # As after sync(): the heads this catch-up verified, for a later restore.
+        self._spawn(self._publish_rooms())
         return {s.room: s.state.position for s in self._followed()}
 
     async def _stream_events(self, room: RoomId, events: Sequence[RoomEvent]) -> None:
@@ -1554,3 +1622,33 @@ class _Host:
 
     def rooms_listed(self) -> None:
         self._client._spawn(self._client._adopt_rooms())
+
+
+_ROOM_LISTED: Final = b"\x01"
+"""A ``rooms`` entry with no verified head yet (the room's log was empty here)."""
+
+
+def _listed_head(value: bytes) -> VerifiedHead | None:
+    """The verified head a ``rooms`` entry carries (None for a bare listing)."""
+    if value == _ROOM_LISTED:
+        return None
+    try:
+        return from_msgpack(value, VerifiedHead)
+    except DecodeError:
+        # Written by this person's own devices and sealed with their key: an entry
+        # that does not decode is from a newer SDK; it lists the room, no more.
+        return None
+
+
+def _moves_forward(log: RoomLog, listed: bytes, mark: VerifiedHead) -> bool:
+    """True if ``mark`` is later than the listed head, on the same log."""
+    old = _listed_head(listed)
+    if old is None:
+        return True
+    if mark.index <= old.index:
+        return False
+    try:
+        check_verified_head(log, old)
+    except ForkDetected:
+        return False  # another device saw another history: never paper over it
+    return True

@@ -132,7 +132,8 @@ class StoreError(HearthError):
     """The local store failed.
 
     Codes: ``store.wrong_identity`` (the store belongs to another identity),
-    ``store.corrupt``, ``store.io``.
+    ``store.version`` (a store of another format, named in the message: an older
+    SDK's; restore or link into a new store), ``store.corrupt``, ``store.io``.
     """
 
     default_code = "store.io"

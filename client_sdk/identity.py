@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 from collections.abc import Iterable
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from client_sdk._keystore import Strength, load_root, save_root
 from protocol import crypto
 from protocol.ids import RoomId
 from protocol.keys import GenesisKey, RoomKeys, RootSeed
-from protocol.personal import LinkCode, LinkPayload, PersonalKeys, open_link, seal_link
+from protocol.personal import (
+    LinkCode,
+    LinkPayload,
+    LinkRoom,
+    PersonalKeys,
+    open_link,
+    seal_link,
+)
+
+if TYPE_CHECKING:
+    import nacl.public
 
 __all__ = ["Identity"]
 
@@ -97,20 +108,37 @@ class Identity:
         """The keys of this person's personal store (``PERSON_PERSONAL_*``)."""
         return PersonalKeys.derive(self._root.secret)
 
-    def seal_link(self, code: LinkCode, rooms: Iterable[RoomId], *, now: int) -> bytes:
-        """The link offer for ``code``: this root and ``rooms``, sealed under the code."""
-        payload = LinkPayload(root=self._root.secret, rooms=sorted(rooms), made_at=now)
-        return seal_link(code, payload)
+    def seal_link(
+        self,
+        code: LinkCode,
+        rooms: Iterable[LinkRoom],
+        *,
+        hello: nacl.public.PrivateKey,
+        answer_key: bytes,
+        now: int | None = None,
+    ) -> bytes:
+        """The root box for the device that answered ``code`` with ``answer_key``.
+
+        It holds this root and ``rooms`` (with the heads this device verified),
+        sealed for that device alone and padded (:func:`protocol.personal.seal_link`).
+        """
+        heads = sorted(rooms, key=lambda r: r.room)
+        made_at = time.time_ns() // 1_000_000 if now is None else now
+        payload = LinkPayload(root=self._root.secret, heads=heads, made_at=made_at)
+        return seal_link(code, payload, hello=hello, answer_key=answer_key)
 
     @classmethod
-    def open_link(cls, code: LinkCode, box: bytes) -> tuple[Identity, list[RoomId]]:
-        """The identity and room list inside a link offer.
+    def open_link(
+        cls, code: LinkCode, box: bytes, *, answer: nacl.public.PrivateKey, hello_key: bytes
+    ) -> tuple[Identity, list[LinkRoom]]:
+        """The identity and room list (with their verified heads) inside a root box.
 
         Raises:
-            protocol.LinkError: ``link.bad_box`` if the offer does not open under ``code``.
+            protocol.LinkError: ``link.bad_box`` if it does not open for ``answer``,
+                ``link.refused`` if the other device refused.
         """
-        payload = open_link(code, box)
-        return cls(RootSeed(payload.root)), list(payload.rooms)
+        payload = open_link(code, box, answer=answer, hello_key=hello_key)
+        return cls(RootSeed(payload.root)), list(payload.heads)
 
     def store_key(self) -> bytes:
         """The key that encrypts this identity's local store (``PERSON_LOCAL_STORE``)."""

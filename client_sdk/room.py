@@ -187,7 +187,9 @@ class Room:
 
     @property
     def blocked(self) -> bool:
-        """True while :attr:`alarms` is not empty."""
+        """True while :attr:`alarms` is not empty, or while the relay serves this room's
+        log only up to an index before a head this person verified on another device
+        or before a restore (a withheld operation): the room refuses to send."""
         return self._state.blocked
 
     def safety_number(self, member_id: MemberId | str) -> str:

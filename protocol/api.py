@@ -297,7 +297,7 @@ class AccountDeleted(msgspec.Struct, frozen=True, kw_only=True):
 LinkIdField = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern="^[A-Za-z0-9_-]*$")]
 """A link offer's rendezvous id, or a personal document's id: 16 bytes, base64url."""
 
-_LinkBox = Annotated[bytes, msgspec.Meta(min_length=40, max_length=65_536)]
+_LinkBox = Annotated[bytes, msgspec.Meta(min_length=40, max_length=65_536 + 40)]
 _DocBox = Annotated[bytes, msgspec.Meta(min_length=40, max_length=4 * 1024 * 1024)]
 
 

@@ -51,7 +51,9 @@ __all__ = [
     "PERSON_HISTORY",
     "PERSON_LINK_ID",
     "PERSON_LINK_KEY",
+    "PERSON_LINK_SAS",
     "PERSON_LINK_SUM",
+    "PERSON_LOCAL_INDEX",
     "PERSON_LOCAL_STORE",
     "PERSON_MSG_KEY",
     "PERSON_OP_HASH",
@@ -62,6 +64,7 @@ __all__ = [
     "PERSON_POW",
     "PERSON_PUSH_DEVICE",
     "PERSON_ROOM_BOX",
+    "PERSON_ROOM_DEVICE",
     "PERSON_ROOM_FP",
     "PERSON_ROOM_ID",
     "PERSON_ROOM_SIGN",
@@ -74,6 +77,7 @@ __all__ = [
     "blake2b",
     "box_keypair_from_seed",
     "box_public",
+    "box_shared",
     "check_box_key",
     "kdf",
     "passphrase_key",
@@ -121,14 +125,23 @@ PERSON_ROOM_ID: Final = b"hearth-room-id"
 # The SDK's key for its local store (epoch secrets, message plaintext at rest on a
 # device), derived from the root so the recovery phrase alone can reopen a store.
 PERSON_LOCAL_STORE: Final = b"hearth-local"
+# The local store's row keys: a keyed hash of a room, message or member id, so the
+# store names none of them in clear (key: derived from the store key).
+PERSON_LOCAL_INDEX: Final = b"hearth-local-idx"
 # The SDK's name for a device in one room's push registrations: from the device's
 # random id and the room, so the relay cannot link one device's rooms by it.
 PERSON_PUSH_DEVICE: Final = b"hearth-push-dev"
+# A device's id inside the plaintexts it sends in one room: keyed by the device's
+# random secret, so co-members of two rooms cannot match one person's device.
+PERSON_ROOM_DEVICE: Final = b"hearth-room-dev"
 # Linking a device: from the link code's secret S, the rendezvous id the relay files
 # the sealed root under, the key that seals it, and the code's typo checksum.
 PERSON_LINK_ID: Final = b"hearth-link-id"
 PERSON_LINK_KEY: Final = b"hearth-link-key"
 PERSON_LINK_SUM: Final = b"hearth-link-sum"
+# The short code both screens show before the root moves (from S and the two
+# devices' ephemeral X25519 keys).
+PERSON_LINK_SAS: Final = b"hearth-link-sas"
 # The personal store, from the root: the key that authenticates to it (an Ed25519
 # seed, unlinkable to every room key), the key that encrypts its documents, and the
 # key that turns a document's name into the opaque id the relay sees.
@@ -252,6 +265,18 @@ def check_box_key(public: bytes) -> None:
         raise CryptoError("an X25519 key of small order", code="crypto.bad_key") from exc
     if shared == bytes(KEY_BYTES):  # pragma: no cover - libsodium refuses these above
         raise CryptoError("an X25519 key of small order", code="crypto.bad_key")
+
+
+def box_shared(key: nacl.public.PrivateKey, peer_public: bytes) -> bytes:
+    """X25519 between ``key`` and ``peer_public``, hashed (``crypto_box_beforenm``), 32 bytes.
+
+    Raises:
+        CryptoError: ``crypto.bad_key`` for a malformed or low-order peer key.
+    """
+    try:
+        return bytes(nacl.public.Box(key, nacl.public.PublicKey(peer_public)).shared_key())
+    except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError, RuntimeError) as exc:
+        raise CryptoError("cannot agree a key with this key", code="crypto.bad_key") from exc
 
 
 def seal(recipient_public: bytes, plaintext: bytes) -> bytes:

@@ -55,10 +55,14 @@ class PhraseError(HearthError):
 class LinkError(HearthError):
     """Linking a device failed.
 
-    Codes: ``link.bad_code`` (not a link code: length, alphabet, version or
-    checksum), ``link.not_found`` (no offer under this code: mistyped, or never
-    uploaded), ``link.used`` (already claimed once), ``link.expired``,
-    ``link.bad_box`` (the sealed offer does not open under the code).
+    Codes: ``link.bad_code`` (not a link code: length, alphabet or checksum),
+    ``link.version`` (a link code of another format, named in the message),
+    ``link.not_found`` (no offer under this code: mistyped, or never uploaded),
+    ``link.used`` (already claimed once), ``link.expired``,
+    ``link.bad_box`` (a sealed box does not open under the code), ``link.refused``
+    (the other device refused the short code); in the SDK also ``link.taken``
+    (another device answered the code first), ``link.no_claimant`` and
+    ``link.closed`` (a confirm or refuse out of turn).
     """
 
     default_code = "link.bad_code"

@@ -10,11 +10,12 @@ tag is shown by clients as "unsupported message", never guessed at.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
-from protocol.ids import MemberIdField, MessageIdField, RoomIdField
+from protocol import crypto
+from protocol.ids import MemberIdField, MessageIdField, RoomId, RoomIdField
 from protocol.ops import Count, Hash, Sig
 
 __all__ = [
@@ -49,7 +50,10 @@ __all__ = [
     "SupporterStatusBody",
     "TextBody",
     "UnsupportedBody",
+    "room_device_id",
 ]
+
+DEVICE_ID_BYTES: Final = 16
 
 ShortText = Annotated[str, msgspec.Meta(max_length=500)]
 LongText = Annotated[str, msgspec.Meta(max_length=60_000)]
@@ -356,7 +360,8 @@ class Plaintext(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What is encrypted: who (device), which (counter), when, and the body."""
 
     device: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
-    """Random id of the sending device; a person's devices share the room key."""
+    """The sending device's id in this room (:func:`room_device_id`); a person's
+    devices share the room key, so receivers count each device's messages apart."""
     counter: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
     """1, 2, 3 ... per (room, device): a gap means a withheld message."""
     sent_at: Count
@@ -416,3 +421,18 @@ class EraseRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     content: EraseContent
     sig: Sig
+
+
+def room_device_id(device_secret: bytes, room: RoomId) -> bytes:
+    """A device's 16-byte id in the plaintexts it sends in ``room``.
+
+    Keyed BLAKE2b of the room id under the device's random secret (never sent),
+    personalisation ``hearth-room-dev``: stable within a room, so counters per
+    (room, device) work, and unrelated across rooms, so a member of two rooms
+    cannot tell that two pseudonyms share a device.
+    """
+    if len(device_secret) < DEVICE_ID_BYTES:
+        raise ValueError(f"a device secret is at least {DEVICE_ID_BYTES} bytes")
+    return crypto.kdf(
+        device_secret, room.encode("ascii"), person=crypto.PERSON_ROOM_DEVICE, size=DEVICE_ID_BYTES
+    )

@@ -17,11 +17,15 @@ BUCKETS: Final = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 MAX_PLAINTEXT: Final = BUCKETS[-1] - 1
 
 
-def pad(data: bytes) -> bytes:
-    """Pad ``data`` to the smallest bucket holding ``len(data) + 1`` bytes."""
+def pad(data: bytes, *, floor: int = BUCKETS[0]) -> bytes:
+    """Pad ``data`` to the smallest bucket holding ``len(data) + 1`` bytes, at least ``floor``.
+
+    A ``floor`` above the first bucket (a bucket itself) hides more: a device-link
+    offer pads to 8192 bytes at least, whatever number of rooms it lists.
+    """
     need = len(data) + 1
     for size in BUCKETS:
-        if need <= size:
+        if need <= size and size >= floor:
             return data + b"\x80" + bytes(size - need)
     raise EnvelopeError(
         f"a message is at most {MAX_PLAINTEXT} bytes before padding", code="msg.too_large"

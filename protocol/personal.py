@@ -1,12 +1,20 @@
 """A person's devices: link codes, and the encrypted personal store they share.
 
 Linking. An existing device draws a 22-byte secret S and shows it as a *link code*:
-``HL1-`` then S and a 3-byte checksum in Crockford base32 (40 characters in groups
-of 4), fit for a QR code's alphanumeric mode. From S, keyed BLAKE2b derives the
-*rendezvous id* (16 bytes, base64url) under which the relay files the offer, and
-the key that seals it (XChaCha20-Poly1305, the rendezvous id as associated data).
-The relay sees the id and the ciphertext, never S or the key; the new device,
-typing or scanning the code, derives both and claims the offer once.
+``HL2-`` then S and a 3-byte checksum in Crockford base32 (40 characters in groups
+of 4), fit for a QR code's alphanumeric mode. From S, keyed BLAKE2b derives three
+*rendezvous ids* (16 bytes, base64url) under which the relay files one sealed box
+each, claimed once, and the key that seals the first two (XChaCha20-Poly1305, the
+rendezvous id as associated data). The relay sees the ids and the ciphertexts,
+never S or a key. The exchange: the existing device files a *hello* (its
+ephemeral X25519 key); the new device claims it and files an *answer* (its own
+ephemeral key); both compute a six-digit *short code* from S and the two keys and
+show it; only when the person confirms that both screens agree does the existing
+device file the *root box*, sealed under a key from S and the two ephemeral keys'
+Diffie-Hellman, which only the device that made the answer can open. Someone who
+learned the code and answered first shows the existing device a short code that
+the real new device does not show (that device cannot answer: the answer id is
+taken), so the person refuses and the root never moves.
 
 Personal store. From the root seed, with their own personalisations, come an
 Ed25519 key that authenticates to the relay as the store's *owner* (nothing links
@@ -28,36 +36,58 @@ kept as a conflict copy, so no edit is ever lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Final, Literal, final
+from typing import Annotated, Any, Final, Literal, final
 
 import msgspec
+import nacl.public
 import nacl.signing
 
 from protocol import crypto
 from protocol.encoding import canonical, from_msgpack
-from protocol.errors import CryptoError, DecodeError, LinkError
+from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LinkError
 from protocol.ids import MemberId, RoomIdField, b64url_encode, member_id_from_key
+from protocol.ops import Count, Hash
+from protocol.padding import pad, unpad
+from protocol.roomlog import RoomLog, op_hash
 
 __all__ = [
     "DOC_ID_BYTES",
+    "LINK_PAD_FLOOR",
     "LINK_PREFIX",
     "Document",
     "Entry",
+    "LinkAnswer",
     "LinkCode",
+    "LinkHello",
     "LinkPayload",
+    "LinkRefusal",
+    "LinkRoom",
     "MergeRule",
     "PersonalKeys",
+    "VerifiedHead",
+    "check_verified_head",
     "merge",
+    "open_answer",
     "open_document",
+    "open_hello",
     "open_link",
     "pad_document",
+    "seal_answer",
     "seal_document",
+    "seal_hello",
     "seal_link",
+    "short_code",
     "unpad_document",
 ]
 
-LINK_PREFIX: Final = "HL1"
-"""Version prefix of a link code (Hearth link, format 1)."""
+LINK_PREFIX: Final = "HL2"
+"""Version prefix of a link code (Hearth link, format 2).
+
+Format 1 (``HL1``) offers carried bare room ids, unpadded; a code of another
+format is refused (``link.version``), never read as this one."""
+LINK_PAD_FLOOR: Final = 8192
+"""A link offer's plaintext is padded (:func:`protocol.padding.pad`) to at least
+this many bytes, so its size tells nothing of the room count below ~90 rooms."""
 
 _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {"O": 0, "I": 1, "L": 1}
@@ -116,6 +146,12 @@ class LinkCode:
         if not isinstance(text, str) or not text.isascii():
             raise LinkError("a link code is plain ASCII", code="link.bad_code")
         chars = "".join(c for c in text.upper() if c not in " -\t\r\n")
+        if chars[:2] == "HL" and chars[2:3].isdigit() and not chars.startswith(LINK_PREFIX):
+            raise LinkError(
+                f"this is a link code of format {chars[2]}; this SDK reads format"
+                f" {LINK_PREFIX[2:]} only: update the other device",
+                code="link.version",
+            )
         if not chars.startswith(LINK_PREFIX):
             raise LinkError(f"a link code starts with {LINK_PREFIX}-", code="link.bad_code")
         chars = chars[len(LINK_PREFIX) :]
@@ -138,43 +174,204 @@ class LinkCode:
 
     @property
     def rendezvous(self) -> str:
-        """Where the relay files the offer: 16 bytes, base64url (22 characters)."""
-        return b64url_encode(crypto.kdf(self.secret, b"id", person=crypto.PERSON_LINK_ID, size=16))
+        """Where the relay files the hello: 16 bytes, base64url (22 characters)."""
+        return self._id(b"id")
+
+    @property
+    def answer_rendezvous(self) -> str:
+        """Where the relay files the new device's answer."""
+        return self._id(b"answer")
+
+    @property
+    def root_rendezvous(self) -> str:
+        """Where the relay files the root box (or the refusal)."""
+        return self._id(b"root")
+
+    def _id(self, label: bytes) -> str:
+        return b64url_encode(crypto.kdf(self.secret, label, person=crypto.PERSON_LINK_ID, size=16))
 
     def key(self) -> bytes:
-        """The key that seals the offer."""
+        """The key that seals the hello and the answer."""
         return crypto.kdf(self.secret, b"key", person=crypto.PERSON_LINK_KEY)
 
 
-class LinkPayload(msgspec.Struct, frozen=True, kw_only=True):
-    """What the new device receives: the root, and the rooms the person is in."""
+class VerifiedHead(msgspec.Struct, frozen=True, kw_only=True):
+    """A room-log head a device of this person verified: the operation's index and hash.
+
+    A device that takes the room up again (a restore, a linked device) requires
+    the log the relay serves to hold this very operation at this index
+    (:func:`check_verified_head`) before it signs or seals anything there. It may
+    be older than the room's true head, never wrong.
+    """
+
+    index: Count
+    head: Hash
+
+
+class LinkRoom(msgspec.Struct, frozen=True, kw_only=True):
+    """A room in a link offer, with the last head the offering device verified."""
+
+    room: RoomIdField
+    verified: VerifiedHead | None = None
+
+
+_BoxKey = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+
+
+class LinkHello(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="link.hello"):
+    """The existing device's ephemeral X25519 public key (at the hello id)."""
+
+    box_key: _BoxKey
+
+
+class LinkAnswer(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="link.answer"):
+    """The new device's ephemeral X25519 public key (at the answer id)."""
+
+    box_key: _BoxKey
+
+
+class LinkPayload(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="link.root"):
+    """What the new device receives once confirmed: the root, and the rooms the person is in."""
 
     root: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-    rooms: list[RoomIdField] = []
+    heads: list[LinkRoom] = []
     made_at: int = 0
 
 
-def seal_link(code: LinkCode, payload: LinkPayload, rng: crypto.Rng = crypto.random_bytes) -> bytes:
-    """``nonce || XChaCha20-Poly1305(key, canonical(payload), AD = AD_LINK || id)``."""
+class LinkRefusal(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="link.refused"):
+    """The person did not confirm the short code: no root for this answer."""
+
+
+_SHORT_CODE_DIGITS: Final = 6
+
+
+def _seal(key: bytes, link_id: str, data: bytes, floor: int, rng: crypto.Rng) -> bytes:
     nonce = rng(crypto.AEAD_NONCE_BYTES)
-    ad = crypto.AD_LINK + code.rendezvous.encode()
-    return nonce + crypto.aead_encrypt(code.key(), nonce, canonical(payload), ad)
+    plain = pad(data, floor=floor)
+    return nonce + crypto.aead_encrypt(key, nonce, plain, crypto.AD_LINK + link_id.encode())
 
 
-def open_link(code: LinkCode, box: bytes) -> LinkPayload:
-    """Open an offer sealed by :func:`seal_link`.
+def _open(key: bytes, link_id: str, box: bytes, kind: Any) -> Any:
+    nonce, body = box[: crypto.AEAD_NONCE_BYTES], box[crypto.AEAD_NONCE_BYTES :]
+    try:
+        plain = crypto.aead_decrypt(key, nonce, body, crypto.AD_LINK + link_id.encode())
+        return from_msgpack(unpad(plain), kind)
+    except (CryptoError, DecodeError, EnvelopeError) as exc:
+        raise LinkError("the link box does not open under this code", code="link.bad_box") from exc
+
+
+def seal_hello(code: LinkCode, hello: LinkHello, rng: crypto.Rng = crypto.random_bytes) -> bytes:
+    """``nonce || XChaCha20-Poly1305(code.key(), pad(canonical(hello)), AD_LINK || id)``."""
+    return _seal(code.key(), code.rendezvous, canonical(hello), 256, rng)
+
+
+def open_hello(code: LinkCode, box: bytes) -> LinkHello:
+    """Open a hello. Raises :class:`LinkError` ``link.bad_box``."""
+    hello: LinkHello = _open(code.key(), code.rendezvous, box, LinkHello)
+    return hello
+
+
+def seal_answer(code: LinkCode, answer: LinkAnswer, rng: crypto.Rng = crypto.random_bytes) -> bytes:
+    """As :func:`seal_hello`, at the answer id."""
+    return _seal(code.key(), code.answer_rendezvous, canonical(answer), 256, rng)
+
+
+def open_answer(code: LinkCode, box: bytes) -> LinkAnswer:
+    """Open an answer. Raises :class:`LinkError` ``link.bad_box``."""
+    answer: LinkAnswer = _open(code.key(), code.answer_rendezvous, box, LinkAnswer)
+    return answer
+
+
+def short_code(code: LinkCode, hello_key: bytes, answer_key: bytes) -> str:
+    """The six digits both screens show: ``BLAKE2b("sas" || hello || answer; key=S)``.
+
+    Shown as ``123 456``. The existing device confirms only if the new device's
+    screen shows the same digits.
+    """
+    digest = crypto.kdf(
+        code.secret, b"sas" + hello_key + answer_key, person=crypto.PERSON_LINK_SAS, size=8
+    )
+    number = int.from_bytes(digest, "big") % 10**_SHORT_CODE_DIGITS
+    text = f"{number:0{_SHORT_CODE_DIGITS}d}"
+    return f"{text[:3]} {text[3:]}"
+
+
+def _root_key(code: LinkCode, shared: bytes, hello_key: bytes, answer_key: bytes) -> bytes:
+    return crypto.kdf(
+        code.secret, b"root" + shared + hello_key + answer_key, person=crypto.PERSON_LINK_KEY
+    )
+
+
+def seal_link(
+    code: LinkCode,
+    payload: LinkPayload | LinkRefusal,
+    *,
+    hello: nacl.public.PrivateKey,
+    answer_key: bytes,
+    rng: crypto.Rng = crypto.random_bytes,
+) -> bytes:
+    """The root box: ``payload`` sealed for the device that made ``answer_key``.
+
+    The key is ``BLAKE2b("root" || X25519(hello, answer) || hello pub || answer pub;
+    key=S, person=hearth-link-key)``: only the holder of the answer's private key
+    (and of S) opens it, and only the holder of the hello's private key made it.
+    The plaintext is padded to at least :data:`LINK_PAD_FLOOR` bytes (then to the
+    padding buckets), so the box's size does not tell the relay how many rooms the
+    person is in.
 
     Raises:
-        LinkError: ``link.bad_box`` if it does not authenticate or decode.
+        CryptoError: ``crypto.bad_key`` if ``answer_key`` is not a usable key.
     """
-    nonce, body = box[: crypto.AEAD_NONCE_BYTES], box[crypto.AEAD_NONCE_BYTES :]
-    ad = crypto.AD_LINK + code.rendezvous.encode()
+    hello_key = crypto.box_public(hello)
+    key = _root_key(code, crypto.box_shared(hello, answer_key), hello_key, answer_key)
+    return _seal(key, code.root_rendezvous, canonical(payload), LINK_PAD_FLOOR, rng)
+
+
+def open_link(
+    code: LinkCode, box: bytes, *, answer: nacl.public.PrivateKey, hello_key: bytes
+) -> LinkPayload:
+    """Open the root box sealed by :func:`seal_link` for ``answer``.
+
+    Raises:
+        LinkError: ``link.bad_box`` if it does not authenticate or decode,
+            ``link.refused`` if the person refused this answer.
+    """
+    answer_key = crypto.box_public(answer)
     try:
-        return from_msgpack(crypto.aead_decrypt(code.key(), nonce, body, ad), LinkPayload)
-    except (CryptoError, DecodeError) as exc:
+        shared = crypto.box_shared(answer, hello_key)
+    except CryptoError as exc:
+        raise LinkError("the hello's key is not usable", code="link.bad_box") from exc
+    key = _root_key(code, shared, hello_key, answer_key)
+    got: LinkPayload | LinkRefusal = _open(
+        key, code.root_rendezvous, box, LinkPayload | LinkRefusal
+    )
+    if isinstance(got, LinkRefusal):
         raise LinkError(
-            "the link offer does not open under this code", code="link.bad_box"
-        ) from exc
+            "the other device refused: its short code did not match", code="link.refused"
+        )
+    return got
+
+
+def check_verified_head(log: RoomLog, verified: VerifiedHead) -> None:
+    """Require ``log`` (verified) to hold the operation ``verified`` names, at its index.
+
+    Raises:
+        ForkDetected: ``log.behind_verified_head`` if the log ends before that
+            index (the relay serves a prefix: an operation this person already
+            verified, a removal perhaps, is withheld), ``log.fork`` if another
+            operation stands at that index.
+    """
+    if log.index < verified.index:
+        raise ForkDetected(
+            f"the relay serves the log up to index {log.index}, but this person had"
+            f" verified it up to index {verified.index}",
+            code="log.behind_verified_head",
+        )
+    if op_hash(log.ops[verified.index]) != verified.head:
+        raise ForkDetected(
+            f"the operation at index {verified.index} is not the one this person verified",
+            code="log.fork",
+        )
 
 
 # -- the personal store's keys -------------------------------------------------

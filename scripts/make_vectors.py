@@ -71,6 +71,7 @@ from protocol.messages import (
     ReportContent,
     SupportRequestContent,
     TextBody,
+    room_device_id,
 )
 from protocol.ops import (
     AddOp,
@@ -90,6 +91,18 @@ from protocol.ops import (
     RotateOp,
     Share,
     UnbanOp,
+)
+from protocol.personal import (
+    LinkAnswer,
+    LinkCode,
+    LinkHello,
+    LinkPayload,
+    LinkRoom,
+    VerifiedHead,
+    seal_answer,
+    seal_hello,
+    seal_link,
+    short_code,
 )
 from protocol.signing import canonical_origin, sign_erase, sign_report, sign_support_request
 
@@ -277,6 +290,58 @@ def _room_keys(keys: RoomKeys) -> dict[str, Any]:
     }
 
 
+# -- device links --------------------------------------------------------------------------
+
+
+def build_device_link() -> dict[str, Any]:
+    rng = DetRng("device-link")
+    code = LinkCode(rng(22))
+    hello = crypto.box_keypair_from_seed(rng(32))
+    answer = crypto.box_keypair_from_seed(rng(32))
+    hello_pub, answer_pub = crypto.box_public(hello), crypto.box_public(answer)
+    room = root_of("owner").genesis(rng(16)).room
+    payload = LinkPayload(
+        root=root_of("alice").secret,
+        heads=[LinkRoom(room=room, verified=VerifiedHead(index=7, head=rng(32)))],
+        made_at=T0,
+    )
+    shared = crypto.box_shared(hello, answer_pub)
+    return {
+        "description": (
+            "A device link (protocol.md 15.1): ids R1/R2/R3 = base64url(BLAKE2b(data='id'/"
+            "'answer'/'root', key=S, person='hearth-link-id', 16 bytes)); K = BLAKE2b('key', "
+            "key=S, person='hearth-link-key'); short code = u64be(BLAKE2b('sas' || hello || "
+            "answer, key=S, person='hearth-link-sas', 8 bytes)) mod 10^6 as 'ddd ddd'; root "
+            "key = BLAKE2b('root' || crypto_box_beforenm(hello, answer) || hello || answer, "
+            "key=S, person='hearth-link-key'); boxes = nonce || XChaCha20-Poly1305(key, "
+            "pad(canonical(value), floor), AD = AD_LINK || id), floor 256 (hello, answer) or "
+            "8192 (root); nonces from DetRng('device-link/box')."
+        ),
+        "secret": code.secret.hex(),
+        "code": code.text,
+        "hello_seed": bytes(hello).hex(),
+        "answer_seed": bytes(answer).hex(),
+        "hello_public": hello_pub.hex(),
+        "answer_public": answer_pub.hex(),
+        "hello_id": code.rendezvous,
+        "answer_id": code.answer_rendezvous,
+        "root_id": code.root_rendezvous,
+        "code_key": code.key().hex(),
+        "shared": shared.hex(),
+        "short_code": short_code(code, hello_pub, answer_pub),
+        "payload": wire(payload),
+        "hello_box": seal_hello(
+            code, LinkHello(box_key=hello_pub), DetRng("device-link/box")
+        ).hex(),
+        "answer_box": seal_answer(
+            code, LinkAnswer(box_key=answer_pub), DetRng("device-link/box")
+        ).hex(),
+        "root_box": seal_link(
+            code, payload, hello=hello, answer_key=answer_pub, rng=DetRng("device-link/box")
+        ).hex(),
+    }
+
+
 # -- epochs --------------------------------------------------------------------------------
 
 
@@ -390,7 +455,8 @@ def build_messages() -> dict[str, Any]:
     room = root_of("owner").genesis(rng(16)).room
     sender = root_of("alice").room_keys(room)
     epoch_secret = rng(32)
-    device = rng(16)
+    device_secret = rng(16)
+    device = room_device_id(device_secret, room)
     bodies: list[Body] = [
         TextBody(text="Today was hard, but I went outside.", content_warning="low mood"),
         ReactionBody(target=new_message_id(rng), emoji="\U0001faf6"),
@@ -416,6 +482,7 @@ def build_messages() -> dict[str, Any]:
                 "room": room,
                 "sender": sender.member,
                 "epoch_secret": epoch_secret.hex(),
+                "device_secret": device_secret.hex(),
                 "key": message_key(epoch_secret).hex(),
                 "plaintext": wire(plaintext),
                 "plaintext_canonical": canonical(plaintext).hex(),
@@ -435,7 +502,9 @@ def build_messages() -> dict[str, Any]:
             "padded = pad(canonical(plaintext)) (0x80 then zeros to the next of 256, 512, "
             "... 65536 bytes); ciphertext = XChaCha20-Poly1305-IETF(key, nonce, padded, "
             "AD = CTX_MSG_AD || canonical(header)); signature = Ed25519 by the sender over "
-            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret)."
+            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret); "
+            "plaintext.device = BLAKE2b(key=device_secret, data=room, "
+            "person='hearth-room-dev', 16 bytes)."
         ),
         "rng": RNG_DOC,
         "vectors": vectors,
@@ -1225,7 +1294,7 @@ def build() -> dict[str, Any]:
     """Every vector file's content, by file name."""
     messages = build_messages()
     return {
-        "keys.json": build_keys(),
+        "keys.json": {**build_keys(), "device_link": build_device_link()},
         "signatures.json": build_signatures(messages),
         "epochs.json": build_epochs(),
         "messages.json": messages,

@@ -18,9 +18,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from client_sdk import HearthClient
 
 _FAST_RATES = {
     f"HEARTH_RATE_{bucket}": "1000/5000"
@@ -123,3 +126,17 @@ def relay(tmp_path: Path) -> Iterator[RelayProcess]:
         yield process
     finally:
         process.stop()
+
+
+async def link_device(
+    old: HearthClient, base_url: str, store_path: Path, **options: Any
+) -> HearthClient:
+    """Link a new device to ``old``'s identity as a person would: compare, then confirm.
+
+    Returns the new device's client, not yet opened.
+    """
+    offer = await old.offer_link()
+    pending = await HearthClient.begin_link(base_url, offer.code, store_path=store_path, **options)
+    assert await offer.claimant_code() == pending.short_code  # both screens agree
+    await offer.confirm()
+    return await pending.finish()

@@ -27,7 +27,7 @@ from client_sdk import (
     Room,
 )
 from protocol.personal import LinkCode
-from tests.client_sdk.conftest import RelayProcess
+from tests.client_sdk.conftest import RelayProcess, link_device
 from tests.client_sdk.test_client import Watcher, until
 
 Opened = Callable[[HearthClient], Awaitable[HearthClient]]
@@ -71,17 +71,20 @@ async def test_link_chat_and_notes_across_two_devices(
     await phone.personal.notes.add("slept badly, 4/10", kind="mood")
 
     # -- link the laptop -------------------------------------------------------
-    code = await phone.link_code()
-    assert code.startswith("HL1-")
+    offer = await phone.offer_link()
+    code = offer.code
+    assert code.startswith("HL2-")
     assert len(LinkCode.parse(code).secret) * 8 >= 128
-    laptop = await opened(
-        await HearthClient.link(
-            relay.url,
-            code.lower().replace("-", " "),
-            store_path=tmp_path / "laptop.db",
-            reconnect_delay=(0.05, 0.5),
-        )
+    pending = await HearthClient.begin_link(
+        relay.url,
+        code.lower().replace("-", " "),
+        store_path=tmp_path / "laptop.db",
+        reconnect_delay=(0.05, 0.5),
     )
+    # Both screens show the same short code; the person confirms on the phone.
+    assert await offer.claimant_code() == pending.short_code
+    await offer.confirm()
+    laptop = await opened(await pending.finish())
     assert laptop.identity == alice
     laptop_events = Watcher(laptop)
     await laptop.sync()
@@ -93,14 +96,14 @@ async def test_link_chat_and_notes_across_two_devices(
 
     # The code is spent: a second claim, and a mistyped one, fail with stable codes.
     with pytest.raises(LinkError) as used:
-        await HearthClient.link(relay.url, code, store_path=tmp_path / "thief.db")
+        await HearthClient.begin_link(relay.url, code, store_path=tmp_path / "thief.db")
     assert used.value.code == "link.used"
     typo = code[:-1] + ("0" if code[-1] != "0" else "1")
     with pytest.raises(LinkError) as bad:
-        await HearthClient.link(relay.url, typo, store_path=tmp_path / "typo.db")
+        await HearthClient.begin_link(relay.url, typo, store_path=tmp_path / "typo.db")
     assert bad.value.code == "link.bad_code"
     with pytest.raises(LinkError) as unknown:
-        await HearthClient.link(
+        await HearthClient.begin_link(
             relay.url, LinkCode.generate().text, store_path=tmp_path / "none.db"
         )
     assert unknown.value.code == "link.not_found"
@@ -140,10 +143,7 @@ async def test_offline_edits_on_both_devices_reconcile(
     phone = await opened(_client(relay, alice, tmp_path / "phone.db", live=False))
     shared = await phone.personal.notes.add("plan v1", kind="safety_plan")
     gone = await phone.personal.notes.add("to be removed")
-    code = await phone.link_code()
-    laptop = await opened(
-        await HearthClient.link(relay.url, code, store_path=tmp_path / "laptop.db", live=False)
-    )
+    laptop = await opened(await link_device(phone, relay.url, tmp_path / "laptop.db", live=False))
     await laptop.sync()
     await phone.sync()
     assert len(await laptop.personal.notes.list()) == 2
@@ -203,10 +203,14 @@ async def test_relay_database_holds_no_root_and_no_notes(
     secret_note = "my safety plan: the blue notebook under the bed"
     await phone.personal.notes.add(secret_note, title="Safety plan", kind="safety_plan")
     await phone.personal.settings.set("nickname", "quiet-otter-setting")
-    code = await phone.link_code()
-    laptop = await opened(
-        await HearthClient.link(relay.url, code, store_path=tmp_path / "laptop.db", live=False)
+    offer = await phone.offer_link()
+    code = offer.code
+    pending = await HearthClient.begin_link(
+        relay.url, code, store_path=tmp_path / "laptop.db", live=False
     )
+    assert await offer.claimant_code() == pending.short_code
+    await offer.confirm()
+    laptop = await opened(await pending.finish())
     await laptop.sync()
     assert [n.text for n in await laptop.personal.notes.list()] == [secret_note]
     relay.stop()
@@ -222,7 +226,12 @@ async def test_relay_database_holds_no_root_and_no_notes(
         assert owners == {alice.personal_keys().member}
         members = {r[0] for r in db.execute("SELECT member FROM members")}
         assert not owners & members
-        assert {r[0] for r in db.execute("SELECT owner FROM link_offers")} == owners
+        # The hello and the root box are filed by the store's owner key; the answer
+        # by a throwaway key of the new device's, in no room either.
+        offer_owners = {r[0] for r in db.execute("SELECT owner FROM link_offers")}
+        assert owners < offer_owners
+        assert len(offer_owners - owners) == 1
+        assert not offer_owners & members
     root = alice._root.secret
     for needle in (
         secret_note.encode(),

@@ -18,7 +18,6 @@ import pytest
 
 from client_sdk import (
     BlockError,
-    HearthClient,
     Identity,
     InviteError,
     MemberRemoved,
@@ -29,7 +28,7 @@ from client_sdk import (
     SupportClaimed,
     SupportRequested,
 )
-from tests.client_sdk.conftest import RelayProcess
+from tests.client_sdk.conftest import RelayProcess, link_device
 from tests.client_sdk.test_client import (
     OpenClient,
     Watcher,
@@ -229,10 +228,7 @@ async def test_a_block_made_on_one_device_applies_on_the_other(
     open_client: OpenClient, relay: RelayProcess, tmp_path: Path
 ) -> None:
     (a, _, _), (ra, rb, rc), (_, wb, _) = await group_of_three(open_client)
-    code = await a.link_code()
-    laptop = await HearthClient.link(
-        relay.url, code, store_path=tmp_path / "laptop.db", reconnect_delay=(0.05, 0.5)
-    )
+    laptop = await link_device(a, relay.url, tmp_path / "laptop.db", reconnect_delay=(0.05, 0.5))
     async with laptop:
         wlaptop = Watcher(laptop)
         await laptop.sync()

@@ -35,6 +35,8 @@ from protocol.errors import EnvelopeError, LogError
 from protocol.ids import RoomId
 from protocol.messages import Envelope, EraseRequest, Plaintext, ProfileBody, RulesBody, TextBody
 from protocol.ops import Policy, SignedOp
+from protocol.personal import VerifiedHead
+from protocol.roomlog import op_hash
 from protocol.signing import InviteKey, sign_delete, sign_erase
 
 T0 = 1_767_225_600_000
@@ -825,3 +827,56 @@ def test_history_served_above_the_floor_is_refused_and_the_floor_only_goes_down(
     assert [(a.kind, a.code) for a in alarms(step.items)] == [("bad_message", "msg.replay")]
     assert texts(step.items) == []
     assert carol.state.floor == 1  # nothing in its place: the walk ends
+
+
+def _after_removal(room):  # type: ignore[no-untyped-def]
+    """Alice removes Carol; return the prefix before it and the head Alice verified after."""
+    seq, alice, _, carol = room
+    prefix = list(seq.log.ops)
+    alice.commit(seq, alice.state.remove_op(carol.id, now=T0))
+    mark = VerifiedHead(index=alice.state.log.index, head=alice.state.log.head)
+    return seq, alice, prefix, mark
+
+
+def _restored(alice: Person, ops: list[SignedOp]) -> RoomState:
+    state = RoomState(alice.state.keys)
+    for op in ops:
+        assert not alarms(state.apply_op(op).items)
+    return state
+
+
+def test_a_log_behind_a_pinned_head_blocks_until_it_reaches_it(room) -> None:  # type: ignore[no-untyped-def]
+    seq, alice, prefix, mark = _after_removal(room)
+    restored = _restored(alice, prefix)
+    step = restored.pin(mark)
+    assert [a.code for a in alarms(step.items)] == ["log.behind_verified_head"]
+    assert restored.blocked
+    assert restored.verified_head is None  # nothing to publish from a doubtful log
+    restored.acknowledge()
+    with pytest.raises(RoomBlocked):
+        restored.require_sendable()
+    with pytest.raises(RoomBlocked):
+        restored.rotate_op(now=T0)  # would seal to Carol, whom the prefix still lists
+    # The snapshot keeps the pin: a restart does not forget it.
+    again = RoomState.restore(alice.state.keys, prefix, restored.secrets, restored.snapshot())
+    assert again.blocked
+    # The relay serves the rest: the room goes on.
+    assert not alarms(again.apply_op(seq.log.ops[-1]).items)
+    assert not again.blocked
+    again.require_sendable()
+    assert again.verified_head == mark
+
+
+def test_another_operation_at_a_pinned_index_freezes_the_room(room) -> None:  # type: ignore[no-untyped-def]
+    _, alice, prefix, mark = _after_removal(room)
+    other = _restored(alice, prefix)
+    forked = _restored(alice, [*prefix, other.rotate_op(now=T0)])
+    step = forked.pin(mark)
+    assert [(a.kind, a.code) for a in alarms(step.items)] == [("fork", "log.fork")]
+    assert forked.frozen
+    with pytest.raises(RoomBlocked):
+        forked.require_sendable()
+    # A head the log holds raises nothing.
+    fine = _restored(alice, [*prefix])
+    assert not alarms(fine.pin(VerifiedHead(index=1, head=op_hash(prefix[1]))).items)
+    assert not fine.blocked

@@ -7,22 +7,36 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import crypto
-from protocol.errors import CryptoError, LinkError
+from protocol.errors import CryptoError, ForkDetected, LinkError
 from protocol.keys import RootSeed
 from protocol.personal import (
+    LINK_PAD_FLOOR,
     Document,
     Entry,
+    LinkAnswer,
     LinkCode,
+    LinkHello,
     LinkPayload,
+    LinkRefusal,
+    LinkRoom,
     PersonalKeys,
+    VerifiedHead,
+    check_verified_head,
     merge,
+    open_answer,
     open_document,
+    open_hello,
     open_link,
     pad_document,
+    seal_answer,
     seal_document,
+    seal_hello,
     seal_link,
+    short_code,
     unpad_document,
 )
+from protocol.roomlog import RoomLog, op_hash
+from tests.protocol.builders import Room
 
 ROOT = bytes(range(32))
 
@@ -30,7 +44,7 @@ ROOT = bytes(range(32))
 def test_link_code_round_trips_and_is_qr_alphanumeric() -> None:
     code = LinkCode.generate()
     text = code.text
-    assert text.startswith("HL1-")
+    assert text.startswith("HL2-")
     assert set(text) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ-HL")
     assert len(code.secret) * 8 >= 128
     assert LinkCode.parse(text) == code
@@ -45,8 +59,8 @@ def test_link_code_round_trips_and_is_qr_alphanumeric() -> None:
     "mangle",
     [
         lambda t: t[:-1],  # too short
-        lambda t: "HL2" + t[3:],  # another version
-        lambda t: t.replace("HL1-", ""),  # no version
+        lambda t: "HX2" + t[3:],  # not a version
+        lambda t: t.replace("HL2-", ""),  # no version
         lambda t: t[:-1] + "U",  # outside the alphabet
         lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # a typo: checksum
         lambda t: t + "é",
@@ -59,16 +73,63 @@ def test_bad_link_codes_are_typed(mangle: object) -> None:
     assert info.value.code == "link.bad_code"
 
 
-def test_link_offer_opens_only_under_its_code() -> None:
-    code = LinkCode.generate()
-    box = seal_link(code, LinkPayload(root=ROOT, rooms=["A" * 32], made_at=5))
-    assert open_link(code, box) == LinkPayload(root=ROOT, rooms=["A" * 32], made_at=5)
+@pytest.mark.parametrize("version", ["HL1", "HL3"])
+def test_a_link_code_of_another_format_is_refused_naming_it(version: str) -> None:
+    text = version + LinkCode.generate().text[3:]
     with pytest.raises(LinkError) as info:
-        open_link(LinkCode.generate(), box)
+        LinkCode.parse(text)
+    assert info.value.code == "link.version"
+    assert f"format {version[2]}" in info.value.message
+
+
+def _heads(n: int) -> list[LinkRoom]:
+    return [
+        LinkRoom(room=f"{i:032d}", verified=VerifiedHead(index=i * 1000, head=bytes([i]) * 32))
+        for i in range(n)
+    ]
+
+
+def test_the_root_opens_only_for_the_answer_it_was_sealed_to() -> None:
+    code = LinkCode.generate()
+    hello, answer, other = (crypto.box_keypair_from_seed(crypto.random_bytes(32)) for _ in range(3))
+    hello_pub, answer_pub = crypto.box_public(hello), crypto.box_public(answer)
+    # The new device opens the hello, the existing device the answer; both see one code.
+    assert open_hello(code, seal_hello(code, LinkHello(box_key=hello_pub))).box_key == hello_pub
+    sealed_answer = seal_answer(code, LinkAnswer(box_key=answer_pub))
+    assert open_answer(code, sealed_answer).box_key == answer_pub
+    shown = short_code(code, hello_pub, answer_pub)
+    assert len(shown) == 7
+    assert shown[3] == " "
+    assert shown.replace(" ", "").isdigit()
+
+    payload = LinkPayload(root=ROOT, heads=_heads(1), made_at=5)
+    box = seal_link(code, payload, hello=hello, answer_key=answer_pub)
+    assert open_link(code, box, answer=answer, hello_key=hello_pub) == payload
+    assert ROOT not in box
+    # Someone with the code but another answer key (one who answered) cannot open it...
+    with pytest.raises(LinkError) as info:
+        open_link(code, box, answer=other, hello_key=hello_pub)
     assert info.value.code == "link.bad_box"
     with pytest.raises(LinkError):
-        open_link(code, box[:-1] + bytes([box[-1] ^ 1]))
-    assert ROOT not in box
+        open_link(LinkCode.generate(), box, answer=answer, hello_key=hello_pub)
+    flipped = box[:-1] + bytes([box[-1] ^ 1])
+    with pytest.raises(LinkError):
+        open_link(code, flipped, answer=answer, hello_key=hello_pub)
+    # ...nor forge a root box without the hello's private key.
+    forged = seal_link(code, payload, hello=other, answer_key=answer_pub)
+    with pytest.raises(LinkError):
+        open_link(code, forged, answer=answer, hello_key=hello_pub)
+    refused = seal_link(code, LinkRefusal(), hello=hello, answer_key=answer_pub)
+    with pytest.raises(LinkError) as no:
+        open_link(code, refused, answer=answer, hello_key=hello_pub)
+    assert no.value.code == "link.refused"
+
+
+def test_the_short_code_differs_for_another_answer() -> None:
+    code = LinkCode.generate()
+    hello = crypto.random_bytes(32)
+    codes = {short_code(code, hello, crypto.random_bytes(32)) for _ in range(50)}
+    assert len(codes) > 45
 
 
 def test_personal_keys_are_unlinkable_to_room_keys() -> None:
@@ -174,3 +235,37 @@ def test_merge_loses_no_edit_under_keep(
         for key, entry in side.entries.items():
             if entry.value is not None and base.entries.get(key) != entry:
                 assert any(e.value == entry.value for e in kept), (key, entry)
+
+
+def test_a_link_offer_is_the_same_size_for_1_room_and_for_60() -> None:
+    code = LinkCode.generate()
+    hello = crypto.box_keypair_from_seed(crypto.random_bytes(32))
+    answer = crypto.random_bytes(32)
+    sizes = {
+        len(
+            seal_link(code, LinkPayload(root=ROOT, heads=_heads(n)), hello=hello, answer_key=answer)
+        )
+        for n in (0, 1, 20, 60)
+    }
+    assert sizes == {crypto.AEAD_NONCE_BYTES + LINK_PAD_FLOOR + crypto.AEAD_TAG_BYTES}
+
+
+def test_a_verified_head_must_stand_at_its_index_in_the_served_log() -> None:
+    room = Room()
+    room.add("owner", "bob")
+    room.add("owner", "carol")
+    prefix = RoomLog.from_ops(room.log.ops)
+    room.remove("owner", "carol")
+    mark = VerifiedHead(index=room.log.index, head=room.log.head)
+    check_verified_head(room.log, mark)  # the whole log: fine
+    check_verified_head(room.log, VerifiedHead(index=1, head=op_hash(room.log.ops[1])))
+    with pytest.raises(ForkDetected) as behind:
+        check_verified_head(prefix, mark)  # served without the removal
+    assert behind.value.code == "log.behind_verified_head"
+    other = Room(nonce=room.nonce)
+    other.add("owner", "dave")
+    other.add("owner", "erin")
+    other.rotate("owner")
+    with pytest.raises(ForkDetected) as fork:
+        check_verified_head(other.log, mark)  # another history of the same length
+    assert fork.value.code == "log.fork"

@@ -59,8 +59,17 @@ from protocol.messages import (
     Plaintext,
     ReportContent,
     SupportRequestContent,
+    room_device_id,
 )
 from protocol.ops import Binding, Commit, GenesisStatement, InviteProof, OpContent
+from protocol.personal import (
+    LinkCode,
+    LinkPayload,
+    open_answer,
+    open_hello,
+    open_link,
+    short_code,
+)
 from protocol.signing import canonical_origin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -192,12 +201,35 @@ def check_keys(doc: dict[str, Any]) -> None:
         digest = crypto.blake2b(data, person=b"hearth-room-fp", size=60)
         assert _digit_groups(digest) == entry["digits"]
         assert room_fingerprint(room, index, head) == entry["digits"]
+    check_device_link(doc["device_link"])
 
 
 def _digit_groups(digest: bytes) -> str:
     """Each 5-byte chunk, big-endian, modulo 100 000, as 5 digits; groups joined by spaces."""
     chunks = [digest[i : i + 5] for i in range(0, len(digest), 5)]
     return " ".join(f"{int.from_bytes(c, 'big') % 100_000:05d}" for c in chunks)
+
+
+def check_device_link(v: dict[str, Any]) -> None:
+    code = LinkCode.parse(v["code"])
+    assert code.secret == h(v["secret"])
+    hello = crypto.box_keypair_from_seed(h(v["hello_seed"]))
+    answer = crypto.box_keypair_from_seed(h(v["answer_seed"]))
+    assert crypto.box_public(hello) == h(v["hello_public"])
+    assert crypto.box_public(answer) == h(v["answer_public"])
+    assert (code.rendezvous, code.answer_rendezvous, code.root_rendezvous) == (
+        v["hello_id"],
+        v["answer_id"],
+        v["root_id"],
+    )
+    assert code.key() == h(v["code_key"])
+    assert crypto.box_shared(answer, h(v["hello_public"])) == h(v["shared"])
+    assert short_code(code, h(v["hello_public"]), h(v["answer_public"])) == v["short_code"]
+    assert open_hello(code, h(v["hello_box"])).box_key == h(v["hello_public"])
+    assert open_answer(code, h(v["answer_box"])).box_key == h(v["answer_public"])
+    payload = open_link(code, h(v["root_box"]), answer=answer, hello_key=h(v["hello_public"]))
+    assert payload == decode(v["payload"], LinkPayload)
+    assert len(h(v["root_box"])) == 24 + 8192 + 16
 
 
 PAYLOAD_TYPES: dict[str, Any] = {
@@ -290,6 +322,7 @@ def check_messages(doc: dict[str, Any]) -> None:
         assert padded == h(v["padded"])
         assert len(padded) in BUCKETS
         plaintext = decode(v["plaintext"], Plaintext)
+        assert plaintext.device == room_device_id(h(v["device_secret"]), v["room"])
         assert unpad(padded) == canonical(plaintext) == h(v["plaintext_canonical"])
         assert h(v["signed_bytes"]) == crypto.CTX_MSG + header + envelope.ciphertext
         crypto.verify(

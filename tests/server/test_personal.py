@@ -25,12 +25,12 @@ from protocol.personal import (
     Document,
     Entry,
     LinkCode,
-    LinkPayload,
+    LinkHello,
     PersonalKeys,
     open_document,
-    open_link,
+    open_hello,
     seal_document,
-    seal_link,
+    seal_hello,
 )
 from server.retention import Retention
 from tests.server.conftest import Relay
@@ -47,7 +47,7 @@ def _b64(data: bytes) -> str:
 
 
 async def _offer(relay: Relay, token: str, code: LinkCode, root: bytes) -> int:
-    box = seal_link(code, LinkPayload(root=root, rooms=[]))
+    box = seal_hello(code, LinkHello(box_key=root))
     r = await post(relay.http, "/v1/links", {"id": code.rendezvous, "box": _b64(box)}, token)
     return r.status_code if r.status_code != 201 else -from_json(r.content, LinkOffered).expires_at
 
@@ -68,7 +68,7 @@ async def test_link_offer_is_claimed_once(relay: Relay, clock: Clock) -> None:
     status, box = await _claim(relay, code.rendezvous)
     assert status == 200
     assert isinstance(box, bytes)
-    assert open_link(code, box).root == root
+    assert open_hello(code, box).box_key == root
     assert await _claim(relay, code.rendezvous) == (410, "link.used")
     assert await _claim(relay, LinkCode.generate().rendezvous) == (404, "link.not_found")
     assert await _claim(relay, "not-an-id") == (404, "link.not_found")
@@ -104,7 +104,7 @@ async def test_link_offer_expires_and_loses_its_ciphertext(relay: Relay, clock: 
 
 async def test_link_offers_need_a_session_and_are_capped(relay: Relay) -> None:
     code = LinkCode.generate()
-    box = _b64(seal_link(code, LinkPayload(root=bytes(32))))
+    box = _b64(seal_hello(code, LinkHello(box_key=bytes(32))))
     r = await post(relay.http, "/v1/links", {"id": code.rendezvous, "box": box})
     assert (r.status_code, error(r).code) == (401, "auth.required")
     token = (await login(relay.http, _keys(), create=False)).token  # type: ignore[arg-type]
