@@ -61,7 +61,7 @@ from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
 from protocol.ids import MemberId, RoomId
 from server.auth import Authenticator
-from server.errors import RelayError, StorageError, close_code
+from server.errors import CLOSE_NORMAL, RelayError, StorageError, closing_code
 from server.hub import personal_channel
 from server.ratelimit import RateLimiter, address_subject, key_subject
 from server.relay import Relay
@@ -92,12 +92,20 @@ def token_in_query(query: bytes | str) -> bool:
 
 
 class _Closing(Exception):
-    """Close the connection with a code from the error table."""
+    """Close the connection with the close code the error table gives ``code``.
 
-    def __init__(self, code: str, message: str, close: int) -> None:
+    ``otherwise`` names the code whose close code applies if ``code`` closes no stream.
+    """
+
+    def __init__(self, code: str, message: str, *, otherwise: str | None = None) -> None:
         super().__init__(message)
         self.code = code
-        self.close = close
+        self.close = closing_code(code, otherwise=otherwise or code)
+
+
+def _close_pair(code: str) -> tuple[int, str]:
+    """How a stream closes on ``code``: its close code from the error table, and the code."""
+    return closing_code(code, otherwise=code), code
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +180,7 @@ class _Outbox:
             self._wake.clear()
             await self._wake.wait()
         if self.behind:
-            raise _Closing("stream.behind", "resume from your positions", 4409)
+            raise _Closing("stream.behind", "resume from your positions")
         item = self._items.popleft()
         if isinstance(item, _Live):
             self._live -= 1
@@ -352,7 +360,7 @@ class _Connection:
                 "subscribe", address_subject(self.address), *map(key_subject, self.members)
             )
         except RelayError as exc:
-            raise _Closing(exc.code, exc.message, 4429) from exc
+            raise _Closing(exc.code, exc.message, otherwise="rate.limited") from exc
         for room, position in positions.items():
             if room in self.rooms:
                 continue
@@ -431,16 +439,16 @@ def _event_frame_prefix(room: RoomId) -> bytes:
 async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> ClientFrame:
     message = await socket.receive()
     if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(detail="client closed", code=message.get("code", 1000))
+        raise WebSocketDisconnect(detail="client closed", code=message.get("code", CLOSE_NORMAL))
     text = message.get("text")
     if not isinstance(text, str):
-        raise _Closing("wire.malformed", "frames are JSON text", 4400)
+        raise _Closing("wire.malformed", "frames are JSON text")
     if len(text) > limit or len(text.encode("utf-8")) > limit:
-        raise _Closing("request.too_large", "frame too large", 1009)
+        raise _Closing("request.too_large", "frame too large")
     try:
         return from_json(text, ClientFrame)  # type: ignore[arg-type]
     except HearthError as exc:
-        raise _Closing("wire.malformed", exc.message[:120], 4400) from exc
+        raise _Closing("wire.malformed", exc.message[:120]) from exc
 
 
 async def _authenticate(
@@ -450,9 +458,9 @@ async def _authenticate(
         async with asyncio.timeout(relay.config.auth_timeout):
             frame = await _receive(socket, relay.config.max_frame_bytes)
     except TimeoutError as exc:
-        raise _Closing("auth.required", "authenticate in the first frame", 4401) from exc
+        raise _Closing("auth.required", "authenticate in the first frame") from exc
     if not isinstance(frame, AuthFrame):
-        raise _Closing("auth.required", "the first frame must be auth", 4401)
+        raise _Closing("auth.required", "the first frame must be auth")
     members: list[MemberId] = []
     try:
         for token in frame.tokens:
@@ -460,7 +468,7 @@ async def _authenticate(
             if record.member not in members:
                 members.append(record.member)
     except RelayError as exc:
-        raise _Closing(exc.code, exc.message, close_code(exc.code) or 4401) from exc
+        raise _Closing(exc.code, exc.message, otherwise="auth.invalid") from exc
     return members, frame.batch
 
 
@@ -474,10 +482,10 @@ async def serve_stream(
     address = socket.client.host if socket.client else None
     await socket.accept()
     connection: _Connection | None = None
-    close = (1000, "")
+    close = (CLOSE_NORMAL, "")
     try:
         if token_in_query(socket.scope.get("query_string", b"")):
-            raise _Closing("auth.token_in_url", "never put a token in a URL", 4401)
+            raise _Closing("auth.token_in_url", "never put a token in a URL")
         members, batch = await _authenticate(socket, relay, auth)
         connection = _Connection(socket, relay, limiter, members, address, batch=batch)
         relay.presence.connected(members)  # no push to these keys' devices meanwhile
@@ -496,7 +504,7 @@ async def serve_stream(
     except WebSocketDisconnect:
         return
     except StorageError:
-        close = (1011, "storage.unavailable")
+        close = _close_pair("storage.unavailable")
     finally:
         if connection is not None:
             connection.detach()
@@ -522,7 +530,7 @@ async def _run(connection: _Connection) -> tuple[int, str]:
             task.cancel()
         await asyncio.gather(reader, pump, return_exceptions=True)
     if connection.outbox.behind:
-        return 4409, "stream.behind"
+        return _close_pair("stream.behind")
     first = next(iter(done))
     if first.cancelled():
         raise WebSocketDisconnect(detail="closed")
@@ -534,4 +542,4 @@ async def _run(connection: _Connection) -> tuple[int, str]:
     if isinstance(exc, StorageError):
         raise exc
     _log.error("stream failed: %s", type(exc).__name__)
-    return 1011, "internal"
+    return _close_pair("internal")
