@@ -63,6 +63,8 @@ from protocol.ids import MemberId, RoomId
 from server.auth import Authenticator
 from server.errors import CLOSE_NORMAL, RelayError, StorageError, closing_code
 from server.hub import personal_channel
+from server.personal import PersonalStore
+from server.presence import Presence
 from server.ratelimit import RateLimiter, address_subject, key_subject
 from server.relay import Relay
 
@@ -195,16 +197,19 @@ class _Connection:
         self,
         socket: WebSocket[Any, Any, Any],
         relay: Relay,
+        store: PersonalStore,
+        *,
         limiter: RateLimiter,
         members: list[MemberId],
         address: str | None,
-        *,
         batch: bool = False,
     ) -> None:
         self.socket = socket
         self.batch = batch
         """The client takes ``events`` frames (``AuthFrame.batch``)."""
         self.relay = relay
+        self.store = store
+        """The personal stores, whose writes this connection may follow."""
         self.limiter = limiter
         self.members = members
         self.address = address
@@ -238,9 +243,9 @@ class _Connection:
 
     def detach(self) -> None:
         for room in self.rooms:
-            self.relay.hub.unsubscribe(room, self)
+            self.relay.unsubscribe(room, self)
         if self.personal is not None:
-            self.relay.hub.unsubscribe(personal_channel(self.personal), self)
+            self.store.unfollow(self.personal, self)
 
     # -- pump ----------------------------------------------------------------
 
@@ -266,7 +271,7 @@ class _Connection:
         for a batching client (at most ``BATCH_EVENTS`` and ``BATCH_BYTES`` each)."""
         position = after
         while True:
-            events = await self.relay.storage.events_after(room, position, REPLAY_PAGE)
+            events = await self.relay.events_after(room, position, REPLAY_PAGE)
             frames = [to_json(EventFrame(room=room, event=event)) for event in events]
             for chunk in _batches(frames) if self.batch else ([f] for f in frames):
                 await self._send_frames(room, chunk)
@@ -280,7 +285,7 @@ class _Connection:
         owner = self.personal
         if owner is None:
             return
-        for doc in await self.relay.storage.personal_index(owner):
+        for doc in await self.store.index(owner):
             frame = PersonalFrame(owner=owner, id=doc.doc, version=doc.version)
             await self.send(to_json(frame))
 
@@ -330,11 +335,11 @@ class _Connection:
 
     async def _still_member(self, room: RoomId) -> bool:
         # Once per event and connection: the cached state without a coroutine, if any.
-        state = self.relay.rooms.cached(room) or await self.relay.rooms.get(room)
+        state = self.relay.cached_state(room) or await self.relay.room_state(room)
         if state is not None and self.rooms[room] in state.log.members:
             return True
         # Removed or gone: stop serving the room at once.
-        self.relay.hub.unsubscribe(room, self)
+        self.relay.unsubscribe(room, self)
         del self.rooms[room]
         return False
 
@@ -371,7 +376,7 @@ class _Connection:
                 )
                 continue
             # No await between these two lines: see the module docstring.
-            self.relay.hub.subscribe(room, self)
+            self.relay.subscribe(room, self)
             self.outbox.command(_Replay(room, position))
             self.rooms[room] = member
 
@@ -386,12 +391,12 @@ class _Connection:
         # Registered before the index is read (no await in between): a write after
         # the read is delivered live, one before it is in the index.
         self.personal = owner
-        self.relay.hub.subscribe(personal_channel(owner), self)
+        self.store.follow(owner, self)
         self.outbox.command(_PersonalIndex())
 
     async def _member_of(self, room: RoomId) -> MemberId | None:
         try:
-            state = await self.relay.rooms.member_state(room, self.members)
+            state = await self.relay.member_state(room, self.members)
         except RelayError:
             return None
         return next((m for m in self.members if m in state.log.members), None)
@@ -475,6 +480,9 @@ async def _authenticate(
 async def serve_stream(
     socket: WebSocket[Any, Any, Any],
     relay: Relay,
+    *,
+    store: PersonalStore,
+    presence: Presence,
     auth: Authenticator,
     limiter: RateLimiter,
 ) -> None:
@@ -487,8 +495,10 @@ async def serve_stream(
         if token_in_query(socket.scope.get("query_string", b"")):
             raise _Closing("auth.token_in_url", "never put a token in a URL")
         members, batch = await _authenticate(socket, relay, auth)
-        connection = _Connection(socket, relay, limiter, members, address, batch=batch)
-        relay.presence.connected(members)  # no push to these keys' devices meanwhile
+        connection = _Connection(
+            socket, relay, store, limiter=limiter, members=members, address=address, batch=batch
+        )
+        presence.connected(members)  # no push to these keys' devices meanwhile
         await connection.send(to_json(ReadyFrame(members=members)))
         close = await _run(connection)
     except _Closing as exc:
@@ -508,7 +518,7 @@ async def serve_stream(
     finally:
         if connection is not None:
             connection.detach()
-            relay.presence.disconnected(connection.members)
+            presence.disconnected(connection.members)
     with contextlib.suppress(Exception):
         await socket.close(code=close[0], reason=close[1])
 
