@@ -39,16 +39,15 @@ from protocol.api import (
     ErasedEvent,
     LogEvent,
     MessageEvent,
-    RemovedEvent,
     RoomEvent,
     TombstoneEvent,
 )
-from protocol.encoding import canonical, from_msgpack
-from protocol.errors import DecodeError
+from protocol.encoding import canonical
 from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
+from server.storage import _rules as rules
 from server.storage.base import (
     ChallengeRecord,
     MessageRecord,
@@ -192,7 +191,6 @@ _WRITER_PRAGMAS: Final = (
 CHECKPOINT_INTERVAL: Final = 1.0
 """Seconds between the background checkpoints of the WAL into the database."""
 
-_EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
 _MAX_CHALLENGES: Final = 100_000
 
 
@@ -384,13 +382,12 @@ class SqliteStorage(Storage):
         ) as cur:
             row = await cur.fetchone()
         if row is None:
-            raise RelayError("no such room", code="room.not_found")
+            raise rules.room_not_found()
         if log_index is not None:
             current = await SqliteStorage._scalar(
                 conn, "SELECT max(op_index) FROM events WHERE room = ? AND kind = 'log'", (room,)
             )
-            if current != log_index:
-                raise RelayError("the room's log moved on", code="log.conflict")
+            rules.check_log_index(current, log_index)
         return int(row[0]), int(row[1])
 
     @staticmethod
@@ -424,7 +421,7 @@ class SqliteStorage(Storage):
                 event = await self._insert_op(conn, room, op, ts)
                 await self._set_members(conn, room, members)
         except sqlite3.IntegrityError as exc:
-            raise RelayError("this room id is taken", code="log.conflict") from exc
+            raise rules.room_taken() from exc
         return event
 
     async def _insert_op(
@@ -456,20 +453,15 @@ class SqliteStorage(Storage):
                         "UPDATE rooms SET retention_days = ? WHERE id = ?",
                         (policy.retention_days, room),
                     )
-                if policy is not None:
-                    await conn.execute(
-                        "UPDATE rooms SET retention_days = ? WHERE id = ?",
-                        (policy.retention_days, room),
-                    )
         except sqlite3.IntegrityError as exc:
-            raise RelayError("an operation holds this index", code="log.conflict") from exc
+            raise rules.op_index_taken() from exc
         return event
 
     async def load_ops(self, room: RoomId) -> list[SignedOp]:
         rows = await self._read(
             "SELECT data FROM events WHERE room = ? AND kind = 'log' ORDER BY op_index", (room,)
         )
-        return [_decode(row[0], SignedOp) for row in rows]
+        return [rules.decode(row[0], SignedOp) for row in rows]
 
     async def op_seqs(self, room: RoomId, indexes: Sequence[int]) -> dict[int, int]:
         if not indexes:
@@ -511,10 +503,7 @@ class SqliteStorage(Storage):
             " WHERE room = ? AND kind = 'msg' AND msg_id = ?",
             (room, message),
         )
-        if not rows:
-            return None
-        seq, ts, sender, digest, ref = rows[0]
-        return MessageRecord(seq=seq, ts=ts, sender=MemberId(sender), digest=digest, removed_by=ref)
+        return rules.message_record(*rows[0]) if rows else None
 
     async def add_messages(
         self, batch: Sequence[tuple[Envelope, bytes, int | None]], *, ts: int
@@ -550,7 +539,7 @@ class SqliteStorage(Storage):
                     (header.room, seq, ts, header.id, header.sender, digest, canonical(envelope)),
                 )
         except sqlite3.IntegrityError as exc:
-            raise RelayError("this message id is taken", code="msg.duplicate_id") from exc
+            raise rules.message_taken() from exc
         return MessageEvent(seq=seq, ts=ts, envelope=envelope)
 
     async def delete_message(
@@ -565,7 +554,7 @@ class SqliteStorage(Storage):
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
-                raise RelayError("no such message", code="msg.not_found")
+                raise rules.message_not_found()
             seq, ts = await self._next_seq(conn, room, ts, log_index)
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
@@ -580,13 +569,13 @@ class SqliteStorage(Storage):
 
     async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
         rows = await self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = ? AND seq = ? AND kind = 'tombstone'",
             (room, seq),
         )
         if not rows:
             return None
-        event = _event(rows[0])
+        event = rules.event(rows[0])
         return event if isinstance(event, TombstoneEvent) else None
 
     async def erase_member(
@@ -599,8 +588,9 @@ class SqliteStorage(Storage):
                 (room, member),
             ) as cur:
                 row = await cur.fetchone()
-            count, through = (int(row[0]), row[1]) if row else (0, None)
-            if count == 0 or through is None:
+            count, last = (int(row[0]), row[1]) if row else (0, None)
+            through = rules.erasure_span(count, last)
+            if through is None:
                 return None
             seq, ts = await self._next_seq(conn, room, ts)
             await conn.execute(
@@ -613,7 +603,7 @@ class SqliteStorage(Storage):
                 " WHERE room = ? AND kind = 'msg' AND sender = ? AND ref IS NULL AND seq < ?",
                 (seq, room, member, seq),
             )
-        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=int(through), request=request)
+        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=through, request=request)
         return erased, count
 
     async def message_rooms(self, member: MemberId) -> list[RoomId]:
@@ -626,24 +616,22 @@ class SqliteStorage(Storage):
 
     async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
         rows = await self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
             (room, after, limit),
         )
-        return [_event(row) for row in rows]
+        return [rules.event(row) for row in rows]
 
     async def events_before(self, room: RoomId, before: int, limit: int) -> list[RoomEvent]:
         rows = await self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
             (room, before, limit),
         )
-        return [_event(row) for row in reversed(rows)]
+        return [rules.event(row) for row in reversed(rows)]
 
     async def purge(self, room: RoomId, *, before_ts: int) -> int:
         async with self._transaction("purging expired events") as conn:
-            # The purge is the longest prefix of the room whose non-log events are all
-            # older than the cut-off: the first younger one bounds it.
             first_young = await self._scalar(
                 conn,
                 "SELECT min(seq) FROM events WHERE room = ? AND kind != 'log' AND ts >= ?",
@@ -652,9 +640,9 @@ class SqliteStorage(Storage):
             last_seq = await self._scalar(conn, "SELECT last_seq FROM rooms WHERE id = ?", (room,))
             if last_seq is None:
                 return 0
-            mark = (first_young - 1) if first_young is not None else int(last_seq)
             low = await self._scalar(conn, "SELECT low_water FROM rooms WHERE id = ?", (room,))
-            if mark <= low:
+            mark = rules.purge_mark(first_young, int(last_seq), int(low))
+            if mark is None:
                 return int(low)
             await conn.execute(
                 "DELETE FROM events WHERE room = ? AND kind != 'log' AND seq <= ?", (room, mark)
@@ -761,18 +749,14 @@ class SqliteStorage(Storage):
                     " WHERE owner = ? AND data IS NOT NULL AND expires_at > ?",
                     (owner, now),
                 )
-                if int(pending) >= max_pending:
-                    raise RelayError(
-                        f"at most {max_pending} link offers may wait at once",
-                        code="link.too_many",
-                    )
+                rules.check_link_pending(int(pending), max_pending)
                 await conn.execute(
                     "INSERT INTO link_offers (id, owner, created_at, expires_at, data)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (link, owner, now, expires_at, data),
                 )
         except sqlite3.IntegrityError as exc:
-            raise RelayError("this link id is taken", code="link.exists") from exc
+            raise rules.link_exists() from exc
 
     async def claim_link(self, link: str, *, now: int) -> bytes:
         async with self._transaction("claiming a link offer") as conn:
@@ -780,23 +764,18 @@ class SqliteStorage(Storage):
                 "SELECT expires_at, claimed_at, data FROM link_offers WHERE id = ?", (link,)
             ) as cur:
                 row = await cur.fetchone()
-            if row is None:
-                raise RelayError("no link offer under this code", code="link.not_found")
-            expires_at, claimed_at, data = row
-            if claimed_at is not None:
-                raise RelayError("this link code was used already", code="link.used")
-            if data is None or now >= expires_at:
+            offer = None if row is None else (int(row[0]), row[1], row[2])
+            data = rules.claim_outcome(offer, now)
+            if data is None:
                 await conn.execute("UPDATE link_offers SET data = NULL WHERE id = ?", (link,))
-                # Commit the erasure, then refuse: raising inside would roll it back.
-                expired = True
             else:
                 await conn.execute(
                     "UPDATE link_offers SET data = NULL, claimed_at = ? WHERE id = ?", (now, link)
                 )
-                expired = False
-        if expired:
-            raise RelayError("this link code expired", code="link.expired")
-        return bytes(data)
+        if data is None:
+            # Refused after the commit: raising inside would roll the erasure back.
+            raise rules.link_expired()
+        return data
 
     async def purge_links(self, *, now: int, keep_ms: int) -> int:
         async with self._transaction("purging link offers") as conn:
@@ -844,21 +823,18 @@ class SqliteStorage(Storage):
                 (owner, doc),
             ) as cur:
                 row = await cur.fetchone()
-            current, old_size = (int(row[0]), int(row[1])) if row else (0, 0)
-            if current != expected:
-                raise RelayError(
-                    f"the document is at version {current}, not {expected}",
-                    code="personal.conflict",
-                    detail={"version": current},
-                )
             async with conn.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM personal_docs WHERE owner = ?",
                 (owner,),
             ) as cur:
                 totals = await cur.fetchone()
-            count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
-            _check_quota(
-                count + (0 if row else 1), total - old_size + len(data), max_docs, max_bytes
+            version = rules.personal_write(
+                (int(row[0]), int(row[1])) if row else None,
+                (int(totals[0]), int(totals[1])) if totals else (0, 0),
+                expected=expected,
+                size=len(data),
+                max_docs=max_docs,
+                max_bytes=max_bytes,
             )
             if row is None:
                 await conn.execute(
@@ -870,9 +846,9 @@ class SqliteStorage(Storage):
                 await conn.execute(
                     "UPDATE personal_docs SET version = ?, size = ?, updated_at = ?, data = ?"
                     " WHERE owner = ? AND id = ?",
-                    (expected + 1, len(data), day_floor(now), data, owner, doc),
+                    (version, len(data), day_floor(now), data, owner, doc),
                 )
-        return expected + 1
+        return version
 
     # -- account -----------------------------------------------------------
 
@@ -896,12 +872,7 @@ class SqliteStorage(Storage):
                 (device, member),
             )
             count, mine = next(iter(rows))
-            if not mine and count >= limit:
-                raise RelayError(
-                    f"a key registers at most {limit} push endpoints: unregister one",
-                    code="push.too_many",
-                    detail={"limit": limit},
-                )
+            rules.check_push_limit(int(count), int(mine), limit)
             await conn.execute(
                 "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (member, device)"
@@ -953,36 +924,6 @@ class SqliteStorage(Storage):
     async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
         wanted = set(members)
         return {m for (m, _), until in self._presence.items() if m in wanted and until > now}
-
-
-def _check_quota(count: int, total: int, max_docs: int, max_bytes: int) -> None:
-    if count > max_docs:
-        raise RelayError(
-            f"a personal store holds at most {max_docs} documents", code="personal.quota"
-        )
-    if total > max_bytes:
-        raise RelayError(f"a personal store holds at most {max_bytes} bytes", code="personal.quota")
-
-
-def _decode(data: bytes, kind: type[Any]) -> Any:
-    try:
-        return from_msgpack(data, kind)
-    except DecodeError as exc:  # only a damaged database gets here
-        raise StorageError("a stored record does not decode") from exc
-
-
-def _event(row: sqlite3.Row | tuple[Any, ...]) -> RoomEvent:
-    seq, ts, kind, msg_id, sender, data, ref = row
-    if kind == "log":
-        return LogEvent(seq=seq, ts=ts, op=_decode(data, SignedOp))
-    if kind == "msg":
-        if data is None:
-            return RemovedEvent(seq=seq, ts=ts, id=msg_id, sender=sender, by=ref)
-        return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
-    if kind == "tombstone":
-        return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
-    request = None if data is None else _decode(data, EraseRequest)
-    return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref, request=request)
 
 
 async def _close_on_thread(
@@ -1044,7 +985,7 @@ def _store_room_messages(
         ).fetchone()[0]
         for i in indexes:
             if batch[i][2] is not None and batch[i][2] != current:
-                results[i] = RelayError("the room's log moved on", code="log.conflict")
+                results[i] = rules.log_moved_on()
     # INDEXED BY: with an IN list the planner would otherwise walk the whole room
     # by primary key, reading every stored message to find a few ids.
     ids = [batch[i][0].header.id for i in indexes]
@@ -1076,7 +1017,7 @@ def _store_room_messages(
             (len(fresh), ts, room),
         ).fetchall()
         if not counters:
-            raise RelayError("no such room", code="room.not_found")
+            raise rules.room_not_found()
         last_seq, event_ts = (int(v) for v in counters[0])
         seq = last_seq - len(fresh)
         rows_out = []
