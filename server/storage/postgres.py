@@ -1,5 +1,9 @@
 """The PostgreSQL implementation of :class:`~server.storage.base.Storage` (asyncpg).
 
+One piece past 600 lines because it is one class, the whole ``Storage`` interface over
+one connection pool: what remains is each method's SQL and transaction, the rules
+they apply being ``_rules.py``'s and the schema ``_pg_schema.py``'s.
+
 For several relay instances over one database. The semantics are SQLite's exactly,
 but they must now hold between processes, not only between coroutines:
 

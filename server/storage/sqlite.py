@@ -1,5 +1,10 @@
 """The SQLite implementation of :class:`~server.storage.base.Storage` (aiosqlite).
 
+One piece past 600 lines because it is one class, the whole ``Storage`` interface over
+one writer lock and its connections: what remains is each method's SQL and
+transaction, the rules they apply being ``_rules.py``'s and the schema
+``_sqlite_schema.py``'s.
+
 One file, ``hearth.db``, in WAL mode with ``synchronous=FULL``: a transaction that
 committed survives a crash or power loss, which is what lets the relay acknowledge
 a message right after the commit. Two connections: one writer, behind an
@@ -17,7 +22,7 @@ Pending auth challenges stay in this process's memory: a SQLite relay is one
 process, and a challenge is worthless after a restart anyway. So does presence
 (which keys hold a live stream, for push): it describes this process's sockets.
 
-Schema versions are ``PRAGMA user_version``; :data:`_MIGRATIONS` lists every step,
+Schema versions are ``PRAGMA user_version``; ``_sqlite_schema.MIGRATIONS`` lists every step,
 each run in its own transaction together with the version bump. Every sqlite3 error
 becomes :class:`~server.errors.StorageError`.
 """
@@ -48,6 +53,7 @@ from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage import _rules as rules
+from server.storage._sqlite_schema import MIGRATIONS as _MIGRATIONS
 from server.storage.base import (
     ChallengeRecord,
     MessageRecord,
@@ -60,111 +66,6 @@ from server.storage.base import (
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
-
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    # 1: the first schema.
-    (
-        """CREATE TABLE rooms (
-            id TEXT PRIMARY KEY,
-            created_at INTEGER NOT NULL,
-            last_seq INTEGER NOT NULL,
-            last_ts INTEGER NOT NULL,
-            low_water INTEGER NOT NULL DEFAULT 0,
-            retention_days INTEGER
-        ) STRICT""",
-        """CREATE TABLE events (
-            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-            seq INTEGER NOT NULL,
-            ts INTEGER NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('log', 'msg', 'tombstone', 'erased')),
-            op_index INTEGER,
-            msg_id TEXT,
-            sender TEXT,
-            digest BLOB,
-            data BLOB,
-            ref INTEGER,
-            PRIMARY KEY (room, seq)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE UNIQUE INDEX events_op ON events (room, op_index) WHERE kind = 'log'",
-        "CREATE UNIQUE INDEX events_msg ON events (room, msg_id) WHERE kind = 'msg'",
-        "CREATE INDEX events_sender ON events (sender, room) WHERE kind = 'msg'",
-        """CREATE TABLE members (
-            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-            member TEXT NOT NULL,
-            role TEXT NOT NULL,
-            PRIMARY KEY (room, member)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX members_member ON members (member)",
-        """CREATE TABLE sessions (
-            token_hash BLOB PRIMARY KEY,
-            member TEXT NOT NULL,
-            can_create INTEGER NOT NULL,
-            expires_at INTEGER NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX sessions_member ON sessions (member)",
-        "CREATE TABLE creators (member TEXT PRIMARY KEY) STRICT, WITHOUT ROWID",
-        """CREATE TABLE blobs (
-            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-            id TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (room, id)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX blobs_owner ON blobs (owner)",
-    ),
-    # 2: push endpoints, per member key and device (issue 8).
-    (
-        """CREATE TABLE push_endpoints (
-            member TEXT NOT NULL,
-            device TEXT NOT NULL,
-            endpoint TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            PRIMARY KEY (member, device)
-        ) STRICT, WITHOUT ROWID""",
-    ),
-    # 3: linking devices (sealed offers, claimed once) and personal stores.
-    (
-        """CREATE TABLE link_offers (
-            id TEXT PRIMARY KEY,
-            owner TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            expires_at INTEGER NOT NULL,
-            claimed_at INTEGER,
-            data BLOB
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX link_offers_owner ON link_offers (owner)",
-        "CREATE INDEX link_offers_expiry ON link_offers (expires_at)",
-        """CREATE TABLE personal_docs (
-            owner TEXT NOT NULL,
-            id TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            size INTEGER NOT NULL,
-            updated_at INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (owner, id)
-        ) STRICT, WITHOUT ROWID""",
-    ),
-    # 4: session tokens the relay verifies by their MAC, so no row per session (a
-    # session's expiry, to the millisecond, grouped one person's keys: issue 17); no
-    # list of creator keys (its order was the order of their sign-ins); the MAC key;
-    # revocations of deleted keys' tokens, by the day; per-key times by the day.
-    (
-        "DROP TABLE sessions",
-        "DROP TABLE creators",
-        """CREATE TABLE secrets (
-            name TEXT PRIMARY KEY,
-            value BLOB NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        """CREATE TABLE revoked (
-            member TEXT PRIMARY KEY,
-            until INTEGER NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        "UPDATE push_endpoints SET created_at = created_at - created_at % 86400000",
-        "UPDATE personal_docs SET updated_at = updated_at - updated_at % 86400000",
-    ),
-)
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """The schema version this code writes (``PRAGMA user_version``)."""
