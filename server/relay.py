@@ -466,8 +466,7 @@ class Relay:
         self, member: MemberId, room_text: str, *, before: int | None, limit: int
     ) -> HistoryPage:
         """``GET /v1/rooms/{room}/messages``: the newest events before ``before``."""
-        room = _check_room_id(room_text)
-        await self._rooms.member_state(room, [member])
+        room = await self.check_member(member, room_text)
         bound = before if before is not None else 2**53
         events = await self._storage.events_before(room, bound, limit + 1)
         more = len(events) > limit
@@ -573,16 +572,14 @@ class Relay:
 
     async def put_blob(self, member: MemberId, room_text: str, data: bytes) -> str:
         """Store an attachment for a room's members; return its id."""
-        room = _check_room_id(room_text)
-        await self._rooms.member_state(room, [member])
+        room = await self.check_member(member, room_text)
         blob = b64url_encode(crypto.random_bytes(16))
         await self._storage.put_blob(room, blob, owner=member, data=data, ts=self.now())
         return blob
 
     async def get_blob(self, member: MemberId, room_text: str, blob: str) -> bytes:
         """An attachment of a room the member is in."""
-        room = _check_room_id(room_text)
-        await self._rooms.member_state(room, [member])
+        room = await self.check_member(member, room_text)
         data = await self._storage.get_blob(room, blob) if len(blob) == 22 else None
         if data is None:
             raise RelayError("no such attachment", code="blob.not_found")
