@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from server.errors import closing_code
+
 SERVER = Path(__file__).resolve().parents[2] / "server"
 ERROR_TABLE = SERVER / "errors.py"
 
@@ -182,3 +184,11 @@ def test_the_private_scan_sees_a_foreign_member() -> None:
 def test_no_private_members_across_modules(path: Path) -> None:
     found = list(foreign_private_access(path.read_text()))
     assert not found, f"{path.name}: another module's private members {found}"
+
+
+def test_closing_code_falls_back_to_the_named_code() -> None:
+    assert closing_code("stream.behind", otherwise="stream.behind") == 4409
+    assert closing_code("auth.forbidden", otherwise="auth.invalid") == 4401  # no close of its own
+    assert closing_code("rate.limited", otherwise="auth.invalid") == 4429  # its own wins
+    with pytest.raises(ValueError, match="closes no stream"):
+        closing_code("auth.forbidden", otherwise="room.not_found")
