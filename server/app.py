@@ -49,7 +49,10 @@ from server.config import Config
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
 from server.hub import Hub
+from server.links import DeviceLinks
 from server.openapi import correct
+from server.personal import PersonalStore
+from server.presence import Presence
 from server.pubsub import make_hub
 from server.push import Notifier
 from server.pushurl import Resolver, system_resolver
@@ -202,12 +205,13 @@ def create_app(
     store = storage if storage is not None else default_storage(config)
     fanout = hub if hub is not None else make_hub(config, store)
     relay = Relay(config, store, fanout, clock=clock)
+    personal = PersonalStore(config, store, fanout, clock=clock)
+    links = DeviceLinks(config, store, clock=clock)
+    presence = Presence(store, enabled=config.push_enabled, clock=clock)
     auth = Authenticator(config, store, clock=clock)
     limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits})
     retention = Retention(store, interval=config.retention_interval, clock=clock)
-    notifier = Notifier(
-        config, store, relay.presence, relay.members_of, resolver=resolver, clock=clock
-    )
+    notifier = Notifier(config, store, presence, relay.members_of, resolver=resolver, clock=clock)
     relay.on_event = notifier.notify
 
     @asynccontextmanager
@@ -219,13 +223,13 @@ def create_app(
             await store.close()
             raise
         retention.start()
-        relay.presence.start()
+        presence.start()
         notifier.start()
         try:
             yield
         finally:
             await notifier.stop()
-            await relay.presence.stop()
+            await presence.stop()
             await retention.stop()
             await fanout.stop()
             await store.close()
@@ -240,6 +244,9 @@ def create_app(
             "relay": provide(relay),
             "auth": provide(auth),
             "limiter": provide(limiter),
+            "personal": provide(personal),
+            "links": provide(links),
+            "presence": provide(presence),
             "notifier": provide(notifier),
         },
         middleware=[lambda app: _Guard(app, limiter)],
@@ -260,6 +267,7 @@ def create_app(
     )
     correct(app)
     app.state.relay = relay
+    app.state.hub = fanout
     app.state.retention = retention
     app.state.notifier = notifier
     return app

@@ -15,12 +15,15 @@ from typing import Any, Final, NamedTuple, final
 from protocol.errors import HearthError
 
 __all__ = [
+    "CLOSE_NORMAL",
+    "CLOSE_POLICY",
     "PREFIX_STATUS",
     "STATUS",
     "RelayError",
     "Status",
     "StorageError",
     "close_code",
+    "closing_code",
     "http_status",
 ]
 
@@ -86,6 +89,13 @@ PREFIX_STATUS: Final[Mapping[str, Status]] = {
 
 _UNKNOWN: Final = Status(500, 1011)
 
+CLOSE_NORMAL: Final = 1000
+"""RFC 6455 normal closure: a stream that ended without a failure."""
+
+CLOSE_POLICY: Final = 1008
+"""RFC 6455 policy violation: the transport's own refusal (a frame that took too long),
+decided below the relay's error codes."""
+
 
 def _lookup(code: str) -> Status:
     status = STATUS.get(code)
@@ -105,6 +115,20 @@ def http_status(code: str) -> int:
 def close_code(code: str) -> int | None:
     """The websocket close code for ``code``, or ``None`` to answer an error frame."""
     return _lookup(code).close
+
+
+def closing_code(code: str, *, otherwise: str) -> int:
+    """The close code for ``code``; for one that never closes a stream, ``otherwise``'s.
+
+    A stream that must close on a code the table answers with an error frame (an
+    authentication refused as ``auth.forbidden``) closes as ``otherwise`` does.
+    """
+    close = _lookup(code).close
+    if close is None:
+        close = _lookup(otherwise).close
+    if close is None:
+        raise ValueError(f"{otherwise!r} closes no stream")
+    return close
 
 
 @final

@@ -57,8 +57,7 @@ from server.auth import Clock, now_ms, revocation_bound
 from server.committer import Committer, Stored
 from server.config import Config
 from server.errors import RelayError
-from server.hub import Hub
-from server.presence import Presence
+from server.hub import Hub, Listener
 from server.rooms import Rooms, RoomState, not_found
 from server.storage import MessageRecord, Storage
 
@@ -98,18 +97,21 @@ def _check_room_id(room: str) -> RoomId:
 
 @final
 class Relay:
-    """The relay's operations over its storage, hub and verified room logs."""
+    """The relay's operations over its storage, hub and verified room logs.
+
+    Its collaborators are its own: callers ask it for an operation, never for the
+    storage or the hub to call them directly (a test reads the source for it).
+    """
 
     def __init__(
         self, config: Config, storage: Storage, hub: Hub, *, clock: Clock = now_ms
     ) -> None:
         self.config = config
-        self.storage = storage
-        self.hub = hub
-        self.rooms = Rooms(storage)
+        self._storage = storage
+        self._hub = hub
+        self._rooms = Rooms(storage)
         self._clock = clock
-        self.committer = Committer(storage, self._publish, clock)
-        self.presence = Presence(storage, enabled=config.push_enabled, clock=clock)
+        self._committer = Committer(storage, self._publish, clock)
         self.on_event: Callable[[RoomId], None] = lambda room: None
         """Told every room an event was committed in, here (push wakes devices)."""
         hub.watch_logs(self._log_changed)
@@ -117,9 +119,9 @@ class Relay:
     def _log_changed(self, room: RoomId | None) -> None:
         # Another instance appended to this room's log (or may have, to any room's).
         if room is None:
-            self.rooms.drop_all()
+            self._rooms.drop_all()
         else:
-            self.rooms.drop(room)
+            self._rooms.drop(room)
 
     def now(self) -> int:
         """The relay's clock, milliseconds since the Unix epoch."""
@@ -145,7 +147,7 @@ class Relay:
             # before the room's next event.
             await asyncio.wait([task])
             if task.cancelled() or task.exception() is not None:
-                self.rooms.drop(room)
+                self._rooms.drop(room)
             else:
                 result: object = task.result()
                 event = result[0] if isinstance(result, tuple) else result
@@ -153,17 +155,56 @@ class Relay:
                     self._publish(room, event)
             raise
         except BaseException:
-            self.rooms.drop(room)
+            self._rooms.drop(room)
             raise
 
     def _publish(self, room: RoomId, event: RoomEvent) -> None:
         frame = to_json(EventFrame(room=room, event=event))
-        self.hub.publish(room, event.seq, frame, log=isinstance(event, LogEvent))
+        self._hub.publish(room, event.seq, frame, log=isinstance(event, LogEvent))
         self.on_event(room)
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the storage answers (``/readyz``)."""
+        await self._storage.ping()
+
+    async def check_member(self, member: MemberId, room_text: str) -> RoomId:
+        """The room of ``room_text`` if ``member`` is in it, else ``room.not_found``."""
+        room = _check_room_id(room_text)
+        await self._rooms.member_state(room, [member])
+        return room
+
+    # -- live streams ------------------------------------------------------
+
+    def subscribe(self, room: RoomId, listener: Listener) -> None:
+        """Deliver the room's published events to ``listener`` (:mod:`server.hub`)."""
+        self._hub.subscribe(room, listener)
+
+    def unsubscribe(self, room: RoomId, listener: Listener) -> None:
+        """Stop delivering the room's events to ``listener``."""
+        self._hub.unsubscribe(room, listener)
+
+    async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
+        """Up to ``limit`` stored events of the room after ``after`` (a stream's replay).
+
+        The caller checked membership (a stream follows only rooms its keys are in).
+        """
+        return await self._storage.events_after(room, after, limit)
+
+    def cached_state(self, room: RoomId) -> RoomState | None:
+        """The room's verified state if it is cached (no coroutine: the stream's hot path)."""
+        return self._rooms.cached(room)
+
+    async def room_state(self, room: RoomId) -> RoomState | None:
+        """The room's verified state, loaded if need be (``None``: no such room)."""
+        return await self._rooms.get(room)
+
+    async def member_state(self, room: RoomId, members: list[MemberId]) -> RoomState:
+        """The room's state if one of ``members`` is in it, else ``room.not_found``."""
+        return await self._rooms.member_state(room, members)
 
     async def members_of(self, room: RoomId) -> list[MemberId]:
         """The room's members per the verified log (empty if there is no such room)."""
-        state = self.rooms.cached(room) or await self.rooms.get(room)
+        state = self._rooms.cached(room) or await self._rooms.get(room)
         return list(state.log.members) if state is not None else []
 
     # -- rooms and logs ----------------------------------------------------
@@ -181,19 +222,19 @@ class Relay:
             )
         if not isinstance(content.body, CreateOp):
             raise LogError("a room starts with room.create", code="log.invalid")
-        existing = await self.rooms.get(content.room)
+        existing = await self._rooms.get(content.room)
         if existing is not None:
             if existing.log.index >= 0 and op_hash(op) == existing.log.hash_at(0):
-                seqs = await self.storage.op_seqs(content.room, [0])
+                seqs = await self._storage.op_seqs(content.room, [0])
                 return AppendResult(room=content.room, index=0, head=op_hash(op), seq=seqs[0])
             raise RelayError("this room id is taken", code="log.conflict")
         log = RoomLog()
         head = log.append(op)
         roles = {m: v.role for m, v in log.members.items()}
-        event = await self.storage.create_room(
+        event = await self._storage.create_room(
             op, ts=self.now(), retention_days=content.body.policy.retention_days, members=roles
         )
-        self.rooms.put(content.room, RoomState(log=log))
+        self._rooms.put(content.room, RoomState(log=log))
         self._publish(content.room, event)
         return AppendResult(room=content.room, index=0, head=head, seq=event.seq)
 
@@ -201,16 +242,16 @@ class Relay:
         """``POST /v1/rooms/{room}/log``: compare-and-swap on the index, verify, store."""
         room = _check_room_id(room_text)
         content = op.content
-        state = await self.rooms.get(room)
+        state = await self._rooms.get(room)
         joining = isinstance(content.body, JoinOp)
         if state is not None and member not in state.log.members and not joining:
-            state = await self.rooms.refresh(room, state)
+            state = await self._rooms.refresh(room, state)
         if state is None or (member not in state.log.members and not joining):
             raise not_found()
         if isinstance(content.body, JoinOp) and content.body.invite_key not in state.log.invites:
             # Only the holder of an invite this log registered may learn that the room
             # exists; any other join gets the stranger's answer (like ``invite_log``).
-            state = await self.rooms.refresh(room, state)  # invited through another instance?
+            state = await self._rooms.refresh(room, state)  # invited through another instance?
             if state is None or content.body.invite_key not in state.log.invites:
                 raise not_found()
         if content.room != room:
@@ -220,7 +261,7 @@ class Relay:
                 "the operation's author is not this session's key", code="auth.forbidden"
             )
         for attempt in range(_ATTEMPTS):
-            async with self.rooms.locked(room) as state:
+            async with self._rooms.locked(room) as state:
                 try:
                     return await self._append_locked(room, state, op)
                 except RelayError as exc:
@@ -228,7 +269,7 @@ class Relay:
                         raise
                     # A conflict against a current log is the caller's; against an
                     # outgrown one (another instance appended), judge it again.
-                    if await self.rooms.refresh(room, state) is state:
+                    if await self._rooms.refresh(room, state) is state:
                         raise
         raise AssertionError("unreachable")
 
@@ -237,13 +278,13 @@ class Relay:
         index = op.content.index
         if index <= log.index:
             if op_hash(op) == log.hash_at(index):  # a retry of an accepted operation
-                seqs = await self.storage.op_seqs(room, [index])
+                seqs = await self._storage.op_seqs(room, [index])
                 return AppendResult(room=room, index=index, head=op_hash(op), seq=seqs[index])
             raise _conflict(log)
         if index != log.index + 1:
             raise _conflict(log)
         # Messages checked against the log before this operation are numbered before it.
-        await self.committer.drain(room)
+        await self._committer.drain(room)
         body = op.content.body
         if isinstance(body, JoinOp):
             invite = log.invites.get(body.invite_key)
@@ -255,7 +296,7 @@ class Relay:
         policy = log.policy if isinstance(body, RetentionOp) else None
         event = await self._commit(
             room,
-            lambda: self.storage.append_op(room, op, ts=self.now(), members=roles, policy=policy),
+            lambda: self._storage.append_op(room, op, ts=self.now(), members=roles, policy=policy),
         )
         self._publish(room, event)
         return AppendResult(room=room, index=index, head=head, seq=event.seq)
@@ -265,11 +306,11 @@ class Relay:
     ) -> LogPage:
         """``GET /v1/rooms/{room}/log``: operations with index > ``after``."""
         room = _check_room_id(room_text)
-        state = await self.rooms.member_state(room, [member])
+        state = await self._rooms.member_state(room, [member])
         if after + limit > state.log.index:
             # The page reaches the cached head: one written through another instance
             # a moment ago must be in it.
-            state = await self.rooms.refresh(room, state) or state
+            state = await self._rooms.refresh(room, state) or state
         return _page(state.log, after, limit)
 
     async def invite_log(
@@ -290,9 +331,9 @@ class Relay:
             raise RelayError(
                 "the request's time is too far from the relay's clock", code="auth.expired"
             )
-        state = await self.rooms.get(room)
+        state = await self._rooms.get(room)
         if state is not None and request.invite_key not in state.log.invites:
-            state = await self.rooms.refresh(room, state)  # created through another instance?
+            state = await self._rooms.refresh(room, state)  # created through another instance?
         if state is None:
             raise not_found()
         invite = state.log.invites.get(request.invite_key)
@@ -322,19 +363,19 @@ class Relay:
         """Store a message (HTTP or stream); idempotent by ``header.id``."""
         header = envelope.header
         room = _check_room_id(room_text) if room_text is not None else header.room
-        await self.rooms.member_state(room, [member])
+        await self._rooms.member_state(room, [member])
         if header.sender != member:
             raise RelayError("the sender is not this session's key", code="auth.forbidden")
         if header.room != room:
             raise HearthError("the message names another room", code="msg.bad_room")
         digest = crypto.blake2b(canonical(envelope), person=crypto.PERSON_OP_HASH)
         for attempt in range(_ATTEMPTS):
-            async with self.rooms.locked(room) as state:
+            async with self._rooms.locked(room) as state:
                 if member not in state.log.members:
                     raise not_found()
                 if attempt == 0 and header.head_index > state.log.index:
                     # The sender verified a longer log than this instance has cached.
-                    await self.rooms.refresh(room, state)
+                    await self._rooms.refresh(room, state)
                     continue
                 try:
                     check_envelope(state.log, envelope)
@@ -342,14 +383,14 @@ class Relay:
                     # A retry of a message stored before its epoch went stale still
                     # gets its first answer: look for it only when the checks fail
                     # (storage finds the others while storing).
-                    existing = await self.storage.find_message(room, header.id)
+                    existing = await self._storage.find_message(room, header.id)
                     if existing is None:
                         raise
                     return _answer(room, header.id, digest, existing)
                 # Queued in check order and committed together with whatever else
                 # queued meanwhile (group commit), published, and only then answered;
                 # the lock is free for the next sender while this one waits.
-                stored = self.committer.submit(envelope, digest, log_index=state.log.index)
+                stored = self._committer.submit(envelope, digest, log_index=state.log.index)
             try:
                 # Not shielded: a sender that hangs up cancels only its own future (the
                 # message is committed all the same, and ``drain`` follows the
@@ -359,7 +400,7 @@ class Relay:
             except RelayError as exc:
                 if exc.code != "log.conflict" or attempt == _ATTEMPTS - 1:
                     raise
-                self.rooms.drop(room)  # the log grew on another instance: admit it again
+                self._rooms.drop(room)  # the log grew on another instance: admit it again
         raise AssertionError("unreachable")
 
     async def delete(
@@ -367,7 +408,7 @@ class Relay:
     ) -> TombstoneEvent:
         """``POST /v1/rooms/{room}/deletions``: by the sender, or a moderator or owner."""
         room = _check_room_id(room_text)
-        await self.rooms.member_state(room, [member])
+        await self._rooms.member_state(room, [member])
         content = request.content
         if content.author != member:
             raise RelayError(
@@ -377,12 +418,12 @@ class Relay:
             raise HearthError("the request names another room", code="msg.bad_room")
         verify_delete(request)
         for attempt in range(_ATTEMPTS):
-            async with self.rooms.locked(room) as state:
-                await self.committer.drain(room)  # numbered after the messages queued before
+            async with self._rooms.locked(room) as state:
+                await self._committer.drain(room)  # numbered after the messages queued before
                 role = state.log.role_of(member)
                 if role is None:
                     raise not_found()
-                record = await self.storage.find_message(room, content.target)
+                record = await self._storage.find_message(room, content.target)
                 if record is None:
                     raise RelayError("no such message in this room", code="msg.not_found")
                 if record.sender != content.sender:
@@ -393,19 +434,19 @@ class Relay:
                         code="request.invalid",
                     )
                 if record.sender != member and ROLE_RANK[role] < ROLE_RANK["moderator"]:
-                    if attempt == 0 and await self.rooms.refresh(room, state) is not state:
+                    if attempt == 0 and await self._rooms.refresh(room, state) is not state:
                         continue  # promoted through another instance?
                     raise RelayError(
                         "only the sender, a moderator or an owner may delete this",
                         code="auth.forbidden",
                     )
                 if record.removed_by is not None:
-                    earlier = await self.storage.tombstone_at(room, record.removed_by)
+                    earlier = await self._storage.tombstone_at(room, record.removed_by)
                     if earlier is None:
                         raise RelayError("this message was erased", code="msg.not_found")
                     return earlier
                 write = functools.partial(
-                    self.storage.delete_message,
+                    self._storage.delete_message,
                     room,
                     request,
                     ts=self.now(),
@@ -425,10 +466,9 @@ class Relay:
         self, member: MemberId, room_text: str, *, before: int | None, limit: int
     ) -> HistoryPage:
         """``GET /v1/rooms/{room}/messages``: the newest events before ``before``."""
-        room = _check_room_id(room_text)
-        await self.rooms.member_state(room, [member])
+        room = await self.check_member(member, room_text)
         bound = before if before is not None else 2**53
-        events = await self.storage.events_before(room, bound, limit + 1)
+        events = await self._storage.events_before(room, bound, limit + 1)
         more = len(events) > limit
         return HistoryPage(events=events[-limit:] if more else events, more=more)
 
@@ -439,7 +479,7 @@ class Relay:
         rooms = [(_check_room_id(r), p) for r, p in request.positions.items()]
         for room, _ in rooms:
             try:
-                await self.rooms.member_state(room, list(members))
+                await self._rooms.member_state(room, list(members))
             except RelayError as exc:
                 exc.detail = {"room": room}
                 raise
@@ -447,8 +487,8 @@ class Relay:
         pages: list[RoomSync] = []
         more = False
         for room, position in rooms:
-            events = await self.storage.events_after(room, position, budget + 1) if budget else []
-            info = await self.storage.room_info(room)
+            events = await self._storage.events_after(room, position, budget + 1) if budget else []
+            info = await self._storage.room_info(room)
             last_seq = info.last_seq if info else 0
             if len(events) > budget:
                 events = events[:budget]
@@ -476,7 +516,7 @@ class Relay:
         travels in the :class:`ErasedEvent`, and members excuse the missing
         messages only on its strength (protocol.md section 8.9).
         """
-        message_rooms = await self.storage.message_rooms(member)
+        message_rooms = await self._storage.message_rooms(member)
         if message_rooms:
             if erase is None:
                 raise RelayError(
@@ -492,7 +532,7 @@ class Relay:
                     detail={"rooms": message_rooms},
                 )
             verify_erase(erase)
-        rooms = await self.storage.rooms_of(member)
+        rooms = await self._storage.rooms_of(member)
         left: list[RoomId] = []
         if rooms:
             if leave is None or not isinstance(leave.content.body, LeaveOp):
@@ -510,39 +550,37 @@ class Relay:
             await self.append(member, rooms[0], leave)
             left.append(rooms[0])
         erased = 0
-        for room in await self.storage.message_rooms(member):
-            async with self.rooms.locked(room):
-                await self.committer.drain(room)
+        for room in await self._storage.message_rooms(member):
+            async with self._rooms.locked(room):
+                await self._committer.drain(room)
                 result = await self._commit(
                     room,
                     functools.partial(
-                        self.storage.erase_member, room, member, ts=self.now(), request=erase
+                        self._storage.erase_member, room, member, ts=self.now(), request=erase
                     ),
                 )
                 if result is not None:
                     event, count = result
                     erased += count
                     self._publish(room, event)
-        blobs = await self.storage.forget_member(member)
+        blobs = await self._storage.forget_member(member)
         until = revocation_bound(self.now(), self.config.token_ttl)
-        await self.storage.revoke_tokens(member, until=until)
+        await self._storage.revoke_tokens(member, until=until)
         return AccountDeleted(left=left, erased=erased, blobs=blobs)
 
     # -- blobs -------------------------------------------------------------
 
     async def put_blob(self, member: MemberId, room_text: str, data: bytes) -> str:
         """Store an attachment for a room's members; return its id."""
-        room = _check_room_id(room_text)
-        await self.rooms.member_state(room, [member])
+        room = await self.check_member(member, room_text)
         blob = b64url_encode(crypto.random_bytes(16))
-        await self.storage.put_blob(room, blob, owner=member, data=data, ts=self.now())
+        await self._storage.put_blob(room, blob, owner=member, data=data, ts=self.now())
         return blob
 
     async def get_blob(self, member: MemberId, room_text: str, blob: str) -> bytes:
         """An attachment of a room the member is in."""
-        room = _check_room_id(room_text)
-        await self.rooms.member_state(room, [member])
-        data = await self.storage.get_blob(room, blob) if len(blob) == 22 else None
+        room = await self.check_member(member, room_text)
+        data = await self._storage.get_blob(room, blob) if len(blob) == 22 else None
         if data is None:
             raise RelayError("no such attachment", code="blob.not_found")
         return data

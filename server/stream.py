@@ -61,8 +61,10 @@ from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
 from protocol.ids import MemberId, RoomId
 from server.auth import Authenticator
-from server.errors import RelayError, StorageError, close_code
+from server.errors import CLOSE_NORMAL, RelayError, StorageError, closing_code
 from server.hub import personal_channel
+from server.personal import PersonalStore
+from server.presence import Presence
 from server.ratelimit import RateLimiter, address_subject, key_subject
 from server.relay import Relay
 
@@ -92,12 +94,20 @@ def token_in_query(query: bytes | str) -> bool:
 
 
 class _Closing(Exception):
-    """Close the connection with a code from the error table."""
+    """Close the connection with the close code the error table gives ``code``.
 
-    def __init__(self, code: str, message: str, close: int) -> None:
+    ``otherwise`` names the code whose close code applies if ``code`` closes no stream.
+    """
+
+    def __init__(self, code: str, message: str, *, otherwise: str | None = None) -> None:
         super().__init__(message)
         self.code = code
-        self.close = close
+        self.close = closing_code(code, otherwise=otherwise or code)
+
+
+def _close_pair(code: str) -> tuple[int, str]:
+    """How a stream closes on ``code``: its close code from the error table, and the code."""
+    return closing_code(code, otherwise=code), code
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +182,7 @@ class _Outbox:
             self._wake.clear()
             await self._wake.wait()
         if self.behind:
-            raise _Closing("stream.behind", "resume from your positions", 4409)
+            raise _Closing("stream.behind", "resume from your positions")
         item = self._items.popleft()
         if isinstance(item, _Live):
             self._live -= 1
@@ -187,16 +197,19 @@ class _Connection:
         self,
         socket: WebSocket[Any, Any, Any],
         relay: Relay,
+        store: PersonalStore,
+        *,
         limiter: RateLimiter,
         members: list[MemberId],
         address: str | None,
-        *,
         batch: bool = False,
     ) -> None:
         self.socket = socket
         self.batch = batch
         """The client takes ``events`` frames (``AuthFrame.batch``)."""
         self.relay = relay
+        self.store = store
+        """The personal stores, whose writes this connection may follow."""
         self.limiter = limiter
         self.members = members
         self.address = address
@@ -230,9 +243,9 @@ class _Connection:
 
     def detach(self) -> None:
         for room in self.rooms:
-            self.relay.hub.unsubscribe(room, self)
+            self.relay.unsubscribe(room, self)
         if self.personal is not None:
-            self.relay.hub.unsubscribe(personal_channel(self.personal), self)
+            self.store.unfollow(self.personal, self)
 
     # -- pump ----------------------------------------------------------------
 
@@ -258,7 +271,7 @@ class _Connection:
         for a batching client (at most ``BATCH_EVENTS`` and ``BATCH_BYTES`` each)."""
         position = after
         while True:
-            events = await self.relay.storage.events_after(room, position, REPLAY_PAGE)
+            events = await self.relay.events_after(room, position, REPLAY_PAGE)
             frames = [to_json(EventFrame(room=room, event=event)) for event in events]
             for chunk in _batches(frames) if self.batch else ([f] for f in frames):
                 await self._send_frames(room, chunk)
@@ -272,7 +285,7 @@ class _Connection:
         owner = self.personal
         if owner is None:
             return
-        for doc in await self.relay.storage.personal_index(owner):
+        for doc in await self.store.index(owner):
             frame = PersonalFrame(owner=owner, id=doc.doc, version=doc.version)
             await self.send(to_json(frame))
 
@@ -322,11 +335,11 @@ class _Connection:
 
     async def _still_member(self, room: RoomId) -> bool:
         # Once per event and connection: the cached state without a coroutine, if any.
-        state = self.relay.rooms.cached(room) or await self.relay.rooms.get(room)
+        state = self.relay.cached_state(room) or await self.relay.room_state(room)
         if state is not None and self.rooms[room] in state.log.members:
             return True
         # Removed or gone: stop serving the room at once.
-        self.relay.hub.unsubscribe(room, self)
+        self.relay.unsubscribe(room, self)
         del self.rooms[room]
         return False
 
@@ -352,7 +365,7 @@ class _Connection:
                 "subscribe", address_subject(self.address), *map(key_subject, self.members)
             )
         except RelayError as exc:
-            raise _Closing(exc.code, exc.message, 4429) from exc
+            raise _Closing(exc.code, exc.message, otherwise="rate.limited") from exc
         for room, position in positions.items():
             if room in self.rooms:
                 continue
@@ -363,7 +376,7 @@ class _Connection:
                 )
                 continue
             # No await between these two lines: see the module docstring.
-            self.relay.hub.subscribe(room, self)
+            self.relay.subscribe(room, self)
             self.outbox.command(_Replay(room, position))
             self.rooms[room] = member
 
@@ -378,12 +391,12 @@ class _Connection:
         # Registered before the index is read (no await in between): a write after
         # the read is delivered live, one before it is in the index.
         self.personal = owner
-        self.relay.hub.subscribe(personal_channel(owner), self)
+        self.store.follow(owner, self)
         self.outbox.command(_PersonalIndex())
 
     async def _member_of(self, room: RoomId) -> MemberId | None:
         try:
-            state = await self.relay.rooms.member_state(room, self.members)
+            state = await self.relay.member_state(room, self.members)
         except RelayError:
             return None
         return next((m for m in self.members if m in state.log.members), None)
@@ -431,16 +444,16 @@ def _event_frame_prefix(room: RoomId) -> bytes:
 async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> ClientFrame:
     message = await socket.receive()
     if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(detail="client closed", code=message.get("code", 1000))
+        raise WebSocketDisconnect(detail="client closed", code=message.get("code", CLOSE_NORMAL))
     text = message.get("text")
     if not isinstance(text, str):
-        raise _Closing("wire.malformed", "frames are JSON text", 4400)
+        raise _Closing("wire.malformed", "frames are JSON text")
     if len(text) > limit or len(text.encode("utf-8")) > limit:
-        raise _Closing("request.too_large", "frame too large", 1009)
+        raise _Closing("request.too_large", "frame too large")
     try:
         return from_json(text, ClientFrame)  # type: ignore[arg-type]
     except HearthError as exc:
-        raise _Closing("wire.malformed", exc.message[:120], 4400) from exc
+        raise _Closing("wire.malformed", exc.message[:120]) from exc
 
 
 async def _authenticate(
@@ -450,9 +463,9 @@ async def _authenticate(
         async with asyncio.timeout(relay.config.auth_timeout):
             frame = await _receive(socket, relay.config.max_frame_bytes)
     except TimeoutError as exc:
-        raise _Closing("auth.required", "authenticate in the first frame", 4401) from exc
+        raise _Closing("auth.required", "authenticate in the first frame") from exc
     if not isinstance(frame, AuthFrame):
-        raise _Closing("auth.required", "the first frame must be auth", 4401)
+        raise _Closing("auth.required", "the first frame must be auth")
     members: list[MemberId] = []
     try:
         for token in frame.tokens:
@@ -460,13 +473,16 @@ async def _authenticate(
             if record.member not in members:
                 members.append(record.member)
     except RelayError as exc:
-        raise _Closing(exc.code, exc.message, close_code(exc.code) or 4401) from exc
+        raise _Closing(exc.code, exc.message, otherwise="auth.invalid") from exc
     return members, frame.batch
 
 
 async def serve_stream(
     socket: WebSocket[Any, Any, Any],
     relay: Relay,
+    *,
+    store: PersonalStore,
+    presence: Presence,
     auth: Authenticator,
     limiter: RateLimiter,
 ) -> None:
@@ -474,13 +490,15 @@ async def serve_stream(
     address = socket.client.host if socket.client else None
     await socket.accept()
     connection: _Connection | None = None
-    close = (1000, "")
+    close = (CLOSE_NORMAL, "")
     try:
         if token_in_query(socket.scope.get("query_string", b"")):
-            raise _Closing("auth.token_in_url", "never put a token in a URL", 4401)
+            raise _Closing("auth.token_in_url", "never put a token in a URL")
         members, batch = await _authenticate(socket, relay, auth)
-        connection = _Connection(socket, relay, limiter, members, address, batch=batch)
-        relay.presence.connected(members)  # no push to these keys' devices meanwhile
+        connection = _Connection(
+            socket, relay, store, limiter=limiter, members=members, address=address, batch=batch
+        )
+        presence.connected(members)  # no push to these keys' devices meanwhile
         await connection.send(to_json(ReadyFrame(members=members)))
         close = await _run(connection)
     except _Closing as exc:
@@ -496,11 +514,11 @@ async def serve_stream(
     except WebSocketDisconnect:
         return
     except StorageError:
-        close = (1011, "storage.unavailable")
+        close = _close_pair("storage.unavailable")
     finally:
         if connection is not None:
             connection.detach()
-            relay.presence.disconnected(connection.members)
+            presence.disconnected(connection.members)
     with contextlib.suppress(Exception):
         await socket.close(code=close[0], reason=close[1])
 
@@ -522,7 +540,7 @@ async def _run(connection: _Connection) -> tuple[int, str]:
             task.cancel()
         await asyncio.gather(reader, pump, return_exceptions=True)
     if connection.outbox.behind:
-        return 4409, "stream.behind"
+        return _close_pair("stream.behind")
     first = next(iter(done))
     if first.cancelled():
         raise WebSocketDisconnect(detail="closed")
@@ -534,4 +552,4 @@ async def _run(connection: _Connection) -> tuple[int, str]:
     if isinstance(exc, StorageError):
         raise exc
     _log.error("stream failed: %s", type(exc).__name__)
-    return 1011, "internal"
+    return _close_pair("internal")

@@ -23,9 +23,11 @@ from typing import Any, ClassVar, Final
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from server.errors import CLOSE_POLICY
+
 __all__ = ["FRAME_TIMEOUT_CLOSE", "protocol_class"]
 
-FRAME_TIMEOUT_CLOSE: Final = 1008
+FRAME_TIMEOUT_CLOSE: Final = CLOSE_POLICY
 """The close code of a connection whose frame or message did not finish in time."""
 
 

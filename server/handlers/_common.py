@@ -9,6 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
 from server.auth import Authenticator
+from server.links import DeviceLinks
+from server.personal import PersonalStore
+from server.presence import Presence
 from server.ratelimit import RateLimiter, key_subject
 from server.relay import Relay
 from server.storage import SessionRecord
@@ -20,6 +23,9 @@ __all__ = [
     "BlobPath",
     "Limit",
     "LimiterDep",
+    "LinksDep",
+    "PersonalDep",
+    "PresenceDep",
     "RelayDep",
     "RoomPath",
     "client_host",
@@ -30,6 +36,9 @@ __all__ = [
 RelayDep = NamedDependency[Relay]
 AuthDep = NamedDependency[Authenticator]
 LimiterDep = NamedDependency[RateLimiter]
+LinksDep = NamedDependency[DeviceLinks]
+PersonalDep = NamedDependency[PersonalStore]
+PresenceDep = NamedDependency[Presence]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 After = Annotated[int, QueryParameter(ge=-1, le=2**53, description="exclusive lower bound")]

@@ -37,7 +37,7 @@ async def upload(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     # Membership first, so a stranger learns nothing and uploads nothing.
-    await relay.rooms.member_state(relay.room_id(room), [record.member])
+    await relay.check_member(record.member, room)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -53,7 +53,7 @@ async def healthz() -> Health:
 async def readyz(relay: RelayDep) -> Response[Health]:
     """The storage answers."""
     try:
-        await relay.storage.ping()
+        await relay.ping()
     except StorageError:
         return Response(Health(status="unavailable"), status_code=503)
     return Response(Health(status="ok"))

@@ -43,7 +43,7 @@ async def register(
     record = await session(request, auth, limiter)
     # Each registration resolves a name: charged like joins, per key.
     limiter.hit("join", key_subject(record.member))
-    await relay.rooms.member_state(relay.room_id(room), [record.member])
+    await relay.check_member(record.member, room)
     await notifier.register(record.member, device, data.endpoint)
 
 
@@ -60,7 +60,7 @@ async def unregister(
 ) -> None:
     """Remove the device's push endpoint (nothing to remove is no error)."""
     record = await session(request, auth, limiter)
-    await relay.rooms.member_state(relay.room_id(room), [record.member])
+    await relay.check_member(record.member, room)
     await notifier.unregister(record.member, device)
 
 

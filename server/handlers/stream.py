@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import WebSocket, websocket
 
-from server.handlers._common import AuthDep, LimiterDep, RelayDep
+from server.handlers._common import AuthDep, LimiterDep, PersonalDep, PresenceDep, RelayDep
 from server.stream import serve_stream
 
 __all__ = ["HANDLERS"]
@@ -14,10 +14,16 @@ __all__ = ["HANDLERS"]
 
 @websocket("/v1/stream")
 async def stream(
-    *, socket: WebSocket[Any, Any, Any], relay: RelayDep, auth: AuthDep, limiter: LimiterDep
+    *,
+    socket: WebSocket[Any, Any, Any],
+    relay: RelayDep,
+    personal: PersonalDep,
+    presence: PresenceDep,
+    auth: AuthDep,
+    limiter: LimiterDep,
 ) -> None:
     """Authenticate in the first frame, subscribe, replay, then follow live."""
-    await serve_stream(socket, relay, auth, limiter)
+    await serve_stream(socket, relay, store=personal, presence=presence, auth=auth, limiter=limiter)
 
 
 HANDLERS = [stream]

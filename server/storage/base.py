@@ -1,7 +1,10 @@
 """The storage interface of the relay: what it keeps, as typed async operations.
 
 Everything the relay persists goes through :class:`Storage`; no SQL lives outside an
-implementation. Each mutating method is one transaction: when it returns, the
+implementation, and no rule inside one: what a backend decides from the rows it read
+(conflicts, caps, quotas, what a purge or an erasure covers) is a function of
+:mod:`server.storage._rules`, shared by both, and ``tests/server/test_storage_contract.py``
+runs every method on both. Each mutating method is one transaction: when it returns, the
 change is durable (the relay acknowledges only then), and when it raises
 :class:`~server.errors.StorageError`, nothing of it happened.
 

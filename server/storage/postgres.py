@@ -1,5 +1,9 @@
 """The PostgreSQL implementation of :class:`~server.storage.base.Storage` (asyncpg).
 
+One piece past 600 lines because it is one class, the whole ``Storage`` interface over
+one connection pool: what remains is each method's SQL and transaction, the rules
+they apply being ``_rules.py``'s and the schema ``_pg_schema.py``'s.
+
 For several relay instances over one database. The semantics are SQLite's exactly,
 but they must now hold between processes, not only between coroutines:
 
@@ -33,7 +37,7 @@ the relay's ``log.conflict`` / ``msg.duplicate_id``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeAlias, final
 
@@ -44,16 +48,15 @@ from protocol.api import (
     ErasedEvent,
     LogEvent,
     MessageEvent,
-    RemovedEvent,
     RoomEvent,
     TombstoneEvent,
 )
-from protocol.encoding import canonical, from_msgpack
-from protocol.errors import DecodeError
+from protocol.encoding import canonical
 from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
+from server.storage import _rules as rules
 from server.storage._pg_schema import MIGRATIONS as _MIGRATIONS
 from server.storage.base import (
     ChallengeRecord,
@@ -77,17 +80,16 @@ _OLD_ROOMS: Final = "SELECT count(*) FROM rooms WHERE length(id) <> $1"
 _Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 _MIGRATION_LOCK: Final = 0x4845_4152_5448  # "HEARTH": one advisory lock id for migrations
-_EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
 _COMMAND_TIMEOUT: Final = 30.0
 _CHALLENGE_SWEEP_EVERY: Final = 256
 """Expired challenges are deleted on every this many new ones (and by retention)."""
 
 # Which unique index a violation names decides what the relay answers.
-_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
-    "rooms_pkey": ("log.conflict", "this room id is taken"),
-    "events_op": ("log.conflict", "an operation holds this index"),
-    "events_msg": ("msg.duplicate_id", "this message id is taken"),
-    "link_offers_pkey": ("link.exists", "this link id is taken"),
+_CONFLICTS: Final[Mapping[str, Callable[[], RelayError]]] = {
+    "rooms_pkey": rules.room_taken,
+    "events_op": rules.op_index_taken,
+    "events_msg": rules.message_taken,
+    "link_offers_pkey": rules.link_exists,
 }
 
 _CONNECTION_ERRORS: Final = (
@@ -105,10 +107,10 @@ async def _translated(what: str) -> AsyncIterator[None]:
     try:
         yield
     except asyncpg.UniqueViolationError as exc:
-        code, message = _CONFLICTS.get(exc.constraint_name or "", ("", ""))
-        if not code:
+        conflict = _CONFLICTS.get(exc.constraint_name or "")
+        if conflict is None:
             raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
-        raise RelayError(message, code=code) from exc
+        raise conflict() from exc
     except asyncpg.InterfaceError as exc:
         closed = "closed" in str(exc) or "closing" in str(exc)
         raise StorageError(f"{what} failed: {type(exc).__name__}", closed=closed) from exc
@@ -249,11 +251,10 @@ class PostgresStorage(Storage):
             op_index,
         )
         if row is None:
-            raise RelayError("no such room", code="room.not_found")
+            raise rules.room_not_found()
         # RETURNING reads the row version this statement locked: no other instance
         # can append an operation to the room until the caller commits.
-        if log_index is not None and row[2] != log_index:
-            raise RelayError("the room's log moved on", code="log.conflict")
+        rules.check_log_index(row[2], log_index)
         return int(row[0]), int(row[1])
 
     @staticmethod
@@ -325,7 +326,7 @@ class PostgresStorage(Storage):
         rows = await self._fetch(
             "SELECT data FROM events WHERE room = $1 AND kind = 'log' ORDER BY op_index", room
         )
-        return [_decode(row[0], SignedOp) for row in rows]
+        return [rules.decode(row[0], SignedOp) for row in rows]
 
     async def op_seqs(self, room: RoomId, indexes: Sequence[int]) -> dict[int, int]:
         if not indexes:
@@ -368,16 +369,7 @@ class PostgresStorage(Storage):
             room,
             message,
         )
-        if not rows:
-            return None
-        seq, ts, sender, digest, ref = rows[0]
-        return MessageRecord(
-            seq=int(seq),
-            ts=int(ts),
-            sender=MemberId(sender),
-            digest=bytes(digest),
-            removed_by=None if ref is None else int(ref),
-        )
+        return rules.message_record(*rows[0]) if rows else None
 
     async def add_message(
         self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
@@ -406,8 +398,8 @@ class PostgresStorage(Storage):
             )
         if row is None:
             if await self.room_info(header.room) is None:
-                raise RelayError("no such room", code="room.not_found")
-            raise RelayError("the room's log moved on", code="log.conflict")
+                raise rules.room_not_found()
+            raise rules.log_moved_on()
         return MessageEvent(seq=int(row[0]), ts=int(row[1]), envelope=envelope)
 
     async def delete_message(
@@ -425,7 +417,7 @@ class PostgresStorage(Storage):
                 target,
             )
             if victim is None:
-                raise RelayError("no such message", code="msg.not_found")
+                raise rules.message_not_found()
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
                 " VALUES ($1, $2, $3, 'tombstone', $4, $5, $6, $7)",
@@ -447,14 +439,14 @@ class PostgresStorage(Storage):
 
     async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = $1 AND seq = $2 AND kind = 'tombstone'",
             room,
             seq,
         )
         if not rows:
             return None
-        event = _event(rows[0])
+        event = rules.event(rows[0])
         return event if isinstance(event, TombstoneEvent) else None
 
     async def erase_member(
@@ -468,8 +460,9 @@ class PostgresStorage(Storage):
                 room,
                 member,
             )
-            count, through = (int(row[0]), row[1]) if row else (0, None)
-            if count == 0 or through is None:
+            count, last = (int(row[0]), row[1]) if row else (0, None)
+            through = rules.erasure_span(count, last)
+            if through is None:
                 return None
             seq, ts = await self._next_seq(conn, room, ts)
             await conn.execute(
@@ -489,7 +482,7 @@ class PostgresStorage(Storage):
                 room,
                 member,
             )
-        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=int(through), request=request)
+        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=through, request=request)
         return erased, count
 
     async def message_rooms(self, member: MemberId) -> list[RoomId]:
@@ -502,23 +495,23 @@ class PostgresStorage(Storage):
 
     async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             room,
             after,
             limit,
         )
-        return [_event(row) for row in rows]
+        return [rules.event(row) for row in rows]
 
     async def events_before(self, room: RoomId, before: int, limit: int) -> list[RoomEvent]:
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
             room,
             before,
             limit,
         )
-        return [_event(row) for row in reversed(rows)]
+        return [rules.event(row) for row in reversed(rows)]
 
     async def purge(self, room: RoomId, *, before_ts: int) -> int:
         async with self._transaction("purging expired events") as conn:
@@ -534,8 +527,10 @@ class PostgresStorage(Storage):
                 room,
                 before_ts,
             )
-            mark = (int(first_young) - 1) if first_young is not None else last_seq
-            if mark <= low:
+            mark = rules.purge_mark(
+                None if first_young is None else int(first_young), last_seq, low
+            )
+            if mark is None:
                 return low
             await conn.execute(
                 "DELETE FROM events WHERE room = $1 AND kind != 'log' AND seq <= $2", room, mark
@@ -659,10 +654,7 @@ class PostgresStorage(Storage):
                 owner,
                 now,
             )
-            if int(pending) >= max_pending:
-                raise RelayError(
-                    f"at most {max_pending} link offers may wait at once", code="link.too_many"
-                )
+            rules.check_link_pending(int(pending), max_pending)
             await conn.execute(
                 "INSERT INTO link_offers (id, owner, created_at, expires_at, data)"
                 " VALUES ($1, $2, $3, $4, $5)",
@@ -674,7 +666,6 @@ class PostgresStorage(Storage):
             )
 
     async def claim_link(self, link: str, *, now: int) -> bytes:
-        expired = False
         async with self._transaction("claiming a link offer") as conn:
             # The row lock makes a claim single-use across instances: the second
             # claimer waits, then sees claimed_at set.
@@ -682,20 +673,18 @@ class PostgresStorage(Storage):
                 "SELECT expires_at, claimed_at, data FROM link_offers WHERE id = $1 FOR UPDATE",
                 link,
             )
-            if row is None:
-                raise RelayError("no link offer under this code", code="link.not_found")
-            if row[1] is not None:
-                raise RelayError("this link code was used already", code="link.used")
-            if row[2] is None or now >= int(row[0]):
+            offer = None if row is None else (int(row[0]), row[1], row[2])
+            data = rules.claim_outcome(offer, now)
+            if data is None:
                 await conn.execute("UPDATE link_offers SET data = NULL WHERE id = $1", link)
-                expired = True
             else:
                 await conn.execute(
                     "UPDATE link_offers SET data = NULL, claimed_at = $1 WHERE id = $2", now, link
                 )
-        if expired:
-            raise RelayError("this link code expired", code="link.expired")
-        return bytes(row[2])
+        if data is None:
+            # Refused after the commit: raising inside would roll the erasure back.
+            raise rules.link_expired()
+        return data
 
     async def purge_links(self, *, now: int, keep_ms: int) -> int:
         async with self._transaction("purging link offers") as conn:
@@ -746,20 +735,17 @@ class PostgresStorage(Storage):
                 owner,
                 doc,
             )
-            current, old_size = (int(row[0]), int(row[1])) if row else (0, 0)
-            if current != expected:
-                raise RelayError(
-                    f"the document is at version {current}, not {expected}",
-                    code="personal.conflict",
-                    detail={"version": current},
-                )
             totals = await conn.fetchrow(
                 "SELECT count(*), coalesce(sum(size), 0) FROM personal_docs WHERE owner = $1",
                 owner,
             )
-            count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
-            _check_quota(
-                count + (0 if row else 1), total - old_size + len(data), max_docs, max_bytes
+            version = rules.personal_write(
+                (int(row[0]), int(row[1])) if row else None,
+                (int(totals[0]), int(totals[1])) if totals else (0, 0),
+                expected=expected,
+                size=len(data),
+                max_docs=max_docs,
+                max_bytes=max_bytes,
             )
             if row is None:
                 await conn.execute(
@@ -775,14 +761,14 @@ class PostgresStorage(Storage):
                 await conn.execute(
                     "UPDATE personal_docs SET version = $1, size = $2, updated_at = $3, data = $4"
                     " WHERE owner = $5 AND id = $6",
-                    expected + 1,
+                    version,
                     len(data),
                     day_floor(now),
                     data,
                     owner,
                     doc,
                 )
-        return expected + 1
+        return version
 
     # -- account -----------------------------------------------------------
 
@@ -808,12 +794,7 @@ class PostgresStorage(Storage):
                 device,
             )
             count, mine = (int(row[0]), int(row[1])) if row else (0, 0)
-            if not mine and count >= limit:
-                raise RelayError(
-                    f"a key registers at most {limit} push endpoints: unregister one",
-                    code="push.too_many",
-                    detail={"limit": limit},
-                )
+            rules.check_push_limit(count, mine, limit)
             await conn.execute(
                 "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (member, device)"
@@ -883,34 +864,3 @@ class PostgresStorage(Storage):
             now,
         )
         return {MemberId(r[0]) for r in rows}
-
-
-def _check_quota(count: int, total: int, max_docs: int, max_bytes: int) -> None:
-    if count > max_docs:
-        raise RelayError(
-            f"a personal store holds at most {max_docs} documents", code="personal.quota"
-        )
-    if total > max_bytes:
-        raise RelayError(f"a personal store holds at most {max_bytes} bytes", code="personal.quota")
-
-
-def _decode(data: bytes, kind: type[Any]) -> Any:
-    try:
-        return from_msgpack(bytes(data), kind)
-    except DecodeError as exc:  # only a damaged database gets here
-        raise StorageError("a stored record does not decode") from exc
-
-
-def _event(row: asyncpg.Record | Iterable[Any]) -> RoomEvent:
-    seq, ts, kind, msg_id, sender, data, ref = tuple(row)
-    seq, ts = int(seq), int(ts)
-    if kind == "log":
-        return LogEvent(seq=seq, ts=ts, op=_decode(data, SignedOp))
-    if kind == "msg":
-        if data is None:
-            return RemovedEvent(seq=seq, ts=ts, id=msg_id, sender=sender, by=int(ref))
-        return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
-    if kind == "tombstone":
-        return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
-    request = None if data is None else _decode(data, EraseRequest)
-    return ErasedEvent(seq=seq, ts=ts, member=sender, through=int(ref), request=request)

@@ -1,5 +1,10 @@
 """The SQLite implementation of :class:`~server.storage.base.Storage` (aiosqlite).
 
+One piece past 600 lines because it is one class, the whole ``Storage`` interface over
+one writer lock and its connections: what remains is each method's SQL and
+transaction, the rules they apply being ``_rules.py``'s and the schema
+``_sqlite_schema.py``'s.
+
 One file, ``hearth.db``, in WAL mode with ``synchronous=FULL``: a transaction that
 committed survives a crash or power loss, which is what lets the relay acknowledge
 a message right after the commit. Two connections: one writer, behind an
@@ -17,7 +22,7 @@ Pending auth challenges stay in this process's memory: a SQLite relay is one
 process, and a challenge is worthless after a restart anyway. So does presence
 (which keys hold a live stream, for push): it describes this process's sockets.
 
-Schema versions are ``PRAGMA user_version``; :data:`_MIGRATIONS` lists every step,
+Schema versions are ``PRAGMA user_version``; ``_sqlite_schema.MIGRATIONS`` lists every step,
 each run in its own transaction together with the version bump. Every sqlite3 error
 becomes :class:`~server.errors.StorageError`.
 """
@@ -39,16 +44,16 @@ from protocol.api import (
     ErasedEvent,
     LogEvent,
     MessageEvent,
-    RemovedEvent,
     RoomEvent,
     TombstoneEvent,
 )
-from protocol.encoding import canonical, from_msgpack
-from protocol.errors import DecodeError
+from protocol.encoding import canonical
 from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
+from server.storage import _rules as rules
+from server.storage._sqlite_schema import MIGRATIONS as _MIGRATIONS
 from server.storage.base import (
     ChallengeRecord,
     MessageRecord,
@@ -61,111 +66,6 @@ from server.storage.base import (
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
-
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    # 1: the first schema.
-    (
-        """CREATE TABLE rooms (
-            id TEXT PRIMARY KEY,
-            created_at INTEGER NOT NULL,
-            last_seq INTEGER NOT NULL,
-            last_ts INTEGER NOT NULL,
-            low_water INTEGER NOT NULL DEFAULT 0,
-            retention_days INTEGER
-        ) STRICT""",
-        """CREATE TABLE events (
-            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-            seq INTEGER NOT NULL,
-            ts INTEGER NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('log', 'msg', 'tombstone', 'erased')),
-            op_index INTEGER,
-            msg_id TEXT,
-            sender TEXT,
-            digest BLOB,
-            data BLOB,
-            ref INTEGER,
-            PRIMARY KEY (room, seq)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE UNIQUE INDEX events_op ON events (room, op_index) WHERE kind = 'log'",
-        "CREATE UNIQUE INDEX events_msg ON events (room, msg_id) WHERE kind = 'msg'",
-        "CREATE INDEX events_sender ON events (sender, room) WHERE kind = 'msg'",
-        """CREATE TABLE members (
-            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-            member TEXT NOT NULL,
-            role TEXT NOT NULL,
-            PRIMARY KEY (room, member)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX members_member ON members (member)",
-        """CREATE TABLE sessions (
-            token_hash BLOB PRIMARY KEY,
-            member TEXT NOT NULL,
-            can_create INTEGER NOT NULL,
-            expires_at INTEGER NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX sessions_member ON sessions (member)",
-        "CREATE TABLE creators (member TEXT PRIMARY KEY) STRICT, WITHOUT ROWID",
-        """CREATE TABLE blobs (
-            room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-            id TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (room, id)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX blobs_owner ON blobs (owner)",
-    ),
-    # 2: push endpoints, per member key and device (issue 8).
-    (
-        """CREATE TABLE push_endpoints (
-            member TEXT NOT NULL,
-            device TEXT NOT NULL,
-            endpoint TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            PRIMARY KEY (member, device)
-        ) STRICT, WITHOUT ROWID""",
-    ),
-    # 3: linking devices (sealed offers, claimed once) and personal stores.
-    (
-        """CREATE TABLE link_offers (
-            id TEXT PRIMARY KEY,
-            owner TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            expires_at INTEGER NOT NULL,
-            claimed_at INTEGER,
-            data BLOB
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX link_offers_owner ON link_offers (owner)",
-        "CREATE INDEX link_offers_expiry ON link_offers (expires_at)",
-        """CREATE TABLE personal_docs (
-            owner TEXT NOT NULL,
-            id TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            size INTEGER NOT NULL,
-            updated_at INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (owner, id)
-        ) STRICT, WITHOUT ROWID""",
-    ),
-    # 4: session tokens the relay verifies by their MAC, so no row per session (a
-    # session's expiry, to the millisecond, grouped one person's keys: issue 17); no
-    # list of creator keys (its order was the order of their sign-ins); the MAC key;
-    # revocations of deleted keys' tokens, by the day; per-key times by the day.
-    (
-        "DROP TABLE sessions",
-        "DROP TABLE creators",
-        """CREATE TABLE secrets (
-            name TEXT PRIMARY KEY,
-            value BLOB NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        """CREATE TABLE revoked (
-            member TEXT PRIMARY KEY,
-            until INTEGER NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        "UPDATE push_endpoints SET created_at = created_at - created_at % 86400000",
-        "UPDATE personal_docs SET updated_at = updated_at - updated_at % 86400000",
-    ),
-)
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """The schema version this code writes (``PRAGMA user_version``)."""
@@ -192,7 +92,6 @@ _WRITER_PRAGMAS: Final = (
 CHECKPOINT_INTERVAL: Final = 1.0
 """Seconds between the background checkpoints of the WAL into the database."""
 
-_EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
 _MAX_CHALLENGES: Final = 100_000
 
 
@@ -384,13 +283,12 @@ class SqliteStorage(Storage):
         ) as cur:
             row = await cur.fetchone()
         if row is None:
-            raise RelayError("no such room", code="room.not_found")
+            raise rules.room_not_found()
         if log_index is not None:
             current = await SqliteStorage._scalar(
                 conn, "SELECT max(op_index) FROM events WHERE room = ? AND kind = 'log'", (room,)
             )
-            if current != log_index:
-                raise RelayError("the room's log moved on", code="log.conflict")
+            rules.check_log_index(current, log_index)
         return int(row[0]), int(row[1])
 
     @staticmethod
@@ -424,7 +322,7 @@ class SqliteStorage(Storage):
                 event = await self._insert_op(conn, room, op, ts)
                 await self._set_members(conn, room, members)
         except sqlite3.IntegrityError as exc:
-            raise RelayError("this room id is taken", code="log.conflict") from exc
+            raise rules.room_taken() from exc
         return event
 
     async def _insert_op(
@@ -456,20 +354,15 @@ class SqliteStorage(Storage):
                         "UPDATE rooms SET retention_days = ? WHERE id = ?",
                         (policy.retention_days, room),
                     )
-                if policy is not None:
-                    await conn.execute(
-                        "UPDATE rooms SET retention_days = ? WHERE id = ?",
-                        (policy.retention_days, room),
-                    )
         except sqlite3.IntegrityError as exc:
-            raise RelayError("an operation holds this index", code="log.conflict") from exc
+            raise rules.op_index_taken() from exc
         return event
 
     async def load_ops(self, room: RoomId) -> list[SignedOp]:
         rows = await self._read(
             "SELECT data FROM events WHERE room = ? AND kind = 'log' ORDER BY op_index", (room,)
         )
-        return [_decode(row[0], SignedOp) for row in rows]
+        return [rules.decode(row[0], SignedOp) for row in rows]
 
     async def op_seqs(self, room: RoomId, indexes: Sequence[int]) -> dict[int, int]:
         if not indexes:
@@ -511,10 +404,7 @@ class SqliteStorage(Storage):
             " WHERE room = ? AND kind = 'msg' AND msg_id = ?",
             (room, message),
         )
-        if not rows:
-            return None
-        seq, ts, sender, digest, ref = rows[0]
-        return MessageRecord(seq=seq, ts=ts, sender=MemberId(sender), digest=digest, removed_by=ref)
+        return rules.message_record(*rows[0]) if rows else None
 
     async def add_messages(
         self, batch: Sequence[tuple[Envelope, bytes, int | None]], *, ts: int
@@ -550,7 +440,7 @@ class SqliteStorage(Storage):
                     (header.room, seq, ts, header.id, header.sender, digest, canonical(envelope)),
                 )
         except sqlite3.IntegrityError as exc:
-            raise RelayError("this message id is taken", code="msg.duplicate_id") from exc
+            raise rules.message_taken() from exc
         return MessageEvent(seq=seq, ts=ts, envelope=envelope)
 
     async def delete_message(
@@ -565,7 +455,7 @@ class SqliteStorage(Storage):
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
-                raise RelayError("no such message", code="msg.not_found")
+                raise rules.message_not_found()
             seq, ts = await self._next_seq(conn, room, ts, log_index)
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
@@ -580,13 +470,13 @@ class SqliteStorage(Storage):
 
     async def tombstone_at(self, room: RoomId, seq: int) -> TombstoneEvent | None:
         rows = await self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = ? AND seq = ? AND kind = 'tombstone'",
             (room, seq),
         )
         if not rows:
             return None
-        event = _event(rows[0])
+        event = rules.event(rows[0])
         return event if isinstance(event, TombstoneEvent) else None
 
     async def erase_member(
@@ -599,8 +489,9 @@ class SqliteStorage(Storage):
                 (room, member),
             ) as cur:
                 row = await cur.fetchone()
-            count, through = (int(row[0]), row[1]) if row else (0, None)
-            if count == 0 or through is None:
+            count, last = (int(row[0]), row[1]) if row else (0, None)
+            through = rules.erasure_span(count, last)
+            if through is None:
                 return None
             seq, ts = await self._next_seq(conn, room, ts)
             await conn.execute(
@@ -613,7 +504,7 @@ class SqliteStorage(Storage):
                 " WHERE room = ? AND kind = 'msg' AND sender = ? AND ref IS NULL AND seq < ?",
                 (seq, room, member, seq),
             )
-        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=int(through), request=request)
+        erased = ErasedEvent(seq=seq, ts=ts, member=member, through=through, request=request)
         return erased, count
 
     async def message_rooms(self, member: MemberId) -> list[RoomId]:
@@ -626,24 +517,22 @@ class SqliteStorage(Storage):
 
     async def events_after(self, room: RoomId, after: int, limit: int) -> list[RoomEvent]:
         rows = await self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
             (room, after, limit),
         )
-        return [_event(row) for row in rows]
+        return [rules.event(row) for row in rows]
 
     async def events_before(self, room: RoomId, before: int, limit: int) -> list[RoomEvent]:
         rows = await self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events"  # noqa: S608
+            f"SELECT {rules.EVENT_COLUMNS} FROM events"  # noqa: S608
             " WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
             (room, before, limit),
         )
-        return [_event(row) for row in reversed(rows)]
+        return [rules.event(row) for row in reversed(rows)]
 
     async def purge(self, room: RoomId, *, before_ts: int) -> int:
         async with self._transaction("purging expired events") as conn:
-            # The purge is the longest prefix of the room whose non-log events are all
-            # older than the cut-off: the first younger one bounds it.
             first_young = await self._scalar(
                 conn,
                 "SELECT min(seq) FROM events WHERE room = ? AND kind != 'log' AND ts >= ?",
@@ -652,9 +541,9 @@ class SqliteStorage(Storage):
             last_seq = await self._scalar(conn, "SELECT last_seq FROM rooms WHERE id = ?", (room,))
             if last_seq is None:
                 return 0
-            mark = (first_young - 1) if first_young is not None else int(last_seq)
             low = await self._scalar(conn, "SELECT low_water FROM rooms WHERE id = ?", (room,))
-            if mark <= low:
+            mark = rules.purge_mark(first_young, int(last_seq), int(low))
+            if mark is None:
                 return int(low)
             await conn.execute(
                 "DELETE FROM events WHERE room = ? AND kind != 'log' AND seq <= ?", (room, mark)
@@ -761,18 +650,14 @@ class SqliteStorage(Storage):
                     " WHERE owner = ? AND data IS NOT NULL AND expires_at > ?",
                     (owner, now),
                 )
-                if int(pending) >= max_pending:
-                    raise RelayError(
-                        f"at most {max_pending} link offers may wait at once",
-                        code="link.too_many",
-                    )
+                rules.check_link_pending(int(pending), max_pending)
                 await conn.execute(
                     "INSERT INTO link_offers (id, owner, created_at, expires_at, data)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (link, owner, now, expires_at, data),
                 )
         except sqlite3.IntegrityError as exc:
-            raise RelayError("this link id is taken", code="link.exists") from exc
+            raise rules.link_exists() from exc
 
     async def claim_link(self, link: str, *, now: int) -> bytes:
         async with self._transaction("claiming a link offer") as conn:
@@ -780,23 +665,18 @@ class SqliteStorage(Storage):
                 "SELECT expires_at, claimed_at, data FROM link_offers WHERE id = ?", (link,)
             ) as cur:
                 row = await cur.fetchone()
-            if row is None:
-                raise RelayError("no link offer under this code", code="link.not_found")
-            expires_at, claimed_at, data = row
-            if claimed_at is not None:
-                raise RelayError("this link code was used already", code="link.used")
-            if data is None or now >= expires_at:
+            offer = None if row is None else (int(row[0]), row[1], row[2])
+            data = rules.claim_outcome(offer, now)
+            if data is None:
                 await conn.execute("UPDATE link_offers SET data = NULL WHERE id = ?", (link,))
-                # Commit the erasure, then refuse: raising inside would roll it back.
-                expired = True
             else:
                 await conn.execute(
                     "UPDATE link_offers SET data = NULL, claimed_at = ? WHERE id = ?", (now, link)
                 )
-                expired = False
-        if expired:
-            raise RelayError("this link code expired", code="link.expired")
-        return bytes(data)
+        if data is None:
+            # Refused after the commit: raising inside would roll the erasure back.
+            raise rules.link_expired()
+        return data
 
     async def purge_links(self, *, now: int, keep_ms: int) -> int:
         async with self._transaction("purging link offers") as conn:
@@ -844,21 +724,18 @@ class SqliteStorage(Storage):
                 (owner, doc),
             ) as cur:
                 row = await cur.fetchone()
-            current, old_size = (int(row[0]), int(row[1])) if row else (0, 0)
-            if current != expected:
-                raise RelayError(
-                    f"the document is at version {current}, not {expected}",
-                    code="personal.conflict",
-                    detail={"version": current},
-                )
             async with conn.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM personal_docs WHERE owner = ?",
                 (owner,),
             ) as cur:
                 totals = await cur.fetchone()
-            count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
-            _check_quota(
-                count + (0 if row else 1), total - old_size + len(data), max_docs, max_bytes
+            version = rules.personal_write(
+                (int(row[0]), int(row[1])) if row else None,
+                (int(totals[0]), int(totals[1])) if totals else (0, 0),
+                expected=expected,
+                size=len(data),
+                max_docs=max_docs,
+                max_bytes=max_bytes,
             )
             if row is None:
                 await conn.execute(
@@ -870,9 +747,9 @@ class SqliteStorage(Storage):
                 await conn.execute(
                     "UPDATE personal_docs SET version = ?, size = ?, updated_at = ?, data = ?"
                     " WHERE owner = ? AND id = ?",
-                    (expected + 1, len(data), day_floor(now), data, owner, doc),
+                    (version, len(data), day_floor(now), data, owner, doc),
                 )
-        return expected + 1
+        return version
 
     # -- account -----------------------------------------------------------
 
@@ -896,12 +773,7 @@ class SqliteStorage(Storage):
                 (device, member),
             )
             count, mine = next(iter(rows))
-            if not mine and count >= limit:
-                raise RelayError(
-                    f"a key registers at most {limit} push endpoints: unregister one",
-                    code="push.too_many",
-                    detail={"limit": limit},
-                )
+            rules.check_push_limit(int(count), int(mine), limit)
             await conn.execute(
                 "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (member, device)"
@@ -953,36 +825,6 @@ class SqliteStorage(Storage):
     async def present(self, members: Sequence[MemberId], *, now: int) -> set[MemberId]:
         wanted = set(members)
         return {m for (m, _), until in self._presence.items() if m in wanted and until > now}
-
-
-def _check_quota(count: int, total: int, max_docs: int, max_bytes: int) -> None:
-    if count > max_docs:
-        raise RelayError(
-            f"a personal store holds at most {max_docs} documents", code="personal.quota"
-        )
-    if total > max_bytes:
-        raise RelayError(f"a personal store holds at most {max_bytes} bytes", code="personal.quota")
-
-
-def _decode(data: bytes, kind: type[Any]) -> Any:
-    try:
-        return from_msgpack(data, kind)
-    except DecodeError as exc:  # only a damaged database gets here
-        raise StorageError("a stored record does not decode") from exc
-
-
-def _event(row: sqlite3.Row | tuple[Any, ...]) -> RoomEvent:
-    seq, ts, kind, msg_id, sender, data, ref = row
-    if kind == "log":
-        return LogEvent(seq=seq, ts=ts, op=_decode(data, SignedOp))
-    if kind == "msg":
-        if data is None:
-            return RemovedEvent(seq=seq, ts=ts, id=msg_id, sender=sender, by=ref)
-        return MessageEvent(seq=seq, ts=ts, envelope=_decode(data, Envelope))
-    if kind == "tombstone":
-        return TombstoneEvent(seq=seq, ts=ts, target=msg_id, request=_decode(data, DeleteRequest))
-    request = None if data is None else _decode(data, EraseRequest)
-    return ErasedEvent(seq=seq, ts=ts, member=sender, through=ref, request=request)
 
 
 async def _close_on_thread(
@@ -1044,7 +886,7 @@ def _store_room_messages(
         ).fetchone()[0]
         for i in indexes:
             if batch[i][2] is not None and batch[i][2] != current:
-                results[i] = RelayError("the room's log moved on", code="log.conflict")
+                results[i] = rules.log_moved_on()
     # INDEXED BY: with an IN list the planner would otherwise walk the whole room
     # by primary key, reading every stored message to find a few ids.
     ids = [batch[i][0].header.id for i in indexes]
@@ -1076,7 +918,7 @@ def _store_room_messages(
             (len(fresh), ts, room),
         ).fetchall()
         if not counters:
-            raise RelayError("no such room", code="room.not_found")
+            raise rules.room_not_found()
         last_seq, event_ts = (int(v) for v in counters[0])
         seq = last_seq - len(fresh)
         rows_out = []

@@ -170,7 +170,7 @@ async def test_a_reader_that_stops_is_cut_off_and_others_keep_pace(
         sock.connect(("127.0.0.1", int(relay.base_url.rsplit(":", 1)[1])))
         slow = await open_stream(relay, token, sock=sock, max_queue=1)
         await subscribe(slow, {room.room: 1})
-        hub = relay.app.state.relay.hub
+        hub = relay.app.state.hub
         during: list[float] = []
         stuck: list[float] = []  # the rounds while the relay still served the stuck reader
         for _ in range(MESSAGES):

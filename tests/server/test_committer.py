@@ -53,7 +53,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 def queued(relay: Any) -> int:
-    return len(relay.app.state.relay.committer._queue)
+    return len(relay.app.state.relay._committer._queue)
 
 
 async def test_concurrent_sends_share_one_transaction_in_check_order(
@@ -265,7 +265,7 @@ async def test_a_sender_that_hangs_up_does_not_let_a_log_operation_overtake_its_
 ) -> None:
     room, token = await create(relay, clock)
     sizes, release = gate(monkeypatch, relay)
-    committer = relay.app.state.relay.committer
+    committer = relay.app.state.relay._committer
     url = f"/v1/rooms/{room.room}/messages"
     first = asyncio.ensure_future(post(relay.http, url, room.send("owner", "held"), token))
     await until(lambda: sizes == [1])

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 import server.storage.sqlite
-from protocol import RoomLog
 from protocol.encoding import canonical
 from protocol.ids import MemberId
-from protocol.ops import Role
 from server.errors import RelayError, StorageError
 from server.storage import (
     PG_SCHEMA_VERSION,
@@ -28,57 +26,18 @@ from server.storage import (
     ChallengeRecord,
     PostgresStorage,
     SqliteStorage,
-    Storage,
 )
 from tests.protocol.builders import Room
 from tests.server.backends import BACKENDS, postgres_schema
 from tests.server.helpers import digest
-
-Opener = Callable[[], Awaitable[Storage]]
+from tests.server.storage_kit import Opener, members, new_room, storages
 
 
 @pytest.fixture(params=BACKENDS)
 async def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     """Opens storages over one database (SQLite: one file; PostgreSQL: one schema)."""
-    opened: list[Storage] = []
-
-    async def run(make: Callable[[], Storage]) -> AsyncIterator[Opener]:
-        async def opener() -> Storage:
-            storage = make()
-            await storage.open()
-            opened.append(storage)
-            return storage
-
-        try:
-            yield opener
-        finally:
-            for storage in opened:
-                await storage.close()
-
-    if request.param == "sqlite":
-        async for opener in run(lambda: SqliteStorage(tmp_path / "hearth.db")):
-            yield opener
-    else:
-        async with postgres_schema() as (url, _):
-            async for opener in run(lambda: PostgresStorage(url, pool_size=4)):
-                yield opener
-
-
-def members(log: RoomLog) -> dict[MemberId, Role]:
-    return {m: v.role for m, v in log.members.items()}
-
-
-async def new_room(storage: Storage, room: Room | None = None) -> Room:
-    room = room or Room()
-    log = RoomLog.from_ops(room.log.ops[:1])
-    event = await storage.create_room(
-        room.log.ops[0], ts=1000, retention_days=None, members=members(log)
-    )
-    assert event.seq == 1
-    for op in room.log.ops[1:]:
-        log.append(op)
-        await storage.append_op(room.room, op, ts=1000, members=members(log))
-    return room
+    async with storages(request.param, tmp_path) as opener:
+        yield opener
 
 
 async def test_migrates_once_and_refuses_a_newer_schema(

@@ -221,7 +221,7 @@ async def test_pings_drop_a_dead_peer(make_relay: Any, clock: Clock) -> None:
         room, token = await create(relay, clock)
         ws = await open_stream(relay, token)
         await subscribe(ws, {room.room: 1})
-        hub = relay.app.state.relay.hub
+        hub = relay.app.state.hub
         for _ in range(100):
             if hub.listener_count(room.room) == 1:
                 break
