@@ -409,10 +409,9 @@ def test_check_envelope_applies_check_place_to_the_log_now() -> None:
     room.add("owner", "bob")
     room.leave("bob")
     envelope = room.send("alice", "while bob's leave awaits rotation")
-    for check in (
-        lambda: check_envelope(room.log, envelope),
-        lambda: check_place(envelope.header, room.log, "now"),
-    ):
-        with pytest.raises(EnvelopeError) as info:
-            check()
-        assert info.value.code == "msg.stale_epoch"
+    with pytest.raises(EnvelopeError) as info:
+        check_envelope(room.log, envelope)
+    assert info.value.code == "msg.stale_epoch"
+    with pytest.raises(EnvelopeError) as info:
+        check_place(envelope.header, room.log, "now")
+    assert info.value.code == "msg.stale_epoch"
