@@ -88,7 +88,7 @@ from protocol.api import (
     TombstoneEvent,
 )
 from protocol.counters import CounterTracker
-from protocol.encoding import from_msgpack
+from protocol.directed import open_directed
 from protocol.envelope import check_place, open_message, seal_message, verify_signature
 from protocol.epochs import make_commit, message_key, open_commit, open_history
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LogError
@@ -107,7 +107,6 @@ from protocol.messages import (
     RulesAcceptBody,
     RulesBody,
     ScheduleBody,
-    SignedReport,
     SupportClaimBody,
     SupporterStatusBody,
     SupportInvite,
@@ -138,7 +137,7 @@ from protocol.ops import (
 )
 from protocol.personal import VerifiedHead, check_verified_head
 from protocol.roomlog import ZERO_HASH, RoomLog
-from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase, verify_report
+from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase
 
 __all__ = [
     "Accepted",
@@ -1486,16 +1485,10 @@ class RoomState:
             step.items.append(event)
 
     def _report(self, step: Step, sender: MemberId, body: ReportBody, report_id: MessageId) -> None:
-        seal = next((s for s in body.seals if s.member == self.me), None)
-        if seal is None:
-            return  # not ours to read
         try:
-            key = crypto.unseal(self.keys.box, seal.box)
-            report = from_msgpack(crypto.secretbox_decrypt(key, body.ciphertext), SignedReport)
-            verify_report(report)
-            c = report.content
-            if c.reporter != sender or c.room != self.room or self.me not in c.recipients:
-                raise EnvelopeError("report names another reporter or room", code="msg.bad_room")
+            c = open_directed(self.keys, sender, body)
+            if c is None:
+                return  # not ours to read
             evidence = c.evidence
             verify_signature(evidence)
             if evidence.header.room != self.room or evidence.header.id != c.target:

@@ -15,7 +15,8 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 def _sources() -> list[pathlib.Path]:
     paths = [p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))]
-    assert CRYPTO in paths and BASE32 in paths
+    assert CRYPTO in paths
+    assert BASE32 in paths
     return paths
 
 
