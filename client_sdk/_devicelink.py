@@ -46,8 +46,6 @@ from protocol.personal import (
 from protocol.signing import sign_auth
 
 if TYPE_CHECKING:
-    import nacl.public
-
     from client_sdk.client import HearthClient
 
 __all__ = ["DeviceLink", "PendingLink"]
@@ -99,7 +97,7 @@ class DeviceLink:
     def __init__(  # noqa: PLR0917 - built by HearthClient.offer_link only
         self,
         code: LinkCode,
-        hello: nacl.public.PrivateKey,
+        hello: crypto.BoxPrivateKey,
         transport: Transport,
         file: Callable[[LinkOffer], Awaitable[object]],
         rooms: Callable[[], list[LinkRoom]],
@@ -187,7 +185,7 @@ class PendingLink:
     def __init__(
         self,
         code: LinkCode,
-        answer: nacl.public.PrivateKey,
+        answer: crypto.BoxPrivateKey,
         hello_key: bytes,
         transport: Transport,
         build: Callable[[Identity, list[LinkRoom]], HearthClient],
@@ -226,7 +224,7 @@ class PendingLink:
         return self._build(identity, rooms)
 
 
-async def answer_link(transport: Transport, code: LinkCode) -> tuple[nacl.public.PrivateKey, bytes]:
+async def answer_link(transport: Transport, code: LinkCode) -> tuple[crypto.BoxPrivateKey, bytes]:
     """Claim the hello and file this device's answer; return the answer key and the hello's.
 
     Raises:

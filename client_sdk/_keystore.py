@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import msgspec
-import nacl.pwhash
 
 from client_sdk.errors import KeystoreError
 from protocol import crypto
@@ -27,19 +26,17 @@ __all__ = ["STRENGTHS", "Strength", "load_root", "save_root"]
 
 Strength = Literal["interactive", "moderate", "sensitive"]
 
-_ARGON: Final = nacl.pwhash.argon2id
 STRENGTHS: Final[dict[Strength, tuple[int, int]]] = {
-    "interactive": (_ARGON.OPSLIMIT_INTERACTIVE, _ARGON.MEMLIMIT_INTERACTIVE),
-    "moderate": (_ARGON.OPSLIMIT_MODERATE, _ARGON.MEMLIMIT_MODERATE),
-    "sensitive": (_ARGON.OPSLIMIT_SENSITIVE, _ARGON.MEMLIMIT_SENSITIVE),
+    strength: crypto.PASSPHRASE_LIMITS[strength] for strength in get_args(Strength)
 }
 """Argon2id (opslimit, memlimit) presets, libsodium's own."""
 
 _FORMAT: Final = "hearth-keystore"
 _VERSION: Final = 1
-_SALT_BYTES: Final = _ARGON.SALTBYTES
+_SALT_BYTES: Final = crypto.PASSPHRASE_SALT_BYTES
+_MIN_OPS, _MIN_MEM = crypto.PASSPHRASE_MIN_LIMITS
 _MAX_OPS: Final = 16
-_MAX_MEM: Final = _ARGON.MEMLIMIT_SENSITIVE
+_MAX_MEM: Final = crypto.PASSPHRASE_LIMITS["sensitive"][1]
 
 
 class _KeystoreFile(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,8 +102,8 @@ def load_root(path: str | os.PathLike[str], passphrase: str) -> RootSeed:
         )
     if (
         len(record.salt) != _SALT_BYTES
-        or not _ARGON.OPSLIMIT_MIN <= record.opslimit <= _MAX_OPS
-        or not _ARGON.MEMLIMIT_MIN <= record.memlimit <= _MAX_MEM
+        or not _MIN_OPS <= record.opslimit <= _MAX_OPS
+        or not _MIN_MEM <= record.memlimit <= _MAX_MEM
     ):
         raise KeystoreError("keystore parameters out of bounds", code="keystore.corrupt")
     key = crypto.passphrase_key(

@@ -88,8 +88,8 @@ from protocol.api import (
     TombstoneEvent,
 )
 from protocol.counters import CounterTracker
-from protocol.encoding import from_msgpack
-from protocol.envelope import open_message, seal_message, verify_signature
+from protocol.directed import open_directed
+from protocol.envelope import check_place, open_message, seal_message, verify_signature
 from protocol.epochs import make_commit, message_key, open_commit, open_history
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LogError
 from protocol.ids import MemberId, MessageId, RoomId
@@ -107,7 +107,6 @@ from protocol.messages import (
     RulesAcceptBody,
     RulesBody,
     ScheduleBody,
-    SignedReport,
     SupportClaimBody,
     SupporterStatusBody,
     SupportInvite,
@@ -138,7 +137,7 @@ from protocol.ops import (
 )
 from protocol.personal import VerifiedHead, check_verified_head
 from protocol.roomlog import ZERO_HASH, RoomLog
-from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase, verify_report
+from protocol.signing import InviteKey, sign_op, verify_delete, verify_erase
 
 __all__ = [
     "Accepted",
@@ -279,7 +278,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class _At:
-    """Room state once the operation at one index applied."""
+    """Room state once the operation at one index applied (a ``protocol.envelope.LogPlace``)."""
 
     epoch: int
     needs_rotation: bool
@@ -1267,10 +1266,10 @@ class RoomState:
                     return step
                 # What the relay's own check_envelope saw when it stored the message:
                 # in sequence order the log was exactly at ``seq_index``.
-                self._check_at(h, self._at[self.seq_index], "when the relay stored it")
+                check_place(h, self._at[self.seq_index], "when the relay stored it")
             elif stored_at is not None and 0 <= stored_at < len(self._at):
                 self._check_history_place(h, stored_at)
-            self._check_at(h, self._at[h.head_index], "at the head it names")
+            check_place(h, self._at[h.head_index], "at the head it names")
             secret = self.secrets.get(h.epoch)
             if secret is None:
                 # An epoch from before we joined (or while we were out): not ours to
@@ -1312,7 +1311,7 @@ class RoomState:
                 f" at its place in history (index {stored_at})",
                 code="msg.replay",
             )
-        self._check_at(h, self._at[stored_at], "at its place in history")
+        check_place(h, self._at[stored_at], "at its place in history")
 
     def _place_back(self, sender: MemberId, device: bytes, counter: int, mid: MessageId) -> None:
         """A backfilled message's counter is below all its device sent after it."""
@@ -1325,18 +1324,6 @@ class RoomState:
                 code="msg.replay",
             )
         self._walk.low[key] = counter
-
-    @staticmethod
-    def _check_at(h: EnvelopeHeader, at: _At, where: str) -> None:
-        if h.epoch != at.epoch or at.needs_rotation:
-            raise EnvelopeError(
-                f"message {h.id} uses epoch {h.epoch}, but the room was at epoch {at.epoch}"
-                + (" awaiting rotation" if at.needs_rotation else "")
-                + f" {where}",
-                code="msg.stale_epoch",
-            )
-        if h.sender not in at.members:
-            raise EnvelopeError(f"{h.sender} was not a member {where}", code="msg.not_member")
 
     def _observe(
         self, sender: MemberId, device: bytes, counter: int, skipped: Iterable[int] = ()
@@ -1498,16 +1485,10 @@ class RoomState:
             step.items.append(event)
 
     def _report(self, step: Step, sender: MemberId, body: ReportBody, report_id: MessageId) -> None:
-        seal = next((s for s in body.seals if s.member == self.me), None)
-        if seal is None:
-            return  # not ours to read
         try:
-            key = crypto.unseal(self.keys.box, seal.box)
-            report = from_msgpack(crypto.secretbox_decrypt(key, body.ciphertext), SignedReport)
-            verify_report(report)
-            c = report.content
-            if c.reporter != sender or c.room != self.room or self.me not in c.recipients:
-                raise EnvelopeError("report names another reporter or room", code="msg.bad_room")
+            c = open_directed(self.keys, sender, body)
+            if c is None:
+                return  # not ours to read
             evidence = c.evidence
             verify_signature(evidence)
             if evidence.header.room != self.room or evidence.header.id != c.target:

@@ -43,13 +43,13 @@ from client_sdk.events import (
 )
 from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
 from protocol import crypto
+from protocol.directed import open_directed, seal_directed
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import EnvelopeError
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import RoomKeys
 from protocol.messages import (
     ReportSeal,
-    SignedSupportRequest,
     SupportClaimBody,
     SupporterStatusBody,
     SupportInvite,
@@ -59,7 +59,6 @@ from protocol.messages import (
     SupportResealBody,
 )
 from protocol.ops import Role
-from protocol.signing import sign_support_request, verify_support_request
 
 __all__ = [
     "SupportBook",
@@ -466,11 +465,8 @@ def _seal(
     content = SupportRequestContent(
         room=keys.room, requester=keys.member, text=text, recipients=sorted(to), at=at
     )
-    key = rng(crypto.KEY_BYTES)
-    readers = {**to, **also}
-    seals = [ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in sorted(readers.items())]
-    signed = canonical(sign_support_request(keys, content))
-    return seals, crypto.secretbox_encrypt(key, signed, rng=rng)
+    readers = dict(sorted({**to, **also}.items()))
+    return seal_directed(keys, content, readers, rng=rng)
 
 
 def open_request(
@@ -490,18 +486,7 @@ def open_request_content(
         CryptoError, DecodeError, EnvelopeError: Sealed to us but does not open,
             is not signed by its sender, or names another room or recipients.
     """
-    seal = next((s for s in body.seals if s.member == keys.member), None)
-    if seal is None:
-        return None
-    key = crypto.unseal(keys.box, seal.box)
-    request = from_msgpack(crypto.secretbox_decrypt(key, body.ciphertext), SignedSupportRequest)
-    verify_support_request(request)
-    c = request.content
-    if c.requester != sender or c.room != keys.room:
-        raise EnvelopeError("support request names another requester or room", code="msg.bad_room")
-    if keys.member != sender and keys.member not in c.recipients:
-        raise EnvelopeError("support request does not name us", code="msg.bad_room")
-    return c
+    return open_directed(keys, sender, body)
 
 
 def seal_invite(requester_box: bytes, invite: SupportInvite) -> bytes:

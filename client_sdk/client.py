@@ -97,6 +97,7 @@ from protocol.api import (
     SyncRequest,
     SyncResponse,
 )
+from protocol.directed import seal_directed
 from protocol.encoding import canonical, from_msgpack
 from protocol.envelope import open_message
 from protocol.errors import DecodeError, ForkDetected, HearthError, LogError
@@ -113,7 +114,6 @@ from protocol.messages import (
     ProfileBody,
     ReportBody,
     ReportContent,
-    ReportSeal,
     RulesBody,
 )
 from protocol.ops import Policy, Role, SignedOp
@@ -126,7 +126,7 @@ from protocol.personal import (
     seal_hello,
 )
 from protocol.roomlog import RoomLog
-from protocol.signing import InviteKey, sign_delete, sign_report
+from protocol.signing import InviteKey, sign_delete
 
 __all__ = ["HearthClient"]
 
@@ -1462,11 +1462,8 @@ class HearthClient:
             evidence=evidence,
             at=_now_ms(),
         )
-        key = crypto.random_bytes(crypto.KEY_BYTES)
-        body = ReportBody(
-            seals=[ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in recipients.items()],
-            ciphertext=crypto.secretbox_encrypt(key, canonical(sign_report(state.keys, content))),
-        )
+        seals, ciphertext = seal_directed(state.keys, content, recipients)
+        body = ReportBody(seals=seals, ciphertext=ciphertext)
         return await self._send(slot, body)
 
     async def _room_invite(

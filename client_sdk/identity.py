@@ -11,7 +11,7 @@ import hmac
 import os
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, final
+from typing import final
 
 from client_sdk._keystore import Strength, load_root, save_root
 from protocol import crypto
@@ -25,9 +25,6 @@ from protocol.personal import (
     open_link,
     seal_link,
 )
-
-if TYPE_CHECKING:
-    import nacl.public
 
 __all__ = ["Identity"]
 
@@ -113,7 +110,7 @@ class Identity:
         code: LinkCode,
         rooms: Iterable[LinkRoom],
         *,
-        hello: nacl.public.PrivateKey,
+        hello: crypto.BoxPrivateKey,
         answer_key: bytes,
         now: int | None = None,
     ) -> bytes:
@@ -129,7 +126,7 @@ class Identity:
 
     @classmethod
     def open_link(
-        cls, code: LinkCode, box: bytes, *, answer: nacl.public.PrivateKey, hello_key: bytes
+        cls, code: LinkCode, box: bytes, *, answer: crypto.BoxPrivateKey, hello_key: bytes
     ) -> tuple[Identity, list[LinkRoom]]:
         """The identity and room list (with their verified heads) inside a root box.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeAlias
 
 import nacl.bindings as _b
 import nacl.exceptions
@@ -45,6 +45,9 @@ __all__ = [
     "CTX_SUPPORT",
     "HASH_BYTES",
     "KEY_BYTES",
+    "PASSPHRASE_LIMITS",
+    "PASSPHRASE_MIN_LIMITS",
+    "PASSPHRASE_SALT_BYTES",
     "PERSON_CONFIRM",
     "PERSON_EPOCH",
     "PERSON_GENESIS",
@@ -71,7 +74,9 @@ __all__ = [
     "PERSON_SAFETY",
     "PERSON_TOKEN",
     "SIGNATURE_BYTES",
+    "BoxPrivateKey",
     "Rng",
+    "SigningKey",
     "aead_decrypt",
     "aead_encrypt",
     "blake2b",
@@ -95,6 +100,13 @@ __all__ = [
 
 Rng = Callable[[int], bytes]
 """A source of random bytes: ``rng(n)`` returns ``n`` bytes."""
+
+# The two key objects other modules hold and pass back in here. They are named here so
+# that a type hint elsewhere never imports PyNaCl (this module is its only importer).
+SigningKey: TypeAlias = nacl.signing.SigningKey
+"""An Ed25519 signing key (from :func:`signing_key_from_seed`)."""
+BoxPrivateKey: TypeAlias = nacl.public.PrivateKey
+"""An X25519 private key (from :func:`box_keypair_from_seed`)."""
 
 KEY_BYTES: Final = 32
 HASH_BYTES: Final = 32
@@ -192,12 +204,12 @@ def kdf(key: bytes, data: bytes, *, person: bytes, size: int = KEY_BYTES) -> byt
 # -- signatures ---------------------------------------------------------------
 
 
-def signing_key_from_seed(seed: bytes) -> nacl.signing.SigningKey:
+def signing_key_from_seed(seed: bytes) -> SigningKey:
     """The Ed25519 key whose 32-byte seed is ``seed``."""
-    return nacl.signing.SigningKey(seed)
+    return SigningKey(seed)
 
 
-def sign(key: nacl.signing.SigningKey, context: bytes, payload: bytes) -> bytes:
+def sign(key: SigningKey, context: bytes, payload: bytes) -> bytes:
     """Detached Ed25519 signature over ``context || payload``."""
     return key.sign(context + payload).signature
 
@@ -215,12 +227,12 @@ def verify(public_key: bytes, context: bytes, payload: bytes, signature: bytes) 
 # -- sealing to X25519 keys ---------------------------------------------------
 
 
-def box_keypair_from_seed(seed: bytes) -> nacl.public.PrivateKey:
+def box_keypair_from_seed(seed: bytes) -> BoxPrivateKey:
     """The X25519 private key whose 32 secret bytes are ``seed`` (clamped by libsodium)."""
-    return nacl.public.PrivateKey(seed)
+    return BoxPrivateKey(seed)
 
 
-def box_public(key: nacl.public.PrivateKey) -> bytes:
+def box_public(key: BoxPrivateKey) -> bytes:
     """The 32-byte public half of an X25519 key."""
     return bytes(key.public_key)
 
@@ -267,7 +279,7 @@ def check_box_key(public: bytes) -> None:
         raise CryptoError("an X25519 key of small order", code="crypto.bad_key")
 
 
-def box_shared(key: nacl.public.PrivateKey, peer_public: bytes) -> bytes:
+def box_shared(key: BoxPrivateKey, peer_public: bytes) -> bytes:
     """X25519 between ``key`` and ``peer_public``, hashed (``crypto_box_beforenm``), 32 bytes.
 
     Raises:
@@ -287,7 +299,7 @@ def seal(recipient_public: bytes, plaintext: bytes) -> bytes:
         raise CryptoError("cannot seal to this key", code="crypto.bad_key") from exc
 
 
-def unseal(key: nacl.public.PrivateKey, sealed: bytes) -> bytes:
+def unseal(key: BoxPrivateKey, sealed: bytes) -> bytes:
     """Open a sealed box addressed to ``key``."""
     try:
         return _b.crypto_box_seal_open(sealed, bytes(key.public_key), bytes(key))
@@ -317,16 +329,28 @@ def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes)
 
 # -- local secrets at rest (SDK keystore) -------------------------------------
 
+_ARGON: Final = nacl.pwhash.argon2id
+PASSPHRASE_SALT_BYTES: Final[int] = _ARGON.SALTBYTES
+"""The salt :func:`passphrase_key` takes (16 bytes)."""
+PASSPHRASE_LIMITS: Final[dict[str, tuple[int, int]]] = {
+    "interactive": (_ARGON.OPSLIMIT_INTERACTIVE, _ARGON.MEMLIMIT_INTERACTIVE),
+    "moderate": (_ARGON.OPSLIMIT_MODERATE, _ARGON.MEMLIMIT_MODERATE),
+    "sensitive": (_ARGON.OPSLIMIT_SENSITIVE, _ARGON.MEMLIMIT_SENSITIVE),
+}
+"""Argon2id (opslimit, memlimit) presets by name, libsodium's own."""
+PASSPHRASE_MIN_LIMITS: Final[tuple[int, int]] = (_ARGON.OPSLIMIT_MIN, _ARGON.MEMLIMIT_MIN)
+"""The lowest Argon2id (opslimit, memlimit) libsodium accepts."""
+
 
 def passphrase_key(
     passphrase: str,
     salt: bytes,
     *,
-    opslimit: int = nacl.pwhash.argon2id.OPSLIMIT_MODERATE,
-    memlimit: int = nacl.pwhash.argon2id.MEMLIMIT_MODERATE,
+    opslimit: int = _ARGON.OPSLIMIT_MODERATE,
+    memlimit: int = _ARGON.MEMLIMIT_MODERATE,
 ) -> bytes:
     """Argon2id: a 32-byte key from a passphrase and a 16-byte salt."""
-    return nacl.pwhash.argon2id.kdf(
+    return _ARGON.kdf(
         KEY_BYTES, passphrase.encode("utf-8"), salt, opslimit=opslimit, memlimit=memlimit
     )
 

@@ -6,11 +6,17 @@ canonical(header)`` as associated data, and signs ``CTX_MSG || canonical(header)
 ciphertext`` with the sender's room key. ``open_message`` checks the signature
 before it decrypts anything. ``check_envelope`` is what the relay runs before it
 stores a message: the same checks minus decryption, against its verified log.
+
+``check_place`` is the admission rule at one log position (the epoch in force, no
+rotation pending, the sender a member): the relay applies it to its log as it stands
+when it stores a message, and the SDK to the log as it stood where a message sits in
+room order and at the head it names, so both refuse a message for the same reason.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final, get_args
+from collections.abc import Container
+from typing import Annotated, Final, Protocol, get_args
 
 import msgspec
 
@@ -18,13 +24,20 @@ from protocol import crypto
 from protocol.encoding import canonical, from_msgpack
 from protocol.epochs import message_key
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected
-from protocol.ids import MessageId, member_key, new_message_id
+from protocol.ids import MemberId, MessageId, member_key, new_message_id
 from protocol.keys import RoomKeys
 from protocol.messages import Body, Envelope, EnvelopeHeader, Plaintext, UnsupportedBody
 from protocol.padding import BUCKETS, pad, unpad
 from protocol.roomlog import RoomLog
 
-__all__ = ["check_envelope", "open_message", "seal_message", "verify_signature"]
+__all__ = [
+    "LogPlace",
+    "check_envelope",
+    "check_place",
+    "open_message",
+    "seal_message",
+    "verify_signature",
+]
 
 
 def seal_message(
@@ -139,29 +152,63 @@ def _unsupported(data: bytes, error: DecodeError) -> Plaintext:
     )
 
 
+class LogPlace(Protocol):
+    """The room as it stood once the operation at one log index applied.
+
+    A :class:`~protocol.roomlog.RoomLog` is one (its newest index); the SDK keeps one
+    per index to judge messages against the log as it was where they sit.
+    """
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def needs_rotation(self) -> bool: ...
+
+    @property
+    def members(self) -> Container[MemberId]: ...
+
+
+def check_place(header: EnvelopeHeader, place: LogPlace, where: str) -> None:
+    """The admission rule at one log position: may ``header``'s sender send there?
+
+    ``where`` says which position it is (``"now"``, ``"at the head it names"`` ...),
+    for the error's message.
+
+    Raises:
+        EnvelopeError: ``msg.stale_epoch`` (not the epoch in force there, or a
+            rotation was due after a leave), then ``msg.not_member`` (the sender was
+            not a member there).
+    """
+    if header.epoch != place.epoch or place.needs_rotation:
+        raise EnvelopeError(
+            f"message {header.id} uses epoch {header.epoch}, but the room was at epoch"
+            f" {place.epoch}"
+            + (" awaiting rotation" if place.needs_rotation else "")
+            + f" {where}",
+            code="msg.stale_epoch",
+        )
+    if header.sender not in place.members:
+        raise EnvelopeError(f"{header.sender} was not a member {where}", code="msg.not_member")
+
+
 def check_envelope(log: RoomLog, envelope: Envelope) -> None:
     """The relay's admission check for a message, against its verified log.
 
     Raises:
-        EnvelopeError: ``msg.bad_room``, ``msg.not_member`` (sender not in the room
-            now), ``msg.stale_epoch`` (not the current epoch, or a rotation is due
-            after a leave, or the named head is older than the epoch's commit),
-            ``msg.unknown_head`` (the named head is not in the log), ``msg.bad_size``
-            (the ciphertext is not a padding bucket plus the tag), ``msg.bad_signature``.
+        EnvelopeError: ``msg.bad_room``, ``msg.bad_size`` (the ciphertext is not a
+            padding bucket plus the tag), then :func:`check_place` for the log now
+            (``msg.stale_epoch``: not the current epoch or a rotation is due after a
+            leave; ``msg.not_member``), ``msg.stale_epoch`` (the named head is older
+            than the epoch's commit),
+            ``msg.unknown_head`` (the named head is not in the log), ``msg.bad_signature``.
     """
     header = envelope.header
     if header.room != log.room:
         raise EnvelopeError("message names another room", code="msg.bad_room")
     if len(envelope.ciphertext) - crypto.AEAD_TAG_BYTES not in BUCKETS:
         raise EnvelopeError("ciphertext length is not a padding bucket", code="msg.bad_size")
-    if header.sender not in log.members:
-        raise EnvelopeError("sender is not a member of the room", code="msg.not_member")
-    if header.epoch != log.epoch or log.needs_rotation:
-        raise EnvelopeError(
-            f"messages must use epoch {log.epoch}"
-            + (" after the pending rotation" if log.needs_rotation else ""),
-            code="msg.stale_epoch",
-        )
+    check_place(header, log, "now")
     try:
         known = log.check_head(header.head_index, header.head)
     except ForkDetected as exc:

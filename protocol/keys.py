@@ -16,10 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, final
 
-import nacl.public
-import nacl.signing
-
-from protocol import crypto
+from protocol import base32, crypto
 from protocol.encoding import canonical
 from protocol.errors import PhraseError
 from protocol.ids import (
@@ -33,20 +30,8 @@ from protocol.ops import Binding, Genesis, GenesisStatement
 
 __all__ = ["GenesisKey", "RoomKeys", "RootSeed", "room_fingerprint", "safety_number"]
 
-_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {
-    "O": 0,
-    "I": 1,
-    "L": 1,
-}
 _CHECKSUM_BYTES: Final = 3
 _PHRASE_CHARS: Final = 56  # (32 + 3) bytes * 8 / 5 bits
-
-
-def _b32_encode(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    chars = len(data) * 8 // 5
-    return "".join(_ALPHABET[(number >> (5 * (chars - 1 - i))) & 31] for i in range(chars))
 
 
 def _checksum(seed: bytes) -> bytes:
@@ -83,18 +68,18 @@ class RootSeed:
         """
         if not phrase.isascii():
             raise PhraseError("a recovery phrase is plain ASCII", code="phrase.character")
-        chars = [c for c in phrase.upper() if c not in " -\t\r\n"]
+        chars = base32.normalize(phrase)
         if len(chars) != _PHRASE_CHARS:
             raise PhraseError(
                 f"a recovery phrase has {_PHRASE_CHARS} characters, this one {len(chars)}",
                 code="phrase.length",
             )
-        number = 0
-        for c in chars:
-            if c not in _DECODE:
-                raise PhraseError(f"{c!r} is not in the phrase alphabet", code="phrase.character")
-            number = (number << 5) | _DECODE[c]
-        data = number.to_bytes(crypto.KEY_BYTES + _CHECKSUM_BYTES, "big")
+        try:
+            data = base32.decode(chars, crypto.KEY_BYTES + _CHECKSUM_BYTES)
+        except base32.BadCharacter as exc:
+            raise PhraseError(
+                f"{exc.char!r} is not in the phrase alphabet", code="phrase.character"
+            ) from exc
         seed, check = data[: crypto.KEY_BYTES], data[crypto.KEY_BYTES :]
         if _checksum(seed) != check:
             raise PhraseError("the phrase has a typo: its checksum fails", code="phrase.checksum")
@@ -103,7 +88,7 @@ class RootSeed:
     @property
     def phrase(self) -> str:
         """The recovery phrase: 14 groups of 4 characters joined by hyphens."""
-        text = _b32_encode(self.secret + _checksum(self.secret))
+        text = base32.encode(self.secret + _checksum(self.secret))
         return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
 
     def room_keys(self, room: RoomId) -> RoomKeys:
@@ -128,7 +113,7 @@ class GenesisKey:
     """The one-off key whose hash is a new room's id; it names the room's first owner."""
 
     nonce: bytes
-    signing: nacl.signing.SigningKey
+    signing: crypto.SigningKey
     room: RoomId = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,8 +139,8 @@ class RoomKeys:
     """A member's key pairs in one room, derived from the root and the room id."""
 
     room: RoomId
-    signing: nacl.signing.SigningKey
-    box: nacl.public.PrivateKey
+    signing: crypto.SigningKey
+    box: crypto.BoxPrivateKey
     member: MemberId = field(init=False)
     box_public: bytes = field(init=False)
 

@@ -39,10 +39,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, final
 
 import msgspec
-import nacl.public
-import nacl.signing
 
-from protocol import crypto
+from protocol import base32, crypto
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import CryptoError, DecodeError, EnvelopeError, ForkDetected, LinkError
 from protocol.ids import MemberId, RoomIdField, b64url_encode, member_id_from_key
@@ -89,19 +87,11 @@ LINK_PAD_FLOOR: Final = 8192
 """A link offer's plaintext is padded (:func:`protocol.padding.pad`) to at least
 this many bytes, so its size tells nothing of the room count below ~90 rooms."""
 
-_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_DECODE: Final = {c: i for i, c in enumerate(_ALPHABET)} | {"O": 0, "I": 1, "L": 1}
 _LINK_SECRET: Final = 22  # 176 bits
 _LINK_SUM: Final = 3
 _LINK_CHARS: Final = (_LINK_SECRET + _LINK_SUM) * 8 // 5  # 40
 DOC_ID_BYTES: Final = 16
 _MIN_DOC: Final = 256
-
-
-def _b32(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    chars = len(data) * 8 // 5
-    return "".join(_ALPHABET[(number >> (5 * (chars - 1 - i))) & 31] for i in range(chars))
 
 
 # -- link codes ---------------------------------------------------------------
@@ -133,7 +123,7 @@ class LinkCode:
     @property
     def text(self) -> str:
         """``HL1-`` and 10 groups of 4 characters: what the QR code or the screen shows."""
-        body = _b32(self.secret + self._checksum(self.secret))
+        body = base32.encode(self.secret + self._checksum(self.secret))
         return "-".join([LINK_PREFIX, *(body[i : i + 4] for i in range(0, len(body), 4))])
 
     @classmethod
@@ -145,7 +135,7 @@ class LinkCode:
         """
         if not isinstance(text, str) or not text.isascii():
             raise LinkError("a link code is plain ASCII", code="link.bad_code")
-        chars = "".join(c for c in text.upper() if c not in " -\t\r\n")
+        chars = base32.normalize(text)
         if chars[:2] == "HL" and chars[2:3].isdigit() and not chars.startswith(LINK_PREFIX):
             raise LinkError(
                 f"this is a link code of format {chars[2]}; this SDK reads format"
@@ -161,12 +151,12 @@ class LinkCode:
                 f" this one {len(chars)}",
                 code="link.bad_code",
             )
-        number = 0
-        for c in chars:
-            if c not in _DECODE:
-                raise LinkError(f"{c!r} is not in the code's alphabet", code="link.bad_code")
-            number = (number << 5) | _DECODE[c]
-        data = number.to_bytes(_LINK_SECRET + _LINK_SUM, "big")
+        try:
+            data = base32.decode(chars, _LINK_SECRET + _LINK_SUM)
+        except base32.BadCharacter as exc:
+            raise LinkError(
+                f"{exc.char!r} is not in the code's alphabet", code="link.bad_code"
+            ) from exc
         secret, check = data[:_LINK_SECRET], data[_LINK_SECRET:]
         if cls._checksum(secret) != check:
             raise LinkError("the link code has a typo: its checksum fails", code="link.bad_code")
@@ -306,7 +296,7 @@ def seal_link(
     code: LinkCode,
     payload: LinkPayload | LinkRefusal,
     *,
-    hello: nacl.public.PrivateKey,
+    hello: crypto.BoxPrivateKey,
     answer_key: bytes,
     rng: crypto.Rng = crypto.random_bytes,
 ) -> bytes:
@@ -328,7 +318,7 @@ def seal_link(
 
 
 def open_link(
-    code: LinkCode, box: bytes, *, answer: nacl.public.PrivateKey, hello_key: bytes
+    code: LinkCode, box: bytes, *, answer: crypto.BoxPrivateKey, hello_key: bytes
 ) -> LinkPayload:
     """Open the root box sealed by :func:`seal_link` for ``answer``.
 
@@ -382,7 +372,7 @@ def check_verified_head(log: RoomLog, verified: VerifiedHead) -> None:
 class PersonalKeys:
     """The personal store's keys, derived from the root seed."""
 
-    signing: nacl.signing.SigningKey
+    signing: crypto.SigningKey
     data_key: bytes
     name_key: bytes
 

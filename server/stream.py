@@ -22,8 +22,8 @@ every followed room from storage after what it sent.
 
 A client that asked for batches (``AuthFrame.batch``) gets the live events of a
 room that are queued together as one ``events`` frame: the events' JSON, encoded
-once by the publisher, joined. Each event passes the same checks, in the same
-order, as when it is sent alone.
+once by the publisher, joined (``protocol.api.join_event_frames``). Each event
+passes the same checks, in the same order, as when it is sent alone.
 
 Live events wait in the outbox, at most ``stream_queue_cap`` of them. The hub's
 ``deliver`` never blocks: past the cap the connection is marked behind and closed
@@ -56,6 +56,7 @@ from protocol.api import (
     ReadyFrame,
     SendFrame,
     SubscribeFrame,
+    join_event_frames,
 )
 from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
@@ -323,12 +324,9 @@ class _Connection:
 
     async def _send_frames(self, room: RoomId, frames: list[bytes]) -> None:
         """``event`` frames of ``room``, in order: several as one ``events`` frame."""
-        prefix = _event_frame_prefix(room)
-        if len(frames) > 1 and all(f.startswith(prefix) and f.endswith(b"}") for f in frames):
-            events = b",".join(f[len(prefix) : -1] for f in frames)
-            await self.send(
-                b'{"type":"events","room":"' + room.encode() + b'","events":[' + events + b"]}"
-            )
+        batch = join_event_frames(room, frames) if len(frames) > 1 else None
+        if batch is not None:
+            await self.send(batch)
             return
         for frame in frames:
             await self.send(frame)
@@ -430,15 +428,6 @@ def _batches(frames: list[bytes]) -> list[list[bytes]]:
         runs[-1].append(frame)
         size += len(frame)
     return runs
-
-
-def _event_frame_prefix(room: RoomId) -> bytes:
-    """How an ``event`` frame of ``room`` begins (``to_json(EventFrame)``: fields in order).
-
-    The hub carries each event's frame encoded once, for every connection; an
-    ``events`` frame is those frames' ``event`` values joined, not encoded again.
-    """
-    return b'{"type":"event","room":"' + room.encode() + b'","event":'
 
 
 async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> ClientFrame:

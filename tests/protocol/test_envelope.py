@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from protocol import (
     EnvelopeError,
     ForkDetected,
     InviteKey,
+    MemberId,
     MessageId,
     canonical,
     check_envelope,
@@ -27,6 +29,7 @@ from protocol import (
     to_json,
     verify_signature,
 )
+from protocol.envelope import check_place
 from protocol.messages import Envelope, Plaintext, ReactionBody, TextBody, UnsupportedBody
 from tests.protocol.builders import FAST, T0, Room, flip, leaf_paths
 
@@ -359,3 +362,56 @@ def test_check_envelope_refuses_a_bad_signature() -> None:
     with pytest.raises(EnvelopeError) as info:
         check_envelope(ROOM.log, forged)
     assert info.value.code == "msg.bad_signature"
+
+
+# -- the admission rule at one log position (relay and SDK alike) ---------------------
+
+
+@dataclass(frozen=True)
+class _Place:
+    epoch: int
+    needs_rotation: bool
+    members: frozenset[MemberId]
+
+
+def test_check_place_accepts_a_member_at_the_epoch_in_force() -> None:
+    check_place(ENVELOPE.header, ROOM.log, "now")
+    check_place(ENVELOPE.header, _Place(ROOM.log.epoch, False, frozenset({ALICE.member})), "x")
+
+
+def test_check_place_refuses_another_epoch_or_a_pending_rotation() -> None:
+    h = ENVELOPE.header
+    for place in (
+        _Place(h.epoch + 1, False, frozenset({ALICE.member})),
+        _Place(h.epoch - 1, False, frozenset({ALICE.member})),
+        _Place(h.epoch, True, frozenset({ALICE.member})),
+    ):
+        with pytest.raises(EnvelopeError) as info:
+            check_place(h, place, "at its place in history")
+        assert info.value.code == "msg.stale_epoch"
+        assert info.value.message.endswith("at its place in history")
+
+
+def test_check_place_refuses_a_non_member_and_judges_the_epoch_first() -> None:
+    h = ENVELOPE.header
+    with pytest.raises(EnvelopeError) as info:
+        check_place(h, _Place(h.epoch, False, frozenset({BOB.member})), "when stored")
+    assert info.value.code == "msg.not_member"
+    # Neither a member nor at the epoch: the epoch is what the rule names.
+    with pytest.raises(EnvelopeError) as info:
+        check_place(h, _Place(h.epoch, True, frozenset()), "when stored")
+    assert info.value.code == "msg.stale_epoch"
+
+
+def test_check_envelope_applies_check_place_to_the_log_now() -> None:
+    room = Room()
+    room.add("owner", "alice")
+    room.add("owner", "bob")
+    room.leave("bob")
+    envelope = room.send("alice", "while bob's leave awaits rotation")
+    with pytest.raises(EnvelopeError) as info:
+        check_envelope(room.log, envelope)
+    assert info.value.code == "msg.stale_epoch"
+    with pytest.raises(EnvelopeError) as info:
+        check_place(envelope.header, room.log, "now")
+    assert info.value.code == "msg.stale_epoch"
