@@ -72,3 +72,26 @@ def test_two_people_example_runs_twice_through_a_local_relay(
         assert "Room name as Ben sees it: Ana & Ben" in out
         assert "Both see the same safety number: True" in out
         assert "#<secret>" in out  # the example never prints the invite's secret
+
+
+def test_the_module_table_lists_every_module_with_its_size() -> None:
+    """docs/sdk.md's module table names every module of client_sdk and its size in lines.
+
+    A size passes within 15 % or 20 lines of the file's, whichever is wider: small
+    edits do not break the test, a module that grew or shrank by a real step does,
+    and so does a module that was added, removed or renamed without the table.
+    """
+    section = DOC.read_text().split("## How it is built", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+\.py)` \| (\d+) \|", section, flags=re.MULTILINE)
+    listed = {name: int(lines) for name, lines in rows}
+    assert len(listed) == len(rows), "a module is listed twice"
+    package = ROOT / "client_sdk"
+    actual = {path.name: len(path.read_text("utf-8").splitlines()) for path in package.glob("*.py")}
+    assert not list(package.glob("*/__init__.py")), "a subpackage: list its modules too"
+    assert sorted(listed) == sorted(actual)
+    wrong = {
+        name: (listed[name], lines)
+        for name, lines in actual.items()
+        if abs(listed[name] - lines) > max(20, lines * 0.15)
+    }
+    assert wrong == {}, "table size vs. file size"
