@@ -27,6 +27,7 @@ import pytest
 
 import protocol
 from hearth_cli import DISTRIBUTION
+from tests.client_sdk.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("protocol", "server", "client_sdk", "hearth_chat", "hearth_cli")
@@ -154,6 +155,50 @@ def test_every_package_ships_py_typed(base: Path) -> None:
     for package in PACKAGES:
         assert (site / package / "py.typed").is_file(), package
     assert (site / "hearth_chat" / "chat.tcss").is_file()
+
+
+def test_the_relay_extra_alone_serves(tmp_path: Path) -> None:
+    """``pip install '.[relay]'`` (what ``make serve`` and the Dockerfile install) runs a relay.
+
+    Nothing the relay imports may hide in the dev or chat extras; ``/readyz`` answers.
+    """
+    python = _venv(tmp_path / "venv")
+    source = _source_copy(tmp_path / "src")
+    _run(python, "-m", "pip", "install", "--quiet", f"{source}[relay]", cwd=tmp_path)
+    no_app = "import importlib.util; print(importlib.util.find_spec('textual'))"
+    assert _run(python, "-c", no_app).strip() == "None"  # the chat app's toolkit stays out
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "HEARTH_"))}
+    relay = subprocess.Popen(
+        [tmp_path / "venv" / "bin" / "hearth", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "HEARTH_DATA_DIR": str(tmp_path / "data")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/readyz", relay)
+    finally:
+        relay.terminate()
+        out, err = relay.communicate(timeout=30)
+    assert relay.returncode == 0, err[-3000:]
+    assert "Hearth relay stopped" in out
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                assert response.status == 200
+                return
+        except OSError:
+            if process is not None and process.poll() is not None:
+                pytest.fail(f"the relay exited: {process.communicate()[1][-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{url} never answered")
+            time.sleep(0.3)
 
 
 def test_mypy_sees_an_editable_install_from_outside_the_checkout(tmp_path: Path) -> None:
