@@ -2,55 +2,70 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.hearth-installed
+# One venv; each stamp records which extras it holds, so that `make serve` installs
+# only the relay, `make chat` only the chat app, and the checks and tests everything
+# (the dev extra pulls in both). A changed pyproject.toml reinstalls.
+DEV := $(VENV)/.hearth-dev
+RELAY := $(VENV)/.hearth-relay
+CHAT := $(VENV)/.hearth-chat
 
 .PHONY: serve chat screens test check bench bench-quick bench-scaleout vectors format clean lock audit
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,chat]'
-	touch $(STAMP)
 
-serve: $(STAMP)
+$(DEV): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(DEV) $(RELAY) $(CHAT)
+
+$(RELAY): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[relay]'
+	touch $(RELAY)
+
+$(CHAT): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[chat]'
+	touch $(CHAT)
+
+serve: $(RELAY)
 	$(VENV)/bin/hearth serve $(ARGS)
 
 # The reference terminal app against a relay: make chat ARGS="--relay URL --profile DIR".
-chat: $(STAMP)
+chat: $(CHAT)
 	$(VENV)/bin/hearth chat $(ARGS)
 
 # SVG screenshots of the chat app's main screens, against a relay this starts itself.
-screens: $(STAMP)
+screens: $(DEV)
 	$(PY) scripts/screens.py --out docs/screens
 
-test: $(STAMP)
+test: $(DEV)
 	$(PY) -m pytest $(ARGS)
 
-check: $(STAMP)
+check: $(DEV)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 # The full relay workload takes about 30 minutes and installs nostr-relay into
 # bench/.work/nostr-venv on first use; bench-quick is a two-minute sanity run.
-bench: $(STAMP)
+bench: $(DEV)
 	$(PY) bench/protocol.py
 	$(PY) bench/relay.py $(ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: $(DEV)
 	$(PY) bench/relay.py --quick $(ARGS)
 
 # Two relays on PostgreSQL + Redis beside one on SQLite (needs both services; not in CI).
-bench-scaleout: $(STAMP)
+bench-scaleout: $(DEV)
 	$(PY) bench/scaleout.py $(ARGS)
 
-vectors: $(STAMP)
+vectors: $(DEV)
 	$(PY) scripts/make_vectors.py --write
 
 # requirements.lock pins every installed package; `make audit` checks it against
 # PyPI's vulnerability data (it needs pypi.org's JSON API or api.osv.dev: a
 # registry mirror without them reports every package as "not found").
-lock: $(STAMP)
+lock: $(DEV)
 	{ echo "# Locked runtime and dev dependencies of .venv (make lock regenerates; make audit checks them)."; \
 	  echo "# Produced by: pip list --format=freeze --exclude-editable"; \
 	  $(PY) -m pip list --format=freeze --exclude-editable; } > requirements.lock
@@ -61,7 +76,7 @@ audit:
 	  .venv-audit/bin/pip install --quiet pip-audit; }
 	.venv-audit/bin/pip-audit --strict --requirement requirements.lock --no-deps --disable-pip
 
-format: $(STAMP)
+format: $(DEV)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 

@@ -64,6 +64,7 @@ from client_sdk.personal import (
 )
 from client_sdk.room import Room, RoomFingerprint
 from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
+from protocol._version import __version__ as __version__
 from protocol.api import CrisisResource
 from protocol.errors import LinkError
 from protocol.ids import MemberId, MessageId, RoomId

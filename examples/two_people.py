@@ -8,7 +8,8 @@ Ana creates a buddy chat and an invite link; Ben joins with the link (only the
 part after ``#`` is secret, and it never reaches the relay); they exchange a few
 messages, each waiting for the other's through ``client.events()``; then both
 compare the safety number for their pair of keys. The relay only ever sees
-ciphertext. Stores and keystores go to ``--dir`` (a temporary directory by default).
+ciphertext. Stores and keystores go to ``--dir`` (a temporary directory by default);
+run again with the same ``--dir``, it reuses them.
 """
 
 # ruff: noqa: T201 - an example script prints what happens
@@ -43,12 +44,21 @@ async def next_text(client: HearthClient, room: Room, timeout: float = 15) -> st
     raise RuntimeError("the client closed")
 
 
+def identity(workdir: Path, name: str) -> Identity:
+    """Load ``name``'s keystore from ``workdir``; the first time, create it.
+
+    Each person keeps their root secret encrypted at rest under a passphrase. A
+    second run with the same ``--dir`` loads the keys the first one made: their
+    local stores there belong to those identities and open for no other.
+    """
+    path, passphrase = workdir / f"{name}.key", f"{name}'s long passphrase"
+    if not path.exists():
+        Identity.generate().save(path, passphrase, strength="interactive")
+    return Identity.load(path, passphrase)
+
+
 async def talk(relay: str, workdir: Path) -> None:
-    ana, ben = Identity.generate(), Identity.generate()
-    # Each person keeps their root secret encrypted at rest under a passphrase.
-    ana.save(workdir / "ana.key", "ana's long passphrase", strength="interactive")
-    ben.save(workdir / "ben.key", "ben's long passphrase", strength="interactive")
-    ana = Identity.load(workdir / "ana.key", "ana's long passphrase")
+    ana, ben = identity(workdir, "ana"), identity(workdir, "ben")
 
     async with (
         HearthClient(relay, ana, store_path=workdir / "ana.db") as ana_client,

@@ -13,6 +13,7 @@ Start it with ``hearth chat --relay URL --profile DIR`` (see docs/try-it.md).
 
 from __future__ import annotations
 
+from client_sdk import __version__ as __version__
 from hearth_chat.app import HearthChat
 from hearth_chat.profile import Profile
 

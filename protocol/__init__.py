@@ -5,6 +5,7 @@ that a caller cannot replace. The relay and the SDK both build on this package a
 run the very same verification code.
 """
 
+from protocol._version import __version__ as __version__
 from protocol.counters import CounterTracker
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
 from protocol.envelope import check_envelope, open_message, seal_message, verify_signature

@@ -24,7 +24,6 @@ import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
-from importlib.metadata import version
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
@@ -41,6 +40,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
+from protocol import __version__
 from protocol.api import ErrorBody
 from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
@@ -259,9 +259,7 @@ def create_app(
         lifespan=[lifespan],
         request_max_body_size=config.max_body_bytes,
         cache_control=CacheControlHeader(no_store=True),
-        openapi_config=OpenAPIConfig(
-            title="Hearth relay", version=version("hearth"), path="/schema"
-        ),
+        openapi_config=OpenAPIConfig(title="Hearth relay", version=__version__, path="/schema"),
         logging_config=None,
         debug=False,
     )

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import uvicorn
 
+from protocol import __version__
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
 from server.websocket import protocol_class
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hearth`` console script."""
     args = _parser().parse_args(argv)
     if args.command == "version":
-        print(version("hearth"))  # noqa: T201 - a CLI prints
+        print(__version__)  # noqa: T201 - a CLI prints
         return 0
     try:
         config = load_config(

@@ -2,7 +2,8 @@
 
 Allowed: the standard library, Textual (and Rich, which Textual renders with),
 the app's own modules, the names ``client_sdk`` exports in ``__all__``, and names
-``protocol`` re-exports at its top level. Refused: any ``client_sdk`` private or
+``protocol`` re-exports at its top level (and either's ``__version__``, which by
+convention is public without being in ``__all__``). Refused: any ``client_sdk`` private or
 non-public module, any ``protocol`` submodule, anything from ``server``.
 """
 
@@ -41,10 +42,10 @@ def _problem(package: str, module: str, names: list[str]) -> str | None:
     if module == "hearth_chat" or module.startswith("hearth_chat."):
         return None if package == "hearth_chat" else "hearth_chat"
     if module == "client_sdk":
-        private = [n for n in names if n not in client_sdk.__all__]
+        private = [n for n in names if n not in {*client_sdk.__all__, "__version__"}]
         return f"non-public client_sdk names {private}" if private or not names else None
     if module == "protocol":
-        private = [n for n in names if n not in protocol.__all__]
+        private = [n for n in names if n not in {*protocol.__all__, "__version__"}]
         return f"names protocol does not export {private}" if private or not names else None
     return f"module {module}"
 

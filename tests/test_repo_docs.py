@@ -1,0 +1,36 @@
+"""The repository explains itself: its docs link only to files it contains.
+
+The architecture and the conventions once lived outside the repository (a design
+brief and a style guide); they are docs/design.md and CONTRIBUTING.md now, and no
+doc may send a reader to a file that is not here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")])
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_relative_links_point_at_files_in_the_repo(doc: Path) -> None:
+    missing = [
+        target
+        for target in LINK.findall(doc.read_text("utf-8"))
+        if "://" not in target
+        and not target.startswith("mailto:")
+        and not (doc.parent / target).exists()
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_no_doc_names_the_design_brief_or_style_guide_files(doc: Path) -> None:
+    text = doc.read_text("utf-8")
+    assert "DESIGN.md" not in text
+    assert "STYLE.md" not in text
