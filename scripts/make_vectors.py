@@ -293,11 +293,21 @@ def _room_keys(keys: RoomKeys) -> dict[str, Any]:
 # -- device links --------------------------------------------------------------------------
 
 
+def clamped(secret: bytes) -> bytes:
+    """An X25519 secret as the scalar multiplication uses it (RFC 7748 section 5)."""
+    b = bytearray(secret)
+    b[0] &= 248
+    b[31] = (b[31] & 127) | 64
+    return bytes(b)
+
+
 def build_device_link() -> dict[str, Any]:
     rng = DetRng("device-link")
     code = LinkCode(rng(22))
-    hello = crypto.box_keypair_from_seed(rng(32))
-    answer = crypto.box_keypair_from_seed(rng(32))
+    # X25519 ignores the three low bits of byte 0 and the top bit of byte 31 of a
+    # secret (clamping): the seeds are written clamped, so each of their bits counts.
+    hello = crypto.box_keypair_from_seed(clamped(rng(32)))
+    answer = crypto.box_keypair_from_seed(clamped(rng(32)))
     hello_pub, answer_pub = crypto.box_public(hello), crypto.box_public(answer)
     room = root_of("owner").genesis(rng(16)).room
     payload = LinkPayload(

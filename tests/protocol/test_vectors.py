@@ -213,6 +213,10 @@ def _digit_groups(digest: bytes) -> str:
 def check_device_link(v: dict[str, Any]) -> None:
     code = LinkCode.parse(v["code"])
     assert code.secret == h(v["secret"])
+    for seed in (h(v["hello_seed"]), h(v["answer_seed"])):
+        # Written clamped: a bit X25519 ignores must not pass unnoticed when edited.
+        assert seed[0] & 7 == 0
+        assert seed[31] & 0xC0 == 0x40
     hello = crypto.box_keypair_from_seed(h(v["hello_seed"]))
     answer = crypto.box_keypair_from_seed(h(v["answer_seed"]))
     assert crypto.box_public(hello) == h(v["hello_public"])
