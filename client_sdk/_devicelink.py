@@ -5,9 +5,11 @@ ephemeral X25519 key) under the code's first rendezvous id; it waits for the new
 device's answer, shows the short code computed from the code and both keys, and
 seals the root only when the person confirms that the new device shows the same
 digits (:meth:`DeviceLink.confirm`), or files a refusal (:meth:`DeviceLink.refuse`).
-:class:`PendingLink` is the new device's side: it claimed the hello and filed its
-answer (under a throwaway key of its own: it has no other), shows its short code,
-and waits for the root box (:meth:`PendingLink.finish`).
+:class:`~client_sdk.client.PendingLink` (in ``client.py``: it returns a
+:class:`HearthClient`, and this module does not import the client) is the new
+device's side: it claimed the hello (:func:`answer_link`) and filed its answer
+(under a throwaway key of its own: it has no other), shows its short code, and
+waits for the root box (:func:`claim_when_filed`).
 
 Someone who learned the code and answers first takes the answer id: the real new
 device then fails (``link.taken``, or ``link.used`` if the hello was claimed too)
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final, final
+from typing import Final, final
 
 from client_sdk._transport import Transport
 from client_sdk.errors import RelayError
@@ -45,12 +47,9 @@ from protocol.personal import (
 )
 from protocol.signing import sign_auth
 
-if TYPE_CHECKING:
-    from client_sdk.client import HearthClient
+__all__ = ["LINK_WAIT", "DeviceLink", "answer_link", "claim_when_filed"]
 
-__all__ = ["DeviceLink", "PendingLink"]
-
-_WAIT: Final = 600.0
+LINK_WAIT: Final = 600.0
 """Seconds either side waits for the other by default (the relay's default ``link_ttl``)."""
 _FIRST_DELAY: Final = 0.2
 _MAX_DELAY: Final = 5.0
@@ -120,7 +119,7 @@ class DeviceLink:
         """``HL2-`` and 10 groups of 4 characters: what the new device types or scans."""
         return self._code.text
 
-    async def claimant_code(self, *, timeout: float = _WAIT) -> str:
+    async def claimant_code(self, *, timeout: float = LINK_WAIT) -> str:
         """Wait for the new device's answer; return the short code it must show (``123 456``).
 
         Raises:
@@ -172,56 +171,6 @@ class DeviceLink:
     async def _file_root(self, box: bytes) -> None:
         self._done = True
         await self._file(LinkOffer(id=self._code.root_rendezvous, box=box))
-
-
-@final
-class PendingLink:
-    """The new device's side of a link; from :meth:`HearthClient.begin_link`.
-
-    Show :attr:`short_code` on this device; once the person confirmed it on the
-    other device, :meth:`finish` returns the linked client.
-    """
-
-    def __init__(
-        self,
-        code: LinkCode,
-        answer: crypto.BoxPrivateKey,
-        hello_key: bytes,
-        transport: Transport,
-        build: Callable[[Identity, list[LinkRoom]], HearthClient],
-    ) -> None:
-        self._code = code
-        self._answer = answer
-        self._hello_key = hello_key
-        self._transport = transport
-        self._build = build
-
-    def __repr__(self) -> str:
-        return f"PendingLink(short_code={self.short_code!r})"
-
-    @property
-    def short_code(self) -> str:
-        """The six digits (``123 456``) the other device must show too."""
-        return short_code(self._code, self._hello_key, crypto.box_public(self._answer))
-
-    async def finish(self, *, timeout: float = _WAIT) -> HearthClient:
-        """Wait for the other device's confirmation; return the linked client, not yet opened.
-
-        Raises:
-            LinkError: ``link.refused`` (the person refused on the other device),
-                ``link.expired``, ``link.used``, ``link.bad_box``.
-            RelayUnavailable: The relay cannot be reached.
-        """
-        try:
-            box = await claim_when_filed(
-                self._transport, self._code.root_rendezvous, timeout=timeout
-            )
-        finally:
-            await self._transport.close()
-        identity, rooms = Identity.open_link(
-            self._code, box, answer=self._answer, hello_key=self._hello_key
-        )
-        return self._build(identity, rooms)
 
 
 async def answer_link(transport: Transport, code: LinkCode) -> tuple[crypto.BoxPrivateKey, bytes]:

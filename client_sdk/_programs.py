@@ -42,8 +42,7 @@ from protocol.messages import (
 from protocol.ops import LeaveOp, RemoveOp
 
 if TYPE_CHECKING:
-    from client_sdk.client import HearthClient
-    from client_sdk.room import Room
+    from client_sdk._host import RoomHost
 
 __all__ = [
     "buddy_chat",
@@ -66,8 +65,8 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _program(client: HearthClient, room: RoomId) -> Slot:
-    slot = client._slot(room)
+def _program(host: RoomHost, room: RoomId) -> Slot:
+    slot = host.slot(room)
     slot.state.require_sendable()
     if slot.state.policy.kind != "program":
         raise SupportError("support requests are for program rooms", code="support.not_program")
@@ -87,13 +86,13 @@ def _known(state: RoomState, request: MessageId) -> SupportRequest:
     return state.support.view(request)
 
 
-async def _settle(client: HearthClient) -> None:
+async def _settle(host: RoomHost) -> None:
     """Read the room back up to what we just sent (our message, in room order)."""
-    await client._sync()
+    await host.sync()
 
 
-async def request_support(client: HearthClient, room: RoomId, text: str) -> SupportRequest:
-    slot = _program(client, room)
+async def request_support(host: RoomHost, room: RoomId, text: str) -> SupportRequest:
+    slot = _program(host, room)
     state = slot.state
     supporters = {
         m.id: m.box_key
@@ -109,9 +108,9 @@ async def request_support(client: HearthClient, room: RoomId, text: str) -> Supp
         )
     at = _now_ms()
     body = seal_request(state.keys, text=text, supporters=supporters, at=at)
-    request_id = await client._send(slot, body)
+    request_id = await host.send(slot, body)
     with contextlib.suppress(RelayUnavailable):
-        await _settle(client)
+        await _settle(host)
     if state.support.has(request_id):
         return state.support.view(request_id)
     return SupportRequest(  # still in the outbox: it takes its place once the relay has it
@@ -128,13 +127,13 @@ async def request_support(client: HearthClient, room: RoomId, text: str) -> Supp
     )
 
 
-async def withdraw(client: HearthClient, room: RoomId, request: MessageId) -> None:
-    slot = _program(client, room)
+async def withdraw(host: RoomHost, room: RoomId, request: MessageId) -> None:
+    slot = _program(host, room)
     state = slot.state
     _check_waiting(state, _known(state, request), mine=True)
-    await client._send(slot, SupportWithdrawBody(request=request))
+    await host.send(slot, SupportWithdrawBody(request=request))
     with contextlib.suppress(RelayUnavailable):
-        await _settle(client)
+        await _settle(host)
     if state.support.view(request).status == "claimed":
         raise SupportError(
             "a supporter claimed the request before the withdrawal", code="support.taken"
@@ -152,7 +151,7 @@ def _check_waiting(state: RoomState, view: SupportRequest, *, mine: bool) -> Non
         raise SupportError("the requester withdrew this request", code="support.withdrawn")
 
 
-def open_chats(client: HearthClient, state: RoomState) -> int:
+def open_chats(host: RoomHost, state: RoomState) -> int:
     """Our open buddy chats from claims: in flight, or neither side has left.
 
     A buddy chat closes when either buddy leaves it (or is removed): its
@@ -160,7 +159,7 @@ def open_chats(client: HearthClient, state: RoomState) -> int:
     """
     count = len(state.support.pending)
     for buddy in state.support.claimed_by_me():
-        slot = client._slots.get(buddy)
+        slot = host.slots.get(buddy)
         if slot is None or slot.state.status != "active":
             continue
         if any(isinstance(op.content.body, LeaveOp | RemoveOp) for op in slot.state.log.ops):
@@ -169,8 +168,8 @@ def open_chats(client: HearthClient, state: RoomState) -> int:
     return count
 
 
-async def claim(client: HearthClient, room: RoomId, request: MessageId) -> Room:
-    slot = _program(client, room)
+async def claim(host: RoomHost, room: RoomId, request: MessageId) -> RoomId:
+    slot = _program(host, room)
     state = slot.state
     _require_supporter(state)
     view = _known(state, request)
@@ -178,7 +177,7 @@ async def claim(client: HearthClient, room: RoomId, request: MessageId) -> Room:
     status = state.support.my_status()
     if status is None or not status.available:
         raise SupportError("you set yourself away", code="support.away")
-    if status.max_open is not None and open_chats(client, state) >= status.max_open:
+    if status.max_open is not None and open_chats(host, state) >= status.max_open:
         raise SupportError(
             f"you carry {status.max_open} open buddy chat(s), your cap",
             code="support.at_capacity",
@@ -187,75 +186,77 @@ async def claim(client: HearthClient, room: RoomId, request: MessageId) -> Room:
     if requester is None:
         raise SupportError("the requester left the program", code="support.requester_gone")
 
-    buddy = await client.create_buddy_chat("Support chat")
-    link = await buddy.create_invite(max_uses=1, expires_in=_BUDDY_INVITE_SECONDS)
+    buddy = await host.create_buddy_chat("Support chat")
+    link = await host.room_invite(
+        buddy, max_uses=1, expires_in=_BUDDY_INVITE_SECONDS, role="member"
+    )
     invite = SupportInvite(
         room=room,
         request=request,
         supporter=state.me,
-        buddy_room=buddy.id,
-        buddy_owner=buddy.me,
+        buddy_room=buddy,
+        buddy_owner=host.state_of(buddy).me,
         link=link,
     )
     async with slot.lock:
-        state.support.pending[request] = buddy.id
-        await client._save(slot, Step())
+        state.support.pending[request] = buddy
+        await host.save(slot, Step())
     try:
-        await client._send(
+        await host.send(
             slot, SupportClaimBody(request=request, invite=seal_invite(requester.box_key, invite))
         )
     except BaseException:
         async with slot.lock:
             state.support.pending.pop(request, None)
-            await client._save(slot, Step())
+            await host.save(slot, Step())
         with contextlib.suppress(Exception):
-            await buddy.leave()
+            await host.room_leave(buddy)
         raise
-    await _settle(client)  # RelayUnavailable: the claim waits in the outbox; events tell
+    await _settle(host)  # RelayUnavailable: the claim waits in the outbox; events tell
     if state.support.view(request).supporter == state.me:
         return buddy
-    await abandon(client, slot, request)
-    if client._slots[buddy.id].state.status == "active":
+    await abandon(host, slot, request)
+    if host.slots[buddy].state.status == "active":
         # The SDK's own abandon (from reading the claim) may be leaving it right now:
         # the room's lock makes this wait for it, then find nothing left to do.
         with contextlib.suppress(RoomInactive):
-            await client._room_leave(buddy.id)
+            await host.room_leave(buddy)
     raise SupportError("another supporter claimed this request first", code="support.taken")
 
 
-async def abandon(client: HearthClient, slot: Slot, request: MessageId) -> None:
+async def abandon(host: RoomHost, slot: Slot, request: MessageId) -> None:
     """Leave the buddy chat of a claim that lost (now, or once read back after a restart)."""
     state = slot.state
     async with slot.lock:
         buddy = state.support.lost.pop(request, None) or state.support.pending.pop(request, None)
-        await client._save(slot, Step())
-    chat = client._slots.get(buddy) if buddy is not None else None
+        await host.save(slot, Step())
+    chat = host.slots.get(buddy) if buddy is not None else None
     if chat is not None and chat.state.status == "active":
         with contextlib.suppress(RoomInactive):
-            await client._room_leave(chat.room)
+            await host.room_leave(chat.room)
 
 
-def unjoined(client: HearthClient) -> list[tuple[Slot, MessageId]]:
+def unjoined(host: RoomHost) -> list[tuple[Slot, MessageId]]:
     """Our claimed requests whose buddy chat this device has not joined."""
     out = []
-    for slot in client._slots.values():
+    for slot in host.slots.values():
         book = slot.state.support
         if slot.state.status != "active" or book.empty:
             continue
         for view in book.requests():
             invite = book.invite(view.id) if view.mine and view.status == "claimed" else None
-            if invite is not None and invite[1] not in client._slots:
+            if invite is not None and invite[1] not in host.slots:
                 out.append((slot, view.id))
     return out
 
 
 async def set_availability(
-    client: HearthClient,
+    host: RoomHost,
     room: RoomId,
     available: bool,
     max_open: int | Literal["keep"] | None,
 ) -> None:
-    slot = _program(client, room)
+    slot = _program(host, room)
     state = slot.state
     _require_supporter(state)
     if max_open == "keep":
@@ -263,10 +264,10 @@ async def set_availability(
         max_open = current.max_open if current else None
     elif max_open is not None and not 1 <= max_open <= 1000:
         raise SupportError("the cap is 1 to 1000 open chats", code="support.bad_cap")
-    await client._send(slot, SupporterStatusBody(available=available, max_open=max_open))
+    await host.send(slot, SupporterStatusBody(available=available, max_open=max_open))
 
 
-async def restatus(client: HearthClient, slot: Slot) -> None:
+async def restatus(host: RoomHost, slot: Slot) -> None:
     """Re-send our status, with the queue, for a newcomer (who cannot read the old ones).
 
     A supporter who never said anything says "away": the status a newcomer
@@ -276,28 +277,28 @@ async def restatus(client: HearthClient, slot: Slot) -> None:
     if slot.state.log.role_of(slot.state.me) != "supporter":
         return
     status = book.my_status() or SupporterStatusBody(available=False)
-    await client._send(slot, msgspec.structs.replace(status, queue=book.queue_snapshot()))
+    await host.send(slot, msgspec.structs.replace(status, queue=book.queue_snapshot()))
 
 
 async def reseal(
-    client: HearthClient, slot: Slot, request: MessageId, text: str, to: list[MemberId]
+    host: RoomHost, slot: Slot, request: MessageId, text: str, to: list[MemberId]
 ) -> None:
     """Seal our waiting request again for supporters who arrived after it."""
     state = slot.state
     keys = {m: state.log.members[m].box_key for m in to if m in state.log.members}
     if keys and state.support.view(request).status == "waiting":
         body = seal_reseal(state.keys, request=request, text=text, supporters=keys, at=_now_ms())
-        await client._send(slot, body)
+        await host.send(slot, body)
 
 
-async def buddy_chat(client: HearthClient, room: RoomId, request: MessageId) -> Room:
-    state = client._slot(room).state
+async def buddy_chat(host: RoomHost, room: RoomId, request: MessageId) -> RoomId:
+    state = host.slot(room).state
     view = _known(state, request)
     if view.status != "claimed" or view.buddy_room_id is None:
         raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
     if view.supporter == state.me:
-        return client.room(view.buddy_room_id)
-    if view.supporter is not None and view.supporter in client._blocks:
+        return _listed(host, view.buddy_room_id)
+    if view.supporter is not None and view.supporter in host.blocked:
         raise InviteError(
             "a key you blocked claimed this request; ask again", code="invite.blocked"
         )
@@ -305,19 +306,28 @@ async def buddy_chat(client: HearthClient, room: RoomId, request: MessageId) -> 
     if invite is None:
         raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
     link, buddy_room, owner = invite
-    async with client._buddy_lock:  # the automatic join and the app's call: one join
-        existing = client._slots.get(buddy_room)
+    async with host.buddy_lock:  # the automatic join and the app's call: one join
+        existing = host.slots.get(buddy_room)
         if existing is not None and existing.state.status == "active":
-            return client.room(buddy_room)
-        buddy = await client.join(link)
-        if buddy.kind != "buddy" or buddy.members.get(owner) != "owner":
-            await buddy.leave()
+            return buddy_room
+        buddy = await host.join(link)
+        joined = host.state_of(buddy)
+        their = joined.log.members.get(owner)
+        if joined.policy.kind != "buddy" or their is None or their.role != "owner":
+            await host.room_leave(buddy)
             raise SupportError(
                 "the buddy chat is not the claiming supporter's", code="support.bad_invite"
             )
         return buddy
 
 
-async def join_claimed(client: HearthClient, room: RoomId, request: MessageId) -> None:
+def _listed(host: RoomHost, room: RoomId) -> RoomId:
+    """``room`` if the local store holds it (what ``HearthClient.room`` checks)."""
+    if room not in host.slots:
+        raise KeyError(room)
+    return room
+
+
+async def join_claimed(host: RoomHost, room: RoomId, request: MessageId) -> None:
     """The automatic join when our request is claimed (errors are logged by the caller)."""
-    await buddy_chat(client, room, request)
+    await buddy_chat(host, room, request)

@@ -42,7 +42,7 @@ from typing import Any, Final, TypeVar, final
 
 from client_sdk import _blocklist, _programs
 from client_sdk._blocklist import BlockList
-from client_sdk._devicelink import DeviceLink, PendingLink, answer_link
+from client_sdk._devicelink import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
 from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._inbox import Inbox, to_message
 from client_sdk._links import invite_link, parse_invite
@@ -124,6 +124,7 @@ from protocol.personal import (
     VerifiedHead,
     check_verified_head,
     seal_hello,
+    short_code,
 )
 from protocol.roomlog import RoomLog
 from protocol.signing import InviteKey, sign_delete
@@ -257,6 +258,7 @@ class HearthClient:
         self._not_member: set[RoomId] = set()
         self._adopt_lock = asyncio.Lock()
         self._blocks = BlockList()
+        self._room_host = _RoomHost(self)
         self._draft_check = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -334,9 +336,9 @@ class HearthClient:
                 timeout=self._timeout,
             )
             self._stream_task = asyncio.create_task(self._live.run(), name="hearth-stream")
-        for slot, request in _programs.unjoined(self):
+        for slot, request in _programs.unjoined(self._room_host):
             # A claim we read before the app closed, whose buddy chat we never joined.
-            self._spawn(_programs.join_claimed(self, slot.room, request))
+            self._spawn(_programs.join_claimed(self._room_host, slot.room, request))
 
     async def close(self) -> None:
         """Stop the stream, close the store. Unsent messages stay in the outbox.
@@ -486,7 +488,9 @@ class HearthClient:
     @property
     def rooms(self) -> tuple[Room, ...]:
         """The rooms this identity is in (not those it left or was removed from)."""
-        return tuple(Room(self, r) for r, s in self._slots.items() if s.state.status == "active")
+        return tuple(
+            Room(self._room_host, r) for r, s in self._slots.items() if s.state.status == "active"
+        )
 
     def room(self, room_id: RoomId | str) -> Room:
         """A room from the local store, by id (also one that was left, to read it).
@@ -496,7 +500,7 @@ class HearthClient:
         """
         if RoomId(room_id) not in self._slots:
             raise KeyError(room_id)
-        return Room(self, RoomId(room_id))
+        return Room(self._room_host, RoomId(room_id))
 
     @property
     def online(self) -> bool:
@@ -704,7 +708,7 @@ class HearthClient:
         room, invite = parse_invite(link)
         existing = self._slots.get(room)
         if existing is not None and existing.state.status == "active":
-            return Room(self, room)
+            return Room(self._room_host, room)
         if existing is not None and existing.state.me in existing.state.banned:
             raise InviteError("a moderator banned you from this room", code="invite.banned")
         keys = self._identity.room_keys(room)
@@ -753,7 +757,7 @@ class HearthClient:
             async with slot.lock:
                 await self._save(slot, step, all_ops=True)
             self._rooms_changed()
-            return Room(self, room)
+            return Room(self._room_host, room)
         raise RelayError("the room kept changing while joining", code="log.conflict")
 
     def _refuse_blocked_invite(self, state: RoomState, invite: InviteKey) -> None:
@@ -840,7 +844,7 @@ class HearthClient:
             if isinstance(item, SecurityAlarm):
                 self._emit(item)
         self._rooms_changed()
-        return Room(self, room)
+        return Room(self._room_host, room)
 
     async def sync(self) -> None:
         """Catch every room up with the relay once, then send what waits in the outbox.
@@ -937,7 +941,7 @@ class HearthClient:
         if rules is not None:
             await self._send(slot, RulesBody(version=1, text=rules))
         self._rooms_changed()
-        return Room(self, room)
+        return Room(self._room_host, room)
 
     # -- authentication ---------------------------------------------------------------
 
@@ -1600,16 +1604,16 @@ class _Host:
         self._client._spawn(self._client._evict(slot, member))
 
     def restatus(self, slot: Slot) -> None:
-        self._client._spawn(_programs.restatus(self._client, slot))
+        self._client._spawn(_programs.restatus(self._client._room_host, slot))
 
     def join_buddy(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.join_claimed(self._client, slot.room, request))
+        self._client._spawn(_programs.join_claimed(self._client._room_host, slot.room, request))
 
     def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
-        self._client._spawn(_programs.reseal(self._client, slot, request, text, to))
+        self._client._spawn(_programs.reseal(self._client._room_host, slot, request, text, to))
 
     def abandon(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.abandon(self._client, slot, request))
+        self._client._spawn(_programs.abandon(self._client._room_host, slot, request))
 
     async def retire(self, slot: Slot) -> None:
         await self._client._retire(slot)
@@ -1619,6 +1623,147 @@ class _Host:
 
     def rooms_listed(self) -> None:
         self._client._spawn(self._client._adopt_rooms())
+
+
+@final
+class PendingLink:
+    """The new device's side of a link; from :meth:`HearthClient.begin_link`.
+
+    Show :attr:`short_code` on this device; once the person confirmed it on the
+    other device, :meth:`finish` returns the linked client.
+    """
+
+    def __init__(
+        self,
+        code: LinkCode,
+        answer: crypto.BoxPrivateKey,
+        hello_key: bytes,
+        transport: Transport,
+        build: Callable[[Identity, list[LinkRoom]], HearthClient],
+    ) -> None:
+        self._code = code
+        self._answer = answer
+        self._hello_key = hello_key
+        self._transport = transport
+        self._build = build
+
+    def __repr__(self) -> str:
+        return f"PendingLink(short_code={self.short_code!r})"
+
+    @property
+    def short_code(self) -> str:
+        """The six digits (``123 456``) the other device must show too."""
+        return short_code(self._code, self._hello_key, crypto.box_public(self._answer))
+
+    async def finish(self, *, timeout: float = LINK_WAIT) -> HearthClient:
+        """Wait for the other device's confirmation; return the linked client, not yet opened.
+
+        Raises:
+            LinkError: ``link.refused`` (the person refused on the other device),
+                ``link.expired``, ``link.used``, ``link.bad_box``.
+            RelayUnavailable: The relay cannot be reached.
+        """
+        try:
+            box = await claim_when_filed(
+                self._transport, self._code.root_rendezvous, timeout=timeout
+            )
+        finally:
+            await self._transport.close()
+        identity, rooms = Identity.open_link(
+            self._code, box, answer=self._answer, hello_key=self._hello_key
+        )
+        return self._build(identity, rooms)
+
+
+@final
+class _RoomHost:
+    """The client as its rooms and the programs code see it (``_host.RoomHost``).
+
+    One per client: two :class:`Room` views of one room are equal when they share it.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: HearthClient) -> None:
+        self._client = client
+
+    @property
+    def blocked(self) -> frozenset[MemberId]:
+        return self._client.blocked
+
+    @property
+    def slots(self) -> Mapping[RoomId, Slot]:
+        return self._client._slots
+
+    @property
+    def buddy_lock(self) -> asyncio.Lock:
+        return self._client._buddy_lock
+
+    def slot(self, room: RoomId) -> Slot:
+        return self._client._slot(room)
+
+    def state_of(self, room: RoomId) -> RoomState:
+        return self._client._state_of(room)
+
+    async def send(self, slot: Slot, body: Body) -> MessageId:
+        return await self._client._send(slot, body)
+
+    async def save(self, slot: Slot, step: Step) -> None:
+        await self._client._save(slot, step)
+
+    async def sync(self) -> None:
+        await self._client._sync()
+
+    async def room_op(self, room: RoomId, build: Callable[[RoomState], SignedOp | None]) -> None:
+        await self._client._room_op(room, build)
+
+    async def room_send(self, room: RoomId, body: Body) -> MessageId:
+        return await self._client._room_send(room, body)
+
+    async def room_delete(self, room: RoomId, message_id: MessageId) -> None:
+        await self._client._room_delete(room, message_id)
+
+    async def room_report(self, room: RoomId, message_id: MessageId, reason: str) -> MessageId:
+        return await self._client._room_report(room, message_id, reason)
+
+    async def room_invite(
+        self, room: RoomId, *, max_uses: int, expires_in: float, role: Role
+    ) -> str:
+        return await self._client._room_invite(
+            room, max_uses=max_uses, expires_in=expires_in, role=role
+        )
+
+    async def room_acknowledge(self, room: RoomId, alarm_ids: Iterable[int] | None) -> list[int]:
+        return await self._client._room_acknowledge(room, alarm_ids)
+
+    async def room_leave(self, room: RoomId) -> None:
+        await self._client._room_leave(room)
+
+    async def room_expire(self, room: RoomId) -> None:
+        await self._client._room_expire(room)
+
+    async def room_reveal(self, room: RoomId, message_id: MessageId, revealed: bool) -> Message:
+        return await self._client._room_reveal(room, message_id, revealed)
+
+    async def room_messages(
+        self, room: RoomId, limit: int, before: MessageId | None
+    ) -> list[Message]:
+        return await self._client._room_messages(room, limit, before)
+
+    async def room_outbox(self, room: RoomId) -> int:
+        return await self._client._room_outbox(room)
+
+    async def room_register_push(self, room: RoomId, endpoint: str) -> None:
+        await self._client._room_register_push(room, endpoint)
+
+    async def room_unregister_push(self, room: RoomId) -> None:
+        await self._client._room_unregister_push(room)
+
+    async def create_buddy_chat(self, name: str) -> RoomId:
+        return (await self._client.create_buddy_chat(name)).id
+
+    async def join(self, link: str) -> RoomId:
+        return (await self._client.join(link)).id
 
 
 _ROOM_LISTED: Final = b"\x01"

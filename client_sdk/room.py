@@ -38,8 +38,8 @@ from protocol.messages import (
 from protocol.ops import Policy, Role, RoomKind
 
 if TYPE_CHECKING:
+    from client_sdk._host import RoomHost
     from client_sdk._roomstate import RoomState, Status
-    from client_sdk.client import HearthClient
 
 __all__ = ["Room", "RoomFingerprint"]
 
@@ -66,23 +66,23 @@ class RoomFingerprint:
 class Room:
     """One room of a :class:`HearthClient`. Get it from the client, never construct it."""
 
-    __slots__ = ("_client", "_id")
+    __slots__ = ("_host", "_id")
 
-    def __init__(self, client: HearthClient, room_id: RoomId) -> None:
-        self._client = client
+    def __init__(self, host: RoomHost, room_id: RoomId) -> None:
+        self._host = host
         self._id = room_id
 
     @property
     def _state(self) -> RoomState:
-        return self._client._state_of(self._id)
+        return self._host.state_of(self._id)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Room):
             return NotImplemented
-        return self._client is other._client and self._id == other._id
+        return self._host is other._host and self._id == other._id
 
     def __hash__(self) -> int:
-        return hash((id(self._client), self._id))
+        return hash((id(self._host), self._id))
 
     def __repr__(self) -> str:
         return f"Room(id={self._id!r})"
@@ -260,11 +260,11 @@ class Room:
             RelayError: The relay refused the message for good.
         """
         body = TextBody(text=text, content_warning=content_warning, reply_to=reply_to)
-        return await self._client._room_send(self._id, body)
+        return await self._host.room_send(self._id, body)
 
     async def edit(self, message_id: MessageId, text: str) -> MessageId:
         """Replace the text of one of our own messages; return the edit's id."""
-        return await self._client._room_send(self._id, EditBody(target=message_id, text=text))
+        return await self._host.room_send(self._id, EditBody(target=message_id, text=text))
 
     async def react(self, message_id: MessageId, emoji: str) -> MessageId:
         """Put an emoji reaction on a message (a signed, encrypted ``reaction``).
@@ -277,12 +277,12 @@ class Room:
             RulesNotAccepted, PostingMuted, RoomBlocked, RoomInactive: As :meth:`send`.
         """
         body = ReactionBody(target=MessageId(message_id), emoji=emoji)
-        return await self._client._room_send(self._id, body)
+        return await self._host.room_send(self._id, body)
 
     async def unreact(self, message_id: MessageId, emoji: str) -> MessageId:
         """Take back our ``emoji`` reaction on a message."""
         body = ReactionBody(target=MessageId(message_id), emoji=emoji, remove=True)
-        return await self._client._room_send(self._id, body)
+        return await self._host.room_send(self._id, body)
 
     async def reveal(self, message_id: MessageId) -> Message:
         """Open a message's content warning on this device; return it with its text.
@@ -295,7 +295,7 @@ class Room:
         Raises:
             KeyError: The store holds no such message.
         """
-        return await self._client._room_reveal(self._id, MessageId(message_id), True)
+        return await self._host.room_reveal(self._id, MessageId(message_id), True)
 
     async def collapse(self, message_id: MessageId) -> Message:
         """Close a revealed message behind its content warning again (this device).
@@ -303,7 +303,7 @@ class Room:
         Raises:
             KeyError: The store holds no such message.
         """
-        return await self._client._room_reveal(self._id, MessageId(message_id), False)
+        return await self._host.room_reveal(self._id, MessageId(message_id), False)
 
     async def delete(self, message_id: MessageId) -> None:
         """Delete a message (our own, or anyone's as a moderator or owner).
@@ -316,7 +316,7 @@ class Room:
             KeyError: The local store holds no such message.
             RelayError: ``msg.not_found`` if the relay no longer holds it.
         """
-        await self._client._room_delete(self._id, message_id)
+        await self._host.room_delete(self._id, message_id)
 
     async def messages(self, limit: int = 50, *, before: MessageId | None = None) -> list[Message]:
         """Decrypted, verified text messages, oldest first: the newest ``limit`` of them.
@@ -325,23 +325,23 @@ class Room:
         that one. If the store holds fewer and the room shares history, older
         events are fetched from the relay (lazily, only now) and verified.
         """
-        return await self._client._room_messages(self._id, limit, before)
+        return await self._host.room_messages(self._id, limit, before)
 
     async def pending(self) -> int:
         """How many of our messages in this room wait in the outbox."""
-        return await self._client._room_outbox(self._id)
+        return await self._host.room_outbox(self._id)
 
     # -- room profile and rules ---------------------------------------------------------
 
     async def set_profile(self, name: str, *, topic: str = "", description: str = "") -> None:
         """Publish a new encrypted profile (moderators and owners; others' are ignored)."""
         body = ProfileBody(name=name, topic=topic, description=description)
-        await self._client._room_send(self._id, body)
+        await self._host.room_send(self._id, body)
 
     async def set_rules(self, text: str) -> int:
         """Publish a new version of the ground rules; return its version number."""
         version = self.rules_version + 1
-        await self._client._room_send(self._id, RulesBody(version=version, text=text))
+        await self._host.room_send(self._id, RulesBody(version=version, text=text))
         return version
 
     async def accept_rules(self) -> MessageId:
@@ -350,7 +350,7 @@ class Room:
         Until then :meth:`send`, :meth:`edit` and reactions raise
         :class:`RulesNotAccepted`; a new version of the rules asks again.
         """
-        return await self._client._room_send(
+        return await self._host.room_send(
             self._id, RulesAcceptBody(version=max(self.rules_version, 1))
         )
 
@@ -395,13 +395,13 @@ class Room:
             duration_minutes=int(duration.total_seconds() // 60),
             description=description,
         )
-        await self._client._room_send(self._id, body)
+        await self._host.room_send(self._id, body)
 
     async def cancel_schedule(self) -> None:
         """Cancel the recurring meeting (the schedule stays, marked inactive)."""
         current = self._state.schedule
         if current is not None and current.active:
-            await self._client._room_send(self._id, msgspec.structs.replace(current, active=False))
+            await self._host.room_send(self._id, msgspec.structs.replace(current, active=False))
 
     def next_meetings(self, n: int = 5, *, after: datetime | None = None) -> list[Meeting]:
         """The next ``n`` meetings ending after ``after`` (now), in the schedule's zone."""
@@ -441,7 +441,7 @@ class Room:
             InviteError: ``invite.room_full`` if the room is at its member cap
                 (a buddy chat with both buddies in it).
         """
-        return await self._client._room_invite(
+        return await self._host.room_invite(
             self._id, max_uses=max_uses, expires_in=expires_in, role=role
         )
 
@@ -450,9 +450,7 @@ class Room:
 
         The removed member cannot read anything sent afterwards.
         """
-        await self._client._room_op(
-            self._id, lambda s: s.remove_op(MemberId(member_id), now=_now())
-        )
+        await self._host.room_op(self._id, lambda s: s.remove_op(MemberId(member_id), now=_now()))
 
     # -- moderation (signed, auditable by every member) --------------------------------
 
@@ -468,7 +466,7 @@ class Room:
             KeyError: We hold no such message.
             ReportError: ``report.no_recipients``, ``report.no_evidence``.
         """
-        return await self._client._room_report(self._id, MessageId(message_id), reason)
+        return await self._host.room_report(self._id, MessageId(message_id), reason)
 
     async def mute(self, member_id: MemberId, reason: str = "") -> MessageId:
         """Mute a member (moderators and owners who outrank them): a signed ``moderation``.
@@ -477,12 +475,12 @@ class Room:
         SDK refuses to post (:class:`PostingMuted`) until :meth:`unmute`.
         """
         body = ModerationBody(action="mute", member=MemberId(member_id), reason=reason)
-        return await self._client._room_send(self._id, body)
+        return await self._host.room_send(self._id, body)
 
     async def unmute(self, member_id: MemberId, reason: str = "") -> MessageId:
         """Lift a mute."""
         body = ModerationBody(action="unmute", member=MemberId(member_id), reason=reason)
-        return await self._client._room_send(self._id, body)
+        return await self._host.room_send(self._id, body)
 
     async def ban(self, member_id: MemberId, reason: str = "") -> None:
         """Ban a key (moderators over lower roles, owners over anyone): a ``room.ban``.
@@ -501,10 +499,10 @@ class Room:
         """
         member = MemberId(member_id)
         if reason:
-            await self._client._room_send(
+            await self._host.room_send(
                 self._id, ModerationBody(action="ban", member=member, reason=reason)
             )
-        await self._client._room_op(self._id, lambda s: s.ban_op(member, now=_now()))
+        await self._host.room_op(self._id, lambda s: s.ban_op(member, now=_now()))
 
     async def unban(self, member_id: MemberId, reason: str = "") -> None:
         """Lift a ban: a ``room.unban`` (the key needs a new invite or add to come back).
@@ -514,10 +512,10 @@ class Room:
         """
         member = MemberId(member_id)
         if reason:
-            await self._client._room_send(
+            await self._host.room_send(
                 self._id, ModerationBody(action="unban", member=member, reason=reason)
             )
-        await self._client._room_op(self._id, lambda s: s.unban_op(member, now=_now()))
+        await self._host.room_op(self._id, lambda s: s.unban_op(member, now=_now()))
 
     @property
     def muted(self) -> frozenset[MemberId]:
@@ -541,7 +539,7 @@ class Room:
 
     async def leave(self) -> None:
         """Leave the room. The relay stops serving us at once; a remaining member rotates."""
-        await self._client._room_leave(self._id)
+        await self._host.room_leave(self._id)
 
     @property
     def retention_days(self) -> int | None:
@@ -565,18 +563,18 @@ class Room:
             LogError: ``log.unauthorized`` unless we own the room, ``log.invalid``
                 for ``days`` outside 1..36500.
         """
-        await self._client._room_op(self._id, lambda s: s.retention_op(days, now=_now()))
-        await self._client._room_expire(self._id)
+        await self._host.room_op(self._id, lambda s: s.retention_op(days, now=_now()))
+        await self._host.room_expire(self._id)
 
     async def set_role(self, member_id: MemberId, role: Role) -> None:
         """Give ``member_id`` the role ``role`` (owners; moderators for lower roles)."""
-        await self._client._room_op(
+        await self._host.room_op(
             self._id, lambda s: s.role_op(MemberId(member_id), role, now=_now())
         )
 
     async def rotate(self) -> None:
         """Commit a new epoch for the current members now (forward secrecy on demand)."""
-        await self._client._room_op(self._id, lambda s: s.rotate_op(now=_now()))
+        await self._host.room_op(self._id, lambda s: s.rotate_op(now=_now()))
 
     # -- push -----------------------------------------------------------------------
 
@@ -595,11 +593,11 @@ class Room:
                 operator does not allow that host or address), ``push.too_many``.
             RelayUnavailable: The relay cannot be reached.
         """
-        await self._client._room_register_push(self._id, endpoint_url)
+        await self._host.room_register_push(self._id, endpoint_url)
 
     async def unregister_push(self) -> None:
         """Stop push for this room on this device (no error if none was registered)."""
-        await self._client._room_unregister_push(self._id)
+        await self._host.room_unregister_push(self._id)
 
     # -- community programs: 1:1 support from the program's supporters ------------------
 
@@ -621,7 +619,7 @@ class Room:
             SupportError: ``support.not_program``, ``support.no_supporters``,
                 ``support.too_many_supporters``.
         """
-        return await _programs.request_support(self._client, self._id, text)
+        return await _programs.request_support(self._host, self._id, text)
 
     async def withdraw_request(self, request_id: MessageId) -> None:
         """Take back our request while nobody has claimed it.
@@ -631,7 +629,7 @@ class Room:
                 ``support.withdrawn``, ``support.taken`` (a supporter claimed it
                 first in room order: the buddy chat opens all the same).
         """
-        await _programs.withdraw(self._client, self._id, MessageId(request_id))
+        await _programs.withdraw(self._host, self._id, MessageId(request_id))
 
     @property
     def support_requests(self) -> list[SupportRequest]:
@@ -640,7 +638,7 @@ class Room:
         Requests from keys this identity blocked are left out (positions stay
         those of the whole queue, which every member computes alike).
         """
-        blocked = self._client.blocked
+        blocked = self._host.blocked
         return [r for r in self._state.support.requests() if r.requester not in blocked]
 
     @property
@@ -685,7 +683,7 @@ class Room:
             RelayUnavailable: The claim waits in the outbox; :class:`SupportClaimed`
                 tells the outcome once it is sent.
         """
-        return await _programs.claim(self._client, self._id, MessageId(request_id))
+        return Room(self._host, await _programs.claim(self._host, self._id, MessageId(request_id)))
 
     async def buddy_chat(self, request_id: MessageId) -> Room:
         """The buddy chat a claim of this request opened (requester or claiming supporter).
@@ -697,7 +695,8 @@ class Room:
             SupportError: ``support.no_buddy_chat`` (not claimed, or not ours),
                 ``support.unknown_request``, ``support.bad_invite``.
         """
-        return await _programs.buddy_chat(self._client, self._id, MessageId(request_id))
+        buddy = await _programs.buddy_chat(self._host, self._id, MessageId(request_id))
+        return Room(self._host, buddy)
 
     async def set_availability(
         self, available: bool, *, max_open: int | Literal["keep"] | None = "keep"
@@ -716,7 +715,7 @@ class Room:
         Raises:
             SupportError: ``support.not_supporter``, ``support.bad_cap``.
         """
-        await _programs.set_availability(self._client, self._id, available, max_open)
+        await _programs.set_availability(self._host, self._id, available, max_open)
 
     @property
     def supporters(self) -> list[SupporterInfo]:
@@ -726,7 +725,7 @@ class Room:
     @property
     def open_support_chats(self) -> int:
         """How many buddy chats from our claims are open (what ``max_open`` caps)."""
-        return _programs.open_chats(self._client, self._state)
+        return _programs.open_chats(self._host, self._state)
 
     # -- alarms ---------------------------------------------------------------------
 
@@ -744,7 +743,7 @@ class Room:
         Returns:
             The ids acknowledged.
         """
-        return await self._client._room_acknowledge(self._id, alarm_ids)
+        return await self._host.room_acknowledge(self._id, alarm_ids)
 
 
 def _now() -> int:

@@ -23,12 +23,20 @@ from typing import Any
 import httpx
 import pytest
 
-from client_sdk import HearthClient
+from client_sdk import HearthClient, Room
+from client_sdk.client import _RoomHost
 
 _FAST_RATES = {
     f"HEARTH_RATE_{bucket}": "1000/5000"
     for bucket in ("SEND", "JOIN", "AUTH", "REGISTER", "SUBSCRIBE", "REQUEST")
 }
+
+
+def client_of(room: Room) -> HearthClient:
+    """The client a room belongs to, for tests that reach below the public API."""
+    host = room._host
+    assert isinstance(host, _RoomHost)
+    return host._client
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from protocol.envelope import open_message
 from protocol.errors import CryptoError
 from protocol.ids import MessageId
 from protocol.messages import Envelope, SupportClaimBody, SupportRequestBody
-from tests.client_sdk.conftest import RelayProcess
+from tests.client_sdk.conftest import RelayProcess, client_of
 from tests.client_sdk.test_client import OpenClient, Watcher, open_client, until
 from tests.security.test_privacy_audit import _forms
 
@@ -83,12 +83,12 @@ async def _is(value: bool) -> bool:
 async def synced(*rooms: Room) -> None:
     """Every room has read everything the relay holds (live clients sync too)."""
     for room in rooms:
-        await room._client.sync()
+        await client_of(room).sync()
 
 
 async def raw_envelope(room: Room, message_id: MessageId) -> Envelope:
     """The envelope exactly as the relay stores it, fetched with ``room``'s own key."""
-    client = room._client
+    client = client_of(room)
     slot = client._slot(room.id)
     page = await client._fetch_history(slot, slot.state.position + 1)
     for event in page.events:
@@ -272,11 +272,11 @@ async def test_a_forged_claim_is_ignored_and_a_request_can_be_withdrawn(
     second = await p.m2.request_support(ASK_2)
 
     # m3 (a member) sends a claim its own SDK would refuse: everyone ignores it.
-    forged = await p.m3._client._room_send(
+    forged = await p.m3._host.room_send(
         p.m3.id, SupportClaimBody(request=first.id, invite=b"\x00" * 80)
     )
     # The owner's claim counts no more: only supporters take requests.
-    await p.owner._client._room_send(
+    await p.owner._host.room_send(
         p.owner.id, SupportClaimBody(request=first.id, invite=b"\x00" * 80)
     )
     marker = await p.s2.send("marker")

@@ -22,7 +22,7 @@ from protocol.api import MessageEvent
 from protocol.encoding import canonical
 from protocol.envelope import open_message
 from protocol.messages import Plaintext, TextBody
-from tests.client_sdk.conftest import RelayProcess
+from tests.client_sdk.conftest import RelayProcess, client_of
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
 
@@ -31,7 +31,7 @@ __all__ = ["proxied"]
 
 async def _plaintexts(room: Room, sender: str) -> list[Plaintext]:
     """Every text message of ``sender`` in ``room``, decrypted with ``room``'s own keys."""
-    client = room._client
+    client = client_of(room)
     slot = client._slot(room.id)
     page = await client._fetch_history(slot, slot.state.position + 1)
     found = []
@@ -62,7 +62,7 @@ async def test_a_member_of_two_rooms_finds_nothing_in_common_between_plaintexts(
             for n in range(3):
                 await room.send(f"{words} {n}")
         for room in m_rooms:
-            await room._client.sync()
+            await client_of(room).sync()
 
         pseudonyms = [anxiety.me, recovery.me]
         assert pseudonyms[0] != pseudonyms[1]
