@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from server.errors import closing_code
+from tests.architecture import foreign_private_access
 
 SERVER = Path(__file__).resolve().parents[2] / "server"
 ERROR_TABLE = SERVER / "errors.py"
@@ -136,39 +137,6 @@ def test_nothing_reaches_through_the_relay(path: Path) -> None:
 
 
 # -- no private members across modules ------------------------------------------
-
-
-def _defined_names(tree: ast.AST) -> set[str]:
-    """Every ``_name`` a module defines: functions, classes, attributes it assigns."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            names.add(node.attr)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-    return names
-
-
-def foreign_private_access(source: str) -> Iterator[tuple[int, str]]:
-    """(line, text) of each ``x._name`` where ``x`` is not ``self``/``cls`` and this
-    module does not define ``_name`` (dunders and a module's own privates are fine)."""
-    tree = ast.parse(source)
-    own = _defined_names(tree)
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Attribute):
-            continue
-        name = node.attr
-        if not name.startswith("_") or (name.startswith("__") and name.endswith("__")):
-            continue
-        if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
-            continue
-        if name in own:
-            continue
-        yield node.lineno, f"{ast.unparse(node.value)}.{name}"
 
 
 def test_the_private_scan_sees_a_foreign_member() -> None:
