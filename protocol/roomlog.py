@@ -20,9 +20,9 @@ with the first failing code:
    earlier epochs on in a room whose policy does not share history.
 
 State changes only when every check passes, so a refused operation leaves the log
-as it was. An invite lives only as long as its creator may grant it: removing,
-banning or demoting the creator marks their open invites revoked, and a join checks
-the creator's standing again. Every change of a member's role (joining, leaving and
+as it was. An invite lives only as long as its creator may grant it: the creator
+leaving, being removed, banned or demoted marks their open invites revoked, and a
+join checks the creator's standing again. Every change of a member's role (joining, leaving and
 removal included) is kept with its index, so :meth:`RoomLog.role_at` answers what
 role a key held at any point of the log.
 """
@@ -126,8 +126,8 @@ class _Change:
     touched: MemberId | None = None
     """The one member whose membership or role the operation changes."""
     revoke: bool = False
-    """``touched`` was removed, banned or had their role changed: their open invites
-    that they may no longer grant are revoked (a leaver's die at use, see ``_join``)."""
+    """``touched`` left, was removed, banned or had their role changed: their open
+    invites that they may no longer grant are revoked (``_join`` checks it again)."""
     ban: Ban | None = None
     unban: MemberId | None = None
 
@@ -535,7 +535,7 @@ class RoomLog:
         self._author(c)
         members = dict(self._members)
         del members[c.author]
-        return _Change(members=members, departed=True, touched=c.author)
+        return _Change(members=members, departed=True, touched=c.author, revoke=True)
 
     def _invite_create(self, c: OpContent) -> _Change:
         body = c.body

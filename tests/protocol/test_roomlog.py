@@ -95,7 +95,7 @@ def test_a_valid_log_folds_to_its_state() -> None:
 
     room.add("owner", "mod", "moderator")
     room.add("mod", "alice", "supporter")
-    room.invite("alice", INVITE, max_uses=2)
+    room.invite("mod", INVITE, max_uses=2)  # mod's, so alice's leave below leaves it live
     assert log.invites[INVITE.public].uses == 0
     room.join("carol", INVITE)
     assert log.invites[INVITE.public].uses == 1
@@ -853,6 +853,8 @@ def test_a_revoked_invite_stays_revoked_after_a_promotion() -> None:
 def test_a_leavers_invite_no_longer_admits() -> None:
     room = _mod_invite()
     room.leave("mod")
+    # The folded state says so at once, as for a removal, a ban or a demotion.
+    assert room.log.invites[INVITE.public].revoked
     room.rotate("owner")
     assert refused(room.log, room.join("zed", INVITE, apply=False)) == "log.bad_invite"
 
