@@ -1391,20 +1391,7 @@ class HearthClient:
         # counter gap it excuses for members who never read it (protocol.md 8.6).
         # The store keeps what a message said, not those: read them from the
         # original envelope, fetched again and checked like any message.
-        stored = await store.message(room, message_id)
-        if stored is None:
-            raise KeyError(message_id)
-        page = await self._with_token(
-            slot, partial(transport.history, room=room, before=stored.seq + 1, limit=1)
-        )
-        envelope = next(
-            (
-                e.envelope
-                for e in page.events
-                if isinstance(e, MessageEvent) and e.envelope.header.id == message_id
-            ),
-            None,
-        )
+        stored, envelope = await self._original_envelope(slot, message_id)
         if envelope is None or envelope.header.sender != stored.sender:
             raise RelayError("the relay no longer holds this message", code="msg.not_found")
         secret = state.secrets.get(envelope.header.epoch)
@@ -1424,20 +1411,22 @@ class HearthClient:
             await store.save_room(room, slot.state.snapshot(), deleted=[message_id])
         self._emit(MessageDeleted(room_id=room, message_id=message_id, by=slot.state.me))
 
-    async def _room_report(self, room: RoomId, message_id: MessageId, reason: str) -> MessageId:
+    async def _original_envelope(
+        self, slot: Slot, message_id: MessageId
+    ) -> tuple[StoredMessage, Envelope | None]:
+        """A stored message and its envelope as the relay still holds it (None if gone).
+
+        Raises:
+            KeyError: The local store holds no such message.
+        """
         store, transport = self._check_open()
-        slot = self._slot(room)
-        state = slot.state
-        state.require_sendable()
-        stored = await store.message(room, message_id)
+        stored = await store.message(slot.room, message_id)
         if stored is None:
             raise KeyError(message_id)
-        # The store keeps what a message said, not its signed bytes: the evidence is
-        # the original envelope, fetched again and checked against the sender's key.
         page = await self._with_token(
-            slot, partial(transport.history, room=room, before=stored.seq + 1, limit=1)
+            slot, partial(transport.history, room=slot.room, before=stored.seq + 1, limit=1)
         )
-        evidence = next(
+        envelope = next(
             (
                 e.envelope
                 for e in page.events
@@ -1445,6 +1434,16 @@ class HearthClient:
             ),
             None,
         )
+        return stored, envelope
+
+    async def _room_report(self, room: RoomId, message_id: MessageId, reason: str) -> MessageId:
+        self._check_open()
+        slot = self._slot(room)
+        state = slot.state
+        state.require_sendable()
+        # The store keeps what a message said, not its signed bytes: the evidence is
+        # the original envelope, fetched again and checked against the sender's key.
+        _, evidence = await self._original_envelope(slot, message_id)
         if evidence is None:
             raise ReportError("the relay no longer holds this message", code="report.no_evidence")
         recipients = {
