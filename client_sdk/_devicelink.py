@@ -27,11 +27,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Final, final
 
+from client_sdk._sessions import sign_in
 from client_sdk._transport import Transport
 from client_sdk.errors import RelayError
 from client_sdk.identity import Identity
 from protocol import crypto
-from protocol.api import AuthRequest, LinkOffer
+from protocol.api import LinkOffer
 from protocol.errors import LinkError
 from protocol.personal import (
     LinkAnswer,
@@ -45,7 +46,6 @@ from protocol.personal import (
     seal_link,
     short_code,
 )
-from protocol.signing import sign_auth
 
 __all__ = ["LINK_WAIT", "DeviceLink", "answer_link", "claim_when_filed"]
 
@@ -190,21 +190,7 @@ async def answer_link(transport: Transport, code: LinkCode) -> tuple[crypto.BoxP
     answer = crypto.box_keypair_from_seed(crypto.random_bytes(32))
     # A throwaway key files the answer: this device holds no other key yet.
     keys = PersonalKeys.derive(crypto.random_bytes(32))
-    challenge = await transport.challenge(keys.member)
-    if challenge.origin != transport.origin:
-        raise RelayError(
-            f"the relay signs in as {challenge.origin!r}, not {transport.origin!r}",
-            code="auth.origin_mismatch",
-        )
-    sig = sign_auth(
-        keys,
-        origin=challenge.origin,
-        challenge=challenge.challenge,
-        expires_at=challenge.expires_at,
-    )
-    session = await transport.session(
-        AuthRequest(key=keys.member, challenge=challenge.challenge, sig=sig)
-    )
+    session = await sign_in(transport, keys)
     offer = LinkOffer(
         id=code.answer_rendezvous,
         box=seal_answer(code, LinkAnswer(box_key=crypto.box_public(answer))),

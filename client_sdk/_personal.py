@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Final, Protocol, TypeVar, final
 
-from client_sdk._sessions import SignInPacer, check_origin
+from client_sdk._sessions import SignInPacer, sign_in
 from client_sdk._store import Store
 from client_sdk._transport import Transport
 from client_sdk.errors import RelayError, RelayUnavailable
@@ -34,7 +34,6 @@ from client_sdk.events import Event, PersonalDataChanged
 from protocol import crypto
 from protocol.api import (
     AuthFrame,
-    AuthRequest,
     PersonalFrame,
     PersonalSubscribeFrame,
     PersonalWrite,
@@ -52,7 +51,6 @@ from protocol.personal import (
     open_document,
     seal_document,
 )
-from protocol.signing import sign_auth
 
 __all__ = ["DOCUMENTS", "PersonalHost", "PersonalSync"]
 
@@ -186,17 +184,7 @@ class PersonalSync:
             session = self._session
             if session is not None and session.expires_at - _now_ms() > _MARGIN_MS:
                 return session.token  # signed in while this call waited its turn
-            challenge = await self._transport.challenge(self.keys.member)
-            check_origin(challenge, self._transport)
-            sig = sign_auth(
-                self.keys,
-                origin=challenge.origin,
-                challenge=challenge.challenge,
-                expires_at=challenge.expires_at,
-            )
-            self._session = await self._transport.session(
-                AuthRequest(key=self.keys.member, challenge=challenge.challenge, sig=sig)
-            )
+            self._session = await sign_in(self._transport, self.keys)
             return self._session.token
 
     async def authed(self, call: Callable[[str], Awaitable[T]]) -> T:

@@ -30,9 +30,10 @@ from protocol import crypto
 from protocol.api import AuthRequest, Challenge, Session
 from protocol.ids import RoomId, b64url_decode
 from protocol.keys import RoomKeys
+from protocol.personal import PersonalKeys
 from protocol.signing import sign_auth
 
-__all__ = ["PACE_S", "Sessions", "SignInPacer", "check_origin"]
+__all__ = ["PACE_S", "Sessions", "SignInPacer", "check_origin", "sign_in"]
 
 T = TypeVar("T")
 
@@ -55,6 +56,45 @@ def check_origin(challenge: Challenge, transport: Transport) -> None:
             f"the relay signs in as {challenge.origin!r}, not {transport.origin!r}",
             code="auth.origin_mismatch",
         )
+
+
+async def sign_in(
+    transport: Transport,
+    keys: RoomKeys | PersonalKeys,
+    *,
+    create: bool = False,
+    registration_token: str | None = None,
+) -> Session:
+    """Challenge, check the origin, answer (with proof of work if ``create``), get a session.
+
+    The one sign-in of every key the SDK holds: room keys, the personal store's key,
+    and a new device's throwaway key. Pacing is the caller's (:class:`SignInPacer`).
+    """
+    challenge = await transport.challenge(keys.member)
+    check_origin(challenge, transport)
+    nonce = 0
+    if create and challenge.pow_difficulty:
+        nonce = await asyncio.to_thread(
+            crypto.pow_solve,
+            challenge.challenge,
+            b64url_decode(keys.member),
+            challenge.pow_difficulty,
+        )
+    sig = sign_auth(
+        keys,
+        origin=challenge.origin,
+        challenge=challenge.challenge,
+        expires_at=challenge.expires_at,
+    )
+    return await transport.session(
+        AuthRequest(
+            key=keys.member,
+            challenge=challenge.challenge,
+            sig=sig,
+            pow_nonce=nonce,
+            registration_token=registration_token if create else None,
+        )
+    )
 
 
 @final
@@ -134,30 +174,8 @@ class Sessions:
                 and (session.can_create or not create)
             ):
                 return session.token  # signed in while this call waited its turn
-            challenge = await self._transport.challenge(keys.member)
-            check_origin(challenge, self._transport)
-            nonce = 0
-            if create and challenge.pow_difficulty:
-                nonce = await asyncio.to_thread(
-                    crypto.pow_solve,
-                    challenge.challenge,
-                    b64url_decode(keys.member),
-                    challenge.pow_difficulty,
-                )
-            sig = sign_auth(
-                keys,
-                origin=challenge.origin,
-                challenge=challenge.challenge,
-                expires_at=challenge.expires_at,
-            )
-            session = await self._transport.session(
-                AuthRequest(
-                    key=keys.member,
-                    challenge=challenge.challenge,
-                    sig=sig,
-                    pow_nonce=nonce,
-                    registration_token=self._registration_token if create else None,
-                )
+            session = await sign_in(
+                self._transport, keys, create=create, registration_token=self._registration_token
             )
             self._sessions[keys.room] = session
             return session.token

@@ -822,27 +822,24 @@ class HearthClient:
             step.extend(state.apply_op(op))
         for mark in verified:
             step.extend(state.pin(mark))
-        if not state.log.ops and (state.frozen or state.pinned is not None):
-            # Nothing verified where this person is a member: a counterfeit room under
-            # this id, or nothing at all where they verified a log. Alarm, take nothing
-            # up, sign or seal nothing.
-            for item in step.items:
-                if isinstance(item, SecurityAlarm):
-                    self._emit(item)
-            return None
-        if state.pinned is None and (state.frozen or state.me not in state.log.members):
-            for item in step.items:  # a forged operation further on is said out loud
-                if isinstance(item, SecurityAlarm):
-                    self._emit(item)
-            return None
-        state.joined_epoch = min(state.secrets, default=state.log.epoch)
-        slot.state = state
-        self._slots[room] = slot
-        async with slot.lock:
-            await self._save(slot, Step(secrets=dict(state.secrets)), all_ops=True)
+        # Nothing verified where this person is a member (a counterfeit room under this
+        # id, or no log at all where they verified one), or a log that refused an
+        # operation and no verified head that keeps the room blocked: take nothing up,
+        # sign or seal nothing. Either way every alarm is said out loud.
+        refused = (not state.log.ops and (state.frozen or state.pinned is not None)) or (
+            state.pinned is None and (state.frozen or state.me not in state.log.members)
+        )
+        if not refused:
+            state.joined_epoch = min(state.secrets, default=state.log.epoch)
+            slot.state = state
+            self._slots[room] = slot
+            async with slot.lock:
+                await self._save(slot, Step(secrets=dict(state.secrets)), all_ops=True)
         for item in step.items:
             if isinstance(item, SecurityAlarm):
                 self._emit(item)
+        if refused:
+            return None
         self._rooms_changed()
         return Room(self._room_host, room)
 

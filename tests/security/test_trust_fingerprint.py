@@ -42,10 +42,10 @@ from protocol.encoding import from_json, to_json
 from protocol.epochs import make_commit
 from protocol.ids import RoomId
 from protocol.ops import RotateOp, SignedOp
-from server.storage.sqlite import SqliteStorage
 from tests.client_sdk.conftest import RelayProcess
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
+from tests.security.test_trust_invites import stored_log
 
 __all__ = ["proxied"]
 
@@ -66,15 +66,6 @@ async def world(
             )
             people[name] = await stack.enter_async_context(client)
         yield relay, proxy, people
-
-
-async def _stored_log(relay: RelayProcess, room: RoomId) -> RoomLog:
-    storage = SqliteStorage(relay.data_dir / "hearth.db")
-    await storage.open()
-    try:
-        return RoomLog.from_ops(await storage.load_ops(room))
-    finally:
-        await storage.close()
 
 
 def _colluding_rotate(log: RoomLog, keys: RoomKeys) -> SignedOp:
@@ -183,12 +174,12 @@ async def test_two_groups_kept_apart_see_different_room_fingerprints(
     assert len(set(honest.values())) == 1
     before = honest["alice"]
     assert isinstance(before, RoomFingerprint)
-    assert before.index == (await _stored_log(relay, room_id)).index
+    assert before.index == (await stored_log(relay, room_id)).index
     assert all(room.alarms == () for room in rooms.values())
 
     # The split. The relay's view for Carol and Dan ends before the next operation,
     # or holds there a rotation Dan signed and the relay never stored.
-    log = await _stored_log(relay, room_id)
+    log = await stored_log(relay, room_id)
     forged = None
     if split == "forged_by_a_member":
         forged = _colluding_rotate(log, people["dan"].identity.room_keys(room_id))

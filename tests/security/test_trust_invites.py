@@ -37,10 +37,10 @@ from protocol.encoding import from_json, to_json
 from protocol.epochs import make_commit
 from protocol.ids import MemberId, RoomId
 from protocol.ops import JoinOp, SignedOp
-from server.storage.sqlite import SqliteStorage
 from tests.client_sdk.conftest import RelayProcess
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
+from tests.security.test_hostile_relay import _stored_log
 from tests.server.helpers import error, login, post
 
 __all__ = ["proxied"]
@@ -65,13 +65,8 @@ async def people(
 
 async def stored_log(relay: RelayProcess, room: RoomId) -> RoomLog:
     """The room's log as the relay stored it, verified from its first operation."""
-    storage = SqliteStorage(relay.data_dir / "hearth.db")
-    await storage.open()
-    try:
-        ops = await storage.load_ops(room)
-    finally:
-        await storage.close()
-    return RoomLog.from_ops(ops)
+    log, _ = await _stored_log(relay, room)
+    return log
 
 
 def hand_made_join(log: RoomLog, joiner: RoomKeys, invite: InviteKey) -> SignedOp:

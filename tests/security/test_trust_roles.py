@@ -20,8 +20,6 @@ operation meets a conflict: each client here rotates first.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import msgspec
@@ -34,26 +32,9 @@ from protocol.ids import MessageId, RoomId
 from tests.client_sdk.conftest import RelayProcess
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
-from tests.security.test_trust_invites import stored_log
+from tests.security.test_trust_invites import People, people, stored_log
 
-__all__ = ["proxied"]
-
-People = dict[str, HearthClient]
-
-
-@pytest.fixture
-async def people(
-    proxied: tuple[RelayProcess, HostileProxy], tmp_path: Path
-) -> AsyncIterator[People]:
-    _, proxy = proxied
-    async with AsyncExitStack() as stack:
-        out = {}
-        for name in ("alice", "bob", "carol", "dave"):
-            client = HearthClient(
-                proxy.url, Identity.generate(), store_path=tmp_path / f"{name}.db", live=False
-            )
-            out[name] = await stack.enter_async_context(client)
-        yield out
+__all__ = ["people", "proxied"]
 
 
 async def _staffed(people: People) -> RoomId:
