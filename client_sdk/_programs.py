@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Final, Literal
 import msgspec
 
 from client_sdk._roomstate import RoomState, Step
-from client_sdk._slot import Slot
 from client_sdk._support import seal_invite, seal_request, seal_reseal
 from client_sdk.errors import InviteError, RelayUnavailable, RoomInactive, SupportError
 from client_sdk.support import SupportRequest
@@ -42,6 +41,7 @@ from protocol.messages import (
 from protocol.ops import LeaveOp, RemoveOp
 
 if TYPE_CHECKING:
+    from client_sdk._driver import RoomDriver
     from client_sdk._host import RoomHost
 
 __all__ = [
@@ -65,12 +65,12 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _program(host: RoomHost, room: RoomId) -> Slot:
-    slot = host.slot(room)
-    slot.state.require_sendable()
-    if slot.state.policy.kind != "program":
+def _program(host: RoomHost, room: RoomId) -> RoomDriver:
+    driver = host.driver(room)
+    driver.state.require_sendable()
+    if driver.state.policy.kind != "program":
         raise SupportError("support requests are for program rooms", code="support.not_program")
-    return slot
+    return driver
 
 
 def _require_supporter(state: RoomState) -> None:
@@ -92,8 +92,8 @@ async def _settle(host: RoomHost) -> None:
 
 
 async def request_support(host: RoomHost, room: RoomId, text: str) -> SupportRequest:
-    slot = _program(host, room)
-    state = slot.state
+    driver = _program(host, room)
+    state = driver.state
     supporters = {
         m.id: m.box_key
         for m in state.log.members.values()
@@ -108,7 +108,7 @@ async def request_support(host: RoomHost, room: RoomId, text: str) -> SupportReq
         )
     at = _now_ms()
     body = seal_request(state.keys, text=text, supporters=supporters, at=at)
-    request_id = await host.send(slot, body)
+    request_id = await driver.send(body)
     with contextlib.suppress(RelayUnavailable):
         await _settle(host)
     if state.support.has(request_id):
@@ -128,10 +128,10 @@ async def request_support(host: RoomHost, room: RoomId, text: str) -> SupportReq
 
 
 async def withdraw(host: RoomHost, room: RoomId, request: MessageId) -> None:
-    slot = _program(host, room)
-    state = slot.state
+    driver = _program(host, room)
+    state = driver.state
     _check_waiting(state, _known(state, request), mine=True)
-    await host.send(slot, SupportWithdrawBody(request=request))
+    await driver.send(SupportWithdrawBody(request=request))
     with contextlib.suppress(RelayUnavailable):
         await _settle(host)
     if state.support.view(request).status == "claimed":
@@ -159,18 +159,18 @@ def open_chats(host: RoomHost, state: RoomState) -> int:
     """
     count = len(state.support.pending)
     for buddy in state.support.claimed_by_me():
-        slot = host.slots.get(buddy)
-        if slot is None or slot.state.status != "active":
+        chat = host.rooms.get(buddy)
+        if chat is None or chat.state.status != "active":
             continue
-        if any(isinstance(op.content.body, LeaveOp | RemoveOp) for op in slot.state.log.ops):
+        if any(isinstance(op.content.body, LeaveOp | RemoveOp) for op in chat.state.log.ops):
             continue
         count += 1
     return count
 
 
 async def claim(host: RoomHost, room: RoomId, request: MessageId) -> RoomId:
-    slot = _program(host, room)
-    state = slot.state
+    driver = _program(host, room)
+    state = driver.state
     _require_supporter(state)
     view = _known(state, request)
     _check_waiting(state, view, mine=False)
@@ -186,67 +186,65 @@ async def claim(host: RoomHost, room: RoomId, request: MessageId) -> RoomId:
     if requester is None:
         raise SupportError("the requester left the program", code="support.requester_gone")
 
-    buddy = await host.create_buddy_chat("Support chat")
-    link = await host.room_invite(
-        buddy, max_uses=1, expires_in=_BUDDY_INVITE_SECONDS, role="member"
-    )
+    buddy = host.driver(await host.create_buddy_chat("Support chat"))
+    link = await buddy.invite(max_uses=1, expires_in=_BUDDY_INVITE_SECONDS, role="member")
     invite = SupportInvite(
         room=room,
         request=request,
         supporter=state.me,
-        buddy_room=buddy,
-        buddy_owner=host.state_of(buddy).me,
+        buddy_room=buddy.room,
+        buddy_owner=buddy.state.me,
         link=link,
     )
-    async with slot.lock:
-        state.support.pending[request] = buddy
-        await host.save(slot, Step())
+    async with driver.slot.lock:
+        state.support.pending[request] = buddy.room
+        await driver.save(Step())
     try:
-        await host.send(
-            slot, SupportClaimBody(request=request, invite=seal_invite(requester.box_key, invite))
+        await driver.send(
+            SupportClaimBody(request=request, invite=seal_invite(requester.box_key, invite))
         )
     except BaseException:
-        async with slot.lock:
+        async with driver.slot.lock:
             state.support.pending.pop(request, None)
-            await host.save(slot, Step())
+            await driver.save(Step())
         with contextlib.suppress(Exception):
-            await host.room_leave(buddy)
+            await buddy.leave()
         raise
     await _settle(host)  # RelayUnavailable: the claim waits in the outbox; events tell
     if state.support.view(request).supporter == state.me:
-        return buddy
-    await abandon(host, slot, request)
-    if host.slots[buddy].state.status == "active":
+        return buddy.room
+    await abandon(host, driver, request)
+    if buddy.state.status == "active":
         # The SDK's own abandon (from reading the claim) may be leaving it right now:
         # the room's lock makes this wait for it, then find nothing left to do.
         with contextlib.suppress(RoomInactive):
-            await host.room_leave(buddy)
+            await buddy.leave()
     raise SupportError("another supporter claimed this request first", code="support.taken")
 
 
-async def abandon(host: RoomHost, slot: Slot, request: MessageId) -> None:
+async def abandon(host: RoomHost, driver: RoomDriver, request: MessageId) -> None:
     """Leave the buddy chat of a claim that lost (now, or once read back after a restart)."""
-    state = slot.state
-    async with slot.lock:
+    state = driver.state
+    async with driver.slot.lock:
         buddy = state.support.lost.pop(request, None) or state.support.pending.pop(request, None)
-        await host.save(slot, Step())
-    chat = host.slots.get(buddy) if buddy is not None else None
+        await driver.save(Step())
+    chat = host.rooms.get(buddy) if buddy is not None else None
     if chat is not None and chat.state.status == "active":
         with contextlib.suppress(RoomInactive):
-            await host.room_leave(chat.room)
+            await chat.leave()
 
 
-def unjoined(host: RoomHost) -> list[tuple[Slot, MessageId]]:
+def unjoined(host: RoomHost) -> list[tuple[RoomDriver, MessageId]]:
     """Our claimed requests whose buddy chat this device has not joined."""
     out = []
-    for slot in host.slots.values():
-        book = slot.state.support
-        if slot.state.status != "active" or book.empty:
+    for driver in host.rooms.values():
+        book = driver.state.support
+        if driver.state.status != "active" or book.empty:
             continue
         for view in book.requests():
             invite = book.invite(view.id) if view.mine and view.status == "claimed" else None
-            if invite is not None and invite[1] not in host.slots:
-                out.append((slot, view.id))
+            if invite is not None and invite[1] not in host.rooms:
+                out.append((driver, view.id))
     return out
 
 
@@ -256,43 +254,42 @@ async def set_availability(
     available: bool,
     max_open: int | Literal["keep"] | None,
 ) -> None:
-    slot = _program(host, room)
-    state = slot.state
+    driver = _program(host, room)
+    state = driver.state
     _require_supporter(state)
     if max_open == "keep":
         current = state.support.my_status()
         max_open = current.max_open if current else None
     elif max_open is not None and not 1 <= max_open <= 1000:
         raise SupportError("the cap is 1 to 1000 open chats", code="support.bad_cap")
-    await host.send(slot, SupporterStatusBody(available=available, max_open=max_open))
+    await driver.send(SupporterStatusBody(available=available, max_open=max_open))
 
 
-async def restatus(host: RoomHost, slot: Slot) -> None:
+async def restatus(driver: RoomDriver) -> None:
     """Re-send our status, with the queue, for a newcomer (who cannot read the old ones).
 
     A supporter who never said anything says "away": the status a newcomer
     assumes anyway.
     """
-    book = slot.state.support
-    if slot.state.log.role_of(slot.state.me) != "supporter":
+    state = driver.state
+    book = state.support
+    if state.log.role_of(state.me) != "supporter":
         return
     status = book.my_status() or SupporterStatusBody(available=False)
-    await host.send(slot, msgspec.structs.replace(status, queue=book.queue_snapshot()))
+    await driver.send(msgspec.structs.replace(status, queue=book.queue_snapshot()))
 
 
-async def reseal(
-    host: RoomHost, slot: Slot, request: MessageId, text: str, to: list[MemberId]
-) -> None:
+async def reseal(driver: RoomDriver, request: MessageId, text: str, to: list[MemberId]) -> None:
     """Seal our waiting request again for supporters who arrived after it."""
-    state = slot.state
+    state = driver.state
     keys = {m: state.log.members[m].box_key for m in to if m in state.log.members}
     if keys and state.support.view(request).status == "waiting":
         body = seal_reseal(state.keys, request=request, text=text, supporters=keys, at=_now_ms())
-        await host.send(slot, body)
+        await driver.send(body)
 
 
 async def buddy_chat(host: RoomHost, room: RoomId, request: MessageId) -> RoomId:
-    state = host.slot(room).state
+    state = host.driver(room).state
     view = _known(state, request)
     if view.status != "claimed" or view.buddy_room_id is None:
         raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
@@ -307,14 +304,15 @@ async def buddy_chat(host: RoomHost, room: RoomId, request: MessageId) -> RoomId
         raise SupportError("no buddy chat of ours for this request", code="support.no_buddy_chat")
     link, buddy_room, owner = invite
     async with host.buddy_lock:  # the automatic join and the app's call: one join
-        existing = host.slots.get(buddy_room)
+        existing = host.rooms.get(buddy_room)
         if existing is not None and existing.state.status == "active":
             return buddy_room
         buddy = await host.join(link)
-        joined = host.state_of(buddy)
+        chat = host.driver(buddy)
+        joined = chat.state
         their = joined.log.members.get(owner)
         if joined.policy.kind != "buddy" or their is None or their.role != "owner":
-            await host.room_leave(buddy)
+            await chat.leave()
             raise SupportError(
                 "the buddy chat is not the claiming supporter's", code="support.bad_invite"
             )
@@ -323,7 +321,7 @@ async def buddy_chat(host: RoomHost, room: RoomId, request: MessageId) -> RoomId
 
 def _listed(host: RoomHost, room: RoomId) -> RoomId:
     """``room`` if the local store holds it (what ``HearthClient.room`` checks)."""
-    if room not in host.slots:
+    if room not in host.rooms:
         raise KeyError(room)
     return room
 

@@ -1,5 +1,9 @@
 """The local store: one SQLite file per identity and device, through aiosqlite.
 
+One piece past 600 lines because it is one class over one connection: each method
+is one transaction over the tables below, and the encryption at rest that every
+one of them applies is the same few helpers.
+
 What is on disk, and how (format 2):
 
 - ``meta``: the format number (clear), a check value, this device's secret and

@@ -1,8 +1,12 @@
-"""The client: one identity on one relay, and the drivers around its rooms' plain state.
+"""The client: one identity on one relay, the rooms it follows and what spans them.
 
-:class:`HearthClient` is the public entry point and the conductor. The logic
-lives in plain state (``_roomstate.RoomState``, one per room) and the I/O in thin
-drivers it wires together by constructor:
+One piece past 600 lines because :class:`HearthClient` is the SDK's documented
+public surface: most of its lines are the docstrings of that API, and the work is
+in the drivers it wires together. The logic lives in plain state (``_roomstate.RoomState``,
+one per room) and each room's I/O in its ``_driver.RoomDriver`` (commit with
+rebase, catch-up, epochs, send, invite, leave, report, push), which the
+:class:`Room` view and the programs code call directly. The client wires the
+shared drivers together by constructor:
 
 - ``_sessions.Sessions``: one in-memory session token per room key;
 - ``_live.LiveStream``: the websocket, reconnected with backoff and full jitter;
@@ -10,11 +14,10 @@ drivers it wires together by constructor:
 - ``_inbox.Inbox``: persist what a room accepted, then announce it as events;
 - ``_transport.Transport`` and ``_store.Store``: HTTP/websocket and SQLite.
 
-What stays here is what spans them: opening and closing, creating and joining
-rooms, the log operations (signed at the next index, appended with
-compare-and-swap, rebased on ``log.conflict`` after verifying the relay's log,
-a bounded number of times), the HTTP sync pass, and the facade that
-:class:`Room` calls. Each room has two locks (see ``_slot.py``); everything that
+What stays here spans rooms: opening and closing, creating and joining rooms
+(and taking up those another device of this person is in), the HTTP sync pass
+over every room at once, the personal store's room list, blocking, device links,
+and the events queue. Each room has two locks (see ``_slot.py``); everything that
 reads or changes a room's state holds its ``lock``, so events and our own
 operations apply one at a time.
 """
@@ -25,40 +28,36 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Coroutine,
-    Iterable,
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass
-from functools import partial
 from typing import Any, Final, TypeVar, final
 
 from client_sdk import _blocklist, _programs
+from client_sdk import _roomlist as roomlist
 from client_sdk._blocklist import BlockList
 from client_sdk._devicelink import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
 from client_sdk._drafts import DraftCheck, check_draft
+from client_sdk._driver import MAX_REBASES, RoomDriver, RoomServices
 from client_sdk._inbox import Inbox, to_message
-from client_sdk._links import invite_link, parse_invite
+from client_sdk._links import parse_invite
 from client_sdk._live import LiveStream
 from client_sdk._outbox import Outbox
 from client_sdk._personal import PersonalSync
 from client_sdk._roomstate import (
-    Opened,
     RoomState,
     Step,
     create_op,
-    open_ahead,
 )
 from client_sdk._sessions import Sessions, SignInPacer
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
+from client_sdk._syncpass import sync_pass
 from client_sdk._tasks import cancel_and_wait
 from client_sdk._transport import Transport, origin_of
 from client_sdk.errors import (
@@ -67,83 +66,60 @@ from client_sdk.errors import (
     InviteError,
     RelayError,
     RelayUnavailable,
-    ReportError,
-    RoomBlocked,
-    RoomInactive,
     StoreError,
 )
 from client_sdk.events import (
     ConnectionChanged,
     Event,
-    MessageDeleted,
     MessageReceived,
     PersonalDataChanged,
     SecurityAlarm,
 )
 from client_sdk.identity import Identity
-from client_sdk.message import Message
 from client_sdk.personal import PersonalData
 from client_sdk.room import Room
 from protocol import crypto
 from protocol.api import (
-    AppendResult,
     CrisisResource,
     HistoryPage,
-    InviteReadRequest,
     LinkOffer,
     MessageAck,
-    MessageEvent,
     RoomEvent,
-    SyncRequest,
-    SyncResponse,
 )
-from protocol.directed import seal_directed
-from protocol.encoding import canonical, from_msgpack
-from protocol.envelope import open_message
-from protocol.errors import DecodeError, ForkDetected, HearthError, LogError
+from protocol.errors import ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
     MessageId,
     RoomId,
-    b64url_encode,
     member_key,
 )
 from protocol.messages import (
-    Body,
     Envelope,
     ProfileBody,
-    ReportBody,
-    ReportContent,
     RulesBody,
 )
-from protocol.ops import Policy, Role, SignedOp
+from protocol.ops import Policy, Role
 from protocol.personal import (
     LinkCode,
     LinkHello,
     LinkRoom,
     VerifiedHead,
-    check_verified_head,
     seal_hello,
     short_code,
 )
-from protocol.roomlog import RoomLog
-from protocol.signing import InviteKey, sign_delete
+from protocol.signing import InviteKey
 
 __all__ = ["HearthClient"]
 
 _log = logging.getLogger("client_sdk")
 
 _T = TypeVar("_T")
-_MAX_REBASES: Final = 8
 _JOIN_REFUSALS: Final = {
     "log.bad_invite": "invite.refused",
     "log.banned": "invite.banned",
     "log.room_full": "invite.room_full",
 }
 """The relay's refusals of a join, as the InviteError codes the app sees."""
-_SYNC_PAGE: Final = 500
-_OPEN_AHEAD_MIN: Final = 16
-"""Messages in a sync page below which they are opened on the event loop, not a thread."""
 _HISTORY_PAGE: Final = 200
 _CLOSED: Final = object()
 
@@ -158,34 +134,6 @@ _CLOSE_GRACE: Final = 5.0
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class _Ahead:
-    """The sync page requested ahead, and the positions it was requested with."""
-
-    positions: dict[RoomId, int]
-    task: asyncio.Task[tuple[SyncResponse, dict[RoomId, dict[int, Opened]]]]
-
-
-def _open_pages(
-    response: SyncResponse, secrets: dict[RoomId, dict[int, bytes]]
-) -> dict[RoomId, dict[int, Opened]]:
-    """:func:`open_ahead` over every room of a sync page (runs in a worker thread)."""
-    return {
-        page.room: open_ahead(page.room, page.events, secrets[page.room])
-        for page in response.rooms
-        if page.room in secrets
-    }
-
-
-def _positions_after(positions: dict[RoomId, int], response: SyncResponse) -> dict[RoomId, int]:
-    """The positions storing ``response`` should leave (if every event is taken)."""
-    after = dict(positions)
-    for page in response.rooms:
-        if page.room in after and page.events:
-            after[page.room] = max(after[page.room], page.events[-1].seq)
-    return after
 
 
 @final
@@ -240,7 +188,8 @@ class HearthClient:
         self._state = "new"
         self._store: Store | None = None
         self._transport: Transport | None = None
-        self._slots: dict[RoomId, Slot] = {}
+        self._rooms: dict[RoomId, RoomDriver] = {}
+        self._services: RoomServices | None = None
         self._events: asyncio.Queue[object] = asyncio.Queue()
         self._sync_lock = asyncio.Lock()
         self._sessions: Sessions | None = None
@@ -279,6 +228,7 @@ class HearthClient:
         if self._state != "new":
             raise ClientClosed("a client opens once", code="client.closed")
         store = await Store.open(self._store_path, self._identity.store_key())
+        states: list[RoomState] = []
         try:
             for room in await store.room_ids():
                 ops, secrets, snapshot = await store.load_room(room)
@@ -290,7 +240,7 @@ class HearthClient:
                     raise StoreError(
                         f"the stored log of room {room} does not verify", code="store.corrupt"
                     ) from exc
-                self._slots[room] = Slot(state)
+                states.append(state)
             self._draft_check = await store.device_setting(_DRAFT_CHECK) == b"on"
         except BaseException:
             await store.close()
@@ -304,6 +254,25 @@ class HearthClient:
         )
         self._outbox = Outbox(store, _Host(self))
         self._inbox = Inbox(store, _Host(self), self._blocks)
+        self._services = RoomServices(
+            base_url=self._base_url,
+            store=store,
+            transport=self._transport,
+            sessions=self._sessions,
+            outbox=self._outbox,
+            inbox=self._inbox,
+            blocks=self._blocks,
+            rotate_after_ms=self._rotate_after_ms,
+            rotate_every=self._rotate_every,
+            reconnect_delay=self._reconnect,
+            check_open=self._check_open,
+            live=lambda: self._live,
+            emit=self._emit,
+            spawn=self._spawn,
+            rooms_changed=self._rooms_changed,
+        )
+        for state in states:
+            self._rooms[state.room] = RoomDriver(Slot(state), self._services)
         # The personal store gets its own HTTP pool and websocket: nothing it sends
         # shares a connection with a room key's requests.
         self._personal_transport = Transport(self._base_url, timeout=self._timeout)
@@ -336,9 +305,9 @@ class HearthClient:
                 timeout=self._timeout,
             )
             self._stream_task = asyncio.create_task(self._live.run(), name="hearth-stream")
-        for slot, request in _programs.unjoined(self._room_host):
+        for driver, request in _programs.unjoined(self._room_host):
             # A claim we read before the app closed, whose buddy chat we never joined.
-            self._spawn(_programs.join_claimed(self._room_host, slot.room, request))
+            self._spawn(_programs.join_claimed(self._room_host, driver.room, request))
 
     async def close(self) -> None:
         """Stop the stream, close the store. Unsent messages stay in the outbox.
@@ -358,8 +327,9 @@ class HearthClient:
             *([self._personal_task] if self._personal_task else []),
         ]
         await cancel_and_wait(tasks, again_after=_CLOSE_GRACE)
-        for slot in self._slots.values():
+        for driver in self._rooms.values():
             # Wait for work in progress to reach the store before closing it.
+            slot = driver.slot
             async with slot.send_lock, slot.lock:  # the order every sender takes them in
                 pass
         if self._transport is not None:
@@ -468,7 +438,7 @@ class HearthClient:
             member_key(member)
         except HearthError as exc:
             raise BlockError(f"{member_id!r} is not a member id", code="block.bad_member") from exc
-        if any(s.state.me == member for s in self._slots.values()):
+        if any(d.state.me == member for d in self._rooms.values()):
             raise BlockError("that member id is this identity's own", code="block.self")
         return member
 
@@ -489,7 +459,7 @@ class HearthClient:
     def rooms(self) -> tuple[Room, ...]:
         """The rooms this identity is in (not those it left or was removed from)."""
         return tuple(
-            Room(self._room_host, r) for r, s in self._slots.items() if s.state.status == "active"
+            Room(self._room_host, r) for r, d in self._rooms.items() if d.state.status == "active"
         )
 
     def room(self, room_id: RoomId | str) -> Room:
@@ -498,7 +468,7 @@ class HearthClient:
         Raises:
             KeyError: The store holds no such room.
         """
-        if RoomId(room_id) not in self._slots:
+        if RoomId(room_id) not in self._rooms:
             raise KeyError(room_id)
         return Room(self._room_host, RoomId(room_id))
 
@@ -562,9 +532,9 @@ class HearthClient:
 
         def rooms() -> list[LinkRoom]:
             return [
-                LinkRoom(room=s.room, verified=s.state.verified_head)
-                for s in self._slots.values()
-                if s.state.status == "active"
+                LinkRoom(room=d.room, verified=d.state.verified_head)
+                for d in self._rooms.values()
+                if d.state.status == "active"
             ]
 
         return DeviceLink(code, hello, transport, file, rooms, self._identity)
@@ -706,27 +676,24 @@ class HearthClient:
         """
         self._check_open()
         room, invite = parse_invite(link)
-        existing = self._slots.get(room)
+        existing = self._rooms.get(room)
         if existing is not None and existing.state.status == "active":
             return Room(self._room_host, room)
         if existing is not None and existing.state.me in existing.state.banned:
             raise InviteError("a moderator banned you from this room", code="invite.banned")
-        keys = self._identity.room_keys(room)
-        slot = Slot(RoomState(keys))
-        for _ in range(_MAX_REBASES):
+        driver = self._new_driver(room)
+        keys = driver.state.keys
+        for _ in range(MAX_REBASES):
             state = RoomState(keys)
             try:
-                ops = await self._with_token(
-                    slot, lambda t: self._read_invite_log(slot, t, room, invite)
-                )
+                ops = await driver.read_invite_log(invite)
             except RelayError as exc:
                 if exc.code != "room.not_found":
                     raise
                 # No live invite, or we are a member already (a join whose answer
                 # was lost, a store restored from the recovery phrase).
-                recovered = await self._recover_membership(slot, room)
-                if recovered is not None:
-                    return recovered
+                if await self._recover_membership(driver):
+                    return Room(self._room_host, room)
                 raise InviteError(
                     "the relay knows no live invite for this link", code="invite.unknown"
                 ) from exc
@@ -734,13 +701,11 @@ class HearthClient:
             if state.log.room != room:
                 raise LogError("the relay served another room's log", code="log.bad_room")
             self._refuse_blocked_invite(state, invite)
-            if keys.member in state.log.members:
-                recovered = await self._recover_membership(slot, room)
-                if recovered is not None:
-                    return recovered
+            if keys.member in state.log.members and await self._recover_membership(driver):
+                return Room(self._room_host, room)
             op = state.join_op(invite, now=_now_ms())
             try:
-                result = await self._append_retrying(slot, op)
+                result = await driver.append_retrying(op)
             except RelayError as exc:
                 if exc.code == "log.conflict":
                     continue
@@ -752,10 +717,10 @@ class HearthClient:
             state.floor = state.start_seq = result.seq
             state.seq_index = op.content.index
             state.joined_epoch = state.log.epoch
-            slot.state = state
-            self._slots[room] = slot
-            async with slot.lock:
-                await self._save(slot, step, all_ops=True)
+            driver.slot.state = state
+            self._rooms[room] = driver
+            async with driver.slot.lock:
+                await driver.save(step, all_ops=True)
             self._rooms_changed()
             return Room(self._room_host, room)
         raise RelayError("the room kept changing while joining", code="log.conflict")
@@ -771,29 +736,10 @@ class HearthClient:
         if state.policy.kind == "buddy" and any(m in self._blocks for m in state.log.members):
             raise InviteError("a key you blocked is in this buddy chat", code="invite.blocked")
 
-    async def _append_retrying(self, slot: Slot, op: SignedOp) -> AppendResult:
-        """Append ``op``; if the answer is lost, send the identical op again.
-
-        The relay answers a repeated, already accepted operation with its
-        original result, so a join cut off on the way back still completes.
-        """
-        _, transport = self._check_open()
-        low, high = self._reconnect
-        for attempt in range(4):
-            try:
-                return await self._with_token(
-                    slot, partial(transport.append, room=slot.room, op=op)
-                )
-            except RelayUnavailable:
-                if attempt == 3:
-                    raise
-                await asyncio.sleep(random.uniform(0, min(high, low * 2**attempt)))  # noqa: S311
-        raise AssertionError("unreachable")  # pragma: no cover
-
     async def _recover_membership(
-        self, slot: Slot, room: RoomId, verified: Sequence[VerifiedHead] = ()
-    ) -> Room | None:
-        """Rebuild a room we are already a member of from its log (None if we are not).
+        self, driver: RoomDriver, verified: Sequence[VerifiedHead] = ()
+    ) -> bool:
+        """Rebuild a room we are already a member of from its log (False if we are not).
 
         Every commit that has a share for us is opened, so every epoch since we
         joined is readable; the sync then starts from the room's first event.
@@ -802,20 +748,13 @@ class HearthClient:
         taken up blocked, with a ``fork`` alarm, and nothing is signed or sealed
         in it.
         """
-        _, transport = self._check_open()
-        state = RoomState(slot.state.keys)
-        ops: list[SignedOp] = []
+        self._check_open()
+        state = RoomState(driver.state.keys)
         try:
-            while True:
-                page = await self._with_token(
-                    slot, partial(transport.log, room=room, after=len(ops) - 1)
-                )
-                ops += page.ops
-                if not page.more or not page.ops:
-                    break
+            ops = await driver.read_log()
         except RelayError as exc:
             if exc.code == "room.not_found":
-                return None
+                return False
             raise
         step = Step()
         for op in ops:
@@ -831,17 +770,17 @@ class HearthClient:
         )
         if not refused:
             state.joined_epoch = min(state.secrets, default=state.log.epoch)
-            slot.state = state
-            self._slots[room] = slot
-            async with slot.lock:
-                await self._save(slot, Step(secrets=dict(state.secrets)), all_ops=True)
+            driver.slot.state = state
+            self._rooms[driver.room] = driver
+            async with driver.slot.lock:
+                await driver.save(Step(secrets=dict(state.secrets)), all_ops=True)
         for item in step.items:
             if isinstance(item, SecurityAlarm):
                 self._emit(item)
         if refused:
-            return None
+            return False
         self._rooms_changed()
-        return Room(self._room_host, room)
+        return True
 
     async def sync(self) -> None:
         """Catch every room up with the relay once, then send what waits in the outbox.
@@ -872,12 +811,13 @@ class HearthClient:
     async def flush(self) -> int:
         """Try to send everything in the outbox now; return how many still wait."""
         store, _ = self._check_open()
+        outbox = self._outbox
+        assert outbox is not None
         for room in {e.room for e in await store.outbox() if e.failed is None}:
-            slot = self._slots.get(room)
-            if slot is not None and slot.state.status == "active":
-                with contextlib.suppress(RelayUnavailable, RoomBlocked):
-                    await self._flush_room(slot)
-        return await self._require_outbox().pending()
+            driver = self._rooms.get(room)
+            if driver is not None and driver.state.status == "active":
+                await driver.flush_quietly()
+        return await outbox.pending()
 
     async def register_push(self, endpoint: str | Callable[[Room], str]) -> None:
         """Register this device for push in every room it is in (see :meth:`Room.register_push`).
@@ -895,12 +835,12 @@ class HearthClient:
         """
         for room in self.rooms:
             url = endpoint(room) if callable(endpoint) else endpoint
-            await self._room_register_push(room.id, url)
+            await self._driver(room.id).register_push(url)
 
     async def unregister_push(self) -> None:
         """Stop push for this device in every room it is in."""
         for room in self.rooms:
-            await self._room_unregister_push(room.id)
+            await self._driver(room.id).unregister_push()
 
     async def events(self) -> AsyncIterator[Event]:
         """Typed events of every room, in the order they were verified.
@@ -922,193 +862,24 @@ class HearthClient:
         _, transport = self._check_open()
         genesis = self._identity.new_room()
         room = genesis.room
-        keys = self._identity.room_keys(room)
-        slot = Slot(RoomState(keys))
-        op = create_op(genesis, keys, policy, now=_now_ms())
-        result = await self._with_token(slot, lambda t: transport.create_room(t, op), create=True)
-        state = slot.state
+        driver = self._new_driver(room)
+        state = driver.state
+        op = create_op(genesis, state.keys, policy, now=_now_ms())
+        result = await driver.with_token(lambda t: transport.create_room(t, op), create=True)
         step = state.apply_op(op)
         state.position = result.seq
         state.floor = 1
         state.profile = profile
-        self._slots[room] = slot
-        async with slot.lock:
-            await self._save(slot, step)
-        await self._send(slot, profile)
+        self._rooms[room] = driver
+        async with driver.slot.lock:
+            await driver.save(step)
+        await driver.send(profile)
         if rules is not None:
-            await self._send(slot, RulesBody(version=1, text=rules))
+            await driver.send(RulesBody(version=1, text=rules))
         self._rooms_changed()
         return Room(self._room_host, room)
 
-    # -- authentication ---------------------------------------------------------------
-
-    async def _token(self, slot: Slot) -> str:
-        sessions = self._sessions
-        if sessions is None:
-            raise ClientClosed("open the client first (async with)", code="client.not_open")
-        return await sessions.token(slot.state.keys)
-
-    async def _with_token(
-        self,
-        slot: Slot,
-        call: Callable[[str], Awaitable[_T]],
-        *,
-        create: bool = False,
-    ) -> _T:
-        """Run ``call`` with the room key's token; sign in again once if refused."""
-        sessions = self._sessions
-        if sessions is None:
-            raise ClientClosed("open the client first (async with)", code="client.not_open")
-        return await sessions.call(slot.state.keys, call, create=create)
-
-    # -- reading the log -------------------------------------------------------------
-
-    async def _read_invite_log(
-        self, slot: Slot, token: str, room: RoomId, invite: InviteKey
-    ) -> list[SignedOp]:
-        """The whole log, read with the invite's proof (paginated)."""
-        _, transport = self._check_open()
-        ops: list[SignedOp] = []
-        reader = slot.state.me
-        while True:
-            at = _now_ms()
-            request = InviteReadRequest(
-                invite_key=invite.public,
-                reader=reader,
-                at=at,
-                sig=invite.prove_read(room=room, reader=reader, at=at),
-            )
-            page = await transport.invite_log(token, room, request, after=len(ops) - 1)
-            ops += page.ops
-            if not page.more or not page.ops:
-                return ops
-
-    async def _catch_up_log(self, slot: Slot) -> None:
-        """Fetch, verify and store the operations after our head. Holds the room's lock.
-
-        Used before a rebase, a re-seal, or when a message names a head beyond our
-        log. What verified is saved even if a later page fails.
-        """
-        _, transport = self._check_open()
-        state = slot.state
-        step = Step()
-        try:
-            while not state.frozen:
-                after = state.log.index
-                page = await self._with_token(
-                    slot, partial(transport.log, room=slot.room, after=after)
-                )
-                for op in page.ops:
-                    step.extend(state.apply_op(op))
-                    if state.frozen:
-                        return
-                if not page.more or not page.ops:
-                    return
-        finally:
-            await self._save(slot, step)
-
-    # -- our own log operations ---------------------------------------------------------
-
-    async def _commit_op(self, slot: Slot, build: Callable[[], SignedOp | None]) -> bool:
-        """Append our operation, rebasing on ``log.conflict``. Holds the room's lock.
-
-        Returns False if ``build`` found nothing left to do after a rebase.
-        """
-        _, transport = self._check_open()
-        state = slot.state
-        for _ in range(_MAX_REBASES):
-            op = build()
-            if op is None:
-                return False
-            try:
-                await self._with_token(slot, partial(transport.append, room=slot.room, op=op))
-            except RelayError as exc:
-                if exc.code != "log.conflict":
-                    raise
-                await self._catch_up_log(slot)
-                continue
-            step = state.apply_op(op)
-            await self._save(slot, step)
-            if state.status != "active":
-                await self._retire(slot)
-            return True
-        raise RelayError("the room's log kept changing; try again", code="log.conflict")
-
-    async def _ensure_epoch(self, slot: Slot) -> None:
-        """Rotate first if the log requires it (after a leave) or the schedule is due."""
-        state = slot.state
-
-        def build() -> SignedOp | None:
-            now = _now_ms()
-            due = state.rotation_due(
-                now=now, max_age_ms=self._rotate_after_ms, max_messages=self._rotate_every
-            )
-            return state.rotate_op(now=now) if due else None
-
-        await self._commit_op(slot, build)
-
-    async def _room_op(self, room: RoomId, build: Callable[[RoomState], SignedOp | None]) -> None:
-        slot = self._slot(room)
-        async with slot.lock:
-            slot.state.require_sendable()
-            await self._commit_op(slot, lambda: build(slot.state))
-
-    def _slot(self, room: RoomId) -> Slot:
-        self._check_open()
-        slot = self._slots.get(room)
-        if slot is None:
-            raise KeyError(room)
-        return slot
-
-    async def _retire(self, slot: Slot) -> None:
-        """We left or were removed: stop following the room, drop its unsent messages."""
-        await self._require_outbox().fail_all(slot.room, f"room.{slot.state.status}")
-        self._rooms_changed()
-
-    # -- sending --------------------------------------------------------------------
-
-    async def _send(self, slot: Slot, body: Body) -> MessageId:
-        return await self._require_outbox().send(slot, body)
-
-    def _require_outbox(self) -> Outbox:
-        self._check_open()
-        if self._outbox is None:
-            raise ClientClosed("open the client first (async with)", code="client.not_open")
-        return self._outbox
-
-    async def _flush_room(self, slot: Slot) -> None:
-        await self._require_outbox().flush(slot)
-
-    async def _send_envelope(self, slot: Slot, envelope: Envelope) -> MessageAck:
-        """Over the stream with an acknowledgement if it can carry it, else over HTTP."""
-        _, transport = self._check_open()
-        if self._live is not None:
-            ack = await self._live.send(envelope)
-            if ack is not None:
-                return ack
-        return await self._with_token(slot, lambda t: transport.send(t, envelope))
-
-    # -- receiving ------------------------------------------------------------------
-
-    def _require_inbox(self) -> Inbox:
-        self._check_open()
-        if self._inbox is None:
-            raise ClientClosed("open the client first (async with)", code="client.not_open")
-        return self._inbox
-
-    async def _ingest(
-        self,
-        slot: Slot,
-        events: Sequence[RoomEvent],
-        opened: Mapping[int, Opened] | None = None,
-    ) -> None:
-        await self._require_inbox().ingest(slot, events, opened)
-
-    async def _save(self, slot: Slot, step: Step, *, all_ops: bool = False) -> None:
-        await self._require_inbox().save(slot, step, all_ops=all_ops)
-
-    async def _check_withheld(self, slot: Slot) -> None:
-        await self._require_inbox().check_withheld(slot)
+    # -- background work and events -------------------------------------------------
 
     def _emit(self, event: Event) -> None:
         self._events.put_nowait(event)
@@ -1134,135 +905,22 @@ class HearthClient:
         self._tasks.add(task)
         task.add_done_callback(finished)
 
-    async def _fetch_history(self, slot: Slot, before: int) -> HistoryPage:
-        _, transport = self._check_open()
-        return await self._with_token(
-            slot, partial(transport.history, room=slot.room, before=before, limit=_HISTORY_PAGE)
-        )
-
-    async def _evict(self, slot: Slot, member: MemberId) -> None:
-        """Remove a blocked key joining our buddy chat (a banned key cannot join at all).
-
-        Nothing happens if it is gone already.
-        """
-
-        def build() -> SignedOp | None:
-            state = slot.state
-            blocked_buddy = state.policy.kind == "buddy" and member in self._blocks
-            if member not in state.log.members or not blocked_buddy:
-                return None
-            return state.remove_op(member, now=_now_ms())
-
-        async with slot.lock:
-            await self._commit_op(slot, build)
-
-    async def _republish(self, slot: Slot) -> None:
-        """Send the profile and rules again for members who joined after them."""
-        state = slot.state
-        if state.profile is not None:
-            await self._send(slot, state.profile)
-        if state.rules is not None:
-            await self._send(slot, state.rules)
-        if state.schedule is not None:
-            await self._send(slot, state.schedule)
-
     # -- sync over HTTP ---------------------------------------------------------------
 
-    def _followed(self) -> list[Slot]:
+    def _followed(self) -> list[RoomDriver]:
         return [
-            s for s in self._slots.values() if s.state.status == "active" and not s.state.frozen
+            d for d in self._rooms.values() if d.state.status == "active" and not d.state.frozen
         ]
 
     async def _sync(self) -> None:
-        """Page through ``POST /v1/sync``, one page ahead of the one being stored.
-
-        While a page is checked and stored, the next is already requested (with
-        the positions the current page will leave) and its messages verified and
-        decrypted in a worker thread (:func:`open_ahead`). That page is used only
-        if the positions after storing match those it was asked with; otherwise
-        it is dropped and asked again, so the pass is exactly the sequential one.
-        """
+        """Catch every followed room up with the relay (``_syncpass.sync_pass``)."""
         _, transport = self._check_open()
         async with self._sync_lock:
-            reauthenticated = False
-            ahead: _Ahead | None = None
-            try:
-                while True:
-                    slots = self._followed()
-                    if not slots:
-                        break
-                    positions = {s.room: s.state.position for s in slots}
-                    if ahead is not None and ahead.positions == positions:
-                        task = ahead.task
-                    else:
-                        if ahead is not None:
-                            await cancel_and_wait([ahead.task])  # not wanted: drop it
-                        tokens = [await self._token(s) for s in slots]
-                        task = self._fetch_page(transport, tokens, positions, slots)
-                    ahead = None
-                    try:
-                        response, opened = await task
-                    except RelayError as exc:
-                        if exc.code in ("auth.invalid", "auth.expired") and not reauthenticated:
-                            reauthenticated = True
-                            self._stream_refused()
-                            continue
-                        lost = RoomId(str(exc.detail.get("room", "")))
-                        if exc.code == "room.not_found" and lost in self._slots:
-                            await self._unreachable(self._slots[lost])
-                            continue
-                        raise
-                    if response.more:
-                        guess = _positions_after(positions, response)
-                        if guess != positions:
-                            tokens = [await self._token(s) for s in slots]
-                            ahead = _Ahead(guess, self._fetch_page(transport, tokens, guess, slots))
-                    for page in response.rooms:
-                        slot = self._slots.get(page.room)
-                        if slot is None:
-                            continue
-                        async with slot.lock:
-                            slot.state.note_low_water(page.low_water)
-                            await self._ingest(slot, page.events, opened.get(page.room))
-                    progressed = any(s.state.position != positions.get(s.room) for s in slots)
-                    if not response.more or not progressed:
-                        break  # a relay saying "more" without moving us on is not followed
-            finally:
-                if ahead is not None:
-                    await cancel_and_wait([ahead.task])  # not wanted: drop it
-            for slot in self._followed():
-                await self._settle(slot)
-
-    def _fetch_page(
-        self,
-        transport: Transport,
-        tokens: list[str],
-        positions: dict[RoomId, int],
-        slots: Sequence[Slot],
-    ) -> asyncio.Task[tuple[SyncResponse, dict[RoomId, dict[int, Opened]]]]:
-        """Request a sync page and open its messages off the event loop, as a task."""
-        # Copies: the event loop may add secrets while the worker thread reads them.
-        secrets = {s.room: dict(s.state.secrets) for s in slots}
-        request = SyncRequest(positions=positions, limit=_SYNC_PAGE)
-
-        async def fetch() -> tuple[SyncResponse, dict[RoomId, dict[int, Opened]]]:
-            response = await transport.sync(tokens, request)
-            count = sum(len(page.events) for page in response.rooms)
-            if count < _OPEN_AHEAD_MIN:
-                return response, {}  # not worth a thread hand-off: receive opens them
-            return response, await asyncio.to_thread(_open_pages, response, secrets)
-
-        return asyncio.get_running_loop().create_task(fetch(), name="hearth-sync-page")
-
-    async def _settle(self, slot: Slot) -> None:
-        """After a complete sync: judge counter gaps, drop what the retention expired."""
-        await self._check_withheld(slot)
-        await self._require_inbox().expire(slot)
+            await sync_pass(transport, self._rooms, self._followed, refused=self._stream_refused)
 
     async def _expire_all(self) -> None:
-        inbox = self._require_inbox()
-        for slot in list(self._slots.values()):
-            await inbox.expire(slot)
+        for driver in list(self._rooms.values()):
+            await driver.expire()
 
     async def _expire_periodically(self) -> None:
         """Retention keeps running while the app is open and nothing arrives."""
@@ -1272,13 +930,6 @@ class HearthClient:
                 await self._expire_all()
             except HearthError as exc:
                 _log.info("retention pass failed: %s", exc.code)
-
-    async def _unreachable(self, slot: Slot) -> None:
-        """The relay no longer serves the room to our key (we were removed, most likely)."""
-        async with slot.lock:
-            slot.state.status = "unreachable"
-            await self._save(slot, Step())
-        await self._retire(slot)
 
     # -- the live stream (through _Host) ------------------------------------------------
 
@@ -1302,22 +953,11 @@ class HearthClient:
         self._check_open()
         personal = self._personal
         assert personal is not None
-        entries = (await personal.document("rooms")).entries
-        listed = {k: e.value for k, e in entries.items() if e.value is not None}
-        changes: dict[str, bytes | None] = {}
-        for room, slot in self._slots.items():
-            active = slot.state.status == "active"
-            if active:
-                mark = slot.state.verified_head
-                if room not in listed:
-                    changes[room] = _ROOM_LISTED if mark is None else canonical(mark)
-                elif mark is not None and _moves_forward(slot.state.log, listed[room], mark):
-                    changes[room] = canonical(mark)
-            elif room in listed:
-                changes[room] = None
+        document = await personal.document(roomlist.DOCUMENT)
+        changes = roomlist.changes(document, {r: d.state for r, d in self._rooms.items()})
         if changes:
             with contextlib.suppress(RelayUnavailable):
-                await personal.change("rooms", changes)
+                await personal.change(roomlist.DOCUMENT, changes)
 
     async def _adopt_rooms(self) -> None:
         """Take up every room the ``rooms`` document (or the link offer) lists."""
@@ -1325,20 +965,11 @@ class HearthClient:
         personal = self._personal
         assert personal is not None
         async with self._adopt_lock:
-            doc = await personal.document("rooms")
-            wanted: dict[RoomId, list[VerifiedHead]] = {}
-            for key, entry in doc.entries.items():
-                if entry.value is not None:
-                    mark = _listed_head(entry.value)
-                    wanted.setdefault(RoomId(key), []).extend([mark] if mark else [])
-            for linked in self._linked_rooms:
-                marks = wanted.setdefault(linked.room, [])
-                marks.extend([linked.verified] if linked.verified else [])
-            for room, marks in wanted.items():
-                if room in self._slots or room in self._not_member:
+            document = await personal.document(roomlist.DOCUMENT)
+            for room, marks in roomlist.wanted(document, self._linked_rooms).items():
+                if room in self._rooms or room in self._not_member:
                     continue
-                slot = Slot(RoomState(self._identity.room_keys(room)))
-                if await self._recover_membership(slot, room, marks) is None:
+                if not await self._recover_membership(self._new_driver(room), marks):
                     self._not_member.add(room)
 
     def _set_online(self, online: bool) -> None:
@@ -1347,216 +978,46 @@ class HearthClient:
             self._emit(ConnectionChanged(online=online))
 
     async def _stream_tokens(self) -> dict[RoomId, str]:
-        return {s.room: await self._token(s) for s in self._followed()}
+        return {d.room: await d.token() for d in self._followed()}
 
     async def _stream_ready(self) -> dict[RoomId, int]:
         await self._sync()
         await self.flush()
         # As after sync(): the heads this catch-up verified, for a later restore.
         self._spawn(self._publish_rooms())
-        return {s.room: s.state.position for s in self._followed()}
-
-    async def _stream_events(self, room: RoomId, events: Sequence[RoomEvent]) -> None:
-        slot = self._slots.get(room)
-        if slot is None or slot.state.status != "active":
-            return
-        async with slot.lock:
-            await self._ingest(slot, events)
-        await self._require_inbox().expire(slot)
-        # The live stream is complete up to here, in sequence order, so a gap it
-        # leaves is judged at once (not only at the next sync).
-        await self._check_withheld(slot)
+        return {d.room: d.state.position for d in self._followed()}
 
     def _stream_refused(self) -> None:
         if self._sessions is not None:
             self._sessions.forget()
 
-    # -- room facade helpers (used by Room) --------------------------------------------
-
-    def _state_of(self, room: RoomId) -> RoomState:
-        return self._slot(room).state
-
-    async def _room_send(self, room: RoomId, body: Body) -> MessageId:
-        return await self._send(self._slot(room), body)
-
-    async def _room_delete(self, room: RoomId, message_id: MessageId) -> None:
-        store, transport = self._check_open()
-        slot = self._slot(room)
-        state = slot.state
-        state.require_sendable()
-        # The signed request names the target's sender, device and counter: the one
-        # counter gap it excuses for members who never read it (protocol.md 8.6).
-        # The store keeps what a message said, not those: read them from the
-        # original envelope, fetched again and checked like any message.
-        stored, envelope = await self._original_envelope(slot, message_id)
-        if envelope is None or envelope.header.sender != stored.sender:
-            raise RelayError("the relay no longer holds this message", code="msg.not_found")
-        secret = state.secrets.get(envelope.header.epoch)
-        if secret is None:
-            raise RelayError("this message's epoch is not readable here", code="msg.not_found")
-        plaintext = open_message(envelope, epoch_secret=secret)
-        request = sign_delete(
-            state.keys,
-            target=message_id,
-            sender=envelope.header.sender,
-            device=plaintext.device,
-            counter=plaintext.counter,
-            at=_now_ms(),
-        )
-        await self._with_token(slot, lambda t: transport.delete(t, request))
-        async with slot.lock:
-            await store.save_room(room, slot.state.snapshot(), deleted=[message_id])
-        self._emit(MessageDeleted(room_id=room, message_id=message_id, by=slot.state.me))
-
-    async def _original_envelope(
-        self, slot: Slot, message_id: MessageId
-    ) -> tuple[StoredMessage, Envelope | None]:
-        """A stored message and its envelope as the relay still holds it (None if gone).
-
-        Raises:
-            KeyError: The local store holds no such message.
-        """
-        store, transport = self._check_open()
-        stored = await store.message(slot.room, message_id)
-        if stored is None:
-            raise KeyError(message_id)
-        page = await self._with_token(
-            slot, partial(transport.history, room=slot.room, before=stored.seq + 1, limit=1)
-        )
-        envelope = next(
-            (
-                e.envelope
-                for e in page.events
-                if isinstance(e, MessageEvent) and e.envelope.header.id == message_id
-            ),
-            None,
-        )
-        return stored, envelope
-
-    async def _room_report(self, room: RoomId, message_id: MessageId, reason: str) -> MessageId:
+    def _driver(self, room: RoomId) -> RoomDriver:
         self._check_open()
-        slot = self._slot(room)
-        state = slot.state
-        state.require_sendable()
-        # The store keeps what a message said, not its signed bytes: the evidence is
-        # the original envelope, fetched again and checked against the sender's key.
-        _, evidence = await self._original_envelope(slot, message_id)
-        if evidence is None:
-            raise ReportError("the relay no longer holds this message", code="report.no_evidence")
-        recipients = {
-            m.id: m.box_key
-            for m in state.log.members.values()
-            if m.role in _REPORT_ROLES and m.id != state.me
-        }
-        if not recipients:
-            raise ReportError(
-                "this room has no moderator or supporter to report to",
-                code="report.no_recipients",
-            )
-        content = ReportContent(
-            room=room,
-            reporter=state.me,
-            target=message_id,
-            reason=reason,
-            recipients=sorted(recipients),
-            evidence=evidence,
-            at=_now_ms(),
-        )
-        seals, ciphertext = seal_directed(state.keys, content, recipients)
-        body = ReportBody(seals=seals, ciphertext=ciphertext)
-        return await self._send(slot, body)
+        driver = self._rooms.get(room)
+        if driver is None:
+            raise KeyError(room)
+        return driver
 
-    async def _room_invite(
-        self, room: RoomId, *, max_uses: int, expires_in: float, role: Role
-    ) -> str:
-        invite = InviteKey.generate()
-        expires_at = _now_ms() + int(expires_in * 1000)
-        await self._room_op(
-            room,
-            lambda s: s.invite_op(
-                invite, role=role, max_uses=max_uses, expires_at=expires_at, now=_now_ms()
-            ),
-        )
-        return invite_link(self._base_url, room, invite)
-
-    async def _room_acknowledge(self, room: RoomId, alarm_ids: Iterable[int] | None) -> list[int]:
-        slot = self._slot(room)
-        async with slot.lock:
-            was_frozen = slot.state.frozen
-            done = slot.state.acknowledge(alarm_ids)
-            await self._save(slot, Step())
-        if was_frozen and not slot.state.frozen:
-            self._rooms_changed()  # fetch again what the frozen room left behind
-        if done:
-            if self._live is not None:
-                self._live.wake()
-            if not slot.state.blocked:
-                self._spawn(self._flush_quietly(slot))
-        return done
-
-    async def _flush_quietly(self, slot: Slot) -> None:
-        with contextlib.suppress(RelayUnavailable, RoomBlocked):
-            await self._flush_room(slot)
-
-    async def _room_leave(self, room: RoomId) -> None:
-        slot = self._slot(room)
-        async with slot.lock:
-            if slot.state.status != "active":
-                raise RoomInactive(
-                    "you are no longer in this room", code=f"room.{slot.state.status}"
-                )
-            await self._commit_op(slot, lambda: slot.state.leave_op(now=_now_ms()))
-
-    async def _room_expire(self, room: RoomId) -> None:
-        await self._require_inbox().expire(self._slot(room))
-
-    async def _room_reveal(self, room: RoomId, message_id: MessageId, revealed: bool) -> Message:
-        return await self._require_inbox().reveal(self._slot(room), message_id, revealed=revealed)
-
-    async def _room_messages(
-        self, room: RoomId, limit: int, before: MessageId | None
-    ) -> list[Message]:
-        return await self._require_inbox().messages(self._slot(room), limit, before)
-
-    def _push_device(self, room: RoomId) -> str:
-        store, _ = self._check_open()
-        # Another name in every room: the relay cannot link this device's rooms by it.
-        digest = crypto.blake2b(
-            store.device + room.encode("ascii"), person=crypto.PERSON_PUSH_DEVICE, size=16
-        )
-        return b64url_encode(digest)
-
-    def _active_slot(self, room: RoomId) -> Slot:
-        slot = self._slot(room)
-        if slot.state.status != "active":
-            raise RoomInactive("you are no longer in this room", code=f"room.{slot.state.status}")
-        return slot
-
-    async def _room_register_push(self, room: RoomId, endpoint: str) -> None:
-        _, transport = self._check_open()
-        slot = self._active_slot(room)
-        device = self._push_device(room)
-        await self._with_token(slot, lambda t: transport.register_push(t, room, device, endpoint))
-
-    async def _room_unregister_push(self, room: RoomId) -> None:
-        _, transport = self._check_open()
-        slot = self._active_slot(room)
-        device = self._push_device(room)
-        await self._with_token(slot, lambda t: transport.unregister_push(t, room, device))
-
-    async def _room_outbox(self, room: RoomId) -> int:
-        return await self._require_outbox().pending(room)
+    def _new_driver(self, room: RoomId) -> RoomDriver:
+        """A driver for a room not yet followed (created, joined or taken up)."""
+        services = self._services
+        if services is None:
+            raise ClientClosed("open the client first (async with)", code="client.not_open")
+        return RoomDriver(Slot(RoomState(self._identity.room_keys(room))), services)
 
 
 @final
 class _Host:
     """The client as its drivers see it: ``StreamHost``, ``OutboxHost``, ``InboxHost``,
-    ``PersonalHost``."""
+    ``PersonalHost``. What concerns one room goes to that room's :class:`RoomDriver`."""
 
     __slots__ = ("_client",)
 
     def __init__(self, client: HearthClient) -> None:
         self._client = client
+
+    def _room(self, slot: Slot) -> RoomDriver:
+        return self._client._rooms[slot.room]
 
     async def stream_tokens(self) -> dict[RoomId, str]:
         return await self._client._stream_tokens()
@@ -1565,7 +1026,9 @@ class _Host:
         return await self._client._stream_ready()
 
     async def stream_events(self, room: RoomId, events: Sequence[RoomEvent]) -> None:
-        await self._client._stream_events(room, events)
+        driver = self._client._rooms.get(room)
+        if driver is not None:
+            await driver.stream_events(events)
 
     def stream_online(self, online: bool) -> None:
         self._client._set_online(online)
@@ -1574,13 +1037,13 @@ class _Host:
         self._client._stream_refused()
 
     async def ensure_epoch(self, slot: Slot) -> None:
-        await self._client._ensure_epoch(slot)
+        await self._room(slot).ensure_epoch()
 
     async def catch_up_log(self, slot: Slot) -> None:
-        await self._client._catch_up_log(slot)
+        await self._room(slot).catch_up_log()
 
     async def send_envelope(self, slot: Slot, envelope: Envelope) -> MessageAck:
-        return await self._client._send_envelope(slot, envelope)
+        return await self._room(slot).send_envelope(envelope)
 
     def delivered(self, message: StoredMessage) -> None:
         message_view = to_message(message, self._client._blocks)
@@ -1594,28 +1057,28 @@ class _Host:
         self._client._emit(event)
 
     def republish(self, slot: Slot) -> None:
-        self._client._spawn(self._client._republish(slot))
+        self._client._spawn(self._room(slot).republish())
 
     def evict(self, slot: Slot, member: MemberId) -> None:
-        self._client._spawn(self._client._evict(slot, member))
+        self._client._spawn(self._room(slot).evict(member))
 
     def restatus(self, slot: Slot) -> None:
-        self._client._spawn(_programs.restatus(self._client._room_host, slot))
+        self._client._spawn(_programs.restatus(self._room(slot)))
 
     def join_buddy(self, slot: Slot, request: MessageId) -> None:
         self._client._spawn(_programs.join_claimed(self._client._room_host, slot.room, request))
 
     def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
-        self._client._spawn(_programs.reseal(self._client._room_host, slot, request, text, to))
+        self._client._spawn(_programs.reseal(self._room(slot), request, text, to))
 
     def abandon(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.abandon(self._client._room_host, slot, request))
+        self._client._spawn(_programs.abandon(self._client._room_host, self._room(slot), request))
 
     async def retire(self, slot: Slot) -> None:
-        await self._client._retire(slot)
+        await self._room(slot).retire()
 
     async def fetch_history(self, slot: Slot, before: int) -> HistoryPage:
-        return await self._client._fetch_history(slot, before)
+        return await self._room(slot).fetch_history(before)
 
     def rooms_listed(self) -> None:
         self._client._spawn(self._client._adopt_rooms())
@@ -1688,105 +1151,21 @@ class _RoomHost:
         return self._client.blocked
 
     @property
-    def slots(self) -> Mapping[RoomId, Slot]:
-        return self._client._slots
+    def rooms(self) -> Mapping[RoomId, RoomDriver]:
+        return self._client._rooms
 
     @property
     def buddy_lock(self) -> asyncio.Lock:
         return self._client._buddy_lock
 
-    def slot(self, room: RoomId) -> Slot:
-        return self._client._slot(room)
-
-    def state_of(self, room: RoomId) -> RoomState:
-        return self._client._state_of(room)
-
-    async def send(self, slot: Slot, body: Body) -> MessageId:
-        return await self._client._send(slot, body)
-
-    async def save(self, slot: Slot, step: Step) -> None:
-        await self._client._save(slot, step)
+    def driver(self, room: RoomId) -> RoomDriver:
+        return self._client._driver(room)
 
     async def sync(self) -> None:
         await self._client._sync()
-
-    async def room_op(self, room: RoomId, build: Callable[[RoomState], SignedOp | None]) -> None:
-        await self._client._room_op(room, build)
-
-    async def room_send(self, room: RoomId, body: Body) -> MessageId:
-        return await self._client._room_send(room, body)
-
-    async def room_delete(self, room: RoomId, message_id: MessageId) -> None:
-        await self._client._room_delete(room, message_id)
-
-    async def room_report(self, room: RoomId, message_id: MessageId, reason: str) -> MessageId:
-        return await self._client._room_report(room, message_id, reason)
-
-    async def room_invite(
-        self, room: RoomId, *, max_uses: int, expires_in: float, role: Role
-    ) -> str:
-        return await self._client._room_invite(
-            room, max_uses=max_uses, expires_in=expires_in, role=role
-        )
-
-    async def room_acknowledge(self, room: RoomId, alarm_ids: Iterable[int] | None) -> list[int]:
-        return await self._client._room_acknowledge(room, alarm_ids)
-
-    async def room_leave(self, room: RoomId) -> None:
-        await self._client._room_leave(room)
-
-    async def room_expire(self, room: RoomId) -> None:
-        await self._client._room_expire(room)
-
-    async def room_reveal(self, room: RoomId, message_id: MessageId, revealed: bool) -> Message:
-        return await self._client._room_reveal(room, message_id, revealed)
-
-    async def room_messages(
-        self, room: RoomId, limit: int, before: MessageId | None
-    ) -> list[Message]:
-        return await self._client._room_messages(room, limit, before)
-
-    async def room_outbox(self, room: RoomId) -> int:
-        return await self._client._room_outbox(room)
-
-    async def room_register_push(self, room: RoomId, endpoint: str) -> None:
-        await self._client._room_register_push(room, endpoint)
-
-    async def room_unregister_push(self, room: RoomId) -> None:
-        await self._client._room_unregister_push(room)
 
     async def create_buddy_chat(self, name: str) -> RoomId:
         return (await self._client.create_buddy_chat(name)).id
 
     async def join(self, link: str) -> RoomId:
         return (await self._client.join(link)).id
-
-
-_ROOM_LISTED: Final = b"\x01"
-"""A ``rooms`` entry with no verified head yet (the room's log was empty here)."""
-
-
-def _listed_head(value: bytes) -> VerifiedHead | None:
-    """The verified head a ``rooms`` entry carries (None for a bare listing)."""
-    if value == _ROOM_LISTED:
-        return None
-    try:
-        return from_msgpack(value, VerifiedHead)
-    except DecodeError:
-        # Written by this person's own devices and sealed with their key: an entry
-        # that does not decode is from a newer SDK; it lists the room, no more.
-        return None
-
-
-def _moves_forward(log: RoomLog, listed: bytes, mark: VerifiedHead) -> bool:
-    """True if ``mark`` is later than the listed head, on the same log."""
-    old = _listed_head(listed)
-    if old is None:
-        return True
-    if mark.index <= old.index:
-        return False
-    try:
-        check_verified_head(log, old)
-    except ForkDetected:
-        return False  # another device saw another history: never paper over it
-    return True

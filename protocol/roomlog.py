@@ -1,5 +1,9 @@
 """The room-log verifier: folds signed operations into room state, or refuses them.
 
+One piece past 600 lines because it is one fold: every check of ``append`` reads
+and changes the same state (members, roles, invites, bans, epoch), in an order the
+spec fixes, and split across files that order would no longer be readable in one place.
+
 :class:`RoomLog` is the only way room state comes into being, in the relay and in
 every client alike. ``append`` checks, in this order, and raises :class:`LogError`
 with the first failing code:

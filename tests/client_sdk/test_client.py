@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-import client_sdk.client as client_module
+import client_sdk._syncpass as syncpass_module
 from client_sdk import (
     Event,
     HearthClient,
@@ -182,8 +182,8 @@ async def test_catch_up_across_many_pages_and_an_epoch_change(
 ) -> None:
     # Pages of three: the sync asks for each page while storing the one before, and
     # opens its messages in a worker thread, many times over.
-    monkeypatch.setattr(client_module, "_SYNC_PAGE", 3)
-    monkeypatch.setattr(client_module, "_OPEN_AHEAD_MIN", 1)
+    monkeypatch.setattr(syncpass_module, "_SYNC_PAGE", 3)
+    monkeypatch.setattr(syncpass_module, "_OPEN_AHEAD_MIN", 1)
     (_a, _b, c), (ra, rb, rc), _ = await group_of_three(open_client)
     identity_c = c.identity
     await c.close()
@@ -289,7 +289,7 @@ async def test_removed_member_cannot_read_what_follows(open_client: OpenClient) 
     with pytest.raises(RoomInactive):
         await rc.send("let me back in")
     # Cryptographically: carol holds no secret of the epoch the message used.
-    state = c._state_of(rc.id)
+    state = c._driver(rc.id).state
     assert ra.epoch not in state.secrets
     assert rc not in c.rooms
 
@@ -339,7 +339,7 @@ async def test_leave_forces_a_rotation_before_the_next_send(open_client: OpenCli
     assert ra.epoch == epoch + 1  # the send committed the rotation first
     await wc.wait(MessageReceived, lambda e: e.message.text == "after bob left")
     assert rc.epoch == ra.epoch
-    assert ra.epoch not in b._state_of(rb.id).secrets
+    assert ra.epoch not in b._driver(rb.id).state.secrets
 
 
 async def test_concurrent_commits_rebase_and_retry(open_client: OpenClient) -> None:
@@ -373,7 +373,7 @@ async def test_scheduled_rotation_by_message_count(open_client: OpenClient) -> N
     for i in range(5):
         await room.send(f"m{i}")
     await until(lambda: _async(room.epoch >= start + 1))
-    await until(lambda: _async(len(a._state_of(room.id).secrets) == room.epoch))
+    await until(lambda: _async(len(a._driver(room.id).state.secrets) == room.epoch))
 
 
 async def test_edits_and_deletions_reach_others(open_client: OpenClient) -> None:

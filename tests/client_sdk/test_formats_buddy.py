@@ -64,8 +64,7 @@ async def test_every_member_refuses_a_third_join_the_relay_let_through(
     chat = await ana.create_buddy_chat("Ana & Ben")
     invite = InviteKey.generate()
     # Ana registers one invite with three uses while the chat is not full yet.
-    await ana._room_op(
-        chat.id,
+    await ana._driver(chat.id).op(
         lambda s: s.invite_op(invite, role="member", max_uses=3, expires_at=2**52, now=1),
     )
     ben_chat = await ben.join(invite_link("http://x", chat.id, invite))

@@ -66,7 +66,7 @@ async def test_a_mute_is_enforced_by_every_client_and_every_member_sees_the_hist
     assert all(m.message.id != sneaked for m in wc.events if isinstance(m, MessageReceived))
     # A member who is not a moderator cannot mute anyone: the others ignore it.
     await rc.accept_rules()
-    await b._room_send(rb.id, ModerationBody(action="unmute", member=rb.me))
+    await b._driver(rb.id).send(ModerationBody(action="unmute", member=rb.me))
     await rc.mute(ra.me, "not allowed")
     await ra.send("owner still heard")
     await wc.wait(MessageReceived, lambda e: e.message.text == "owner still heard")

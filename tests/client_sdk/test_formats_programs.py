@@ -89,8 +89,9 @@ async def synced(*rooms: Room) -> None:
 async def raw_envelope(room: Room, message_id: MessageId) -> Envelope:
     """The envelope exactly as the relay stores it, fetched with ``room``'s own key."""
     client = client_of(room)
-    slot = client._slot(room.id)
-    page = await client._fetch_history(slot, slot.state.position + 1)
+    driver = client._driver(room.id)
+    slot = driver.slot
+    page = await driver.fetch_history(slot.state.position + 1)
     for event in page.events:
         if isinstance(event, MessageEvent) and event.envelope.header.id == message_id:
             return event.envelope
@@ -272,13 +273,9 @@ async def test_a_forged_claim_is_ignored_and_a_request_can_be_withdrawn(
     second = await p.m2.request_support(ASK_2)
 
     # m3 (a member) sends a claim its own SDK would refuse: everyone ignores it.
-    forged = await p.m3._host.room_send(
-        p.m3.id, SupportClaimBody(request=first.id, invite=b"\x00" * 80)
-    )
+    forged = await p.m3._driver.send(SupportClaimBody(request=first.id, invite=b"\x00" * 80))
     # The owner's claim counts no more: only supporters take requests.
-    await p.owner._host.room_send(
-        p.owner.id, SupportClaimBody(request=first.id, invite=b"\x00" * 80)
-    )
+    await p.owner._driver.send(SupportClaimBody(request=first.id, invite=b"\x00" * 80))
     marker = await p.s2.send("marker")
     for watcher in p.watchers:
         await watcher.wait(MessageReceived, lambda e: e.message.id == marker)

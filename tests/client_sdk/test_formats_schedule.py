@@ -174,7 +174,7 @@ async def test_a_schedule_travels_encrypted_and_every_member_lists_the_same_meet
 
     # A plain member's schedule is ignored by everyone.
     await rb.send("hi")
-    await b._room_send(rb.id, body("monthly", "2030-01-01T00:00"))
+    await b._driver(rb.id).send(body("monthly", "2030-01-01T00:00"))
     await ra.cancel_schedule()
     await until(lambda: _is(rb.schedule is not None and not rb.schedule.active))
     assert rb.next_meetings(3) == []

@@ -149,7 +149,7 @@ async def _session(relay: RelayProcess, tmp_path: Path) -> None:
         await circle.edit(tram, TEXTS[6])
         doomed = await i_circle.send(TEXTS[5])
         await i_circle.delete(doomed)
-        await o._room_send(o_circle.id, ReactionBody(target=first, emoji=REACTION))
+        await o._driver(o_circle.id).send(ReactionBody(target=first, emoji=REACTION))
         await circle.set_rules(NEW_RULES)
         await circle.remove(i_circle.me)
         await circle.send(TEXTS[7])

@@ -32,8 +32,9 @@ __all__ = ["proxied"]
 async def _plaintexts(room: Room, sender: str) -> list[Plaintext]:
     """Every text message of ``sender`` in ``room``, decrypted with ``room``'s own keys."""
     client = client_of(room)
-    slot = client._slot(room.id)
-    page = await client._fetch_history(slot, slot.state.position + 1)
+    driver = client._driver(room.id)
+    slot = driver.slot
+    page = await driver.fetch_history(slot.state.position + 1)
     found = []
     for event in page.events:
         if isinstance(event, MessageEvent) and event.envelope.header.sender == sender:
