@@ -55,20 +55,20 @@ class Backoff:
     """Successive retry delays: exponential, capped, with full jitter.
 
     Args:
-        low: The first attempt's bound, seconds (> 0).
+        low: The first attempt's bound, seconds (>= 0; 0 retries at once, every time).
         high: The largest bound, seconds (>= ``low``).
         rng: The randomness (default: the ``random`` module's generator; not
             secret, delays need none).
 
     Raises:
-        ValueError: ``low`` is not positive or ``high`` is below it.
+        ValueError: ``low`` is negative or ``high`` is below it.
     """
 
     __slots__ = ("_attempt", "_draw", "high", "low")
 
     def __init__(self, low: float, high: float, *, rng: Rng = random.random) -> None:
-        if not low > 0 or not high >= low:
-            raise ValueError(f"backoff needs 0 < low <= high, not ({low}, {high})")
+        if not 0 <= low <= high:
+            raise ValueError(f"backoff needs 0 <= low <= high, not ({low}, {high})")
         self.low = low
         self.high = high
         self._draw = _draw(rng)

@@ -92,7 +92,12 @@ def test_a_long_outage_never_overflows() -> None:
     assert delay == 15.0
 
 
-@pytest.mark.parametrize(("low", "high"), [(0.0, 1.0), (-1.0, 1.0), (2.0, 1.0)])
+@pytest.mark.parametrize(("low", "high"), [(-1.0, 1.0), (2.0, 1.0), (float("nan"), 1.0)])
 def test_bounds_are_checked(low: float, high: float) -> None:
     with pytest.raises(ValueError, match="low <= high"):
         Backoff(low, high)
+
+
+def test_a_zero_first_bound_retries_at_once() -> None:
+    backoff = Backoff(0.0, 0.0, rng=lambda: 0.9)
+    assert [backoff.next_delay() for _ in range(3)] == [0.0, 0.0, 0.0]
