@@ -24,6 +24,7 @@ a box not filed yet is ``link.not_found``), within the offer's lifetime.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Final, final
 
@@ -33,6 +34,8 @@ from client_sdk.errors import RelayError
 from client_sdk.identity import Identity
 from protocol import crypto
 from protocol.api import LinkOffer
+from protocol.backoff import Backoff, Rng
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.errors import LinkError
 from protocol.personal import (
     LinkAnswer,
@@ -55,15 +58,22 @@ _FIRST_DELAY: Final = 0.2
 _MAX_DELAY: Final = 5.0
 
 
-async def claim_when_filed(transport: Transport, link: str, *, timeout: float) -> bytes:
+async def claim_when_filed(
+    transport: Transport, link: str, *, timeout: float, rng: Rng = random.random
+) -> bytes:
     """Claim the box under ``link``, waiting (with backoff) until it is filed.
+
+    The waits are a :class:`protocol.Backoff` from 0.2 s up to 5 s with full jitter
+    (they used to double without jitter: a jittered poll notices the filed box
+    sooner on average, and the relay's ``rate.limited`` answer still holds a poll
+    back for its ``retry_after``).
 
     Raises:
         LinkError: ``link.used``, ``link.expired`` (or nothing filed within
             ``timeout``).
         RelayError: another refusal of the relay.
     """
-    delay = _FIRST_DELAY
+    backoff = Backoff(_FIRST_DELAY, _MAX_DELAY, rng=rng)
     try:
         async with asyncio.timeout(timeout):
             while True:
@@ -71,14 +81,13 @@ async def claim_when_filed(transport: Transport, link: str, *, timeout: float) -
                     return (await transport.claim_link(link)).box
                 except RelayError as exc:
                     if exc.code == "rate.limited":
-                        await asyncio.sleep(max(exc.retry_after or delay, delay))
+                        await asyncio.sleep(max(exc.retry_after or 0, backoff.next_delay()))
                     elif exc.code == "link.not_found":
-                        await asyncio.sleep(delay)
+                        await asyncio.sleep(backoff.next_delay())
                     elif exc.code.startswith("link."):
                         raise LinkError(exc.message, code=exc.code) from exc
                     else:
                         raise
-                delay = min(delay * 2, _MAX_DELAY)
     except TimeoutError:
         raise LinkError("the other device did not answer in time", code="link.expired") from None
 
@@ -101,7 +110,12 @@ class DeviceLink:
         file: Callable[[LinkOffer], Awaitable[object]],
         rooms: Callable[[], list[LinkRoom]],
         identity: Identity,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: Rng = random.random,
     ) -> None:
+        self._clock = clock
+        self._rng = rng
         self._code = code
         self._hello = hello
         self._transport = transport
@@ -129,7 +143,7 @@ class DeviceLink:
         """
         if self._answer is None:
             box = await claim_when_filed(
-                self._transport, self._code.answer_rendezvous, timeout=timeout
+                self._transport, self._code.answer_rendezvous, timeout=timeout, rng=self._rng
             )
             self._answer = open_answer(self._code, box).box_key
         return short_code(self._code, crypto.box_public(self._hello), self._answer)
@@ -145,7 +159,11 @@ class DeviceLink:
         """
         answer = self._require_answer()
         box = self._identity.seal_link(
-            self._code, self._rooms(), hello=self._hello, answer_key=answer
+            self._code,
+            self._rooms(),
+            hello=self._hello,
+            answer_key=answer,
+            now=self._clock.now_ms(),
         )
         await self._file_root(box)
 

@@ -18,7 +18,6 @@ neither stored nor kept (:meth:`Inbox.expire`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final, Protocol, final
@@ -42,6 +41,7 @@ from client_sdk.events import (
 )
 from client_sdk.message import Message
 from protocol.api import HistoryPage, RoomEvent
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.ids import MemberId, MessageId
 from protocol.messages import EditBody, ReactionBody, TextBody
 from protocol.ops import ROLE_RANK
@@ -52,10 +52,6 @@ _MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 DAY_MS: Final = 24 * 3600 * 1000
 _MAX_REACTIONS: Final = 20
 """Distinct emoji one member may put on one message; more are ignored."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def retention_cutoff(state: RoomState, now: int) -> int | None:
@@ -177,12 +173,18 @@ class InboxHost(Protocol):
 
 @final
 class Inbox:
-    """Persisting and announcing what rooms accepted."""
+    """Persisting and announcing what rooms accepted.
 
-    def __init__(self, store: Store, host: InboxHost, blocks: BlockList) -> None:
+    ``clock`` says how old a message is (retention) and when a gap is judged.
+    """
+
+    def __init__(
+        self, store: Store, host: InboxHost, blocks: BlockList, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._store = store
         self._host = host
         self._blocks = blocks
+        self._clock = clock
 
     async def ingest(
         self,
@@ -218,7 +220,7 @@ class Inbox:
     async def check_withheld(self, slot: Slot) -> None:
         """After a complete sync: counter gaps nothing explains become alarms."""
         async with slot.lock:
-            step = slot.state.check_withheld(now=_now_ms())
+            step = slot.state.check_withheld(now=self._clock.now_ms())
             if step.items:
                 await self.save(slot, step)
 
@@ -230,7 +232,7 @@ class Inbox:
         batch: dict[MessageId, StoredMessage] = {}
         deleted: list[MessageId] = []
         pending: list[Event | MessageId] = []
-        cutoff = retention_cutoff(state, _now_ms())
+        cutoff = retention_cutoff(state, self._clock.now_ms())
         for item in step.items:
             if isinstance(item, Accepted):
                 if cutoff is not None and item.ts < cutoff:
@@ -258,7 +260,7 @@ class Inbox:
             secrets=state.secrets if all_ops else step.secrets,
             messages=batch.values(),
             deleted=deleted,
-            now=_now_ms(),
+            now=self._clock.now_ms(),
         )
         if step.republish:
             self._host.republish(slot)
@@ -303,7 +305,7 @@ class Inbox:
 
     async def expire(self, slot: Slot) -> None:
         """Drop stored messages older than the room's retention, and say so. Holds no lock."""
-        cutoff = retention_cutoff(slot.state, _now_ms())
+        cutoff = retention_cutoff(slot.state, self._clock.now_ms())
         if cutoff is None:
             return
         gone = await self._store.purge_messages(slot.room, before_ts=cutoff)

@@ -5,9 +5,10 @@ authenticates every followed room key (``auth``), lets the host catch up over
 HTTP and flush its outbox, subscribes from the host's stored positions, then hands
 room events to the host in batches, per room, in sequence order. A reader task
 resolves send acknowledgements at once, so a send never waits behind event
-processing. When the connection ends the loop waits ``uniform(0, min(high, low *
-2**attempt))`` seconds (exponential backoff, full jitter) and reconnects; a change
-of rooms reconnects at once, so the new room's key is authenticated.
+processing. When the connection ends the loop waits the next delay of a
+:class:`protocol.Backoff` (``uniform(0, min(high, low * 2**attempt))`` seconds:
+exponential, full jitter; reset once a connection is ready) and reconnects; a
+change of rooms reconnects at once, so the new room's key is authenticated.
 
 The host (the client) is reached only through the :class:`StreamHost` protocol:
 dependency injection by constructor, no reach into the client's internals.
@@ -37,6 +38,7 @@ from protocol.api import (
     SendFrame,
     SubscribeFrame,
 )
+from protocol.backoff import Backoff, Rng
 from protocol.errors import HearthError
 from protocol.ids import MessageId, RoomId
 from protocol.messages import Envelope
@@ -84,17 +86,17 @@ class LiveStream:
         *,
         reconnect_delay: tuple[float, float],
         timeout: float,
+        rng: Rng = random.random,
     ) -> None:
         self._transport = transport
         self._host = host
-        self._low, self._high = reconnect_delay
+        self._backoff = Backoff(*reconnect_delay, rng=rng)
         self._timeout = timeout
         self._ws: StreamConnection | None = None
         self._rooms: set[RoomId] = set()
         self._acks: dict[MessageId, asyncio.Future[MessageAck]] = {}
         self._restart = asyncio.Event()
         self._wake = asyncio.Event()
-        self._attempt = 0
 
     def restart(self) -> None:
         """Reconnect now (the set of rooms changed, or a frozen room was released)."""
@@ -154,8 +156,7 @@ class LiveStream:
             self._host.stream_online(False)
             if self._restart.is_set():
                 continue
-            delay = random.uniform(0, min(self._high, self._low * 2**self._attempt))  # noqa: S311
-            self._attempt += 1
+            delay = self._backoff.next_delay()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
@@ -180,7 +181,7 @@ class LiveStream:
             reader = asyncio.create_task(self._read(ws, frames))
             self._ws, self._rooms = ws, set(tokens)
             self._host.stream_online(True)
-            self._attempt = 0
+            self._backoff.reset()
             positions = await self._host.stream_ready()
             await ws.send(SubscribeFrame(positions=positions))
             while True:

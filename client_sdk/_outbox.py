@@ -26,7 +26,6 @@ acknowledged. The host supplies the room operations and the wire.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Final, Protocol, final
 
 import msgspec
@@ -35,6 +34,7 @@ from client_sdk._slot import Slot
 from client_sdk._store import OutboxEntry, Store, StoredMessage
 from client_sdk.errors import RelayError, RelayUnavailable, RoomBlocked, RoomInactive
 from protocol.api import MessageAck
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
 from protocol.ids import MessageId, RoomId, new_message_id
 from protocol.messages import Body, Envelope, Plaintext, TextBody, room_device_id
@@ -42,10 +42,6 @@ from protocol.messages import Body, Envelope, Plaintext, TextBody, room_device_i
 __all__ = ["Outbox", "OutboxHost"]
 
 _MAX_RESEALS: Final = 4
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def refuses_for_good(exc: RelayError) -> bool:
@@ -78,11 +74,12 @@ class OutboxHost(Protocol):
 
 @final
 class Outbox:
-    """Sealing, storing and delivering this device's messages."""
+    """Sealing, storing and delivering this device's messages (stamped by ``clock``)."""
 
-    def __init__(self, store: Store, host: OutboxHost) -> None:
+    def __init__(self, store: Store, host: OutboxHost, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._store = store
         self._host = host
+        self._clock = clock
 
     async def send(self, slot: Slot, body: Body) -> MessageId:
         """Seal and store ``body``, then try to deliver the room's outbox; return the id.
@@ -112,7 +109,7 @@ class Outbox:
             plaintext = Plaintext(
                 device=room_device_id(self._store.device, slot.room),
                 counter=state.next_counter(),
-                sent_at=_now_ms(),
+                sent_at=self._clock.now_ms(),
                 body=body,
             )
             state.note_sent(body, message_id=message_id, at=plaintext.sent_at)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Final, Protocol, TypeVar, final
@@ -40,6 +39,8 @@ from protocol.api import (
     ReadyFrame,
     Session,
 )
+from protocol.backoff import Backoff, Rng
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import canonical, from_msgpack
 from protocol.errors import CryptoError, DecodeError, HearthError
 from protocol.personal import (
@@ -70,10 +71,6 @@ _MAX_RETRIES: Final = 8
 _MARGIN_MS: Final = 60_000
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class PersonalHost(Protocol):
     """What the driver needs from the client."""
 
@@ -92,7 +89,11 @@ def _decode(data: bytes) -> Document:
 
 @final
 class PersonalSync:
-    """One identity's personal store on one relay."""
+    """One identity's personal store on one relay.
+
+    ``clock`` stamps entries and judges the session's expiry; ``rng`` draws the
+    reconnect delays (``reconnect_delay`` is the :class:`protocol.Backoff` bounds).
+    """
 
     def __init__(
         self,
@@ -104,9 +105,13 @@ class PersonalSync:
         timeout: float,
         reconnect_delay: tuple[float, float],
         pacer: SignInPacer | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: Rng = random.random,
     ) -> None:
         self.keys = keys
-        self._pacer = pacer if pacer is not None else SignInPacer()
+        self.clock = clock
+        """Where this store's stamps come from (notes stamp their creation by it too)."""
+        self._pacer = pacer if pacer is not None else SignInPacer(clock=clock)
         self._store = store
         # The tie-breaking id this device stamps on its entries: derived, so the
         # device secret behind its per-room ids never leaves the device.
@@ -116,7 +121,8 @@ class PersonalSync:
         self._transport = transport
         self._host = host
         self._timeout = timeout
-        self._low, self._high = reconnect_delay
+        self._reconnect_delay = reconnect_delay
+        self._rng = rng
         self._session: Session | None = None
         self._lock = asyncio.Lock()
         self._ids = {keys.document_id(name): name for name in DOCUMENTS}
@@ -155,7 +161,7 @@ class PersonalSync:
         Raises:
             RelayError: The relay refused the document (``personal.quota``).
         """
-        now = _now_ms()
+        now = self.clock.now_ms()
         async with self._lock:
             version, base, local, _ = await self._state(name)
             entries = dict(local.entries)
@@ -178,11 +184,11 @@ class PersonalSync:
 
     async def _token(self) -> str:
         session = self._session
-        if session is not None and session.expires_at - _now_ms() > _MARGIN_MS:
+        if session is not None and session.expires_at - self.clock.now_ms() > _MARGIN_MS:
             return session.token
         async with self._pacer.turn():
             session = self._session
-            if session is not None and session.expires_at - _now_ms() > _MARGIN_MS:
+            if session is not None and session.expires_at - self.clock.now_ms() > _MARGIN_MS:
                 return session.token  # signed in while this call waited its turn
             self._session = await sign_in(self._transport, self.keys)
             return self._session.token
@@ -279,7 +285,7 @@ class PersonalSync:
 
     async def follow(self) -> None:
         """Keep this store's websocket open: sync on connect, then fetch what changes."""
-        attempt = 0
+        backoff = Backoff(*self._reconnect_delay, rng=self._rng)
         while True:
             try:
                 token = await self._token()
@@ -291,7 +297,7 @@ class PersonalSync:
                     if not isinstance(ready, ReadyFrame):
                         raise RelayError("the stream did not authenticate", code="auth.invalid")
                     await ws.send(PersonalSubscribeFrame(owner=self.keys.member))
-                    attempt = 0
+                    backoff.reset()
                     await self._quietly(self.sync())
                     while True:
                         frame = await ws.recv()
@@ -307,9 +313,7 @@ class PersonalSync:
                     self._session = None
             except Exception:  # a bug must not end the reconnecting for good
                 _log.exception("personal stream failed")
-            delay = random.uniform(0, min(self._high, self._low * 2**attempt))  # noqa: S311
-            attempt += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next_delay())
 
     @staticmethod
     async def _quietly(work: Awaitable[None]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Final, TypeVar, final
@@ -28,6 +27,7 @@ from client_sdk._transport import Transport
 from client_sdk.errors import RelayError
 from protocol import crypto
 from protocol.api import AuthRequest, Challenge, Session
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.ids import RoomId, b64url_decode
 from protocol.keys import RoomKeys
 from protocol.personal import PersonalKeys
@@ -43,10 +43,6 @@ _MARGIN_MS: Final = 60_000
 
 PACE_S: Final = 0.3
 """A sign-in this soon after the previous one first waits up to this long (at random)."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def check_origin(challenge: Challenge, transport: Transport) -> None:
@@ -99,10 +95,14 @@ async def sign_in(
 
 @final
 class SignInPacer:
-    """Spaces out one client's sign-ins: one at a time, with random gaps between close ones."""
+    """Spaces out one client's sign-ins: one at a time, with random gaps between close ones.
 
-    def __init__(self, pace: float = PACE_S) -> None:
+    "Close" is measured on ``clock.monotonic``.
+    """
+
+    def __init__(self, pace: float = PACE_S, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._pace = pace
+        self._clock = clock
         self._lock = asyncio.Lock()
         self._last = -float("inf")
         self._random = random.SystemRandom()
@@ -111,17 +111,20 @@ class SignInPacer:
     async def turn(self) -> AsyncIterator[None]:
         """Hold the turn to sign in; wait a random while if another sign-in just ended."""
         async with self._lock:
-            if time.monotonic() - self._last < self._pace:
+            if self._clock.monotonic() - self._last < self._pace:
                 await asyncio.sleep(self._random.uniform(self._pace / 4, self._pace))
             try:
                 yield
             finally:
-                self._last = time.monotonic()
+                self._last = self._clock.monotonic()
 
 
 @final
 class Sessions:
-    """The in-memory session of every room key."""
+    """The in-memory session of every room key.
+
+    A token is used until :data:`_MARGIN_MS` before its expiry by ``clock.now_ms``.
+    """
 
     def __init__(
         self,
@@ -129,10 +132,12 @@ class Sessions:
         *,
         registration_token: str | None,
         pacer: SignInPacer | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._transport = transport
+        self._clock = clock
         self._registration_token = registration_token
-        self._pacer = pacer if pacer is not None else SignInPacer()
+        self._pacer = pacer if pacer is not None else SignInPacer(clock=clock)
         self._sessions: dict[RoomId, Session] = {}
 
     def forget(self, rooms: Iterable[RoomId] | None = None) -> None:
@@ -147,7 +152,7 @@ class Sessions:
         session = self._sessions.get(keys.room)
         if (
             session is not None
-            and session.expires_at - _now_ms() > _MARGIN_MS
+            and session.expires_at - self._clock.now_ms() > _MARGIN_MS
             and (session.can_create or not create)
         ):
             return session.token
@@ -170,7 +175,7 @@ class Sessions:
             session = self._sessions.get(keys.room)
             if (
                 session is not None
-                and session.expires_at - _now_ms() > _MARGIN_MS
+                and session.expires_at - self._clock.now_ms() > _MARGIN_MS
                 and (session.can_create or not create)
             ):
                 return session.token  # signed in while this call waited its turn

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hmac
 import os
-import time
 from collections.abc import Iterable
 from typing import final
 
 from client_sdk._keystore import Strength, load_root, save_root
 from protocol import crypto
+from protocol.clock import SYSTEM_CLOCK
 from protocol.ids import RoomId
 from protocol.keys import GenesisKey, RoomKeys, RootSeed
 from protocol.personal import (
@@ -117,10 +117,11 @@ class Identity:
         """The root box for the device that answered ``code`` with ``answer_key``.
 
         It holds this root and ``rooms`` (with the heads this device verified),
-        sealed for that device alone and padded (:func:`protocol.personal.seal_link`).
+        sealed for that device alone and padded (:func:`protocol.personal.seal_link`),
+        stamped ``now`` (ms; default: the system clock).
         """
         heads = sorted(rooms, key=lambda r: r.room)
-        made_at = time.time_ns() // 1_000_000 if now is None else now
+        made_at = SYSTEM_CLOCK.now_ms() if now is None else now
         payload = LinkPayload(root=self._root.secret, heads=heads, made_at=made_at)
         return seal_link(code, payload, hello=hello, answer_key=answer_key)
 

@@ -12,7 +12,6 @@ concurrent changes on two devices merge without losing either (docs/sdk.md,
 from __future__ import annotations
 
 import builtins
-import time
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -81,7 +80,7 @@ class Notes:
         _check_text(text, "text")
         _check_text(title, "title")
         note_id = b64url_encode(crypto.random_bytes(16))
-        value = _NoteValue(kind=kind, title=title, text=text, created_at=_now_ms())
+        value = _NoteValue(kind=kind, title=title, text=text, created_at=self._sync.clock.now_ms())
         await self._sync.change("notes", {note_id: canonical(value)})
         return note_id
 
@@ -231,7 +230,3 @@ class PersonalData:
             RelayUnavailable: The relay cannot be reached (changes stay queued).
         """
         await self._sync.sync()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -6,6 +6,8 @@ run the very same verification code.
 """
 
 from protocol._version import __version__ as __version__
+from protocol.backoff import Backoff
+from protocol.clock import SYSTEM_CLOCK, Clock, ManualClock
 from protocol.counters import CounterTracker
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
 from protocol.envelope import check_envelope, open_message, seal_message, verify_signature
@@ -57,7 +59,10 @@ __all__ = [
     "BUCKETS",
     "PROTOCOL_VERSION",
     "ROLE_RANK",
+    "SYSTEM_CLOCK",
     "ZERO_HASH",
+    "Backoff",
+    "Clock",
     "CounterTracker",
     "CryptoError",
     "DecodeError",
@@ -73,6 +78,7 @@ __all__ = [
     "LinkError",
     "LinkPayload",
     "LogError",
+    "ManualClock",
     "Member",
     "MemberId",
     "MessageId",

@@ -42,9 +42,10 @@ from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from protocol import __version__
 from protocol.api import ErrorBody
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
-from server.auth import Authenticator, Clock, now_ms
+from server.auth import Authenticator
 from server.config import Config
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
@@ -187,7 +188,7 @@ def create_app(
     storage: Storage | None = None,
     *,
     hub: Hub | None = None,
-    clock: Clock = now_ms,
+    clock: Clock = SYSTEM_CLOCK,
     resolver: Resolver = system_resolver,
 ) -> Litestar:
     """Build the relay's ASGI application.
@@ -199,17 +200,19 @@ def create_app(
             startup and closes it at shutdown.
         hub: Live fan-out; default: the one ``config.pubsub`` names. The
             application starts it after the storage and stops it before.
-        clock: Milliseconds since the Unix epoch (tests move time).
+        clock: Where every part of the relay reads the time: wall-clock stamps and
+            expiries, rate-limit refills, pub/sub heartbeat silence (tests pass a
+            :class:`protocol.ManualClock` and move time).
         resolver: How push endpoint hosts resolve (tests decide what a name answers).
     """
     store = storage if storage is not None else default_storage(config)
-    fanout = hub if hub is not None else make_hub(config, store)
+    fanout = hub if hub is not None else make_hub(config, store, clock=clock)
     relay = Relay(config, store, fanout, clock=clock)
     personal = PersonalStore(config, store, fanout, clock=clock)
     links = DeviceLinks(config, store, clock=clock)
     presence = Presence(store, enabled=config.push_enabled, clock=clock)
     auth = Authenticator(config, store, clock=clock)
-    limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits})
+    limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits}, clock=clock)
     retention = Retention(store, interval=config.retention_interval, clock=clock)
     notifier = Notifier(config, store, presence, relay.members_of, resolver=resolver, clock=clock)
     relay.on_event = notifier.notify

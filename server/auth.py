@@ -33,12 +33,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import struct
-import time
-from collections.abc import Callable
 from typing import Final, final
 
 from protocol import crypto
 from protocol.api import AuthRequest, Challenge, Session
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.errors import DecodeError
 from protocol.ids import MemberId, b64url_decode, b64url_encode, member_key
 from protocol.signing import verify_auth
@@ -47,10 +46,7 @@ from server.errors import RelayError
 from server.storage import ChallengeRecord, SessionRecord, Storage
 from server.storage.base import DAY_MS
 
-__all__ = ["Authenticator", "Clock", "now_ms", "revocation_bound"]
-
-Clock = Callable[[], int]
-"""Milliseconds since the Unix epoch."""
+__all__ = ["Authenticator", "revocation_bound"]
 
 _MAX_TOKENS: Final = 1000
 
@@ -63,11 +59,6 @@ _MAC_BYTES: Final = 16
 _TOKEN_BYTES: Final = _TOKEN_HEAD.size + 32 + _MAC_BYTES
 _TOKEN_CHARS: Final = -(-_TOKEN_BYTES * 4 // 3)
 """A token's length in base64url without padding."""
-
-
-def now_ms() -> int:
-    """The system clock in milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 def _challenge_id(challenge: bytes) -> bytes:
@@ -95,7 +86,7 @@ class Authenticator:
         config: Config,
         storage: Storage,
         *,
-        clock: Clock = now_ms,
+        clock: Clock = SYSTEM_CLOCK,
         rng: crypto.Rng = crypto.random_bytes,
     ) -> None:
         self._config = config
@@ -135,7 +126,7 @@ class Authenticator:
     async def challenge(self, key: MemberId) -> Challenge:
         """A fresh single-use challenge for ``key``."""
         _check_key(key)
-        now = self._clock()
+        now = self._clock.now_ms()
         difficulty = 0
         if self._config.create_policy == "open":
             difficulty = self._config.pow_difficulty
@@ -173,7 +164,7 @@ class Authenticator:
             tag, await self._challenge_tag(request.key, nonce)
         ):
             raise RelayError("unknown, used or another key's challenge", code="auth.invalid")
-        now = self._clock()
+        now = self._clock.now_ms()
         if now > pending.expires_at:
             raise RelayError("the challenge expired", code="auth.expired")
         verify_auth(
@@ -233,7 +224,7 @@ class Authenticator:
         version, flags, expires_at = _TOKEN_HEAD.unpack_from(body)
         if version != _TOKEN_VERSION or flags > 1:
             raise RelayError("unknown session token", code="auth.invalid")
-        if self._clock() >= expires_at:
+        if self._clock.now_ms() >= expires_at:
             raise RelayError("the session expired: authenticate again", code="auth.expired")
         member = MemberId(b64url_encode(body[_TOKEN_HEAD.size :]))
         until = await self._storage.revoked_until(member)

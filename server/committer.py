@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from typing import Final, final
 
 from protocol.api import MessageEvent, RoomEvent
+from protocol.clock import Clock
 from protocol.ids import MemberId, RoomId
 from protocol.messages import Envelope
-from server.auth import Clock
 from server.errors import RelayError
 from server.storage import MessageRecord, Storage
 
@@ -180,7 +180,7 @@ class Committer:
             del self._queue[:MAX_BATCH]
             try:
                 results = await self._storage.add_messages(
-                    [(p.envelope, p.digest, p.log_index) for p in batch], ts=self._clock()
+                    [(p.envelope, p.digest, p.log_index) for p in batch], ts=self._clock.now_ms()
                 )
             except BaseException as exc:
                 for p in batch:

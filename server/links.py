@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import final
 
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.ids import MemberId
-from server.auth import Clock, now_ms
 from server.config import Config
 from server.errors import RelayError
 from server.storage import Storage
@@ -31,7 +31,7 @@ def check_id(text: str, code: str) -> str:
 class DeviceLinks:
     """The relay's link offers: file one, claim one once."""
 
-    def __init__(self, config: Config, storage: Storage, *, clock: Clock = now_ms) -> None:
+    def __init__(self, config: Config, storage: Storage, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._config = config
         self._storage = storage
         self._clock = clock
@@ -42,7 +42,7 @@ class DeviceLinks:
         Raises:
             RelayError: ``link.exists``, ``link.too_many`` (see ``Storage.put_link``).
         """
-        now = self._clock()
+        now = self._clock.now_ms()
         expires_at = now + self._config.link_ttl * 1000
         await self._storage.put_link(
             link,
@@ -61,5 +61,5 @@ class DeviceLinks:
             RelayError: ``link.not_found``, ``link.used``, ``link.expired``.
         """
         return await self._storage.claim_link(
-            check_id(link_text, "link.not_found"), now=self._clock()
+            check_id(link_text, "link.not_found"), now=self._clock.now_ms()
         )

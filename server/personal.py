@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import final
 
 from protocol.api import PersonalFrame
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import to_json
 from protocol.ids import MemberId
-from server.auth import Clock, now_ms
 from server.config import Config
 from server.errors import RelayError
 from server.hub import Hub, Listener, personal_channel
@@ -30,7 +30,7 @@ class PersonalStore:
     """Every key's personal store, and its announcements to the owner's streams."""
 
     def __init__(
-        self, config: Config, storage: Storage, hub: Hub, *, clock: Clock = now_ms
+        self, config: Config, storage: Storage, hub: Hub, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._config = config
         self._storage = storage
@@ -65,7 +65,7 @@ class PersonalStore:
             doc,
             expected=expected,
             data=box,
-            now=self._clock(),
+            now=self._clock.now_ms(),
             max_docs=self._config.personal_max_docs,
             max_bytes=self._config.personal_max_bytes,
         )

@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from typing import Final, final
 
 from protocol import crypto
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.ids import MemberId, b64url_encode
-from server.auth import Clock, now_ms
 from server.errors import StorageError
 from server.storage import Storage
 
@@ -52,7 +52,7 @@ _log = logging.getLogger("hearth.presence")
 class Presence:
     """This instance's live streams per key, mirrored to storage for every instance."""
 
-    def __init__(self, storage: Storage, *, enabled: bool, clock: Clock = now_ms) -> None:
+    def __init__(self, storage: Storage, *, enabled: bool, clock: Clock = SYSTEM_CLOCK) -> None:
         self._storage = storage
         self._enabled = enabled
         self._clock = clock
@@ -102,7 +102,7 @@ class Presence:
         removed, self._removed = sorted(self._removed), set()
         try:
             if added:
-                if self._expires_at - self._clock() < RENEW_S * 1000:
+                if self._expires_at - self._clock.now_ms() < RENEW_S * 1000:
                     # No renewal yet (or it is overdue): this flush starts a new period.
                     await self.renew()
                 else:
@@ -120,7 +120,7 @@ class Presence:
     async def renew(self) -> None:
         """Extend the records of every key this instance holds a stream of."""
         members = sorted(self._counts)
-        expires_at = self._clock() + int(TTL_S * 1000)
+        expires_at = self._clock.now_ms() + int(TTL_S * 1000)
         if members:
             await self._storage.set_presence(self.instance, members, expires_at=expires_at)
         self._expires_at = expires_at

@@ -18,7 +18,9 @@ is full. Here a failure is noticed, and a missed event is never silent:
   counter. A receiver that sees a counter jump, from any instance, missed events.
 - Each instance also receives its own messages (and ignores their content). When
   its own heartbeat stops coming back, its subscription or its publishing is
-  broken: it reconnects, with backoff, until its messages flow again.
+  broken: it reconnects, with backoff (exponential with full jitter, so the
+  instances of a deployment do not come back in step after the backend
+  restarts), until its messages flow again.
 - Whenever events may have been missed (a counter jump, going down, coming back),
   every listener is told :meth:`~server.hub.Listener.lost` and catches up from
   storage, and the relay drops its cached room logs. Storage is the truth; pub/sub
@@ -43,8 +45,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final, Literal, final
@@ -57,6 +59,8 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
 from protocol.api import EventFrame
+from protocol.backoff import Backoff, Rng
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import to_json
 from protocol.errors import HearthError
 from protocol.ids import RoomId
@@ -74,6 +78,9 @@ _QUEUE_CAP: Final = 10_000
 _PEER_TTL: Final = 60.0
 _START_TIMEOUT: Final = 10.0
 _BACKOFF: Final = (0.2, 5.0)
+"""Bounds (first, largest) of the reconnect and republish delays, full jitter (protocol.backoff)."""
+_DRAIN_S: Final = 2.0
+"""How long stopping waits for committed events to leave for the other instances."""
 
 _log = logging.getLogger("hearth.pubsub")
 
@@ -148,6 +155,10 @@ class ChannelsHub(Hub):
         max_payload: Largest message the backend carries (``None``: no limit).
         heartbeat: Seconds between heartbeats; silence for 3 of them (at least 3 s)
             means the connection is broken.
+        queue_cap: Messages waiting to be published before the oldest is dropped.
+        clock: Where heartbeat silence and peers' last sightings are measured
+            (``clock.monotonic``).
+        rng: The randomness of the retry delays (``protocol.backoff.Rng``).
     """
 
     def __init__(
@@ -159,8 +170,12 @@ class ChannelsHub(Hub):
         max_payload: int | None = None,
         heartbeat: float = 1.0,
         queue_cap: int = _QUEUE_CAP,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: Rng = random.random,
     ) -> None:
         self._connect = connect
+        self._clock = clock
+        self._rng = rng
         self._storage = storage
         self._channel = channel
         self._max_payload = max_payload
@@ -235,10 +250,12 @@ class ChannelsHub(Hub):
         beat = self._tasks.pop("beat", None)
         if beat is not None:
             beat.cancel()
-        # Give the events already committed a moment to reach the other instances.
-        deadline = time.monotonic() + 2.0
-        while self._outgoing and self._up and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        # Give the events already committed a moment to reach the other instances
+        # (a deadline of the event loop's, which a manual test clock cannot stall).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_S):
+                while self._outgoing and self._up:
+                    await asyncio.sleep(0.01)
         tasks = [t for t in (beat, *self._tasks.values()) if t is not None]
         self._tasks = {}
         for task in tasks:
@@ -259,7 +276,7 @@ class ChannelsHub(Hub):
         self._wake.set()
 
     async def _publish_loop(self) -> None:
-        delay = _BACKOFF[0]
+        backoff = Backoff(*_BACKOFF, rng=self._rng)
         while True:
             while not self._outgoing:
                 self._wake.clear()
@@ -274,10 +291,9 @@ class ChannelsHub(Hub):
                 raise
             except Exception as exc:  # any backend failure: retry, never die
                 _log.warning("pub/sub publish failed: %s", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _BACKOFF[1])
+                await asyncio.sleep(backoff.next_delay())
                 continue
-            delay = _BACKOFF[0]
+            backoff.reset()
             if self._outgoing:
                 self._outgoing.popleft()
 
@@ -285,7 +301,7 @@ class ChannelsHub(Hub):
         while True:
             await asyncio.sleep(self._heartbeat)
             self._enqueue(self._beat())
-            now = time.monotonic()
+            now = self._clock.monotonic()
             for peer in [p for p, (_, seen) in self._peers.items() if now - seen > _PEER_TTL]:
                 del self._peers[peer]  # an instance that stopped
             silent = now - max(self._echo_at, self._restarted_at)
@@ -296,7 +312,7 @@ class ChannelsHub(Hub):
     # -- receiving -----------------------------------------------------------
 
     def _restart_receiver(self) -> None:
-        self._restarted_at = time.monotonic()
+        self._restarted_at = self._clock.monotonic()
         task = self._tasks.get("receive")
         if task is not None:
             task.cancel()
@@ -311,7 +327,7 @@ class ChannelsHub(Hub):
 
     async def _receive_loop(self) -> None:
         await self._discard_backend()
-        delay = _BACKOFF[0]
+        backoff = Backoff(*_BACKOFF, rng=self._rng)
         while True:
             try:
                 backend = self._connect()
@@ -319,7 +335,7 @@ class ChannelsHub(Hub):
                 self._backend = backend
                 await backend.subscribe([self._channel])
                 async for _, data in backend.stream_events():
-                    delay = _BACKOFF[0]
+                    backoff.reset()
                     await self._receive(data)
                 raise ConnectionError("the pub/sub stream ended")
             except asyncio.CancelledError:
@@ -328,8 +344,7 @@ class ChannelsHub(Hub):
                 _log.warning("pub/sub connection failed: %s", type(exc).__name__)
                 self._down("the connection failed")
                 await self._discard_backend()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _BACKOFF[1])
+                await asyncio.sleep(backoff.next_delay())
 
     async def _receive(self, data: bytes) -> None:
         head, _, frame = data.partition(b"\n")
@@ -338,7 +353,7 @@ class ChannelsHub(Hub):
         except msgspec.DecodeError:
             _log.warning("ignoring a message on the pub/sub channel that is not Hearth's")
             return
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if header.instance == self.instance:
             self._echo(header, now)
             return
@@ -399,7 +414,7 @@ class ChannelsHub(Hub):
             listener.lost()
 
 
-def make_hub(config: Config, storage: Storage) -> Hub:
+def make_hub(config: Config, storage: Storage, *, clock: Clock = SYSTEM_CLOCK) -> Hub:
     """The hub ``config.pubsub`` names: in-process, Redis or PostgreSQL LISTEN/NOTIFY."""
     if config.pubsub == "redis":
         url = config.pubsub_url
@@ -407,7 +422,7 @@ def make_hub(config: Config, storage: Storage) -> Hub:
         def redis() -> ChannelsBackend:
             return _RedisBackend(url)
 
-        return ChannelsHub(redis, storage=storage, channel=config.pubsub_channel)
+        return ChannelsHub(redis, storage=storage, channel=config.pubsub_channel, clock=clock)
     if config.pubsub == "postgres":
         dsn = config.pubsub_target
 
@@ -419,5 +434,6 @@ def make_hub(config: Config, storage: Storage) -> Hub:
             storage=storage,
             channel=config.pubsub_channel,
             max_payload=NOTIFY_PAYLOAD_MAX,
+            clock=clock,
         )
     return MemoryHub()

@@ -39,9 +39,10 @@ from typing import Final, Literal, final
 
 import httpx
 
+from protocol.backoff import full_jitter
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.errors import HearthError
 from protocol.ids import MemberId, RoomId
-from server.auth import Clock, now_ms
 from server.config import Config
 from server.errors import RelayError, StorageError
 from server.presence import Presence
@@ -177,9 +178,11 @@ class Schedule:
             if e.failures >= self._max_failures:
                 del self._endpoints[url]
                 return True
-            # Full jitter: retries of many endpoints failing together spread out.
-            ceiling = min(self._retry_max, _BASE_RETRY_S * 2 ** (e.failures - 1))
-            e.retry_at = now + ceiling * self._rng()
+            # Full jitter: retries of many endpoints failing together spread out. The
+            # attempt count is the endpoint's own, kept here across deliveries.
+            e.retry_at = now + full_jitter(
+                e.failures - 1, low=_BASE_RETRY_S, high=self._retry_max, rng=self._rng
+            )
             for target in targets:  # the device still needs waking
                 e.waiting.setdefault((target.member, target.device), target)
         elif outcome == "gone":
@@ -225,7 +228,7 @@ class Notifier:
         members_of: MembersOf,
         *,
         resolver: Resolver = system_resolver,
-        clock: Clock = now_ms,
+        clock: Clock = SYSTEM_CLOCK,
         transport: httpx.AsyncBaseTransport | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -293,7 +296,7 @@ class Notifier:
             timeout=config.push_timeout,
         )
         await self._storage.put_push(
-            member, device, url, ts=self._clock(), limit=config.push_max_endpoints
+            member, device, url, ts=self._clock.now_ms(), limit=config.push_max_endpoints
         )
 
     async def unregister(self, member: MemberId, device: str) -> None:
@@ -415,7 +418,7 @@ class Notifier:
                 allowlist, or its name now resolves to a forbidden address).
         """
         members = sorted({t.member for t in targets})
-        online = await self._storage.present(members, now=self._clock())
+        online = await self._storage.present(members, now=self._clock.now_ms())
         if all(m in online for m in members):
             return "skipped"
         config = self._config

@@ -12,12 +12,12 @@ forgotten (which at worst hands an idle subject a full bucket again).
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, final
 
+from protocol.clock import SYSTEM_CLOCK, Clock
 from server.config import BUCKETS, Rate
 from server.errors import RelayError
 
@@ -34,13 +34,16 @@ class _Bucket:
 
 @final
 class RateLimiter:
-    """Token buckets for every kind of bucket and every subject."""
+    """Token buckets for every kind of bucket and every subject.
+
+    Buckets refill by ``clock.monotonic`` (the relay's :class:`protocol.clock.Clock`).
+    """
 
     def __init__(
         self,
         rates: Mapping[str, Rate],
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         max_subjects: int = _MAX_SUBJECTS,
     ) -> None:
         self._rates = dict(rates)
@@ -75,7 +78,7 @@ class RateLimiter:
         """
         if kind not in self._rates:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         buckets = [self._bucket(kind, s, now) for s in subjects if s is not None]
         short = [b for b in buckets if b.tokens < 1.0]
         if short:

@@ -45,6 +45,7 @@ from protocol.api import (
     SyncResponse,
     TombstoneEvent,
 )
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import canonical, to_json
 from protocol.envelope import check_envelope
 from protocol.errors import HearthError, LogError
@@ -53,7 +54,7 @@ from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, RetentionOp, SignedOp
 from protocol.roomlog import RoomLog, op_hash
 from protocol.signing import verify_delete, verify_erase, verify_invite_read
-from server.auth import Clock, now_ms, revocation_bound
+from server.auth import revocation_bound
 from server.committer import Committer, Stored
 from server.config import Config
 from server.errors import RelayError
@@ -104,7 +105,7 @@ class Relay:
     """
 
     def __init__(
-        self, config: Config, storage: Storage, hub: Hub, *, clock: Clock = now_ms
+        self, config: Config, storage: Storage, hub: Hub, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.config = config
         self._storage = storage
@@ -125,7 +126,7 @@ class Relay:
 
     def now(self) -> int:
         """The relay's clock, milliseconds since the Unix epoch."""
-        return self._clock()
+        return self._clock.now_ms()
 
     @staticmethod
     def room_id(text: str) -> RoomId:

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from typing import Final, final
 
-from server.auth import Clock, now_ms
+from protocol.clock import SYSTEM_CLOCK, Clock
 from server.errors import StorageError
 from server.storage import Storage
 
@@ -32,7 +32,7 @@ _log = logging.getLogger("hearth.retention")
 class Retention:
     """Runs :meth:`run_once` every ``interval`` seconds while started."""
 
-    def __init__(self, storage: Storage, *, interval: float, clock: Clock = now_ms) -> None:
+    def __init__(self, storage: Storage, *, interval: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self._storage = storage
         self._interval = interval
         self._clock = clock
@@ -41,7 +41,7 @@ class Retention:
 
     async def run_once(self) -> int:
         """One purge pass over every room; returns how many rooms moved their mark."""
-        now = self._clock()
+        now = self._clock.now_ms()
         moved = 0
         for room, days in await self._storage.retention_rooms():
             cutoff = now - days * DAY_MS

@@ -5,6 +5,9 @@
 - :func:`import_graph` and :func:`import_cycles`: which modules of a package import
   which, counting every import statement wherever it stands (module level, inside a
   function, under ``if TYPE_CHECKING:``), and the loops in that graph.
+- :func:`clock_reads`: where a module reads the time itself (``time.time``,
+  ``time.time_ns``, ``time.monotonic``, ``datetime.now``) instead of through a
+  ``protocol.clock.Clock``.
 """
 
 from __future__ import annotations
@@ -133,3 +136,46 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return sorted(groups)
+
+
+_CLOCK_READS = {
+    "time": {"time", "time_ns", "monotonic", "monotonic_ns"},
+    "datetime": {"now", "utcnow", "today"},
+}
+"""Module or class -> the functions of it that read the machine's clock."""
+
+
+def clock_reads(source: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of each direct read of the machine's clock.
+
+    A call or a mere reference (``clock=time.monotonic``) both count, through the
+    module (``time.time()``, ``datetime.datetime.now``), the class
+    (``datetime.now(UTC)``) or a name imported from them (``from time import
+    monotonic``), whatever the import's alias.
+    """
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}  # local name -> "time", "datetime" or "time.monotonic" ...
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in _CLOCK_READS:
+                    aliases[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module in _CLOCK_READS and not node.level:
+            for alias in node.names:
+                if alias.name == "datetime" and node.module == "datetime":
+                    aliases[alias.asname or alias.name] = "datetime"
+                elif alias.name in _CLOCK_READS[node.module]:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and "." in aliases.get(node.id, ""):
+            yield node.lineno, aliases[node.id]
+        elif isinstance(node, ast.Attribute):
+            owner = node.value
+            if isinstance(owner, ast.Attribute) and owner.attr == "datetime":
+                base = "datetime"  # datetime.datetime.now
+            elif isinstance(owner, ast.Name):
+                base = aliases.get(owner.id, "")
+            else:
+                continue
+            if node.attr in _CLOCK_READS.get(base, set()):
+                yield node.lineno, f"{base}.{node.attr}"

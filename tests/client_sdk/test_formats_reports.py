@@ -44,6 +44,7 @@ async def test_only_moderators_and_supporters_read_a_report_and_verify_its_evide
     await rd.accept_rules()
     offending = await rd.send("you should just drink less lol")
     await wc.wait(MessageReceived, lambda e: e.message.id == offending)
+    await wa.wait(MessageReceived, lambda e: e.message.id == offending)  # a reports it next
 
     # With no moderator or supporter but the owner reporting, nobody could read it.
     with pytest.raises(ReportError) as nobody:

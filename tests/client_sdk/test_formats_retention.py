@@ -7,14 +7,16 @@ own purge of the same room (both storage backends) is in
 tests/server/test_sync.py; telling a purge from withheld messages by the
 low-water mark is in tests/client_sdk/test_roomstate.py.
 
-The clients' clock is moved forward two days by replacing the SDK's clock
-function (the relay stays on real time): that is the only stand-in here.
+The clients' clock is moved forward two days: every client the test opens builds
+its inbox with the test's clock (``client_sdk.client`` does not take a ``clock=``
+yet; once ``HearthClient(clock=...)`` passes it down, the test passes it there).
+The relay stays on real time. That is the only stand-in here.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,9 @@ from client_sdk import (
     MessagesExpired,
     RetentionChanged,
     _inbox,
+    client,
 )
+from protocol import SYSTEM_CLOCK
 from protocol.errors import LogError
 from tests.client_sdk.test_client import OpenClient, Watcher, _async, open_client, until
 
@@ -35,11 +39,21 @@ DAY_MS = 24 * 3600 * 1000
 
 
 class _Clock:
+    """The real clock, shifted by ``offset`` milliseconds on the wall."""
+
     def __init__(self) -> None:
         self.offset = 0
 
-    def __call__(self) -> int:
-        return time.time_ns() // 1_000_000 + self.offset
+    def now_ms(self) -> int:
+        return SYSTEM_CLOCK.now_ms() + self.offset
+
+    def monotonic(self) -> float:
+        return SYSTEM_CLOCK.monotonic()
+
+
+def _inboxes_on(clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client opened from now on builds its inbox with ``clock``."""
+    monkeypatch.setattr(client, "Inbox", functools.partial(_inbox.Inbox, clock=clock))
 
 
 def _ids_on_disk(path: Path) -> list[str]:
@@ -51,7 +65,7 @@ async def test_every_member_purges_what_the_retention_expired(
     open_client: OpenClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = _Clock()
-    monkeypatch.setattr(_inbox, "_now_ms", clock)
+    _inboxes_on(clock, monkeypatch)
     ben_id = Identity.generate()
     ana = await open_client(Identity.generate(), "ana")
     ben = await open_client(ben_id, "ben")
@@ -106,7 +120,7 @@ async def test_an_old_message_is_never_stored_once_expired(
     open_client: OpenClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = _Clock()
-    monkeypatch.setattr(_inbox, "_now_ms", clock)
+    _inboxes_on(clock, monkeypatch)
     ana = await open_client(Identity.generate(), "ana")
     ben = await open_client(Identity.generate(), "ben", live=False)
     room = await ana.create_group("Short memory", retention_days=1)

@@ -22,11 +22,12 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from client_sdk import HearthClient, Identity, MessageReceived
+from protocol import ManualClock
 from protocol.api import EventFrame, MessageAck, ServerFrame
 from protocol.encoding import from_json
 from tests.protocol.builders import Room as Builder
 from tests.scaleout.cluster import Instance, cluster
-from tests.server.helpers import Clock, create, join, login, post
+from tests.server.helpers import create, join, login, post
 
 TIMEOUT = 20.0
 
@@ -57,7 +58,7 @@ async def collect(ws: ClientConnection, upto: int, start: int = 0) -> list[int]:
 
 
 async def test_concurrent_senders_on_both_instances(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock()
     async with cluster(tmp_path) as found:
         a, b = found.instances
         room, owner = await create(a, clock)

@@ -23,13 +23,13 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from protocol import InviteKey, sign_auth
+from protocol import InviteKey, ManualClock, sign_auth
 from protocol.api import Challenge, ServerFrame
 from protocol.encoding import from_json, to_json
 from server.config import Rate
 from server.errors import close_code
 from tests.server.conftest import GENEROUS, Relay
-from tests.server.helpers import Clock, b64, create, error, login, new_room, post
+from tests.server.helpers import b64, create, error, login, new_room, post
 from tests.server.test_stream import closed_with, frame, open_stream, subscribe
 
 
@@ -46,7 +46,7 @@ def _assert_limited(response: Any, reason: str) -> None:
     assert int(response.headers["Retry-After"]) >= 1
 
 
-async def test_a_send_flood_is_limited(make_relay: Any, clock: Clock) -> None:
+async def test_a_send_flood_is_limited(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(live=True, rate_limits=_tight("send", 5)) as relay:
         room, token = await create(relay, clock)
         url = f"/v1/rooms/{room.room}/messages"
@@ -68,7 +68,7 @@ async def test_a_send_flood_is_limited(make_relay: Any, clock: Clock) -> None:
         await ws.close()
 
 
-async def test_a_join_flood_is_limited(make_relay: Any, clock: Clock) -> None:
+async def test_a_join_flood_is_limited(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(rate_limits=_tight("join", 3)) as relay:
         room, _ = await create(relay, clock)
         keys = room.keys("mallory")
@@ -77,8 +77,8 @@ async def test_a_join_flood_is_limited(make_relay: Any, clock: Clock) -> None:
         body = {
             "invite_key": b64(invite.public),
             "reader": keys.member,
-            "at": clock.now,
-            "sig": b64(invite.prove_read(room=room.room, reader=keys.member, at=clock.now)),
+            "at": clock.now_ms(),
+            "sig": b64(invite.prove_read(room=room.room, reader=keys.member, at=clock.now_ms())),
         }
         url = f"/v1/rooms/{room.room}/invite-log"
         answers = [(await post(relay.http, url, body, token)).status_code for _ in range(3)]
@@ -89,7 +89,7 @@ async def test_a_join_flood_is_limited(make_relay: Any, clock: Clock) -> None:
         _assert_limited(r, "join")
 
 
-async def test_a_subscription_flood_closes_the_stream(make_relay: Any, clock: Clock) -> None:
+async def test_a_subscription_flood_closes_the_stream(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(live=True, rate_limits=_tight("subscribe", 3)) as relay:
         room, token = await create(relay, clock)
         ws = await open_stream(relay, token)
@@ -110,7 +110,7 @@ async def _answer(relay: Relay, room: Any, name: str, **extra: Any) -> Any:
     return await post(relay.http, "/v1/auth/session", body)
 
 
-async def test_registration_floods_are_limited(make_relay: Any, clock: Clock) -> None:
+async def test_registration_floods_are_limited(make_relay: Any, clock: ManualClock) -> None:
     # Without proof of work: only sessions that may join, charged to the auth bucket.
     async with make_relay(rate_limits=_tight("auth", 6)) as relay:
         room, _ = await create(relay, clock)  # two auth hits of the address
@@ -152,7 +152,7 @@ async def _round(
 
 
 async def test_a_reader_that_stops_is_cut_off_and_others_keep_pace(
-    make_relay: Any, clock: Clock
+    make_relay: Any, clock: ManualClock
 ) -> None:
     async with make_relay(live=True, sndbuf=4096, stream_queue_cap=8) as relay:
         room, token = await create(relay, clock)

@@ -21,14 +21,13 @@ import httpx
 import pytest
 from litestar.routes import HTTPRoute
 
-from protocol import InviteKey, sign_auth
+from protocol import InviteKey, ManualClock, sign_auth
 from protocol.api import BlobRef, Challenge
 from protocol.encoding import from_json, to_json
 from protocol.signing import sign_delete
 from server.config import Config
 from tests.server.conftest import Relay
 from tests.server.helpers import (
-    Clock,
     Room,
     b64,
     create,
@@ -160,7 +159,7 @@ async def _ask(http: httpx.AsyncClient, token: str, request: Request) -> tuple[i
 
 @pytest.mark.parametrize("case", [*CASES, *EXTRA], ids=str)
 async def test_a_stranger_cannot_tell_a_room_or_object_exists(
-    relay: Relay, clock: Clock, case: Any
+    relay: Relay, clock: ManualClock, case: Any
 ) -> None:
     room, owner = await create(relay, clock)
     peer = await join(relay, room, owner, "peer")
@@ -218,7 +217,9 @@ async def _challenge(http: httpx.AsyncClient, room: Room, name: str) -> tuple[Ch
     return ch, to_json(answer)
 
 
-async def test_an_expired_token_is_refused(relay: Relay, config: Config, clock: Clock) -> None:
+async def test_an_expired_token_is_refused(
+    relay: Relay, config: Config, clock: ManualClock
+) -> None:
     room, token = await create(relay, clock)
     url = f"/v1/rooms/{room.room}/log"
     assert (await relay.http.get(url, headers={"Authorization": f"Bearer {token}"})).is_success
@@ -227,7 +228,7 @@ async def test_an_expired_token_is_refused(relay: Relay, config: Config, clock: 
     assert (r.status_code, error(r).code) == (401, "auth.expired")
 
 
-async def test_the_token_of_a_deleted_account_is_refused(relay: Relay, clock: Clock) -> None:
+async def test_the_token_of_a_deleted_account_is_refused(relay: Relay, clock: ManualClock) -> None:
     room, owner = await create(relay, clock)
     peer = await join(relay, room, owner, "peer")
     leave = room.leave("peer", apply=False)
@@ -243,7 +244,7 @@ async def test_the_token_of_a_deleted_account_is_refused(relay: Relay, clock: Cl
         assert (r.status_code, error(r).code) == (401, "auth.invalid"), url
 
 
-async def test_a_challenge_answers_once(relay: Relay, clock: Clock) -> None:
+async def test_a_challenge_answers_once(relay: Relay, clock: ManualClock) -> None:
     room = new_room(clock)
     _, answer = await _challenge(relay.http, room, "alice")
     first = await post(relay.http, "/v1/auth/session", answer)
@@ -253,7 +254,7 @@ async def test_a_challenge_answers_once(relay: Relay, clock: Clock) -> None:
 
 
 async def test_a_challenge_answered_late_is_refused(
-    relay: Relay, config: Config, clock: Clock
+    relay: Relay, config: Config, clock: ManualClock
 ) -> None:
     room = new_room(clock)
     _, answer = await _challenge(relay.http, room, "alice")
@@ -262,7 +263,7 @@ async def test_a_challenge_answered_late_is_refused(
     assert (r.status_code, error(r).code) == (401, "auth.expired")
 
 
-async def test_a_challenge_for_another_key_is_refused(relay: Relay, clock: Clock) -> None:
+async def test_a_challenge_for_another_key_is_refused(relay: Relay, clock: ManualClock) -> None:
     room = new_room(clock)
     ch, _ = await _challenge(relay.http, room, "alice")
     bob = room.keys("bob")
@@ -273,7 +274,7 @@ async def test_a_challenge_for_another_key_is_refused(relay: Relay, clock: Clock
 
 
 @pytest.mark.parametrize("name", ["token", "access_token", "auth", "Authorization", "TOKEN"])
-async def test_a_token_in_any_url_is_refused(relay: Relay, clock: Clock, name: str) -> None:
+async def test_a_token_in_any_url_is_refused(relay: Relay, clock: ManualClock, name: str) -> None:
     room, token = await create(relay, clock)
     paths = sorted(
         {

@@ -41,15 +41,15 @@ import httpx
 import pytest
 
 from client_sdk import HearthClient, Identity
-from protocol import InviteKey, RoomLog
+from protocol import InviteKey, ManualClock, RoomLog
 from protocol.api import MessageEvent
 from protocol.ids import MessageId, RoomId
 from protocol.messages import Envelope
 from server.storage.sqlite import SqliteStorage
 from tests.client_sdk.conftest import RelayProcess
 from tests.security.proxy import HostileProxy
-from tests.server.helpers import Clock, login, new_room, post
 from tests.server.helpers import Room as LogRoom
+from tests.server.helpers import login, new_room, post
 
 MESSAGES_PER_ROUND = 1000
 SENDERS = 8
@@ -148,7 +148,7 @@ async def _check(relay: RelayProcess, room: LogRoom, ledger: Ledger) -> list[Mes
 
 async def crash_relay_rounds(relay: RelayProcess, rounds: int, seed: int) -> None:
     rng = random.Random(seed)
-    clock = Clock()
+    clock = ManualClock()
     room = new_room(clock)
     owner = await _token(relay.url, room, "owner")
     async with httpx.AsyncClient(base_url=relay.url, timeout=10) as http:

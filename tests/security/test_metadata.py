@@ -12,13 +12,13 @@ import contextlib
 import sqlite3
 from collections import Counter
 
-from protocol import crypto
+from protocol import ManualClock, crypto
 from protocol.encoding import from_msgpack
 from protocol.messages import Envelope
 from protocol.padding import BUCKETS
 from server.config import Config
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, create, join, send
+from tests.server.helpers import create, join, send
 
 # Plaintext text lengths around every bucket edge, up to the largest bucket.
 SIZES = sorted(
@@ -29,7 +29,7 @@ SIZES = sorted(
 
 
 async def test_every_stored_ciphertext_length_is_a_bucket_plus_tag(
-    relay: Relay, config: Config, clock: Clock
+    relay: Relay, config: Config, clock: ManualClock
 ) -> None:
     room, owner = await create(relay, clock)
     peer = await join(relay, room, owner, "peer")

@@ -29,10 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from protocol import ManualClock
 from server.app import create_app
 from server.config import Config
 from tests.server.conftest import make_config
-from tests.server.helpers import Clock, Room, create, login
+from tests.server.helpers import Room, create, login
 
 MAX_EXAMPLES = 25
 
@@ -83,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
         async def tokens() -> tuple[str, str]:
             async with httpx.AsyncClient(base_url=base_url) as http:
-                _, token = await create(_Http(http), Clock())
+                _, token = await create(_Http(http), ManualClock())
                 roomless = await login(http, Room().keys("nobody"), create=False)
                 return token, roomless.token
 

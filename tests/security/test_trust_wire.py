@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from client_sdk import HearthClient, Identity, RelayError
-from protocol import RootSeed, sign_auth
+from protocol import ManualClock, RootSeed, sign_auth
 from protocol.api import Challenge
 from protocol.encoding import from_json, to_json
 from server.websocket import FRAME_TIMEOUT_CLOSE
@@ -34,7 +34,7 @@ from tests.protocol.builders import some_room_id
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
 from tests.security.test_websocket_robustness import _frame, _handshake, _read_frame, _text
-from tests.server.helpers import Clock, b64, create, error, login, new_room, post
+from tests.server.helpers import b64, create, error, login, new_room, post
 
 __all__ = ["proxied"]
 
@@ -48,7 +48,9 @@ def _port(relay: Any) -> int:
     return int(relay.base_url.rsplit(":", 1)[1])
 
 
-async def _authenticated(relay: Any, clock: Clock, token: str | None = None) -> tuple[Any, Any]:
+async def _authenticated(
+    relay: Any, clock: ManualClock, token: str | None = None
+) -> tuple[Any, Any]:
     if token is None:
         _, token = await create(relay, clock)
     reader, writer = await _handshake(_port(relay), "")
@@ -96,7 +98,7 @@ def _settings() -> dict[str, Any]:
     }
 
 
-async def test_a_frame_trickled_after_auth_is_cut_off(make_relay: Any, clock: Clock) -> None:
+async def test_a_frame_trickled_after_auth_is_cut_off(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(**_settings()) as relay:
         reader, writer = await _authenticated(relay, clock)
         frame = _text(json.dumps({"type": "subscribe", "positions": {}}))
@@ -118,7 +120,7 @@ async def test_a_frame_trickled_after_auth_is_cut_off(make_relay: Any, clock: Cl
 
 
 async def test_a_fragmented_message_kept_open_while_answering_pings_is_cut_off(
-    make_relay: Any, clock: Clock
+    make_relay: Any, clock: ManualClock
 ) -> None:
     # Whole fragments, pongs between them: the keepalive alone never closes this.
     async with make_relay(**_settings()) as relay:
@@ -139,7 +141,9 @@ async def test_a_fragmented_message_kept_open_while_answering_pings_is_cut_off(
         assert code == FRAME_TIMEOUT_CLOSE
 
 
-async def test_an_idle_stream_that_answers_pings_stays_open(make_relay: Any, clock: Clock) -> None:
+async def test_an_idle_stream_that_answers_pings_stays_open(
+    make_relay: Any, clock: ManualClock
+) -> None:
     async with make_relay(**_settings()) as relay:
         reader, writer = await _authenticated(relay, clock)
         started = time.monotonic()
@@ -161,7 +165,7 @@ async def test_an_idle_stream_that_answers_pings_stays_open(make_relay: Any, clo
 
 
 async def test_integers_as_strings_or_floats_are_refused_over_http(
-    relay: Any, clock: Clock
+    relay: Any, clock: ManualClock
 ) -> None:
     room = new_room(clock)
     token = (await login(relay.http, room.keys("owner"))).token
@@ -188,7 +192,7 @@ async def test_integers_as_strings_or_floats_are_refused_over_http(
 
 
 async def test_integers_as_strings_or_floats_are_refused_on_the_stream(
-    make_relay: Any, clock: Clock
+    make_relay: Any, clock: ManualClock
 ) -> None:
     async with make_relay(live=True) as relay:
         room, token = await create(relay, clock)

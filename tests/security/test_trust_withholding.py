@@ -28,7 +28,8 @@ import httpx
 import msgspec
 import pytest
 
-from client_sdk import HearthClient, RelayError, RoomBlocked, _inbox
+from client_sdk import HearthClient, RelayError, RoomBlocked
+from protocol import SYSTEM_CLOCK, ManualClock
 from protocol.api import (
     ErasedEvent,
     ErrorBody,
@@ -263,8 +264,12 @@ async def test_a_purge_only_the_rooms_retention_allows_raises_nothing(
     seqs = await _seqs(people["alice"], room)
     # Bob syncs ``days_later`` days on (the relay's own purge runs on its real clock,
     # so the proxy serves the purge a one-day retention makes by then).
-    real = _inbox._now_ms
-    monkeypatch.setattr(_inbox, "_now_ms", lambda: real() + days_later * DAY_MS)
+    # Bob's inbox judges the purge by his clock, moved on (until HearthClient takes a
+    # ``clock=`` and passes it down, the test swaps the clock of his open client's inbox).
+    bob_inbox = people["bob"]._inbox
+    monkeypatch.setattr(
+        bob_inbox, "_clock", ManualClock(SYSTEM_CLOCK.now_ms() + days_later * DAY_MS)
+    )
     _serve_sync(proxy, _purge_through(seqs, "two", "three"), low_water=seqs["three"])
     await people["bob"].sync()
     proxy.reset()

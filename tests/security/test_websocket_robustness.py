@@ -34,12 +34,13 @@ import pytest
 from kosoku import FailureError, run_fuzzingclient
 from websockets.asyncio.client import connect
 
+from protocol import ManualClock
 from protocol.api import ServerFrame
 from protocol.encoding import from_json, to_json
 from server.errors import close_code
 from server.websocket import FRAME_TIMEOUT_CLOSE
 from tests.client_sdk.conftest import RelayProcess
-from tests.server.helpers import Clock, create, send
+from tests.server.helpers import create, send
 
 # -- 1. Autobahn ------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ async def test_malformed_flood_beside_a_healthy_client(relay_process: RelayProce
     pid = relay_process._proc.pid  # type: ignore[union-attr]  # the relay's own process
     async with httpx.AsyncClient(base_url=relay_process.url, timeout=30) as http:
         client = _Http(http)
-        room, token = await create(client, Clock())
+        room, token = await create(client, ManualClock())
         stale = room.send("owner", "future", epoch=7, secret=bytes(32))  # refused: stale epoch
         abuses = _abuses(token, to_json(stale))
 
@@ -363,7 +364,7 @@ async def test_a_peer_gone_mid_answer_is_a_disconnect_not_a_failure(
 ) -> None:
     """Answers to frames a peer sent just before it vanished are not relay failures."""
     async with make_relay(live=True) as relay:  # type: ignore[operator]
-        room, token = await create(relay, Clock())
+        room, token = await create(relay, ManualClock())
         stale = to_json(room.send("owner", "future", epoch=7, secret=bytes(32)))
         port = int(relay.base_url.rsplit(":", 1)[1])
         for _ in range(5):

@@ -26,12 +26,12 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
+from protocol import ManualClock
 from server.app import create_app, default_storage
 from server.config import Config, Rate
 from server.storage import Storage
 from server.websocket import protocol_class
 from tests.server.backends import BACKENDS, config_changes
-from tests.server.helpers import Clock
 
 GENEROUS = {
     b: Rate(10_000.0, 10_000) for b in ("send", "join", "auth", "register", "subscribe", "request")
@@ -49,8 +49,8 @@ def make_config(tmp_path: Path, **changes: Any) -> Config:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -80,7 +80,7 @@ class Relay:
 
 
 @asynccontextmanager
-async def test_client(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+async def test_client(config: Config, clock: ManualClock) -> AsyncIterator[Relay]:
     # The app runs in the test's own event loop (httpx's ASGI transport and the app's
     # lifespan), not in AsyncTestClient's portal thread: tests then share one loop
     # with the relay's locks and may look inside its storage.
@@ -121,7 +121,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def live_server(
-    config: Config, clock: Clock, *, sndbuf: int | None = None
+    config: Config, clock: ManualClock, *, sndbuf: int | None = None
 ) -> AsyncIterator[Relay]:
     storage = default_storage(config)
     app = create_app(config, storage, clock=clock)
@@ -160,19 +160,19 @@ async def live_server(
 
 
 @pytest.fixture
-async def relay(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+async def relay(config: Config, clock: ManualClock) -> AsyncIterator[Relay]:
     async with test_client(config, clock) as r:
         yield r
 
 
 @pytest.fixture
-async def live(config: Config, clock: Clock) -> AsyncIterator[Relay]:
+async def live(config: Config, clock: ManualClock) -> AsyncIterator[Relay]:
     async with live_server(config, clock) as r:
         yield r
 
 
 @pytest.fixture
-def make_relay(tmp_path: Path, clock: Clock, backend: dict[str, Any]) -> Callable[..., Any]:
+def make_relay(tmp_path: Path, clock: ManualClock, backend: dict[str, Any]) -> Callable[..., Any]:
     """``async with make_relay(live=False, **config_changes) as relay`` (same database)."""
 
     def factory(*, live: bool = False, sndbuf: int | None = None, **changes: Any) -> Any:

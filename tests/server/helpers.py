@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import base64
 import socket
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import msgspec
 
-from protocol import InviteKey, Policy, RoomKeys, sign_auth
+from protocol import InviteKey, ManualClock, Policy, RoomKeys, sign_auth
 from protocol.api import AppendResult, Challenge, ErrorBody, LogPage, MessageAck, Session
 from protocol.crypto import PERSON_OP_HASH, blake2b, pow_solve
 from protocol.encoding import canonical, from_json, to_json
@@ -26,7 +24,6 @@ from protocol.messages import Envelope
 from tests.protocol.builders import Room
 
 __all__ = [
-    "Clock",
     "InviteKey",
     "Room",
     "append",
@@ -45,23 +42,10 @@ __all__ = [
 ]
 
 
-@dataclass
-class Clock:
-    """A relay clock tests can move (milliseconds since the Unix epoch)."""
-
-    now: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
-
-
-def new_room(clock: Clock, policy: Policy | None = None, owner: str = "owner") -> Room:
+def new_room(clock: ManualClock, policy: Policy | None = None, owner: str = "owner") -> Room:
     """A builders ``Room`` whose clock follows the relay's (invites expire by it)."""
     room = Room(policy=policy, owner=owner)
-    room.now = clock.now
+    room.now = clock.now_ms()
     return room
 
 
@@ -134,7 +118,7 @@ def decode(data: bytes | str, kind: type[Any]) -> Any:
 # -- rooms on a relay -----------------------------------------------------------
 
 
-async def create(relay: Any, clock: Clock, policy: Policy | None = None) -> tuple[Room, str]:
+async def create(relay: Any, clock: ManualClock, policy: Policy | None = None) -> tuple[Room, str]:
     room = new_room(clock, policy)
     token = (await login(relay.http, room.keys("owner"))).token
     r = await post(relay.http, "/v1/rooms", room.log.ops[0], token)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol import sign_auth
+from protocol import ManualClock, sign_auth
 from protocol.api import (
     AccountDeleted,
     Challenge,
@@ -15,10 +15,10 @@ from protocol.encoding import from_json
 from protocol.messages import EraseRequest
 from protocol.signing import sign_erase
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, b64, create, error, headers, join, login, post, send
+from tests.server.helpers import b64, create, error, headers, join, login, post, send
 
 
-async def test_delete_account(relay: Relay, clock: Clock) -> None:
+async def test_delete_account(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     bob = await join(relay, room, token, "bob")
     mine = [await send(relay, room, "bob", bob, f"bob {i}") for i in range(3)]
@@ -33,8 +33,8 @@ async def test_delete_account(relay: Relay, clock: Clock) -> None:
     # A key that sent messages must include its signed erase request, for its room.
     r = await post(relay.http, "/v1/account/delete", {"leave": leave}, bob)
     assert (r.status_code, error(r).code) == (400, "request.invalid")
-    erase = sign_erase(room.keys("bob"), index=leave.content.index, at=clock.now)
-    owners = sign_erase(room.keys("owner"), index=leave.content.index, at=clock.now)
+    erase = sign_erase(room.keys("bob"), index=leave.content.index, at=clock.now_ms())
+    owners = sign_erase(room.keys("owner"), index=leave.content.index, at=clock.now_ms())
     body = {"leave": leave, "erase": owners}
     r = await post(relay.http, "/v1/account/delete", body, bob)
     assert (r.status_code, error(r).code) == (400, "request.invalid")
@@ -67,7 +67,7 @@ async def test_delete_account(relay: Relay, clock: Clock) -> None:
 
 
 async def test_a_deleted_keys_tokens_stay_refused_and_it_cannot_sign_in_for_token_ttl(
-    relay: Relay, clock: Clock
+    relay: Relay, clock: ManualClock
 ) -> None:
     # Tokens are checked by their MAC, not a stored row: the revocation is what
     # refuses them, by the day, for as long as any of them could still be valid.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol import RootSeed, sign_auth
+from protocol import ManualClock, RootSeed, sign_auth
 from protocol.api import Challenge, Session
 from protocol.crypto import pow_check
 from protocol.encoding import from_json
 from protocol.ids import member_key
 from tests.protocol.builders import some_room_id
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, b64, error, headers, login, new_room, post
+from tests.server.helpers import b64, error, headers, login, new_room, post
 
 
 def keys(name: str = "alice") -> Any:
@@ -68,7 +68,7 @@ async def test_challenge_is_single_use(relay: Relay) -> None:
     assert (r.status_code, error(r).code) == (401, "auth.invalid")
 
 
-async def test_challenge_expires(relay: Relay, clock: Clock) -> None:
+async def test_challenge_expires(relay: Relay, clock: ManualClock) -> None:
     k = keys()
     ch = await challenge(relay, k)
     clock.advance(61)
@@ -95,7 +95,7 @@ async def test_unknown_challenge(relay: Relay) -> None:
     assert (r.status_code, error(r).code) == (401, "auth.invalid")
 
 
-async def test_bearer_tokens(relay: Relay, clock: Clock) -> None:
+async def test_bearer_tokens(relay: Relay, clock: ManualClock) -> None:
     k = keys()
     session = await login(relay.http, k)
     url = "/v1/rooms/" + some_room_id() + "/log"
@@ -114,7 +114,26 @@ async def test_bearer_tokens(relay: Relay, clock: Clock) -> None:
     assert (r.status_code, error(r).code) == (401, "auth.expired")
 
 
-async def test_token_policy(make_relay: Any, clock: Clock) -> None:
+async def test_token_expiry_is_judged_by_the_relays_injected_clock(
+    relay: Relay, clock: ManualClock
+) -> None:
+    """The app built with a ManualClock reads no other clock: moving it, and only it,
+    expires a token, to the millisecond of its ``expires_at``."""
+    session = await login(relay.http, keys())
+    url = "/v1/rooms/" + some_room_id() + "/log"
+    assert session.expires_at == clock.now_ms() + relay.app.state.relay.config.token_ttl * 1000
+    clock.set(session.expires_at - 1)
+    r = await relay.http.get(url, headers=headers(session.token))
+    assert (r.status_code, error(r).code) == (404, "room.not_found")  # still signed in
+    clock.set(session.expires_at)
+    r = await relay.http.get(url, headers=headers(session.token))
+    assert (r.status_code, error(r).code) == (401, "auth.expired")
+    clock.set(session.expires_at - 1)  # the wall clock stepped back: the token is good again
+    r = await relay.http.get(url, headers=headers(session.token))
+    assert (r.status_code, error(r).code) == (404, "room.not_found")
+
+
+async def test_token_policy(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(create_policy="token", registration_tokens=("let-me-in",)) as relay:
         ch = await challenge(relay, keys())
         assert ch.pow_difficulty == 0
@@ -128,7 +147,7 @@ async def test_token_policy(make_relay: Any, clock: Clock) -> None:
         assert (r.status_code, error(r).code) == (403, "auth.forbidden")
 
 
-async def test_closed_policy(make_relay: Any, clock: Clock) -> None:
+async def test_closed_policy(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(create_policy="closed") as relay:
         room = new_room(clock)
         owner = room.keys("owner")
@@ -138,7 +157,7 @@ async def test_closed_policy(make_relay: Any, clock: Clock) -> None:
         assert (r.status_code, error(r).code) == (403, "room.create_forbidden")
 
 
-async def test_open_policy_without_pow_cannot_create(relay: Relay, clock: Clock) -> None:
+async def test_open_policy_without_pow_cannot_create(relay: Relay, clock: ManualClock) -> None:
     room = new_room(clock)
     k = room.keys("owner")
     ch = await challenge(relay, k)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol import ManualClock
 from protocol.api import BlobRef
 from protocol.encoding import from_json
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, create, error, headers, join, login
+from tests.server.helpers import create, error, headers, join, login
 
 
-async def test_upload_and_download(relay: Relay, clock: Clock) -> None:
+async def test_upload_and_download(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     bob = await join(relay, room, token, "bob")
     data = bytes(range(256)) * 100
@@ -31,7 +32,7 @@ async def test_upload_and_download(relay: Relay, clock: Clock) -> None:
     assert (r.status_code, error(r).code) == (404, "blob.not_found")
 
 
-async def test_blob_refusals(make_relay: Any, clock: Clock) -> None:
+async def test_blob_refusals(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(live=True, max_blob_bytes=1000) as relay:
         room, token = await create(relay, clock)
         url = f"/v1/rooms/{room.room}/blobs"

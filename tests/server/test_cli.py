@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from protocol import ManualClock
 from protocol.api import MessageAck, MessageEvent, SyncResponse
 from protocol.encoding import from_json
-from tests.server.helpers import Clock, create, free_port, join, post, send
+from tests.server.helpers import create, free_port, join, post, send
 
 STARTUP = 30.0
 
@@ -93,7 +94,7 @@ async def test_serve_answers_and_stops_on_sigint(tmp_path: Path) -> None:
 
 async def test_restart_keeps_every_acknowledged_message_across_sigterm(tmp_path: Path) -> None:
     """Sends race a SIGTERM; every message acknowledged before the stop survives it."""
-    clock = Clock()
+    clock = ManualClock()
     data = tmp_path / "data"
     port = free_port()
     acked: list[MessageAck] = []
@@ -136,7 +137,7 @@ async def test_restart_keeps_every_acknowledged_message_across_sigterm(tmp_path:
 
 async def test_logs_and_database_hold_no_secrets(tmp_path: Path) -> None:
     """A realistic session, then every log line and every database byte is searched."""
-    clock = Clock()
+    clock = ManualClock()
     data = tmp_path / "data"
     secrets = ["I have been feeling hopeless since March", "my sponsor's number is 555-0199"]
     async with serve(data, free_port(), env={"HEARTH_LOG_LEVEL": "info"}) as relay:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from protocol import SYSTEM_CLOCK
 from protocol.api import AppendResult, MessageAck
 from protocol.encoding import from_json
 from protocol.signing import InviteKey
-from server.auth import now_ms
 from server.committer import MAX_BATCH, Committer
 from server.errors import StorageError
 from tests.server.helpers import append, create, digest, error, join, post
@@ -184,7 +184,7 @@ class _Senders:
             return await original(batch, ts=ts)
 
         monkeypatch.setattr(storage, "add_messages", add_messages)
-        self.committer = Committer(storage, lambda room, event: None, now_ms, gather=gather)
+        self.committer = Committer(storage, lambda room, event: None, SYSTEM_CLOCK, gather=gather)
 
     def submit(self, name: str) -> asyncio.Future[Any]:
         envelope = self.room.send(name, f"from {name}")

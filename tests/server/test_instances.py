@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from protocol import ManualClock
 from protocol.api import AppendResult, ErrorBody, EventFrame, LogPage, ServerFrame
 from protocol.encoding import from_json
 from tests.server.backends import postgres_schema, redis_url
 from tests.server.conftest import Relay, live_server, make_config
-from tests.server.helpers import Clock, append, create, join, post, send
+from tests.server.helpers import append, create, join, post, send
 
 TIMEOUT = 10
 
@@ -46,7 +47,7 @@ async def drain(ws: Any, seconds: float) -> list[Any]:
 
 @pytest.fixture(params=["redis", "deaf"])
 async def pair(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
 ) -> AsyncIterator[tuple[Relay, Relay]]:
     async with postgres_schema() as (url, schema), AsyncExitStack() as stack:
         changes: dict[str, Any] = {
@@ -66,7 +67,7 @@ async def pair(
 
 
 async def test_joined_through_b_reads_through_a_at_once(
-    pair: tuple[Relay, Relay], clock: Clock
+    pair: tuple[Relay, Relay], clock: ManualClock
 ) -> None:
     a, b = pair
     room, owner = await create(a, clock)
@@ -82,7 +83,9 @@ async def test_joined_through_b_reads_through_a_at_once(
     await send(a, room, "bob", bob, "through A right after joining through B")
 
 
-async def test_appends_racing_on_two_instances(pair: tuple[Relay, Relay], clock: Clock) -> None:
+async def test_appends_racing_on_two_instances(
+    pair: tuple[Relay, Relay], clock: ManualClock
+) -> None:
     a, b = pair
     room, owner = await create(a, clock)
     await send(b, room, "owner", owner, "B caches the room")
@@ -106,7 +109,7 @@ async def test_appends_racing_on_two_instances(pair: tuple[Relay, Relay], clock:
 
 
 async def test_message_after_a_rotation_through_the_other_instance(
-    pair: tuple[Relay, Relay], clock: Clock
+    pair: tuple[Relay, Relay], clock: ManualClock
 ) -> None:
     a, b = pair
     room, owner = await create(a, clock)
@@ -120,7 +123,7 @@ async def test_message_after_a_rotation_through_the_other_instance(
 
 
 async def test_removed_through_b_is_refused_and_unserved_by_a(
-    pair: tuple[Relay, Relay], clock: Clock
+    pair: tuple[Relay, Relay], clock: ManualClock
 ) -> None:
     a, b = pair
     room, owner = await create(a, clock)
@@ -142,7 +145,7 @@ async def test_removed_through_b_is_refused_and_unserved_by_a(
 
 
 async def test_live_events_from_b_reach_a_in_order(
-    pair: tuple[Relay, Relay], clock: Clock, request: pytest.FixtureRequest
+    pair: tuple[Relay, Relay], clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
     if "deaf" in request.node.callspec.id:
         pytest.skip("no fan-out between deaf instances, by design")
@@ -169,7 +172,7 @@ async def test_live_events_from_b_reach_a_in_order(
 
 
 async def test_postgres_and_redis_never_see_plaintext(
-    pair: tuple[Relay, Relay], clock: Clock, request: pytest.FixtureRequest
+    pair: tuple[Relay, Relay], clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
     """The privacy audit of tests/server/test_cli.py, for the shared database and Redis."""
     if "deaf" in request.node.callspec.id:

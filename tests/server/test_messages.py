@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from protocol import sign_delete
+from protocol import ManualClock, sign_delete
 from protocol.api import HistoryPage, MessageEvent, RemovedEvent, TombstoneEvent
 from protocol.encoding import from_json
 from protocol.ids import MessageId
 from protocol.messages import DeleteRequest
 from tests.protocol.builders import Room
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, append, create, error, headers, join, login, post, send
+from tests.server.helpers import append, create, error, headers, join, login, post, send
 
 
-async def test_send_is_idempotent(relay: Relay, clock: Clock) -> None:
+async def test_send_is_idempotent(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     envelope = room.send("owner", "first")
     url = f"/v1/rooms/{room.room}/messages"
@@ -35,7 +35,7 @@ def _fields(struct: object) -> dict[str, object]:
     return {f: getattr(struct, f) for f in struct.__struct_fields__}  # type: ignore[attr-defined]
 
 
-async def test_send_refusals(relay: Relay, clock: Clock) -> None:
+async def test_send_refusals(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     bob = await join(relay, room, token, "bob")
     url = f"/v1/rooms/{room.room}/messages"
@@ -63,7 +63,7 @@ async def test_send_refusals(relay: Relay, clock: Clock) -> None:
     assert (r.status_code, error(r).code) == (422, "msg.stale_epoch")
 
 
-async def test_history_pages(relay: Relay, clock: Clock) -> None:
+async def test_history_pages(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     acks = [await send(relay, room, "owner", token, f"m{i}") for i in range(5)]
     assert [a.seq for a in acks] == [2, 3, 4, 5, 6]
@@ -79,18 +79,18 @@ async def test_history_pages(relay: Relay, clock: Clock) -> None:
     assert isinstance(page.events[1], MessageEvent)
 
 
-def _delete(room: Room, author: str, target: str, sender: str, clock: Clock) -> DeleteRequest:
+def _delete(room: Room, author: str, target: str, sender: str, clock: ManualClock) -> DeleteRequest:
     return sign_delete(
         room.keys(author),
         target=MessageId(target),
         sender=room.member(sender),
         device=bytes(16),
         counter=1,
-        at=clock.now,
+        at=clock.now_ms(),
     )
 
 
-async def test_deletions(relay: Relay, clock: Clock) -> None:
+async def test_deletions(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     bob = await join(relay, room, token, "bob")
     carol = await join(relay, room, token, "carol")

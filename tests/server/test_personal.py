@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 
-from protocol import crypto
+from protocol import ManualClock, crypto
 from protocol.api import (
     LinkClaim,
     LinkOffered,
@@ -34,7 +34,7 @@ from protocol.personal import (
 )
 from server.retention import Retention
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, error, headers, login, post
+from tests.server.helpers import error, headers, login, post
 from tests.server.test_stream import frame, open_stream
 
 
@@ -59,12 +59,12 @@ async def _claim(relay: Relay, link: str) -> tuple[int, bytes | str]:
     return r.status_code, error(r).code
 
 
-async def test_link_offer_is_claimed_once(relay: Relay, clock: Clock) -> None:
+async def test_link_offer_is_claimed_once(relay: Relay, clock: ManualClock) -> None:
     keys = _keys()
     token = (await login(relay.http, keys, create=False)).token  # type: ignore[arg-type]
     code, root = LinkCode.generate(), crypto.random_bytes(32)
     expires = -(await _offer(relay, token, code, root))
-    assert expires == clock.now + relay.app.state.relay.config.link_ttl * 1000
+    assert expires == clock.now_ms() + relay.app.state.relay.config.link_ttl * 1000
     status, box = await _claim(relay, code.rendezvous)
     assert status == 200
     assert isinstance(box, bytes)
@@ -84,7 +84,9 @@ async def test_concurrent_claims_hand_out_one_copy(relay: Relay) -> None:
     assert sorted(r[0] for r in results) == [200] + [410] * 5
 
 
-async def test_link_offer_expires_and_loses_its_ciphertext(relay: Relay, clock: Clock) -> None:
+async def test_link_offer_expires_and_loses_its_ciphertext(
+    relay: Relay, clock: ManualClock
+) -> None:
     token = (await login(relay.http, _keys(), create=False)).token  # type: ignore[arg-type]
     code = LinkCode.generate()
     await _offer(relay, token, code, crypto.random_bytes(32))

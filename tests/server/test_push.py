@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from protocol import SYSTEM_CLOCK, ManualClock
 from protocol.api import MessageEvent
 from protocol.ids import MemberId
 from server.app import create_app, default_storage
-from server.auth import now_ms
 from server.errors import RelayError
 from server.presence import TTL_S, Presence
 from server.push import BODY, Notifier, Schedule
@@ -34,7 +34,7 @@ from server.storage import PostgresStorage, PushTarget, Storage
 from tests.pushsink import push_sink
 from tests.server.backends import postgres_schema
 from tests.server.conftest import Relay, lifespan, live_server, make_config
-from tests.server.helpers import Clock, Room, create, error, join, send
+from tests.server.helpers import Room, create, error, join, send
 from tests.server.test_storage import Opener, open_storage
 from tests.server.test_stream import open_stream
 
@@ -65,7 +65,7 @@ class FakeDNS:
 
 @asynccontextmanager
 async def push_relay(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock, dns: FakeDNS, **changes: Any
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock, dns: FakeDNS, **changes: Any
 ) -> AsyncIterator[Relay]:
     config = make_config(tmp_path, **{**backend, **PUSH, **changes})
     storage = default_storage(config)
@@ -93,7 +93,7 @@ async def until(condition: Callable[[], Any], timeout: float = 15) -> None:
             await asyncio.sleep(0.01)
 
 
-async def group(relay: Relay, clock: Clock) -> tuple[Room, str, str]:
+async def group(relay: Relay, clock: ManualClock) -> tuple[Room, str, str]:
     """A room of owner and bob: (room, owner's token, bob's token)."""
     room, owner = await create(relay, clock)
     bob = await join(relay, room, owner, "bob")
@@ -104,7 +104,7 @@ async def group(relay: Relay, clock: Clock) -> tuple[Room, str, str]:
 
 
 async def test_registration_is_checked(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock
 ) -> None:
     dns = FakeDNS(push_test=["127.0.0.1"])
     async with push_relay(tmp_path, backend, clock, dns, push_allowlist=()) as relay:
@@ -168,7 +168,7 @@ async def test_registration_is_checked(
 
 
 async def test_a_push_names_nothing_and_a_burst_is_one_push(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock
 ) -> None:
     dns = FakeDNS(push_test=["127.0.0.1"])
     async with push_sink() as sink, push_relay(tmp_path, backend, clock, dns) as relay:
@@ -207,7 +207,7 @@ async def test_a_push_names_nothing_and_a_burst_is_one_push(
 
 
 async def test_keys_with_a_live_stream_are_not_woken(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock
 ) -> None:
     dns = FakeDNS(push_test=["127.0.0.1"])
     async with push_sink() as sink, push_relay(tmp_path, backend, clock, dns) as relay:
@@ -218,12 +218,12 @@ async def test_keys_with_a_live_stream_are_not_woken(
         notifier = relay.app.state.notifier
         targets = await relay.storage.push_targets([bob_id])
         # Another instance holds a stream of bob's key.
-        await relay.storage.set_presence("elsewhere", [bob_id], expires_at=clock.now + 60_000)
+        await relay.storage.set_presence("elsewhere", [bob_id], expires_at=clock.now_ms() + 60_000)
         assert await notifier.deliver(url, targets) == "skipped"
         assert sink.received == []
         clock.advance(61)  # that instance died without clearing: its record expires
         assert await notifier.deliver(url, targets) == "sent"
-        await relay.storage.set_presence("elsewhere", [bob_id], expires_at=clock.now + 60_000)
+        await relay.storage.set_presence("elsewhere", [bob_id], expires_at=clock.now_ms() + 60_000)
         await relay.storage.clear_presence("elsewhere", [bob_id])
         assert await notifier.deliver(url, targets) == "sent"
         assert len(sink.at("/b")) == 2
@@ -231,7 +231,7 @@ async def test_keys_with_a_live_stream_are_not_woken(
 
 @pytest.mark.parametrize("status", [404, 410])
 async def test_a_gone_endpoint_is_dropped(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock, status: int
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock, status: int
 ) -> None:
     dns = FakeDNS(push_test=["127.0.0.1"])
     async with push_sink() as sink, push_relay(tmp_path, backend, clock, dns) as relay:
@@ -251,7 +251,7 @@ async def test_a_gone_endpoint_is_dropped(
 
 
 async def test_failures_back_off_and_drop_the_endpoint(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="hearth")
     dns = FakeDNS(push_test=["127.0.0.1"])
@@ -278,7 +278,7 @@ async def test_failures_back_off_and_drop_the_endpoint(
 
 
 async def test_redirects_are_not_followed(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock
 ) -> None:
     dns = FakeDNS(push_test=["127.0.0.1"])
     async with push_sink() as sink, push_relay(tmp_path, backend, clock, dns) as relay:
@@ -293,7 +293,7 @@ async def test_redirects_are_not_followed(
 
 
 async def test_dns_rebinding_at_send_time_is_refused(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock
 ) -> None:
     """The name passed at registration, then turns to loopback: no connection is made."""
     dns = FakeDNS(push_test=["93.184.216.34"])
@@ -315,7 +315,7 @@ async def test_dns_rebinding_at_send_time_is_refused(
 
 
 async def test_a_slow_endpoint_does_not_slow_sending(
-    tmp_path: Path, backend: dict[str, Any], clock: Clock
+    tmp_path: Path, backend: dict[str, Any], clock: ManualClock
 ) -> None:
     dns = FakeDNS(push_test=["127.0.0.1"])
     changes = {"push_timeout": 120.0, "push_window": 0.01}
@@ -357,7 +357,7 @@ def self_signed(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLConte
 
 
 async def test_tls_names_the_host_while_connecting_to_the_checked_address(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: ManualClock
 ) -> None:
     """Over https the relay dials the checked IP, yet TLS verifies the endpoint's name.
 
@@ -417,22 +417,22 @@ async def test_presence_is_shared_between_instances(open_storage: Opener) -> Non
     a.connected([member])
     a.connected([member])  # two streams of one key on one instance
     await a.flush()
-    assert await there.present([member], now=now_ms()) == {member}
+    assert await there.present([member], now=SYSTEM_CLOCK.now_ms()) == {member}
     a.disconnected([member])
     await a.flush()
-    assert await there.present([member], now=now_ms()) == {member}  # one stream left
+    assert await there.present([member], now=SYSTEM_CLOCK.now_ms()) == {member}  # one stream left
     b.connected([member])
     await b.flush()
     a.disconnected([member])
     await a.flush()
-    assert await here.present([member], now=now_ms()) == {member}  # still on b
+    assert await here.present([member], now=SYSTEM_CLOCK.now_ms()) == {member}  # still on b
     b.disconnected([member])
     await b.flush()
-    assert await here.present([member], now=now_ms()) == set()
+    assert await here.present([member], now=SYSTEM_CLOCK.now_ms()) == set()
     off = Presence(here, enabled=False)  # push off: nothing is tracked
     off.connected([member])
     await off.flush()
-    assert await here.present([member], now=now_ms()) == set()
+    assert await here.present([member], now=SYSTEM_CLOCK.now_ms()) == set()
 
 
 # -- the schedule, without I/O ---------------------------------------------------
@@ -587,7 +587,7 @@ async def test_many_members_are_looked_up(open_storage: Opener) -> None:
 
 
 async def test_a_stream_on_one_instance_silences_the_pushes_of_another(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: ManualClock
 ) -> None:
     """Bob's stream is on instance A; owner writes through B, whose notifier sends."""
     async with postgres_schema() as (url, schema), AsyncExitStack() as stack:
@@ -613,7 +613,7 @@ async def test_a_stream_on_one_instance_silences_the_pushes_of_another(
         assert (await register(a, room, carol, "phone", sink.url("/c"))).status_code == 204
 
         async def present() -> bool:
-            return await b.storage.present([bob_id], now=clock.now) == {bob_id}
+            return await b.storage.present([bob_id], now=clock.now_ms()) == {bob_id}
 
         async def absent() -> bool:
             return not await present()
@@ -635,7 +635,7 @@ async def test_presence_records_of_an_instance_share_one_expiry(open_storage: Op
     """Keys whose streams opened at different moments carry the same expiry: a record
     stamped with its own moment would group the keys one stream authenticated."""
     storage = await open_storage()
-    clock = Clock()
+    clock = ManualClock()
     presence = Presence(storage, enabled=True, clock=clock)
     first = [MemberId("a" * 43), MemberId("b" * 43)]
     later = [MemberId("c" * 43), MemberId("d" * 43)]
@@ -644,6 +644,6 @@ async def test_presence_records_of_an_instance_share_one_expiry(open_storage: Op
     clock.advance(7.5)  # another person's stream, seconds later
     presence.connected(later)
     await presence.flush()
-    until = clock.now + int((TTL_S - 7.5) * 1000)
+    until = clock.now_ms() + int((TTL_S - 7.5) * 1000)
     assert await storage.present([*first, *later], now=until - 1) == {*first, *later}
     assert await storage.present([*first, *later], now=until) == set()  # all at once

@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
+from protocol import ManualClock
 from server.config import Rate
 from server.errors import RelayError
 from server.ratelimit import RateLimiter
 from tests.server.conftest import GENEROUS
-from tests.server.helpers import Clock, create, error, post
+from tests.server.helpers import create, error, post
 
 
-async def test_send_limit(make_relay: Any, clock: Clock) -> None:
+async def test_send_limit(make_relay: Any, clock: ManualClock) -> None:
     rates = {**GENEROUS, "send": Rate(0.01, 2)}
     async with make_relay(rate_limits=rates) as relay:
         room, token = await create(relay, clock)
@@ -35,6 +36,19 @@ async def test_request_limit_per_address(make_relay: Any) -> None:
         assert error(r).detail == {"reason": "request", "retry_after": 2}
 
 
+async def test_buckets_refill_by_the_relays_injected_clock(
+    make_relay: Any, clock: ManualClock
+) -> None:
+    rates = {**GENEROUS, "request": Rate(0.5, 1)}
+    async with make_relay(rate_limits=rates) as relay:
+        assert (await relay.http.get("/v1/crisis")).status_code == 200
+        assert (await relay.http.get("/v1/crisis")).status_code == 429
+        clock.advance(1.9)
+        assert (await relay.http.get("/v1/crisis")).status_code == 429  # 0.95 of a token
+        clock.advance(0.1)
+        assert (await relay.http.get("/v1/crisis")).status_code == 200
+
+
 async def test_auth_limit(make_relay: Any) -> None:
     rates = {**GENEROUS, "auth": Rate(0.1, 1)}
     async with make_relay(rate_limits=rates) as relay:
@@ -45,15 +59,15 @@ async def test_auth_limit(make_relay: Any) -> None:
 
 
 def test_buckets_refill_and_refusals_cost_nothing() -> None:
-    now = [0.0]
-    limiter = RateLimiter({"send": Rate(1.0, 2)}, clock=lambda: now[0])
+    clock = ManualClock()
+    limiter = RateLimiter({"send": Rate(1.0, 2)}, clock=clock)
     limiter.hit("send", "a", "b")
     limiter.hit("send", "a")
     with pytest.raises(RelayError) as info:
         limiter.hit("send", "a", "b")
     assert info.value.retry_after == 1
     limiter.hit("send", "b")  # the refused request took nothing from b
-    now[0] += 1.0
+    clock.advance(1.0)
     limiter.hit("send", "a")
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from protocol import InviteKey, op_hash
+from protocol import InviteKey, ManualClock, op_hash
 from protocol.api import AppendResult, LogPage
 from protocol.encoding import from_json
 from protocol.ops import AddOp, CreateOp
 from tests.server.conftest import Relay
 from tests.server.helpers import (
-    Clock,
     append,
     b64,
     create,
@@ -24,7 +23,7 @@ from tests.server.helpers import (
 )
 
 
-async def test_create_room_and_read_log(relay: Relay, clock: Clock) -> None:
+async def test_create_room_and_read_log(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     r = await relay.http.get(f"/v1/rooms/{room.room}/log", headers=headers(token))
     page = from_json(r.content, LogPage)
@@ -36,7 +35,7 @@ async def test_create_room_and_read_log(relay: Relay, clock: Clock) -> None:
     assert from_json(r.content, AppendResult).seq == 1
 
 
-async def test_create_refusals(relay: Relay, clock: Clock) -> None:
+async def test_create_refusals(relay: Relay, clock: ManualClock) -> None:
     room = new_room(clock)
     other = await login(relay.http, room.keys("mallory"))
     r = await post(relay.http, "/v1/rooms", room.log.ops[0], other.token)
@@ -58,7 +57,7 @@ async def test_create_refusals(relay: Relay, clock: Clock) -> None:
     assert (r.status_code, error(r).code) == (409, "log.conflict")
 
 
-async def test_log_paging(relay: Relay, clock: Clock) -> None:
+async def test_log_paging(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     for _ in range(4):
         op = room.invite("owner", InviteKey.generate(), apply=False)
@@ -78,7 +77,7 @@ async def test_log_paging(relay: Relay, clock: Clock) -> None:
     assert not page.more
 
 
-async def test_append_conflict_and_retry(relay: Relay, clock: Clock) -> None:
+async def test_append_conflict_and_retry(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     first = room.invite("owner", InviteKey.generate(), apply=False)
     second = room.invite("owner", InviteKey.generate(), apply=False)
@@ -97,7 +96,7 @@ async def test_append_conflict_and_retry(relay: Relay, clock: Clock) -> None:
     assert (r.status_code, error(r).code) == (409, "log.conflict")
 
 
-async def test_two_commits_at_one_index_exactly_one_wins(live: Relay, clock: Clock) -> None:
+async def test_two_commits_at_one_index_exactly_one_wins(live: Relay, clock: ManualClock) -> None:
     room, token = await create(live, clock)
     bob = room.keys("bob")
     adds = [
@@ -122,7 +121,7 @@ async def test_two_commits_at_one_index_exactly_one_wins(live: Relay, clock: Clo
             assert error(r).detail == {"index": 1, "head": b64(op_hash(winner))}
 
 
-async def test_verification_failures_are_422(relay: Relay, clock: Clock) -> None:
+async def test_verification_failures_are_422(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     await join(relay, room, token, "bob")
     bob = (await login(relay.http, room.keys("bob"), create=False)).token
@@ -134,7 +133,7 @@ async def test_verification_failures_are_422(relay: Relay, clock: Clock) -> None
     assert (r.status_code, error(r).code) == (403, "auth.forbidden")
 
 
-async def test_rooms_are_invisible_to_strangers(relay: Relay, clock: Clock) -> None:
+async def test_rooms_are_invisible_to_strangers(relay: Relay, clock: ManualClock) -> None:
     room, _ = await create(relay, clock)
     stranger = (await login(relay.http, room.keys("mallory"), create=False)).token
     answers = set()
@@ -155,14 +154,14 @@ async def test_rooms_are_invisible_to_strangers(relay: Relay, clock: Clock) -> N
     assert b"room.not_found" in body
 
 
-async def test_join_through_invite_log(relay: Relay, clock: Clock) -> None:
+async def test_join_through_invite_log(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     bob = await join(relay, room, token, "bob")
     r = await relay.http.get(f"/v1/rooms/{room.room}/log", headers=headers(bob))
     assert from_json(r.content, LogPage).ops == list(room.log.ops)
 
 
-async def test_invite_log_refusals(relay: Relay, clock: Clock) -> None:
+async def test_invite_log_refusals(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock)
     invite = InviteKey.generate()
     op = room.invite("owner", invite, apply=False)
@@ -176,34 +175,38 @@ async def test_invite_log_refusals(relay: Relay, clock: Clock) -> None:
         sig = signer.prove_read(room=room.room, reader=reader, at=at)
         return {"invite_key": b64(invite.public), "reader": reader, "at": at, "sig": b64(sig)}
 
-    r = await post(relay.http, url, body(at=clock.now, signer=InviteKey.generate()), bob)
+    r = await post(relay.http, url, body(at=clock.now_ms(), signer=InviteKey.generate()), bob)
     assert (r.status_code, error(r).code) == (404, "room.not_found")
-    r = await post(relay.http, url, body(at=clock.now - 10 * 60 * 1000), bob)
+    r = await post(relay.http, url, body(at=clock.now_ms() - 10 * 60 * 1000), bob)
     assert (r.status_code, error(r).code) == (401, "auth.expired")
-    r = await post(relay.http, url, body(at=clock.now, reader=room.member("eve")), bob)
+    r = await post(relay.http, url, body(at=clock.now_ms(), reader=room.member("eve")), bob)
     assert (r.status_code, error(r).code) == (403, "auth.forbidden")
-    r = await post(relay.http, f"/v1/rooms/{'A' * 22}/invite-log", body(at=clock.now), bob)
+    r = await post(relay.http, f"/v1/rooms/{'A' * 22}/invite-log", body(at=clock.now_ms()), bob)
     assert (r.status_code, error(r).code) == (404, "room.not_found")
     revoke = room.revoke("owner", invite, apply=False)
     assert (await append(relay, room, revoke, token)).status_code == 200
-    r = await post(relay.http, url, body(at=clock.now), bob)
+    r = await post(relay.http, url, body(at=clock.now_ms()), bob)
     assert (r.status_code, error(r).code) == (404, "room.not_found")
 
 
-async def test_relay_enforces_invite_expiry_by_its_own_clock(relay: Relay, clock: Clock) -> None:
+async def test_relay_enforces_invite_expiry_by_its_own_clock(
+    relay: Relay, clock: ManualClock
+) -> None:
     room, token = await create(relay, clock)
     invite = InviteKey.generate()
-    op = room.invite("owner", invite, expires_at=clock.now + 60_000, apply=False)
+    op = room.invite("owner", invite, expires_at=clock.now_ms() + 60_000, apply=False)
     assert (await append(relay, room, op, token)).status_code == 200
     room.apply(op)
     bob = (await login(relay.http, room.keys("bob"), create=False)).token
-    join_op = room.join("bob", invite, at=clock.now + 1000, apply=False)  # the joiner's clock lies
+    join_op = room.join(
+        "bob", invite, at=clock.now_ms() + 1000, apply=False
+    )  # the joiner's clock lies
     clock.advance(120)
     r = await append(relay, room, join_op, bob)
     assert (r.status_code, error(r).code) == (422, "log.bad_invite")
 
 
-async def test_the_relay_enforces_a_ban(relay: Relay, clock: Clock) -> None:
+async def test_the_relay_enforces_a_ban(relay: Relay, clock: ManualClock) -> None:
     # Issue 17, break 3: a ban is a log operation, so the relay runs it like every
     # client: the banned member is no longer served, and cannot come back.
     room, token = await create(relay, clock)
@@ -232,7 +235,7 @@ async def test_the_relay_enforces_a_ban(relay: Relay, clock: Clock) -> None:
     assert (await append(relay, room, rejoin, bob)).status_code == 200
 
 
-async def test_an_invite_whose_creator_fell_is_not_served(relay: Relay, clock: Clock) -> None:
+async def test_an_invite_whose_creator_fell_is_not_served(relay: Relay, clock: ManualClock) -> None:
     # Removed, banned or demoted creators' invites are revoked in the log; one whose
     # creator left is refused at use. Either way the relay serves its log to nobody.
     room, token = await create(relay, clock)
@@ -246,11 +249,11 @@ async def test_an_invite_whose_creator_fell_is_not_served(relay: Relay, clock: C
     room.apply(op)
     keys = room.keys("zed")
     zed = (await login(relay.http, keys, create=False)).token
-    sig = invite.prove_read(room=room.room, reader=keys.member, at=clock.now)
+    sig = invite.prove_read(room=room.room, reader=keys.member, at=clock.now_ms())
     body = {
         "invite_key": b64(invite.public),
         "reader": keys.member,
-        "at": clock.now,
+        "at": clock.now_ms(),
         "sig": b64(sig),
     }
     url = f"/v1/rooms/{room.room}/invite-log"

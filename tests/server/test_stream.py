@@ -11,11 +11,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from protocol import ManualClock
 from protocol.api import ServerFrame
 from protocol.encoding import from_json, to_json
 from server.stream import BATCH_BYTES, BATCH_EVENTS
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, create, join, post, send
+from tests.server.helpers import create, join, post, send
 
 TIMEOUT = 10
 
@@ -66,7 +67,7 @@ async def event_seqs(
     return seqs
 
 
-async def test_replay_then_live_and_send_with_ack(live: Relay, clock: Clock) -> None:
+async def test_replay_then_live_and_send_with_ack(live: Relay, clock: ManualClock) -> None:
     room, token = await create(live, clock)
     for i in range(3):
         await send(live, room, "owner", token, f"before {i}")
@@ -93,7 +94,7 @@ async def test_replay_then_live_and_send_with_ack(live: Relay, clock: Clock) -> 
     await ws.close()
 
 
-async def test_subscribe_to_a_room_of_no_key(live: Relay, clock: Clock) -> None:
+async def test_subscribe_to_a_room_of_no_key(live: Relay, clock: ManualClock) -> None:
     room, token = await create(live, clock)
     other, _ = await create(live, clock)
     ws = await open_stream(live, token)
@@ -104,7 +105,7 @@ async def test_subscribe_to_a_room_of_no_key(live: Relay, clock: Clock) -> None:
     await ws.close()
 
 
-async def test_authentication_failures(make_relay: Any, clock: Clock) -> None:
+async def test_authentication_failures(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(live=True, auth_timeout=0.3) as relay:
         room, token = await create(relay, clock)
         ws = await open_stream(relay, query="?token=" + token)
@@ -119,7 +120,7 @@ async def test_authentication_failures(make_relay: Any, clock: Clock) -> None:
         assert await closed_with(ws) == (4401, "auth.invalid")
 
 
-async def test_malformed_and_oversized_frames(make_relay: Any, clock: Clock) -> None:
+async def test_malformed_and_oversized_frames(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(live=True, max_frame_bytes=4096) as relay:
         _, token = await create(relay, clock)
         for bad in ("not json", '{"type": "dance"}', '{"type": "subscribe", "positions": 5}'):
@@ -136,7 +137,9 @@ async def test_malformed_and_oversized_frames(make_relay: Any, clock: Clock) -> 
 
 
 @pytest.mark.parametrize("batch", [False, True])
-async def test_hand_over_under_concurrent_sends(live: Relay, clock: Clock, batch: bool) -> None:
+async def test_hand_over_under_concurrent_sends(
+    live: Relay, clock: ManualClock, batch: bool
+) -> None:
     """Several senders; a subscriber joins mid-stream and sees every seq once, in order."""
     room, token = await create(live, clock)
     tokens = {"owner": token}
@@ -168,7 +171,7 @@ async def test_hand_over_under_concurrent_sends(live: Relay, clock: Clock, batch
 
 
 async def test_slow_consumer_is_closed_while_others_keep_receiving(
-    make_relay: Any, clock: Clock
+    make_relay: Any, clock: ManualClock
 ) -> None:
     async with make_relay(live=True, sndbuf=4096, stream_queue_cap=4) as relay:
         room, token = await create(relay, clock)
@@ -201,7 +204,7 @@ async def test_slow_consumer_is_closed_while_others_keep_receiving(
         await fast.close()
 
 
-async def test_removed_member_stops_receiving(live: Relay, clock: Clock) -> None:
+async def test_removed_member_stops_receiving(live: Relay, clock: ManualClock) -> None:
     room, token = await create(live, clock)
     bob = await join(live, room, token, "bob")
     ws = await open_stream(live, bob)
@@ -216,7 +219,7 @@ async def test_removed_member_stops_receiving(live: Relay, clock: Clock) -> None
     await ws.close()
 
 
-async def test_pings_drop_a_dead_peer(make_relay: Any, clock: Clock) -> None:
+async def test_pings_drop_a_dead_peer(make_relay: Any, clock: ManualClock) -> None:
     async with make_relay(live=True, ws_ping_interval=0.2, ws_ping_timeout=0.3) as relay:
         room, token = await create(relay, clock)
         ws = await open_stream(relay, token)
@@ -236,7 +239,9 @@ async def test_pings_drop_a_dead_peer(make_relay: Any, clock: Clock) -> None:
         ws.transport.abort()
 
 
-async def test_a_send_whose_caller_went_away_is_still_published(live: Relay, clock: Clock) -> None:
+async def test_a_send_whose_caller_went_away_is_still_published(
+    live: Relay, clock: ManualClock
+) -> None:
     room, token = await create(live, clock)
     ws = await open_stream(live, token)
     await subscribe(ws, {room.room: 1})
@@ -266,7 +271,7 @@ async def test_a_send_whose_caller_went_away_is_still_published(live: Relay, clo
 
 
 async def test_a_batching_client_gets_the_events_queued_together_in_one_frame(
-    live: Relay, clock: Clock
+    live: Relay, clock: ManualClock
 ) -> None:
     room, token = await create(live, clock)
     batching = await open_stream(live, token, batch=True)
@@ -303,7 +308,7 @@ async def test_a_batching_client_gets_the_events_queued_together_in_one_frame(
 
 
 async def test_a_batching_client_gets_the_replay_in_events_frames(
-    live: Relay, clock: Clock
+    live: Relay, clock: ManualClock
 ) -> None:
     room, token = await create(live, clock)
     count = 150  # more than two full frames' worth

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from protocol import Policy
+from protocol import ManualClock, Policy
 from protocol.api import LogEvent, MessageEvent, SyncResponse
 from protocol.encoding import from_json
 from protocol.ops import RetentionOp
 from server.retention import Retention
 from tests.server.conftest import Relay
-from tests.server.helpers import Clock, append, create, error, join, post, send
+from tests.server.helpers import append, create, error, join, post, send
 
 
-async def test_sync_two_rooms_with_two_tokens(relay: Relay, clock: Clock) -> None:
+async def test_sync_two_rooms_with_two_tokens(relay: Relay, clock: ManualClock) -> None:
     a, ta = await create(relay, clock)
     b, tb = await create(relay, clock)
     for i in range(3):
@@ -29,7 +29,7 @@ async def test_sync_two_rooms_with_two_tokens(relay: Relay, clock: Clock) -> Non
     assert all(p.low_water == 0 and p.last_seq == 4 for p in sync.rooms)
 
 
-async def test_sync_pages_with_limit(relay: Relay, clock: Clock) -> None:
+async def test_sync_pages_with_limit(relay: Relay, clock: ManualClock) -> None:
     a, ta = await create(relay, clock)
     b, tb = await create(relay, clock)
     for i in range(3):
@@ -53,7 +53,7 @@ async def test_sync_pages_with_limit(relay: Relay, clock: Clock) -> None:
     assert seen == {a.room: [1, 2, 3, 4], b.room: [1, 2, 3, 4]}
 
 
-async def test_sync_refuses_a_room_of_no_presented_key(relay: Relay, clock: Clock) -> None:
+async def test_sync_refuses_a_room_of_no_presented_key(relay: Relay, clock: ManualClock) -> None:
     a, ta = await create(relay, clock)
     b, _ = await create(relay, clock)
     r = await post(relay.http, "/v1/sync", {"positions": {a.room: 0, b.room: 0}}, ta)
@@ -63,11 +63,11 @@ async def test_sync_refuses_a_room_of_no_presented_key(relay: Relay, clock: Cloc
     assert (r.status_code, error(r).code) == (400, "wire.malformed")
 
 
-async def test_retention_moves_low_water(relay: Relay, clock: Clock) -> None:
+async def test_retention_moves_low_water(relay: Relay, clock: ManualClock) -> None:
     room, token = await create(relay, clock, Policy(retention_days=1))
     old = [await send(relay, room, "owner", token, f"old{i}") for i in range(3)]
     clock.advance(2 * 24 * 3600)
-    room.now = clock.now
+    room.now = clock.now_ms()
     new = await send(relay, room, "owner", token, "new")
     retention: Retention = relay.app.state.retention
     assert await retention.run_once() == 1
@@ -81,7 +81,9 @@ async def test_retention_moves_low_water(relay: Relay, clock: Clock) -> None:
     assert isinstance(page.events[1], MessageEvent)
 
 
-async def test_a_retention_op_turns_on_disappearing_messages(relay: Relay, clock: Clock) -> None:
+async def test_a_retention_op_turns_on_disappearing_messages(
+    relay: Relay, clock: ManualClock
+) -> None:
     room, token = await create(relay, clock)  # kept until deleted
     old = [await send(relay, room, "owner", token, f"old{i}") for i in range(2)]
     retention: Retention = relay.app.state.retention
@@ -101,7 +103,7 @@ async def test_a_retention_op_turns_on_disappearing_messages(relay: Relay, clock
     assert (room.room, 1) in await relay.storage.retention_rooms()
 
     clock.advance(2 * 24 * 3600)
-    room.now = clock.now
+    room.now = clock.now_ms()
     new = await send(relay, room, "owner", token, "new")
     assert await retention.run_once() == 1
     r = await post(relay.http, "/v1/sync", {"positions": {room.room: 0}}, token)
