@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -51,6 +49,8 @@ from protocol.api import (
     MessageEvent,
     RoomEvent,
 )
+from protocol.backoff import Backoff
+from protocol.clock import Clock
 from protocol.directed import seal_directed
 from protocol.envelope import open_message
 from protocol.ids import MemberId, MessageId, RoomId, b64url_encode
@@ -77,10 +77,6 @@ _HISTORY_PAGE: Final = 200
 _REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @final
 @dataclass(frozen=True, slots=True)
 class RoomServices:
@@ -96,6 +92,7 @@ class RoomServices:
     rotate_after_ms: int
     rotate_every: int
     reconnect_delay: tuple[float, float]
+    clock: Clock
     check_open: Callable[[], object]
     """Raises ``ClientClosed`` unless the client is open."""
     live: Callable[[], LiveStream | None]
@@ -127,6 +124,11 @@ class RoomDriver:
     @property
     def state(self) -> RoomState:
         return self.slot.state
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every time this room's operations and messages carry is read from."""
+        return self._services.clock
 
     def require_active(self) -> None:
         """Raise :class:`RoomInactive` unless we are still in the room."""
@@ -206,7 +208,7 @@ class RoomDriver:
         room, reader = self.room, self.slot.state.me
         ops: list[SignedOp] = []
         while True:
-            at = _now_ms()
+            at = self._services.clock.now_ms()
             request = InviteReadRequest(
                 invite_key=invite.public,
                 reader=reader,
@@ -260,14 +262,14 @@ class RoomDriver:
         original result, so a join cut off on the way back still completes.
         """
         transport = self._services.transport
-        low, high = self._services.reconnect_delay
+        backoff = Backoff(*self._services.reconnect_delay)
         for attempt in range(4):
             try:
                 return await self.with_token(partial(transport.append, room=self.room, op=op))
             except RelayUnavailable:
                 if attempt == 3:
                     raise
-                await asyncio.sleep(random.uniform(0, min(high, low * 2**attempt)))  # noqa: S311
+                await asyncio.sleep(backoff.next_delay())
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def commit(self, build: Callable[[], SignedOp | None]) -> bool:
@@ -308,7 +310,7 @@ class RoomDriver:
         state = self.slot.state
 
         def build() -> SignedOp | None:
-            now = _now_ms()
+            now = services.clock.now_ms()
             due = state.rotation_due(
                 now=now, max_age_ms=services.rotate_after_ms, max_messages=services.rotate_every
             )
@@ -324,10 +326,14 @@ class RoomDriver:
     async def invite(self, *, max_uses: int, expires_in: float, role: Role) -> str:
         """Register a new invite key in the log and return its link."""
         invite = InviteKey.generate()
-        expires_at = _now_ms() + int(expires_in * 1000)
+        expires_at = self._services.clock.now_ms() + int(expires_in * 1000)
         await self.op(
             lambda s: s.invite_op(
-                invite, role=role, max_uses=max_uses, expires_at=expires_at, now=_now_ms()
+                invite,
+                role=role,
+                max_uses=max_uses,
+                expires_at=expires_at,
+                now=self._services.clock.now_ms(),
             )
         )
         return invite_link(self._services.base_url, self.room, invite)
@@ -337,7 +343,7 @@ class RoomDriver:
         self._services.check_open()
         async with self.slot.lock:
             self.require_active()
-            await self.commit(lambda: self.slot.state.leave_op(now=_now_ms()))
+            await self.commit(lambda: self.slot.state.leave_op(now=self._services.clock.now_ms()))
 
     async def evict(self, member: MemberId) -> None:
         """Remove a blocked key joining our buddy chat (a banned key cannot join at all).
@@ -351,7 +357,7 @@ class RoomDriver:
             blocked_buddy = state.policy.kind == "buddy" and member in blocks
             if member not in state.log.members or not blocked_buddy:
                 return None
-            return state.remove_op(member, now=_now_ms())
+            return state.remove_op(member, now=self._services.clock.now_ms())
 
         async with self.slot.lock:
             await self.commit(build)
@@ -417,7 +423,7 @@ class RoomDriver:
             sender=envelope.header.sender,
             device=plaintext.device,
             counter=plaintext.counter,
-            at=_now_ms(),
+            at=self._services.clock.now_ms(),
         )
         await self.with_token(lambda t: transport.delete(t, request))
         async with self.slot.lock:
@@ -478,7 +484,7 @@ class RoomDriver:
             reason=reason,
             recipients=sorted(recipients),
             evidence=evidence,
-            at=_now_ms(),
+            at=self._services.clock.now_ms(),
         )
         seals, ciphertext = seal_directed(state.keys, content, recipients)
         return await self.send(ReportBody(seals=seals, ciphertext=ciphertext))

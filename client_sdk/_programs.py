@@ -21,7 +21,6 @@ room or an ordinary buddy chat.
 from __future__ import annotations
 
 import contextlib
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -59,10 +58,6 @@ __all__ = [
 
 _MAX_READERS: Final = 255  # the request's seals hold at most 256, ours included
 _BUDDY_INVITE_SECONDS: Final = 7 * 24 * 3600
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _program(host: RoomHost, room: RoomId) -> RoomDriver:
@@ -106,7 +101,7 @@ async def request_support(host: RoomHost, room: RoomId, text: str) -> SupportReq
             f"a request reaches at most {_MAX_READERS} supporters",
             code="support.too_many_supporters",
         )
-    at = _now_ms()
+    at = driver.clock.now_ms()
     body = seal_request(state.keys, text=text, supporters=supporters, at=at)
     request_id = await driver.send(body)
     with contextlib.suppress(RelayUnavailable):
@@ -284,7 +279,9 @@ async def reseal(driver: RoomDriver, request: MessageId, text: str, to: list[Mem
     state = driver.state
     keys = {m: state.log.members[m].box_key for m in to if m in state.log.members}
     if keys and state.support.view(request).status == "waiting":
-        body = seal_reseal(state.keys, request=request, text=text, supporters=keys, at=_now_ms())
+        body = seal_reseal(
+            state.keys, request=request, text=text, supporters=keys, at=driver.clock.now_ms()
+        )
         await driver.send(body)
 
 

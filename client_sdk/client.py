@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -86,6 +85,7 @@ from protocol.api import (
     MessageAck,
     RoomEvent,
 )
+from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.errors import ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
@@ -132,10 +132,6 @@ _CLOSE_GRACE: Final = 5.0
 """Seconds ``close()`` gives a cancelled background task before cancelling it again."""
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @final
 class HearthClient:
     """One identity's connection to one relay. Use as ``async with``.
@@ -160,6 +156,8 @@ class HearthClient:
         timeout: Seconds for each HTTP request and the stream's handshake.
         reconnect_delay: (first, largest) delay in seconds between reconnects;
             each attempt doubles it, with full jitter.
+        clock: Where every time the client signs, seals or judges comes from
+            (a ``protocol.ManualClock`` in tests).
     """
 
     def __init__(
@@ -174,6 +172,7 @@ class HearthClient:
         rotate_every: int = 1000,
         timeout: float = 15.0,
         reconnect_delay: tuple[float, float] = (0.25, 30.0),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         origin_of(self._base_url)  # a malformed URL fails here, not on first use
@@ -185,6 +184,7 @@ class HearthClient:
         self._rotate_every = rotate_every
         self._timeout = timeout
         self._reconnect = reconnect_delay
+        self._clock = clock
         self._state = "new"
         self._store: Store | None = None
         self._transport: Transport | None = None
@@ -248,12 +248,16 @@ class HearthClient:
         self._store = store
         self._transport = Transport(self._base_url, timeout=self._timeout)
         # One pacer for every key of this person: sign-ins one at a time, spaced out.
-        pacer = SignInPacer()
+        clock = self._clock
+        pacer = SignInPacer(clock=clock)
         self._sessions = Sessions(
-            self._transport, registration_token=self._registration_token, pacer=pacer
+            self._transport,
+            registration_token=self._registration_token,
+            pacer=pacer,
+            clock=clock,
         )
-        self._outbox = Outbox(store, _Host(self))
-        self._inbox = Inbox(store, _Host(self), self._blocks)
+        self._outbox = Outbox(store, _Host(self), clock=clock)
+        self._inbox = Inbox(store, _Host(self), self._blocks, clock=clock)
         self._services = RoomServices(
             base_url=self._base_url,
             store=store,
@@ -265,6 +269,7 @@ class HearthClient:
             rotate_after_ms=self._rotate_after_ms,
             rotate_every=self._rotate_every,
             reconnect_delay=self._reconnect,
+            clock=clock,
             check_open=self._check_open,
             live=lambda: self._live,
             emit=self._emit,
@@ -284,6 +289,7 @@ class HearthClient:
             timeout=self._timeout,
             reconnect_delay=self._reconnect,
             pacer=pacer,
+            clock=clock,
         )
         self._state = "open"
         await self._reload_blocks()
@@ -537,7 +543,7 @@ class HearthClient:
                 if d.state.status == "active"
             ]
 
-        return DeviceLink(code, hello, transport, file, rooms, self._identity)
+        return DeviceLink(code, hello, transport, file, rooms, self._identity, clock=self._clock)
 
     @classmethod
     async def begin_link(
@@ -703,7 +709,7 @@ class HearthClient:
             self._refuse_blocked_invite(state, invite)
             if keys.member in state.log.members and await self._recover_membership(driver):
                 return Room(self._room_host, room)
-            op = state.join_op(invite, now=_now_ms())
+            op = state.join_op(invite, now=self._clock.now_ms())
             try:
                 result = await driver.append_retrying(op)
             except RelayError as exc:
@@ -864,7 +870,7 @@ class HearthClient:
         room = genesis.room
         driver = self._new_driver(room)
         state = driver.state
-        op = create_op(genesis, state.keys, policy, now=_now_ms())
+        op = create_op(genesis, state.keys, policy, now=self._clock.now_ms())
         result = await driver.with_token(lambda t: transport.create_room(t, op), create=True)
         step = state.apply_op(op)
         state.position = result.seq

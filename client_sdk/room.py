@@ -12,7 +12,6 @@ the same room of the same client are equal.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,6 +83,12 @@ class Room:
     @property
     def _state(self) -> RoomState:
         return self._host.driver(self._id).state
+
+    def _now(self) -> int:
+        return self._host.driver(self._id).clock.now_ms()
+
+    def _utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self._now() / 1000, tz=UTC)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Room):
@@ -415,7 +420,7 @@ class Room:
         schedule = self._state.schedule
         if schedule is None:
             return []
-        return _schedule.occurrences(schedule, n, after=after or datetime.now(UTC))
+        return _schedule.occurrences(schedule, n, after=after or self._utcnow())
 
     def export_ical(self) -> str:
         """The schedule as an RFC 5545 iCalendar file (``text/calendar``), for calendar apps.
@@ -426,7 +431,7 @@ class Room:
         schedule = self._state.schedule
         if schedule is None:
             raise ScheduleError("this room has no schedule", code="schedule.none")
-        return _schedule.export_ical(schedule, uid=f"{self._id}@hearth", now=datetime.now(UTC))
+        return _schedule.export_ical(schedule, uid=f"{self._id}@hearth", now=self._utcnow())
 
     # -- membership (signed log operations) ----------------------------------------------
 
@@ -455,7 +460,7 @@ class Room:
 
         The removed member cannot read anything sent afterwards.
         """
-        await self._driver.op(lambda s: s.remove_op(MemberId(member_id), now=_now()))
+        await self._driver.op(lambda s: s.remove_op(MemberId(member_id), now=self._now()))
 
     # -- moderation (signed, auditable by every member) --------------------------------
 
@@ -505,7 +510,7 @@ class Room:
         member = MemberId(member_id)
         if reason:
             await self._driver.send(ModerationBody(action="ban", member=member, reason=reason))
-        await self._driver.op(lambda s: s.ban_op(member, now=_now()))
+        await self._driver.op(lambda s: s.ban_op(member, now=self._now()))
 
     async def unban(self, member_id: MemberId, reason: str = "") -> None:
         """Lift a ban: a ``room.unban`` (the key needs a new invite or add to come back).
@@ -516,7 +521,7 @@ class Room:
         member = MemberId(member_id)
         if reason:
             await self._driver.send(ModerationBody(action="unban", member=member, reason=reason))
-        await self._driver.op(lambda s: s.unban_op(member, now=_now()))
+        await self._driver.op(lambda s: s.unban_op(member, now=self._now()))
 
     @property
     def muted(self) -> frozenset[MemberId]:
@@ -564,16 +569,16 @@ class Room:
             LogError: ``log.unauthorized`` unless we own the room, ``log.invalid``
                 for ``days`` outside 1..36500.
         """
-        await self._driver.op(lambda s: s.retention_op(days, now=_now()))
+        await self._driver.op(lambda s: s.retention_op(days, now=self._now()))
         await self._driver.expire()
 
     async def set_role(self, member_id: MemberId, role: Role) -> None:
         """Give ``member_id`` the role ``role`` (owners; moderators for lower roles)."""
-        await self._driver.op(lambda s: s.role_op(MemberId(member_id), role, now=_now()))
+        await self._driver.op(lambda s: s.role_op(MemberId(member_id), role, now=self._now()))
 
     async def rotate(self) -> None:
         """Commit a new epoch for the current members now (forward secrecy on demand)."""
-        await self._driver.op(lambda s: s.rotate_op(now=_now()))
+        await self._driver.op(lambda s: s.rotate_op(now=self._now()))
 
     # -- push -----------------------------------------------------------------------
 
@@ -743,7 +748,3 @@ class Room:
             The ids acknowledged.
         """
         return await self._driver.acknowledge(alarm_ids)
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000

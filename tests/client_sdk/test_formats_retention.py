@@ -7,17 +7,18 @@ own purge of the same room (both storage backends) is in
 tests/server/test_sync.py; telling a purge from withheld messages by the
 low-water mark is in tests/client_sdk/test_roomstate.py.
 
-The clients' clock is moved forward two days: every client the test opens builds
-its inbox with the test's clock (``client_sdk.client`` does not take a ``clock=``
-yet; once ``HearthClient(clock=...)`` passes it down, the test passes it there).
-The relay stays on real time. That is the only stand-in here.
+The clients' retention clock is moved forward two days: every client the test
+opens builds its inbox with the test's clock. Only the inbox's: with
+``HearthClient(clock=...)`` the whole client would sign its sign-ins and log
+operations two days ahead of the relay, which stays on real time and would refuse
+them. That is the only stand-in here.
 """
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,11 @@ class _Clock:
 
 def _inboxes_on(clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every client opened from now on builds its inbox with ``clock``."""
-    monkeypatch.setattr(client, "Inbox", functools.partial(_inbox.Inbox, clock=clock))
+
+    def inbox(*args: Any, **kwargs: Any) -> _inbox.Inbox:
+        return _inbox.Inbox(*args, **{**kwargs, "clock": clock})  # instead of the client's
+
+    monkeypatch.setattr(client, "Inbox", inbox)
 
 
 def _ids_on_disk(path: Path) -> list[str]:

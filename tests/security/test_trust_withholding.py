@@ -264,8 +264,8 @@ async def test_a_purge_only_the_rooms_retention_allows_raises_nothing(
     seqs = await _seqs(people["alice"], room)
     # Bob syncs ``days_later`` days on (the relay's own purge runs on its real clock,
     # so the proxy serves the purge a one-day retention makes by then).
-    # Bob's inbox judges the purge by his clock, moved on (until HearthClient takes a
-    # ``clock=`` and passes it down, the test swaps the clock of his open client's inbox).
+    # Bob's inbox judges the purge by his clock, moved on. Only his inbox's clock: his
+    # whole client on it (HearthClient(clock=...)) would sign in days ahead of the relay.
     bob_inbox = people["bob"]._inbox
     monkeypatch.setattr(
         bob_inbox, "_clock", ManualClock(SYSTEM_CLOCK.now_ms() + days_later * DAY_MS)
