@@ -167,13 +167,13 @@ class JoinDialog(Dialog[Room | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#join")
     async def _join(self) -> None:
-        link = self.query_one("#link", Input).value.strip()
-        if "#" not in link:
+        invite_link = self.query_one("#link", Input).value.strip()
+        if "#" not in invite_link:
             self.error("An invite link ends with '#' and a secret; paste all of it.")
             return
         self.error("Joining…")
         try:
-            room = await self.chat.require_client().join(link)
+            room = await self.chat.require_client().join(invite_link)
         except HearthError as exc:
             self.error(describe(exc))
             return
