@@ -5,10 +5,10 @@ on :class:`Room`; :meth:`HearthClient.events` yields the typed events below. Eve
 error is a :class:`protocol.HearthError` with a stable ``code``. See docs/sdk.md.
 """
 
-from client_sdk._devicelink import DeviceLink
+from client_sdk._device_links import DeviceLink
 from client_sdk._drafts import CRISIS_PHRASES, DraftCheck, check_draft
 from client_sdk._schedule import Meeting
-from client_sdk.client import HearthClient, PendingLink
+from client_sdk.client import HearthClient, PendingDeviceLink
 from client_sdk.errors import (
     BlockError,
     ClientClosed,
@@ -102,7 +102,7 @@ __all__ = [
     "ModerationKind",
     "Note",
     "Notes",
-    "PendingLink",
+    "PendingDeviceLink",
     "PersonalData",
     "PersonalDataChanged",
     "PostingMuted",

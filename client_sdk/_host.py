@@ -58,6 +58,6 @@ class RoomHost(Protocol):
         """Create a buddy chat (a 1:1 room) and return its id."""
         ...
 
-    async def join(self, link: str) -> RoomId:
+    async def join(self, invite_link: str) -> RoomId:
         """Join a room by an invite link and return its id."""
         ...

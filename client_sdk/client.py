@@ -40,11 +40,11 @@ from typing import Any, Final, TypeVar, final
 from client_sdk import _blocklist, _programs
 from client_sdk import _roomlist as roomlist
 from client_sdk._blocklist import BlockList
-from client_sdk._devicelink import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
+from client_sdk._device_links import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
 from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._driver import MAX_REBASES, RoomDriver, RoomServices
 from client_sdk._inbox import Inbox, to_message
-from client_sdk._links import parse_invite
+from client_sdk._invite_links import parse_invite
 from client_sdk._live import LiveStream
 from client_sdk._outbox import Outbox
 from client_sdk._personal import PersonalSync
@@ -499,16 +499,16 @@ class HearthClient:
         assert self._personal is not None
         return PersonalData(self._personal)
 
-    async def offer_link(self) -> DeviceLink:
+    async def offer_device_link(self) -> DeviceLink:
         """Start linking a new device to this identity; both screens will show a short code.
 
         Show :attr:`DeviceLink.code` (as text or a QR code) to the new device, which
-        passes it to :meth:`begin_link` within ``link_ttl`` (10 minutes by
+        passes it to :meth:`begin_device_link` within ``link_ttl`` (10 minutes by
         default) and then shows a six-digit short code. ``await
-        link.claimant_code()`` returns the digits this device must show; the person
-        compares both screens and you call ``link.confirm()`` (the same digits: the
+        device_link.claimant_code()`` returns the digits this device must show; the person
+        compares both screens and you call ``device_link.confirm()`` (the same digits: the
         root and the room list, with the heads this device verified, are sealed
-        to that device alone) or ``link.refuse()`` (different digits, or none on
+        to that device alone) or ``device_link.refuse()`` (different digits, or none on
         the new device: someone else used the code, and the root never moves).
 
         The code holds 176 random bits; from it both devices derive where the relay
@@ -546,18 +546,18 @@ class HearthClient:
         return DeviceLink(code, hello, transport, file, rooms, self._identity, clock=self._clock)
 
     @classmethod
-    async def begin_link(
+    async def begin_device_link(
         cls,
         base_url: str,
         code: str,
         *,
         store_path: str | os.PathLike[str],
         **options: Any,
-    ) -> PendingLink:
-        """Start linking this device with a code from :meth:`offer_link` on another device.
+    ) -> PendingDeviceLink:
+        """Start linking this device with a code from :meth:`offer_device_link` elsewhere.
 
         Claims the other device's hello (once: the code is then spent) and files
-        this device's answer. Show :attr:`PendingLink.short_code`; once the person
+        this device's answer. Show :attr:`PendingDeviceLink.short_code`; once the person
         confirmed the same digits on the other device, ``await pending.finish()``
         returns a client for the same identity, not yet opened. Once opened
         (``async with``) and synced it follows every room the person is in, with
@@ -592,7 +592,7 @@ class HearthClient:
             client._linked_rooms = rooms
             return client
 
-        return PendingLink(parsed, answer, hello_key, transport, build)
+        return PendingDeviceLink(parsed, answer, hello_key, transport, build)
 
     async def create_group(
         self,
@@ -663,7 +663,7 @@ class HearthClient:
         body = ProfileBody(name=name, topic=topic, description=description)
         return await self._create(policy, body, rules)
 
-    async def join(self, link: str) -> Room:
+    async def join(self, invite_link: str) -> Room:
         """Join a room with an invite link.
 
         The log is read with the invite's proof and verified in full before
@@ -681,7 +681,7 @@ class HearthClient:
             LogError: The relay served a log that does not verify.
         """
         self._check_open()
-        room, invite = parse_invite(link)
+        room, invite = parse_invite(invite_link)
         existing = self._rooms.get(room)
         if existing is not None and existing.state.status == "active":
             return Room(self._room_host, room)
@@ -1091,8 +1091,8 @@ class _Host:
 
 
 @final
-class PendingLink:
-    """The new device's side of a link; from :meth:`HearthClient.begin_link`.
+class PendingDeviceLink:
+    """The new device's side of a device link; from :meth:`HearthClient.begin_device_link`.
 
     Show :attr:`short_code` on this device; once the person confirmed it on the
     other device, :meth:`finish` returns the linked client.
@@ -1113,7 +1113,7 @@ class PendingLink:
         self._build = build
 
     def __repr__(self) -> str:
-        return f"PendingLink(short_code={self.short_code!r})"
+        return f"PendingDeviceLink(short_code={self.short_code!r})"
 
     @property
     def short_code(self) -> str:
@@ -1173,5 +1173,5 @@ class _RoomHost:
     async def create_buddy_chat(self, name: str) -> RoomId:
         return (await self._client.create_buddy_chat(name)).id
 
-    async def join(self, link: str) -> RoomId:
-        return (await self._client.join(link)).id
+    async def join(self, invite_link: str) -> RoomId:
+        return (await self._client.join(invite_link)).id

@@ -67,9 +67,9 @@ async def talk(relay: str, workdir: Path) -> None:
         ana_room = await ana_client.create_buddy_chat(
             "Ana & Ben", rules="What's said here stays here."
         )
-        link = await ana_room.create_invite(max_uses=1, expires_in=600)
-        print(f"Ana's invite link: {link.split('#')[0]}#<secret>")
-        ben_room = await ben_client.join(link)
+        invite_link = await ana_room.create_invite(max_uses=1, expires_in=600)
+        print(f"Ana's invite link: {invite_link.split('#')[0]}#<secret>")
+        ben_room = await ben_client.join(invite_link)
         await ben_room.accept_rules()  # the SDK lets Ben post once he accepted the rules
 
         rooms = {"ana": (ana_client, ana_room), "ben": (ben_client, ben_room)}

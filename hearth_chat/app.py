@@ -7,6 +7,10 @@ open a dialog at once, reports to moderators are kept for the Reports screen
 (for this session only: the SDK does not store them). On start, and again
 whenever the connection comes back, the app runs one ``client.sync()`` and shows
 its progress by counting the events it produces.
+
+The app imports every screen; no screen imports the app. Screens see it as a
+:class:`hearth_chat._session.ChatSession`, the members they use, which the app
+satisfies structurally (mypy checks it where the app hands itself to a screen).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ suggests this screen: it never blocks, delays or reports a message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, final
+from typing import ClassVar, final
 
 from textual import on
 from textual.app import ComposeResult
@@ -23,11 +23,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, Switch
 
 from client_sdk import CrisisResource
+from hearth_chat._session import ChatSession
 from hearth_chat.dialogs import describe
 from protocol import HearthError
-
-if TYPE_CHECKING:
-    from hearth_chat.app import HearthChat
 
 __all__ = ["CrisisScreen", "format_resource"]
 
@@ -59,7 +57,7 @@ class CrisisScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close")]
 
-    def __init__(self, chat: HearthChat) -> None:
+    def __init__(self, chat: ChatSession) -> None:
         super().__init__()
         self._chat = chat
 

@@ -8,7 +8,7 @@ did not happen. Dialogs close with Escape.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, ClassVar, TypeVar, final
+from typing import ClassVar, TypeVar, final
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,11 +29,9 @@ from textual.widgets import (
 )
 
 from client_sdk import MemberId, Message, ReportReceived, Role, Room, SecurityAlarm
+from hearth_chat._session import ChatSession, session_of
 from hearth_chat.texts import ALARM_TEXT, format_room_fingerprint, format_safety_number, short_id
 from protocol import HearthError
-
-if TYPE_CHECKING:
-    from hearth_chat.app import HearthChat
 
 __all__ = [
     "AlarmDialog",
@@ -75,12 +73,9 @@ class Dialog(ModalScreen[_T]):
         self.dismiss(None)
 
     @property
-    def chat(self) -> HearthChat:
-        from hearth_chat.app import HearthChat  # noqa: PLC0415 - the app imports this module
-
-        app = self.app
-        assert isinstance(app, HearthChat)
-        return app
+    def chat(self) -> ChatSession:
+        """The session of the app this dialog is shown in."""
+        return session_of(self.app)
 
     def error(self, text: str) -> None:
         """Show ``text`` (markup) in the dialog's message line."""
@@ -172,13 +167,13 @@ class JoinDialog(Dialog[Room | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#join")
     async def _join(self) -> None:
-        link = self.query_one("#link", Input).value.strip()
-        if "#" not in link:
+        invite_link = self.query_one("#link", Input).value.strip()
+        if "#" not in invite_link:
             self.error("An invite link ends with '#' and a secret; paste all of it.")
             return
         self.error("Joining…")
         try:
-            room = await self.chat.require_client().join(link)
+            room = await self.chat.require_client().join(invite_link)
         except HearthError as exc:
             self.error(describe(exc))
             return

@@ -10,7 +10,7 @@ screen stays responsive.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, final
+from typing import final
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,23 +19,13 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Static
 
 from client_sdk import Identity, KeystoreError
+from hearth_chat._session import session_of
 from protocol import HearthError
-
-if TYPE_CHECKING:
-    from hearth_chat.app import HearthChat
 
 __all__ = ["CreateScreen", "PhraseScreen", "RestoreScreen", "UnlockScreen", "WelcomeScreen"]
 
 MIN_PASSPHRASE = 8
 HELP_HINT = "Need someone to talk to right now? Press F1, on any screen."
-
-
-def _chat(screen: Screen[None]) -> HearthChat:
-    from hearth_chat.app import HearthChat  # noqa: PLC0415 - the app imports this module
-
-    app = screen.app
-    assert isinstance(app, HearthChat)
-    return app
 
 
 def _passphrase_problem(first: str, second: str) -> str | None:
@@ -143,7 +133,7 @@ class PhraseScreen(Screen[None]):
             return
         self.query_one("#kept", Button).disabled = True
         self.query_one("#error", Label).update("Saving your identity…")
-        app = _chat(self)
+        app = session_of(self.app)
         await asyncio.to_thread(app.profile.save_identity, self._identity, self._passphrase)
         await app.start_session(self._identity)
 
@@ -187,7 +177,7 @@ class RestoreScreen(Screen[None]):
             error.update(problem)
             return
         error.update("Saving your identity…")
-        app = _chat(self)
+        app = session_of(self.app)
         await asyncio.to_thread(app.profile.save_identity, identity, first)
         await app.start_session(identity)
 
@@ -209,7 +199,7 @@ class UnlockScreen(Screen[None]):
     async def _unlock(self) -> None:
         error = self.query_one("#error", Label)
         error.update("Unlocking…")
-        app = _chat(self)
+        app = session_of(self.app)
         passphrase = self.query_one("#passphrase", Input).value
         try:
             identity = await asyncio.to_thread(app.profile.load_identity, passphrase)

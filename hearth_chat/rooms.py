@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Literal, final
+from typing import ClassVar, Literal, final
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -43,6 +43,7 @@ from client_sdk import (
     RulesNotAccepted,
     SecurityAlarm,
 )
+from hearth_chat._session import ChatSession
 from hearth_chat.dialogs import (
     AlarmDialog,
     ConfirmDialog,
@@ -60,9 +61,6 @@ from hearth_chat.dialogs import (
 from hearth_chat.support import SupportDialog, queue_note
 from hearth_chat.texts import short_id
 from protocol import HearthError
-
-if TYPE_CHECKING:
-    from hearth_chat.app import HearthChat
 
 __all__ = ["MainScreen"]
 
@@ -170,7 +168,7 @@ class MainScreen(Screen[None]):
         Binding("f9", "support", "1:1 support"),
     ]
 
-    def __init__(self, chat: HearthChat) -> None:
+    def __init__(self, chat: ChatSession) -> None:
         super().__init__()
         self._chat = chat  # explicit: ``self.app`` is a context variable, ambiguous in tests
         self.current: RoomId | None = None
@@ -181,7 +179,7 @@ class MainScreen(Screen[None]):
         self.ready = False  # composed and mounted: the app may send it events
 
     @property
-    def chat(self) -> HearthChat:
+    def chat(self) -> ChatSession:
         """The app this screen belongs to."""
         return self._chat
 

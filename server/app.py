@@ -47,10 +47,10 @@ from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
 from server.auth import Authenticator
 from server.config import Config
+from server.device_links import DeviceLinks
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
 from server.hub import Hub
-from server.links import DeviceLinks
 from server.openapi import correct
 from server.personal import PersonalStore
 from server.presence import Presence
@@ -209,7 +209,7 @@ def create_app(
     fanout = hub if hub is not None else make_hub(config, store, clock=clock)
     relay = Relay(config, store, fanout, clock=clock)
     personal = PersonalStore(config, store, fanout, clock=clock)
-    links = DeviceLinks(config, store, clock=clock)
+    device_links = DeviceLinks(config, store, clock=clock)
     presence = Presence(store, enabled=config.push_enabled, clock=clock)
     auth = Authenticator(config, store, clock=clock)
     limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits}, clock=clock)
@@ -248,7 +248,7 @@ def create_app(
             "auth": provide(auth),
             "limiter": provide(limiter),
             "personal": provide(personal),
-            "links": provide(links),
+            "device_links": provide(device_links),
             "presence": provide(presence),
             "notifier": provide(notifier),
         },

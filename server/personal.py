@@ -17,9 +17,9 @@ from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import to_json
 from protocol.ids import MemberId
 from server.config import Config
+from server.device_links import check_id
 from server.errors import RelayError
 from server.hub import Hub, Listener, personal_channel
-from server.links import check_id
 from server.storage import PersonalRecord, Storage
 
 __all__ = ["PersonalStore"]

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
 from server.auth import Authenticator
-from server.links import DeviceLinks
+from server.device_links import DeviceLinks
 from server.personal import PersonalStore
 from server.presence import Presence
 from server.ratelimit import RateLimiter, key_subject
@@ -21,9 +21,9 @@ __all__ = [
     "AuthDep",
     "Before",
     "BlobPath",
+    "DeviceLinksDep",
     "Limit",
     "LimiterDep",
-    "LinksDep",
     "PersonalDep",
     "PresenceDep",
     "RelayDep",
@@ -36,7 +36,7 @@ __all__ = [
 RelayDep = NamedDependency[Relay]
 AuthDep = NamedDependency[Authenticator]
 LimiterDep = NamedDependency[RateLimiter]
-LinksDep = NamedDependency[DeviceLinks]
+DeviceLinksDep = NamedDependency[DeviceLinks]
 PersonalDep = NamedDependency[PersonalStore]
 PresenceDep = NamedDependency[Presence]
 

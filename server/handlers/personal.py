@@ -1,9 +1,9 @@
 """``/v1/links`` and ``/v1/personal``: linking a device, and a person's encrypted store.
 
 Thin: each handler parses, authenticates, charges its rate bucket and calls
-:class:`~server.links.DeviceLinks` or :class:`~server.personal.PersonalStore`, which
-hold the rules. Claiming a link needs no session and is charged to the ``link``
-bucket of the client's address; filing one, to the key's.
+:class:`~server.device_links.DeviceLinks` or :class:`~server.personal.PersonalStore`,
+which hold the rules. Claiming a device link needs no session and is charged to the
+``link`` bucket of the client's address; filing one, to the key's.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from protocol.api import (
 )
 from server.handlers._common import (
     AuthDep,
+    DeviceLinksDep,
     LimiterDep,
-    LinksDep,
     PersonalDep,
     client_host,
     session,
@@ -42,24 +42,28 @@ async def offer_link(
     *,
     data: JSONBody[LinkOffer],
     request: Request[Any, Any, Any],
-    links: LinksDep,
+    device_links: DeviceLinksDep,
     auth: AuthDep,
     limiter: LimiterDep,
 ) -> LinkOffered:
     """File a sealed link offer for ``link_ttl`` seconds or its first claim."""
     record = await session(request, auth, limiter)
     limiter.hit("link", key_subject(record.member))
-    expires_at = await links.offer(record.member, data.id, data.box)
+    expires_at = await device_links.offer(record.member, data.id, data.box)
     return LinkOffered(id=data.id, expires_at=expires_at)
 
 
 @post("/v1/links/{link:str}/claim", status_code=200)
 async def claim_link(
-    *, link: IdPath, request: Request[Any, Any, Any], links: LinksDep, limiter: LimiterDep
+    *,
+    link: IdPath,
+    request: Request[Any, Any, Any],
+    device_links: DeviceLinksDep,
+    limiter: LimiterDep,
 ) -> LinkClaim:
     """Hand out a sealed offer once; no session needed."""
     limiter.hit("link", address_subject(client_host(request)))
-    return LinkClaim(box=await links.claim(link))
+    return LinkClaim(box=await device_links.claim(link))
 
 
 @get("/v1/personal")

@@ -143,8 +143,10 @@ async def link_device(
 
     Returns the new device's client, not yet opened.
     """
-    offer = await old.offer_link()
-    pending = await HearthClient.begin_link(base_url, offer.code, store_path=store_path, **options)
+    offer = await old.offer_device_link()
+    pending = await HearthClient.begin_device_link(
+        base_url, offer.code, store_path=store_path, **options
+    )
     assert await offer.claimant_code() == pending.short_code  # both screens agree
     await offer.confirm()
     return await pending.finish()

@@ -71,11 +71,11 @@ async def test_link_chat_and_notes_across_two_devices(
     await phone.personal.notes.add("slept badly, 4/10", kind="mood")
 
     # -- link the laptop -------------------------------------------------------
-    offer = await phone.offer_link()
+    offer = await phone.offer_device_link()
     code = offer.code
     assert code.startswith("HL2-")
     assert len(LinkCode.parse(code).secret) * 8 >= 128
-    pending = await HearthClient.begin_link(
+    pending = await HearthClient.begin_device_link(
         relay.url,
         code.lower().replace("-", " "),
         store_path=tmp_path / "laptop.db",
@@ -96,14 +96,14 @@ async def test_link_chat_and_notes_across_two_devices(
 
     # The code is spent: a second claim, and a mistyped one, fail with stable codes.
     with pytest.raises(LinkError) as used:
-        await HearthClient.begin_link(relay.url, code, store_path=tmp_path / "thief.db")
+        await HearthClient.begin_device_link(relay.url, code, store_path=tmp_path / "thief.db")
     assert used.value.code == "link.used"
     typo = code[:-1] + ("0" if code[-1] != "0" else "1")
     with pytest.raises(LinkError) as bad:
-        await HearthClient.begin_link(relay.url, typo, store_path=tmp_path / "typo.db")
+        await HearthClient.begin_device_link(relay.url, typo, store_path=tmp_path / "typo.db")
     assert bad.value.code == "link.bad_code"
     with pytest.raises(LinkError) as unknown:
-        await HearthClient.begin_link(
+        await HearthClient.begin_device_link(
             relay.url, LinkCode.generate().text, store_path=tmp_path / "none.db"
         )
     assert unknown.value.code == "link.not_found"
@@ -203,9 +203,9 @@ async def test_relay_database_holds_no_root_and_no_notes(
     secret_note = "my safety plan: the blue notebook under the bed"
     await phone.personal.notes.add(secret_note, title="Safety plan", kind="safety_plan")
     await phone.personal.settings.set("nickname", "quiet-otter-setting")
-    offer = await phone.offer_link()
+    offer = await phone.offer_device_link()
     code = offer.code
-    pending = await HearthClient.begin_link(
+    pending = await HearthClient.begin_device_link(
         relay.url, code, store_path=tmp_path / "laptop.db", live=False
     )
     assert await offer.claimant_code() == pending.short_code

@@ -14,7 +14,7 @@ from client_sdk import (
     RelayError,
     RelayUnavailable,
 )
-from client_sdk._links import parse_invite
+from client_sdk._invite_links import parse_invite
 from protocol import HearthError, b64url_encode
 from tests.client_sdk.conftest import free_port
 from tests.protocol.builders import some_room_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from client_sdk import Identity, InviteError, RelayError
-from client_sdk._links import invite_link
+from client_sdk._invite_links import invite_link
 from client_sdk._roomstate import RoomSnapshot, RoomState
 from protocol.signing import InviteKey
 from tests.client_sdk.test_client import OpenClient, open_client

@@ -73,12 +73,16 @@ async def test_a_thief_who_uses_a_leaked_code_first_gets_no_root(
         relay.url, alice, store_path=tmp_path / "phone.db", live=False
     ) as phone:
         await phone.create_group("Evening circle")
-        offer = await phone.offer_link()
+        offer = await phone.offer_device_link()
         leaked = offer.code
 
-        thief = await HearthClient.begin_link(relay.url, leaked, store_path=tmp_path / "t.db")
+        thief = await HearthClient.begin_device_link(
+            relay.url, leaked, store_path=tmp_path / "t.db"
+        )
         with pytest.raises(LinkError) as real:
-            await HearthClient.begin_link(relay.url, leaked, store_path=tmp_path / "laptop.db")
+            await HearthClient.begin_device_link(
+                relay.url, leaked, store_path=tmp_path / "laptop.db"
+            )
         assert real.value.code == "link.used"  # the real laptop shows no short code
 
         # The phone shows the thief's code; the laptop shows none: the person refuses.
@@ -100,7 +104,7 @@ async def test_a_thief_who_answers_first_takes_no_root_and_the_real_device_says_
         relay.url, alice, store_path=tmp_path / "phone.db", live=False
     ) as phone:
         await phone.create_group("Evening circle")
-        offer = await phone.offer_link()
+        offer = await phone.offer_device_link()
         code = LinkCode.parse(offer.code)
 
         # The thief knows the code; it answers at once, without claiming the hello.
@@ -126,7 +130,9 @@ async def test_a_thief_who_answers_first_takes_no_root_and_the_real_device_says_
             await transport.close()
 
         with pytest.raises(LinkError) as real:
-            await HearthClient.begin_link(relay.url, offer.code, store_path=tmp_path / "laptop.db")
+            await HearthClient.begin_device_link(
+                relay.url, offer.code, store_path=tmp_path / "laptop.db"
+            )
         assert real.value.code == "link.taken"  # the real laptop shows no short code
 
         shown = await offer.claimant_code()
@@ -159,8 +165,8 @@ async def test_a_link_offer_is_the_same_size_for_1_room_and_for_20(
             for i in range(n):
                 await phone.create_group(f"Room {i}")
             assert len(phone.rooms) == n
-            offer = await phone.offer_link()
-            pending = await HearthClient.begin_link(
+            offer = await phone.offer_device_link()
+            pending = await HearthClient.begin_device_link(
                 relay.url, offer.code, store_path=tmp_path / f"{n}-laptop.db", live=False
             )
             assert await offer.claimant_code() == pending.short_code

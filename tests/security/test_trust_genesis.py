@@ -29,7 +29,7 @@ import msgspec
 import pytest
 
 from client_sdk import HearthClient, Identity, SecurityAlarm
-from client_sdk._links import parse_invite
+from client_sdk._invite_links import parse_invite
 from protocol import ZERO_HASH, LogError, RoomKeys, RootSeed, op_hash, sign_op
 from protocol.api import LogPage
 from protocol.encoding import from_json, to_json

@@ -30,7 +30,7 @@ import msgspec
 import pytest
 
 from client_sdk import HearthClient, Identity, InviteError, Room, RoomBlocked
-from client_sdk._links import parse_invite
+from client_sdk._invite_links import parse_invite
 from protocol import HearthError, InviteKey, LogError, RoomKeys, RoomLog, RootSeed, sign_op
 from protocol.api import LogEvent, SyncResponse
 from protocol.encoding import from_json, to_json

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from client_sdk import HearthClient, Identity
-from client_sdk._links import parse_invite
+from client_sdk._invite_links import parse_invite
 from protocol import InviteKey, RoomKeys, RoomLog, RootSeed, canonical, crypto, sign_op
 from protocol.epochs import make_commit
 from protocol.ids import RoomId

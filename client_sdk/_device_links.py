@@ -5,7 +5,7 @@ ephemeral X25519 key) under the code's first rendezvous id; it waits for the new
 device's answer, shows the short code computed from the code and both keys, and
 seals the root only when the person confirms that the new device shows the same
 digits (:meth:`DeviceLink.confirm`), or files a refusal (:meth:`DeviceLink.refuse`).
-:class:`~client_sdk.client.PendingLink` (in ``client.py``: it returns a
+:class:`~client_sdk.client.PendingDeviceLink` (in ``client.py``: it returns a
 :class:`HearthClient`, and this module does not import the client) is the new
 device's side: it claimed the hello (:func:`answer_link`) and filed its answer
 (under a throwaway key of its own: it has no other), shows its short code, and
@@ -94,7 +94,7 @@ async def claim_when_filed(
 
 @final
 class DeviceLink:
-    """The existing device's side of a link; from :meth:`HearthClient.offer_link`.
+    """The existing device's side of a device link; from :meth:`HearthClient.offer_device_link`.
 
     Show :attr:`code` (as text or a QR code) to the new device. Then
     ``await claimant_code()`` and show the digits; the person compares them with
@@ -102,7 +102,7 @@ class DeviceLink:
     :meth:`refuse` (anything else, or no digits there at all).
     """
 
-    def __init__(  # noqa: PLR0917 - built by HearthClient.offer_link only
+    def __init__(  # noqa: PLR0917 - built by HearthClient.offer_device_link only
         self,
         code: LinkCode,
         hello: crypto.BoxPrivateKey,

@@ -29,15 +29,15 @@ def check_id(text: str, code: str) -> str:
 
 @final
 class DeviceLinks:
-    """The relay's link offers: file one, claim one once."""
+    """The relay's device-link offers: file one, claim one once."""
 
     def __init__(self, config: Config, storage: Storage, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._config = config
         self._storage = storage
         self._clock = clock
 
-    async def offer(self, owner: MemberId, link: str, box: bytes) -> int:
-        """File ``box`` under ``link`` for ``link_ttl`` seconds; return its expiry (ms).
+    async def offer(self, owner: MemberId, rendezvous: str, box: bytes) -> int:
+        """File ``box`` under ``rendezvous`` for ``link_ttl`` seconds; return its expiry (ms).
 
         Raises:
             RelayError: ``link.exists``, ``link.too_many`` (see ``Storage.put_link``).
@@ -45,7 +45,7 @@ class DeviceLinks:
         now = self._clock.now_ms()
         expires_at = now + self._config.link_ttl * 1000
         await self._storage.put_link(
-            link,
+            rendezvous,
             owner=owner,
             data=box,
             now=now,
@@ -54,12 +54,12 @@ class DeviceLinks:
         )
         return expires_at
 
-    async def claim(self, link_text: str) -> bytes:
+    async def claim(self, rendezvous: str) -> bytes:
         """Hand out an offer's ciphertext once.
 
         Raises:
             RelayError: ``link.not_found``, ``link.used``, ``link.expired``.
         """
         return await self._storage.claim_link(
-            check_id(link_text, "link.not_found"), now=self._clock.now_ms()
+            check_id(rendezvous, "link.not_found"), now=self._clock.now_ms()
         )
