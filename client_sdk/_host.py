@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import asyncio
 
-    from client_sdk._roomstate import RoomState, Step
+    from client_sdk._core.state import RoomState
+    from client_sdk._core.step import Step
     from client_sdk._slot import Slot
     from client_sdk.message import Message
     from protocol.ids import MemberId, MessageId, RoomId

@@ -1,7 +1,7 @@
 """The client: one identity on one relay, and the drivers around its rooms' plain state.
 
 :class:`HearthClient` is the public entry point and the conductor. The logic
-lives in plain state (``_roomstate.RoomState``, one per room) and the I/O in thin
+lives in plain state (``_core.state.RoomState``, one per room) and the I/O in thin
 drivers it wires together by constructor:
 
 - ``_sessions.Sessions``: one in-memory session token per room key;
@@ -38,10 +38,14 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, TypeVar, final
+from typing import Any, Final, TypeVar, assert_never, final
 
 from client_sdk import _blocklist, _programs
 from client_sdk._blocklist import BlockList
+from client_sdk._core.builders import create_op
+from client_sdk._core.followups import Abandon, FollowUp, JoinBuddy, Republish, Reseal, Restatus
+from client_sdk._core.state import RoomState
+from client_sdk._core.step import Opened, Step, open_ahead
 from client_sdk._devicelink import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
 from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._inbox import Inbox, to_message
@@ -49,13 +53,6 @@ from client_sdk._links import invite_link, parse_invite
 from client_sdk._live import LiveStream
 from client_sdk._outbox import Outbox
 from client_sdk._personal import PersonalSync
-from client_sdk._roomstate import (
-    Opened,
-    RoomState,
-    Step,
-    create_op,
-    open_ahead,
-)
 from client_sdk._sessions import Sessions, SignInPacer
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
@@ -1593,23 +1590,24 @@ class _Host:
             return
         self._client._emit(event)
 
-    def republish(self, slot: Slot) -> None:
-        self._client._spawn(self._client._republish(slot))
-
     def evict(self, slot: Slot, member: MemberId) -> None:
         self._client._spawn(self._client._evict(slot, member))
 
-    def restatus(self, slot: Slot) -> None:
-        self._client._spawn(_programs.restatus(self._client._room_host, slot))
-
-    def join_buddy(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.join_claimed(self._client._room_host, slot.room, request))
-
-    def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
-        self._client._spawn(_programs.reseal(self._client._room_host, slot, request, text, to))
-
-    def abandon(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.abandon(self._client._room_host, slot, request))
+    def follow_up(self, slot: Slot, item: FollowUp) -> None:
+        host = self._client._room_host
+        match item:
+            case Republish():
+                self._client._spawn(self._client._republish(slot))
+            case Restatus():
+                self._client._spawn(_programs.restatus(host, slot))
+            case JoinBuddy(request=request):
+                self._client._spawn(_programs.join_claimed(host, slot.room, request))
+            case Reseal(request=request, text=text, to=to):
+                self._client._spawn(_programs.reseal(host, slot, request, text, to))
+            case Abandon(request=request):
+                self._client._spawn(_programs.abandon(host, slot, request))
+            case _:
+                assert_never(item)
 
     async def retire(self, slot: Slot) -> None:
         await self._client._retire(slot)
