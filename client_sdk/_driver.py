@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
+from client_sdk._core.state import RoomState
+from client_sdk._core.step import Opened, Step
 from client_sdk._invite_links import invite_link
-from client_sdk._roomstate import Opened, RoomState, Step
 from client_sdk._slot import Slot
 from client_sdk.errors import (
     RelayError,

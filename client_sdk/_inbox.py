@@ -25,7 +25,9 @@ from typing import Final, Protocol, final
 from msgspec.structs import replace
 
 from client_sdk._blocklist import BlockList
-from client_sdk._roomstate import Accepted, Deletion, Opened, RoomState, Step
+from client_sdk._core.followups import FollowUp
+from client_sdk._core.state import RoomState
+from client_sdk._core.step import Accepted, Deletion, Opened, Step
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
 from client_sdk.events import (
@@ -138,24 +140,8 @@ class InboxHost(Protocol):
         """A blocked key joined our buddy chat: remove it (in the background)."""
         ...
 
-    def republish(self, slot: Slot) -> None:
-        """Re-send the room's profile and rules (in the background)."""
-        ...
-
-    def restatus(self, slot: Slot) -> None:
-        """Re-send our supporter status for a newcomer (in the background)."""
-        ...
-
-    def join_buddy(self, slot: Slot, request: MessageId) -> None:
-        """A supporter claimed our request: join the buddy chat (in the background)."""
-        ...
-
-    def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
-        """Seal our waiting request again for supporters who arrived (in the background)."""
-        ...
-
-    def abandon(self, slot: Slot, request: MessageId) -> None:
-        """Our claim lost: leave the buddy chat we opened for it (in the background)."""
+    def follow_up(self, slot: Slot, item: FollowUp) -> None:
+        """Run the work a step asks for (``_core/followups.py``), in the background."""
         ...
 
     async def catch_up_log(self, slot: Slot) -> None:
@@ -262,16 +248,8 @@ class Inbox:
             deleted=deleted,
             now=self._clock.now_ms(),
         )
-        if step.republish:
-            self._host.republish(slot)
-        if step.restatus:
-            self._host.restatus(slot)
-        for request in step.buddy:
-            self._host.join_buddy(slot, request)
-        for request, text, to in step.reseal:
-            self._host.reseal(slot, request, text, to)
-        for request in step.abandon:
-            self._host.abandon(slot, request)
+        for work in step.follow_ups:
+            self._host.follow_up(slot, work)
         for member in self._blocked_joins(state, step):
             self._host.evict(slot, member)
         if not announce:

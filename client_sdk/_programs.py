@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
-from client_sdk._roomstate import RoomState, Step
+from client_sdk._core.state import RoomState
+from client_sdk._core.step import Step
 from client_sdk._support import seal_invite, seal_request, seal_reseal
 from client_sdk.errors import InviteError, RelayUnavailable, RoomInactive, SupportError
 from client_sdk.support import SupportRequest

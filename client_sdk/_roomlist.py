@@ -20,7 +20,7 @@ from protocol.personal import LinkRoom, VerifiedHead, check_verified_head
 from protocol.roomlog import RoomLog
 
 if TYPE_CHECKING:
-    from client_sdk._roomstate import RoomState
+    from client_sdk._core.state import RoomState
     from protocol.personal import Document
 
 __all__ = ["DOCUMENT", "changes", "wanted"]

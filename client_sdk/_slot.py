@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from client_sdk._roomstate import RoomState
+from client_sdk._core.state import RoomState
 from protocol.ids import RoomId
 
 __all__ = ["Slot"]

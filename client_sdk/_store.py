@@ -51,7 +51,7 @@ from typing import Final, final
 import aiosqlite
 import msgspec
 
-from client_sdk._roomstate import RoomSnapshot
+from client_sdk._core.persistence import RoomSnapshot
 from client_sdk.errors import StoreError
 from protocol import crypto
 from protocol.encoding import canonical, from_msgpack

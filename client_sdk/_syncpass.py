@@ -5,7 +5,7 @@ one page ahead of the one being stored. While a page is checked and stored (each
 room's events through its :class:`~client_sdk._driver.RoomDriver`, under the room's
 lock), the next is already requested with the positions the current page will
 leave, and its messages verified and decrypted in a worker thread
-(:func:`~client_sdk._roomstate.open_ahead`). That page is used only if the
+(:func:`~client_sdk._core.step.open_ahead`). That page is used only if the
 positions after storing match those it was asked with; otherwise it is dropped and
 asked again, so the pass is exactly the sequential one. After a complete pass each
 room judges its counter gaps and expires what its retention drops.
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from client_sdk._roomstate import Opened, open_ahead
+from client_sdk._core.step import Opened, open_ahead
 from client_sdk._tasks import cancel_and_wait
 from client_sdk.errors import RelayError
 from protocol.api import SyncRequest, SyncResponse

@@ -2,7 +2,7 @@
 
 One piece past 600 lines because :class:`HearthClient` is the SDK's documented
 public surface: most of its lines are the docstrings of that API, and the work is
-in the drivers it wires together. The logic lives in plain state (``_roomstate.RoomState``,
+in the drivers it wires together. The logic lives in plain state (``_core.state.RoomState``,
 one per room) and each room's I/O in its ``_driver.RoomDriver`` (commit with
 rebase, catch-up, epochs, send, invite, leave, report, push), which the
 :class:`Room` view and the programs code call directly. The client wires the
@@ -35,11 +35,15 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, Final, TypeVar, final
+from typing import Any, Final, TypeVar, assert_never, final
 
 from client_sdk import _blocklist, _programs
 from client_sdk import _roomlist as roomlist
 from client_sdk._blocklist import BlockList
+from client_sdk._core.builders import create_op
+from client_sdk._core.followups import Abandon, FollowUp, JoinBuddy, Republish, Reseal, Restatus
+from client_sdk._core.state import RoomState
+from client_sdk._core.step import Step
 from client_sdk._device_links import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
 from client_sdk._drafts import DraftCheck, check_draft
 from client_sdk._driver import MAX_REBASES, RoomDriver, RoomServices
@@ -48,11 +52,6 @@ from client_sdk._invite_links import parse_invite
 from client_sdk._live import LiveStream
 from client_sdk._outbox import Outbox
 from client_sdk._personal import PersonalSync
-from client_sdk._roomstate import (
-    RoomState,
-    Step,
-    create_op,
-)
 from client_sdk._sessions import Sessions, SignInPacer
 from client_sdk._slot import Slot
 from client_sdk._store import Store, StoredMessage
@@ -89,7 +88,6 @@ from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.errors import ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
-    MessageId,
     RoomId,
     member_key,
 )
@@ -1062,23 +1060,27 @@ class _Host:
             return
         self._client._emit(event)
 
-    def republish(self, slot: Slot) -> None:
-        self._client._spawn(self._room(slot).republish())
-
     def evict(self, slot: Slot, member: MemberId) -> None:
         self._client._spawn(self._room(slot).evict(member))
 
-    def restatus(self, slot: Slot) -> None:
-        self._client._spawn(_programs.restatus(self._room(slot)))
-
-    def join_buddy(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.join_claimed(self._client._room_host, slot.room, request))
-
-    def reseal(self, slot: Slot, request: MessageId, text: str, to: list[MemberId]) -> None:
-        self._client._spawn(_programs.reseal(self._room(slot), request, text, to))
-
-    def abandon(self, slot: Slot, request: MessageId) -> None:
-        self._client._spawn(_programs.abandon(self._client._room_host, self._room(slot), request))
+    def follow_up(self, slot: Slot, item: FollowUp) -> None:
+        """What a room's step asks of us: the one handler of every kind of follow-up."""
+        driver = self._room(slot)
+        match item:
+            case Republish():
+                self._client._spawn(driver.republish())
+            case Restatus():
+                self._client._spawn(_programs.restatus(driver))
+            case JoinBuddy(request=request):
+                self._client._spawn(
+                    _programs.join_claimed(self._client._room_host, slot.room, request)
+                )
+            case Reseal(request=request, text=text, to=to):
+                self._client._spawn(_programs.reseal(driver, request, text, to))
+            case Abandon(request=request):
+                self._client._spawn(_programs.abandon(self._client._room_host, driver, request))
+            case _:
+                assert_never(item)
 
     async def retire(self, slot: Slot) -> None:
         await self._room(slot).retire()

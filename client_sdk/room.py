@@ -41,9 +41,10 @@ from protocol.messages import (
 from protocol.ops import Policy, Role, RoomKind
 
 if TYPE_CHECKING:
+    from client_sdk._core.ledger import Status
+    from client_sdk._core.state import RoomState
     from client_sdk._driver import RoomDriver
     from client_sdk._host import RoomHost
-    from client_sdk._roomstate import RoomState, Status
 
 __all__ = ["Room", "RoomFingerprint"]
 

@@ -1,5 +1,9 @@
 """The main screen: the room list with unread counts, and the open room.
 
+One piece past 600 lines because it is one screen: the room list, the open room's
+timeline and the composer share the focus, the unread counts and the queued
+messages, and each widget here is small.
+
 The room view shows the newest messages and loads older ones as the person
 moves up past the first (``Room.messages(before=...)``, which backfills from the
 relay where history is readable). A message with a content warning shows only

@@ -11,12 +11,11 @@ acknowledged or published; a change whose commit failed drops the cached log.
 Membership checks use the verified log, never the relay's own tables, and a room the
 caller is not in answers ``room.not_found`` exactly like a room that does not exist.
 
-Several relay instances may share one storage. Each caches logs, and another
-instance may extend one meanwhile: every write names the log index it verified
-against and storage refuses it (``log.conflict``) if the log moved on, whereupon
-the change is verified again against the reloaded log, a few times at most. Signs
-that the cache lags (an envelope naming a later head, an append past the cached
-head, a caller missing from the cached members) reload it before answering.
+Several relay instances may share one storage, each caching logs another may
+extend: every write names the log index it verified against, storage refuses it
+(``log.conflict``) if the log moved on, and the change is verified again against the
+reloaded log, a few times at most. Signs the cache lags (an envelope naming a later
+head, an append past the cached head, an unknown caller) reload it first.
 """
 
 from __future__ import annotations

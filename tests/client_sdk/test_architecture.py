@@ -11,11 +11,17 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
-from tests.architecture import foreign_private_access, import_cycles, import_graph
+from tests.architecture import (
+    foreign_private_access,
+    import_cycles,
+    import_graph,
+    module_name,
+)
 
 SDK = Path(__file__).resolve().parents[2] / "client_sdk"
 
@@ -64,3 +70,34 @@ def test_room_and_programs_do_not_import_the_client() -> None:
 def test_no_private_members_across_modules(path: Path) -> None:
     found = list(foreign_private_access(path.read_text("utf-8")))
     assert not found, f"{path.name}: another module's private members {found}"
+
+
+_IO = ("asyncio", "socket", "ssl", "selectors", "sqlite3", "aiosqlite", "httpx", "websockets")
+
+
+def _foreign_imports(path: Path) -> set[str]:
+    """The top-level names of the absolute imports of one module (outside the package too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_pure_room_core_reaches_no_io() -> None:
+    """``client_sdk._core`` and every SDK module it imports, however indirectly, import
+    no event loop, socket, sqlite, httpx or websockets (``protocol`` has its own test)."""
+    graph = import_graph(SDK)
+    core = {m for m in graph if m.startswith("client_sdk._core")}
+    assert "client_sdk._core.state" in core, "the scan found the core's modules"
+    reached, todo = set(core), list(core)
+    while todo:
+        for target in graph[todo.pop()] - reached:
+            reached.add(target)
+            todo.append(target)
+    assert "client_sdk.client" not in reached
+    paths = {module_name(SDK, path): path for path in _modules()}
+    offenders = {module: sorted(_foreign_imports(paths[module]) & set(_IO)) for module in reached}
+    assert {m: found for m, found in offenders.items() if found} == {}

@@ -11,8 +11,10 @@ from __future__ import annotations
 import pytest
 
 from client_sdk import Identity, InviteError, RelayError
+from client_sdk._core.builders import OpBuilder
+from client_sdk._core.persistence import RoomSnapshot
+from client_sdk._core.state import RoomState
 from client_sdk._invite_links import invite_link
-from client_sdk._roomstate import RoomSnapshot, RoomState
 from protocol.signing import InviteKey
 from tests.client_sdk.test_client import OpenClient, open_client
 
@@ -45,7 +47,7 @@ async def test_a_buddy_chat_admits_exactly_two(
     assert not cleo.rooms
 
     # A modified client that skips the check: the relay's log verifier refuses.
-    monkeypatch.setattr(RoomState, "require_space", lambda self: None)
+    monkeypatch.setattr(OpBuilder, "require_space", lambda self: None)
     with pytest.raises(InviteError) as relay_refused:
         await cleo.join(spare)
     assert relay_refused.value.code == "invite.room_full"
@@ -73,7 +75,7 @@ async def test_every_member_refuses_a_third_join_the_relay_let_through(
     # Cleo signs a join on the verified log (a modified client skips the cap check).
     cleo_keys = Identity.generate().room_keys(chat.id)
     cleo_state = RoomState.restore(cleo_keys, ops, {}, RoomSnapshot())
-    monkeypatch.setattr(RoomState, "require_space", lambda self: None)
+    monkeypatch.setattr(OpBuilder, "require_space", lambda self: None)
     join = cleo_state.join_op(invite, now=2)
     monkeypatch.undo()
 

@@ -22,7 +22,7 @@ from client_sdk import (
     MessageReceived,
     PostingMuted,
 )
-from client_sdk._roomstate import RoomState
+from client_sdk._core.state import RoomState
 from protocol.encoding import canonical
 from protocol.errors import HearthError
 from protocol.messages import ModerationBody

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from client_sdk._roomstate import Opened, RoomState, create_op, open_ahead
+from client_sdk._core.builders import create_op
+from client_sdk._core.state import RoomState
+from client_sdk._core.step import Opened, open_ahead
 from client_sdk.errors import InviteError, RoomBlocked, RoomInactive
 from client_sdk.events import (
     MemberJoined,

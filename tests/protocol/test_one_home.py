@@ -16,11 +16,6 @@ BASE32 = ROOT / "protocol" / "base32.py"
 CLOCK = ROOT / "protocol" / "clock.py"
 CLOCK_PACKAGES = ("protocol", "server", "client_sdk")
 """hearth_chat and hearth_cli are front ends: what they show as "now" is theirs."""
-CLOCK_NOT_YET = {
-    # Being restructured in parallel; it takes the client's injected clock when that
-    # lands. Empty this set; never add to it.
-    "client_sdk/_roomstate.py",
-}
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -74,11 +69,10 @@ def test_only_protocol_clock_reads_the_clock() -> None:
             found = list(clock_reads(path.read_text("utf-8")))
             if found:
                 seen.add(name)
-            if found and path != CLOCK and name not in CLOCK_NOT_YET:
+            if found and path != CLOCK:
                 offenders[name] = found
     assert offenders == {}
     assert str(CLOCK.relative_to(ROOT)) in seen  # the scan does see a read
-    assert seen >= CLOCK_NOT_YET, f"fixed already, take off the list: {CLOCK_NOT_YET - seen}"
 
 
 def test_the_clock_scan_sees_every_way_of_reading_it() -> None:
