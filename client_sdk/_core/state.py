@@ -1,9 +1,10 @@
 """One room as one client sees it: the facade of the pure room core (no I/O).
 
-One piece past 600 lines because it is the one object the drivers hold: it owns the room's position in the event sequence and routes every input, in
-the order the checks must run, to the collaborator that owns each concept; most of
-its length is that routing and the thin delegating views the drivers read, and
-cutting it would spread one ordering over several files.
+One piece past 600 lines because it is the one object the drivers hold: it owns the
+room's position in the event sequence and routes every input, in the order the
+checks must run, to the collaborator that owns each concept; most of its length is
+that routing and the thin delegating views the drivers read, and cutting it would
+spread one ordering over several files.
 
 :class:`RoomState` folds what the relay serves into what the app may see. The
 drivers use only it; it owns the room's position in the relay's event sequence
