@@ -133,9 +133,9 @@ class _CacheFile(msgspec.Struct, frozen=True, kw_only=True):
 
     format: str
     version: int
-    relay: str
+    relay: str | None
     """The relay's canonical origin (``https://relay.example``)."""
-    fetched_at: float
+    fetched_at: float | None
     """Unix time of the fetch."""
     resources: list[CrisisResource]
 
@@ -246,8 +246,8 @@ class CrisisDirectory:
         record = _CacheFile(
             format=_FORMAT,
             version=_VERSION,
-            relay=self.relay_origin or "",
-            fetched_at=self.fetched_at if self.fetched_at is not None else 0.0,
+            relay=self.relay_origin,
+            fetched_at=self.fetched_at,
             resources=list(self.relay_resources),
         )
         target = Path(path)

@@ -354,6 +354,9 @@ def test_saving_is_atomic_and_a_failed_save_leaves_the_old_file(
     second.save(cache)
     loaded = CrisisDirectory.load(cache, relay_url="https://relay.example/")
     assert (_names(list(loaded.relay_resources)), loaded.fetched_at) == (["Line two"], 2.0)
+    CrisisDirectory().save(cache)  # nothing fetched yet: it says so when read back
+    empty = CrisisDirectory.load(cache)
+    assert (empty.relay_resources, empty.relay_origin, empty.fetched_at) == ((), None, None)
 
 
 def test_the_phrase_list_matches_whole_words_after_normalising() -> None:
