@@ -2,13 +2,21 @@
 
 Start with :class:`Identity` and :class:`HearthClient`; everything a room does is
 on :class:`Room`; :meth:`HearthClient.events` yields the typed events below. Every
-error is a :class:`protocol.HearthError` with a stable ``code``. See docs/sdk.md.
+error is a :class:`protocol.HearthError` with a stable ``code``. Crisis lines
+(:class:`CrisisDirectory`) need no identity and show offline. See docs/sdk.md.
 """
 
 from client_sdk._device_links import DeviceLink
 from client_sdk._drafts import CRISIS_PHRASES, DraftCheck, check_draft
 from client_sdk._schedule import Meeting
 from client_sdk.client import HearthClient, PendingDeviceLink
+from client_sdk.crisis import (
+    DEFAULT_CRISIS_RESOURCES,
+    EMERGENCY_ADVICE,
+    CrisisDirectory,
+    fetch_crisis_directory,
+    normalise_region,
+)
 from client_sdk.errors import (
     BlockError,
     ClientClosed,
@@ -72,11 +80,14 @@ from protocol.ops import Role
 
 __all__ = [
     "CRISIS_PHRASES",
+    "DEFAULT_CRISIS_RESOURCES",
+    "EMERGENCY_ADVICE",
     "AlarmKind",
     "BlockError",
     "BlockedKeys",
     "ClientClosed",
     "ConnectionChanged",
+    "CrisisDirectory",
     "CrisisResource",
     "DeviceLink",
     "DraftCheck",
@@ -138,4 +149,6 @@ __all__ = [
     "SupporterInfo",
     "SupporterStatusChanged",
     "check_draft",
+    "fetch_crisis_directory",
+    "normalise_region",
 ]

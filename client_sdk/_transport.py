@@ -325,9 +325,10 @@ class Transport:
 
     # -- public ----------------------------------------------------------------------
 
-    async def crisis(self, region: str | None) -> list[CrisisResource]:
-        params = {"region": region} if region is not None else None
-        return await self._request("GET", "/v1/crisis", list[CrisisResource], params=params)
+    async def crisis(self) -> list[CrisisResource]:
+        # The whole list, never ``?region=``: the region is applied on the device
+        # (client_sdk/crisis.py), so the relay cannot learn where an address is.
+        return await self._request("GET", "/v1/crisis", list[CrisisResource])
 
     # -- the stream ------------------------------------------------------------------
 

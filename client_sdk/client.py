@@ -58,6 +58,7 @@ from client_sdk._store import Store, StoredMessage
 from client_sdk._syncpass import sync_pass
 from client_sdk._tasks import cancel_and_wait
 from client_sdk._transport import Transport, origin_of
+from client_sdk.crisis import CrisisDirectory, normalise_region
 from client_sdk.errors import (
     BlockError,
     ClientClosed,
@@ -355,19 +356,26 @@ class HearthClient:
     # -- public API --------------------------------------------------------------
 
     async def crisis_resources(self, region: str | None = None) -> list[CrisisResource]:
-        """The crisis lines this relay's operator lists, for ``region`` (or all).
+        """The crisis lines for ``region`` (or all): this relay operator's, then the SDK's own.
 
         ``region`` is an ISO 3166-1 alpha-2 code (``"GB"``, any case); the answer
-        holds the resources listing it and those marked ``"*"`` (everywhere). The
-        request carries no session token: the relay learns an address asked for a
-        region, not who.
+        holds the lines listing it and those marked ``"*"`` (everywhere, the
+        emergency-number advice among them). The relay's whole list is fetched
+        (``GET /v1/crisis``, no session token, no region) and filtered here, so the
+        relay never learns the region; the built-in lines of
+        :data:`client_sdk.DEFAULT_CRISIS_RESOURCES` follow the relay's, without
+        duplicates (:class:`client_sdk.CrisisDirectory`). To show lines offline or
+        before sign-in, use :func:`client_sdk.fetch_crisis_directory` with a cache
+        file and :meth:`client_sdk.CrisisDirectory.load`.
 
         Raises:
-            RelayError: ``crisis.bad_region`` if ``region`` is not two letters.
+            ValueError: ``region`` is not two ASCII letters (checked before any request).
+            RelayError: The relay refused, or its answer is not a crisis list.
             RelayUnavailable: The relay cannot be reached.
         """
         _, transport = self._check_open()
-        return await transport.crisis(region)
+        normalise_region(region)
+        return CrisisDirectory(await transport.crisis()).for_region(region)
 
     @property
     def draft_check(self) -> bool:

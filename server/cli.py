@@ -3,7 +3,8 @@
 ``serve`` loads the configuration (defaults < ``--config`` TOML < ``HEARTH_*``
 environment < flags), sets up logging that never records client addresses (no
 access log; uvicorn's own connection lines only at ``debug``, and every log line,
-at every level, with IP addresses redacted before it is written), and runs
+at every level, with IP addresses redacted before it is written), warns about
+settings that leave people without help (no crisis line for any region), and runs
 uvicorn in this process, on uvloop where it is installed. SIGINT and SIGTERM
 trigger uvicorn's graceful shutdown: it stops accepting, lets requests in flight
 finish (up to ``shutdown_timeout``), closes streams with 1012, then the
@@ -171,9 +172,21 @@ def _run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
     asyncio.run(main)
 
 
+def _warn_about(config: Config) -> None:
+    """Log, once at start, what in ``config`` leaves the people using this relay worse off."""
+    if not any(resource.regions for resource in config.crisis):
+        logging.getLogger("hearth").warning(
+            "no crisis lines are configured for any region: apps will show only the "
+            "SDK's short built-in list. List the lines for your community's regions "
+            "as [[crisis]] tables (the `crisis` key) in the TOML config file; see "
+            'docs/operator.md, "Crisis lines".'
+        )
+
+
 def serve(config: Config) -> int:
     """Run a relay until SIGINT or SIGTERM."""
     _setup_logging(config.log_level)
+    _warn_about(config)
     app = create_app(config)
     server = _Server(
         uvicorn.Config(

@@ -58,6 +58,8 @@ class HostileProxy:
         self.on_frame: FrameHook = _identity_frame
         self.on_request: RequestHook = _forward_request
         """Answer an HTTP request itself (the relay never sees it): a refusal, say."""
+        self.requests: list[str] = []
+        """Every HTTP request that reached the proxy, as ``METHOD path?query``."""
         self._http = httpx.AsyncClient(timeout=30)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -112,6 +114,7 @@ class HostileProxy:
         ]
         path = scope["path"]
         query = scope.get("query_string", b"").decode()
+        self.requests.append(f"{scope['method']} {path}?{query}")
         answer = await self.on_request(scope["method"], path, body)
         if answer is not None:
             status, out = answer

@@ -179,6 +179,29 @@ async def test_the_event_loop_is_uvloop_unless_asked_otherwise(
     assert f"event loop: {loop}" in err
 
 
+_NO_CRISIS_LINES = "WARNING hearth: no crisis lines are configured for any region"
+
+
+async def test_serve_warns_at_start_when_no_crisis_line_is_configured(tmp_path: Path) -> None:
+    async with serve(tmp_path / "data", free_port()) as relay:
+        code, _, err = stop(relay.proc)
+    assert code == 0, err
+    [line] = [line for line in err.splitlines() if _NO_CRISIS_LINES in line]
+    # It names what to set and where the operator's guide explains it.
+    assert "[[crisis]]" in line
+    assert "the `crisis` key" in line
+    assert 'docs/operator.md, "Crisis lines"' in line
+    assert "## Crisis lines" in (Path(__file__).parents[2] / "docs" / "operator.md").read_text()
+
+    config = tmp_path / "hearth.toml"
+    config.write_text('[[crisis]]\nname = "A line"\nregions = ["GB"]\nphone = "555 0100"\n')
+    async with serve(tmp_path / "data", free_port(), env={"HEARTH_CONFIG": str(config)}) as relay:
+        assert len((await relay.http.get("/v1/crisis")).json()) == 1
+        code, _, err = stop(relay.proc)
+    assert code == 0, err
+    assert "crisis" not in err
+
+
 def test_bad_config_is_reported_without_traceback(tmp_path: Path) -> None:
     config = tmp_path / "hearth.toml"
     config.write_text('create_policy = "sometimes"\n')
