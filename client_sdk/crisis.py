@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, final
@@ -30,6 +29,7 @@ import msgspec
 from client_sdk._transport import Transport, origin_of
 from client_sdk.errors import StoreError
 from protocol.api import CrisisResource
+from protocol.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "DEFAULT_CRISIS_RESOURCES",
@@ -294,6 +294,7 @@ async def fetch_crisis_directory(
     *,
     cache: str | os.PathLike[str] | None = None,
     timeout: float = 15.0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> CrisisDirectory:
     """Fetch the relay operator's whole crisis list; keep it in ``cache`` if given.
 
@@ -306,6 +307,7 @@ async def fetch_crisis_directory(
         cache: A file to write the list to (:meth:`CrisisDirectory.save`), for
             :meth:`CrisisDirectory.load` to read back offline.
         timeout: Seconds for the whole request.
+        clock: Where :attr:`CrisisDirectory.fetched_at` is read from.
 
     Raises:
         RelayUnavailable: The relay cannot be reached.
@@ -319,7 +321,9 @@ async def fetch_crisis_directory(
         resources = await transport.crisis()
     finally:
         await transport.close()
-    directory = CrisisDirectory(resources, relay_origin=transport.origin, fetched_at=time.time())
+    directory = CrisisDirectory(
+        resources, relay_origin=transport.origin, fetched_at=clock.now_ms() / 1000
+    )
     if cache is not None:
         # A thread: the write ends in an fsync, which must not stall the event loop.
         await asyncio.to_thread(directory.save, cache)
