@@ -330,8 +330,18 @@ class LogBuilder:
         body = InviteCreateOp(invite_key=invite.public, expires_at=self.at + 7 * 86_400_000)
         self._append(author, body)
 
+    def _live_invites(self) -> list[InviteKey]:
+        """Pending invites the log still honours (a creator who left or was demoted
+        revoked theirs: protocol.md 6.5)."""
+        self.pending = [
+            i
+            for i in self.pending
+            if (entry := self.log.invites.get(i.public)) is not None and not entry.revoked
+        ]
+        return self.pending
+
     def join(self) -> None:
-        invite = self.pending.pop(0)
+        invite = self._live_invites().pop(0)
         joiner = self._new_member()
         self.keys[joiner.member] = joiner
         proof = invite.prove(
@@ -369,7 +379,7 @@ class LogBuilder:
             members = len(self.log.members)
             weights = {
                 self.invite: 3.0,
-                self.join: 3.0 if self.pending else 0.0,
+                self.join: 3.0 if self._live_invites() else 0.0,
                 self.role: 2.0 if members > 1 else 0.0,
                 self.rotate: 1.0,
                 self.leave: (3.0 if members >= ROOM_SIZE else 0.5) if members > 5 else 0.0,
