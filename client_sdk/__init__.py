@@ -50,6 +50,9 @@ from client_sdk.events import (
     ReactionChanged,
     ReportReceived,
     RetentionChanged,
+    RiskAlertReceived,
+    RiskHelpShown,
+    RiskPlanChanged,
     RoleChanged,
     RulesAccepted,
     RulesChanged,
@@ -71,11 +74,12 @@ from client_sdk.personal import (
     SettingValue,
 )
 from client_sdk.room import Room, RoomFingerprint
-from client_sdk.support import RequestStatus, SupporterInfo, SupportRequest
+from client_sdk.support import RequestStatus, RiskAlert, SupporterInfo, SupportRequest
 from protocol._version import __version__ as __version__
 from protocol.api import CrisisResource
 from protocol.errors import LinkError
 from protocol.ids import MemberId, MessageId, RoomId
+from protocol.messages import RiskPlanBody
 from protocol.ops import Role
 
 __all__ = [
@@ -125,6 +129,11 @@ __all__ = [
     "ReportReceived",
     "RequestStatus",
     "RetentionChanged",
+    "RiskAlert",
+    "RiskAlertReceived",
+    "RiskHelpShown",
+    "RiskPlanBody",
+    "RiskPlanChanged",
     "Role",
     "RoleChanged",
     "Room",

@@ -11,7 +11,8 @@ It owns the room's :class:`~client_sdk._slot.Slot` (the verified
 - catching the log up (:meth:`catch_up_log`), the room's history pages;
 - sending (through the outbox), deleting, reporting, inviting, leaving,
   acknowledging alarms, push registration, and what the room's log asks of us in
-  return (re-publishing the profile, evicting a blocked key from a buddy chat).
+  return (re-publishing the profile, rules, schedule and risk plan, evicting a
+  blocked key from a buddy chat).
 
 What the client's drivers share (the store, the HTTP transport, the sessions, the
 outbox and inbox, the live stream) reaches a room through :class:`RoomServices`,
@@ -395,9 +396,9 @@ class RoomDriver:
         return await self.with_token(lambda t: transport.send(t, envelope))
 
     async def republish(self) -> None:
-        """Send the profile, rules and schedule again for members who joined after them."""
+        """Send the profile, rules, schedule and risk plan again for members who joined later."""
         state = self.slot.state
-        for body in (state.profile, state.rules, state.schedule):
+        for body in (state.profile, state.rules, state.schedule, state.risk_plan):
             if body is not None:
                 await self.send(body)
 

@@ -382,6 +382,13 @@ class SupportBook:
             return None
         return r.link, RoomId(r.buddy_room), MemberId(r.buddy_owner)
 
+    def claim_of(self, buddy_room: RoomId) -> SupportRequest | None:
+        """The request we claimed (and won) whose buddy chat is ``buddy_room``, if any."""
+        for r in self._requests.values():
+            if r.supporter == self.me and r.buddy_room == buddy_room:
+                return self.view(MessageId(r.id))
+        return None
+
     def claimed_by_me(self) -> list[RoomId]:
         """The buddy rooms of requests we claimed (and won)."""
         return [

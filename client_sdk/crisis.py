@@ -223,6 +223,29 @@ class CrisisDirectory:
             return list(self._resources)
         return [r for r in self._resources if {wanted, "*"} & set(self.regions_of(r))]
 
+    def alongside(
+        self, lines: Iterable[CrisisResource], region: str | None
+    ) -> list[CrisisResource]:
+        """Someone else's ``lines`` first, then this device's for ``region``, each line once.
+
+        For a program's help lines (:class:`client_sdk.RiskHelpShown`): they are
+        shown beside the person's own lines, never instead, so the emergency-number
+        advice and the lines for the region chosen on this device are always there.
+        A line both lists appears once, as ``lines`` wrote it. Nothing is sent.
+
+        Raises:
+            ValueError: ``region`` is not two ASCII letters.
+        """
+        own = self.for_region(region)
+        seen: set[tuple[str, str]] = set()
+        out: list[CrisisResource] = []
+        for resource in (*lines, *own):
+            key = _key(resource)
+            if key not in seen:
+                seen.add(key)
+                out.append(resource)
+        return out
+
     @staticmethod
     def regions_of(resource: CrisisResource) -> tuple[str, ...]:
         """The regions a line serves, for display: upper-case codes, ``"*"`` for everywhere."""

@@ -192,7 +192,12 @@ class SupportError(HearthError):
     ``support.withdrawn``, ``support.own_request``, ``support.not_requester``
     (only the requester withdraws), ``support.requester_gone`` (the requester
     left the program), ``support.bad_invite`` (the buddy chat a claim names is
-    not the claiming supporter's).
+    not the claiming supporter's). The risk path adds ``support.not_moderator``
+    (only a program's moderators and owners publish its risk plan),
+    ``support.not_buddy_chat`` (a risk alert is raised from the buddy chat of a
+    request this device claimed), ``support.bad_plan`` (more than 50 lines) and
+    ``support.no_moderators`` (the help was shown, but the program has no owner or
+    moderator but us to alert).
     """
 
     default_code = "support.unknown_request"

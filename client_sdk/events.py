@@ -15,7 +15,7 @@ from typing import Literal, final
 from client_sdk.message import Message
 from client_sdk.support import SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
-from protocol.messages import Envelope, ModerationAction, ScheduleBody
+from protocol.messages import CrisisResource, Envelope, ModerationAction, ScheduleBody
 from protocol.ops import Role
 
 __all__ = [
@@ -35,6 +35,9 @@ __all__ = [
     "ReactionChanged",
     "ReportReceived",
     "RetentionChanged",
+    "RiskAlertReceived",
+    "RiskHelpShown",
+    "RiskPlanChanged",
     "RoleChanged",
     "RulesAccepted",
     "RulesChanged",
@@ -320,6 +323,82 @@ class SupporterStatusChanged:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RiskPlanChanged:
+    """A moderator or owner of a program published its path for a member at imminent risk.
+
+    Attributes:
+        room_id: The program room.
+        text: What supporters do, and what the person can do.
+        lines: The help lines the program chose (each with its regions).
+        by: Who published it.
+    """
+
+    room_id: RoomId
+    text: str
+    lines: tuple[CrisisResource, ...]
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskHelpShown:
+    """In a buddy chat, the supporter showed both buddies the program's help now.
+
+    Both buddies' devices raise it, from one signed message of the chat's owner
+    (the supporter who opened it). ``lines`` and ``text`` are the program's risk
+    plan as the supporter read it, empty if the program has none: show them
+    **beside** this device's own lines for the person's region, never instead
+    (``CrisisDirectory.alongside(lines, region)``), so the built-in emergency
+    advice is always there.
+
+    Attributes:
+        room_id: The buddy chat.
+        message_id: The ``support.risk`` message.
+        text: The program's words for this moment ("" if it has no plan).
+        lines: The program's help lines (empty if it has no plan).
+        by: The supporter who raised it (their key in the buddy chat).
+    """
+
+    room_id: RoomId
+    message_id: MessageId
+    text: str
+    lines: tuple[CrisisResource, ...]
+    by: MemberId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAlertReceived:
+    """A supporter fears a member of the program is at imminent risk (we moderate it).
+
+    Only the program's owners and moderators (and the supporter's own devices)
+    can read it; before this event the SDK checked the supporter's signature and
+    that their role in the program's log, at the alert's place, was supporter,
+    moderator or owner. Anyone else's alert is ignored.
+
+    Attributes:
+        room_id: The program room.
+        alert_id: The ``support.alert`` message's id.
+        supporter: Who raised it (their key in the program room).
+        member: The person they fear for (the requester's key in the program room).
+        request_id: The support request whose claim opened the buddy chat.
+        buddy_room_id: The buddy chat (moderators are not in it).
+        note: What the supporter wrote.
+        at: The supporter's clock when they raised it.
+    """
+
+    room_id: RoomId
+    alert_id: MessageId
+    supporter: MemberId
+    member: MemberId
+    request_id: MessageId
+    buddy_room_id: RoomId
+    note: str
+    at: datetime
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityAlarm:
     """Something a relay or member did that the verification refused.
 
@@ -382,6 +461,9 @@ Event = (
     | SupportClaimed
     | SupportWithdrawn
     | SupporterStatusChanged
+    | RiskPlanChanged
+    | RiskHelpShown
+    | RiskAlertReceived
     | SecurityAlarm
     | ConnectionChanged
     | PersonalDataChanged

@@ -20,19 +20,21 @@ from typing import TYPE_CHECKING, Literal, final
 
 import msgspec
 
-from client_sdk import _programs, _schedule
+from client_sdk import _programs, _risk, _schedule
 from client_sdk._schedule import Meeting
 from client_sdk.errors import ScheduleError, SupportError
 from client_sdk.events import SecurityAlarm
 from client_sdk.message import Message, ModerationEntry
-from client_sdk.support import SupporterInfo, SupportRequest
+from client_sdk.support import RiskAlert, SupporterInfo, SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import room_fingerprint, safety_number
 from protocol.messages import (
+    CrisisResource,
     EditBody,
     ModerationBody,
     ProfileBody,
     ReactionBody,
+    RiskPlanBody,
     RulesAcceptBody,
     RulesBody,
     ScheduleBody,
@@ -731,6 +733,50 @@ class Room:
     def open_support_chats(self) -> int:
         """How many buddy chats from our claims are open (what ``max_open`` caps)."""
         return _programs.open_chats(self._host, self._state)
+
+    # -- a program's path for a member at imminent risk ---------------------------------
+
+    @property
+    def risk_plan(self) -> RiskPlanBody | None:
+        """The program's path for a member at imminent risk (None if it published none).
+
+        Its ``text`` says what supporters do and what the person can do; its
+        ``lines`` are the help lines the program chose, each with its regions.
+        """
+        return self._state.risk_plan
+
+    async def set_risk_plan(self, text: str, lines: Iterable[CrisisResource] = ()) -> None:
+        """Publish the program's risk plan (its moderators and owners), encrypted.
+
+        Newer replaces older; members who join later receive it again from the
+        owner or moderator who invited them (like the profile and rules).
+
+        Raises:
+            SupportError: ``support.not_program``, ``support.not_moderator``,
+                ``support.bad_plan`` (more than 50 lines).
+        """
+        await _risk.set_risk_plan(self._host, self._id, text, lines)
+
+    async def raise_risk_alert(self, note: str = "") -> RiskAlert:
+        """As the supporter in this buddy chat, act on a fear that the person is at imminent risk.
+
+        Call it on the buddy chat a claim opened (on the device that claimed). It
+        first sends into this chat the program's risk plan (``support.risk``), so
+        both buddies' devices raise :class:`RiskHelpShown` with its help lines,
+        then sends into the program room a ``support.alert`` with ``note``,
+        sealed to the program's owners and moderators alone, whose devices raise
+        :class:`RiskAlertReceived`. Without a plan the alert still goes out and
+        each device shows its own built-in lines (:attr:`RiskAlert.planned` is
+        False).
+
+        Raises:
+            SupportError: ``support.not_buddy_chat`` (not the chat of a request we
+                claimed), ``support.not_supporter`` (no longer a supporter,
+                moderator or owner of the program), ``support.no_moderators``
+                (the help was shown, but nobody but us moderates the program).
+            RoomInactive: We left the chat or the program.
+        """
+        return await _risk.raise_risk_alert(self._host, self._id, note)
 
     # -- alarms ---------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""What the app sees of a community program's support queue.
+"""What the app sees of a community program's support queue and its risk path.
 
 A program room's members ask for 1:1 support with
 :meth:`client_sdk.Room.request_support`; its supporters claim requests, which
 opens a buddy chat between the two. These are read-only snapshots of that
 state, taken when the app asks (:attr:`client_sdk.Room.support_queue`) or when
-an event is verified (:class:`client_sdk.SupportRequested`).
+an event is verified (:class:`client_sdk.SupportRequested`). :class:`RiskAlert`
+is what :meth:`client_sdk.Room.raise_risk_alert` did.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import datetime
 from typing import Literal, final
 
 from protocol.ids import MemberId, MessageId, RoomId
+from protocol.messages import CrisisResource
 
-__all__ = ["RequestStatus", "SupportRequest", "SupporterInfo"]
+__all__ = ["RequestStatus", "RiskAlert", "SupportRequest", "SupporterInfo"]
 
 RequestStatus = Literal["sending", "waiting", "claimed", "withdrawn"]
 """Where a support request stands.
@@ -80,3 +82,35 @@ class SupporterInfo:
     member: MemberId
     available: bool
     max_open: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAlert:
+    """What a supporter's :meth:`~client_sdk.Room.raise_risk_alert` did.
+
+    Attributes:
+        buddy_room_id: The buddy chat where both buddies were shown the help.
+        help_id: The ``support.risk`` message there.
+        program_id: The program room.
+        alert_id: The ``support.alert`` message there, sealed to ``moderators``.
+        request_id: The support request whose claim opened the buddy chat.
+        member: The person at risk (the requester's key in the program room).
+        moderators: The program's owners and moderators the alert is sealed to.
+        planned: True if the program published a risk plan; False: ``text`` and
+            ``lines`` are empty, and both buddies' devices show their own
+            built-in lines (the emergency advice among them).
+        text: The program's words for this moment.
+        lines: The program's help lines.
+    """
+
+    buddy_room_id: RoomId
+    help_id: MessageId
+    program_id: RoomId
+    alert_id: MessageId
+    request_id: MessageId
+    member: MemberId
+    moderators: tuple[MemberId, ...]
+    planned: bool
+    text: str
+    lines: tuple[CrisisResource, ...]

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from protocol.ids import MemberIdField, MessageIdField, RoomId, RoomIdField
-from protocol.messages import DeleteRequest, Envelope, EraseRequest
+from protocol.messages import CrisisResource, DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Count, Hash, Key32, Sig, SignedOp
 
 __all__ = [
@@ -354,23 +354,6 @@ class PersonalWrite(msgspec.Struct, frozen=True, kw_only=True):
 
     expected: Count
     box: _DocBox
-
-
-RegionCode = Annotated[str, msgspec.Meta(pattern="^([A-Za-z]{2}|\\*)$")]
-"""An ISO 3166-1 alpha-2 code, or ``"*"``."""
-
-
-class CrisisResource(msgspec.Struct, frozen=True, kw_only=True):
-    """A crisis line the operator lists, for the regions it serves."""
-
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    regions: Annotated[list[RegionCode], msgspec.Meta(min_length=1, max_length=300)]
-    """ISO 3166-1 alpha-2 codes (any case), or ``"*"`` for everywhere."""
-    phone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    sms: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    url: Annotated[str, msgspec.Meta(max_length=2000, pattern="^https?://")] | None = None
-    hours: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class PushRegistration(msgspec.Struct, frozen=True, kw_only=True):

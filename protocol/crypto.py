@@ -42,6 +42,7 @@ __all__ = [
     "CTX_MSG_AD",
     "CTX_OP",
     "CTX_REPORT",
+    "CTX_RISK_ALERT",
     "CTX_SUPPORT",
     "HASH_BYTES",
     "KEY_BYTES",
@@ -172,6 +173,7 @@ CTX_DELETE: Final = b"hearth/v1/delete\x00"
 CTX_ERASE: Final = b"hearth/v1/erase\x00"
 CTX_REPORT: Final = b"hearth/v1/report\x00"
 CTX_SUPPORT: Final = b"hearth/v1/support\x00"
+CTX_RISK_ALERT: Final = b"hearth/v1/risk-alert\x00"
 CTX_AUTH: Final = b"hearth/v1/auth\x00"
 CTX_INVITE_READ: Final = b"hearth/v1/invite-read\x00"
 CTX_GENESIS: Final = b"hearth/v1/genesis\x00"

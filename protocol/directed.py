@@ -1,16 +1,17 @@
-"""Directed messages: reports and support requests, readable by chosen members only.
+"""Directed messages: reports, support requests and risk alerts, readable by chosen members only.
 
 A directed message is signed inside and sealed outside. Its author signs the content
-with their room key (``CTX_REPORT`` or ``CTX_SUPPORT``), the signed content goes into
+with their room key (``CTX_REPORT``, ``CTX_SUPPORT`` or ``CTX_RISK_ALERT``), the signed
+content goes into
 a secret box under a fresh random key, and that key is sealed (``crypto_box_seal``) to
 each reader's X25519 key from the verified log. Members who hold the epoch secret see
 who the seals name and no more; the relay sees less still.
 
 Opening checks everything a reader relies on before anything is returned: the seal
 opens, the box opens, the content decodes and is signed by the envelope's sender for
-this room, and it names the reader (a support request's author reads their own back
-too). :func:`seal_directed` and :func:`open_directed` are the only code that seals or
-opens one; the SDK's report and support paths both call them.
+this room, and it names the reader (the author of a support request or a risk alert
+reads their own back too). :func:`seal_directed` and :func:`open_directed` are the
+only code that seals or opens one; the SDK's report, support and risk paths call them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from protocol.messages import (
     ReportBody,
     ReportContent,
     ReportSeal,
+    RiskAlertBody,
+    RiskAlertContent,
     SignedReport,
+    SignedRiskAlert,
     SignedSupportRequest,
     SupportRequestBody,
     SupportRequestContent,
@@ -35,17 +39,21 @@ from protocol.messages import (
 )
 from protocol.signing import (
     sign_report,
+    sign_risk_alert,
     sign_support_request,
     verify_report,
+    verify_risk_alert,
     verify_support_request,
 )
+
+_Content = ReportContent | SupportRequestContent | RiskAlertContent
 
 __all__ = ["open_directed", "seal_directed"]
 
 
 def seal_directed(
     keys: RoomKeys,
-    content: ReportContent | SupportRequestContent,
+    content: _Content,
     readers: Mapping[MemberId, bytes],
     *,
     rng: crypto.Rng = crypto.random_bytes,
@@ -54,25 +62,27 @@ def seal_directed(
 
     Args:
         keys: The author's keys in the room (``content`` names ``keys.member``).
-        content: What a report or a support request says.
+        content: What a report, a support request or a risk alert says.
         readers: Member id to X25519 public key, from the verified log; one seal
             each, in this order.
         rng: Source of the box key and nonce.
 
     Returns:
-        The seals and the ciphertext of a ``ReportBody``, ``SupportRequestBody`` or
-        ``SupportResealBody``.
+        The seals and the ciphertext of a ``ReportBody``, ``SupportRequestBody``,
+        ``SupportResealBody`` or ``RiskAlertBody``.
 
     Raises:
         CryptoError: ``crypto.bad_key`` for a reader key nothing can be sealed to.
     """
     key = rng(crypto.KEY_BYTES)
     seals = [ReportSeal(member=m, box=crypto.seal(k, key)) for m, k in readers.items()]
-    signed = (
-        sign_report(keys, content)
-        if isinstance(content, ReportContent)
-        else sign_support_request(keys, content)
-    )
+    signed: SignedReport | SignedSupportRequest | SignedRiskAlert
+    if isinstance(content, ReportContent):
+        signed = sign_report(keys, content)
+    elif isinstance(content, RiskAlertContent):
+        signed = sign_risk_alert(keys, content)
+    else:
+        signed = sign_support_request(keys, content)
     return seals, crypto.secretbox_encrypt(key, canonical(signed), rng=rng)
 
 
@@ -86,15 +96,23 @@ def open_directed(
 ) -> SupportRequestContent | None: ...
 
 
+@overload
 def open_directed(
-    keys: RoomKeys, sender: MemberId, body: ReportBody | SupportRequestBody | SupportResealBody
-) -> ReportContent | SupportRequestContent | None:
+    keys: RoomKeys, sender: MemberId, body: RiskAlertBody
+) -> RiskAlertContent | None: ...
+
+
+def open_directed(
+    keys: RoomKeys,
+    sender: MemberId,
+    body: ReportBody | SupportRequestBody | SupportResealBody | RiskAlertBody,
+) -> _Content | None:
     """The checked content of a directed message sealed to ``keys.member``.
 
     Args:
         keys: The reader's keys in the room.
         sender: The sender of the envelope that carried ``body``.
-        body: A report, a support request or a support reseal.
+        body: A report, a support request, a support reseal or a risk alert.
 
     Returns:
         The signed content, or None if no seal names the reader (not theirs to read).
@@ -105,7 +123,7 @@ def open_directed(
         DecodeError: The content does not decode.
         EnvelopeError: ``msg.bad_signature`` (not signed by its author) or
             ``msg.bad_room`` (its author is not ``sender``, it names another room, or
-            it does not name the reader).
+            it does not name the reader, who is not its author either).
     """
     seal = next((s for s in body.seals if s.member == keys.member), None)
     if seal is None:
@@ -118,6 +136,16 @@ def open_directed(
         if c.reporter != sender or c.room != keys.room or keys.member not in c.recipients:
             raise EnvelopeError("report names another reporter or room", code="msg.bad_room")
         return c
+    if isinstance(body, RiskAlertBody):
+        alert = from_msgpack(plain, SignedRiskAlert)
+        verify_risk_alert(alert)
+        a = alert.content
+        if a.supporter != sender or a.room != keys.room:
+            raise EnvelopeError("risk alert names another supporter or room", code="msg.bad_room")
+        # The supporter seals to their own key too, to read it back on another device.
+        if keys.member != sender and keys.member not in a.recipients:
+            raise EnvelopeError("risk alert does not name us", code="msg.bad_room")
+        return a
     request = from_msgpack(plain, SignedSupportRequest)
     verify_support_request(request)
     r = request.content

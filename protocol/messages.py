@@ -20,6 +20,7 @@ from protocol.ops import Count, Hash, Sig
 
 __all__ = [
     "Body",
+    "CrisisResource",
     "DeleteContent",
     "DeleteRequest",
     "EditBody",
@@ -35,10 +36,15 @@ __all__ = [
     "ReportBody",
     "ReportContent",
     "ReportSeal",
+    "RiskAlertBody",
+    "RiskAlertContent",
+    "RiskHelpBody",
+    "RiskPlanBody",
     "RulesAcceptBody",
     "RulesBody",
     "ScheduleBody",
     "SignedReport",
+    "SignedRiskAlert",
     "SignedSupportRequest",
     "SupportClaimBody",
     "SupportInvite",
@@ -323,6 +329,99 @@ class SupporterStatusBody(
     ahead of every request it reads itself. None: no snapshot."""
 
 
+RegionCode = Annotated[str, msgspec.Meta(pattern="^([A-Za-z]{2}|\\*)$")]
+"""An ISO 3166-1 alpha-2 code, or ``"*"``."""
+
+
+class CrisisResource(msgspec.Struct, frozen=True, kw_only=True):
+    """A crisis line, for the regions it serves.
+
+    The relay operator lists them (``GET /v1/crisis``, :mod:`protocol.api`), and a
+    program's risk plan carries its own (:class:`RiskPlanBody`), so it lives here.
+    """
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    regions: Annotated[list[RegionCode], msgspec.Meta(min_length=1, max_length=300)]
+    """ISO 3166-1 alpha-2 codes (any case), or ``"*"`` for everywhere."""
+    phone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    sms: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2000, pattern="^https?://")] | None = None
+    hours: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+RiskLines = Annotated[list[CrisisResource], msgspec.Meta(max_length=50)]
+
+
+class RiskPlanBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="program.risk_plan"
+):
+    """A program's path for a member at imminent risk, in encrypted room state.
+
+    Counts only in a program room and only from a moderator or owner at the
+    message's place in room order; the newest wins. ``text`` says what supporters
+    do and what the person can do; ``lines`` are the help lines the program
+    chose. A supporter's risk alert shows both in the buddy chat
+    (:class:`RiskHelpBody`).
+    """
+
+    text: LongText = ""
+    lines: RiskLines = []
+
+
+class RiskHelpBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.risk"):
+    """In a buddy chat, the supporter shows both buddies the program's help.
+
+    A copy of the program's :class:`RiskPlanBody` as the supporter read it (empty
+    if the program has none: receivers then show their own built-in lines).
+    Counts only in a buddy chat and only from its owner (the supporter who opened
+    it), at the message's place in room order.
+    """
+
+    text: LongText = ""
+    lines: RiskLines = []
+
+
+class RiskAlertBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="support.alert"
+):
+    """A supporter alerts the program's moderators: readable only by the members in ``seals``.
+
+    Sealed like a :class:`ReportBody`: ``ciphertext`` is a secret box (random key,
+    nonce prepended) of ``canonical(SignedRiskAlert)``, the key sealed to the X25519
+    key (from the verified log) of every owner and moderator of the program and of
+    the sender (so its other devices read it back). Counts only from a member whose
+    role at the message's place is ``supporter``, ``moderator`` or ``owner``.
+    """
+
+    seals: Annotated[list[ReportSeal], msgspec.Meta(min_length=1, max_length=256)]
+    ciphertext: bytes
+
+
+class RiskAlertContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What a supporter signs (``CTX_RISK_ALERT``): whom they fear for, and where they talk."""
+
+    room: RoomIdField
+    """The program room."""
+    supporter: MemberIdField
+    member: MemberIdField
+    """The person at risk: the requester's key in the program room."""
+    request: MessageIdField
+    """The support request whose claim opened the buddy chat."""
+    buddy_room: RoomIdField
+    note: LongText
+    recipients: list[MemberIdField]
+    """The owners and moderators it is sealed to, sorted (the sender's own seal is not listed)."""
+    at: Count
+
+
+class SignedRiskAlert(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`RiskAlertContent` with the supporter's signature."""
+
+    content: RiskAlertContent
+    sig: Sig
+
+
 class UnsupportedBody(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsupported"
 ):
@@ -352,6 +451,9 @@ Body = (
     | SupportResealBody
     | SupportWithdrawBody
     | SupporterStatusBody
+    | RiskPlanBody
+    | RiskHelpBody
+    | RiskAlertBody
     | UnsupportedBody
 )
 

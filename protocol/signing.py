@@ -21,7 +21,9 @@ from protocol.messages import (
     EraseContent,
     EraseRequest,
     ReportContent,
+    RiskAlertContent,
     SignedReport,
+    SignedRiskAlert,
     SignedSupportRequest,
     SupportRequestContent,
 )
@@ -36,12 +38,14 @@ __all__ = [
     "sign_erase",
     "sign_op",
     "sign_report",
+    "sign_risk_alert",
     "sign_support_request",
     "verify_auth",
     "verify_delete",
     "verify_erase",
     "verify_invite_read",
     "verify_report",
+    "verify_risk_alert",
     "verify_support_request",
 ]
 
@@ -143,6 +147,24 @@ def verify_support_request(request: SignedSupportRequest) -> None:
         request.content,
         request.sig,
         "support request is not signed by its requester",
+    )
+
+
+def sign_risk_alert(keys: RoomKeys, content: RiskAlertContent) -> SignedRiskAlert:
+    """Sign a risk alert as its supporter (``content.supporter`` is ``keys.member``)."""
+    return SignedRiskAlert(
+        content=content, sig=keys.sign(crypto.CTX_RISK_ALERT, canonical(content))
+    )
+
+
+def verify_risk_alert(alert: SignedRiskAlert) -> None:
+    """Check a risk alert's signature by its supporter (``msg.bad_signature``)."""
+    _verify_by_member(
+        alert.content.supporter,
+        crypto.CTX_RISK_ALERT,
+        alert.content,
+        alert.sig,
+        "risk alert is not signed by its supporter",
     )
 
 

@@ -65,10 +65,16 @@ from protocol.counters import CounterTracker
 from protocol.ids import MessageId
 from protocol.messages import (
     Body,
+    CrisisResource,
     Envelope,
     Plaintext,
     ReactionBody,
     ReportContent,
+    ReportSeal,
+    RiskAlertBody,
+    RiskAlertContent,
+    RiskHelpBody,
+    RiskPlanBody,
     SupportRequestContent,
     TextBody,
     room_device_id,
@@ -104,7 +110,13 @@ from protocol.personal import (
     seal_link,
     short_code,
 )
-from protocol.signing import canonical_origin, sign_erase, sign_report, sign_support_request
+from protocol.signing import (
+    canonical_origin,
+    sign_erase,
+    sign_report,
+    sign_risk_alert,
+    sign_support_request,
+)
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, milliseconds
@@ -535,6 +547,7 @@ CONTEXTS = {
     "CTX_SUPPORT": crypto.CTX_SUPPORT,
     "CTX_AUTH": crypto.CTX_AUTH,
     "CTX_GENESIS": crypto.CTX_GENESIS,
+    "CTX_RISK_ALERT": crypto.CTX_RISK_ALERT,
 }
 
 
@@ -1297,6 +1310,105 @@ def build_counters() -> dict[str, Any]:
     }
 
 
+# -- a program's risk path ----------------------------------------------------------------
+
+
+def build_risk() -> dict[str, Any]:
+    """The risk path's three bodies, the alert's signature, and one alert sealed to readers.
+
+    A file of its own (added in version 2 without a version bump: new body tags,
+    section 1.3 rule 6), so the files written before it stay byte for byte.
+    """
+    rng = DetRng("risk")
+    program = root_of("owner").genesis(rng(16)).room
+    buddy_room = root_of("alice").genesis(rng(16)).room
+    owner = root_of("owner").room_keys(program)
+    supporter = root_of("alice").room_keys(program)
+    member = root_of("bob").room_keys(program)
+    lines = [
+        CrisisResource(
+            name="Samaritans",
+            regions=["GB", "IE"],
+            phone="116 123",
+            url="https://www.samaritans.org",
+            hours="24/7",
+        ),
+        CrisisResource(name="Find A Helpline", regions=["*"], url="https://findahelpline.com"),
+    ]
+    plan = RiskPlanBody(
+        text="Stay with them, share these lines, and alert the program's moderators.",
+        lines=lines,
+    )
+    bodies: list[Body] = [plan, RiskHelpBody(text=plan.text, lines=plan.lines)]
+    content = RiskAlertContent(
+        room=program,
+        supporter=supporter.member,
+        member=member.member,
+        request=new_message_id(rng),
+        buddy_room=buddy_room,
+        note="They said they have the pills with them tonight.",
+        recipients=[owner.member],
+        at=T0,
+    )
+    signed = sign_risk_alert(supporter, content)
+    key = rng(crypto.KEY_BYTES)
+    readers = sorted([("owner", owner), ("alice", supporter)], key=lambda pair: pair[1].member)
+    seeds = {name: rng(32) for name, _ in readers}
+    seals = [
+        ReportSeal(member=k.member, box=seal_with(k.box_public, key, seeds[name]))
+        for name, k in readers
+    ]
+    ciphertext = crypto.secretbox_encrypt(key, canonical(signed), rng=rng)
+    alert = RiskAlertBody(seals=seals, ciphertext=ciphertext)
+    bodies.append(alert)
+    return {
+        "description": (
+            "program.risk_plan and support.risk are plain bodies (canonical = "
+            "canonical(body)). support.alert is directed like a report: ciphertext = "
+            "secretbox(key, canonical(SignedRiskAlert)) with the nonce prepended, key "
+            "crypto_box_seal'ed to each reader (seal_with and the recorded ephemeral seed, "
+            "see epochs.json); the signature covers CTX_RISK_ALERT || "
+            "canonical(RiskAlertContent). A reader opens it with open_directed; a member "
+            "not among the seals (non_reader) reads nothing."
+        ),
+        "rng": RNG_DOC,
+        "bodies": [
+            {
+                "type": type(b).__struct_config__.tag,
+                "json": wire(b),
+                "canonical": canonical(b).hex(),
+            }
+            for b in bodies
+        ],
+        "signatures": [
+            _signature(
+                "CTX_RISK_ALERT",
+                bytes(supporter.signing.verify_key),
+                canonical(content),
+                signed.sig,
+                type="RiskAlertContent",
+                json=wire(content),
+            )
+        ],
+        "alert": {
+            "room": program,
+            "sender": supporter.member,
+            "key": key.hex(),
+            "signed_canonical": canonical(signed).hex(),
+            "readers": [
+                {
+                    "member": k.member,
+                    "root_seed": root_of(name).secret.hex(),
+                    "x25519_public": k.box_public.hex(),
+                    "ephemeral_seed": seeds[name].hex(),
+                }
+                for name, k in readers
+            ],
+            "non_reader": {"member": member.member, "root_seed": root_of("bob").secret.hex()},
+        },
+    }
+
+
 # -- driver --------------------------------------------------------------------------------
 
 
@@ -1311,6 +1423,7 @@ def build() -> dict[str, Any]:
         "logs_valid.json": build_logs_valid(),
         "logs_invalid.json": build_logs_invalid(),
         "counters.json": build_counters(),
+        "risk.json": build_risk(),
     }
 
 

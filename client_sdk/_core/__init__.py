@@ -12,9 +12,10 @@ state (composition: plain objects wired in its constructor, no mixins):
 - ``counters.py`` and ``alarms.py``: counter streams and what excuses their gaps
   (erasures, tombstones, refused counters, retention purges); withheld messages;
   the open security alarms.
-- ``moderation.py``, ``bodies.py``, ``reports.py``, ``programs.py``: what
-  room-level messages mean (mutes and the moderation record; profile, rules,
-  schedule and acceptance; reports; a program's support queue).
+- ``moderation.py``, ``bodies.py``, ``reports.py``, ``programs.py``, ``risk.py``:
+  what room-level messages mean (mutes and the moderation record; profile, rules,
+  schedule, risk plan and acceptance; reports; a program's support queue; help
+  shown in a buddy chat and risk alerts to a program's moderators).
 - ``builders.py`` and ``outgoing.py``: this member's own signed operations, and
   its message counters.
 - ``persistence.py``: :class:`RoomSnapshot`, the stored form.

@@ -1,8 +1,9 @@
-"""The room's own bodies: profile, ground rules, meeting schedule, and who accepted the rules.
+"""The room's own bodies: profile, ground rules, meeting schedule, risk plan, rule acceptance.
 
 Only moderators and owners speak for the room, judged at the message's place in
-room order (``ledger.Ledger.role_at``): a ``profile``, ``rules`` or ``schedule``
-message from anyone else counts for nothing, and an invalid schedule is ignored.
+room order (``ledger.Ledger.role_at``): a ``profile``, ``rules``, ``schedule`` or
+``program.risk_plan`` message from anyone else counts for nothing, an invalid
+schedule is ignored, and a risk plan counts only in a program room.
 Rules only move forward (a higher version replaces a lower one); publishing a
 version is accepting it. Every member's acceptance is read from their signed
 ``rules.accept`` messages; a post (text, edit, reaction) is refused to a muted
@@ -17,13 +18,20 @@ from client_sdk._core.ledger import Ledger
 from client_sdk._core.step import Step
 from client_sdk._schedule import valid_schedule
 from client_sdk.errors import PostingMuted, RulesNotAccepted
-from client_sdk.events import ProfileChanged, RulesAccepted, RulesChanged, ScheduleChanged
+from client_sdk.events import (
+    ProfileChanged,
+    RiskPlanChanged,
+    RulesAccepted,
+    RulesChanged,
+    ScheduleChanged,
+)
 from protocol.ids import MemberId, RoomId
 from protocol.messages import (
     Body,
     EditBody,
     ProfileBody,
     ReactionBody,
+    RiskPlanBody,
     RulesAcceptBody,
     RulesBody,
     ScheduleBody,
@@ -43,7 +51,7 @@ def is_post(body: Body) -> bool:
 
 @final
 class Bodies:
-    """The room's profile, rules and schedule, and who accepted which rules."""
+    """The room's profile, rules, schedule and risk plan, and who accepted which rules."""
 
     def __init__(self, room: RoomId, ledger: Ledger) -> None:
         self.room = room
@@ -51,8 +59,13 @@ class Bodies:
         self.profile: ProfileBody | None = None
         self.rules: RulesBody | None = None
         self.schedule: ScheduleBody | None = None
+        self.risk_plan: RiskPlanBody | None = None
+        """A program's path for a member at imminent risk (``program.risk_plan``)."""
         self.accepted: dict[MemberId, int] = {}
         """The newest rules version each member accepted (or published), from signed messages."""
+
+    def _in_program(self) -> bool:
+        return self.ledger.log.policy.kind == "program"
 
     def note_acceptance(self, member: MemberId, version: int) -> bool:
         """``member`` accepted rules ``version``; True if that is news."""
@@ -69,11 +82,20 @@ class Bodies:
                     RulesAccepted(room_id=self.room, member=sender, version=body.version)
                 )
             return
-        if not isinstance(body, ProfileBody | RulesBody | ScheduleBody):
+        if not isinstance(body, ProfileBody | RulesBody | ScheduleBody | RiskPlanBody):
             return
         role = self.ledger.role_at(sender, place, lowest=True)
         if role is None or ROLE_RANK[role] < _MODERATOR:
             return  # only moderators and owners speak for the room, at the message's place
+        if isinstance(body, RiskPlanBody):
+            if self._in_program():
+                self.risk_plan = body
+                step.items.append(
+                    RiskPlanChanged(
+                        room_id=self.room, text=body.text, lines=tuple(body.lines), by=sender
+                    )
+                )
+            return
         if isinstance(body, ScheduleBody):
             if not valid_schedule(body):
                 return
@@ -105,9 +127,13 @@ class Bodies:
         if isinstance(body, RulesAcceptBody):
             self.note_acceptance(me, body.version)
             return
-        if not isinstance(body, RulesBody | ProfileBody | ScheduleBody):
+        if not isinstance(body, RulesBody | ProfileBody | ScheduleBody | RiskPlanBody):
             return
         if role is None or ROLE_RANK[role] < _MODERATOR:
+            return
+        if isinstance(body, RiskPlanBody):
+            if self._in_program():
+                self.risk_plan = body
             return
         if isinstance(body, ScheduleBody):
             self.schedule = body

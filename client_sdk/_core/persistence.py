@@ -31,7 +31,7 @@ from client_sdk._support import SupportBook, SupportSnapshot
 from client_sdk.events import SecurityAlarm
 from protocol.ids import MemberId, MessageId
 from protocol.keys import RoomKeys
-from protocol.messages import ProfileBody, RulesBody, ScheduleBody
+from protocol.messages import ProfileBody, RiskPlanBody, RulesBody, ScheduleBody
 from protocol.personal import VerifiedHead
 
 __all__ = ["Persisted", "RoomSnapshot", "dump", "load"]
@@ -92,6 +92,7 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     op_seqs: list[tuple[int, int]] = []
     """(seq, log index) of the operations seen in the room's event sequence."""
     pinned: VerifiedHead | None = None
+    risk_plan: RiskPlanBody | None = None
 
 
 class Persisted(Protocol):
@@ -133,6 +134,7 @@ def load(state: Persisted, secrets: Mapping[int, bytes], snapshot: RoomSnapshot)
     bodies.profile = snapshot.profile
     bodies.rules = snapshot.rules
     bodies.schedule = snapshot.schedule
+    bodies.risk_plan = snapshot.risk_plan
     bodies.accepted = {MemberId(k): v for k, v in snapshot.accepted.items()}
     state.moderation.muted = {MemberId(m) for m in snapshot.muted}
     # ``snapshot.banned`` is not read back: the verified log says who is banned.
@@ -211,6 +213,7 @@ def dump(state: Persisted) -> RoomSnapshot:
         profile=bodies.profile,
         rules=bodies.rules,
         schedule=bodies.schedule,
+        risk_plan=bodies.risk_plan,
         accepted={str(k): v for k, v in bodies.accepted.items()},
         muted=sorted(state.moderation.muted),
         banned=sorted(ledger.log.banned),

@@ -32,12 +32,13 @@ input goes through it:
 - the ``*_op`` builders make this member's own signed operations, sealing every
   commit only to the X25519 keys of the verified log.
 
-Room-level messages (moderation, profile, rules, schedule, deletions) count only if
-their sender had the authority at the message's place in room order: the log as it
-stood after the operations that precede the message in ``seq`` order
-(:meth:`RoomLog.role_at`), never as it stands now. A moderator demoted later keeps
-what they decided before; a member promoted later does not gain what they claimed
-before; a removed moderator's messages replayed after the removal count for nothing.
+Room-level messages (moderation, profile, rules, schedule, the risk path,
+deletions) count only if their sender had the authority at the message's place in
+room order: the log as it stood after the operations that precede the message in
+``seq`` order (:meth:`RoomLog.role_at`), never as it stands now. A moderator
+demoted later keeps what they decided before; a member promoted later does not
+gain what they claimed before; a removed moderator's messages replayed after the
+removal count for nothing.
 Bans are log operations (``room.ban``): the log decides who is banned.
 
 Invariants: nothing reaches :attr:`Step.accepted` or :attr:`Step.events` unless it
@@ -65,6 +66,7 @@ from client_sdk._core.outgoing import Outgoing
 from client_sdk._core.persistence import RoomSnapshot
 from client_sdk._core.programs import SUPPORT_BODIES, Programs
 from client_sdk._core.reports import read_report
+from client_sdk._core.risk import RISK_BODIES, read_risk
 from client_sdk._core.step import Accepted, Opened, Step
 from client_sdk._support import SupportBook
 from client_sdk.errors import RoomBlocked, RoomInactive
@@ -94,6 +96,7 @@ from protocol.messages import (
     Plaintext,
     ProfileBody,
     ReportBody,
+    RiskPlanBody,
     RulesBody,
     ScheduleBody,
 )
@@ -240,6 +243,11 @@ class RoomState:
     @property
     def schedule(self) -> ScheduleBody | None:
         return self.bodies.schedule
+
+    @property
+    def risk_plan(self) -> RiskPlanBody | None:
+        """A program's path for a member at imminent risk (``program.risk_plan``)."""
+        return self.bodies.risk_plan
 
     @property
     def accepted(self) -> dict[MemberId, int]:
@@ -659,6 +667,17 @@ class RoomState:
                 sender=sender,
                 body=body,
                 report_id=message_id,
+            )
+        elif isinstance(body, RISK_BODIES):
+            read_risk(
+                step,
+                self.alarm_book,
+                self.keys,
+                self.ledger,
+                sender=sender,
+                body=body,
+                message_id=message_id,
+                place=place,
             )
         elif isinstance(body, ModerationBody):
             self.moderation.fold(

@@ -1,4 +1,4 @@
-"""protocol.directed: reports and support requests, sealed to chosen members and signed inside."""
+"""protocol.directed: reports, support requests and risk alerts, sealed to chosen members."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from protocol.messages import (
     ReportBody,
     ReportContent,
     ReportSeal,
+    RiskAlertBody,
+    RiskAlertContent,
     SignedReport,
+    SignedRiskAlert,
     SupportRequestBody,
     SupportRequestContent,
     SupportResealBody,
 )
-from protocol.signing import verify_report
+from protocol.signing import sign_report, verify_report
 from tests.protocol.builders import FAST, T0, Room
 
 ROOM = Room()
@@ -154,3 +157,59 @@ def test_a_seal_or_box_that_does_not_open_raises() -> None:
     body = ReportBody(seals=[seal], ciphertext=crypto.secretbox_encrypt(key, b"\x01"))
     with pytest.raises(DecodeError):
         open_directed(MOD, ALICE.member, body)
+
+
+def _alert(supporter: RoomKeys = HELPER, to: tuple[RoomKeys, ...] = (MOD,)) -> RiskAlertContent:
+    return RiskAlertContent(
+        room=ROOM.room,
+        supporter=supporter.member,
+        member=ALICE.member,
+        request=EVIDENCE.header.id,
+        buddy_room=Room().room,
+        note="she says she has the pills with her tonight",
+        recipients=sorted(k.member for k in to),
+        at=T0,
+    )
+
+
+def test_a_risk_alert_opens_for_the_moderators_and_its_supporter_alone() -> None:
+    content = _alert()
+    seals, ciphertext = seal_directed(HELPER, content, _readers(MOD, HELPER))
+    body = RiskAlertBody(seals=seals, ciphertext=ciphertext)
+    assert open_directed(MOD, HELPER.member, body) == content
+    assert open_directed(HELPER, HELPER.member, body) == content  # read back on another device
+    for outsider in (ALICE, CAROL):  # the person it concerns, and any other member
+        assert open_directed(outsider, HELPER.member, body) is None
+    # Even a key that holds a seal cannot open what the content does not name it in.
+    seals, ciphertext = seal_directed(HELPER, _alert(to=(MOD,)), _readers(CAROL))
+    with pytest.raises(EnvelopeError) as info:
+        open_directed(CAROL, HELPER.member, RiskAlertBody(seals=seals, ciphertext=ciphertext))
+    assert info.value.code == "msg.bad_room"
+
+
+def test_a_risk_alert_is_signed_under_its_own_context() -> None:
+    content = _alert()
+    key = bytes(range(32))
+    _, ciphertext = seal_directed(HELPER, content, _readers(MOD), rng=lambda n: key[:n])
+    signed = msgspec.msgpack.decode(crypto.secretbox_decrypt(key, ciphertext), type=SignedRiskAlert)
+    assert signed.content == content
+    crypto.verify(
+        bytes(HELPER.signing.verify_key), crypto.CTX_RISK_ALERT, canonical(content), signed.sig
+    )
+    # A signature made for a report is no risk alert's: contexts separate them.
+    report_sig = sign_report(HELPER, _report(reporter=HELPER)).sig
+    swapped = SignedRiskAlert(content=content, sig=report_sig)
+    body = RiskAlertBody(
+        seals=[ReportSeal(member=MOD.member, box=crypto.seal(MOD.box_public, key))],
+        ciphertext=crypto.secretbox_encrypt(key, canonical(swapped)),
+    )
+    with pytest.raises(EnvelopeError) as info:
+        open_directed(MOD, HELPER.member, body)
+    assert info.value.code == "msg.bad_signature"
+
+
+def test_a_risk_alert_carried_by_another_sender_is_refused() -> None:
+    seals, ciphertext = seal_directed(HELPER, _alert(), _readers(MOD))
+    with pytest.raises(EnvelopeError) as info:
+        open_directed(MOD, CAROL.member, RiskAlertBody(seals=seals, ciphertext=ciphertext))
+    assert info.value.code == "msg.bad_room"

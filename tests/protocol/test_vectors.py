@@ -51,13 +51,21 @@ from protocol import (
 )
 from protocol.api import AuthContent, InviteReadContent
 from protocol.counters import CounterTracker
+from protocol.directed import open_directed
+from protocol.encoding import from_msgpack
 from protocol.messages import (
+    Body,
     DeleteContent,
     Envelope,
     EnvelopeHeader,
     EraseContent,
     Plaintext,
     ReportContent,
+    RiskAlertBody,
+    RiskAlertContent,
+    RiskHelpBody,
+    RiskPlanBody,
+    SignedRiskAlert,
     SupportRequestContent,
     room_device_id,
 )
@@ -90,7 +98,9 @@ def _load_script() -> Any:
 
 SCRIPT = _load_script()
 FILES = ("keys.json", "signatures.json", "epochs.json", "messages.json")
-FILES += ("logs_valid.json", "logs_invalid.json", "counters.json")
+FILES += ("logs_valid.json", "logs_invalid.json", "counters.json", "risk.json")
+RISK_CONTEXTS = {"CTX_RISK_ALERT"}
+"""Contexts whose vectors are in risk.json (added after signatures.json, which stays as it was)."""
 
 
 def load(name: str) -> Any:
@@ -247,13 +257,20 @@ PAYLOAD_TYPES: dict[str, Any] = {
     "AuthContent": AuthContent,
     "ReportContent": ReportContent,
     "SupportRequestContent": SupportRequestContent,
+    "RiskAlertContent": RiskAlertContent,
 }
 
 
 def check_signatures(doc: dict[str, Any]) -> None:
     contexts = {n for n in crypto.__all__ if n.startswith("CTX_")} - {"CTX_MSG_AD"}
-    assert {v["context"] for v in doc["vectors"]} == contexts
-    for v in doc["vectors"]:
+    assert {v["context"] for v in doc["vectors"]} == contexts - RISK_CONTEXTS
+    _check_signed(doc["vectors"])
+    assert {"origin", "error"} == {k for o in doc["origins"] for k in o} - {"url"}
+    _check_origins(doc)
+
+
+def _check_signed(vectors: list[dict[str, Any]]) -> None:
+    for v in vectors:
         context = getattr(crypto, v["context"])
         assert h(v["context_hex"]) == context
         signed = h(v["signed_bytes"])
@@ -266,7 +283,9 @@ def check_signatures(doc: dict[str, Any]) -> None:
         else:
             assert canonical(decode(v["json"], PAYLOAD_TYPES[v["type"]])) == payload
         crypto.verify(h(v["public_key"]), context, payload, h(v["signature"]))
-    assert {"origin", "error"} == {k for o in doc["origins"] for k in o} - {"url"}
+
+
+def _check_origins(doc: dict[str, Any]) -> None:
     for o in doc["origins"]:
         if "origin" in o:
             assert canonical_origin(o["url"]) == o["origin"]
@@ -445,6 +464,40 @@ def check_counters(doc: dict[str, Any]) -> None:
         assert floors == case["floors"], case["name"]
 
 
+def check_risk(doc: dict[str, Any]) -> None:
+    kinds = {"program.risk_plan": RiskPlanBody, "support.risk": RiskHelpBody}
+    kinds["support.alert"] = RiskAlertBody
+    assert [b["type"] for b in doc["bodies"]] == list(kinds)
+    bodies = {}
+    for b in doc["bodies"]:
+        body = decode(b["json"], Body)
+        assert isinstance(body, kinds[b["type"]])
+        assert canonical(body) == h(b["canonical"])
+        bodies[b["type"]] = body
+    plan, shown = bodies["program.risk_plan"], bodies["support.risk"]
+    assert (shown.text, shown.lines) == (plan.text, plan.lines)
+    assert {v["context"] for v in doc["signatures"]} == RISK_CONTEXTS
+    _check_signed(doc["signatures"])
+    content = decode(doc["signatures"][0]["json"], RiskAlertContent)
+
+    a = doc["alert"]
+    alert = bodies["support.alert"]
+    key = h(a["key"])
+    signed = crypto.secretbox_decrypt(key, alert.ciphertext)
+    assert signed == h(a["signed_canonical"])
+    assert from_msgpack(signed, SignedRiskAlert).content == content
+    assert [s.member for s in alert.seals] == [r["member"] for r in a["readers"]]
+    for r, seal in zip(a["readers"], alert.seals, strict=True):
+        keys = RootSeed(h(r["root_seed"])).room_keys(a["room"])
+        assert (keys.member, keys.box_public) == (r["member"], h(r["x25519_public"]))
+        assert crypto.unseal(keys.box, seal.box) == key
+        assert SCRIPT.seal_with(keys.box_public, key, h(r["ephemeral_seed"])) == seal.box
+        assert open_directed(keys, a["sender"], alert) == content
+    outsider = RootSeed(h(a["non_reader"]["root_seed"])).room_keys(a["room"])
+    assert outsider.member == a["non_reader"]["member"] == content.member
+    assert open_directed(outsider, a["sender"], alert) is None
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "keys.json": check_keys,
     "signatures.json": check_signatures,
@@ -453,6 +506,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "logs_valid.json": check_logs_valid,
     "logs_invalid.json": check_logs_invalid,
     "counters.json": check_counters,
+    "risk.json": check_risk,
 }
 
 
