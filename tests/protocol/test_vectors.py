@@ -56,11 +56,13 @@ from protocol.messages import (
     Envelope,
     EnvelopeHeader,
     EraseContent,
+    MemberProfileBody,
     Plaintext,
     ReportContent,
     SupportRequestContent,
     room_device_id,
 )
+from protocol.names import member_name, name_skeleton
 from protocol.ops import Binding, Commit, GenesisStatement, InviteProof, OpContent
 from protocol.personal import (
     LinkCode,
@@ -90,7 +92,7 @@ def _load_script() -> Any:
 
 SCRIPT = _load_script()
 FILES = ("keys.json", "signatures.json", "epochs.json", "messages.json")
-FILES += ("logs_valid.json", "logs_invalid.json", "counters.json")
+FILES += ("logs_valid.json", "logs_invalid.json", "counters.json", "names.json")
 
 
 def load(name: str) -> Any:
@@ -335,6 +337,25 @@ def check_messages(doc: dict[str, Any]) -> None:
         assert open_message(envelope, epoch_secret=h(v["epoch_secret"])) == plaintext
 
 
+def check_names(doc: dict[str, Any]) -> None:
+    check_messages(doc)
+    profiles = [decode(v["plaintext"], Plaintext).body for v in doc["vectors"]]
+    assert profiles
+    assert all(isinstance(body, MemberProfileBody) for body in profiles)
+    refused = 0
+    for case in doc["names"]:
+        raw = h(case["input"]).decode("utf-8")
+        try:
+            shown: str | None = member_name(raw)
+        except ValueError:
+            shown, refused = None, refused + 1
+        assert shown == (None if case["name"] is None else h(case["name"]).decode("utf-8")), raw
+    assert 0 < refused < len(doc["names"])  # both outcomes are exercised
+    for case in doc["skeletons"]:
+        name = h(case["name"]).decode("utf-8")
+        assert name_skeleton(name) == h(case["skeleton"]).decode("utf-8"), name
+
+
 def _state(log: RoomLog) -> dict[str, Any]:
     return {
         "room": log.room,
@@ -453,6 +474,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "logs_valid.json": check_logs_valid,
     "logs_invalid.json": check_logs_invalid,
     "counters.json": check_counters,
+    "names.json": check_names,
 }
 
 
