@@ -41,6 +41,7 @@ from client_sdk.events import (
     MemberLeft,
     MemberModerated,
     MemberRemoved,
+    MemberRenamed,
     MessageDeleted,
     MessageEdited,
     MessageReceived,
@@ -61,7 +62,14 @@ from client_sdk.events import (
     SupportWithdrawn,
 )
 from client_sdk.identity import Identity
-from client_sdk.message import Message, ModerationEntry, ModerationKind
+from client_sdk.message import (
+    Message,
+    ModerationEntry,
+    ModerationKind,
+    RoomMember,
+    display_label,
+    short_key,
+)
 from client_sdk.personal import (
     BlockedKeys,
     Note,
@@ -103,6 +111,7 @@ __all__ = [
     "MemberLeft",
     "MemberModerated",
     "MemberRemoved",
+    "MemberRenamed",
     "Message",
     "MessageDeleted",
     "MessageEdited",
@@ -132,6 +141,7 @@ __all__ = [
     "RoomFingerprint",
     "RoomId",
     "RoomInactive",
+    "RoomMember",
     "RulesAccepted",
     "RulesChanged",
     "RulesNotAccepted",
@@ -149,6 +159,8 @@ __all__ = [
     "SupporterInfo",
     "SupporterStatusChanged",
     "check_draft",
+    "display_label",
     "fetch_crisis_directory",
     "normalise_region",
+    "short_key",
 ]
