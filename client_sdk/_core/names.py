@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import lru_cache
 from typing import Final, TypeVar, final
 
 from client_sdk._core.followups import Reprofile
@@ -47,6 +48,9 @@ _E = TypeVar("_E", bound=Event)
 _SUFFIX: Final = 4
 """Characters of the key shown beside a look-alike name (more if two share them)."""
 
+_skeleton = lru_cache(maxsize=4096)(name_skeleton)
+"""Labels are recomputed as members come and go: each name's skeleton once."""
+
 
 @final
 class Names:
@@ -61,6 +65,8 @@ class Names:
         self._shown: dict[MemberId, str] = {}
         """The name each member's last :class:`MemberRenamed` announced."""
         self._labels: dict[MemberId, str] | None = None
+        self._labels_at = -1
+        """The log index the labels were computed at: members come and go with it."""
 
     def restore(self, chosen: dict[MemberId, str]) -> None:
         """Names from a snapshot (already announced)."""
@@ -119,7 +125,7 @@ class Names:
         looks: dict[str, list[MemberId]] = {}
         for member in people:
             shown = names.get(member)
-            looks.setdefault(name_skeleton(shown or short_key(member)), []).append(member)
+            looks.setdefault(_skeleton(shown or short_key(member)), []).append(member)
         labels: dict[MemberId, str] = {}
         for group in looks.values():
             named = [m for m in group if m in names]
@@ -137,8 +143,9 @@ class Names:
 
     def labels(self) -> dict[MemberId, str]:
         """Every member's label (members now, and everyone who chose a name)."""
-        if self._labels is None:
+        if self._labels is None or self._labels_at != self.ledger.log.index:
             self._labels = self._compute(self.chosen)
+            self._labels_at = self.ledger.log.index
         return self._labels
 
     def label(self, member: MemberId) -> str:
