@@ -33,6 +33,7 @@ from client_sdk._store import Store, StoredMessage
 from client_sdk.events import (
     Event,
     MemberJoined,
+    MemberRenamed,
     MessageDeleted,
     MessageEdited,
     MessageReceived,
@@ -127,7 +128,7 @@ def _accept_text(
 
 
 def _hidden(event: Event, blocks: BlockList) -> bool:
-    """An event about a blocked member's words: not announced on this device."""
+    """An event about a blocked member's words (or new name): not announced on this device."""
     if isinstance(event, MessageEdited):
         return event.message.sender in blocks
     if isinstance(event, ReactionChanged):
@@ -136,6 +137,8 @@ def _hidden(event: Event, blocks: BlockList) -> bool:
         return event.request.requester in blocks
     if isinstance(event, SupportWithdrawn):
         return event.requester in blocks
+    if isinstance(event, MemberRenamed):
+        return event.member in blocks
     return False
 
 
