@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -485,6 +486,7 @@ def build_messages() -> dict[str, Any]:
         "rng": RNG_DOC,
         "vectors": _sealed(
             "messages",
+            sender_name="alice",
             rng=rng,
             room=room,
             sender=sender,
@@ -499,6 +501,7 @@ def build_messages() -> dict[str, Any]:
 def _sealed(
     label: str,
     *,
+    sender_name: str,
     rng: DetRng,
     room: RoomId,
     sender: RoomKeys,
@@ -525,7 +528,7 @@ def _sealed(
         header_bytes = canonical(envelope.header)
         vectors.append(
             {
-                "sender_root_seed": root_of("alice").secret.hex(),
+                "sender_root_seed": root_of(sender_name).secret.hex(),
                 "room": room,
                 "sender": sender.member,
                 "epoch_secret": epoch_secret.hex(),
@@ -585,9 +588,13 @@ def _utf8(text: str) -> str:
 def _name_case(raw: str) -> dict[str, Any]:
     # UTF-8 in hex: some inputs are control characters a JSON viewer would act on.
     try:
-        return {"input": _utf8(raw), "name": _utf8(member_name(raw))}
+        member_name(raw)
     except ValueError:
-        return {"input": _utf8(raw), "name": None}
+        accepted = False
+    else:
+        accepted = True
+    nfc = unicodedata.normalize("NFC", raw)
+    return {"input": _utf8(raw), "nfc": _utf8(nfc), "accepted": accepted}
 
 
 def build_names() -> dict[str, Any]:
@@ -600,16 +607,17 @@ def build_names() -> dict[str, Any]:
     return {
         "description": (
             "member.profile: a member's display name in one room, an ordinary message "
-            "(sealed and signed as in messages.json). names: what a receiver shows for a "
-            "sent name (UTF-8, hex): NFC, 1..64 code points, no Cc/Cs/Co/Zl/Zp or bidi "
-            "control, no white space at either end, one visible character at least; null: refused "
-            "(protocol.md 8.12). skeletons: NFKC, without Cf and variation selectors, "
-            "look-alikes of Latin letters mapped, case folded, rn->m, vv->w, white space "
-            "collapsed; equal skeletons are told apart by a short key."
+            "(sealed and signed as in messages.json). names: a sent name (UTF-8, hex), its "
+            "NFC form, and whether a receiver accepts it (then shows the NFC form): 1..64 "
+            "code points, no Cc/Cs/Co/Zl/Zp or bidi control, no white space at either end, "
+            "one visible character at least (protocol.md 8.12). skeletons: NFKC, without "
+            "Cf and variation selectors, look-alikes of Latin letters mapped, case folded, "
+            "rn->m, vv->w, white space collapsed; equal skeletons are told apart by a short key."
         ),
         "rng": RNG_DOC,
         "vectors": _sealed(
             "names",
+            sender_name="bob",
             rng=rng,
             room=room,
             sender=sender,

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -342,15 +343,18 @@ def check_names(doc: dict[str, Any]) -> None:
     profiles = [decode(v["plaintext"], Plaintext).body for v in doc["vectors"]]
     assert profiles
     assert all(isinstance(body, MemberProfileBody) for body in profiles)
-    refused = 0
+    accepted = 0
     for case in doc["names"]:
-        raw = h(case["input"]).decode("utf-8")
+        raw, nfc = h(case["input"]).decode("utf-8"), h(case["nfc"]).decode("utf-8")
+        assert unicodedata.normalize("NFC", raw) == nfc, raw
         try:
-            shown: str | None = member_name(raw)
+            assert member_name(raw) == nfc, raw
         except ValueError:
-            shown, refused = None, refused + 1
-        assert shown == (None if case["name"] is None else h(case["name"]).decode("utf-8")), raw
-    assert 0 < refused < len(doc["names"])  # both outcomes are exercised
+            assert not case["accepted"], raw
+        else:
+            assert case["accepted"], raw
+            accepted += 1
+    assert 0 < accepted < len(doc["names"])  # both outcomes are exercised
     for case in doc["skeletons"]:
         name = h(case["name"]).decode("utf-8")
         assert name_skeleton(name) == h(case["skeleton"]).decode("utf-8"), name
