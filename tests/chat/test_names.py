@@ -48,7 +48,6 @@ async def test_the_timeline_shows_name_and_role_from_the_log(
             await unlock(m)
             await join(m, member_link)
             # The names were set before Mia joined: their owners send them again.
-            await wait_for(m, lambda: any("is now Sam (supporter)" in x for x in _renames(mia)), "")
             await s_room.send("I'm on duty tonight, ask away")
             await f_room.send("me too, I can help")
             await wait_for(
@@ -56,6 +55,11 @@ async def test_the_timeline_shows_name_and_role_from_the_log(
             )
             await wait_for(
                 m, lambda: shows(mia, "Supporter Sam (member): me too"), "the member's line"
+            )
+            await wait_for(
+                m,
+                lambda: any("is now Sam (supporter)" in x for x in _renames(mia)),
+                "the line saying who Sam is",
             )
             assert not shows(mia, s_room.me[:8])  # nobody is a bare key any more
 
@@ -81,7 +85,9 @@ async def test_f10_sets_ones_own_name_in_the_open_room(relay: RelayProcess, tmp_
             await wait_for(m, lambda: isinstance(mia.screen, MainScreen), "the dialog to close")
             renamed = await watcher.wait(MemberRenamed, lambda e: e.new == "Mia")
             assert group.member(renamed.member).display == "Mia (member)"
-            await wait_for(m, lambda: any("You are now Mia" in x for x in _renames(mia)), "")
+            await wait_for(
+                m, lambda: any("You are now Mia" in x for x in _renames(mia)), "the rename line"
+            )
 
             await m.press("f5")
             await wait_for(m, lambda: isinstance(mia.screen, MembersDialog), "the members")
