@@ -41,6 +41,7 @@ from client_sdk.events import (
     MemberLeft,
     MemberModerated,
     MemberRemoved,
+    MemberRenamed,
     MessageDeleted,
     MessageEdited,
     MessageReceived,
@@ -64,7 +65,14 @@ from client_sdk.events import (
     SupportWithdrawn,
 )
 from client_sdk.identity import Identity
-from client_sdk.message import Message, ModerationEntry, ModerationKind
+from client_sdk.message import (
+    Message,
+    ModerationEntry,
+    ModerationKind,
+    RoomMember,
+    display_label,
+    short_key,
+)
 from client_sdk.personal import (
     BlockedKeys,
     Note,
@@ -107,6 +115,7 @@ __all__ = [
     "MemberLeft",
     "MemberModerated",
     "MemberRemoved",
+    "MemberRenamed",
     "Message",
     "MessageDeleted",
     "MessageEdited",
@@ -141,6 +150,7 @@ __all__ = [
     "RoomFingerprint",
     "RoomId",
     "RoomInactive",
+    "RoomMember",
     "RulesAccepted",
     "RulesChanged",
     "RulesNotAccepted",
@@ -158,6 +168,8 @@ __all__ = [
     "SupporterInfo",
     "SupporterStatusChanged",
     "check_draft",
+    "display_label",
     "fetch_crisis_directory",
     "normalise_region",
+    "short_key",
 ]

@@ -56,7 +56,7 @@ from protocol.clock import Clock
 from protocol.directed import seal_directed
 from protocol.envelope import open_message
 from protocol.ids import MemberId, MessageId, RoomId, b64url_encode
-from protocol.messages import Body, Envelope, ReportBody, ReportContent
+from protocol.messages import Body, Envelope, MemberProfileBody, ReportBody, ReportContent
 from protocol.ops import Role, SignedOp
 from protocol.signing import InviteKey, sign_delete
 
@@ -402,6 +402,12 @@ class RoomDriver:
             if body is not None:
                 await self.send(body)
 
+    async def reprofile(self) -> None:
+        """Send our display name again for a member who joined after it."""
+        name = self.slot.state.names.mine
+        if name is not None:
+            await self.send(MemberProfileBody(name=name))
+
     async def delete(self, message_id: MessageId) -> None:
         """Delete our own message for everyone, with a signed request naming its place."""
         self._services.check_open()
@@ -430,9 +436,8 @@ class RoomDriver:
         await self.with_token(lambda t: transport.delete(t, request))
         async with self.slot.lock:
             await store.save_room(self.room, self.slot.state.snapshot(), deleted=[message_id])
-        self._services.emit(
-            MessageDeleted(room_id=self.room, message_id=message_id, by=self.slot.state.me)
-        )
+        deletion = MessageDeleted(room_id=self.room, message_id=message_id, by=state.me)
+        self._services.emit(state.describe(deletion))
 
     async def original_envelope(
         self, message_id: MessageId

@@ -33,6 +33,7 @@ from client_sdk._store import Store, StoredMessage
 from client_sdk.events import (
     Event,
     MemberJoined,
+    MemberRenamed,
     MessageDeleted,
     MessageEdited,
     MessageReceived,
@@ -67,8 +68,16 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(min(max(ms, 0), _MAX_MS) / 1000, tz=UTC)
 
 
-def to_message(m: StoredMessage, blocked: BlockList | frozenset[MemberId] = frozenset()) -> Message:
-    """The app's view of a stored message: collapsed behind its warning until revealed."""
+def to_message(
+    m: StoredMessage,
+    blocked: BlockList | frozenset[MemberId] = frozenset(),
+    room: RoomState | None = None,
+) -> Message:
+    """The app's view of a stored message: collapsed behind its warning until revealed.
+
+    With ``room``, it carries the sender's label and role there now.
+    """
+    sender = None if room is None else room.member(m.sender)
     collapsed = m.content_warning is not None and not m.revealed and not m.mine
     reactions: dict[str, list[MemberId]] = {}
     for emoji, member in m.reactions:
@@ -88,6 +97,8 @@ def to_message(m: StoredMessage, blocked: BlockList | frozenset[MemberId] = froz
         seq=m.seq,
         collapsed=collapsed,
         reactions={e: tuple(who) for e, who in reactions.items()},
+        sender_name="" if sender is None else sender.label,
+        sender_role=None if sender is None else sender.role,
     )
 
 
@@ -117,7 +128,7 @@ def _accept_text(
 
 
 def _hidden(event: Event, blocks: BlockList) -> bool:
-    """An event about a blocked member's words: not announced on this device."""
+    """An event about a blocked member's words (or new name): not announced on this device."""
     if isinstance(event, MessageEdited):
         return event.message.sender in blocks
     if isinstance(event, ReactionChanged):
@@ -126,6 +137,8 @@ def _hidden(event: Event, blocks: BlockList) -> bool:
         return event.request.requester in blocks
     if isinstance(event, SupportWithdrawn):
         return event.requester in blocks
+    if isinstance(event, MemberRenamed):
+        return event.member in blocks
     return False
 
 
@@ -233,9 +246,8 @@ class Inbox:
                 if target is not None and (item.moderator or target.sender == item.by):
                     batch.pop(item.target, None)
                     deleted.append(item.target)
-                    pending.append(
-                        MessageDeleted(room_id=slot.room, message_id=item.target, by=item.by)
-                    )
+                    deletion = MessageDeleted(room_id=slot.room, message_id=item.target, by=item.by)
+                    pending.append(state.describe(deletion))
             else:
                 pending.append(item)
         ops = state.log.ops if all_ops else step.ops
@@ -259,7 +271,7 @@ class Inbox:
         for out in pending:
             if isinstance(out, str):
                 if out in fresh and batch[out].sender not in blocks:
-                    message = to_message(batch[out], blocks)
+                    message = to_message(batch[out], blocks, state)
                     self._host.emit(MessageReceived(room_id=slot.room, message=message))
             elif not _hidden(out, blocks):
                 self._host.emit(out)
@@ -308,7 +320,9 @@ class Inbox:
             edited = replace(target, text=body.text, edited=True, edited_seq=item.seq, update=True)
             batch[body.target] = edited
             pending.append(
-                MessageEdited(room_id=slot.room, message=to_message(edited, self._blocks))
+                MessageEdited(
+                    room_id=slot.room, message=to_message(edited, self._blocks, slot.state)
+                )
             )
         elif isinstance(body, ReactionBody):
             target = batch.get(body.target) or await self._store.message(slot.room, body.target)
@@ -327,7 +341,7 @@ class Inbox:
             pending.append(
                 ReactionChanged(
                     room_id=slot.room,
-                    message=to_message(reacted, self._blocks),
+                    message=to_message(reacted, self._blocks, slot.state),
                     member=h.sender,
                     emoji=body.emoji,
                     removed=body.remove,
@@ -366,7 +380,7 @@ class Inbox:
             found = await self._store.messages(
                 room, limit=limit, before_seq=before_seq, without=hidden
             )
-        return [to_message(m, self._blocks) for m in found]
+        return [to_message(m, self._blocks, state) for m in found]
 
     async def reveal(self, slot: Slot, message_id: MessageId, *, revealed: bool) -> Message:
         """Open (or close again) a message's content warning on this device.
@@ -380,4 +394,4 @@ class Inbox:
         if stored.revealed != revealed:
             stored = replace(stored, revealed=revealed)
             await self._store.update_message(stored)
-        return to_message(stored, self._blocks)
+        return to_message(stored, self._blocks, slot.state)

@@ -41,7 +41,15 @@ from client_sdk import _blocklist, _programs
 from client_sdk import _roomlist as roomlist
 from client_sdk._blocklist import BlockList
 from client_sdk._core.builders import create_op
-from client_sdk._core.followups import Abandon, FollowUp, JoinBuddy, Republish, Reseal, Restatus
+from client_sdk._core.followups import (
+    Abandon,
+    FollowUp,
+    JoinBuddy,
+    Reprofile,
+    Republish,
+    Reseal,
+    Restatus,
+)
 from client_sdk._core.state import RoomState
 from client_sdk._core.step import Step
 from client_sdk._device_links import LINK_WAIT, DeviceLink, answer_link, claim_when_filed
@@ -1058,7 +1066,9 @@ class _Host:
         return await self._room(slot).send_envelope(envelope)
 
     def delivered(self, message: StoredMessage) -> None:
-        message_view = to_message(message, self._client._blocks)
+        driver = self._client._rooms.get(message.room)
+        state = None if driver is None else driver.state
+        message_view = to_message(message, self._client._blocks, state)
         self._client._emit(MessageReceived(room_id=message.room, message=message_view))
 
     def emit(self, event: Event) -> None:
@@ -1077,6 +1087,8 @@ class _Host:
         match item:
             case Republish():
                 self._client._spawn(driver.republish())
+            case Reprofile():
+                self._client._spawn(driver.reprofile())
             case Restatus():
                 self._client._spawn(_programs.restatus(driver))
             case JoinBuddy(request=request):

@@ -4,6 +4,12 @@ Every event is a frozen dataclass naming its room. Nothing here reaches the app
 before the room log operation or the message behind it verified: membership
 events come from :class:`protocol.RoomLog`, messages from ``open_message`` plus
 the membership, epoch, head and counter checks of the room state.
+
+Events about a member say how to show them without another call: ``name`` is the
+member's display label in the room when the event happened (their chosen name,
+with a short key beside it if another member's name looks alike, or the short key
+if they chose none; :class:`client_sdk.RoomMember`), ``role`` their role in the
+verified log (never in the name), and ``by_name``/``by_role`` the same for ``by``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "MemberLeft",
     "MemberModerated",
     "MemberRemoved",
+    "MemberRenamed",
     "MessageDeleted",
     "MessageEdited",
     "MessageReceived",
@@ -89,6 +96,8 @@ class MessageDeleted:
     room_id: RoomId
     message_id: MessageId
     by: MemberId | None
+    by_name: str = ""
+    by_role: Role | None = None
 
 
 @final
@@ -124,31 +133,43 @@ class MessagesExpired:
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberJoined:
-    """A member joined (by invite) or was added (``by`` names who added them)."""
+    """A member joined (by invite) or was added (``by`` names who added them).
+
+    A newcomer's ``name`` is their short key: the name they choose arrives after
+    (:class:`MemberRenamed`).
+    """
 
     room_id: RoomId
     member: MemberId
     role: Role
     by: MemberId | None = None
+    name: str = ""
+    by_name: str = ""
 
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberLeft:
-    """A member left of their own accord."""
+    """A member left of their own accord (``role``: the one they had)."""
 
     room_id: RoomId
     member: MemberId
+    name: str = ""
+    role: Role | None = None
 
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberRemoved:
-    """A moderator or owner (``by``) removed a member."""
+    """A moderator or owner (``by``) removed a member (``role``: the one they had)."""
 
     room_id: RoomId
     member: MemberId
     by: MemberId
+    name: str = ""
+    role: Role | None = None
+    by_name: str = ""
+    by_role: Role | None = None
 
 
 @final
@@ -168,6 +189,10 @@ class MemberModerated:
     member: MemberId
     by: MemberId
     reason: str
+    name: str = ""
+    role: Role | None = None
+    by_name: str = ""
+    by_role: Role | None = None
 
 
 @final
@@ -179,6 +204,26 @@ class RoleChanged:
     member: MemberId
     role: Role
     by: MemberId
+    name: str = ""
+    by_name: str = ""
+    by_role: Role | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRenamed:
+    """``member`` chose a display name in this room (a signed ``member.profile`` message).
+
+    ``old`` and ``new`` are the member's display labels before and after (the
+    short key stands for no name); ``role`` is theirs in the verified log. A
+    look-alike of another member's name shows with a short key beside it.
+    """
+
+    room_id: RoomId
+    member: MemberId
+    old: str
+    new: str
+    role: Role | None = None
 
 
 @final
@@ -451,6 +496,7 @@ Event = (
     | MemberRemoved
     | MemberModerated
     | RoleChanged
+    | MemberRenamed
     | RetentionChanged
     | RulesChanged
     | RulesAccepted

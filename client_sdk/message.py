@@ -1,4 +1,12 @@
-"""What a front end reads: decrypted, verified messages and room members."""
+"""What a front end reads: decrypted, verified messages and room members.
+
+Names and roles are shown the same way everywhere: a member's *label* is the
+display name they chose in the room, with a short key beside it when another
+member's name looks alike (``protocol.names.name_skeleton``), or their short key
+if they chose none; their role comes from the verified log only, so a member who
+calls themselves "Supporter Sam" is still shown as a member
+(:func:`display_label`: ``"Sam (supporter)"``, ``"Ana (you, owner)"``).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,59 @@ from typing import Literal, final
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import Role
 
-__all__ = ["Message", "ModerationEntry", "ModerationKind"]
+__all__ = [
+    "Message",
+    "ModerationEntry",
+    "ModerationKind",
+    "RoomMember",
+    "display_label",
+    "short_key",
+]
 
 ModerationKind = Literal["mute", "unmute", "ban", "unban", "remove", "role", "delete"]
 """What a :class:`ModerationEntry` records."""
+
+
+def short_key(member: MemberId | str) -> str:
+    """A member key shortened for display: the label of a member who chose no name."""
+    return member[:8]
+
+
+def display_label(label: str, role: Role | None, *, me: bool = False) -> str:
+    """How to show a member: ``"Sam (supporter)"``, ``"Ana (you, owner)"``, ``"Jo (left)"``.
+
+    The role is always shown, ``member`` included, so that a name cannot pass for
+    a role; ``left`` stands for someone no longer in the room.
+    """
+    marks = (["you"] if me else []) + [role or "left"]
+    return f"{label} ({', '.join(marks)})"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomMember:
+    """A member as a front end shows them, from :meth:`client_sdk.Room.member`.
+
+    Attributes:
+        id: The member key in this room.
+        name: The display name they chose here (NFC), or None.
+        label: What to show for them: ``name``, with a short key beside it
+            (``"Sam ·JyTA"``) if another member's name looks alike, or their
+            short key if they chose no name.
+        role: Their role in the verified log (None once they left or were removed).
+        is_me: True for this identity.
+    """
+
+    id: MemberId
+    name: str | None
+    label: str
+    role: Role | None
+    is_me: bool = False
+
+    @property
+    def display(self) -> str:
+        """The label with the role (and "you"): ``"Sam (supporter)"``."""
+        return display_label(self.label, self.role, me=self.is_me)
 
 
 @final
@@ -40,6 +97,11 @@ class Message:
             not opened (:meth:`client_sdk.Room.reveal`); our own are never collapsed.
         reactions: Each emoji and the members who reacted with it (members this
             identity blocked are left out).
+        sender_name: The sender's display label in the room when this object was
+            made (see :class:`RoomMember`; empty only for a message a front end
+            built itself).
+        sender_role: The sender's role in the verified log then (None: no longer
+            a member).
     """
 
     id: MessageId
@@ -55,6 +117,15 @@ class Message:
     seq: int = 0
     collapsed: bool = False
     reactions: Mapping[str, tuple[MemberId, ...]] = field(default_factory=dict)
+    sender_name: str = ""
+    sender_role: Role | None = None
+
+    @property
+    def sender_display(self) -> str:
+        """The sender as a timeline shows them: ``"Sam (supporter)"``, ``"Ana (you, owner)"``."""
+        return display_label(
+            self.sender_name or short_key(self.sender), self.sender_role, me=self.mine
+        )
 
 
 @final

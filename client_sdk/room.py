@@ -24,13 +24,14 @@ from client_sdk import _programs, _risk, _schedule
 from client_sdk._schedule import Meeting
 from client_sdk.errors import ScheduleError, SupportError
 from client_sdk.events import SecurityAlarm
-from client_sdk.message import Message, ModerationEntry
+from client_sdk.message import Message, ModerationEntry, RoomMember
 from client_sdk.support import RiskAlert, SupporterInfo, SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import room_fingerprint, safety_number
 from protocol.messages import (
     CrisisResource,
     EditBody,
+    MemberProfileBody,
     ModerationBody,
     ProfileBody,
     ReactionBody,
@@ -40,6 +41,7 @@ from protocol.messages import (
     ScheduleBody,
     TextBody,
 )
+from protocol.names import member_name
 from protocol.ops import Policy, Role, RoomKind
 
 if TYPE_CHECKING:
@@ -176,6 +178,44 @@ class Room:
     def me(self) -> MemberId:
         """This identity's pseudonymous member id in this room."""
         return self._state.me
+
+    # -- members' names ----------------------------------------------------------------
+
+    def member(self, member_id: MemberId | str) -> RoomMember:
+        """How to show a member: the name they chose here, its label, their role.
+
+        The role is the verified log's (None once they left or were removed); the
+        label tells look-alike names apart and stands in for a missing name
+        (:class:`RoomMember`). Works for anyone who was ever seen here.
+        """
+        return self._state.member(MemberId(member_id))
+
+    @property
+    def members_info(self) -> list[RoomMember]:
+        """Every current member as :meth:`member` shows them: owners first, then by label."""
+        return self._state.names.members()
+
+    @property
+    def my_name(self) -> str | None:
+        """The display name this identity chose in this room (None: not yet)."""
+        return self._state.names.mine
+
+    async def set_name(self, name: str) -> MessageId:
+        """Choose this identity's display name in this room (a signed ``member.profile``).
+
+        The name is encrypted like any message, so the relay never reads it, and it
+        belongs to this room only: another room never sees it. Surrounding white
+        space is dropped and the rest NFC-normalised. Members who join later get it
+        too (the SDK sends it again when it reads their join). Other members see
+        a :class:`~client_sdk.MemberRenamed`; a name that looks like another
+        member's is shown with a short key beside it.
+
+        Raises:
+            ValueError: The name is empty, longer than 64 characters, or holds a
+                control character (``protocol.names.member_name``).
+        """
+        normalised = member_name(name.strip())
+        return await self._driver.send(MemberProfileBody(name=normalised))
 
     @property
     def role(self) -> Role | None:

@@ -393,14 +393,13 @@ class MembersDialog(Dialog[None]):
 
     def _label(self, member: MemberId, role: Role) -> str:
         marks = []
-        if member == self._room.me:
-            marks.append("you")
         if member in self._room.muted:
             marks.append("muted")
         if member in self.chat.require_client().blocked:
             marks.append("blocked by you")
         suffix = f" ({', '.join(marks)})" if marks else ""
-        return f"{short_id(member)}  {role}{suffix}"
+        # The name the member chose (told apart from look-alikes), the log's role.
+        return f"{self._room.member(member).display}{suffix}"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

@@ -32,6 +32,7 @@ from client_sdk import (
     Event,
     MemberModerated,
     MemberRemoved,
+    MemberRenamed,
     Message,
     MessageDeleted,
     MessageEdited,
@@ -62,6 +63,7 @@ from hearth_chat.dialogs import (
     ScheduleDialog,
     describe,
 )
+from hearth_chat.names import NameDialog, RenameItem, rename_line
 from hearth_chat.support import SupportDialog, queue_note
 from hearth_chat.texts import short_id
 from protocol import HearthError
@@ -114,7 +116,8 @@ class MessageItem(ListItem):
             self.replied = replied
         replied = self.replied
         message = self.message
-        who = "you" if message.mine else short_id(message.sender)
+        # Never a bare name: the role beside it comes from the verified log.
+        who = "you" if message.mine else message.sender_display
         when = message.sent_at.astimezone().strftime("%H:%M")
         lines = []
         if message.reply_to is not None:
@@ -170,6 +173,7 @@ class MainScreen(Screen[None]):
         Binding("f7", "reports", "Reports"),
         Binding("f8", "rules", "Rules"),
         Binding("f9", "support", "1:1 support"),
+        Binding("f10", "my_name", "Your name"),
     ]
 
     def __init__(self, chat: ChatSession) -> None:
@@ -372,18 +376,40 @@ class MainScreen(Screen[None]):
             gone = set(event.message_ids)
             indices = [
                 index
-                for index, item in enumerate(view.query(MessageItem))
-                if item.message.id in gone
+                for index, item in enumerate(view.children)
+                if isinstance(item, MessageItem) and item.message.id in gone
             ]
             if indices:
                 await view.remove_items(indices)
         elif isinstance(event, MessageDeleted):
-            for index, item in enumerate(view.query(MessageItem)):
-                if item.message.id == event.message_id:
+            for index, child in enumerate(view.children):
+                if isinstance(child, MessageItem) and child.message.id == event.message_id:
                     await view.remove_items([index])
                     break
         elif isinstance(event, (MemberModerated, RulesChanged, RoleChanged)):
             self.refresh_room_header()
+        elif isinstance(event, MemberRenamed):
+            await self._renamed(view, event)
+
+    async def _renamed(self, view: MessageList, event: MemberRenamed) -> None:
+        """A line in the timeline, and every shown message under its sender's label now.
+
+        A new name can also make another member's name a look-alike: relabel all.
+        """
+        room = self.room()
+        if room is None:
+            return
+        at_end = view.index is None or view.index >= len(view) - 1
+        await view.append(RenameItem(rename_line(event, room)))
+        for item in view.query(MessageItem):
+            sender = room.member(item.message.sender)
+            if (item.message.sender_name, item.message.sender_role) != (sender.label, sender.role):
+                item.message = replace(
+                    item.message, sender_name=sender.label, sender_role=sender.role
+                )
+                item.redraw(self._find(item.message.reply_to))
+        if at_end:
+            view.scroll_end(animate=False)
 
     def _find(self, message_id: MessageId | None) -> Message | None:
         if message_id is None:
@@ -492,10 +518,13 @@ class MainScreen(Screen[None]):
         await self.chat.refresh_queued()
         if self._find(message_id) is None and room.id == self.current:
             client = self.chat.require_client()
+            me = room.member(room.me)
             pending = Message(
                 id=message_id,
                 room_id=room.id,
                 sender=room.me,
+                sender_name=me.label,
+                sender_role=me.role,
                 text=text,
                 sent_at=_now(),
                 received_at=_now(),
@@ -692,6 +721,15 @@ class MainScreen(Screen[None]):
         room = self.room()
         if room is not None:
             self.app.push_screen(MembersDialog(room), lambda _: self.refresh_room_header())
+
+    def action_my_name(self) -> None:
+        room = self.room()
+        if room is not None:
+            self.app.push_screen(NameDialog(room), self._named)
+
+    def _named(self, saved: bool | None) -> None:
+        if saved:
+            self.notify("Saved. Members of this room see your new name.")
 
     def action_schedule(self) -> None:
         room = self.room()

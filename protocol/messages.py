@@ -28,6 +28,7 @@ __all__ = [
     "EnvelopeHeader",
     "EraseContent",
     "EraseRequest",
+    "MemberProfileBody",
     "ModerationAction",
     "ModerationBody",
     "Plaintext",
@@ -132,6 +133,20 @@ class RulesAcceptBody(
     """The sender accepts a version of the ground rules."""
 
     version: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class MemberProfileBody(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="member.profile"
+):
+    """The sender's display name in this room (any member; the newest wins).
+
+    Readers show ``protocol.names.member_name(name)`` and ignore a profile whose name
+    it refuses (1 to 64 code points after NFC, no control characters). It is an
+    ordinary message under the room's epoch key, signed by the sender's room key:
+    the same person's names in two rooms are two unrelated messages.
+    """
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
 ModerationAction = Literal["mute", "unmute", "ban", "unban", "warn"]
@@ -454,6 +469,7 @@ Body = (
     | RiskPlanBody
     | RiskHelpBody
     | RiskAlertBody
+    | MemberProfileBody
     | UnsupportedBody
 )
 

@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ from protocol.messages import (
     Body,
     CrisisResource,
     Envelope,
+    MemberProfileBody,
     Plaintext,
     ReactionBody,
     ReportContent,
@@ -79,6 +81,7 @@ from protocol.messages import (
     TextBody,
     room_device_id,
 )
+from protocol.names import member_name, name_skeleton
 from protocol.ops import (
     AddOp,
     BanOp,
@@ -478,12 +481,49 @@ def build_messages() -> dict[str, Any]:
     sender = root_of("alice").room_keys(room)
     epoch_secret = rng(32)
     device_secret = rng(16)
-    device = room_device_id(device_secret, room)
     bodies: list[Body] = [
         TextBody(text="Today was hard, but I went outside.", content_warning="low mood"),
         ReactionBody(target=new_message_id(rng), emoji="\U0001faf6"),
         TextBody(text="long " * 60, reply_to=new_message_id(rng)),
     ]
+    return {
+        "description": (
+            "padded = pad(canonical(plaintext)) (0x80 then zeros to the next of 256, 512, "
+            "... 65536 bytes); ciphertext = XChaCha20-Poly1305-IETF(key, nonce, padded, "
+            "AD = CTX_MSG_AD || canonical(header)); signature = Ed25519 by the sender over "
+            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret); "
+            "plaintext.device = BLAKE2b(key=device_secret, data=room, "
+            "person='hearth-room-dev', 16 bytes)."
+        ),
+        "rng": RNG_DOC,
+        "vectors": _sealed(
+            "messages",
+            sender_name="alice",
+            rng=rng,
+            room=room,
+            sender=sender,
+            epoch_secret=epoch_secret,
+            device_secret=device_secret,
+            bodies=bodies,
+            epoch=4,
+        ),
+    }
+
+
+def _sealed(
+    label: str,
+    *,
+    sender_name: str,
+    rng: DetRng,
+    room: RoomId,
+    sender: RoomKeys,
+    epoch_secret: bytes,
+    device_secret: bytes,
+    bodies: list[Body],
+    epoch: int,
+) -> list[dict[str, Any]]:
+    """Each body sealed as one message, with every intermediate value."""
+    device = room_device_id(device_secret, room)
     vectors = []
     for counter, body in enumerate(bodies, start=1):
         plaintext = Plaintext(device=device, counter=counter, sent_at=T0 + counter, body=body)
@@ -491,16 +531,16 @@ def build_messages() -> dict[str, Any]:
         envelope = seal_message(
             sender,
             plaintext,
-            epoch=4,
+            epoch=epoch,
             epoch_secret=epoch_secret,
             head_index=9,
             head=head,
-            rng=DetRng(f"messages/{counter}"),
+            rng=DetRng(f"{label}/{counter}"),
         )
         header_bytes = canonical(envelope.header)
         vectors.append(
             {
-                "sender_root_seed": root_of("alice").secret.hex(),
+                "sender_root_seed": root_of(sender_name).secret.hex(),
                 "room": room,
                 "sender": sender.member,
                 "epoch_secret": epoch_secret.hex(),
@@ -519,17 +559,89 @@ def build_messages() -> dict[str, Any]:
                 "envelope": wire(envelope),
             }
         )
+    return vectors
+
+
+# -- members' display names ---------------------------------------------------------------
+
+NAME_INPUTS = (
+    "Sam",
+    "Zoe\u0308",  # decomposed: shown as its NFC form
+    "\u0405am",  # Cyrillic capital DZE: a valid name that looks like "Sam"
+    "\U0001f331 Ana",
+    "x" * 64,
+    "",
+    "x" * 65,
+    " Sam",
+    "Sam\n",
+    "\u202eSam",  # RIGHT-TO-LEFT OVERRIDE
+    "\u200b\u200b",  # only invisible characters
+)
+SKELETON_INPUTS = (
+    "Sam",
+    "sam",
+    "SAM",
+    "\u0405am",
+    "S\u200bam",
+    "Sarn",
+    "Ian",
+    "lan",
+    "B\u043eb",
+    "Bob",
+    "\uff33\uff41\uff4d",  # fullwidth
+    "Sam  Lee",
+)
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8").hex()
+
+
+def _name_case(raw: str) -> dict[str, Any]:
+    # UTF-8 in hex: some inputs are control characters a JSON viewer would act on.
+    try:
+        member_name(raw)
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    nfc = unicodedata.normalize("NFC", raw)
+    return {"input": _utf8(raw), "nfc": _utf8(nfc), "accepted": accepted}
+
+
+def build_names() -> dict[str, Any]:
+    rng = DetRng("names")
+    room = root_of("owner").genesis(rng(16)).room
+    sender = root_of("bob").room_keys(room)
+    epoch_secret = rng(32)
+    device_secret = rng(16)
+    bodies: list[Body] = [MemberProfileBody(name="Bob"), MemberProfileBody(name="Zoe\u0308")]
     return {
         "description": (
-            "padded = pad(canonical(plaintext)) (0x80 then zeros to the next of 256, 512, "
-            "... 65536 bytes); ciphertext = XChaCha20-Poly1305-IETF(key, nonce, padded, "
-            "AD = CTX_MSG_AD || canonical(header)); signature = Ed25519 by the sender over "
-            "CTX_MSG || canonical(header) || ciphertext; key = message_key(epoch_secret); "
-            "plaintext.device = BLAKE2b(key=device_secret, data=room, "
-            "person='hearth-room-dev', 16 bytes)."
+            "member.profile: a member's display name in one room, an ordinary message "
+            "(sealed and signed as in messages.json). names: a sent name (UTF-8, hex), its "
+            "NFC form, and whether a receiver accepts it (then shows the NFC form): 1..64 "
+            "code points, no Cc/Cs/Co/Zl/Zp or bidi control, no white space at either end, "
+            "one visible character at least (protocol.md 8.12). skeletons: NFKC, without "
+            "Cf and variation selectors, look-alikes of Latin letters mapped, case folded, "
+            "rn->m, vv->w, white space collapsed; equal skeletons are told apart by a short key."
         ),
         "rng": RNG_DOC,
-        "vectors": vectors,
+        "vectors": _sealed(
+            "names",
+            sender_name="bob",
+            rng=rng,
+            room=room,
+            sender=sender,
+            epoch_secret=epoch_secret,
+            device_secret=device_secret,
+            bodies=bodies,
+            epoch=2,
+        ),
+        "names": [_name_case(raw) for raw in NAME_INPUTS],
+        "skeletons": [
+            {"name": _utf8(n), "skeleton": _utf8(name_skeleton(n))} for n in SKELETON_INPUTS
+        ],
     }
 
 
@@ -1424,6 +1536,7 @@ def build() -> dict[str, Any]:
         "logs_invalid.json": build_logs_invalid(),
         "counters.json": build_counters(),
         "risk.json": build_risk(),
+        "names.json": build_names(),
     }
 
 

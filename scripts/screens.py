@@ -38,6 +38,7 @@ from textual.widgets import Input, ListView, Static
 from client_sdk import HearthClient, Identity, SecurityAlarm
 from hearth_chat import HearthChat, Profile
 from hearth_chat.dialogs import AlarmDialog
+from hearth_chat.names import RenameItem
 from hearth_chat.rooms import MainScreen, MessageItem, MessageList
 
 SIZE = (110, 34)
@@ -160,6 +161,10 @@ async def join(pilot: Pilot[None], link: str) -> MainScreen:
     return main
 
 
+def renames(app: HearthChat) -> list[str]:
+    return [str(s.render()) for i in app.screen.query(RenameItem) for s in i.query(Static)]
+
+
 def lines(app: HearthChat) -> str:
     return "\n".join(str(i.query_one(Static).render()) for i in app.screen.query(MessageItem))
 
@@ -201,6 +206,10 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             await click(pilot, "#accept")
             await until(pilot, lambda: "first time here" in lines(app), "the first post")
 
+            # Names: each chosen in this room only; the role beside it is the log's.
+            await owner.room(group.id).set_name("Rosa")
+            await ben_group.set_name("Ben")
+            await until(pilot, lambda: len(renames(app)) >= 2, "the names")
             first = await ben_group.send("Welcome! Glad you found us.")
             await owner.room(group.id).send("Welcome. No pressure to share tonight.")
             await ben_group.send(
@@ -212,6 +221,13 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             await until(pilot, lambda: "💛 1" in lines(app), "the conversation")
             await paste(pilot, "#composer", "Same here, the nights are the worst.")
             app.save_screenshot("room.svg", str(out))
+
+            await pilot.press("f10")
+            await until(pilot, lambda: app.screen.query("#my-name"), "the name dialog")
+            await paste(pilot, "#my-name", "Ana")
+            await click(pilot, "#save-name")
+            await until(pilot, lambda: any("You are now Ana" in r for r in renames(app)), "")
+            app.save_screenshot("names.svg", str(out))
 
             await pilot.press("f6")
             await until(pilot, lambda: app.screen.query("#meetings"), "the schedule")

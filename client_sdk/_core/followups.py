@@ -18,7 +18,15 @@ from typing import ClassVar, TypeAlias, final
 
 from protocol.ids import MemberId, MessageId
 
-__all__ = ["Abandon", "FollowUp", "JoinBuddy", "Republish", "Reseal", "Restatus"]
+__all__ = [
+    "Abandon",
+    "FollowUp",
+    "JoinBuddy",
+    "Reprofile",
+    "Republish",
+    "Reseal",
+    "Restatus",
+]
 
 
 @final
@@ -41,6 +49,19 @@ class Restatus:
 
     once: ClassVar[bool] = True
     """One per step: a page of joins asks for one status."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Reprofile:
+    """Someone else joined: send our display name again (``member.profile``).
+
+    Like :class:`Republish`, for what only we say about ourselves: the newcomer
+    cannot read the name we sent before it joined.
+    """
+
+    once: ClassVar[bool] = True
+    """One per step: a page of joins asks for one profile."""
 
 
 @final
@@ -72,5 +93,5 @@ class Abandon:
     request: MessageId
 
 
-FollowUp: TypeAlias = Republish | Restatus | JoinBuddy | Reseal | Abandon
+FollowUp: TypeAlias = Republish | Reprofile | Restatus | JoinBuddy | Reseal | Abandon
 """Every kind of work the core hands its driver."""

@@ -25,6 +25,7 @@ from client_sdk._core.bodies import Bodies
 from client_sdk._core.counters import Counters, Walk
 from client_sdk._core.ledger import Ledger, Status
 from client_sdk._core.moderation import Mod, Moderation
+from client_sdk._core.names import Names
 from client_sdk._core.outgoing import Outgoing
 from client_sdk._core.programs import Programs
 from client_sdk._support import SupportBook, SupportSnapshot
@@ -93,6 +94,8 @@ class RoomSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """(seq, log index) of the operations seen in the room's event sequence."""
     pinned: VerifiedHead | None = None
     risk_plan: RiskPlanBody | None = None
+    names: dict[str, str] = {}
+    """Each member's display name (``member.profile``); absent in stores from before names."""
 
 
 class Persisted(Protocol):
@@ -112,6 +115,7 @@ class Persisted(Protocol):
     alarm_book: Alarms
     moderation: Moderation
     bodies: Bodies
+    names: Names
     programs: Programs
     outgoing: Outgoing
 
@@ -180,6 +184,7 @@ def load(state: Persisted, secrets: Mapping[int, bytes], snapshot: RoomSnapshot)
         state.alarm_book.restore(alarm, a.freezes)
     state.alarm_book.next_id = snapshot.next_alarm
     ledger.pinned = snapshot.pinned
+    state.names.restore({MemberId(k): v for k, v in snapshot.names.items()})
     if snapshot.support is not None:
         state.programs.book = SupportBook.restore(keys.room, keys.member, snapshot.support)
 
@@ -243,4 +248,5 @@ def dump(state: Persisted) -> RoomSnapshot:
         pinned=ledger.pinned,
         support=None if book.empty else book.snapshot(),
         op_seqs=list(zip(ledger.op_seqs, ledger.op_indexes, strict=True)),
+        names={str(k): v for k, v in sorted(state.names.chosen.items())},
     )

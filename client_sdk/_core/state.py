@@ -62,6 +62,7 @@ from client_sdk._core.counters import Counters
 from client_sdk._core.followups import Republish
 from client_sdk._core.ledger import Ledger, Status
 from client_sdk._core.moderation import Moderation
+from client_sdk._core.names import Names
 from client_sdk._core.outgoing import Outgoing
 from client_sdk._core.persistence import RoomSnapshot
 from client_sdk._core.programs import SUPPORT_BODIES, Programs
@@ -75,11 +76,12 @@ from client_sdk.events import (
     MemberLeft,
     MemberModerated,
     MemberRemoved,
+    MessageDeleted,
     RetentionChanged,
     RoleChanged,
     SecurityAlarm,
 )
-from client_sdk.message import ModerationEntry
+from client_sdk.message import ModerationEntry, RoomMember
 from protocol import crypto
 from protocol.api import LogEvent, MessageEvent, RemovedEvent, RoomEvent, TombstoneEvent
 from protocol.clock import SYSTEM_CLOCK
@@ -92,6 +94,7 @@ from protocol.keys import RoomKeys
 from protocol.messages import (
     Body,
     Envelope,
+    MemberProfileBody,
     ModerationBody,
     Plaintext,
     ProfileBody,
@@ -132,6 +135,15 @@ _INACTIVE: Final[dict[Status, str]] = {
 }
 
 
+def _departing(c: OpContent) -> MemberId | None:
+    """Whom an operation takes out of the room (their role is gone once it applied)."""
+    if isinstance(c.body, RemoveOp | BanOp):
+        return c.body.member
+    if isinstance(c.body, LeaveOp):
+        return c.author
+    return None
+
+
 @final
 class RoomState:
     """A room's verified state as this member sees it. See the module docstring."""
@@ -155,6 +167,7 @@ class RoomState:
         self.counters = Counters(self.ledger, self.alarm_book)
         self.moderation = Moderation(keys.room, self.ledger)
         self.bodies = Bodies(keys.room, self.ledger)
+        self.names = Names(keys.room, keys.member, self.ledger)
         self.programs = Programs(keys, self.ledger, self.alarm_book)
         self.outgoing = Outgoing()
         self.builder = OpBuilder(keys, self._secrets, self.ledger)
@@ -333,6 +346,10 @@ class RoomState:
             return True
         return now - self.epoch_started_at() >= max_age_ms or self.epoch_messages >= max_messages
 
+    def member(self, member: MemberId) -> RoomMember:
+        """``member``'s name, label and role in the verified log (``names.py``)."""
+        return self.names.member(member)
+
     def moderation_history(self) -> list[ModerationEntry]:
         """Every moderation step this member can verify, oldest first (``moderation.py``)."""
         return self.moderation.history()
@@ -369,6 +386,8 @@ class RoomState:
         if self.frozen:
             return step
         alarms = self.alarm_book
+        departing = _departing(op.content)
+        prior = None if departing is None else self.log.role_of(departing)
         try:
             self.ledger.append(op)
         except ForkDetected as exc:
@@ -405,30 +424,41 @@ class RoomState:
                     new[commit.epoch] = secret
                     self.secrets.update(new)
                     step.secrets.update(new)
-        self._op_events(step, c)
+        self._op_events(step, c, prior)
         self.programs.after_op(step, body, active=self.status == "active")
+        step.items = self.names.describe(step.items)
         return step
 
-    def _op_events(self, step: Step, c: OpContent) -> None:
-        """What an applied operation tells the app (and the status it gives us)."""
+    def _op_events(self, step: Step, c: OpContent, prior: Role | None) -> None:
+        """What an applied operation tells the app (and the status it gives us).
+
+        ``prior``: the role a departing member had before the operation.
+        """
         body = c.body
         room = self.room
+        active = self.status == "active"
         if isinstance(body, JoinOp | CreateOp) and c.author != self.me:
             role = self.log.role_of(c.author) or "member"
             step.items.append(MemberJoined(room_id=room, member=c.author, role=role))
             if isinstance(body, JoinOp) and self._should_republish(body.invite_key):
                 step.follow(Republish())
+            self.names.after_join(step, c.author, active=active)
         elif isinstance(body, AddOp):
             step.items.append(
                 MemberJoined(room_id=room, member=body.member, role=body.role, by=c.author)
             )
+            self.names.after_join(step, body.member, active=active)
         elif isinstance(body, RemoveOp):
-            step.items.append(MemberRemoved(room_id=room, member=body.member, by=c.author))
+            step.items.append(
+                MemberRemoved(room_id=room, member=body.member, by=c.author, role=prior)
+            )
             if body.member == self.me:
                 self.status = "removed"
         elif isinstance(body, BanOp):
             if body.commit is not None:  # they were a member: the ban removed them
-                step.items.append(MemberRemoved(room_id=room, member=body.member, by=c.author))
+                step.items.append(
+                    MemberRemoved(room_id=room, member=body.member, by=c.author, role=prior)
+                )
                 if body.member == self.me:
                     self.status = "removed"
             reason = self.moderation.reason("ban", body.member, c.author)
@@ -445,7 +475,7 @@ class RoomState:
                 )
             )
         elif isinstance(body, LeaveOp):
-            step.items.append(MemberLeft(room_id=room, member=c.author))
+            step.items.append(MemberLeft(room_id=room, member=c.author, role=prior))
             if c.author == self.me:
                 self.status = "left"
         elif isinstance(body, RoleOp):
@@ -456,6 +486,10 @@ class RoomState:
             step.items.append(
                 RetentionChanged(room_id=room, retention_days=body.retention_days, by=c.author)
             )
+
+    def describe(self, event: MessageDeleted) -> MessageDeleted:
+        """A deletion event with its author's label and role (``names.py``)."""
+        return self.names.named(event)
 
     def _should_republish(self, invite_key: bytes) -> bool:
         if self.status != "active":
@@ -507,6 +541,7 @@ class RoomState:
         self.counters.backed(step, event)
         self.position = event.seq
         self.position_ts = event.ts
+        step.items = self.names.describe(step.items)
         return step
 
     def receive_history(self, events: Iterable[RoomEvent], *, more: bool) -> Step:
@@ -637,7 +672,10 @@ class RoomState:
         h = event.envelope.header
         if forward and h.epoch == self.log.epoch:
             self.epoch_messages += 1
-        if isinstance(plaintext.body, SUPPORT_BODIES):
+        if isinstance(plaintext.body, MemberProfileBody):
+            if forward:  # backfill reads newest first: an older name must not win
+                self.names.fold(step, h.sender, plaintext.body)
+        elif isinstance(plaintext.body, SUPPORT_BODIES):
             if forward and self.policy.kind == "program":
                 active = self.status == "active"
                 self.programs.fold(step, h.sender, plaintext, h.id, event.seq, active=active)
@@ -697,6 +735,8 @@ class RoomState:
         if isinstance(body, ModerationBody):
             here = (self.log.index, self.log.index)
             self.moderation.apply(self.me, body, at, message_id, here)
+        elif isinstance(body, MemberProfileBody):
+            self.names.note_sent(body)
         else:
             self.programs.note_sent(body)
             self.bodies.note_sent(self.me, body, self.log.role_of(self.me))

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import get_args
 
 from client_sdk._core import followups
-from client_sdk._core.followups import Abandon, FollowUp, JoinBuddy, Republish, Reseal, Restatus
+from client_sdk._core.followups import (
+    Abandon,
+    FollowUp,
+    JoinBuddy,
+    Reprofile,
+    Republish,
+    Reseal,
+    Restatus,
+)
 from client_sdk._core.step import Step
 from protocol.ids import MemberId, MessageId
 
@@ -39,7 +47,7 @@ def test_every_follow_up_class_is_in_the_union() -> None:
         if cls.__module__ == followups.__name__ and dataclasses.is_dataclass(cls)
     }
     assert set(get_args(FollowUp)) == defined
-    assert len(defined) == 5
+    assert len(defined) == 6  # Reprofile (issue 19) is the sixth
 
 
 def test_the_host_handles_every_follow_up_and_ends_in_assert_never() -> None:
@@ -74,6 +82,8 @@ def test_a_step_asks_once_for_what_runs_once_and_keeps_the_order() -> None:
     other.follow(Abandon(b))
     other.follow(Reseal(b, "help", [MemberId("m")]))
     other.follow(Restatus())
+    other.follow(Reprofile())
+    other.follow(Reprofile())
     step.extend(other)
     assert step.follow_ups == [
         Republish(),
@@ -82,4 +92,5 @@ def test_a_step_asks_once_for_what_runs_once_and_keeps_the_order() -> None:
         JoinBuddy(a),
         Abandon(b),
         Reseal(b, "help", [MemberId("m")]),
+        Reprofile(),
     ]

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from protocol.messages import (
     Envelope,
     EnvelopeHeader,
     EraseContent,
+    MemberProfileBody,
     Plaintext,
     ReportContent,
     RiskAlertBody,
@@ -69,6 +71,7 @@ from protocol.messages import (
     SupportRequestContent,
     room_device_id,
 )
+from protocol.names import member_name, name_skeleton
 from protocol.ops import Binding, Commit, GenesisStatement, InviteProof, OpContent
 from protocol.personal import (
     LinkCode,
@@ -98,7 +101,7 @@ def _load_script() -> Any:
 
 SCRIPT = _load_script()
 FILES = ("keys.json", "signatures.json", "epochs.json", "messages.json")
-FILES += ("logs_valid.json", "logs_invalid.json", "counters.json", "risk.json")
+FILES += ("logs_valid.json", "logs_invalid.json", "counters.json", "risk.json", "names.json")
 RISK_CONTEXTS = {"CTX_RISK_ALERT"}
 """Contexts whose vectors are in risk.json (added after signatures.json, which stays as it was)."""
 
@@ -354,6 +357,28 @@ def check_messages(doc: dict[str, Any]) -> None:
         assert open_message(envelope, epoch_secret=h(v["epoch_secret"])) == plaintext
 
 
+def check_names(doc: dict[str, Any]) -> None:
+    check_messages(doc)
+    profiles = [decode(v["plaintext"], Plaintext).body for v in doc["vectors"]]
+    assert profiles
+    assert all(isinstance(body, MemberProfileBody) for body in profiles)
+    accepted = 0
+    for case in doc["names"]:
+        raw, nfc = h(case["input"]).decode("utf-8"), h(case["nfc"]).decode("utf-8")
+        assert unicodedata.normalize("NFC", raw) == nfc, raw
+        try:
+            assert member_name(raw) == nfc, raw
+        except ValueError:
+            assert not case["accepted"], raw
+        else:
+            assert case["accepted"], raw
+            accepted += 1
+    assert 0 < accepted < len(doc["names"])  # both outcomes are exercised
+    for case in doc["skeletons"]:
+        name = h(case["name"]).decode("utf-8")
+        assert name_skeleton(name) == h(case["skeleton"]).decode("utf-8"), name
+
+
 def _state(log: RoomLog) -> dict[str, Any]:
     return {
         "room": log.room,
@@ -507,6 +532,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "logs_invalid.json": check_logs_invalid,
     "counters.json": check_counters,
     "risk.json": check_risk,
+    "names.json": check_names,
 }
 
 

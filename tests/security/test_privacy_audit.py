@@ -2,8 +2,9 @@
 
 A real ``hearth serve`` (its own process, SQLite in a temporary data directory,
 logging at ``debug``) hosts a scripted session through the public SDK: two
-groups and a buddy chat with names, topics, descriptions and rules, members whose
-messages carry display-name-like texts, replies, edits, reactions, rules
+groups and a buddy chat with names, topics, descriptions and rules, members with
+display names (``member.profile``, set before and after others join, so they are
+re-sent to newcomers) and messages that carry name-like texts, replies, edits, reactions, rules
 acceptances, a removal, a leave, deletions, a community program (a support
 request sealed to its supporter, the claim, and the buddy chat it opens, where
 both talk), and an attachment whose plaintext we
@@ -67,6 +68,8 @@ REACTION = "\U0001fac2 hugging-face-solidarity"
 PROGRAM_NAME = "Night-shift nurses peer programme"
 SUPPORT_TEXT = "I keep thinking about the patient we lost on Sunday and can't sleep"
 SUPPORT_CHAT = "Thank you for picking this up, Ines here, the Sunday thing again"
+DISPLAY_NAME = "Marguerite O.-L. (she/her)"
+SECOND_DISPLAY_NAME = "Oskar from Tampere"
 ATTACHMENT = b"Scanned letter: Marguerite's sick note from Dr. Henriksdottir, 12 March"
 
 SECRETS: list[str | bytes] = [
@@ -84,6 +87,8 @@ SECRETS: list[str | bytes] = [
     CONTENT_WARNING,
     REACTION,
     ATTACHMENT,
+    DISPLAY_NAME,
+    SECOND_DISPLAY_NAME,
     *TEXTS,
 ]
 
@@ -135,8 +140,10 @@ async def _session(relay: RelayProcess, tmp_path: Path) -> None:
         circle = await m.create_group(
             GROUP_NAME, topic=GROUP_TOPIC, description=GROUP_DESCRIPTION, rules=GROUP_RULES
         )
+        await circle.set_name(DISPLAY_NAME)  # re-sent to each newcomer below
         link = await circle.create_invite(max_uses=5)
         o_circle = await o.join(link)
+        await o_circle.set_name(SECOND_DISPLAY_NAME)
         i_circle = await i.join(link)
         await o_circle.accept_rules()
         await i_circle.accept_rules()  # posting waits for the ground rules
@@ -207,6 +214,8 @@ async def _session(relay: RelayProcess, tmp_path: Path) -> None:
         said = [x.text for x in await o_circle.messages(limit=100)]
         assert {TEXTS[0], TEXTS[6], TEXTS[7]} <= set(said)
         assert (o_circle.name, o_circle.rules) == (GROUP_NAME, NEW_RULES)
+        assert o_circle.member(circle.me).name == DISPLAY_NAME
+        assert circle.member(o_circle.me).name == SECOND_DISPLAY_NAME
 
 
 async def test_relay_disk_and_logs_hold_no_plaintext(relay: RelayProcess, tmp_path: Path) -> None:
