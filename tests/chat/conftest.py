@@ -140,6 +140,14 @@ def message_lines(app: HearthChat) -> list[str]:
     ]
 
 
+def timeline_lines(app: HearthChat) -> list[str]:
+    """Every line of the open room's timeline, messages and notices alike, in order."""
+    if not isinstance(app.screen, MainScreen):
+        return []
+    view = app.screen.query_one("#messages", MessageList)
+    return [str(text.render()) for item in view.children for text in item.query(Static)]
+
+
 def shows(app: HearthChat, text: str) -> bool:
     """Whether some message line of the open room contains ``text``."""
     return isinstance(app.screen, MainScreen) and any(text in line for line in message_lines(app))
