@@ -73,9 +73,15 @@ async def fetch_directory(chat: ChatSession) -> CrisisDirectory:
 def help_lines(directory: CrisisDirectory, region: str | None) -> list[CrisisResource]:
     """The lines for ``region`` (and for everywhere), without the emergency advice.
 
-    The emergency advice is shown on its own, above the lines.
+    With a region, its own lines come first (a national line to call beats a
+    directory to search); with none, the lines for everywhere do. Otherwise the
+    directory's order stays (the relay's lines first). The emergency advice is
+    shown on its own, above the lines.
     """
-    return [r for r in directory.for_region(region) if r != EMERGENCY_ADVICE]
+    lines = [r for r in directory.for_region(region) if r != EMERGENCY_ADVICE]
+    # A stable sort: False (shown first) for the region's own lines, or with no
+    # region for the lines for everywhere.
+    return sorted(lines, key=lambda r: (EVERY_REGION in directory.regions_of(r)) == bool(region))
 
 
 def regions_text(directory: CrisisDirectory, resource: CrisisResource) -> str:
@@ -96,17 +102,12 @@ def _contact(resource: CrisisResource) -> str:
 
 
 def first_line(directory: CrisisDirectory, region: str | None) -> str:
-    """The first line listed for ``region``, in a few words ("Samaritans: call 116 123").
-
-    With no region chosen, the first line listed for everywhere comes first.
+    """The first line :func:`help_lines` gives, in a few words ("Samaritans: call 116 123").
 
     Falls back to the emergency advice's gist if no line is listed at all (the
     built-in list always has some, so this is for a directory built without it).
     """
-    lines = help_lines(directory, region)
-    if region is None:  # no region chosen: a line for everywhere before a national one
-        lines.sort(key=lambda r: EVERY_REGION not in directory.regions_of(r))
-    for resource in lines:
+    for resource in help_lines(directory, region):
         contact = _contact(resource)
         if contact:
             hours = f" ({resource.hours})" if resource.hours else ""
@@ -192,6 +193,7 @@ class CrisisScreen(ModalScreen[None]):
         self._chat = chat
         self._directory = saved_directory(chat)
         self._options = self._region_options()
+        self._updating = True  # the relay's list is being fetched
 
     def _region_options(self) -> list[tuple[str, str]]:
         codes = set(self._directory.regions)
@@ -211,7 +213,7 @@ class CrisisScreen(ModalScreen[None]):
                     allow_blank=False,
                     id="region",
                 )
-            yield Static("Chosen on this device; it is never sent to the relay.", classes="detail")
+                yield Label("chosen on this device, never sent", classes="detail")
             yield Label("", id="source", classes="detail")
             with VerticalScroll(id="resources"):
                 yield Static("", id="resources-text", markup=False)
@@ -228,7 +230,7 @@ class CrisisScreen(ModalScreen[None]):
             yield Button("Close", id="close")
 
     def on_mount(self) -> None:
-        self._show(updating=True)
+        self._show()
         self._fetch()
 
     @work(exclusive=True, group="crisis")
@@ -236,15 +238,16 @@ class CrisisScreen(ModalScreen[None]):
         try:
             directory = await fetch_directory(self._chat)
         except (HearthError, ValueError) as exc:
+            self._updating = False
             if self.is_attached:
                 why = describe(exc) if isinstance(exc, HearthError) else escape(str(exc))
                 self.query_one("#error", Label).update(
                     f"Could not reach your relay for its current list: {why}. "
-                    "These are the lines saved on this device."
+                    "Shown: the lines saved on this device and Hearth's own."
                 )
-                self._show(updating=False)
+                self._show()
             return
-        self._directory = directory
+        self._directory, self._updating = directory, False
         if self.is_attached:
             options = self._region_options()
             if options != self._options:
@@ -252,15 +255,15 @@ class CrisisScreen(ModalScreen[None]):
                 select = self.query_one("#region", Select)
                 select.set_options(options)
                 select.value = self._chat.region or EVERY_REGION
-            self._show(updating=False)
+            self._show()
 
-    def _show(self, *, updating: bool) -> None:
+    def _show(self) -> None:
         directory = self._directory
         lines = help_lines(directory, self._chat.region)
         self.query_one("#resources-text", Static).update(
             "\n\n".join(format_resource(directory, r) for r in lines)
         )
-        self.query_one("#source", Label).update(_source(directory, updating=updating))
+        self.query_one("#source", Label).update(_source(directory, updating=self._updating))
 
     @on(Select.Changed, "#region")
     def _region(self, event: Select.Changed) -> None:
@@ -268,7 +271,7 @@ class CrisisScreen(ModalScreen[None]):
         region = None if value == EVERY_REGION or not isinstance(value, str) else value
         if region != self._chat.region:
             self._chat.choose_region(region)
-            self._show(updating=False)
+            self._show()
 
     @on(Switch.Changed, "#draft-check")
     async def _toggle(self, event: Switch.Changed) -> None:
