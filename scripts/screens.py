@@ -7,7 +7,9 @@ Usage::
 It starts its own relay (``hearth serve`` through the ``hearth`` dispatcher, on a
 free port, in a temporary data directory), then drives real apps with Textual's
 pilot, with real SDK clients playing the other people, and saves each screen
-with ``App.save_screenshot``. Room ids, keys and phrases are fresh on every run,
+with ``App.save_screenshot``. The welcome screen shows crisis help before sign-in;
+``timeline.svg`` shows the notices a moderator's deletion and removal leave in
+the room. Room ids, keys and phrases are fresh on every run,
 so the SVGs differ between runs; what they show does not. The one scene that is
 not the outcome of real traffic is the security alarm: provoking one needs a
 relay that cheats, so the alarm dialog is shown for an illustrative
@@ -164,6 +166,12 @@ def lines(app: HearthChat) -> str:
     return "\n".join(str(i.query_one(Static).render()) for i in app.screen.query(MessageItem))
 
 
+def timeline(app: HearthChat) -> str:
+    """The open room's timeline: messages and notices."""
+    view = app.screen.query_one("#messages", MessageList)
+    return "\n".join(str(i.query_one(Static).render()) for i in view.children)
+
+
 async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - one screenplay
     owner_id, ben_id = Identity.generate(), Identity.generate()
     async with (
@@ -311,6 +319,17 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             await pilot.press("f7")
             await until(pilot, lambda: app.screen.query(".report"), "the reports screen")
             app.save_screenshot("reports.svg", str(out))
+            await pilot.press("escape")
+
+            # The timeline tells the truth: the owner deletes the message and removes
+            # its sender; both leave a line where they happened.
+            owls = main.room()
+            assert owls is not None
+            await owls.delete(bad)
+            await owls.remove(x_owls.me)
+            await until(pilot, lambda: "removed by a moderator" in timeline(app), "the trace")
+            await until(pilot, lambda: "from the room" in timeline(app), "the removal")
+            app.save_screenshot("timeline.svg", str(out))
 
 
 async def owner_link(pilot: Pilot[None], app: HearthChat) -> str:
