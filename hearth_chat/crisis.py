@@ -253,8 +253,10 @@ class CrisisScreen(ModalScreen[None]):
             if options != self._options:
                 self._options = options
                 select = self.query_one("#region", Select)
-                select.set_options(options)
-                select.value = self._chat.region or EVERY_REGION
+                # New options, the same choice: no Changed may reset the person's region.
+                with select.prevent(Select.Changed):
+                    select.set_options(options)
+                    select.value = self._chat.region or EVERY_REGION
             self._show()
 
     def _show(self) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import Select, Static
 
 from client_sdk import CrisisDirectory, HearthClient, Identity
 from hearth_chat import HearthChat, Profile, cli
-from hearth_chat.crisis import CrisisScreen
+from hearth_chat.crisis import CrisisScreen, first_line, help_lines
 from hearth_chat.rooms import MainScreen
 from hearth_chat.support import SupportDialog
 from tests.chat.conftest import (
@@ -169,3 +169,15 @@ async def test_an_empty_support_queue_names_help(relay: RelayProcess, tmp_path: 
             assert "No supporter is available right now" in banner
             assert "Samaritans: call 116 123 (24/7)" in banner
             assert "F1" in banner
+
+
+def test_the_regions_own_lines_lead() -> None:
+    directory = CrisisDirectory()  # the SDK's built-in lines
+    gb = [r.name for r in help_lines(directory, "GB")]
+    assert gb[0] == "Samaritans"
+    assert "988 Suicide & Crisis Lifeline" not in gb
+    assert first_line(directory, "GB") == "Samaritans: call 116 123 (24/7)"
+    anywhere = help_lines(directory, None)
+    assert directory.regions_of(anywhere[0]) == ("*",)  # with no region: for everywhere first
+    assert first_line(directory, None) == "Find A Helpline: https://findahelpline.com"
+    assert all(r.name != "Emergency services" for r in anywhere)  # shown on its own, on top

@@ -10,11 +10,13 @@ rooms were lost, "offline" on a first start with the relay up.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from textual.widgets import Label, Static
 
-from client_sdk import HearthClient, Identity, MessageId, Room
+from client_sdk import HearthClient, Identity, MemberId, Message, MessageId, Room, RoomId
+from hearth_chat.notices import Notice, interleave
 from hearth_chat.onboarding import RestoreScreen
 from hearth_chat.rooms import MainScreen
 from tests.chat.conftest import (
@@ -178,3 +180,29 @@ async def test_restore_says_rooms_come_back_and_they_do(
             ),
             "the room back in the list",
         )
+
+
+def test_notices_stand_among_the_messages_by_time() -> None:
+    start = datetime(2026, 1, 1, 20, 0, tzinfo=UTC)
+
+    def message(minute: int) -> Message:
+        at = start + timedelta(minutes=minute)
+        return Message(
+            id=MessageId(f"m{minute}"),
+            room_id=RoomId("r"),
+            sender=MemberId("s" * 43),
+            text=f"at {minute}",
+            sent_at=at,
+            received_at=at,
+        )
+
+    early, between, late = (Notice(start + timedelta(minutes=m), f"n{m}") for m in (-1, 5, 20))
+    lines = interleave([message(0), message(10)], [late, between, early])
+    assert [getattr(line, "text", None) for line in lines] == [
+        "n-1",
+        "at 0",
+        "n5",
+        "at 10",
+        "n20",
+    ]
+    assert interleave([], [late, early]) == [early, late]
