@@ -90,7 +90,8 @@ async def test_help_offline_with_nothing_saved(tmp_path: Path) -> None:
     app = HearthChat(_dead_url(), Profile(tmp_path / "off", strength="interactive"), region="GB")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.query("#create"), "the welcome screen")
-        assert "Samaritans" in _screen_text(app)  # built in: no network needed
+        # Built in: no network needed.
+        await wait_for(pilot, lambda: "Samaritans" in _screen_text(app), "the built-in lines")
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, CrisisScreen), "crisis screen")
         assert "Samaritans\n  Regions: GB, IE\n  Call: 116 123" in _resources(app)
@@ -164,8 +165,11 @@ async def test_an_empty_support_queue_names_help(relay: RelayProcess, tmp_path: 
             assert "No supporter is available right now" in _screen_text(app)
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the room")
-            banner = str(app.screen.query_one("#room-banner", Static).render())
-            assert "number 1 in the queue" in banner
+            banner_widget = app.screen.query_one("#room-banner", Static)
+            await wait_for(
+                pilot, lambda: "number 1 in the queue" in str(banner_widget.render()), "banner"
+            )
+            banner = str(banner_widget.render())
             assert "No supporter is available right now" in banner
             assert "Samaritans: call 116 123 (24/7)" in banner
             assert "F1" in banner

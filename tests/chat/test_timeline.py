@@ -74,6 +74,7 @@ async def test_joins_roles_moderation_and_leaves_are_lines_in_the_timeline(
         await wait_for(
             pilot, lambda: _has(timeline_lines(app), f"you made {b} a moderator"), "the role"
         )
+        await wait_for(pilot, lambda: ben_room.role == "moderator", "Ben's client knows it")
 
         # A moderator's deletion: the message does not just vanish.
         await cal_room.send("rough night again")
