@@ -389,6 +389,12 @@ class MainScreen(Screen[None]):
         text = notice_text(room, event)
         return None if text is None else self._keep(room_id, Notice(_now(), text))
 
+    async def note(self, room_id: RoomId, text: str) -> None:
+        """Add a notice of our own doing to a room's timeline (shown now if it is open)."""
+        notice = self._keep(room_id, Notice(_now(), text))
+        if room_id == self.current:
+            await self._append(NoticeItem(notice))
+
     def _keep(self, room_id: RoomId, notice: Notice) -> Notice:
         kept = self._notices.setdefault(room_id, [])
         kept.append(notice)
@@ -716,6 +722,11 @@ class MainScreen(Screen[None]):
             self.notify(describe(exc), severity="error")
             return
         self.notify(f"{done} {who}.")
+        if verb == "mute":  # the SDK announces others' mutes, never our own (applied as sent)
+            mine = MemberModerated(
+                room_id=room.id, action="mute", member=message.sender, by=room.me, reason=""
+            )
+            await self.note(room.id, notice_text(room, mine) or "")
 
     def action_react(self) -> None:
         room, message = self.room(), self._selected()

@@ -84,9 +84,9 @@ async def test_joins_roles_moderation_and_leaves_are_lines_in_the_timeline(
         await wait_for(pilot, lambda: _has(timeline_lines(app), removed), "the deletion's trace")
         assert not shows(app, "rough night again")
 
-        await room.mute(cal_room.me, "cooling off")
+        await ben_room.mute(cal_room.me, "cooling off")
         await wait_for(
-            pilot, lambda: _has(timeline_lines(app), f"you muted {c}: cooling off"), "the mute"
+            pilot, lambda: _has(timeline_lines(app), f"{b} muted {c}: cooling off"), "the mute"
         )
         await ben_room.remove(cal_room.me)
         await wait_for(
