@@ -237,8 +237,10 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
 
             view = app.screen.query_one("#messages", MessageList)
             view.focus()
-            for index, item in enumerate(view.query(MessageItem)):
-                if "Welcome! Glad" in str(item.query_one(Static).render()):
+            for index, item in enumerate(view.children):  # notices stand among messages
+                if isinstance(item, MessageItem) and "Welcome! Glad" in str(
+                    item.query_one(Static).render()
+                ):
                     view.index = index
             await pilot.press("p")
             await until(pilot, lambda: app.screen.query("#reason"), "the report dialog")

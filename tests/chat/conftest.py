@@ -213,8 +213,11 @@ async def say(pilot: Pilot[None], text: str) -> None:
 def select_message(app: HearthChat, text: str) -> None:
     """Highlight the message containing ``text`` and focus the message list."""
     view = app.screen.query_one("#messages", MessageList)
-    for index, line in enumerate(message_lines(app)):
-        if text in line:
+    # The list's own indices: notices (joins, leaves, ...) stand between the messages.
+    for index, item in enumerate(view.children):
+        if isinstance(item, MessageItem) and any(
+            text in str(s.render()) for s in item.query(Static)
+        ):
             view.index = index
             view.focus()
             return
