@@ -314,6 +314,7 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             ben_owls = await ben.join(link)
             async with HearthClient(url, Identity.generate(), store_path=work / "x.db") as x:
                 x_owls = await x.join(await owner_link(pilot, app))
+                x_id = x_owls.me
                 bad = await x_owls.send("nobody wants you here")
                 await until(pilot, lambda: "nobody wants" in lines(app), "the message")
                 await ben_owls.report(bad, "cruel to a member")
@@ -328,7 +329,7 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             owls = main.room()
             assert owls is not None
             await owls.delete(bad)
-            await owls.remove(x_owls.me)
+            await owls.remove(x_id)
             await until(pilot, lambda: "removed by a moderator" in timeline(app), "the trace")
             await until(pilot, lambda: "from the room" in timeline(app), "the removal")
             app.save_screenshot("timeline.svg", str(out))
