@@ -5,21 +5,24 @@ screen that imported the app back to reach the session would close an import loo
 (app -> screens -> app), however lazily it imported. So the dependency goes one
 way: screens import this module and see the app as a :class:`ChatSession`,
 exactly the members they use; the app satisfies it structurally and is the only
-thing that implements it. Every member but the three methods is read-only here:
+thing that implements it. Every member but the methods is read-only here:
 only the app changes the session's state (a screen may still mutate what a member
 holds, as the main screen clears a room's unread count).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from textual.app import App
 
 from client_sdk import HearthClient, Identity, ReportReceived, RoomId
 from hearth_chat.profile import Profile
 
-__all__ = ["ChatSession", "session_of"]
+__all__ = ["ChatSession", "Connection", "session_of"]
+
+Connection = Literal["connecting", "online", "offline"]
+"""The status bar's connection state: ``connecting`` until something is known."""
 
 
 @runtime_checkable
@@ -31,12 +34,23 @@ class ChatSession(Protocol):
         """The profile folder: keystore, local store, exports, the saved crisis list."""
 
     @property
+    def relay(self) -> str:
+        """The relay's base URL (the crisis list is fetched from it without sign-in)."""
+
+    @property
     def client(self) -> HearthClient | None:
         """The open SDK client, or None before unlocking (and after quitting)."""
 
     @property
     def region(self) -> str | None:
-        """The crisis list's region (ISO 3166-1 alpha-2), or None for all regions."""
+        """The crisis list's region (ISO 3166-1 alpha-2), or None for all regions.
+
+        Chosen on this device (``--region``, or on the crisis screen) and never sent.
+        """
+
+    @property
+    def connection(self) -> Connection:
+        """What is known of the relay: ``connecting`` until the SDK or a sync pass says."""
 
     @property
     def page_size(self) -> int:
@@ -61,6 +75,9 @@ class ChatSession(Protocol):
     @property
     def caught_up(self) -> int:
         """Events the running sync pass has produced so far."""
+
+    def choose_region(self, region: str | None) -> None:
+        """Filter the crisis lines by ``region`` from now on (None: every region)."""
 
     def require_client(self) -> HearthClient:
         """The open client (screens after unlocking can rely on it)."""

@@ -8,6 +8,12 @@ open a dialog at once, reports to moderators are kept for the Reports screen
 whenever the connection comes back, the app runs one ``client.sync()`` and shows
 its progress by counting the events it produces.
 
+The connection state it shows is what is known, never a guess: ``connecting``
+from the start until the SDK's :class:`~client_sdk.ConnectionChanged` says online
+or offline, or a sync pass fails to reach the relay (offline) or reaches it with
+no room to follow live yet (online). The crisis region is the person's choice on
+this device (``--region`` or the crisis screen) and is never sent.
+
 The app imports every screen; no screen imports the app. Screens see it as a
 :class:`hearth_chat._session.ChatSession`, the members they use, which the app
 satisfies structurally (mypy checks it where the app hands itself to a screen).
@@ -27,6 +33,7 @@ from client_sdk import (
     HearthClient,
     Identity,
     MessageReceived,
+    RelayUnavailable,
     ReportReceived,
     RoomId,
     SecurityAlarm,
@@ -34,7 +41,9 @@ from client_sdk import (
     SupporterStatusChanged,
     SupportRequested,
     SupportWithdrawn,
+    normalise_region,
 )
+from hearth_chat._session import Connection
 from hearth_chat.crisis import CrisisScreen
 from hearth_chat.dialogs import describe
 from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
@@ -60,6 +69,9 @@ class HearthChat(App[None]):
         page_size: How many messages a room shows at first, and loads each time
             the person moves up past the oldest.
         region: ISO 3166-1 alpha-2 code for the crisis list (None: all regions).
+
+    Raises:
+        ValueError: ``region`` is not a two-letter code.
     """
 
     CSS_PATH = "chat.tcss"
@@ -91,6 +103,11 @@ class HearthChat(App[None]):
         self._reconnect_delay = reconnect_delay
         self._registration_token = registration_token
         self.page_size = page_size
+        self.region = normalise_region(region)
+        self.connection: Connection = "connecting"
+
+    def choose_region(self, region: str | None) -> None:
+        """Filter the crisis lines by ``region`` from now on (chosen here, never sent)."""
         self.region = region
 
     def on_mount(self) -> None:
@@ -149,9 +166,22 @@ class HearthChat(App[None]):
     async def _catch_up(self) -> None:
         client = self.require_client()
         self._refresh_status()
-        with contextlib.suppress(HearthError):  # offline: the status bar says so
+        try:
             await client.sync()
+        except RelayUnavailable:
+            if not client.online:  # the stream's own word wins if it came up meanwhile
+                self.connection = "offline"
+        except HearthError as exc:  # refused: the next pass (on reconnect) tries again
+            self.log.warning(f"catching up failed: {exc.code}")
+        else:
+            # The relay answered. With no room there is no live stream to come up, so
+            # this answer is all the connection there is; else the stream says soon.
+            if client.online or not client.rooms:
+                self.connection = "online"
         self.catching_up = False
+        main = self.main
+        if main is not None and main.live:
+            await main.refresh_rooms()  # rooms a restore or another device brought back
         await self.refresh_queued()
 
     async def refresh_queued(self) -> None:
@@ -187,6 +217,7 @@ class HearthChat(App[None]):
         room_id: RoomId | None = getattr(event, "room_id", None)
         main = self.main
         if isinstance(event, ConnectionChanged):
+            self.connection = "online" if event.online else "offline"
             if event.online:
                 self.catch_up()
             else:

@@ -2,6 +2,10 @@
 
 The relay URL comes from ``--relay``, else the profile's remembered one, else
 ``http://127.0.0.1:8080`` (what ``hearth serve`` listens on by default).
+``--region`` must be a two-letter country code (checked here with the SDK's
+:func:`client_sdk.normalise_region`, so a typo is a clear message at start, not
+a broken crisis screen later); it filters the crisis lines on this device and is
+never sent.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from client_sdk import normalise_region
 from hearth_chat.app import HearthChat
 from hearth_chat.profile import Profile
 
@@ -51,11 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--region",
-        help="two-letter country code for the crisis lines F1 shows (default: every region)",
+        help=(
+            "two-letter country code (ISO 3166-1 alpha-2, e.g. GB) for the crisis lines "
+            "shown; chosen on this device, never sent (default: every region)"
+        ),
     )
     args = parser.parse_args(argv)
     profile = Profile(args.profile.expanduser(), strength=args.kdf)
     relay = args.relay or profile.remembered_relay() or DEFAULT_RELAY
-    region = args.region.upper() if args.region else None
+    try:
+        region = normalise_region(args.region or None)
+    except ValueError:
+        parser.error(
+            f"--region takes a two-letter country code such as GB, FR or US, not "
+            f"{args.region!r}; leave it out to see the crisis lines of every region"
+        )
     HearthChat(relay, profile, registration_token=args.registration_token, region=region).run()
     return 0

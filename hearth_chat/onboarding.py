@@ -5,6 +5,10 @@ last group back before anything is saved: a person who never confirms keeps no
 identity (nothing was joined yet, so nothing is lost), and one who confirms has
 provably looked at the phrase. Key derivation (Argon2id) runs in a thread so the
 screen stays responsive.
+
+The welcome and unlock screens, the first a person sees, show crisis lines
+(:class:`hearth_chat.crisis.CrisisPanel`) before any sign-in and without the
+relay: the lines built into the SDK at once, the relay's when fetched.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from textual.widgets import Button, Input, Label, Static
 
 from client_sdk import Identity, KeystoreError
 from hearth_chat._session import session_of
+from hearth_chat.crisis import CrisisPanel
 from protocol import HearthError
 
 __all__ = ["CreateScreen", "PhraseScreen", "RestoreScreen", "UnlockScreen", "WelcomeScreen"]
 
 MIN_PASSPHRASE = 8
-HELP_HINT = "Need someone to talk to right now? Press F1, on any screen."
 
 
 def _passphrase_problem(first: str, second: str) -> str | None:
@@ -52,7 +56,7 @@ class WelcomeScreen(Screen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Create a new identity", id="create", variant="primary")
                 yield Button("Restore from a recovery phrase", id="restore")
-            yield Static(HELP_HINT, classes="help-hint")
+            yield CrisisPanel(id="crisis-panel")
 
     @on(Button.Pressed, "#create")
     def _create(self) -> None:
@@ -150,8 +154,9 @@ class RestoreScreen(Screen[None]):
             yield Input(placeholder="the same passphrase again", password=True, id="pass2")
             yield Label("", id="error", classes="error")
             yield Static(
-                "Your rooms come back when you open an invite link to them again: the relay "
-                "cannot tell which rooms are yours, by design.",
+                "Your rooms come back by themselves once you are in: your devices keep a "
+                "list of them on the relay, encrypted so that only you can read it.",
+                id="rooms-note",
                 classes="prose",
             )
             with Horizontal(classes="buttons"):
@@ -192,7 +197,7 @@ class UnlockScreen(Screen[None]):
             yield Input(placeholder="passphrase", password=True, id="passphrase")
             yield Label("", id="error", classes="error")
             yield Button("Unlock", id="unlock", variant="primary")
-            yield Static(HELP_HINT, classes="help-hint")
+            yield CrisisPanel(id="crisis-panel")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#unlock")

@@ -3,7 +3,8 @@
 The folder holds ``identity.key`` (the root secret, encrypted under the
 person's passphrase with Argon2id; see docs/sdk.md), ``store.db`` (the SDK's
 encrypted local store), ``settings.json`` (the relay URL it was last used with),
-``crisis.json`` (the relay's public list of crisis lines, last fetched) and
+``crisis.json`` (the relay's public list of crisis lines, last fetched, in the
+SDK's cache format: public information, and never the person's region) and
 ``exports/`` (calendar files the person exported). Nothing in it is readable
 without the passphrase except the relay URL and the exported calendars.
 """
@@ -17,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, final
 
-from client_sdk import CrisisResource, Identity
+from client_sdk import Identity
 
 __all__ = ["Profile", "Strength"]
-
-_CRISIS_FIELDS = ("name", "regions", "phone", "sms", "url", "hours", "description")
 
 Strength = Literal["interactive", "moderate", "sensitive"]
 """How hard the keystore's Argon2id is (libsodium's presets)."""
@@ -83,19 +82,16 @@ class Profile:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "settings.json").write_text(json.dumps({"relay": relay}), "utf-8")
 
-    def cached_crisis(self) -> list[CrisisResource] | None:
-        """The crisis list last fetched from the relay (public data), if any."""
-        try:
-            data = json.loads((self.folder / "crisis.json").read_text("utf-8"))
-            return [CrisisResource(**{k: entry[k] for k in _CRISIS_FIELDS}) for entry in data]
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
+    def crisis_cache(self) -> Path:
+        """The file the relay's crisis list is kept in (the folder is created, 0700).
 
-    def cache_crisis(self, resources: list[CrisisResource]) -> None:
-        """Keep the crisis list, for the screen to help offline and before unlocking."""
+        Written and read by the SDK (:meth:`client_sdk.CrisisDirectory.save`,
+        :meth:`~client_sdk.CrisisDirectory.load`); it holds the relay's public list
+        and never the person's region.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
-        data = [{k: getattr(r, k) for k in _CRISIS_FIELDS} for r in resources]
-        (self.folder / "crisis.json").write_text(json.dumps(data), "utf-8")
+        os.chmod(self.folder, 0o700)
+        return self.folder / "crisis.json"
 
     def export_path(self, name: str, suffix: str) -> Path:
         """A file name in ``exports/`` derived from ``name`` (safe characters only)."""

@@ -6,7 +6,12 @@ messages, and each widget here is small.
 
 The room view shows the newest messages and loads older ones as the person
 moves up past the first (``Room.messages(before=...)``, which backfills from the
-relay where history is readable). A message with a content warning shows only
+relay where history is readable). Between them it shows what happened to the
+room as lines of their own (:mod:`hearth_chat.notices`): joins, leaves, removals,
+role changes, mutes and bans, from the SDK's verified events, and in place of a
+message a moderator deleted a line saying so, so that nothing vanishes without a
+trace. The screen keeps them per room for the session and places them among the
+messages by time. A message with a content warning shows only
 the warning until it is opened (Enter). Our own messages appear at once, marked
 "queued" until the relay has them, so composing offline works the same as
 online. Posting in a room with ground rules first asks the person to accept
@@ -15,6 +20,7 @@ them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, final
@@ -39,6 +45,7 @@ from client_sdk import (
     MessageId,
     MessageReceived,
     MessagesExpired,
+    PersonalDataChanged,
     ProfileChanged,
     ReactionChanged,
     RoleChanged,
@@ -49,6 +56,7 @@ from client_sdk import (
     SecurityAlarm,
 )
 from hearth_chat._session import ChatSession
+from hearth_chat.crisis import first_line, saved_directory
 from hearth_chat.dialogs import (
     AlarmDialog,
     ConfirmDialog,
@@ -64,6 +72,14 @@ from hearth_chat.dialogs import (
     describe,
 )
 from hearth_chat.names import NameDialog, RenameItem, rename_line
+from hearth_chat.notices import (
+    MAX_NOTICES,
+    Notice,
+    NoticeItem,
+    deleted_text,
+    interleave,
+    notice_text,
+)
 from hearth_chat.support import SupportDialog, queue_note
 from hearth_chat.texts import short_id
 from protocol import HearthError
@@ -144,6 +160,14 @@ class MessageItem(ListItem):
         text.update("\n".join(lines))
 
 
+def timeline(messages: Sequence[Message], notices: Sequence[Notice]) -> list[ListItem]:
+    """The list's lines: messages (in room order) with the notices placed among them by time."""
+    return [
+        NoticeItem(line) if isinstance(line, Notice) else MessageItem(line)
+        for line in interleave(messages, notices)
+    ]
+
+
 @final
 class MessageList(ListView):
     """The open room's messages; message actions are keys on the highlighted one."""
@@ -184,6 +208,7 @@ class MainScreen(Screen[None]):
         self._editing: Message | None = None
         self._loading_older = False
         self._exhausted: set[RoomId] = set()
+        self._notices: dict[RoomId, list[Notice]] = {}
         self.ready = False  # composed and mounted: the app may send it events
 
     @property
@@ -254,8 +279,12 @@ class MainScreen(Screen[None]):
         self.chat.unread.pop(room_id, None)
         room = self.chat.require_client().room(room_id)
         view = self.query_one("#messages", MessageList)
+        messages = await room.messages(limit=self.chat.page_size)
+        notices = self._notices.get(room_id, [])
+        if len(messages) >= self.chat.page_size:  # older notices come with older messages
+            notices = [n for n in notices if n.at >= messages[0].received_at]
         await view.clear()
-        await view.extend(MessageItem(m) for m in await room.messages(limit=self.chat.page_size))
+        await view.extend(timeline(messages, notices))
         view.index = len(view) - 1 if len(view) else None
         view.scroll_end(animate=False)
         self._redraw_replies()
@@ -294,7 +323,7 @@ class MainScreen(Screen[None]):
             notes.append("A moderator muted you in this room.")
         if room.retention_days is not None:
             notes.append(f"Messages here disappear after {room.retention_days} days.")
-        queue = queue_note(room)
+        queue = queue_note(room, lambda: first_line(saved_directory(self.chat), self.chat.region))
         if queue is not None:
             notes.append(escape(queue))
         banner.update("\n".join(notes))
@@ -310,13 +339,14 @@ class MainScreen(Screen[None]):
         if not self.live:
             return
         chat = self.chat
-        online = chat.client is not None and chat.client.online
         queued = chat.queued
-        text = (
-            "[green]● online[/]"
-            if online
-            else "[red]○ offline[/] — messages are kept and sent on reconnect"
-        )
+        # "connecting" until the SDK's ConnectionChanged (or a sync pass) says which:
+        # a first start with the relay up never shows "offline".
+        text = {
+            "online": "[green]● online[/]",
+            "connecting": "[yellow]◌ connecting…[/]",
+            "offline": "[red]○ offline[/] — messages are kept and sent on reconnect",
+        }[chat.connection]
         if queued:
             text += f" · {queued} queued"
         self.query_one("#connection", Static).update(text)
@@ -336,12 +366,53 @@ class MainScreen(Screen[None]):
         if not self.live:
             return
         room_id: RoomId | None = getattr(event, "room_id", None)
+        notice = self._notice(room_id, event)
         if room_id is not None and room_id == self.current:
             await self._in_open_room(event)
-        if isinstance(event, (MessageReceived, ProfileChanged, MemberRemoved, SecurityAlarm)):
-            await self.refresh_rooms()
+            if notice is not None:
+                await self._append(NoticeItem(notice))
+        blocked = isinstance(event, PersonalDataChanged) and event.document == "blocked"
+        if blocked and self.current is not None:  # (un)blocked on another device
+            await self.open_room(self.current)
+        if isinstance(
+            event,
+            (MessageReceived, ProfileChanged, MemberRemoved, SecurityAlarm, PersonalDataChanged),
+        ):
+            await self.refresh_rooms()  # PersonalDataChanged: rooms taken up on a restore
         self.refresh_room_header()
         self.refresh_status()
+
+    def _notice(self, room_id: RoomId | None, event: Event) -> Notice | None:
+        """Keep the notice ``event`` makes for its room's timeline, if it makes one."""
+        if room_id is None:
+            return None
+        try:
+            room = self.chat.require_client().room(room_id)
+        except KeyError:
+            return None
+        text = notice_text(room, event)
+        return None if text is None else self._keep(room_id, Notice(_now(), text))
+
+    async def note(self, room_id: RoomId, text: str) -> None:
+        """Add a notice of our own doing to a room's timeline (shown now if it is open)."""
+        notice = self._keep(room_id, Notice(_now(), text))
+        if room_id == self.current:
+            await self._append(NoticeItem(notice))
+
+    def _keep(self, room_id: RoomId, notice: Notice) -> Notice:
+        kept = self._notices.setdefault(room_id, [])
+        kept.append(notice)
+        del kept[:-MAX_NOTICES]
+        return notice
+
+    async def _append(self, item: ListItem) -> None:
+        """Add a line at the end of the open room, following it if the person was there."""
+        view = self.query_one("#messages", MessageList)
+        at_end = view.index is None or view.index >= len(view) - 1
+        await view.append(item)
+        if at_end:
+            view.index = len(view) - 1
+            view.scroll_end(animate=False)
 
     async def _in_open_room(self, event: Event) -> None:
         view = self.query_one("#messages", MessageList)
@@ -351,13 +422,9 @@ class MainScreen(Screen[None]):
                     item.message, item.queued = event.message, False
                     item.redraw(self._find(event.message.reply_to))
                     return
-            at_end = view.index is None or view.index >= len(view) - 1
             item = MessageItem(event.message)
-            await view.append(item)
+            await self._append(item)
             item.redraw(self._find(event.message.reply_to))
-            if at_end:
-                view.index = len(view) - 1
-                view.scroll_end(animate=False)
         elif isinstance(event, ReactionChanged):
             for item in view.query(MessageItem):
                 if item.message.id == event.message.id:
@@ -374,6 +441,7 @@ class MainScreen(Screen[None]):
                     item.redraw(self._find(event.message.reply_to))
         elif isinstance(event, MessagesExpired):
             gone = set(event.message_ids)
+            # Indices among all the list's lines: notices stand between the messages.
             indices = [
                 index
                 for index, item in enumerate(view.children)
@@ -382,10 +450,7 @@ class MainScreen(Screen[None]):
             if indices:
                 await view.remove_items(indices)
         elif isinstance(event, MessageDeleted):
-            for index, child in enumerate(view.children):
-                if isinstance(child, MessageItem) and child.message.id == event.message_id:
-                    await view.remove_items([index])
-                    break
+            await self._deleted(view, event)
         elif isinstance(event, (MemberModerated, RulesChanged, RoleChanged)):
             self.refresh_room_header()
         elif isinstance(event, MemberRenamed):
@@ -410,6 +475,20 @@ class MainScreen(Screen[None]):
                 item.redraw(self._find(item.message.reply_to))
         if at_end:
             view.scroll_end(animate=False)
+
+    async def _deleted(self, view: MessageList, event: MessageDeleted) -> None:
+        """Drop a deleted message; one a moderator deleted leaves a line in its place."""
+        room = self.room()
+        for index, item in enumerate(view.children):
+            if not isinstance(item, MessageItem) or item.message.id != event.message_id:
+                continue
+            await view.remove_items([index])
+            sender = item.message.sender
+            if room is not None and event.by is not None and event.by != sender:
+                text = deleted_text(room, sender, event.by)
+                notice = self._keep(room.id, Notice(item.message.received_at, text))
+                await view.insert(index, [NoticeItem(notice)])
+            return
 
     def _find(self, message_id: MessageId | None) -> Message | None:
         if message_id is None:
@@ -455,8 +534,17 @@ class MainScreen(Screen[None]):
             self._exhausted.add(room.id)
             self.notify("This is the beginning of what you can read here.", timeout=3)
             return
-        await view.insert(0, [MessageItem(m) for m in older])
-        view.index = len(older)
+        until = stored[0].message.received_at
+        since = older[0].received_at if len(older) >= self.chat.page_size else None
+        shown = {item.notice for item in view.query(NoticeItem)}
+        notices = [
+            n
+            for n in self._notices.get(room.id, [])
+            if n.at < until and (since is None or n.at >= since) and n not in shown
+        ]
+        items = timeline(older, notices)
+        await view.insert(0, items)
+        view.index = len(items)
         self._redraw_replies()
 
     # -- composing -----------------------------------------------------------------
@@ -471,8 +559,12 @@ class MainScreen(Screen[None]):
         # message goes out as written and nothing is sent or reported anywhere.
         suggest = self.chat.require_client().check_draft(text).suggest
         self.query_one("#suggestion", Static).update(
-            "You are not alone. It sounds like things are very hard right now: F1 shows "
-            "people you can talk to at any hour."
+            # Help that is listed: the first line for the person's region, then F1.
+            escape(
+                "You are not alone. It sounds like things are very hard right now. "
+                f"{first_line(saved_directory(self.chat), self.chat.region)}. "
+                "F1 shows more people you can talk to, at any hour."
+            )
             if suggest
             else ""
         )
@@ -659,6 +751,11 @@ class MainScreen(Screen[None]):
             self.notify(describe(exc), severity="error")
             return
         self.notify(f"{done} {who}.")
+        if verb == "mute":  # the SDK announces others' mutes, never our own (applied as sent)
+            mine = MemberModerated(
+                room_id=room.id, action="mute", member=message.sender, by=room.me, reason=""
+            )
+            await self.note(room.id, notice_text(room, mine) or "")
 
     def action_react(self) -> None:
         room, message = self.room(), self._selected()
@@ -719,8 +816,20 @@ class MainScreen(Screen[None]):
 
     def action_members(self) -> None:
         room = self.room()
-        if room is not None:
-            self.app.push_screen(MembersDialog(room), lambda _: self.refresh_room_header())
+        if room is None:
+            return
+        client = self.chat.require_client()
+        blocked = set(client.blocked)
+
+        async def closed(_: None) -> None:
+            if set(client.blocked) != blocked and self.current == room.id:
+                # Blocked or unblocked there: show the room as it now is, with (or
+                # without) their messages, rather than as it was.
+                await self.open_room(room.id)
+            else:
+                self.refresh_room_header()
+
+        self.app.push_screen(MembersDialog(room), closed)
 
     def action_my_name(self) -> None:
         room = self.room()

@@ -5,10 +5,16 @@ member computes in the same room order, the supporters' published availability.
 A member sees that others asked, never what; the request's text is shown only
 to supporters (the SDK gives everyone else ``None``). The dialog redraws itself
 from that state whenever a support event arrives.
+
+When no supporter is available, a member is told so plainly, before asking and
+while waiting, with the first crisis line listed for their region
+(:func:`hearth_chat.crisis.first_line`) and F1 for more: a place in a queue that
+nobody serves is not help.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import final
 
 from textual import on
@@ -18,15 +24,33 @@ from textual.markup import escape
 from textual.widgets import Button, Input, Label, ListItem, ListView, Static, Switch
 
 from client_sdk import MessageId, Room, SupportRequest
+from hearth_chat.crisis import first_line, saved_directory
 from hearth_chat.dialogs import Dialog, describe, room_title
 from hearth_chat.texts import short_id
 from protocol import HearthError
 
-__all__ = ["SupportDialog", "queue_note"]
+__all__ = ["SupportDialog", "help_meanwhile", "nobody_available", "queue_note"]
 
 
-def queue_note(room: Room) -> str | None:
-    """One line for the room banner: our place in the queue, or the queue a supporter sees."""
+def nobody_available(room: Room) -> bool:
+    """True if no supporter of the program says they take 1:1 chats now."""
+    return not any(s.available for s in room.supporters)
+
+
+def help_meanwhile(help_now: str) -> str:
+    """What to do while no supporter is available: a listed line, and F1."""
+    return (
+        f"No supporter is available right now. If you need someone now: {help_now}, "
+        "or F1 for more people you can talk to."
+    )
+
+
+def queue_note(room: Room, help_now: Callable[[], str]) -> str | None:
+    """One line for the room banner: our place in the queue, or the queue a supporter sees.
+
+    ``help_now`` names the first crisis line for the person's region; it is asked
+    for only when no supporter is available.
+    """
     if room.kind != "program":
         return None
     if room.role == "supporter":
@@ -35,8 +59,12 @@ def queue_note(room: Room) -> str | None:
     for request in room.support_requests:
         if request.mine and request.status in {"waiting", "sending"}:
             if request.position is None:
-                return "You asked for 1:1 support; your request is on its way."
-            return f"You asked for 1:1 support: you are number {request.position} in the queue."
+                note = "You asked for 1:1 support; your request is on its way."
+            else:
+                note = f"You asked for 1:1 support: you are number {request.position} in the queue."
+            if nobody_available(room):
+                note += " " + help_meanwhile(help_now())
+            return note
     return None
 
 
@@ -73,6 +101,14 @@ class SupportDialog(Dialog[Room | None]):
                 id="on-duty",
                 classes="prose",
             )
+            if not on_duty and room.role != "supporter":
+                yield Static(
+                    escape(
+                        help_meanwhile(first_line(saved_directory(self.chat), self.chat.region))
+                    ),
+                    id="meanwhile",
+                    classes="prose emergency",
+                )
             if room.role == "supporter":
                 yield from self._supporter_view()
             else:
@@ -91,9 +127,14 @@ class SupportDialog(Dialog[Room | None]):
                 if request.position is not None
                 else "Your request is on its way to the relay."
             )
+            later = (
+                "You keep your place: when a supporter is available, they will open a "
+                "private chat with you."
+                if nobody_available(self._room)
+                else "A supporter will open a private chat with you."
+            )
             yield Static(
-                f"{place} A supporter will open a private chat with you; you can close "
-                "this and keep using Hearth meanwhile.",
+                f"{place} {later} You can close this and keep using Hearth meanwhile.",
                 id="place",
                 classes="prose",
             )

@@ -7,7 +7,9 @@ Usage::
 It starts its own relay (``hearth serve`` through the ``hearth`` dispatcher, on a
 free port, in a temporary data directory), then drives real apps with Textual's
 pilot, with real SDK clients playing the other people, and saves each screen
-with ``App.save_screenshot``. Room ids, keys and phrases are fresh on every run,
+with ``App.save_screenshot``. The welcome screen shows crisis help before sign-in;
+``timeline.svg`` shows the notices a moderator's deletion and removal leave in
+the room. Room ids, keys and phrases are fresh on every run,
 so the SVGs differ between runs; what they show does not. The one scene that is
 not the outcome of real traffic is the security alarm: provoking one needs a
 relay that cheats, so the alarm dialog is shown for an illustrative
@@ -169,6 +171,12 @@ def lines(app: HearthChat) -> str:
     return "\n".join(str(i.query_one(Static).render()) for i in app.screen.query(MessageItem))
 
 
+def timeline(app: HearthChat) -> str:
+    """The open room's timeline: messages and notices."""
+    view = app.screen.query_one("#messages", MessageList)
+    return "\n".join(str(i.query_one(Static).render()) for i in view.children)
+
+
 async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - one screenplay
     owner_id, ben_id = Identity.generate(), Identity.generate()
     async with (
@@ -245,8 +253,10 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
 
             view = app.screen.query_one("#messages", MessageList)
             view.focus()
-            for index, item in enumerate(view.query(MessageItem)):
-                if "Welcome! Glad" in str(item.query_one(Static).render()):
+            for index, item in enumerate(view.children):  # notices stand among messages
+                if isinstance(item, MessageItem) and "Welcome! Glad" in str(
+                    item.query_one(Static).render()
+                ):
                     view.index = index
             await pilot.press("p")
             await until(pilot, lambda: app.screen.query("#reason"), "the report dialog")
@@ -320,6 +330,7 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             ben_owls = await ben.join(link)
             async with HearthClient(url, Identity.generate(), store_path=work / "x.db") as x:
                 x_owls = await x.join(await owner_link(pilot, app))
+                x_id = x_owls.me
                 bad = await x_owls.send("nobody wants you here")
                 await until(pilot, lambda: "nobody wants" in lines(app), "the message")
                 await ben_owls.report(bad, "cruel to a member")
@@ -327,6 +338,17 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             await pilot.press("f7")
             await until(pilot, lambda: app.screen.query(".report"), "the reports screen")
             app.save_screenshot("reports.svg", str(out))
+            await pilot.press("escape")
+
+            # The timeline tells the truth: the owner deletes the message and removes
+            # its sender; both leave a line where they happened.
+            owls = main.room()
+            assert owls is not None
+            await owls.delete(bad)
+            await owls.remove(x_id)
+            await until(pilot, lambda: "removed by a moderator" in timeline(app), "the trace")
+            await until(pilot, lambda: "from the room" in timeline(app), "the removal")
+            app.save_screenshot("timeline.svg", str(out))
 
 
 async def owner_link(pilot: Pilot[None], app: HearthChat) -> str:

@@ -140,6 +140,14 @@ def message_lines(app: HearthChat) -> list[str]:
     ]
 
 
+def timeline_lines(app: HearthChat) -> list[str]:
+    """Every line of the open room's timeline, messages and notices alike, in order."""
+    if not isinstance(app.screen, MainScreen):
+        return []
+    view = app.screen.query_one("#messages", MessageList)
+    return [str(text.render()) for item in view.children for text in item.query(Static)]
+
+
 def shows(app: HearthChat, text: str) -> bool:
     """Whether some message line of the open room contains ``text``."""
     return isinstance(app.screen, MainScreen) and any(text in line for line in message_lines(app))
@@ -205,8 +213,11 @@ async def say(pilot: Pilot[None], text: str) -> None:
 def select_message(app: HearthChat, text: str) -> None:
     """Highlight the message containing ``text`` and focus the message list."""
     view = app.screen.query_one("#messages", MessageList)
-    for index, line in enumerate(message_lines(app)):
-        if text in line:
+    # The list's own indices: notices (joins, leaves, ...) stand between the messages.
+    for index, item in enumerate(view.children):
+        if isinstance(item, MessageItem) and any(
+            text in str(s.render()) for s in item.query(Static)
+        ):
             view.index = index
             view.focus()
             return

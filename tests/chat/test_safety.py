@@ -39,11 +39,12 @@ async def test_crisis_screen_from_everywhere_and_the_draft_check(
     app = make_app(relay, folder, identity=Identity.generate())
     app.region = "GB"
     async with app.run_test(size=(120, 40)) as pilot:
-        # Before unlocking, with nothing saved yet: the screen still says what to do.
+        # Before unlocking, with nothing saved yet: the emergency advice and the lines
+        # built into the SDK for the region, at once.
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, CrisisScreen), "crisis screen")
         assert "emergency number" in " ".join(str(s.render()) for s in app.screen.query(Static))
-        assert "No list yet" in _resources(app)
+        assert "Samaritans" in _resources(app)
         await pilot.press("escape")
 
         await unlock(pilot)
@@ -71,7 +72,7 @@ async def test_crisis_screen_from_everywhere_and_the_draft_check(
     async with again.run_test(size=(120, 40)) as pilot:
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(again.screen, CrisisScreen), "crisis screen")
-        assert "Samaritans" in _resources(again)
+        assert "support lines in many countries" in _resources(again)  # the relay's words
     fresh = make_app(relay, tmp_path / "new")
     async with fresh.run_test(size=(120, 40)) as pilot:
         await click(pilot, "#create")

@@ -1,0 +1,132 @@
+"""The timeline's notices: what happened to a room, as lines between its messages.
+
+A person should never see a member appear, disappear or fall silent, or a message
+vanish, without being told. So joins, leaves, removals, role changes, mutes, bans
+and warnings (the SDK's verified :class:`~client_sdk.MemberJoined`,
+:class:`~client_sdk.MemberLeft`, :class:`~client_sdk.MemberRemoved`,
+:class:`~client_sdk.RoleChanged`, :class:`~client_sdk.MemberModerated` events)
+become a :class:`Notice` in the room's timeline, and a message a moderator deleted
+(a :class:`~client_sdk.MessageDeleted` whose ``by`` is not its sender) is replaced
+by one saying so. A sender's deletion of their own message leaves no line: that is
+theirs to take back.
+
+The SDK stores messages, not these events, so notices live for the app's session
+(the main screen keeps them per room) and are placed among the messages by time
+(:func:`interleave`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, final
+
+from textual.widgets import ListItem, Static
+
+from client_sdk import (
+    Event,
+    MemberId,
+    MemberJoined,
+    MemberLeft,
+    MemberModerated,
+    MemberRemoved,
+    Message,
+    RoleChanged,
+    Room,
+)
+
+__all__ = [
+    "MAX_NOTICES",
+    "Notice",
+    "NoticeItem",
+    "deleted_text",
+    "interleave",
+    "notice_text",
+]
+
+MAX_NOTICES: Final = 500
+"""Notices kept per room for one session (the oldest go first)."""
+
+_ARTICLE: Final = {"owner": "an owner", "moderator": "a moderator", "supporter": "a supporter"}
+_DONE: Final = {
+    "mute": "muted",
+    "unmute": "unmuted",
+    "ban": "banned",
+    "unban": "unbanned",
+    "warn": "warned",
+}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something that happened to a room, for its timeline (not a message)."""
+
+    at: datetime
+    """When: the event's arrival, or a deleted message's own time (to stand in its place)."""
+    text: str
+
+
+@final
+class NoticeItem(ListItem):
+    """One notice in the timeline: a dim line between the messages."""
+
+    def __init__(self, notice: Notice) -> None:
+        when = notice.at.astimezone().strftime("%H:%M")
+        super().__init__(Static(f"{when} · {notice.text}", markup=False))
+        self.notice = notice
+        self.add_class("notice")
+
+
+def _name(room: Room, member: MemberId) -> str:
+    """A member as the timeline names them: "you", or the SDK's label, with the log's
+    role beside a chosen name (so that a name never passes for a role)."""
+    if member == room.me:
+        return "you"
+    shown = room.member(member)
+    return shown.display if shown.name is not None else shown.label
+
+
+def notice_text(room: Room, event: Event) -> str | None:
+    """What a membership or moderation event says in the timeline (None: not a notice)."""
+    if isinstance(event, MemberJoined):
+        role = f" as {event.role}" if event.role != "member" else ""
+        if event.by is None:
+            return f"{_name(room, event.member)} joined{role}"
+        return f"{_name(room, event.by)} added {_name(room, event.member)}{role}"
+    if isinstance(event, MemberLeft):
+        return f"{_name(room, event.member)} left"
+    if isinstance(event, MemberRemoved):
+        return f"{_name(room, event.by)} removed {_name(room, event.member)} from the room"
+    if isinstance(event, RoleChanged):
+        role = _ARTICLE.get(event.role, "a member")
+        return f"{_name(room, event.by)} made {_name(room, event.member)} {role}"
+    if isinstance(event, MemberModerated):
+        reason = f": {event.reason}" if event.reason else ""
+        done = _DONE.get(event.action, event.action)
+        return f"{_name(room, event.by)} {done} {_name(room, event.member)}{reason}"
+    return None
+
+
+def deleted_text(room: Room, sender: MemberId, by: MemberId) -> str:
+    """The line that stands where a moderator's deletion took a message away."""
+    return f"a message from {_name(room, sender)} was removed by a moderator ({_name(room, by)})"
+
+
+def interleave(messages: Sequence[Message], notices: Sequence[Notice]) -> list[Message | Notice]:
+    """Messages (in room order) with the notices placed among them by time.
+
+    A notice goes before the first message the relay received after it; the
+    messages keep their order.
+    """
+    waiting = sorted(notices, key=lambda n: n.at)
+    lines: list[Message | Notice] = []
+    next_notice = 0
+    for message in messages:
+        while next_notice < len(waiting) and waiting[next_notice].at < message.received_at:
+            lines.append(waiting[next_notice])
+            next_notice += 1
+        lines.append(message)
+    lines.extend(waiting[next_notice:])
+    return lines
