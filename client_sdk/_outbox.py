@@ -33,6 +33,7 @@ import msgspec
 from client_sdk._slot import Slot
 from client_sdk._store import OutboxEntry, Store, StoredMessage
 from client_sdk.errors import RelayError, RelayUnavailable, RoomBlocked, RoomInactive
+from client_sdk.events import Event
 from protocol.api import MessageAck
 from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
@@ -69,6 +70,10 @@ class OutboxHost(Protocol):
 
     def delivered(self, message: StoredMessage) -> None:
         """One of our text messages is stored locally for the first time."""
+        ...
+
+    def emit(self, event: Event) -> None:
+        """Announce what one of our own messages did (a mute we gave), once stored."""
         ...
 
 
@@ -112,7 +117,7 @@ class Outbox:
                 sent_at=self._clock.now_ms(),
                 body=body,
             )
-            state.note_sent(body, message_id=message_id, at=plaintext.sent_at)
+            announced = state.note_sent(body, message_id=message_id, at=plaintext.sent_at)
             sealed = b""
             if not state.log.needs_rotation:
                 sealed = to_json(state.seal(plaintext, message_id=message_id))
@@ -124,6 +129,8 @@ class Outbox:
                 failed=None,
             )
             await self._store.save_room(slot.room, state.snapshot(), outbox_add=entry)
+        for event in announced:
+            self._host.emit(event)
         return entry
 
     async def pending(self, room: RoomId | None = None) -> int:

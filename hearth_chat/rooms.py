@@ -750,12 +750,7 @@ class MainScreen(Screen[None]):
         except HearthError as exc:
             self.notify(describe(exc), severity="error")
             return
-        self.notify(f"{done} {who}.")
-        if verb == "mute":  # the SDK announces others' mutes, never our own (applied as sent)
-            mine = MemberModerated(
-                room_id=room.id, action="mute", member=message.sender, by=room.me, reason=""
-            )
-            await self.note(room.id, notice_text(room, mine) or "")
+        self.notify(f"{done} {who}.")  # the SDK's MemberModerated puts the line in the timeline
 
     def action_react(self) -> None:
         room, message = self.room(), self._selected()

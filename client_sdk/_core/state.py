@@ -72,6 +72,7 @@ from client_sdk._core.step import Accepted, Opened, Step
 from client_sdk._support import SupportBook
 from client_sdk.errors import RoomBlocked, RoomInactive
 from client_sdk.events import (
+    Event,
     MemberJoined,
     MemberLeft,
     MemberModerated,
@@ -726,20 +727,32 @@ class RoomState:
 
     # -- this member's own messages and operations ----------------------------------
 
-    def note_sent(self, body: Body, *, message_id: MessageId, at: int) -> None:
+    def note_sent(self, body: Body, *, message_id: MessageId, at: int) -> list[Event]:
         """Apply our own room-level body at once, before the relay echoes it back.
 
         The echo goes through the same fold again and changes nothing; applying
         it now lets ``accept_rules`` be followed by ``send`` without a round trip.
+        Returns the events our own body announces (a mute or warning we gave: the
+        echo, already applied, announces nothing), for the driver to emit once the
+        message is stored.
         """
         if isinstance(body, ModerationBody):
             here = (self.log.index, self.log.index)
-            self.moderation.apply(self.me, body, at, message_id, here)
+            if self.moderation.apply(self.me, body, at, message_id, here):
+                event = MemberModerated(
+                    room_id=self.room,
+                    action=body.action,
+                    member=body.member,
+                    by=self.me,
+                    reason=body.reason,
+                )
+                return [self.names.named(event)]
         elif isinstance(body, MemberProfileBody):
             self.names.note_sent(body)
         else:
             self.programs.note_sent(body)
             self.bodies.note_sent(self.me, body, self.log.role_of(self.me))
+        return []
 
     def require_may_post(self, body: Body) -> None:
         """Raise unless ``body`` is not a post, or we are unmuted and accepted the rules.

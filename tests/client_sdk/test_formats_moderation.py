@@ -143,3 +143,22 @@ async def test_a_ban_removes_records_and_refuses_readmission(open_client: OpenCl
 
 async def _is(value: bool) -> bool:
     return value
+
+
+async def test_a_moderators_own_mute_is_announced_once_on_their_own_device(
+    open_client: OpenClient,
+) -> None:
+    # The moderator's timeline gets the line too (issue 19: the timeline tells the
+    # truth): the mute is applied as it is sent, so the relay's echo announces
+    # nothing, and before this the moderator's own app never heard of it.
+    (_a, _b, _c), (ra, rb, rc), (wa, _wb, _wc) = await group_of_three(open_client)
+    await ra.mute(rb.me, "cooling off")
+    mine = await wa.wait(MemberModerated, lambda e: e.action == "mute")
+    assert (mine.member, mine.by, mine.reason) == (rb.me, ra.me, "cooling off")
+    assert mine.by_name == ra.member(ra.me).label
+    assert mine.by_role == "owner"
+    # Everything after the mute in room order has arrived: so has the mute's echo.
+    marker = await rc.send("after the mute")
+    await wa.wait(MessageReceived, lambda e: e.message.id == marker)
+    mutes = [e for e in wa.events if isinstance(e, MemberModerated) and e.action == "mute"]
+    assert len(mutes) == 1
