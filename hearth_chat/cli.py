@@ -1,7 +1,8 @@
 """``hearth chat``: parse the command line and run the app.
 
 The relay URL comes from ``--relay``, else the profile's remembered one, else
-``http://127.0.0.1:8080`` (what ``hearth serve`` listens on by default).
+``http://127.0.0.1:8080`` (what ``hearth serve`` listens on by default). The app
+locks itself after ``--lock-after`` idle minutes (10 unless told; 0 never).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hearth_chat.profile import Profile
 __all__ = ["main"]
 
 DEFAULT_RELAY = "http://127.0.0.1:8080"
+DEFAULT_LOCK_MINUTES = 10.0
 
 
 def _default_profile() -> Path:
@@ -53,9 +55,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--region",
         help="two-letter country code for the crisis lines F1 shows (default: every region)",
     )
+    parser.add_argument(
+        "--lock-after",
+        type=float,
+        default=DEFAULT_LOCK_MINUTES,
+        metavar="MINUTES",
+        help="lock the app after this many idle minutes; the passphrase unlocks it "
+        "(0: never; default %(default)s). Escape twice locks it at once.",
+    )
     args = parser.parse_args(argv)
+    if args.lock_after < 0:
+        parser.error("--lock-after: minutes, 0 or more")
     profile = Profile(args.profile.expanduser(), strength=args.kdf)
     relay = args.relay or profile.remembered_relay() or DEFAULT_RELAY
     region = args.region.upper() if args.region else None
-    HearthChat(relay, profile, registration_token=args.registration_token, region=region).run()
+    HearthChat(
+        relay,
+        profile,
+        registration_token=args.registration_token,
+        region=region,
+        lock_after=args.lock_after * 60 if args.lock_after else None,
+    ).run()
     return 0
