@@ -5,7 +5,7 @@ screen that imported the app back to reach the session would close an import loo
 (app -> screens -> app), however lazily it imported. So the dependency goes one
 way: screens import this module and see the app as a :class:`ChatSession`,
 exactly the members they use; the app satisfies it structurally and is the only
-thing that implements it. Every member but the methods is read-only here:
+thing that implements it. Every member but the four methods is read-only here:
 only the app changes the session's state (a screen may still mutate what a member
 holds, as the main screen clears a room's unread count).
 """
@@ -87,6 +87,9 @@ class ChatSession(Protocol):
 
     async def start_session(self, identity: Identity) -> None:
         """Open the SDK client for ``identity`` and show the rooms."""
+
+    async def unlock(self, passphrase: str) -> str | None:
+        """Open the lock screen with the keystore passphrase; what went wrong, or None."""
 
 
 def session_of(app: App[object]) -> ChatSession:

@@ -14,6 +14,12 @@ or offline, or a sync pass fails to reach the relay (offline) or reaches it with
 no room to follow live yet (online). The crisis region is the person's choice on
 this device (``--region`` or the crisis screen) and is never sent.
 
+The app also keeps the person safe from the room behind them: Escape twice is a
+quick exit that covers everything with a blank lock screen, the app locks
+itself after ``lock_after`` seconds without a key or a click, and unlocking
+needs the keystore passphrase again (see :mod:`hearth_chat.lock`). While
+locked, notifications and security alarms wait for the unlock.
+
 The app imports every screen; no screen imports the app. Screens see it as a
 :class:`hearth_chat._session.ChatSession`, the members they use, which the app
 satisfies structurally (mypy checks it where the app hands itself to a screen).
@@ -21,17 +27,26 @@ satisfies structurally (mypy checks it where the app hands itself to a screen).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Callable
+from functools import partial
+from time import monotonic
 from typing import ClassVar, final
 
+from textual import events
+from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
 
 from client_sdk import (
     ConnectionChanged,
     Event,
     HearthClient,
     Identity,
+    KeystoreError,
     MessageReceived,
     RelayUnavailable,
     ReportReceived,
@@ -46,6 +61,7 @@ from client_sdk import (
 from hearth_chat._session import Connection
 from hearth_chat.crisis import CrisisScreen
 from hearth_chat.dialogs import describe
+from hearth_chat.lock import QUICK_EXIT_WINDOW, LockScreen
 from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
 from hearth_chat.profile import Profile
 from hearth_chat.rooms import MainScreen
@@ -69,6 +85,8 @@ class HearthChat(App[None]):
         page_size: How many messages a room shows at first, and loads each time
             the person moves up past the oldest.
         region: ISO 3166-1 alpha-2 code for the crisis list (None: all regions).
+        lock_after: Seconds without a key or a click after which the app locks
+            itself (None: never).
 
     Raises:
         ValueError: ``region`` is not a two-letter code.
@@ -79,6 +97,9 @@ class HearthChat(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "crisis", "Help now", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Seen first, before any screen: the second Escape in a row is the quick exit;
+        # any other Escape goes on to close a dialog or cancel a reply, as before.
+        Binding("escape", "quick_exit", "Quick exit (Esc twice)", show=False, priority=True),
     ]
 
     def __init__(
@@ -90,6 +111,7 @@ class HearthChat(App[None]):
         registration_token: str | None = None,
         page_size: int = 50,
         region: str | None = None,
+        lock_after: float | None = 600.0,
     ) -> None:
         super().__init__()
         self.relay = relay
@@ -105,6 +127,11 @@ class HearthChat(App[None]):
         self.page_size = page_size
         self.region = normalise_region(region)
         self.connection: Connection = "connecting"
+        self.lock_after = lock_after
+        self._last_activity = monotonic()
+        self._last_escape: tuple[float, Screen[object] | None] = (float("-inf"), None)
+        self._held_notices: list[Callable[[], None]] = []
+        self._held_alarms: list[SecurityAlarm] = []
 
     def choose_region(self, region: str | None) -> None:
         """Filter the crisis lines by ``region`` from now on (chosen here, never sent)."""
@@ -152,6 +179,9 @@ class HearthChat(App[None]):
         # The outbox count also changes inside the SDK (a flush on reconnect), with no
         # event of its own: read it from the local store every second.
         self.set_interval(1.0, self.refresh_queued)
+        if self.lock_after is not None:
+            self._last_activity = monotonic()
+            self.set_interval(min(1.0, self.lock_after / 4), self._lock_if_idle)
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(MainScreen(self))
@@ -248,7 +278,10 @@ class HearthChat(App[None]):
         if main is not None and main.live:
             await main.on_sdk_event(event)
             if isinstance(event, SecurityAlarm):
-                main.show_alarm(event)
+                if self.locked:
+                    self._held_alarms.append(event)
+                else:
+                    main.show_alarm(event)
 
     async def _claimed(self, client: HearthClient, event: SupportClaimed) -> None:
         """A supporter took our request: say so and open the buddy chat it made."""
@@ -268,6 +301,108 @@ class HearthChat(App[None]):
         main = self.main
         if main is not None and main.live:
             await main.open_room(buddy.id)
+
+    # -- quick exit and the lock ---------------------------------------------------
+
+    @property
+    def locked(self) -> bool:
+        """Whether the lock screen is up (somewhere in the stack: F1 may be over it)."""
+        return any(isinstance(screen, LockScreen) for screen in self.screen_stack)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(
+            event,
+            (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp),
+        ):
+            self._last_activity = monotonic()
+        await super().on_event(event)
+
+    def action_quick_exit(self) -> None:
+        """Escape: the second in a row on the same screen locks; any other passes on.
+
+        "The same screen": an Escape that closed a dialog does not count towards
+        the pair, so closing two dialogs quickly does not lock, while pressing
+        Escape again and again (in a hurry, whatever is open) does.
+        """
+        now, screen = monotonic(), self.screen
+        (then, where), self._last_escape = self._last_escape, (now, screen)
+        if self.locked or where is not screen or now - then > QUICK_EXIT_WINDOW:
+            raise SkipAction
+        self._last_escape = (float("-inf"), None)
+        self.lock()
+
+    def _lock_if_idle(self) -> None:
+        if isinstance(self.screen, CrisisScreen):
+            return  # someone reading help lines is not idle; the quick exit still works
+        if self.lock_after is not None and monotonic() - self._last_activity >= self.lock_after:
+            self.lock()
+
+    def lock(self) -> None:
+        """Hide everything at once behind the lock screen (the quick exit, the idle lock).
+
+        Before any identity exists (the first run) there is no passphrase to lock
+        with and nothing saved to protect: the app closes instead.
+        """
+        if self.locked:
+            return
+        if self.client is None and not self.profile.has_identity():
+            self.exit()
+            return
+        self.clear_notifications()
+        self.push_screen(LockScreen())
+
+    async def unlock(self, passphrase: str) -> str | None:
+        """Open the lock with the keystore passphrase; what went wrong, or None if it opened."""
+        try:
+            identity = await asyncio.to_thread(self.profile.load_identity, passphrase)
+        except KeystoreError as exc:
+            if exc.code == "keystore.wrong_passphrase":
+                return "Wrong passphrase."
+            return f"The keystore cannot be opened ({exc.code})."
+        self._last_activity = monotonic()
+        if self.client is None:  # locked before unlocking at start: start now
+            await self.start_session(identity)
+            return None
+        # The lock screen is waiting for this answer: take it down from a worker, not
+        # from inside its own handler (awaiting its removal there would never end).
+        self.run_worker(self._reopen(), group="lock", exclusive=True)
+        return None
+
+    async def _reopen(self) -> None:
+        """Take the lock screen down, then show what waited for the unlock."""
+        while isinstance(self.screen, LockScreen):
+            await self.pop_screen()
+        held, self._held_notices = self._held_notices, []
+        for notice in held:
+            notice()
+        alarms, self._held_alarms = self._held_alarms, []
+        main = self.main
+        for alarm in alarms:
+            if main is not None and main.live:
+                main.show_alarm(alarm)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Show a notification, or keep it for the unlock while the app is locked."""
+        show = partial(
+            super().notify,
+            message,
+            title=title,
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+        if self.locked:
+            self._held_notices.append(show)
+        else:
+            show()
 
     def action_crisis(self) -> None:
         """Open the crisis resources (F1, from every screen)."""

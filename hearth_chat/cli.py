@@ -5,7 +5,8 @@ The relay URL comes from ``--relay``, else the profile's remembered one, else
 ``--region`` must be a two-letter country code (checked here with the SDK's
 :func:`client_sdk.normalise_region`, so a typo is a clear message at start, not
 a broken crisis screen later); it filters the crisis lines on this device and is
-never sent.
+never sent. The app
+locks itself after ``--lock-after`` idle minutes (10 unless told; 0 never).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hearth_chat.profile import Profile
 __all__ = ["main"]
 
 DEFAULT_RELAY = "http://127.0.0.1:8080"
+DEFAULT_LOCK_MINUTES = 10.0
 
 
 def _default_profile() -> Path:
@@ -61,7 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "shown; chosen on this device, never sent (default: every region)"
         ),
     )
+    parser.add_argument(
+        "--lock-after",
+        type=float,
+        default=DEFAULT_LOCK_MINUTES,
+        metavar="MINUTES",
+        help="lock the app after this many idle minutes; the passphrase unlocks it "
+        "(0: never; default %(default)s). Escape twice locks it at once.",
+    )
     args = parser.parse_args(argv)
+    if args.lock_after < 0:
+        parser.error("--lock-after: minutes, 0 or more")
     profile = Profile(args.profile.expanduser(), strength=args.kdf)
     relay = args.relay or profile.remembered_relay() or DEFAULT_RELAY
     try:
@@ -71,5 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--region takes a two-letter country code such as GB, FR or US, not "
             f"{args.region!r}; leave it out to see the crisis lines of every region"
         )
-    HearthChat(relay, profile, registration_token=args.registration_token, region=region).run()
+    HearthChat(
+        relay,
+        profile,
+        registration_token=args.registration_token,
+        region=region,
+        lock_after=args.lock_after * 60 if args.lock_after else None,
+    ).run()
     return 0

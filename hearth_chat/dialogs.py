@@ -1,4 +1,4 @@
-"""Modal dialogs: create, join, invite, rules, report, schedule, members, alarms, reports.
+"""Modal dialogs: create, join, rules, report, schedule, members, alarms, reports.
 
 Each dialog does its own SDK call and shows the SDK's error (its message and its
 stable code) in place instead of closing, so a person always sees why something
@@ -30,6 +30,13 @@ from textual.widgets import (
 
 from client_sdk import MemberId, Message, ReportReceived, Role, Room, SecurityAlarm
 from hearth_chat._session import ChatSession, session_of
+from hearth_chat.confirm import (
+    ConfirmDialog,
+    block_question,
+    mute_question,
+    remove_question,
+    role_question,
+)
 from hearth_chat.texts import ALARM_TEXT, format_room_fingerprint, format_safety_number, short_id
 from protocol import HearthError
 
@@ -38,7 +45,6 @@ __all__ = [
     "ConfirmDialog",
     "CreateRoomDialog",
     "Dialog",
-    "InviteDialog",
     "JoinDialog",
     "MembersDialog",
     "ReactDialog",
@@ -84,26 +90,6 @@ class Dialog(ModalScreen[_T]):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.action_close()
-
-
-@final
-class ConfirmDialog(Dialog[bool]):
-    """A yes/no question (destructive moderator actions, blocking)."""
-
-    def __init__(self, question: str, yes: str = "Yes") -> None:
-        super().__init__()
-        self._question, self._yes = question, yes
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(self._question, classes="prose")
-            with Horizontal(classes="buttons"):
-                yield Button(self._yes, id="yes", variant="error")
-                yield Button("Cancel", id="cancel")
-
-    @on(Button.Pressed, "#yes")
-    def _yes_pressed(self) -> None:
-        self.dismiss(True)
 
 
 @final
@@ -181,59 +167,13 @@ class JoinDialog(Dialog[Room | None]):
 
 
 @final
-class InviteDialog(Dialog[None]):
-    """Make an invite link for the room and copy it."""
-
-    def __init__(self, room: Room) -> None:
-        super().__init__()
-        self._room = room
-
-    def compose(self) -> ComposeResult:
-        roles: list[Role] = ["member", "moderator"]
-        if self._room.kind == "program":
-            roles.insert(1, "supporter")
-        with Vertical(classes="dialog"):
-            yield Label(f"Invite to {room_title(self._room)}", classes="title")
-            with RadioSet(id="role"):
-                for role in roles:
-                    yield RadioButton(f"as {role}", value=role == "member", id=f"role-{role}")
-            yield Input(value="1", placeholder="how many people may use it", id="uses")
-            yield Input(value="", id="link", placeholder="the link appears here", disabled=True)
-            yield Static(
-                "Only the part after '#' is secret; it never reaches the relay. Send the "
-                "whole link privately.",
-                classes="prose",
-            )
-            yield Label("", id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Make link and copy", id="make", variant="primary")
-                yield Button("Close", id="cancel")
-
-    @on(Button.Pressed, "#make")
-    async def _make(self) -> None:
-        try:
-            uses = int(self.query_one("#uses", Input).value)
-        except ValueError:
-            self.error("How many people may use the link: a whole number.")
-            return
-        pressed = self.query_one("#role", RadioSet).pressed_button
-        role: Role = "member"
-        if pressed is not None and pressed.id in {"role-moderator", "role-supporter"}:
-            role = "moderator" if pressed.id == "role-moderator" else "supporter"
-        try:
-            link = await self._room.create_invite(max_uses=max(uses, 1), role=role)
-        except HearthError as exc:
-            self.error(describe(exc))
-            return
-        field = self.query_one("#link", Input)
-        field.value, field.disabled = link, False
-        self.app.copy_to_clipboard(link)
-        self.error("Copied to the clipboard (where the terminal allows it).")
-
-
-@final
 class RulesDialog(Dialog[bool]):
-    """The room's ground rules; posting waits until the person accepts them."""
+    """The room's ground rules; posting waits until the person accepts them.
+
+    Accepting is explicit: the "Accept rules" button, which holds the focus, so
+    Enter on it accepts (and the message that was waiting goes out). Escape or
+    "Not now" closes without accepting and the draft stays in the composer.
+    """
 
     def __init__(self, room: Room) -> None:
         super().__init__()
@@ -248,13 +188,20 @@ class RulesDialog(Dialog[bool]):
             yield Label(
                 "You accepted these rules."
                 if accepted
-                else "Please read them. You can post once you accept them.",
+                else "Please read them. You can post once you accept them; what you "
+                "wrote waits in the composer.",
                 id="error",
             )
             with Horizontal(classes="buttons"):
                 if not accepted:
-                    yield Button("I accept these rules", id="accept", variant="primary")
+                    yield Button("Accept rules", id="accept", variant="primary")
                 yield Button("Not now" if not accepted else "Close", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel" if self._room.rules_accepted else "#accept", Button).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(False)
 
     @on(Button.Pressed, "#accept")
     async def _accept(self) -> None:
@@ -375,17 +322,13 @@ class _MemberItem(ListItem):
 
 @final
 class MembersDialog(Dialog[None]):
-    """Members and roles from the verified log; safety numbers, the room fingerprint; moderation."""
+    """Members and roles from the verified log; safety numbers, the room fingerprint; moderation.
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("m", "mute", "Mute/unmute"),
-        Binding("x", "remove", "Remove"),
-        Binding("o", "role('moderator')", "Make moderator"),
-        Binding("s", "role('supporter')", "Make supporter"),
-        Binding("u", "role('member')", "Make member"),
-        Binding("b", "block", "Block/unblock"),
-    ]
+    Every action is a button, never a letter key (a sentence typed here does
+    nothing), and each one that takes something away (block, mute, remove, a role
+    change) asks first with Cancel focused. Unblocking and unmuting give back, so
+    they act at once.
+    """
 
     def __init__(self, room: Room) -> None:
         super().__init__()
@@ -417,17 +360,32 @@ class MembersDialog(Dialog[None]):
             yield Static(
                 "Pick a member to see your safety number with them. Compare it in person "
                 "or by phone: if both of you see the same digits, nobody is in the middle. "
-                "b blocks or unblocks (only you stop seeing them). Owners and moderators: "
-                "m mutes, x removes, o / s / u make someone a moderator, supporter or member.",
+                "Block hides them from you only. Every button asks before it acts.",
                 id="safety",
                 classes="prose",
             )
             yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Block / unblock…", id="block")
+                if self._can_moderate():
+                    yield Button("Mute / unmute…", id="mute")
+                    yield Button("Remove…", id="remove", variant="error")
+            if self._can_moderate():
+                with Horizontal(classes="buttons"):
+                    yield Button("Make moderator…", id="role-moderator", classes="role")
+                    if self._room.kind == "program":
+                        yield Button("Make supporter…", id="role-supporter", classes="role")
+                    yield Button("Make member…", id="role-member", classes="role")
             yield Button("Close", id="cancel")
 
     def _selected(self) -> MemberId | None:
         item = self.query_one("#members", ListView).highlighted_child
         return item.member if isinstance(item, _MemberItem) else None
+
+    def _relabel(self, member: MemberId, role: Role) -> None:
+        for item in self.query("#members _MemberItem").results(_MemberItem):
+            if item.member == member:
+                item.query_one(Label).update(self._label(member, role))
 
     @on(ListView.Highlighted, "#members")
     def _show_number(self) -> None:
@@ -439,75 +397,88 @@ class MembersDialog(Dialog[None]):
             safety.update("This is you. Pick someone else to compare safety numbers.")
             return
         digits = format_safety_number(self._room.safety_number(member))
-        safety.update(f"Safety number with {short_id(member)}:\n{digits}")
+        safety.update(f"Safety number with {self._room.member(member).display}:\n{digits}")
 
     def _can_moderate(self) -> bool:
         return self._room.role in {"owner", "moderator"}
 
-    async def action_mute(self) -> None:
+    def _other(self) -> MemberId | None:
+        """The highlighted member, unless it is nobody or ourselves (then say so)."""
         member = self._selected()
-        if member is None or member == self._room.me or not self._can_moderate():
-            self.error("Only moderators and owners mute, and not themselves.")
+        if member is None or member == self._room.me:
+            self.error("Pick someone else first.")
+            return None
+        return member
+
+    async def _confirm(self, question: tuple[str, str]) -> bool:
+        confirmed: bool = await self.app.push_screen_wait(ConfirmDialog(*question))
+        return confirmed
+
+    @on(Button.Pressed, "#mute")
+    @work(exclusive=True, group="members")
+    async def _mute(self) -> None:
+        member = self._other()
+        if member is None:
             return
+        who = self._room.member(member).display
         try:
             if member in self._room.muted:
                 await self._room.unmute(member)
-                self.error(f"Unmuted {short_id(member)}.")
-            else:
+                self.error(f"Unmuted {who}.")
+            elif await self._confirm(mute_question(who)):
                 await self._room.mute(member)
-                self.error(f"Muted {short_id(member)}: everyone's app hides their posts.")
+                self.error(f"Muted {who}: everyone's app hides their posts.")
         except HearthError as exc:
             self.error(describe(exc))
 
-    async def action_block(self) -> None:
-        member = self._selected()
-        if member is None or member == self._room.me:
-            self.error("Pick someone else first.")
+    @on(Button.Pressed, "#block")
+    @work(exclusive=True, group="members")
+    async def _block(self) -> None:
+        member = self._other()
+        if member is None:
             return
-        client = self.chat.require_client()
+        client, who = self.chat.require_client(), self._room.member(member).display
         try:
             if member in client.blocked:
                 await client.unblock(member)
-                self.error(f"Unblocked {short_id(member)}: their messages show again.")
-            else:
+                self.error(f"Unblocked {who}: their messages show again.")
+            elif await self._confirm(block_question(who)):
                 await client.block(member)
-                self.error(f"Blocked {short_id(member)}: nobody is told.")
+                self.error(f"Blocked {who}: nobody is told.")
+            else:
+                return
         except HearthError as exc:
             self.error(describe(exc))
             return
-        item = self.query_one("#members", ListView).highlighted_child
-        if isinstance(item, _MemberItem):
-            item.query_one(Label).update(self._label(member, self._room.members[member]))
+        self._relabel(member, self._room.members[member])
 
-    async def action_role(self, role: Role) -> None:
-        member = self._selected()
-        if member is None or member == self._room.me:
-            self.error("Pick someone else first.")
+    @on(Button.Pressed, ".role")
+    @work(exclusive=True, group="members")
+    async def _role(self, event: Button.Pressed) -> None:
+        role: Role = "member"
+        if event.button.id in {"role-moderator", "role-supporter"}:
+            role = "moderator" if event.button.id == "role-moderator" else "supporter"
+        member = self._other()
+        if member is None:
             return
-        if role == "supporter" and self._room.kind != "program":
-            self.error("Supporters take 1:1 requests in program rooms only.")
+        who = self._room.member(member).display
+        if not await self._confirm(role_question(who, role)):
             return
         try:
             await self._room.set_role(member, role)
         except HearthError as exc:
             self.error(describe(exc))
             return
-        view = self.query_one("#members", ListView)
-        item = view.highlighted_child
-        if isinstance(item, _MemberItem):
-            item.query_one(Label).update(self._label(member, role))
-        self.error(f"{short_id(member)} is now {role}.")
+        self._relabel(member, role)
+        self.error(f"{who} is now {role}.")
 
-    @work(exclusive=True, group="remove")
-    async def action_remove(self) -> None:
-        member = self._selected()
-        if member is None or member == self._room.me or not self._can_moderate():
-            self.error("Only moderators and owners remove members, and not themselves.")
-            return
-        confirmed = await self.app.push_screen_wait(
-            ConfirmDialog(f"Remove {short_id(member)} from the room?", "Remove")
-        )
-        if not confirmed:
+    @on(Button.Pressed, "#remove")
+    @work(exclusive=True, group="members")
+    async def _remove(self) -> None:
+        member = self._other()
+        if member is None or not await self._confirm(
+            remove_question(self._room.member(member).display)
+        ):
             return
         try:
             await self._room.remove(member)
@@ -573,7 +544,8 @@ class ReportsDialog(Dialog[None]):
                         classes="report",
                     )
             yield Static(
-                "Open the room and select the message to delete it or mute its sender, or "
+                "Open the room, select the message and press Ctrl+O to delete it or mute its "
+                "sender, or "
                 "use Members (F5) to remove someone. Reports are kept only while the app runs.",
                 classes="prose",
             )

@@ -1,8 +1,16 @@
 """The main screen: the room list with unread counts, and the open room.
 
 One piece past 600 lines because it is one screen: the room list, the open room's
-timeline and the composer share the focus, the unread counts and the queued
-messages, and each widget here is small.
+timeline and the composer share the focus, the drafts, the unread counts and the
+queued messages, and each widget here is small.
+
+No harm from a stray key: no plain letter acts here. Whatever a person types,
+wherever the focus is in the room view, lands in the composer; message actions
+are a menu (Ctrl+O) and a few modified keys, and everything that takes something
+away asks first (:mod:`hearth_chat.confirm`). After every dialog the focus is
+back in the composer. Each room keeps its own unsent draft, and Enter sends to
+the room the composer was writing for, so a room that opens by itself (a support
+chat) never receives another room's words.
 
 The room view shows the newest messages and loads older ones as the person
 moves up past the first (``Room.messages(before=...)``, which backfills from the
@@ -21,7 +29,7 @@ them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, final
 
@@ -30,7 +38,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Key
 from textual.markup import escape
+from textual.message import Message as TextualMessage
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBar, Static
 
@@ -56,12 +66,18 @@ from client_sdk import (
     SecurityAlarm,
 )
 from hearth_chat._session import ChatSession
+from hearth_chat.confirm import (
+    ConfirmDialog,
+    MessageActionsDialog,
+    block_question,
+    delete_question,
+    mute_question,
+    remove_question,
+)
 from hearth_chat.crisis import first_line, saved_directory
 from hearth_chat.dialogs import (
     AlarmDialog,
-    ConfirmDialog,
     CreateRoomDialog,
-    InviteDialog,
     JoinDialog,
     MembersDialog,
     ReactDialog,
@@ -71,6 +87,7 @@ from hearth_chat.dialogs import (
     ScheduleDialog,
     describe,
 )
+from hearth_chat.invite import InviteDialog
 from hearth_chat.names import NameDialog, RenameItem, rename_line
 from hearth_chat.notices import (
     MAX_NOTICES,
@@ -81,7 +98,6 @@ from hearth_chat.notices import (
     notice_text,
 )
 from hearth_chat.support import SupportDialog, queue_note
-from hearth_chat.texts import short_id
 from protocol import HearthError
 
 __all__ = ["MainScreen"]
@@ -170,18 +186,48 @@ def timeline(messages: Sequence[Message], notices: Sequence[Notice]) -> list[Lis
 
 @final
 class MessageList(ListView):
-    """The open room's messages; message actions are keys on the highlighted one."""
+    """The open room's messages; message actions act on the highlighted one.
+
+    No action is a plain letter: a sentence typed here goes to the composer (see
+    :meth:`MainScreen.on_key`). Ctrl+O opens every action as a menu; the few
+    shortcuts are modified keys, and delete asks first.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "screen.reply", "Reply"),
-        Binding("e", "screen.edit", "Edit"),
-        Binding("p", "screen.report", "Report"),
-        Binding("d", "screen.delete", "Delete"),
-        Binding("m", "screen.mute", "Mute sender"),
-        Binding("x", "screen.remove", "Remove sender"),
-        Binding("plus", "screen.react", "React"),
-        Binding("b", "screen.block", "Block sender"),
+        Binding("ctrl+o", "screen.actions", "Actions…"),
+        Binding("ctrl+r", "screen.reply", "Reply"),
+        Binding("ctrl+e", "screen.edit", "Edit"),
+        Binding("ctrl+d", "screen.delete", "Delete…"),
     ]
+
+
+@final
+class Composer(Input):
+    """The message field, which knows which room it is writing into.
+
+    Enter posts :class:`Composer.Sent` with the room that was open when it was
+    pressed, so a room that opens by itself a moment later (a support chat) can
+    never receive what was written for another.
+    """
+
+    @dataclass
+    class Sent(TextualMessage):
+        """Enter in the composer: ``text`` written for ``room_id``."""
+
+        room_id: RoomId
+        text: str
+
+    def __init__(self) -> None:
+        # Never select the draft on focus: the next key would replace it.
+        super().__init__(
+            placeholder="Open or create a room (F2, F3)", id="composer", select_on_focus=False
+        )
+        self.room_id: RoomId | None = None
+        """The room whose draft this field holds (None: no room open)."""
+
+    async def action_submit(self) -> None:
+        if self.room_id is not None:
+            self.post_message(self.Sent(self.room_id, self.value))
 
 
 @final
@@ -207,6 +253,8 @@ class MainScreen(Screen[None]):
         self._reply_to: Message | None = None
         self._editing: Message | None = None
         self._loading_older = False
+        self._drafts: dict[RoomId, str] = {}
+        """What was left unsent in each room other than the open one."""
         self._exhausted: set[RoomId] = set()
         self._notices: dict[RoomId, list[Notice]] = {}
         self.ready = False  # composed and mounted: the app may send it events
@@ -232,7 +280,7 @@ class MainScreen(Screen[None]):
                 yield MessageList(id="messages")
                 yield Static("", id="suggestion")
                 yield Static("", id="replying", markup=False)
-                yield Input(placeholder="Open or create a room (F2, F3)", id="composer")
+                yield Composer()
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -273,7 +321,20 @@ class MainScreen(Screen[None]):
         return self.chat.require_client().room(self.current)
 
     async def open_room(self, room_id: RoomId) -> None:
-        """Show a room: its newest messages, the composer focused."""
+        """Show a room: its newest messages, its own draft in the composer, focused.
+
+        What was left unsent in the room shown before stays with that room (a
+        support chat that opens by itself never gets another room's words).
+        """
+        composer = self.query_one("#composer", Composer)
+        if self.current is not None and self.current != room_id:
+            # An edit in progress is the message itself, which is not lost: keep no draft.
+            draft = composer.value if self._editing is None else ""
+            if draft:
+                self._drafts[self.current] = draft
+            composer.value = self._drafts.pop(room_id, "")
+            self._editing = None
+        composer.room_id = room_id
         self.current = room_id
         self._reply_to = None
         self.chat.unread.pop(room_id, None)
@@ -290,10 +351,41 @@ class MainScreen(Screen[None]):
         self._redraw_replies()
         self.refresh_room_header()
         self.query_one("#replying", Static).update("")
-        composer = self.query_one("#composer", Input)
         composer.placeholder = "Write a message (Enter sends; Tab moves to the messages)"
         composer.focus()
         await self.refresh_rooms()
+
+    def draft(self, room_id: RoomId) -> str:
+        """What is written and unsent for ``room_id`` (in the composer if it is open)."""
+        if room_id == self.current:
+            return self.query_one("#composer", Composer).value
+        return self._drafts.get(room_id, "")
+
+    def _clear_draft(self, room_id: RoomId) -> None:
+        if room_id == self.current:
+            self.query_one("#composer", Composer).value = ""
+        else:
+            self._drafts.pop(room_id, None)
+
+    # -- focus: typing always lands in the composer ------------------------------
+
+    def on_screen_resume(self) -> None:
+        """Back from a dialog (or the lock): the composer has the focus again."""
+        self.query_one("#composer", Composer).focus()
+
+    def on_key(self, event: Key) -> None:
+        """A printable key outside the composer goes into it, never to an action.
+
+        The room list and the message list have no letter keys; whatever a person
+        types with focus on them is the start of a message.
+        """
+        composer = self.query_one("#composer", Composer)
+        if not event.is_printable or event.character is None or self.focused is composer:
+            return
+        event.stop()
+        event.prevent_default()
+        composer.focus()
+        composer.insert_text_at_cursor(event.character)
 
     def refresh_room_header(self) -> None:
         if not self.live:
@@ -549,12 +641,12 @@ class MainScreen(Screen[None]):
 
     # -- composing -----------------------------------------------------------------
 
-    @on(Input.Submitted, "#composer")
-    async def _submit(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        room = self.room()
-        if not text or room is None:
+    @on(Composer.Sent)
+    async def _submit(self, event: Composer.Sent) -> None:
+        text = event.text.strip()
+        if not text:
             return
+        room = self.chat.require_client().room(event.room_id)
         # The opt-in draft check: only a suggestion, shown beside the composer; the
         # message goes out as written and nothing is sent or reported anywhere.
         suggest = self.chat.require_client().check_draft(text).suggest
@@ -569,23 +661,23 @@ class MainScreen(Screen[None]):
             else ""
         )
         if room.rules is not None and not room.rules_accepted:
-            self.accept_rules_then_send(text)
+            self.accept_rules_then_send(room, text)
             return
         await self._send(room, text)
 
     @work(exclusive=True, group="rules")
-    async def accept_rules_then_send(self, text: str) -> None:
-        room = self.room()
-        if room is None:
-            return
+    async def accept_rules_then_send(self, room: Room, text: str) -> None:
+        """Ask to accept ``room``'s rules; once accepted, send ``text`` there.
+
+        Not accepting leaves the text where it was: the room's draft.
+        """
         accepted = await self.app.push_screen_wait(RulesDialog(room))
         if accepted:
             self.refresh_room_header()
             await self._send(room, text)
 
     async def _send(self, room: Room, raw: str) -> None:
-        composer = self.query_one("#composer", Input)
-        if self._editing is not None:
+        if self._editing is not None and room.id == self.current:
             await self._edit(room, self._editing, raw)
             return
         text, warning = raw, None
@@ -593,20 +685,21 @@ class MainScreen(Screen[None]):
             head, _, rest = text[4:].partition("|")
             if rest.strip():
                 warning, text = head.strip(), rest.strip()
-        reply = self._reply_to
+        reply = self._reply_to if room.id == self.current else None
         try:
             message_id = await room.send(
                 text, content_warning=warning, reply_to=reply.id if reply else None
             )
         except RulesNotAccepted:
-            self.accept_rules_then_send(raw)
+            self.accept_rules_then_send(room, raw)
             return
         except HearthError as exc:
             self.notify(describe(exc), severity="error", title="Not sent")
             return
-        composer.value = ""
-        self._reply_to = None
-        self.query_one("#replying", Static).update("")
+        self._clear_draft(room.id)
+        if room.id == self.current:
+            self._reply_to = None
+            self.query_one("#replying", Static).update("")
         await self.chat.refresh_queued()
         if self._find(message_id) is None and room.id == self.current:
             client = self.chat.require_client()
@@ -662,9 +755,9 @@ class MainScreen(Screen[None]):
             return
         self._reply_to, self._editing = message, None
         self.query_one("#replying", Static).update(
-            f"Replying to {short_id(message.sender)}: {_quote(message)} (Esc cancels)"
+            f"Replying to {message.sender_display}: {_quote(message)} (Esc cancels)"
         )
-        self.query_one("#composer", Input).focus()
+        self.query_one("#composer", Composer).focus()
 
     def action_edit(self) -> None:
         message = self._selected()
@@ -675,7 +768,7 @@ class MainScreen(Screen[None]):
             return
         self._editing, self._reply_to = message, None
         self.query_one("#replying", Static).update("Editing your message (Esc cancels)")
-        composer = self.query_one("#composer", Input)
+        composer = self.query_one("#composer", Composer)
         composer.value = message.text
         composer.cursor_position = len(message.text)
         composer.focus()
@@ -687,7 +780,7 @@ class MainScreen(Screen[None]):
             self.notify(describe(exc), severity="error", title="Not edited")
             return
         self._editing = None
-        self.query_one("#composer", Input).value = ""
+        self._clear_draft(room.id)
         self.query_one("#replying", Static).update("")
 
     def key_escape(self) -> None:
@@ -709,6 +802,37 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ReportDialog(room, message), done)
 
+    @work(exclusive=True, group="menu")
+    async def action_actions(self) -> None:
+        """Every action on the highlighted message, as a menu (Ctrl+O); Cancel focused."""
+        room, message = self.room(), self._selected()
+        if room is None or message is None:
+            return
+        chosen = await self.app.push_screen_wait(
+            MessageActionsDialog(
+                _quote(message), mine=message.mine, moderator=room.role in {"owner", "moderator"}
+            )
+        )
+        if chosen is None or self._selected() != message:
+            return
+        # Delete, mute, remove and block each ask again, with Cancel focused.
+        if chosen == "delete":
+            self.action_delete()
+        elif chosen == "mute":
+            self.action_mute()
+        elif chosen == "remove":
+            self.action_remove()
+        elif chosen == "block":
+            self.action_block()
+        elif chosen == "reply":
+            self.action_reply()
+        elif chosen == "edit":
+            self.action_edit()
+        elif chosen == "react":
+            self.action_react()
+        else:
+            self.action_report()
+
     @work(exclusive=True, group="moderate")
     async def action_delete(self) -> None:
         room, message = self.room(), self._selected()
@@ -717,7 +841,10 @@ class MainScreen(Screen[None]):
         if not message.mine and room.role not in {"owner", "moderator"}:
             self.notify("Only moderators and owners delete other people's messages.")
             return
-        if not await self.app.push_screen_wait(ConfirmDialog("Delete this message?", "Delete")):
+        who = None if message.mine else message.sender_display
+        if not await self.app.push_screen_wait(
+            ConfirmDialog(*delete_question(who, _quote(message)))
+        ):
             return
         try:
             await room.delete(message.id)
@@ -726,13 +853,13 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="moderate")
     async def action_mute(self) -> None:
-        await self._moderate_sender("mute", "Muted", "? Everyone's app hides their posts.")
+        await self._moderate_sender("mute", "Muted")
 
     @work(exclusive=True, group="moderate")
     async def action_remove(self) -> None:
-        await self._moderate_sender("remove", "Removed", " from this room?")
+        await self._moderate_sender("remove", "Removed")
 
-    async def _moderate_sender(self, verb: Literal["mute", "remove"], done: str, ask: str) -> None:
+    async def _moderate_sender(self, verb: Literal["mute", "remove"], done: str) -> None:
         """Mute or remove the selected message's sender, after the moderator confirms."""
         room, message = self.room(), self._selected()
         if room is None or message is None or message.mine:
@@ -740,10 +867,9 @@ class MainScreen(Screen[None]):
         if room.role not in {"owner", "moderator"}:
             self.notify(f"Only moderators and owners {verb} members.")
             return
-        who = short_id(message.sender)
-        if not await self.app.push_screen_wait(
-            ConfirmDialog(f"{verb.title()} {who}{ask}", verb.title())
-        ):
+        who = message.sender_display
+        question = mute_question(who) if verb == "mute" else remove_question(who)
+        if not await self.app.push_screen_wait(ConfirmDialog(*question)):
             return
         try:
             await (room.mute if verb == "mute" else room.remove)(message.sender)
@@ -778,18 +904,16 @@ class MainScreen(Screen[None]):
         room, message = self.room(), self._selected()
         if room is None or message is None or message.mine:
             return
-        question = (
-            f"Block {short_id(message.sender)}? Their messages and reactions stop showing "
-            "on your devices. Nobody is told."
-        )
-        if not await self.app.push_screen_wait(ConfirmDialog(question, "Block")):
+        if not await self.app.push_screen_wait(
+            ConfirmDialog(*block_question(message.sender_display))
+        ):
             return
         try:
             await self.chat.require_client().block(message.sender)
         except HearthError as exc:
             self.notify(describe(exc), severity="error")
             return
-        self.notify(f"Blocked {short_id(message.sender)}. Members (F5) can unblock.")
+        self.notify(f"Blocked {message.sender_display}. Members (F5) can unblock.")
         await self.open_room(room.id)  # show the room without them
 
     # -- screens one key away ------------------------------------------------------

@@ -4,7 +4,11 @@ Everything shown comes from the SDK's verified program state: the queue every
 member computes in the same room order, the supporters' published availability.
 A member sees that others asked, never what; the request's text is shown only
 to supporters (the SDK gives everyone else ``None``). The dialog redraws itself
-from that state whenever a support event arrives.
+from that state whenever a support event arrives (a supporter going available
+or away changes the count at once), keeping what the person was typing.
+
+A supporter who is away, or at their cap, and tries to claim is told what to do
+first (switch on availability and save, or raise the cap), not shown a code.
 
 When no supporter is available, a member is told so plainly, before asking and
 while waiting, with the first crisis line listed for their region
@@ -23,13 +27,29 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import Button, Input, Label, ListItem, ListView, Static, Switch
 
-from client_sdk import MessageId, Room, SupportRequest
+from client_sdk import MessageId, Room, SupporterInfo, SupportRequest
 from hearth_chat.crisis import first_line, saved_directory
 from hearth_chat.dialogs import Dialog, describe, room_title
 from hearth_chat.texts import short_id
 from protocol import HearthError
 
-__all__ = ["SupportDialog", "help_meanwhile", "nobody_available", "queue_note"]
+__all__ = [
+    "AT_CAPACITY",
+    "AWAY",
+    "SupportDialog",
+    "help_meanwhile",
+    "nobody_available",
+    "queue_note",
+]
+
+AWAY = (
+    "You are set as away, so you cannot take a request yet. Switch on "
+    "“I take 1:1 chats now”, press Save, then claim."
+)
+AT_CAPACITY = (
+    "You already carry as many open 1:1 chats as your cap. Raise “max open chats” "
+    "and press Save, or close a chat first."
+)
 
 
 def nobody_available(room: Room) -> bool:
@@ -151,7 +171,7 @@ class SupportDialog(Dialog[Room | None]):
         yield Button("Ask for 1:1 support", id="ask", variant="primary")
 
     def _supporter_view(self) -> ComposeResult:
-        me = next((s for s in self._room.supporters if s.member == self._room.me), None)
+        me = self._my_status()
         available = me.available if me is not None else False
         cap = me.max_open if me is not None and me.max_open is not None else ""
         with Horizontal(classes="availability"):
@@ -168,8 +188,23 @@ class SupportDialog(Dialog[Room | None]):
         yield Button("Claim the selected request", id="claim", variant="primary")
 
     async def redraw(self) -> None:
-        """Show the program's current state (the app calls this on support events)."""
+        """Show the program's current state (the app calls this on support events).
+
+        What the person typed but did not send or save stays in its field, and the
+        field they were typing in keeps the focus.
+        """
+        typed = {field.id: field.value for field in self.query(Input) if field.id}
+        focused = self.focused.id if self.focused is not None else None
         await self.recompose()
+        for field in self.query(Input):
+            if field.id in typed:
+                field.value = typed[field.id]
+                field.cursor_position = len(field.value)
+            if field.id is not None and field.id == focused:
+                field.focus()
+
+    def _my_status(self) -> SupporterInfo | None:
+        return next((s for s in self._room.supporters if s.member == self._room.me), None)
 
     @on(Input.Submitted, "#request-text")
     @on(Button.Pressed, "#ask")
@@ -210,6 +245,9 @@ class SupportDialog(Dialog[Room | None]):
         except HearthError as exc:
             self.error(describe(exc))
             return
+        # Our own status is in the program state from the moment it is sent, so its
+        # echo from the relay changes nothing and raises no event: redraw now.
+        await self.redraw()
         self.error(escape("Saved: you are " + ("available." if available else "away.")))
 
     @on(Button.Pressed, "#claim")
@@ -218,10 +256,19 @@ class SupportDialog(Dialog[Room | None]):
         if not isinstance(item, _RequestItem):
             self.error("Pick a request first.")
             return
+        me = self._my_status()
+        if me is None or not me.available:
+            self.error(AWAY)
+            return
         self.error("Opening a private chat…")
         try:
             buddy = await self._room.claim(item.request_id)
         except HearthError as exc:
-            self.error(describe(exc))
+            if exc.code == "support.away":
+                self.error(AWAY)
+            elif exc.code == "support.at_capacity":
+                self.error(AT_CAPACITY)
+            else:
+                self.error(describe(exc))
             return
         self.dismiss(buddy)

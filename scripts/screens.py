@@ -35,11 +35,12 @@ from pathlib import Path
 import httpx
 from textual.events import Paste
 from textual.pilot import Pilot
-from textual.widgets import Input, ListView, Static
+from textual.widgets import ListView, Static
 
 from client_sdk import HearthClient, Identity, SecurityAlarm
 from hearth_chat import HearthChat, Profile
 from hearth_chat.dialogs import AlarmDialog
+from hearth_chat.invite import InviteDialog
 from hearth_chat.names import RenameItem
 from hearth_chat.rooms import MainScreen, MessageItem, MessageList
 
@@ -258,11 +259,23 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
                     item.query_one(Static).render()
                 ):
                     view.index = index
-            await pilot.press("p")
+            await pilot.press("ctrl+o")  # the message's actions: Cancel focused
+            await until(pilot, lambda: app.screen.query("#do-report"), "the actions menu")
+            await click(pilot, "#do-report")
             await until(pilot, lambda: app.screen.query("#reason"), "the report dialog")
             await paste(pilot, "#reason", "just checking how reports look")
             app.save_screenshot("report.svg", str(out))
             await pilot.press("escape")
+
+            # Blocking asks first, says what it does, and holds the focus on Cancel.
+            view.focus()
+            await pilot.press("ctrl+o")
+            await until(pilot, lambda: app.screen.query("#do-block"), "the actions menu")
+            await click(pilot, "#do-block")
+            await until(pilot, lambda: app.screen.query("#question"), "the confirmation")
+            app.save_screenshot("confirm-block.svg", str(out))
+            await pilot.press("enter")  # Cancel
+            await until(pilot, lambda: isinstance(app.screen, MainScreen), "the room again")
 
             await pilot.press("f1")
             await until(
@@ -321,11 +334,14 @@ async def scenes(url: str, work: Path, out: Path) -> None:  # noqa: PLR0915 - on
             )
             await pilot.press("f4")
             await until(pilot, lambda: app.screen.query("#make"), "the invite dialog")
+            invite = app.screen
+            assert isinstance(invite, InviteDialog)
             await click(pilot, "#make")
-            link_field = app.screen.query_one("#link", Input)
-            await until(pilot, lambda: "#" in link_field.value, "the link")
+            await until(pilot, lambda: invite.link is not None, "the link")
+            await click(pilot, "#copy")
             app.save_screenshot("invite.svg", str(out))
-            link = link_field.value
+            link = invite.link
+            assert link is not None
             await pilot.press("escape")
             ben_owls = await ben.join(link)
             async with HearthClient(url, Identity.generate(), store_path=work / "x.db") as x:

@@ -19,6 +19,7 @@ from textual.widgets import Input, Static
 
 from client_sdk import Identity
 from hearth_chat import HearthChat, Profile
+from hearth_chat.invite import InviteDialog
 from hearth_chat.rooms import MainScreen, MessageItem, MessageList
 from tests.client_sdk.conftest import RelayProcess
 
@@ -180,13 +181,14 @@ async def make_invite(pilot: Pilot[None]) -> str:
     """Make an invite link for the open room (F4) and return it."""
     app = pilot.app
     await pilot.press("f4")
-    await wait_for(pilot, lambda: app.screen.query("#make"), "the invite dialog")
+    await wait_for(pilot, lambda: isinstance(app.screen, InviteDialog), "the invite dialog")
+    dialog = app.screen
+    assert isinstance(dialog, InviteDialog)
     await click(pilot, "#make")
-    field = app.screen.query_one("#link", Input)
-    await wait_for(pilot, lambda: "#" in field.value, "the invite link")
-    link = field.value
+    await wait_for(pilot, lambda: dialog.link is not None, "the invite link")
+    assert dialog.link is not None
     await pilot.press("escape")
-    return link
+    return dialog.link
 
 
 async def join(pilot: Pilot[None], link: str) -> None:

@@ -51,16 +51,16 @@ async def test_two_apps_chat_with_reply_and_content_warning(
         await wait_for(a, lambda: shows(ana, "hello from ben"), "Ana reads Ben")
         await wait_for(b, lambda: shows(ben, "you: hello from ben"), "Ben's own copy")
 
-        # Ana replies to Ben's message: select it, press r, type.
+        # Ana replies to Ben's message: select it, press Ctrl+R, type.
         select_message(ana, "hello from ben")
-        await a.press("r")
+        await a.press("ctrl+r")
         await say(a, "welcome, Ben")
         await wait_for(b, lambda: shows(ben, "welcome, Ben"), "Ben reads the reply")
         assert shows(ben, "replying to: hello from ben")
 
-        # Ben edits his message: e puts it in the composer; Enter sends the edit.
+        # Ben edits his message: Ctrl+E puts it in the composer; Enter sends the edit.
         select_message(ben, "you: hello from ben")
-        await b.press("e")
+        await b.press("ctrl+e")
         await type_into(b, "#composer", " (and hi Ana)")
         await b.press("enter")
         await wait_for(a, lambda: shows(ana, "hello from ben (and hi Ana) (edited)"), "the edit")

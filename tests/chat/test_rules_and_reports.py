@@ -10,6 +10,7 @@ from textual.widgets import Input, Label, ListItem, ListView, Static
 
 from client_sdk import HearthClient, Identity, MessageReceived, ReportReceived, RulesAccepted
 from hearth_chat.dialogs import (
+    ConfirmDialog,
     MembersDialog,
     ReportDialog,
     ReportsDialog,
@@ -127,7 +128,8 @@ async def test_report_reaches_the_moderators_app(relay: RelayProcess, tmp_path: 
 
         await wait_for(p, lambda: shows(member, "nobody here cares"), "the hurtful message")
         select_message(member, "nobody here cares")
-        await p.press("p")
+        await p.press("ctrl+o")  # the message actions menu
+        await click(p, "#do-report")
         await wait_for(p, lambda: isinstance(member.screen, ReportDialog), "the report dialog")
         await type_into(p, "#reason", "cruel to members")
         await click(p, "#send")
@@ -150,15 +152,17 @@ async def test_report_reaches_the_moderators_app(relay: RelayProcess, tmp_path: 
         assert "nobody here cares about you" in shown
         await m.press("escape")
 
-        # The owner makes the reporting member a moderator (F5, o); the member's app says so.
+        # The owner makes the reporting member a moderator (F5, "Make moderator…", which
+        # asks first); the member's app says so.
         await m.press("f5")
         await wait_for(m, lambda: isinstance(mod.screen, MembersDialog), "the members")
         members = mod.screen.query_one("#members", ListView)
         for index, item in enumerate(members.query(ListItem)):
             if report.reporter[:8] in str(item.query_one(Label).render()):
                 members.index = index
-        members.focus()
-        await m.press("o")
+        await click(m, "#role-moderator")
+        await wait_for(m, lambda: isinstance(mod.screen, ConfirmDialog), "the question")
+        await click(m, "#yes")
         member_main = member.screen
         assert isinstance(member_main, MainScreen)
         title = member_main.query_one("#room-title", Static)
@@ -168,7 +172,7 @@ async def test_report_reaches_the_moderators_app(relay: RelayProcess, tmp_path: 
         # The moderator acts on it: delete the message from the room view.
         await wait_for(m, lambda: shows(mod, "nobody here cares"), "the message at the moderator")
         select_message(mod, "nobody here cares")
-        await m.press("d")
+        await m.press("ctrl+d")
         await wait_for(m, lambda: mod.screen.query("#yes"), "the confirmation")
         await click(m, "#yes")
         await wait_for(p, lambda: not shows(member, "nobody here cares"), "the deletion")

@@ -94,7 +94,8 @@ async def test_react_and_block(relay: RelayProcess, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: shows(app, "made it through today"), "Gus's message")
 
         select_message(app, "made it through today")
-        await pilot.press("plus")
+        await pilot.press("ctrl+o")
+        await click(pilot, "#do-react")
         await wait_for(pilot, lambda: isinstance(app.screen, ReactDialog), "the reactions")
         await click(pilot, "#emoji-0")
         await wait_for(pilot, lambda: shows(app, "💛 1"), "the reaction shown")
@@ -107,7 +108,8 @@ async def test_react_and_block(relay: RelayProcess, tmp_path: Path) -> None:
 
         # Block Gus: his messages stop showing here; nobody is told.
         select_message(app, "made it through today")
-        await pilot.press("b")
+        await pilot.press("ctrl+o")
+        await click(pilot, "#do-block")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "confirm")
         await click(pilot, "#yes")
         await wait_for(pilot, lambda: not shows(app, "made it through today"), "hidden")
