@@ -40,6 +40,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.worker import Worker
 
 from client_sdk import (
     ConnectionChanged,
@@ -160,7 +161,9 @@ class HearthChat(App[None]):
         Called by the first-run and unlock screens; the screen swap runs in an app
         worker so that the calling screen can be replaced safely.
         """
-        self.run_worker(self._start(identity), group="session", exclusive=True)
+        _: Worker[None] = self.run_worker(
+            partial(self._start, identity), group="session", exclusive=True
+        )
 
     async def _start(self, identity: Identity) -> None:
         self.profile.remember_relay(self.relay)
@@ -175,7 +178,9 @@ class HearthChat(App[None]):
         )
         await client.open()
         self.client = client
-        self.run_worker(self._pump(client), group="events", exclusive=True)
+        _: Worker[None] = self.run_worker(
+            partial(self._pump, client), group="events", exclusive=True
+        )
         # The outbox count also changes inside the SDK (a flush on reconnect), with no
         # event of its own: read it from the local store every second.
         self.set_interval(1.0, self.refresh_queued)
@@ -191,7 +196,7 @@ class HearthChat(App[None]):
         """Run one complete sync pass, showing its progress (a pass in progress restarts)."""
         if not self.catching_up:
             self.catching_up, self.caught_up = True, 0
-        self.run_worker(self._catch_up(), group="sync", exclusive=True)
+        _: Worker[None] = self.run_worker(self._catch_up, group="sync", exclusive=True)
 
     async def _catch_up(self) -> None:
         client = self.require_client()
@@ -365,7 +370,7 @@ class HearthChat(App[None]):
             return None
         # The lock screen is waiting for this answer: take it down from a worker, not
         # from inside its own handler (awaiting its removal there would never end).
-        self.run_worker(self._reopen(), group="lock", exclusive=True)
+        _: Worker[None] = self.run_worker(self._reopen, group="lock", exclusive=True)
         return None
 
     async def _reopen(self) -> None:

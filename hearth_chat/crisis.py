@@ -21,6 +21,7 @@ suggests help: it never blocks, delays or reports a message.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import ClassVar, Final, final
 
 from textual import on, work
@@ -30,6 +31,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select, Static, Switch
+from textual.worker import Worker
 
 from client_sdk import (
     EMERGENCY_ADVICE,
@@ -163,7 +165,9 @@ class CrisisPanel(Vertical):
         self._show(saved_directory(chat), chat.region)
         # An app worker, not this panel's: a quick unlock replaces the screen, and the
         # fetch should still finish and be saved for the rest of the session.
-        self.app.run_worker(self._refresh(chat), group="crisis-fetch", exclusive=True)
+        _: Worker[None] = self.app.run_worker(
+            partial(self._refresh, chat), group="crisis-fetch", exclusive=True
+        )
 
     def _show(self, directory: CrisisDirectory, region: str | None) -> None:
         lines = help_lines(directory, region)[: self.SHOWN]
