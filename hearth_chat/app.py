@@ -51,6 +51,8 @@ from client_sdk import (
     MessageReceived,
     RelayUnavailable,
     ReportReceived,
+    RiskAlertReceived,
+    RiskHelpShown,
     RoomId,
     SecurityAlarm,
     SupportClaimed,
@@ -60,7 +62,7 @@ from client_sdk import (
     normalise_region,
 )
 from hearth_chat._session import Connection
-from hearth_chat.crisis import CrisisScreen
+from hearth_chat.crisis import CrisisScreen, SharedHelp
 from hearth_chat.dialogs import describe
 from hearth_chat.lock import QUICK_EXIT_WINDOW, LockScreen
 from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
@@ -276,6 +278,19 @@ class HearthChat(App[None]):
             )
         if isinstance(event, SupportClaimed):
             await self._claimed(client, event)
+        if isinstance(event, RiskHelpShown):
+            self._risk_help(client, event)
+        if isinstance(event, RiskAlertReceived):
+            program = client.room(event.room_id)
+            self.notify(
+                f"{program.member(event.supporter).display} fears "
+                f"{program.member(event.member).display} is at imminent risk "
+                f"(see {program.name or 'the program room'}).",
+                title="Risk alert",
+                severity="error",
+                timeout=60,
+                markup=False,
+            )
         if isinstance(
             event, (SupportRequested, SupportClaimed, SupportWithdrawn, SupporterStatusChanged)
         ) and isinstance(self.screen, SupportDialog):
@@ -287,6 +302,24 @@ class HearthChat(App[None]):
                     self._held_alarms.append(event)
                 else:
                     main.show_alarm(event)
+
+    def _risk_help(self, client: HearthClient, event: RiskHelpShown) -> None:
+        """The supporter shared the program's help: open it on top of the crisis screen."""
+        chat = client.room(event.room_id)
+        by = "You" if event.by == chat.me else chat.member(event.by).display
+        shared = SharedHelp(
+            heading=f"{by} shared help for right now, in {chat.name or 'your 1:1 chat'}:",
+            text=event.text,
+            lines=event.lines,
+        )
+
+        def show() -> None:
+            self.push_screen(CrisisScreen(self, shared))
+
+        if self.locked:  # shown on unlock, like a notification
+            self._held_notices.append(show)
+        else:
+            show()
 
     async def _claimed(self, client: HearthClient, event: SupportClaimed) -> None:
         """A supporter took our request: say so and open the buddy chat it made."""

@@ -16,10 +16,16 @@ points to help points to help that is there.
 
 The on-device draft check (``client.check_draft``, opt in here) only ever
 suggests help: it never blocks, delays or reports a message.
+
+When a supporter acts on a fear of imminent risk (:mod:`hearth_chat.risk`), both
+buddies' apps open this screen with the program's words and lines on top
+(:class:`SharedHelp`), and this device's own lines for the region beside them,
+never instead (``CrisisDirectory.alongside``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import ClassVar, Final, final
@@ -46,12 +52,27 @@ from protocol import HearthError
 __all__ = [
     "CrisisPanel",
     "CrisisScreen",
+    "SharedHelp",
     "first_line",
     "format_resource",
     "help_lines",
     "regions_text",
     "saved_directory",
 ]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SharedHelp:
+    """A program's help a supporter shared in a buddy chat, to show above this device's own."""
+
+    heading: str
+    """Who shared it, as a person reads it ("Sam (supporter) shared Peer line's help")."""
+    text: str
+    """The program's words for this moment (may be empty)."""
+    lines: tuple[CrisisResource, ...]
+    """The program's lines (may be empty: then only this device's own are shown)."""
+
 
 EVERY_REGION: Final = "*"
 """The region picker's value for "every region" (no filter)."""
@@ -192,9 +213,10 @@ class CrisisScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close")]
 
-    def __init__(self, chat: ChatSession) -> None:
+    def __init__(self, chat: ChatSession, shared: SharedHelp | None = None) -> None:
         super().__init__()
         self._chat = chat
+        self._shared = shared
         self._directory = saved_directory(chat)
         self._options = self._region_options()
         self._updating = True  # the relay's list is being fetched
@@ -208,6 +230,10 @@ class CrisisScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog crisis"):
             yield Label("Help now", classes="title")
+            if self._shared is not None:
+                yield Static(self._shared.heading, classes="prose", markup=False, id="shared")
+                if self._shared.text:
+                    yield Static(self._shared.text, classes="prose", markup=False)
             yield Static(EMERGENCY_ADVICE.description or "", classes="prose emergency")
             with Horizontal(classes="availability"):
                 yield Label("Your region")
@@ -266,6 +292,10 @@ class CrisisScreen(ModalScreen[None]):
     def _show(self) -> None:
         directory = self._directory
         lines = help_lines(directory, self._chat.region)
+        if self._shared is not None:  # the program's lines first, then ours, each line once
+            shared = self._shared.lines
+            merged = directory.alongside(shared, self._chat.region)
+            lines = [r for r in merged if r in shared] + [r for r in lines if r in merged]
         self.query_one("#resources-text", Static).update(
             "\n\n".join(format_resource(directory, r) for r in lines)
         )

@@ -8,7 +8,10 @@ and warnings (the SDK's verified :class:`~client_sdk.MemberJoined`,
 become a :class:`Notice` in the room's timeline, and a message a moderator deleted
 (a :class:`~client_sdk.MessageDeleted` whose ``by`` is not its sender) is replaced
 by one saying so. A sender's deletion of their own message leaves no line: that is
-theirs to take back.
+theirs to take back. The risk path leaves lines too: in a buddy chat, that the
+supporter shared the program's help (with the lines, so they stay after the
+crisis screen closes); in a program room, a new risk plan, and for its
+moderators each risk alert (:mod:`hearth_chat.risk`).
 
 The SDK stores messages, not these events, so notices live for the app's session
 (the main screen keeps them per room) and are placed among the messages by time
@@ -25,6 +28,7 @@ from typing import Final, final
 from textual.widgets import ListItem, Static
 
 from client_sdk import (
+    CrisisResource,
     Event,
     MemberId,
     MemberJoined,
@@ -32,6 +36,9 @@ from client_sdk import (
     MemberModerated,
     MemberRemoved,
     Message,
+    RiskAlertReceived,
+    RiskHelpShown,
+    RiskPlanChanged,
     RoleChanged,
     Room,
 )
@@ -106,7 +113,31 @@ def notice_text(room: Room, event: Event) -> str | None:
         reason = f": {event.reason}" if event.reason else ""
         done = _DONE.get(event.action, event.action)
         return f"{_name(room, event.by)} {done} {_name(room, event.member)}{reason}"
+    return _risk_text(room, event)
+
+
+def _risk_text(room: Room, event: Event) -> str | None:
+    """What the risk path's events say in the timeline (None: not one of them)."""
+    if isinstance(event, RiskHelpShown):
+        lines = "; ".join(_line(r) for r in event.lines) or "the lines built into your app"
+        words = f" “{event.text}”" if event.text else ""
+        return f"{_name(room, event.by)} shared help for right now:{words} {lines} (F1: more)"
+    if isinstance(event, RiskPlanChanged):
+        return f"{_name(room, event.by)} published the program's risk plan"
+    if isinstance(event, RiskAlertReceived):
+        note = f": “{event.note}”" if event.note else ""
+        # Roles always shown here: a moderator acts on who raised it and for whom.
+        return (
+            f"RISK ALERT from {room.member(event.supporter).display}, who fears "
+            f"{room.member(event.member).display} is at imminent risk{note}. They are in a "
+            "private 1:1 chat together."
+        )
     return None
+
+
+def _line(resource: CrisisResource) -> str:
+    contact = resource.phone or resource.sms or resource.url
+    return f"{resource.name} ({contact})" if contact else resource.name
 
 
 def deleted_text(room: Room, sender: MemberId, by: MemberId) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import ClassVar, Literal, final
 
 from textual import on, work
@@ -43,6 +44,7 @@ from textual.markup import escape
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBar, Static
+from textual.worker import Worker
 
 from client_sdk import (
     Event,
@@ -97,6 +99,7 @@ from hearth_chat.notices import (
     interleave,
     notice_text,
 )
+from hearth_chat.risk import RiskDialog, claimed_request, raise_alert
 from hearth_chat.support import SupportDialog, queue_note
 from protocol import HearthError
 
@@ -418,6 +421,8 @@ class MainScreen(Screen[None]):
         queue = queue_note(room, lambda: first_line(saved_directory(self.chat), self.chat.region))
         if queue is not None:
             notes.append(escape(queue))
+        if claimed_request(self.chat.require_client(), room) is not None:
+            notes.append("You are their supporter. If you believe they are at imminent risk: F9.")
         banner.update("\n".join(notes))
 
     # -- status bar ----------------------------------------------------------------
@@ -973,13 +978,36 @@ class MainScreen(Screen[None]):
             self.app.push_screen(RulesDialog(room), lambda _: self.refresh_room_header())
 
     def action_support(self) -> None:
+        """F9: 1:1 support in a program room; in a chat we claimed, the risk path."""
         room = self.room()
         if room is None:
+            return
+        claim = claimed_request(self.chat.require_client(), room)
+        if claim is not None:
+            program, request = claim
+            self.app.push_screen(
+                RiskDialog(room, program, request), partial(self._confirmed_risk, room)
+            )
             return
         if room.kind != "program":
             self.notify("1:1 support is offered in program rooms.")
             return
         self.app.push_screen(SupportDialog(room), self._opened)
+
+    def _confirmed_risk(self, chat: Room, note: str | None) -> None:
+        """The supporter confirmed: raise the alert from the chat they were in."""
+        if note is not None:
+            _: Worker[None] = self.run_worker(partial(self._raise_risk, chat, note), group="risk")
+
+    async def _raise_risk(self, chat: Room, note: str) -> None:
+        said, failed = await raise_alert(chat, note)
+        self.notify(
+            said,
+            title="Risk alert" + (" not sent" if failed else " sent"),
+            severity="error" if failed else "information",
+            timeout=30,
+            markup=False,
+        )
 
     def show_alarm(self, alarm: SecurityAlarm) -> None:
         """Open the alarm dialog for one alarm (the app calls this as it arrives)."""

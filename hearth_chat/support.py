@@ -7,8 +7,10 @@ to supporters (the SDK gives everyone else ``None``). The dialog redraws itself
 from that state whenever a support event arrives (a supporter going available
 or away changes the count at once), keeping what the person was typing.
 
-A supporter who is away, or at their cap, and tries to claim is told what to do
-first (switch on availability and save, or raise the cap), not shown a code.
+A program's owners and moderators also find its risk plan here
+(:class:`hearth_chat.risk.RiskPlanDialog`). A supporter who is away, or at their
+cap, and tries to claim is told what to do first (switch on availability and
+save, or raise the cap), not shown a code.
 
 When no supporter is available, a member is told so plainly, before asking and
 while waiting, with the first crisis line listed for their region
@@ -30,6 +32,7 @@ from textual.widgets import Button, Input, Label, ListItem, ListView, Static, Sw
 from client_sdk import MessageId, Room, SupporterInfo, SupportRequest
 from hearth_chat.crisis import first_line, saved_directory
 from hearth_chat.dialogs import Dialog, describe, room_title
+from hearth_chat.risk import RiskPlanDialog
 from hearth_chat.texts import short_id
 from protocol import HearthError
 
@@ -133,6 +136,9 @@ class SupportDialog(Dialog[Room | None]):
                 yield from self._supporter_view()
             else:
                 yield from self._member_view()
+            if room.role in {"owner", "moderator"}:
+                plan = "published" if room.risk_plan is not None else "none yet"
+                yield Button(f"Risk plan ({plan})…", id="risk-plan")
             yield Label("", id="error", classes="error")
             yield Button("Close", id="cancel")
 
@@ -249,6 +255,15 @@ class SupportDialog(Dialog[Room | None]):
         # echo from the relay changes nothing and raises no event: redraw now.
         await self.redraw()
         self.error(escape("Saved: you are " + ("available." if available else "away.")))
+
+    @on(Button.Pressed, "#risk-plan")
+    def _risk_plan(self) -> None:
+        async def done(published: bool | None) -> None:
+            if published:
+                await self.redraw()
+                self.error("Published: supporters and moderators read the new plan.")
+
+        self.app.push_screen(RiskPlanDialog(self._room), done)
 
     @on(Button.Pressed, "#claim")
     async def _claim(self) -> None:

@@ -34,3 +34,20 @@ def test_no_doc_names_the_design_brief_or_style_guide_files(doc: Path) -> None:
     text = doc.read_text("utf-8")
     assert "DESIGN.md" not in text
     assert "STYLE.md" not in text
+
+
+TEST_ID = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
+
+
+def test_every_front_end_rule_names_a_test_that_exists() -> None:
+    """docs/front-ends.md ties each rule to a test: each named test must be there."""
+    text = (ROOT / "docs" / "front-ends.md").read_text("utf-8")
+    named = TEST_ID.findall(text)
+    assert len(named) >= 30
+    missing = [
+        f"{path}::{name}"
+        for path, name in named
+        if not (ROOT / path).exists()
+        or not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text("utf-8"), re.M)
+    ]
+    assert missing == []
