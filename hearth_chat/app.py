@@ -69,7 +69,6 @@ from hearth_chat.onboarding import UnlockScreen, WelcomeScreen
 from hearth_chat.profile import Profile
 from hearth_chat.rooms import MainScreen
 from hearth_chat.support import SupportDialog
-from hearth_chat.texts import short_id
 from protocol import HearthError
 
 __all__ = ["HearthChat"]
@@ -271,10 +270,11 @@ class HearthChat(App[None]):
             room = client.room(event.room_id)
             self.reports.append((room.name or str(room.id)[:8], event))
             self.notify(
-                f"{short_id(event.reporter)} reported a message in {room.name or 'a room'} "
-                "(F7 shows reports).",
+                f"{room.member(event.reporter).display} reported a message in "
+                f"{room.name or 'a room'} (F7 shows reports).",
                 title="New report",
                 severity="warning",
+                markup=False,  # names and room names come from other people
             )
         if isinstance(event, SupportClaimed):
             await self._claimed(client, event)

@@ -529,6 +529,16 @@ class ReportsDialog(Dialog[None]):
         super().__init__()
         self._reports = reports
 
+    def _shown(self, report: ReportReceived, member: MemberId) -> str:
+        """A member as the room shows them now: name (or short key) and role."""
+        client = self.chat.client
+        if client is None:
+            return short_id(member)
+        try:
+            return client.room(report.room_id).member(member).display
+        except KeyError:
+            return short_id(member)
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Reports to you", classes="title")
@@ -537,9 +547,13 @@ class ReportsDialog(Dialog[None]):
             with VerticalScroll(id="reports"):
                 for room_name, report in reversed(self._reports):
                     text = report.text if report.text is not None else "(no longer readable)"
+                    reporter, sender = (
+                        self._shown(report, report.reporter),
+                        self._shown(report, report.sender),
+                    )
                     yield Static(
-                        f"[b]{escape(room_name)}[/b]: {short_id(report.reporter)} reported "
-                        f"a message by {short_id(report.sender)}\n“{escape(text)}”\n"
+                        f"[b]{escape(room_name)}[/b]: {escape(reporter)} reported "
+                        f"a message by {escape(sender)}\n“{escape(text)}”\n"
                         f"Reason: {escape(report.reason) or '(none given)'}",
                         classes="report",
                     )

@@ -881,7 +881,9 @@ class MainScreen(Screen[None]):
         except HearthError as exc:
             self.notify(describe(exc), severity="error")
             return
-        self.notify(f"{done} {who}.")  # the SDK's MemberModerated puts the line in the timeline
+        self.notify(
+            f"{done} {who}.", markup=False
+        )  # the SDK's MemberModerated puts the line in the timeline
 
     def action_react(self) -> None:
         room, message = self.room(), self._selected()
@@ -918,7 +920,7 @@ class MainScreen(Screen[None]):
         except HearthError as exc:
             self.notify(describe(exc), severity="error")
             return
-        self.notify(f"Blocked {message.sender_display}. Members (F5) can unblock.")
+        self.notify(f"Blocked {message.sender_display}. Members (F5) can unblock.", markup=False)
         await self.open_room(room.id)  # show the room without them
 
     # -- screens one key away ------------------------------------------------------

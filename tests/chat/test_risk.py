@@ -74,7 +74,7 @@ async def test_a_supporter_shows_help_to_both_and_alerts_the_moderators(
             sam.run_test(size=(120, 40)) as s,
             mia.run_test(size=(120, 40)) as m,
         ):
-            for pilot, app, role in (
+            for pilot, _app, role in (
                 (o, mo, "moderator"),
                 (s, sam, "supporter"),
                 (m, mia, "member"),
@@ -94,7 +94,8 @@ async def test_a_supporter_shows_help_to_both_and_alerts_the_moderators(
             await o.press("escape")
 
             # Mia asks; Sam, available, claims; both are in the buddy chat.
-            assert sam.client is not None and mia.client is not None
+            assert sam.client is not None
+            assert mia.client is not None
             sam_program = sam.client.room(program.id)
             await sam_program.set_availability(True, max_open=2)
             mia_program = mia.client.room(program.id)
@@ -119,12 +120,15 @@ async def test_a_supporter_shows_help_to_both_and_alerts_the_moderators(
             await wait_for(s, lambda: isinstance(sam.screen, RiskDialog), "the risk dialog")
             dialog = sam.screen
             focused = dialog.focused
-            assert isinstance(focused, Button) and focused.id == "cancel"
+            assert isinstance(focused, Button)
+            assert focused.id == "cancel"
             question = " ".join(str(w.render()) for w in dialog.query(Static))
-            assert "to both of you" in question and "moderators (2)" in question
+            assert "to both of you" in question
+            assert "moderators (2)" in question
             await s.press("enter")
             await wait_for(s, lambda: sam.screen is sam_main, "cancelled")
-            assert sam.focused is not None and sam.focused.id == "composer"
+            assert sam.focused is not None
+            assert sam.focused.id == "composer"
 
             # Enter in the note raises nothing either; only the button does.
             await s.press("f9")
@@ -133,7 +137,8 @@ async def test_a_supporter_shows_help_to_both_and_alerts_the_moderators(
             await s.press("enter")
             assert isinstance(sam.screen, RiskDialog)
             focused = sam.screen.focused
-            assert isinstance(focused, Button) and focused.id == "cancel"
+            assert isinstance(focused, Button)
+            assert focused.id == "cancel"
             assert not any("shared help" in line for line in timeline_lines(mia))
             await click(s, "#raise")
 

@@ -150,6 +150,8 @@ async def test_report_reaches_the_moderators_app(relay: RelayProcess, tmp_path: 
         shown = "".join(str(s.render()) for s in mod.screen.query(".report"))
         assert "cruel to members" in shown
         assert "nobody here cares about you" in shown
+        # People as the room shows them, with their roles, never a bare key.
+        assert "(member) reported a message by" in shown
         await m.press("escape")
 
         # The owner makes the reporting member a moderator (F5, "Make moderator…", which
