@@ -54,6 +54,8 @@ class InviteDialog(Dialog[None]):
             with RadioSet(id="role"):
                 for role in roles:
                     yield RadioButton(f"as {role}", value=role == "member", id=f"role-{role}")
+            # A label of its own: the placeholder hides behind the value "1".
+            yield Label("How many people may join with this link:")
             yield Input(value="1", placeholder="how many people may use it", id="uses")
             yield Static("No link made yet.", id="grants", classes="prose", markup=False)
             yield Static("", id="link", classes="link", markup=False)

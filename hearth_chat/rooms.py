@@ -405,7 +405,8 @@ class MainScreen(Screen[None]):
         topic = f" — {escape(room.topic)}" if room.topic else ""
         title.update(
             f"[b]{name}[/b]{topic}  [dim]{kind.get(room.kind, room.kind)} · you are "
-            f"{room.role or 'not a member'} · {len(room.members)} members[/dim]"
+            f"{room.role or 'not a member'} · {len(room.members)} "
+            f"member{'' if len(room.members) == 1 else 's'}[/dim]"
         )
         notes = []
         if room.alarms:

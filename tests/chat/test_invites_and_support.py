@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.events import Paste
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Input, Label, ListView, Static
@@ -58,6 +59,21 @@ async def test_the_invite_dialog_shows_the_whole_link_its_role_and_copies_it(
         # The link as seen on screen is the link: it joins, with the role it said.
         room = await pat.join(link)
         assert room.role == "moderator"
+
+        # Copied with the mouse instead, it comes as the wrapped lines on screen, with
+        # the dialog's border around each: pasted into Join (F3), it is whole again.
+        widget = app.screen.query_one("#link")
+        shown = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+        rows = [line.text.rstrip() for line in shown if line.text.strip()]
+        assert len(rows) > 1  # wrapped at this width: the case a first-line paste breaks
+        mouse_copy = "\n".join(f"█  {row}   █" for row in rows)
+        await pilot.press("escape")
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.screen.query("#link"), "the join dialog")
+        field = app.screen.query_one("#link", Input)
+        field.focus()
+        field.post_message(Paste(mouse_copy))
+        await wait_for(pilot, lambda: field.value == link, "the whole link in the field")
 
 
 async def test_counts_follow_statuses_and_claiming_while_away_says_what_to_do(
