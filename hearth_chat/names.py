@@ -15,29 +15,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.widgets import Button, Input, Label, ListItem, Static
+from textual.widgets import Button, Input, Label, Static
 
 from client_sdk import MemberRenamed, Room
 from hearth_chat.dialogs import Dialog, describe, room_title
 from protocol import HearthError
 
-__all__ = ["NameDialog", "RenameItem", "rename_line"]
+__all__ = ["NameDialog", "rename_line"]
 
 
 def rename_line(event: MemberRenamed, room: Room) -> str:
     """The timeline's line for a rename: ``"JyTASTsA is now Sam (supporter)"``."""
     who = room.member(event.member)
     if who.is_me:
-        return f"— You are now {event.new} in this room."
-    return f"— {event.old} is now {who.display}."
-
-
-@final
-class RenameItem(ListItem):
-    """A line in the timeline saying that a member chose a (new) name."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(Static(text, markup=False, classes="notice"))
+        return f"You are now {event.new} in this room."
+    return f"{event.old} is now {who.display}."
 
 
 @final

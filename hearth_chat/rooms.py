@@ -90,7 +90,7 @@ from hearth_chat.dialogs import (
     describe,
 )
 from hearth_chat.invite import InviteDialog
-from hearth_chat.names import NameDialog, RenameItem, rename_line
+from hearth_chat.names import NameDialog, rename_line
 from hearth_chat.notices import (
     MAX_NOTICES,
     Notice,
@@ -220,6 +220,8 @@ class Composer(Input):
         room_id: RoomId
         text: str
 
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("tab", "to_messages", "Messages", show=False)]
+
     def __init__(self) -> None:
         # Never select the draft on focus: the next key would replace it.
         super().__init__(
@@ -231,6 +233,10 @@ class Composer(Input):
     async def action_submit(self) -> None:
         if self.room_id is not None:
             self.post_message(self.Sent(self.room_id, self.value))
+
+    def action_to_messages(self) -> None:
+        """Tab: to the open room's messages, as the placeholder says (not the room list)."""
+        self.screen.query_one("#messages").focus()
 
 
 @final
@@ -488,7 +494,10 @@ class MainScreen(Screen[None]):
             room = self.chat.require_client().room(room_id)
         except KeyError:
             return None
-        text = notice_text(room, event)
+        # A rename is a notice too, kept like the others so it is there when the
+        # room is opened again (its text needs the names module, hence here).
+        text = rename_line(event, room) if isinstance(event, MemberRenamed) else None
+        text = text or notice_text(room, event)
         return None if text is None else self._keep(room_id, Notice(_now(), text))
 
     async def note(self, room_id: RoomId, text: str) -> None:
@@ -555,7 +564,7 @@ class MainScreen(Screen[None]):
             await self._renamed(view, event)
 
     async def _renamed(self, view: MessageList, event: MemberRenamed) -> None:
-        """A line in the timeline, and every shown message under its sender's label now.
+        """Every shown message under its sender's label now (the line is a notice).
 
         A new name can also make another member's name a look-alike: relabel all.
         """
@@ -563,7 +572,6 @@ class MainScreen(Screen[None]):
         if room is None:
             return
         at_end = view.index is None or view.index >= len(view) - 1
-        await view.append(RenameItem(rename_line(event, room)))
         for item in view.query(MessageItem):
             sender = room.member(item.message.sender)
             if (item.message.sender_name, item.message.sender_role) != (sender.label, sender.role):

@@ -41,7 +41,7 @@ from client_sdk import HearthClient, Identity, SecurityAlarm
 from hearth_chat import HearthChat, Profile
 from hearth_chat.dialogs import AlarmDialog
 from hearth_chat.invite import InviteDialog
-from hearth_chat.names import RenameItem
+from hearth_chat.notices import NoticeItem
 from hearth_chat.rooms import MainScreen, MessageItem, MessageList
 
 SIZE = (110, 34)
@@ -165,7 +165,12 @@ async def join(pilot: Pilot[None], link: str) -> MainScreen:
 
 
 def renames(app: HearthChat) -> list[str]:
-    return [str(s.render()) for i in app.screen.query(RenameItem) for s in i.query(Static)]
+    return [
+        str(s.render())
+        for i in app.screen.query(NoticeItem)
+        for s in i.query(Static)
+        if " now " in str(s.render())
+    ]
 
 
 def lines(app: HearthChat) -> str:

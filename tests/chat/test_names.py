@@ -14,7 +14,8 @@ from textual.widgets import Input, Label, ListItem, Static
 
 from client_sdk import HearthClient, Identity, MemberRenamed
 from hearth_chat.dialogs import MembersDialog
-from hearth_chat.names import NameDialog, RenameItem
+from hearth_chat.names import NameDialog
+from hearth_chat.notices import NoticeItem
 from hearth_chat.rooms import MainScreen
 from tests.chat.conftest import click, join, make_app, shows, type_into, unlock, wait_for
 from tests.client_sdk.conftest import RelayProcess
@@ -25,7 +26,12 @@ def _renames(app: object) -> list[str]:
     screen = getattr(app, "screen", None)
     if not isinstance(screen, MainScreen):
         return []
-    return [str(s.render()) for item in screen.query(RenameItem) for s in item.query(Static)]
+    return [
+        str(s.render())
+        for item in screen.query(NoticeItem)
+        for s in item.query(Static)
+        if " now " in str(s.render())
+    ]
 
 
 async def test_the_timeline_shows_name_and_role_from_the_log(
@@ -66,6 +72,13 @@ async def test_the_timeline_shows_name_and_role_from_the_log(
             # A rename is a line, and the lines already shown follow it.
             await s_room.set_name("Sam K.")
             await wait_for(m, lambda: shows(mia, "Sam K. (supporter): I'm on duty"), "relabel")
+            assert any("Sam is now Sam K. (supporter)" in x for x in _renames(mia))
+
+            # The lines stay when the room is opened again (the timeline never
+            # silently changes); a real terminal walk found them gone.
+            main = mia.screen
+            assert isinstance(main, MainScreen)
+            await main.open_room(program.id)
             assert any("Sam is now Sam K. (supporter)" in x for x in _renames(mia))
 
 

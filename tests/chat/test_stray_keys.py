@@ -178,3 +178,29 @@ async def test_members_dialog_asks_before_mute_and_block(
         await wait_for(pilot, lambda: gus_room.me in mod.client.blocked, "blocked")
         await pilot.press("escape")
         await wait_for(pilot, lambda: _focused_id(mod) == "composer", "the composer focused")
+
+
+async def test_tab_from_the_composer_reaches_the_messages_and_enter_opens_a_warning(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """Keys alone, as in a real terminal: the composer's placeholder says Tab moves to
+    the messages; a walk of docs/try-it.md found it moved to the room list, where
+    Enter re-opened the room instead of opening the warned message."""
+    ana = make_app(relay, tmp_path / "ana", identity=Identity.generate())
+    async with (
+        ana.run_test(size=(120, 40)) as pilot,
+        HearthClient(relay.url, Identity.generate(), store_path=tmp_path / "ben.db") as ben,
+    ):
+        await unlock(pilot)
+        await create_room(pilot, "Evenings")
+        ben_room = await ben.join(await make_invite(pilot))
+        await ben_room.send("I could not breathe on the bus", content_warning="panic")
+        await wait_for(pilot, lambda: shows(ana, "Content warning: panic"), "the warning")
+        assert ana.focused is composer(ana)
+
+        await pilot.press("tab")
+        assert ana.focused is not None
+        assert ana.focused.id == "messages"
+        await pilot.press("end")  # the newest message
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: shows(ana, "I could not breathe on the bus"), "opened")
