@@ -66,6 +66,7 @@ from client_sdk.events import (
 )
 from client_sdk.identity import Identity
 from client_sdk.message import (
+    MembershipEntry,
     Message,
     ModerationEntry,
     ModerationKind,
@@ -116,6 +117,7 @@ __all__ = [
     "MemberModerated",
     "MemberRemoved",
     "MemberRenamed",
+    "MembershipEntry",
     "Message",
     "MessageDeleted",
     "MessageEdited",

@@ -19,6 +19,8 @@ from protocol.ids import MemberId, MessageId, RoomId
 from protocol.ops import Role
 
 __all__ = [
+    "MembershipEntry",
+    "MembershipKind",
     "Message",
     "ModerationEntry",
     "ModerationKind",
@@ -29,6 +31,9 @@ __all__ = [
 
 ModerationKind = Literal["mute", "unmute", "ban", "unban", "remove", "role", "delete"]
 """What a :class:`ModerationEntry` records."""
+
+MembershipKind = Literal["join", "add", "leave"]
+"""What a :class:`MembershipEntry` records."""
 
 
 def short_key(member: MemberId | str) -> str:
@@ -139,7 +144,8 @@ class ModerationEntry:
             messages; ``delete`` from a moderator's or owner's signed deletion
             request. Messages count only if their author had the authority at the
             message's place in room order.
-        member: Whom it concerns (None for ``delete``).
+        member: Whom it concerns; for ``delete``, the deleted message's sender (None
+            in a record an SDK before 7 December 2026 stored).
         by: The moderator or owner who signed it.
         at: Their clock, milliseconds since the Unix epoch.
         reason: The reason given, if any (mute; ban and unban: from the encrypted
@@ -155,3 +161,28 @@ class ModerationEntry:
     reason: str = ""
     message_id: MessageId | None = None
     role: Role | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MembershipEntry:
+    """One arrival or departure, from :meth:`client_sdk.Room.membership_history`.
+
+    Read from the signed room log, so it is complete for every member and the
+    same on every device; removals and bans are in
+    :meth:`~client_sdk.Room.moderation_history`.
+
+    Attributes:
+        action: ``join`` (by invite, or the room's creation), ``add`` (added by
+            ``by``), ``leave`` (of their own accord).
+        member: Who arrived or left.
+        by: Who added them (``add`` only).
+        role: The role they arrived with, or for ``leave`` the one they had.
+        at: The signer's clock, milliseconds since the Unix epoch.
+    """
+
+    action: MembershipKind
+    member: MemberId
+    by: MemberId | None = None
+    role: Role | None = None
+    at: int

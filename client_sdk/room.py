@@ -24,7 +24,7 @@ from client_sdk import _programs, _risk, _schedule
 from client_sdk._schedule import Meeting
 from client_sdk.errors import ScheduleError, SupportError
 from client_sdk.events import SecurityAlarm
-from client_sdk.message import Message, ModerationEntry, RoomMember
+from client_sdk.message import MembershipEntry, Message, ModerationEntry, RoomMember
 from client_sdk.support import RiskAlert, SupporterInfo, SupportRequest
 from protocol.ids import MemberId, MessageId, RoomId
 from protocol.keys import room_fingerprint, safety_number
@@ -585,6 +585,16 @@ class Room:
         from signed messages, so a member sees those from their join on.
         """
         return self._state.moderation_history()
+
+    def membership_history(self) -> list[MembershipEntry]:
+        """Every arrival and departure in the room, oldest first, from the signed log.
+
+        Complete for every member and the same on every device, so a front end can
+        show who joined and left beside the messages after a restart too (the
+        events that announced them are not stored). Removals, bans and role
+        changes are in :meth:`moderation_history`.
+        """
+        return self._state.membership_history()
 
     async def leave(self) -> None:
         """Leave the room. The relay stops serving us at once; a remaining member rotates."""

@@ -13,16 +13,21 @@ supporter shared the program's help (with the lines, so they stay after the
 crisis screen closes); in a program room, a new risk plan, and for its
 moderators each risk alert (:mod:`hearth_chat.risk`).
 
-The SDK stores messages, not these events, so notices live for the app's session
-(the main screen keeps them per room) and are placed among the messages by time
-(:func:`interleave`).
+The SDK stores messages, not these events, but it keeps what they come from: the
+signed log and the verified moderation. So when a room is opened, its arrivals,
+departures, removals, role changes, mutes, bans and moderators' deletions are
+rebuilt from ``Room.membership_history`` and ``Room.moderation_history``
+(:func:`history_notices`), after a restart too, and the same on every device;
+only renames and the risk path's lines live for the app's session. Notices are
+placed among the messages by time (:func:`interleave`), a rebuilt one at its
+signer's clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, final
 
 from textual.widgets import ListItem, Static
@@ -35,7 +40,9 @@ from client_sdk import (
     MemberLeft,
     MemberModerated,
     MemberRemoved,
+    MemberRenamed,
     Message,
+    ModerationEntry,
     RiskAlertReceived,
     RiskHelpShown,
     RiskPlanChanged,
@@ -45,9 +52,11 @@ from client_sdk import (
 
 __all__ = [
     "MAX_NOTICES",
+    "SESSION_ONLY",
     "Notice",
     "NoticeItem",
     "deleted_text",
+    "history_notices",
     "interleave",
     "notice_text",
 ]
@@ -138,6 +147,66 @@ def _risk_text(room: Room, event: Event) -> str | None:
 def _line(resource: CrisisResource) -> str:
     contact = resource.phone or resource.sms or resource.url
     return f"{resource.name} ({contact})" if contact else resource.name
+
+
+SESSION_ONLY: Final = (MemberRenamed, RiskHelpShown, RiskPlanChanged, RiskAlertReceived)
+"""Events whose notices the app keeps itself; the others are rebuilt from the SDK."""
+
+
+def history_notices(room: Room) -> list[Notice]:
+    """The room's story from the signed log and verified moderation, oldest first.
+
+    Says what the live events said (:func:`notice_text`), so a room reads the same
+    after a restart. Our own arrival is left out, as it is live.
+    """
+    notices: list[Notice] = []
+    for joined in room.membership_history():
+        if joined.action == "leave":
+            event: Event = MemberLeft(room_id=room.id, member=joined.member, role=joined.role)
+        elif joined.member == room.me:
+            continue
+        else:
+            event = MemberJoined(
+                room_id=room.id, member=joined.member, role=joined.role or "member", by=joined.by
+            )
+        text = notice_text(room, event)
+        if text is not None:
+            notices.append(_at(joined.at, text))
+    for step in room.moderation_history():
+        text = _moderation_text(room, step)
+        if text is not None:
+            notices.append(_at(step.at, text))
+    return sorted(notices, key=lambda n: n.at)
+
+
+def _at(ms: int, text: str) -> Notice:
+    return Notice(datetime.fromtimestamp(ms / 1000, UTC), text)
+
+
+def _moderation_text(room: Room, step: ModerationEntry) -> str | None:
+    if step.action == "delete":
+        if step.member == step.by:  # a moderator taking back their own words: no line
+            return None
+        if step.member is None:  # recorded before deletions named their sender
+            return f"a message was removed by a moderator ({_name(room, step.by)})"
+        return deleted_text(room, step.member, step.by)
+    if step.member is None:
+        return None
+    if step.action == "remove":
+        event: Event = MemberRemoved(room_id=room.id, member=step.member, by=step.by)
+    elif step.action == "role":
+        event = RoleChanged(
+            room_id=room.id, member=step.member, role=step.role or "member", by=step.by
+        )
+    else:
+        event = MemberModerated(
+            room_id=room.id,
+            action=step.action,
+            member=step.member,
+            by=step.by,
+            reason=step.reason,
+        )
+    return notice_text(room, event)
 
 
 def deleted_text(room: Room, sender: MemberId, by: MemberId) -> str:

@@ -18,8 +18,9 @@ relay where history is readable). Between them it shows what happened to the
 room as lines of their own (:mod:`hearth_chat.notices`): joins, leaves, removals,
 role changes, mutes and bans, from the SDK's verified events, and in place of a
 message a moderator deleted a line saying so, so that nothing vanishes without a
-trace. The screen keeps them per room for the session and places them among the
-messages by time. A message with a content warning shows only
+trace. Opening a room rebuilds them from what the SDK keeps (after a restart too),
+and the screen keeps the rest (renames, the risk path) for the session; all are
+placed among the messages by time. A message with a content warning shows only
 the warning until it is opened (Enter). Our own messages appear at once, marked
 "queued" until the relay has them, so composing offline works the same as
 online. Posting in a room with ground rules first asks the person to accept
@@ -93,9 +94,11 @@ from hearth_chat.invite import InviteDialog
 from hearth_chat.names import NameDialog, rename_line
 from hearth_chat.notices import (
     MAX_NOTICES,
+    SESSION_ONLY,
     Notice,
     NoticeItem,
     deleted_text,
+    history_notices,
     interleave,
     notice_text,
 )
@@ -350,7 +353,7 @@ class MainScreen(Screen[None]):
         room = self.chat.require_client().room(room_id)
         view = self.query_one("#messages", MessageList)
         messages = await room.messages(limit=self.chat.page_size)
-        notices = self._notices.get(room_id, [])
+        notices = self._room_notices(room)
         if len(messages) >= self.chat.page_size:  # older notices come with older messages
             notices = [n for n in notices if n.at >= messages[0].received_at]
         await view.clear()
@@ -494,17 +497,19 @@ class MainScreen(Screen[None]):
             room = self.chat.require_client().room(room_id)
         except KeyError:
             return None
-        # A rename is a notice too, kept like the others so it is there when the
-        # room is opened again (its text needs the names module, hence here).
+        # A rename's text needs the names module, hence here.
         text = rename_line(event, room) if isinstance(event, MemberRenamed) else None
         text = text or notice_text(room, event)
-        return None if text is None else self._keep(room_id, Notice(_now(), text))
+        if text is None:
+            return None
+        notice = Notice(_now(), text)
+        # What the SDK keeps (the log, the moderation) is rebuilt on opening the room
+        # (history_notices); only the rest is kept here, for this session.
+        return self._keep(room_id, notice) if isinstance(event, SESSION_ONLY) else notice
 
-    async def note(self, room_id: RoomId, text: str) -> None:
-        """Add a notice of our own doing to a room's timeline (shown now if it is open)."""
-        notice = self._keep(room_id, Notice(_now(), text))
-        if room_id == self.current:
-            await self._append(NoticeItem(notice))
+    def _room_notices(self, room: Room) -> list[Notice]:
+        """Everything the room's timeline says besides messages: rebuilt, then kept."""
+        return history_notices(room) + self._notices.get(room.id, [])
 
     def _keep(self, room_id: RoomId, notice: Notice) -> Notice:
         kept = self._notices.setdefault(room_id, [])
@@ -591,8 +596,9 @@ class MainScreen(Screen[None]):
             await view.remove_items([index])
             sender = item.message.sender
             if room is not None and event.by is not None and event.by != sender:
+                # In the message's place now; rebuilt at the deletion's time later.
                 text = deleted_text(room, sender, event.by)
-                notice = self._keep(room.id, Notice(item.message.received_at, text))
+                notice = Notice(item.message.received_at, text)
                 await view.insert(index, [NoticeItem(notice)])
             return
 
@@ -645,7 +651,7 @@ class MainScreen(Screen[None]):
         shown = {item.notice for item in view.query(NoticeItem)}
         notices = [
             n
-            for n in self._notices.get(room.id, [])
+            for n in self._room_notices(room)
             if n.at < until and (since is None or n.at >= since) and n not in shown
         ]
         items = timeline(older, notices)

@@ -187,7 +187,7 @@ class Admission:
         # The signed request names the one counter it excuses (section 8.6).
         self.counters.tracker.excuse(content.sender, content.device, content.counter)
         if moderator:
-            self.moderation.note_deletion(content.author, content.at, event.target)
+            self.moderation.note_deletion(content.author, content.at, event.target, content.sender)
         step.items.append(Deletion(event.target, content.author, moderator))
         return step
 

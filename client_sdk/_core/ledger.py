@@ -22,9 +22,20 @@ from typing import Literal, final
 
 from client_sdk._core.alarms import Alarms
 from client_sdk._core.step import Step
+from client_sdk.message import MembershipEntry
 from protocol.errors import ForkDetected
 from protocol.ids import MemberId
-from protocol.ops import ROLE_RANK, CreateOp, JoinOp, LeaveOp, RemoveOp, RetentionOp, Role, SignedOp
+from protocol.ops import (
+    ROLE_RANK,
+    AddOp,
+    CreateOp,
+    JoinOp,
+    LeaveOp,
+    RemoveOp,
+    RetentionOp,
+    Role,
+    SignedOp,
+)
 from protocol.personal import VerifiedHead, check_verified_head
 from protocol.roomlog import RoomLog
 
@@ -153,6 +164,26 @@ class Ledger:
             ):
                 return c.index
         return 0
+
+    def membership_history(self) -> list[MembershipEntry]:
+        """Every join, addition and leave in the verified log, in log order."""
+        entries: list[MembershipEntry] = []
+        log = self.log
+        for op in log.ops:
+            c = op.content
+            if isinstance(c.body, JoinOp | CreateOp):
+                role = log.role_at(c.author, c.index)
+                entries.append(MembershipEntry(action="join", member=c.author, role=role, at=c.at))
+            elif isinstance(c.body, AddOp):
+                entries.append(
+                    MembershipEntry(
+                        action="add", member=c.body.member, by=c.author, role=c.body.role, at=c.at
+                    )
+                )
+            elif isinstance(c.body, LeaveOp):
+                role = log.role_at(c.author, c.index - 1)
+                entries.append(MembershipEntry(action="leave", member=c.author, role=role, at=c.at))
+        return entries
 
     def retention_since(self, index: int) -> int | None:
         """The shortest retention (days) the verified log had in force from ``index`` on."""

@@ -52,9 +52,9 @@ class Moderation:
         """Moderation read from messages (mutes, deletions, the reasons given for bans);
         log operations are added on read."""
 
-    def note_deletion(self, by: MemberId, at: int, target: MessageId) -> None:
-        """A moderator's verified deletion of ``target``."""
-        self.records.append(Mod("delete", None, by, at, "", target))
+    def note_deletion(self, by: MemberId, at: int, target: MessageId, sender: MemberId) -> None:
+        """A moderator's verified deletion of ``target``, which ``sender`` wrote."""
+        self.records.append(Mod("delete", sender, by, at, "", target))
 
     def fold(
         self,

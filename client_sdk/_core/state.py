@@ -82,7 +82,7 @@ from client_sdk.events import (
     RoleChanged,
     SecurityAlarm,
 )
-from client_sdk.message import ModerationEntry, RoomMember
+from client_sdk.message import MembershipEntry, ModerationEntry, RoomMember
 from protocol import crypto
 from protocol.api import LogEvent, MessageEvent, RemovedEvent, RoomEvent, TombstoneEvent
 from protocol.clock import SYSTEM_CLOCK
@@ -354,6 +354,10 @@ class RoomState:
     def moderation_history(self) -> list[ModerationEntry]:
         """Every moderation step this member can verify, oldest first (``moderation.py``)."""
         return self.moderation.history()
+
+    def membership_history(self) -> list[MembershipEntry]:
+        """Every join, addition and leave in the verified log (``ledger.py``)."""
+        return self.ledger.membership_history()
 
     # -- alarms and pins ------------------------------------------------------------
 

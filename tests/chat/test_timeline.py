@@ -104,6 +104,14 @@ async def test_joins_roles_moderation_and_leaves_are_lines_in_the_timeline(
         assert after == before
         assert before.index(removed) < before.index(f"{b} left")
 
+    # And after a restart: the SDK keeps the log and the moderation the lines come from.
+    again = make_app(relay, tmp_path / "ana")
+    async with again.run_test(size=(120, 40)) as pilot:
+        await unlock(pilot)
+        await wait_for(pilot, lambda: shows(again, "you: ") or timeline_lines(again), "the room")
+        restarted = [line.split(" · ", 1)[-1] for line in timeline_lines(again) if " · " in line]
+        assert restarted == before
+
 
 async def test_unblocking_shows_their_messages_again(relay: RelayProcess, tmp_path: Path) -> None:
     app = make_app(relay, tmp_path / "fay", identity=Identity.generate())

@@ -16,6 +16,7 @@ import pytest
 
 from client_sdk import (
     InviteError,
+    MemberLeft,
     MemberModerated,
     MemberRemoved,
     MessageDeleted,
@@ -94,12 +95,34 @@ async def test_a_mute_is_enforced_by_every_client_and_every_member_sees_the_hist
     assert history[0].by == ra.me
     assert history[0].reason == "cooling off"
     assert history[2].message_id == hello
+    assert history[2].member == rc.me  # whose message the moderator deleted
     assert history[3].role == "supporter"
     assert [e.at for e in history] == sorted(e.at for e in history)
     assert ra.moderation_history() == rb.moderation_history() == history
     assert not ra.alarms
     assert not rb.alarms
     assert not rc.alarms
+
+
+async def test_every_member_reads_the_same_arrivals_and_departures_from_the_log(
+    open_client: OpenClient,
+) -> None:
+    (_a, _b, _c), (ra, rb, rc), (_wa, wb, _wc) = await group_of_three(open_client)
+    await rc.leave()
+    await wb.wait(MemberLeft, lambda e: e.member == rc.me)
+
+    async def agreed() -> bool:
+        return ra.membership_history() == rb.membership_history() and any(
+            e.action == "leave" for e in ra.membership_history()
+        )
+
+    await until(agreed)
+    history = [(e.action, e.member, e.role) for e in rb.membership_history()]
+    assert history[0] == ("join", ra.me, "owner")  # the room's creation
+    assert ("join", rb.me, "member") in history or ("add", rb.me, "member") in history
+    assert history[-1] == ("leave", rc.me, "member")
+    at = [e.at for e in rb.membership_history()]
+    assert at == sorted(at)
 
 
 async def test_a_ban_removes_records_and_refuses_readmission(open_client: OpenClient) -> None:
