@@ -133,6 +133,17 @@ _CLOSED: Final = object()
 
 _REPORT_ROLES: Final = frozenset({"owner", "moderator", "supporter"})
 _DRAFT_CHECK: Final = "draft_check"
+_CRISIS_REGION: Final = "crisis_region"
+
+
+def _stored_region(value: bytes | None) -> str | None:
+    """The region a store holds; anything unreadable counts as none (every region)."""
+    try:
+        return normalise_region(value.decode("ascii")) if value else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
 _EXPIRE_EVERY: Final = 300.0
 """Seconds between passes that drop locally stored messages past a room's retention."""
 _CLOSE_GRACE: Final = 5.0
@@ -216,6 +227,7 @@ class HearthClient:
         self._blocks = BlockList()
         self._room_host = _RoomHost(self)
         self._draft_check = False
+        self._crisis_region: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -249,6 +261,7 @@ class HearthClient:
                     ) from exc
                 states.append(state)
             self._draft_check = await store.device_setting(_DRAFT_CHECK) == b"on"
+            self._crisis_region = _stored_region(await store.device_setting(_CRISIS_REGION))
         except BaseException:
             await store.close()
             raise
@@ -395,6 +408,26 @@ class HearthClient:
         store, _ = self._check_open()
         await store.put_device_setting(_DRAFT_CHECK, b"on" if enabled else b"off")
         self._draft_check = enabled
+
+    @property
+    def crisis_region(self) -> str | None:
+        """The region the person chose for crisis lines on this device (None: every region)."""
+        return self._crisis_region
+
+    async def set_crisis_region(self, region: str | None) -> None:
+        """Remember the person's region for crisis lines, encrypted in the local store.
+
+        It is only ever used on this device, to filter the crisis directory
+        (``CrisisDirectory.for_region``): nothing sends it, and a linked device
+        keeps its own.
+
+        Raises:
+            ValueError: ``region`` is not two ASCII letters.
+        """
+        store, _ = self._check_open()
+        region = normalise_region(region)
+        await store.put_device_setting(_CRISIS_REGION, region.encode() if region else b"")
+        self._crisis_region = region
 
     def check_draft(self, text: str) -> DraftCheck:
         """If the person opted in, look for crisis language in their draft, on the device.

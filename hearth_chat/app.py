@@ -128,6 +128,7 @@ class HearthChat(App[None]):
         self._registration_token = registration_token
         self.page_size = page_size
         self.region = normalise_region(region)
+        self._region_chosen = False
         self.connection: Connection = "connecting"
         self.lock_after = lock_after
         self._last_activity = monotonic()
@@ -136,8 +137,17 @@ class HearthChat(App[None]):
         self._held_alarms: list[SecurityAlarm] = []
 
     def choose_region(self, region: str | None) -> None:
-        """Filter the crisis lines by ``region`` from now on (chosen here, never sent)."""
-        self.region = region
+        """Filter the crisis lines by ``region`` from now on (chosen here, never sent).
+
+        Once signed in, the choice is kept for the next start, encrypted in the
+        SDK's local store (``set_crisis_region``); a choice made before signing in
+        is kept when the store opens.
+        """
+        self.region, self._region_chosen = region, True
+        if self.client is not None:
+            _: Worker[None] = self.run_worker(
+                partial(self.client.set_crisis_region, region), group="region", exclusive=True
+            )
 
     def on_mount(self) -> None:
         self.push_screen(UnlockScreen() if self.profile.has_identity() else WelcomeScreen())
@@ -179,6 +189,10 @@ class HearthChat(App[None]):
         )
         await client.open()
         self.client = client
+        if self._region_chosen:  # chosen before signing in: keep it
+            await client.set_crisis_region(self.region)
+        elif self.region is None:  # no --region: the one chosen on an earlier start
+            self.region = client.crisis_region
         _: Worker[None] = self.run_worker(
             partial(self._pump, client), group="events", exclusive=True
         )

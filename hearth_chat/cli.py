@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--region",
         help=(
             "two-letter country code (ISO 3166-1 alpha-2, e.g. GB) for the crisis lines "
-            "shown; chosen on this device, never sent (default: every region)"
+            "shown; chosen on this device, never sent (default: the one chosen in the app "
+            "before, kept encrypted on this device, else every region)"
         ),
     )
     parser.add_argument(

@@ -185,3 +185,28 @@ def test_the_regions_own_lines_lead() -> None:
     assert directory.regions_of(anywhere[0]) == ("*",)  # with no region: for everywhere first
     assert first_line(directory, None) == "Find A Helpline: https://findahelpline.com"
     assert all(r.name != "Emergency services" for r in anywhere)  # shown on its own, on top
+
+
+async def test_the_chosen_region_is_kept_for_the_next_start(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    identity = Identity.generate()
+    app = make_app(relay, tmp_path / "ivy", identity=identity)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await unlock(pilot)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, CrisisScreen), "crisis screen")
+        app.screen.query_one("#region", Select).value = "GB"
+        client = app.client
+        assert client is not None
+        await wait_for(pilot, lambda: client.crisis_region == "GB", "the region kept")
+
+    # The next start, without --region, shows the same lines.
+    again = make_app(relay, tmp_path / "ivy")
+    async with again.run_test(size=(120, 40)) as pilot:
+        await unlock(pilot)
+        assert again.region == "GB"
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(again.screen, CrisisScreen), "crisis screen")
+        assert again.screen.query_one("#region", Select).value == "GB"
+        await wait_for(pilot, lambda: "116 123" in _resources(again), "the GB lines")

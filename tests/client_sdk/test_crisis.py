@@ -415,3 +415,31 @@ async def test_the_draft_check_is_opt_in_and_sends_nothing(
         assert again.draft_check
         await again.set_draft_check(False)
         assert not again.check_draft(draft).suggest
+
+
+async def test_the_chosen_region_is_kept_on_the_device_encrypted_and_never_sent(
+    crisis_relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = Identity.generate()
+    async with HearthClient(
+        crisis_relay.url, me, store_path=tmp_path / "me.db", live=False
+    ) as client:
+        assert client.crisis_region is None  # every region until the person chooses
+        with pytest.raises(ValueError, match="alpha-2"):
+            await client.set_crisis_region("GBR")
+        with monkeypatch.context() as cut:
+            # Choosing it sends nothing: the SDK's one way out (no stream: live=False)
+            # refuses. Not the sockets: the store's thread wakes the loop through one.
+            cut.setattr(httpx.AsyncClient, "send", _refuse)
+            await client.set_crisis_region("gb")
+        assert client.crisis_region == "GB"
+
+    async with HearthClient(
+        crisis_relay.url, me, store_path=tmp_path / "me.db", live=False
+    ) as again:
+        assert again.crisis_region == "GB"
+        await again.set_crisis_region(None)
+    async with HearthClient(
+        crisis_relay.url, me, store_path=tmp_path / "me.db", live=False
+    ) as third:
+        assert third.crisis_region is None
