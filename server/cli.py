@@ -33,6 +33,7 @@ import uvicorn
 from protocol import __version__
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
+from server.redact import RedactSecrets
 from server.websocket import protocol_class
 
 __all__ = ["main"]
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="a TOML configuration file")
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="default info"
+    )
+    serve.add_argument(
+        "--log-keys",
+        action="store_const",
+        const=True,
+        help="let member keys and room ids appear in the log (tokens never do)",
     )
     return parser
 
@@ -98,8 +105,9 @@ class _PeerMisbehaviour(logging.Filter):
         return True
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, *, log_keys: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactSecrets(keys=log_keys))
     handler.addFilter(_RedactAddresses())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -113,6 +121,10 @@ def _setup_logging(level: str) -> None:
         errors.addFilter(_PeerMisbehaviour())
     logging.getLogger("uvicorn").setLevel(quiet)
     logging.getLogger("uvicorn.access").disabled = True
+    # At debug, aiosqlite logs every statement with its parameters (member keys, room
+    # ids, ciphertext) and httpx every push endpoint's URL (a capability): never.
+    for chatty in ("aiosqlite", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel("WARNING")
 
 
 class _Server(uvicorn.Server):
@@ -185,7 +197,7 @@ def _warn_about(config: Config) -> None:
 
 def serve(config: Config) -> int:
     """Run a relay until SIGINT or SIGTERM."""
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, log_keys=config.log_keys)
     _warn_about(config)
     app = create_app(config)
     server = _Server(
@@ -229,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "port": args.port,
                 "data_dir": args.data_dir,
                 "log_level": args.log_level,
+                "log_keys": args.log_keys,
             },
         )
     except ConfigError as exc:

@@ -134,6 +134,8 @@ class Config:
     """Seconds a websocket frame or fragmented message may take from its first byte
     to its last (``server.websocket``); an idle connection has no such bound."""
     retention_interval: float = 3600.0
+    log_keys: bool = False
+    """Let member keys and room ids appear in the log (tokens never do)."""
     shutdown_timeout: float = 10.0
     trust_proxy: bool = False
     """Take client addresses from X-Forwarded-For (only behind your own proxy)."""
@@ -320,6 +322,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "ws_ping_timeout": float,
     "ws_frame_timeout": float,
     "retention_interval": float,
+    "log_keys": _bool,
     "shutdown_timeout": float,
     "trust_proxy": _bool,
     "log_level": str,
