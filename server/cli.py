@@ -125,6 +125,9 @@ def _setup_logging(level: str, *, log_keys: bool = False) -> None:
     # ids, ciphertext) and httpx every push endpoint's URL (a capability): never.
     for chatty in ("aiosqlite", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel("WARNING")
+    # While PostgreSQL is unreachable asyncpg's pool logs a warning with a traceback
+    # at every attempt; server.health says the cause once instead.
+    logging.getLogger("asyncpg.pool").setLevel("ERROR")
 
 
 class _Server(uvicorn.Server):

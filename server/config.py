@@ -134,6 +134,8 @@ class Config:
     """Seconds a websocket frame or fragmented message may take from its first byte
     to its last (``server.websocket``); an idle connection has no such bound."""
     retention_interval: float = 3600.0
+    health_probe_interval: float = 5.0
+    """Seconds between write probes while no write commits (``server.health``)."""
     log_keys: bool = False
     """Let member keys and room ids appear in the log (tokens never do)."""
     shutdown_timeout: float = 10.0
@@ -192,6 +194,7 @@ class Config:
             "auth_timeout",
             "ws_frame_timeout",
             "retention_interval",
+            "health_probe_interval",
             "database_pool_size",
             "push_timeout",
             "push_window",
@@ -322,6 +325,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "ws_ping_timeout": float,
     "ws_frame_timeout": float,
     "retention_interval": float,
+    "health_probe_interval": float,
     "log_keys": _bool,
     "shutdown_timeout": float,
     "trust_proxy": _bool,

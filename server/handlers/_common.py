@@ -10,6 +10,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from server.auth import Authenticator
 from server.device_links import DeviceLinks
+from server.health import Readiness
 from server.personal import PersonalStore
 from server.presence import Presence
 from server.ratelimit import RateLimiter, key_subject
@@ -26,6 +27,7 @@ __all__ = [
     "LimiterDep",
     "PersonalDep",
     "PresenceDep",
+    "ReadinessDep",
     "RelayDep",
     "RoomPath",
     "client_host",
@@ -39,6 +41,7 @@ LimiterDep = NamedDependency[RateLimiter]
 DeviceLinksDep = NamedDependency[DeviceLinks]
 PersonalDep = NamedDependency[PersonalStore]
 PresenceDep = NamedDependency[Presence]
+ReadinessDep = NamedDependency[Readiness]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 After = Annotated[int, QueryParameter(ge=-1, le=2**53, description="exclusive lower bound")]
