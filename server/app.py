@@ -52,6 +52,7 @@ from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
 from server.health import Readiness
 from server.hub import Hub
+from server.limits import StreamLimits
 from server.openapi import correct
 from server.personal import PersonalStore
 from server.presence import Presence
@@ -221,6 +222,7 @@ def create_app(
     notifier = Notifier(config, store, presence, relay.members_of, resolver=resolver, clock=clock)
     relay.on_event = notifier.notify
     readiness = Readiness(store, fanout, interval=config.health_probe_interval, clock=clock)
+    streams = StreamLimits(per_key=config.ws_max_per_key, per_address=config.ws_max_per_address)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -259,6 +261,7 @@ def create_app(
             "presence": provide(presence),
             "notifier": provide(notifier),
             "readiness": provide(readiness),
+            "streams": provide(streams),
         },
         middleware=[lambda app: _Guard(app, limiter)],
         exception_handlers={

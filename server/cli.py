@@ -33,6 +33,7 @@ import uvicorn
 from protocol import __version__
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
+from server.limits import http_protocol_class
 from server.redact import RedactSecrets
 from server.websocket import protocol_class
 
@@ -60,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_const",
         const=True,
         help="let member keys and room ids appear in the log (tokens never do)",
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, help="seconds a request head may take (default 10)"
+    )
+    serve.add_argument("--ws-max-per-key", type=int, help="open streams per member key (16)")
+    serve.add_argument(
+        "--ws-max-per-address", type=int, help="open streams per client address (2000)"
     )
     return parser
 
@@ -217,6 +225,7 @@ def serve(config: Config) -> int:
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
             ws=protocol_class(config.ws_frame_timeout),
+            http=http_protocol_class(config.header_timeout),
             h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
             timeout_graceful_shutdown=int(config.shutdown_timeout),
             lifespan="on",
@@ -245,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "data_dir": args.data_dir,
                 "log_level": args.log_level,
                 "log_keys": args.log_keys,
+                "header_timeout": args.header_timeout,
+                "ws_max_per_key": args.ws_max_per_key,
+                "ws_max_per_address": args.ws_max_per_address,
             },
         )
     except ConfigError as exc:

@@ -74,6 +74,7 @@ STATUS: Final[Mapping[str, Status]] = {
     "blob.too_large": Status(413, 1009),
     "rate.limited": Status(429, 4429),
     "stream.behind": Status(None, 4409),
+    "stream.too_many": Status(None, 4430),
     "stream.shutdown": Status(None, 1012),
     "internal": Status(500, 1011),
     "storage.unavailable": Status(503, 1011),

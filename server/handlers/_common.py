@@ -11,6 +11,7 @@ from litestar.params import PathParameter, QueryParameter
 from server.auth import Authenticator
 from server.device_links import DeviceLinks
 from server.health import Readiness
+from server.limits import StreamLimits
 from server.personal import PersonalStore
 from server.presence import Presence
 from server.ratelimit import RateLimiter, key_subject
@@ -30,6 +31,7 @@ __all__ = [
     "ReadinessDep",
     "RelayDep",
     "RoomPath",
+    "StreamsDep",
     "client_host",
     "session",
     "sessions",
@@ -42,6 +44,7 @@ DeviceLinksDep = NamedDependency[DeviceLinks]
 PersonalDep = NamedDependency[PersonalStore]
 PresenceDep = NamedDependency[Presence]
 ReadinessDep = NamedDependency[Readiness]
+StreamsDep = NamedDependency[StreamLimits]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 After = Annotated[int, QueryParameter(ge=-1, le=2**53, description="exclusive lower bound")]
