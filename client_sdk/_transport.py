@@ -63,6 +63,7 @@ CLOSE_CODES: Final[dict[int, str]] = {
     4401: "auth.invalid",
     4403: "auth.forbidden",
     4409: "stream.behind",
+    4430: "stream.too_many",
     4422: "msg.invalid",
     4429: "rate.limited",
     1009: "request.too_large",

@@ -362,10 +362,12 @@ class PushRegistration(msgspec.Struct, frozen=True, kw_only=True):
     endpoint: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
-class Health(msgspec.Struct, frozen=True, kw_only=True):
-    """``/healthz`` and ``/readyz``."""
+class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``/healthz`` and ``/readyz``: ``ok``, ``degraded`` or ``unavailable``, and why."""
 
     status: str
+    reasons: list[str] = msgspec.field(default_factory=list)
+    """What is wrong, for an operator (absent when nothing is)."""
 
 
 # -- websocket frames ---------------------------------------------------------

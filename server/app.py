@@ -50,7 +50,9 @@ from server.config import Config
 from server.device_links import DeviceLinks
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
+from server.health import Readiness
 from server.hub import Hub
+from server.limits import StreamLimits
 from server.openapi import correct
 from server.personal import PersonalStore
 from server.presence import Presence
@@ -94,10 +96,13 @@ def _error(
     )
 
 
-def _hearth_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _hearth_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, HearthError)
     if isinstance(exc, StorageError):
-        _log.error("storage failure: %s", exc.message)
+        # Logged by the readiness state, once per cause rather than once per request.
+        readiness = request.app.state.readiness
+        if isinstance(readiness, Readiness):
+            readiness.request_failed(exc)
         return _error(exc.code, "the relay's storage is unavailable", headers={"Retry-After": "5"})
     if isinstance(exc, RelayError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
@@ -216,6 +221,8 @@ def create_app(
     retention = Retention(store, interval=config.retention_interval, clock=clock)
     notifier = Notifier(config, store, presence, relay.members_of, resolver=resolver, clock=clock)
     relay.on_event = notifier.notify
+    readiness = Readiness(store, fanout, interval=config.health_probe_interval, clock=clock)
+    streams = StreamLimits(per_key=config.ws_max_per_key, per_address=config.ws_max_per_address)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -225,6 +232,7 @@ def create_app(
         except BaseException:
             await store.close()
             raise
+        readiness.start()
         retention.start()
         presence.start()
         notifier.start()
@@ -234,6 +242,7 @@ def create_app(
             await notifier.stop()
             await presence.stop()
             await retention.stop()
+            await readiness.stop()
             await fanout.stop()
             await store.close()
 
@@ -251,6 +260,8 @@ def create_app(
             "device_links": provide(device_links),
             "presence": provide(presence),
             "notifier": provide(notifier),
+            "readiness": provide(readiness),
+            "streams": provide(streams),
         },
         middleware=[lambda app: _Guard(app, limiter)],
         exception_handlers={
@@ -271,4 +282,5 @@ def create_app(
     app.state.hub = fanout
     app.state.retention = retention
     app.state.notifier = notifier
+    app.state.readiness = readiness
     return app

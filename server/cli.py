@@ -33,6 +33,8 @@ import uvicorn
 from protocol import __version__
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
+from server.limits import http_protocol_class
+from server.redact import RedactSecrets
 from server.websocket import protocol_class
 
 __all__ = ["main"]
@@ -53,6 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="a TOML configuration file")
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="default info"
+    )
+    serve.add_argument(
+        "--log-keys",
+        action="store_const",
+        const=True,
+        help="let member keys and room ids appear in the log (tokens never do)",
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, help="seconds a request head may take (default 10)"
+    )
+    serve.add_argument("--ws-max-per-key", type=int, help="open streams per member key (16)")
+    serve.add_argument(
+        "--ws-max-per-address", type=int, help="open streams per client address (2000)"
     )
     return parser
 
@@ -98,8 +113,9 @@ class _PeerMisbehaviour(logging.Filter):
         return True
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, *, log_keys: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactSecrets(keys=log_keys))
     handler.addFilter(_RedactAddresses())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -113,6 +129,13 @@ def _setup_logging(level: str) -> None:
         errors.addFilter(_PeerMisbehaviour())
     logging.getLogger("uvicorn").setLevel(quiet)
     logging.getLogger("uvicorn.access").disabled = True
+    # At debug, aiosqlite logs every statement with its parameters (member keys, room
+    # ids, ciphertext) and httpx every push endpoint's URL (a capability): never.
+    for chatty in ("aiosqlite", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel("WARNING")
+    # While PostgreSQL is unreachable asyncpg's pool logs a warning with a traceback
+    # at every attempt; server.health says the cause once instead.
+    logging.getLogger("asyncpg.pool").setLevel("ERROR")
 
 
 class _Server(uvicorn.Server):
@@ -185,7 +208,7 @@ def _warn_about(config: Config) -> None:
 
 def serve(config: Config) -> int:
     """Run a relay until SIGINT or SIGTERM."""
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, log_keys=config.log_keys)
     _warn_about(config)
     app = create_app(config)
     server = _Server(
@@ -202,6 +225,7 @@ def serve(config: Config) -> int:
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
             ws=protocol_class(config.ws_frame_timeout),
+            http=http_protocol_class(config.header_timeout),
             h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
             timeout_graceful_shutdown=int(config.shutdown_timeout),
             lifespan="on",
@@ -229,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "port": args.port,
                 "data_dir": args.data_dir,
                 "log_level": args.log_level,
+                "log_keys": args.log_keys,
+                "header_timeout": args.header_timeout,
+                "ws_max_per_key": args.ws_max_per_key,
+                "ws_max_per_address": args.ws_max_per_address,
             },
         )
     except ConfigError as exc:

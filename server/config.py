@@ -134,6 +134,19 @@ class Config:
     """Seconds a websocket frame or fragmented message may take from its first byte
     to its last (``server.websocket``); an idle connection has no such bound."""
     retention_interval: float = 3600.0
+    health_probe_interval: float = 5.0
+    """Seconds between write probes while no write commits (``server.health``)."""
+    header_timeout: float = 10.0
+    """Seconds a request's head (a websocket's handshake request too) may take from the
+    connection, or a later request's first byte, to its end (``server.limits``)."""
+    ws_max_per_key: int = 16
+    """Streams one member key may hold open at once (a person's devices and their
+    reconnections); the next is closed with 4430 ``stream.too_many``."""
+    ws_max_per_address: int = 2000
+    """Streams one client address may hold open at once: a backstop only, as a whole
+    carrier NAT can share one address."""
+    log_keys: bool = False
+    """Let member keys and room ids appear in the log (tokens never do)."""
     shutdown_timeout: float = 10.0
     trust_proxy: bool = False
     """Take client addresses from X-Forwarded-For (only behind your own proxy)."""
@@ -190,6 +203,10 @@ class Config:
             "auth_timeout",
             "ws_frame_timeout",
             "retention_interval",
+            "health_probe_interval",
+            "header_timeout",
+            "ws_max_per_key",
+            "ws_max_per_address",
             "database_pool_size",
             "push_timeout",
             "push_window",
@@ -320,6 +337,11 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "ws_ping_timeout": float,
     "ws_frame_timeout": float,
     "retention_interval": float,
+    "health_probe_interval": float,
+    "header_timeout": float,
+    "ws_max_per_key": int,
+    "ws_max_per_address": int,
+    "log_keys": _bool,
     "shutdown_timeout": float,
     "trust_proxy": _bool,
     "log_level": str,

@@ -74,6 +74,7 @@ STATUS: Final[Mapping[str, Status]] = {
     "blob.too_large": Status(413, 1009),
     "rate.limited": Status(429, 4429),
     "stream.behind": Status(None, 4409),
+    "stream.too_many": Status(None, 4430),
     "stream.shutdown": Status(None, 1012),
     "internal": Status(500, 1011),
     "storage.unavailable": Status(503, 1011),
@@ -160,10 +161,20 @@ class StorageError(HearthError):
     """The database failed (I/O, corruption, locked, closed), translated at the boundary.
 
     ``closed`` says the storage was closed on purpose (shutdown), as opposed to broken.
+    ``cause`` is what failed underneath, the same for every operation it fails (``no
+    space left on device (SQLITE_FULL)``); by default the message.
     """
 
     default_code = "storage.unavailable"
 
-    def __init__(self, message: str, *, closed: bool = False, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        closed: bool = False,
+        code: str | None = None,
+        cause: str | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.closed = closed
+        self.cause = cause or message

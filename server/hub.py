@@ -82,6 +82,11 @@ class Hub(abc.ABC):
     def watch_logs(self, watcher: LogWatcher) -> None:  # noqa: B027 - a hook
         """Have ``watcher`` told of log changes made by other instances (none here)."""
 
+    @property
+    def degraded(self) -> str | None:
+        """Why live delivery between instances is degraded now (``/readyz``), or ``None``."""
+        return None
+
 
 @final
 class MemoryHub(Hub):

@@ -194,6 +194,7 @@ class ChannelsHub(Hub):
         self._echo_at = 0.0
         self._restarted_at = 0.0
         self._up = False
+        self._down_why = "not connected yet"
         self._ready = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.losses = 0
@@ -227,6 +228,15 @@ class ChannelsHub(Hub):
     def up(self) -> bool:
         """Whether this instance's own messages come back through the backend."""
         return self._up
+
+    @property
+    def degraded(self) -> str | None:
+        if self._up:
+            return None
+        return (
+            f"pub/sub is down ({self._down_why}): events from other instances reach "
+            "live streams only once it is back (sync still serves them)"
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -399,6 +409,7 @@ class ChannelsHub(Hub):
         return to_json(EventFrame(room=room, event=events[0]))
 
     def _down(self, why: str) -> None:
+        self._down_why = why
         if self._up:
             self._up = False
             _log.warning("pub/sub is down (%s): streams catch up from storage", why)

@@ -64,6 +64,7 @@ from protocol.ids import MemberId, RoomId
 from server.auth import Authenticator
 from server.errors import CLOSE_NORMAL, RelayError, StorageError, closing_code
 from server.hub import personal_channel
+from server.limits import StreamLimits
 from server.personal import PersonalStore
 from server.presence import Presence
 from server.ratelimit import RateLimiter, address_subject, key_subject
@@ -474,16 +475,26 @@ async def serve_stream(
     presence: Presence,
     auth: Authenticator,
     limiter: RateLimiter,
+    limits: StreamLimits | None = None,
 ) -> None:
-    """Run one stream connection until either side closes it."""
+    """Run one stream connection until either side closes it.
+
+    ``limits`` caps the streams open per client address and per member key
+    (``server.limits``); past a cap the stream closes with ``stream.too_many``.
+    """
     address = socket.client.host if socket.client else None
     await socket.accept()
     connection: _Connection | None = None
     close = (CLOSE_NORMAL, "")
+    slots = contextlib.ExitStack()  # this stream's places under the caps, until it ends
     try:
         if token_in_query(socket.scope.get("query_string", b"")):
             raise _Closing("auth.token_in_url", "never put a token in a URL")
+        if limits is not None:
+            _hold(slots, limits.address, address)
         members, batch = await _authenticate(socket, relay, auth)
+        if limits is not None:
+            _hold(slots, limits.keys, members)
         connection = _Connection(
             socket, relay, store, limiter=limiter, members=members, address=address, batch=batch
         )
@@ -505,11 +516,20 @@ async def serve_stream(
     except StorageError:
         close = _close_pair("storage.unavailable")
     finally:
+        slots.close()
         if connection is not None:
             connection.detach()
             presence.disconnected(connection.members)
     with contextlib.suppress(Exception):
         await socket.close(code=close[0], reason=close[1])
+
+
+def _hold(slots: contextlib.ExitStack, take: Callable[[Any], Any], what: Any) -> None:
+    """Enter ``take(what)`` (a cap of ``server.limits``) into ``slots``, or close the stream."""
+    try:
+        slots.enter_context(take(what))
+    except RelayError as exc:
+        raise _Closing(exc.code, exc.message) from exc
 
 
 async def _run(connection: _Connection) -> tuple[int, str]:

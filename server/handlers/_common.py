@@ -10,6 +10,8 @@ from litestar.params import PathParameter, QueryParameter
 
 from server.auth import Authenticator
 from server.device_links import DeviceLinks
+from server.health import Readiness
+from server.limits import StreamLimits
 from server.personal import PersonalStore
 from server.presence import Presence
 from server.ratelimit import RateLimiter, key_subject
@@ -26,8 +28,10 @@ __all__ = [
     "LimiterDep",
     "PersonalDep",
     "PresenceDep",
+    "ReadinessDep",
     "RelayDep",
     "RoomPath",
+    "StreamsDep",
     "client_host",
     "session",
     "sessions",
@@ -39,6 +43,8 @@ LimiterDep = NamedDependency[RateLimiter]
 DeviceLinksDep = NamedDependency[DeviceLinks]
 PersonalDep = NamedDependency[PersonalStore]
 PresenceDep = NamedDependency[Presence]
+ReadinessDep = NamedDependency[Readiness]
+StreamsDep = NamedDependency[StreamLimits]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 After = Annotated[int, QueryParameter(ge=-1, le=2**53, description="exclusive lower bound")]

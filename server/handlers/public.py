@@ -9,8 +9,8 @@ from litestar import Response, get
 from litestar.params import QueryParameter
 
 from protocol.api import CrisisResource, Health
-from server.errors import RelayError, StorageError
-from server.handlers._common import RelayDep
+from server.errors import RelayError
+from server.handlers._common import ReadinessDep, RelayDep
 
 __all__ = ["HANDLERS"]
 
@@ -50,13 +50,10 @@ async def healthz() -> Health:
 
 
 @get("/readyz")
-async def readyz(relay: RelayDep) -> Response[Health]:
-    """The storage answers."""
-    try:
-        await relay.ping()
-    except StorageError:
-        return Response(Health(status="unavailable"), status_code=503)
-    return Response(Health(status="ok"))
+async def readyz(readiness: ReadinessDep) -> Response[Health]:
+    """Writes work and the storage answers (503 otherwise); ``degraded``: pub/sub is down."""
+    ready, health = await readiness.check()
+    return Response(health, status_code=200 if ready else 503)
 
 
 HANDLERS = [crisis, healthz, readyz]

@@ -6,7 +6,14 @@ from typing import Any
 
 from litestar import WebSocket, websocket
 
-from server.handlers._common import AuthDep, LimiterDep, PersonalDep, PresenceDep, RelayDep
+from server.handlers._common import (
+    AuthDep,
+    LimiterDep,
+    PersonalDep,
+    PresenceDep,
+    RelayDep,
+    StreamsDep,
+)
 from server.stream import serve_stream
 
 __all__ = ["HANDLERS"]
@@ -21,9 +28,18 @@ async def stream(
     presence: PresenceDep,
     auth: AuthDep,
     limiter: LimiterDep,
+    streams: StreamsDep,
 ) -> None:
     """Authenticate in the first frame, subscribe, replay, then follow live."""
-    await serve_stream(socket, relay, store=personal, presence=presence, auth=auth, limiter=limiter)
+    await serve_stream(
+        socket,
+        relay,
+        store=personal,
+        presence=presence,
+        auth=auth,
+        limiter=limiter,
+        limits=streams,
+    )
 
 
 HANDLERS = [stream]

@@ -30,7 +30,8 @@ by when they signed in or were used (docs/security.md).
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, final
 
@@ -159,6 +160,33 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise StorageError unless the database answers a query."""
+
+    @abc.abstractmethod
+    async def probe_write(self) -> None:
+        """Commit one small write (no time, nothing about anyone): raise StorageError
+        unless the database takes writes (``server.health``)."""
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for the operator's log (a path, a host; no password)."""
+        return type(self).__name__
+
+    write_observer: Callable[[StorageError | None], None] | None = None
+    """Called after every write: ``None`` when it committed, else its StorageError
+    (``server.health`` sets it; writes refused as conflicts are neither, nor are
+    writes on a storage closed on purpose)."""
+
+    @contextlib.contextmanager
+    def _watching_write(self) -> Iterator[None]:
+        """Report the outcome of the write inside to :attr:`write_observer`."""
+        try:
+            yield
+        except StorageError as exc:
+            if not exc.closed and self.write_observer is not None:
+                self.write_observer(exc)
+            raise
+        if self.write_observer is not None:
+            self.write_observer(None)
 
     # -- rooms and logs ----------------------------------------------------
 

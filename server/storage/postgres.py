@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeAlias, final
+from urllib.parse import urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -113,10 +114,26 @@ async def _translated(what: str) -> AsyncIterator[None]:
         raise conflict() from exc
     except asyncpg.InterfaceError as exc:
         closed = "closed" in str(exc) or "closing" in str(exc)
-        raise StorageError(f"{what} failed: {type(exc).__name__}", closed=closed) from exc
+        cause = _cause(exc)
+        raise StorageError(f"{what} failed: {cause}", closed=closed, cause=cause) from exc
     except _CONNECTION_ERRORS as exc:
         # The type only: a server message may quote the values of the statement.
-        raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+        cause = _cause(exc)
+        raise StorageError(f"{what} failed: {cause}", cause=cause) from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """The cause of a failure in words, with the exception's type (never its message)."""
+    name = type(exc).__name__
+    if isinstance(exc, asyncpg.DiskFullError):
+        return f"no space left on device on the database server ({name})"
+    if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
+        return f"the connection to the database was lost ({name})"
+    if isinstance(exc, OSError | TimeoutError | asyncpg.CannotConnectNowError):
+        return f"the database is unreachable ({name})"
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return f"the database is read-only ({name})"
+    return name
 
 
 def _count(status: str) -> int:
@@ -143,6 +160,7 @@ class PostgresStorage(Storage):
         self._pool: asyncpg.Pool | None = None
         self._closed = False
         self._challenges_added = 0
+        self._probes = 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -202,6 +220,21 @@ class PostgresStorage(Storage):
     async def ping(self) -> None:
         await self._fetchval("SELECT 1")
 
+    async def probe_write(self) -> None:
+        self._probes += 1
+        async with self._transaction("a write probe") as conn:
+            # Two values in turn, so that every probe changes the row.
+            await conn.execute(
+                "INSERT INTO secrets (name, value) VALUES ('probe', $1)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                bytes([self._probes % 2]),
+            )
+
+    @property
+    def location(self) -> str:
+        parts = urlsplit(self._url)
+        return f"PostgreSQL {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
     async def schema_version(self) -> int:
         """The schema version the database is at (for tests and diagnostics)."""
         return int(await self._fetchval("SELECT max(version) FROM schema_version"))
@@ -226,8 +259,9 @@ class PostgresStorage(Storage):
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[_Conn]:
         pool = self._live_pool()
-        async with _translated(what), pool.acquire() as conn, conn.transaction():
-            yield conn
+        with self._watching_write():
+            async with _translated(what), pool.acquire() as conn, conn.transaction():
+                yield conn
 
     @staticmethod
     async def _next_seq(
@@ -371,16 +405,12 @@ class PostgresStorage(Storage):
         )
         return rules.message_record(*rows[0]) if rows else None
 
-    async def add_message(
-        self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
-    ) -> MessageEvent:
-        # The hot path, so one statement (one round trip, its own transaction): lock
-        # the room's row and take the next seq only while the log still ends at
-        # ``log_index``, and insert the event with that seq. A refused row changes
-        # nothing, so no seq is lost; what refused it is looked up only then.
+    async def _store_message(
+        self, envelope: Envelope, ts: int, digest: bytes, log_index: int | None
+    ) -> asyncpg.Record | None:
         header = envelope.header
         async with _translated("storing a message"):
-            row = await self._live_pool().fetchrow(
+            return await self._live_pool().fetchrow(
                 "WITH next AS ("
                 " UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2)"
                 " WHERE id = $1 AND ($7::integer IS NULL OR log_index = $7)"
@@ -396,6 +426,17 @@ class PostgresStorage(Storage):
                 canonical(envelope),
                 log_index,
             )
+
+    async def add_message(
+        self, envelope: Envelope, *, ts: int, digest: bytes, log_index: int | None = None
+    ) -> MessageEvent:
+        # The hot path, so one statement (one round trip, its own transaction): lock
+        # the room's row and take the next seq only while the log still ends at
+        # ``log_index``, and insert the event with that seq. A refused row changes
+        # nothing, so no seq is lost; what refused it is looked up only then.
+        header = envelope.header
+        with self._watching_write():
+            row = await self._store_message(envelope, ts, digest, log_index)
         if row is None:
             if await self.room_info(header.room) is None:
                 raise rules.room_not_found()

@@ -52,6 +52,7 @@ from protocol.ids import ROOM_ID_CHARS, MemberId, MessageId, RoomId
 from protocol.messages import DeleteRequest, Envelope, EraseRequest
 from protocol.ops import Policy, Role, SignedOp
 from server.errors import RelayError, StorageError
+from server.repeats import Repeats
 from server.storage import _rules as rules
 from server.storage._sqlite_schema import MIGRATIONS as _MIGRATIONS
 from server.storage.base import (
@@ -103,9 +104,34 @@ async def _translated(what: str) -> AsyncIterator[None]:
     except sqlite3.IntegrityError:
         raise
     except sqlite3.Error as exc:
-        raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+        cause = _cause(exc)
+        raise StorageError(f"{what} failed: {cause}", cause=cause) from exc
     except ValueError as exc:  # aiosqlite: "Connection closed" under a call in flight
         raise StorageError(f"{what} failed: the database is closed", closed=True) from exc
+
+
+_CAUSES: Final = {
+    "SQLITE_FULL": "no space left on device",
+    "SQLITE_READONLY": "the database is read-only",
+    "SQLITE_CORRUPT": "the database file is corrupt",
+    "SQLITE_CANTOPEN": "cannot open the database file",
+    "SQLITE_NOTADB": "the file is not a database",
+    "SQLITE_BUSY": "the database is locked",
+    "SQLITE_LOCKED": "the database is locked",
+    "SQLITE_IOERR": "an I/O error",
+    "SQLITE_PERM": "permission denied",
+}
+"""What an operator reads for SQLite's primary result codes (the extended name follows)."""
+
+
+def _cause(exc: sqlite3.Error) -> str:
+    """The cause of a SQLite error in words, with SQLite's name for it (no statement data)."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    primary = "_".join(name.split("_")[:2])
+    words = _CAUSES.get(primary)
+    if words is None:
+        return f"{type(exc).__name__} ({name or 'no code'})"
+    return f"{words} ({name})"
 
 
 @final
@@ -130,6 +156,8 @@ class SqliteStorage(Storage):
         self._checkpointer: asyncio.Task[None] | None = None
         self._challenges: dict[bytes, ChallengeRecord] = {}
         self._presence: dict[tuple[MemberId, str], int] = {}
+        self._probes = 0
+        self._checkpoint_trouble = Repeats(_log, "WAL checkpoint failing", level=logging.WARNING)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -171,7 +199,10 @@ class SqliteStorage(Storage):
                 await loop.run_in_executor(thread, _checkpoint, conn)
             except sqlite3.Error as exc:
                 # Busy or failing now: the next round, or the writers' backstop, retries.
-                _log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+                # Said once per cause and then once a minute, not every second.
+                self._checkpoint_trouble.failed(f"{_cause(exc)} at {self._path}")
+            else:
+                self._checkpoint_trouble.ok()
 
     async def _connect(self, extra: Iterable[str] = ()) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self._path, isolation_level=None)
@@ -222,6 +253,20 @@ class SqliteStorage(Storage):
     async def ping(self) -> None:
         await self._read_scalar("SELECT 1")
 
+    async def probe_write(self) -> None:
+        self._probes += 1
+        async with self._transaction("a write probe") as conn:
+            # Two values in turn, so that every probe changes a page.
+            await conn.execute(
+                "INSERT INTO secrets (name, value) VALUES ('probe', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (bytes([self._probes % 2]),),
+            )
+
+    @property
+    def location(self) -> str:
+        return f"SQLite {self._path}"
+
     async def pragmas(self) -> dict[str, Any]:
         """The durability settings the writer runs with (for tests and diagnostics)."""
         async with self._write_lock, _translated("reading pragmas"):
@@ -261,15 +306,16 @@ class SqliteStorage(Storage):
     async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
             conn = self._conn(self._writer)
-            async with _translated(what):
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        await conn.execute("ROLLBACK")
-                    raise
+            with self._watching_write():
+                async with _translated(what):
+                    await conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                        await conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            await conn.execute("ROLLBACK")
+                        raise
 
     @staticmethod
     async def _next_seq(
@@ -420,10 +466,11 @@ class SqliteStorage(Storage):
                     closed=self._closed,
                 )
             try:
-                async with _translated("storing messages"):
-                    return await asyncio.get_running_loop().run_in_executor(
-                        self._batch_thread, _store_messages, conn, batch, ts
-                    )
+                with self._watching_write():
+                    async with _translated("storing messages"):
+                        return await asyncio.get_running_loop().run_in_executor(
+                            self._batch_thread, _store_messages, conn, batch, ts
+                        )
             except sqlite3.IntegrityError as exc:  # the lookup in _store_messages rules it out
                 raise StorageError("storing messages failed: IntegrityError") from exc
 

@@ -29,6 +29,7 @@ from litestar import Litestar
 from protocol import ManualClock
 from server.app import create_app, default_storage
 from server.config import Config, Rate
+from server.limits import http_protocol_class
 from server.storage import Storage
 from server.websocket import protocol_class
 from tests.server.backends import BACKENDS, config_changes
@@ -141,6 +142,7 @@ async def live_server(
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
             ws=protocol_class(config.ws_frame_timeout),
+            http=http_protocol_class(config.header_timeout),
         )
     )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

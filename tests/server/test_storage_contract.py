@@ -20,7 +20,7 @@ from protocol.api import ErasedEvent, LogEvent, MessageEvent, RemovedEvent, Tomb
 from protocol.messages import DeleteRequest
 from protocol.ops import Policy
 from protocol.signing import sign_delete, sign_erase
-from server.errors import RelayError
+from server.errors import RelayError, StorageError
 from server.storage import MessageRecord, PersonalRecord, PushTarget, Storage
 from tests.protocol.builders import Room
 from tests.server.backends import BACKENDS
@@ -204,6 +204,19 @@ async def test_token_secret_and_revocations(open_storage: Opener) -> None:
     assert await storage.purge_sessions(now=2 * DAY) == 0
     assert await storage.purge_sessions(now=4 * DAY) == 1
     assert await storage.revoked_until(member) is None
+
+
+async def test_writes_report_their_outcome_and_a_probe_writes(open_storage: Opener) -> None:
+    storage = await open_storage()
+    seen: list[StorageError | None] = []
+    storage.write_observer = seen.append
+    await storage.probe_write()
+    await storage.probe_write()  # again: the row exists now
+    await storage.token_secret(b"a" * 32)
+    assert seen == [None, None, None]
+    await storage.ping()
+    assert storage.location.startswith(("SQLite /", "PostgreSQL "))
+    assert "@" not in storage.location  # no user or password
 
 
 async def test_blobs(open_storage: Opener) -> None:
