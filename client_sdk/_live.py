@@ -143,6 +143,7 @@ class LiveStream:
         """Connect, follow, reconnect; forever."""
         while True:
             self._restart.clear()
+            hint: float | None = None
             try:
                 await self._connect_once()
             except asyncio.CancelledError:
@@ -151,12 +152,16 @@ class LiveStream:
                 _log.info("stream ended: %s", exc.code)
                 if exc.code.startswith("auth."):
                     self._host.stream_refused()
+                if isinstance(exc, RelayError) and exc.code == "stream.shutdown":
+                    hint = exc.retry_after
             except Exception:  # a bug must not end the client's reconnecting for good
                 _log.exception("stream failed")
             self._host.stream_online(False)
             if self._restart.is_set():
                 continue
-            delay = self._backoff.next_delay()
+            # A relay going down gracefully says when to come back, a different
+            # moment for each client: a restart's reconnects arrive spread out.
+            delay = self._backoff.next_delay(hint)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
@@ -197,9 +202,7 @@ class LiveStream:
                     await self._host.stream_events(room, events)
         finally:
             self._ws, self._rooms = None, set()
-            for future in self._acks.values():
-                if not future.done():
-                    future.set_exception(RelayUnavailable("the stream closed"))
+            self._fail_waiters(RelayUnavailable("the stream closed"))
             if reader is not None:
                 await cancel_and_wait([reader])
             await ws.close()
@@ -225,8 +228,23 @@ class LiveStream:
                 elif isinstance(frame, ErrorFrame):
                     future = self._acks.get(frame.id) if frame.id else None
                     if future is not None and not future.done():
-                        future.set_exception(RelayError(frame.message, code=frame.code))
+                        future.set_exception(
+                            RelayError(
+                                frame.message, code=frame.code, retry_after=frame.retry_after
+                            )
+                        )
                     else:
                         _log.info("stream error frame: %s", frame.code)
         except HearthError as exc:
+            # The connection is gone: every send waiting for an acknowledgement learns
+            # it now (it goes over HTTP instead), not when the ingesting loop gets
+            # here, which may be busy in the host's catch-up and flush for a while.
+            if self._ws is ws:
+                self._ws, self._rooms = None, set()
+            self._fail_waiters(exc)
             frames.put_nowait(exc)
+
+    def _fail_waiters(self, exc: HearthError) -> None:
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(RelayUnavailable(f"the stream closed: {exc.code}"))
