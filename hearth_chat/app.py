@@ -48,6 +48,7 @@ from client_sdk import (
     Identity,
     KeystoreError,
     MessageReceived,
+    OutboxChanged,
     RelayUnavailable,
     ReportReceived,
     RoomId,
@@ -127,6 +128,8 @@ class HearthChat(App[None]):
         self.page_size = page_size
         self.region = normalise_region(region)
         self.connection: Connection = "connecting"
+        self.delivery: dict[RoomId, OutboxChanged] = {}
+        """Rooms whose outbox the relay did not take yet, and why (the SDK retries)."""
         self.lock_after = lock_after
         self._last_activity = monotonic()
         self._last_escape: tuple[float, Screen[object] | None] = (float("-inf"), None)
@@ -252,6 +255,12 @@ class HearthChat(App[None]):
                 self.catch_up()
             else:
                 await self.refresh_queued()
+        if isinstance(event, OutboxChanged):
+            if event.state == "sent":
+                self.delivery.pop(event.room_id, None)
+            else:
+                self.delivery[event.room_id] = event
+            await self.refresh_queued()
         if isinstance(event, MessageReceived) and event.message.mine and self.queued:
             await self.refresh_queued()  # one of ours went out
         if (
