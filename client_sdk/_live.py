@@ -5,10 +5,15 @@ authenticates every followed room key (``auth``), lets the host catch up over
 HTTP and flush its outbox, subscribes from the host's stored positions, then hands
 room events to the host in batches, per room, in sequence order. A reader task
 resolves send acknowledgements at once, so a send never waits behind event
-processing. When the connection ends the loop waits the next delay of a
-:class:`protocol.Backoff` (``uniform(0, min(high, low * 2**attempt))`` seconds:
-exponential, full jitter; reset once a connection is ready) and reconnects; a
-change of rooms reconnects at once, so the new room's key is authenticated.
+processing; when the connection ends, the reader wakes every send still waiting
+for its acknowledgement at once (it goes over HTTP), even while the connecting
+loop is busy in the host's catch-up and flush. When the connection ends the loop
+waits the next delay of a :class:`protocol.Backoff`
+(``uniform(0, min(high, low * 2**attempt))`` seconds: exponential, full jitter;
+reset once a connection is ready), or, when a relay shutting down gracefully
+named its moment (1012, ``stream.shutdown retry_ms=<n>``), that moment within the
+cap, and reconnects; a change of rooms reconnects at once, so the new room's key
+is authenticated.
 
 The host (the client) is reached only through the :class:`StreamHost` protocol:
 dependency injection by constructor, no reach into the client's internals.

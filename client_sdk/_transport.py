@@ -159,7 +159,7 @@ def _comeback(reason: str) -> float | None:
     """The seconds a close reason ``<code> retry_ms=<n>`` asks to wait, if it asks."""
     for part in reason.split(" ")[1:]:
         key, _, value = part.partition("=")
-        if key == "retry_ms" and value.isdigit() and len(value) <= 9:
+        if key == "retry_ms" and value.isascii() and value.isdigit() and len(value) <= 9:
             return int(value) / 1000
     return None
 

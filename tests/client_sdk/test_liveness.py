@@ -293,7 +293,12 @@ def test_a_shutdown_close_reason_carries_its_comeback_and_storage_is_not_offline
     assert isinstance(storage, RelayError)
     assert storage.code == "storage.unavailable"
     assert storage.retryable
-    for junk in ("stream.shutdown retry_ms=", "stream.shutdown retry_ms=-5", "x retry_ms=1e9"):
+    for junk in (
+        "stream.shutdown retry_ms=",
+        "stream.shutdown retry_ms=-5",
+        "x retry_ms=1e9",
+        "x retry_ms=²",
+    ):
         got = closed(1012, junk)
         assert isinstance(got, RelayError)
         assert got.retry_after is None
