@@ -37,6 +37,7 @@ from client_sdk._live import LiveStream
 from client_sdk._transport import Transport
 from protocol.api import RoomEvent
 from protocol.encoding import from_json
+from protocol.errors import HearthError
 from protocol.ids import RoomId
 from protocol.messages import Envelope
 from server.app import create_app, default_storage
@@ -312,46 +313,47 @@ async def test_a_client_told_when_to_come_back_reconnects_after_that_moment(
     relay = RelayProcess(data, HEARTH_RESTART_SPREAD="2")
     relay.start()
     loop = asyncio.get_running_loop()
-    hints: list[tuple[float, float | None]] = []
-    attempts: list[float] = []
-    closed = transport_module._closed
-    open_stream = Transport.open_stream
+    starts: list[float] = []
+    ends: list[tuple[float, HearthError]] = []
+    connect_once = LiveStream._connect_once
 
-    def record_close(exc: ConnectionClosed) -> Any:
-        error = closed(exc)
-        if isinstance(error, RelayError) and error.code == "stream.shutdown":
-            hints.append((loop.time(), error.retry_after))
-        return error
+    async def recorded(self: LiveStream) -> None:
+        """The rooms' stream: when each connection began, and how each one ended."""
+        starts.append(loop.time())
+        try:
+            await connect_once(self)
+        except HearthError as exc:
+            ends.append((loop.time(), exc))
+            raise
 
-    async def record_attempt(self: Transport) -> Any:
-        attempts.append(loop.time())
-        return await open_stream(self)
-
-    monkeypatch.setattr(transport_module, "_closed", record_close)
-    monkeypatch.setattr(Transport, "open_stream", record_attempt)
+    identity = Identity.generate()
     try:
-        # A backoff this quick would be back within 50 ms: only the hint holds it off.
+        async with HearthClient(relay.url, identity, store_path=tmp_path / "a.db") as client:
+            await client.create_group("Upgrade night")
+        monkeypatch.setattr(LiveStream, "_connect_once", recorded)
+        # Opened with its room already there, the stream connects once and stays; a
+        # backoff this quick would be back within 50 ms: only the hint holds it off.
         async with HearthClient(
-            relay.url,
-            Identity.generate(),
-            store_path=tmp_path / "a.db",
-            reconnect_delay=(0.05, 10.0),
+            relay.url, identity, store_path=tmp_path / "a.db", reconnect_delay=(0.05, 10.0)
         ) as client:
             watcher = Watcher(client)
-            await client.create_group("Upgrade night")
             await until(lambda: client.online)
             await asyncio.to_thread(relay.restart)  # SIGTERM, then the same port and data
             await watcher.wait(ConnectionChanged, lambda e: not e.online)
             await until(lambda: client.online)
-            # Each stream the relay closed (the rooms', the personal store's) was told.
-            assert hints
-            assert all(h is not None and 0 <= h <= 2 for _, h in hints)
-            closed_at = min(at for at, _ in hints)
-            later = [t for t in attempts if t > closed_at]
-            assert later, "the client reconnected"
-            # Ordered, not timed: no attempt after the close came before a hinted
-            # moment had passed (the backoff alone would have tried within 50 ms).
-            earliest = min(at + (h or 0.0) for at, h in hints)
-            assert min(later) >= earliest - 0.01
+            told = [
+                (at, exc.retry_after)
+                for at, exc in ends
+                if isinstance(exc, RelayError) and exc.code == "stream.shutdown"
+            ]
+            assert len(told) == 1, ends
+            closed_at, hint = told[0]
+            assert hint is not None
+            assert 0 <= hint <= 2
+            # Ordered, not timed: the next connection began once the hinted moment
+            # had passed, never before it.
+            after = [t for t in starts if t > closed_at]
+            assert after, "the client reconnected"
+            assert after[0] >= closed_at + hint - 0.01
     finally:
         relay.stop()
