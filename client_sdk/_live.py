@@ -5,10 +5,15 @@ authenticates every followed room key (``auth``), lets the host catch up over
 HTTP and flush its outbox, subscribes from the host's stored positions, then hands
 room events to the host in batches, per room, in sequence order. A reader task
 resolves send acknowledgements at once, so a send never waits behind event
-processing. When the connection ends the loop waits the next delay of a
-:class:`protocol.Backoff` (``uniform(0, min(high, low * 2**attempt))`` seconds:
-exponential, full jitter; reset once a connection is ready) and reconnects; a
-change of rooms reconnects at once, so the new room's key is authenticated.
+processing; when the connection ends, the reader wakes every send still waiting
+for its acknowledgement at once (it goes over HTTP), even while the connecting
+loop is busy in the host's catch-up and flush. When the connection ends the loop
+waits the next delay of a :class:`protocol.Backoff`
+(``uniform(0, min(high, low * 2**attempt))`` seconds: exponential, full jitter;
+reset once a connection is ready), or, when a relay shutting down gracefully
+named its moment (1012, ``stream.shutdown retry_ms=<n>``), that moment within the
+cap, and reconnects; a change of rooms reconnects at once, so the new room's key
+is authenticated.
 
 The host (the client) is reached only through the :class:`StreamHost` protocol:
 dependency injection by constructor, no reach into the client's internals.
@@ -143,6 +148,7 @@ class LiveStream:
         """Connect, follow, reconnect; forever."""
         while True:
             self._restart.clear()
+            hint: float | None = None
             try:
                 await self._connect_once()
             except asyncio.CancelledError:
@@ -151,12 +157,16 @@ class LiveStream:
                 _log.info("stream ended: %s", exc.code)
                 if exc.code.startswith("auth."):
                     self._host.stream_refused()
+                if isinstance(exc, RelayError) and exc.code == "stream.shutdown":
+                    hint = exc.retry_after
             except Exception:  # a bug must not end the client's reconnecting for good
                 _log.exception("stream failed")
             self._host.stream_online(False)
             if self._restart.is_set():
                 continue
-            delay = self._backoff.next_delay()
+            # A relay going down gracefully says when to come back, a different
+            # moment for each client: a restart's reconnects arrive spread out.
+            delay = self._backoff.next_delay(hint)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
@@ -197,9 +207,7 @@ class LiveStream:
                     await self._host.stream_events(room, events)
         finally:
             self._ws, self._rooms = None, set()
-            for future in self._acks.values():
-                if not future.done():
-                    future.set_exception(RelayUnavailable("the stream closed"))
+            self._fail_waiters(RelayUnavailable("the stream closed"))
             if reader is not None:
                 await cancel_and_wait([reader])
             await ws.close()
@@ -225,8 +233,23 @@ class LiveStream:
                 elif isinstance(frame, ErrorFrame):
                     future = self._acks.get(frame.id) if frame.id else None
                     if future is not None and not future.done():
-                        future.set_exception(RelayError(frame.message, code=frame.code))
+                        future.set_exception(
+                            RelayError(
+                                frame.message, code=frame.code, retry_after=frame.retry_after
+                            )
+                        )
                     else:
                         _log.info("stream error frame: %s", frame.code)
         except HearthError as exc:
+            # The connection is gone: every send waiting for an acknowledgement learns
+            # it now (it goes over HTTP instead), not when the ingesting loop gets
+            # here, which may be busy in the host's catch-up and flush for a while.
+            if self._ws is ws:
+                self._ws, self._rooms = None, set()
+            self._fail_waiters(exc)
             frames.put_nowait(exc)
+
+    def _fail_waiters(self, exc: HearthError) -> None:
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(RelayUnavailable(f"the stream closed: {exc.code}"))

@@ -21,6 +21,14 @@ room's entries in order, one at a time:
 
 A blocked room (open security alarms) delivers nothing until the alarms are
 acknowledged. The host supplies the room operations and the wire.
+
+A delivery that stops short of the end (rate limited, the relay's storage failing,
+the relay out of reach) is tried again by itself while the host is online: after
+the relay's ``retry_after`` if it gave one, else after the room's next
+:class:`protocol.Backoff` delay, reset once the room's outbox is empty. Each stop
+and the final success are announced as :class:`~client_sdk.events.OutboxChanged`,
+so a front end can tell "sending, next try in N s" from "the relay cannot store
+messages" from "offline". Offline, the live stream's reconnect flushes instead.
 """
 
 from __future__ import annotations
@@ -33,8 +41,9 @@ import msgspec
 from client_sdk._slot import Slot
 from client_sdk._store import OutboxEntry, Store, StoredMessage
 from client_sdk.errors import RelayError, RelayUnavailable, RoomBlocked, RoomInactive
-from client_sdk.events import Event
+from client_sdk.events import DeliveryState, Event, OutboxChanged
 from protocol.api import MessageAck
+from protocol.backoff import Backoff
 from protocol.clock import SYSTEM_CLOCK, Clock
 from protocol.encoding import canonical, from_json, from_msgpack, to_json
 from protocol.ids import MessageId, RoomId, new_message_id
@@ -76,15 +85,33 @@ class OutboxHost(Protocol):
         """Announce what one of our own messages did (a mute we gave), once stored."""
         ...
 
+    def online(self) -> bool:
+        """Whether the live connection is up (automatic retries run only then)."""
+        ...
+
+    def flush_later(self, slot: Slot, delay: float) -> None:
+        """Flush the room's outbox again in ``delay`` seconds (one timer per room)."""
+        ...
+
 
 @final
 class Outbox:
     """Sealing, storing and delivering this device's messages (stamped by ``clock``)."""
 
-    def __init__(self, store: Store, host: OutboxHost, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        store: Store,
+        host: OutboxHost,
+        *,
+        retry_delay: tuple[float, float] = (0.25, 10.0),
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._store = store
         self._host = host
         self._clock = clock
+        self._retry_delay = retry_delay
+        self._stalled: dict[RoomId, Backoff] = {}
+        """Rooms whose last delivery stopped short, with their retry schedule."""
 
     async def send(self, slot: Slot, body: Body) -> MessageId:
         """Seal and store ``body``, then try to deliver the room's outbox; return the id.
@@ -151,24 +178,54 @@ class Outbox:
             RelayError: The relay refused ``wait_for`` for good.
         """
         async with slot.send_lock:
-            for entry in await self._store.outbox(slot.room):
-                if entry.failed is not None:
-                    continue
-                if slot.state.blocked:
-                    return
-                try:
-                    ack = await self._deliver(slot, entry)
-                except RoomInactive as exc:
-                    await self._store.outbox_fail(entry.id, exc.code)
-                    continue
-                except RelayError as exc:
-                    if exc.retryable or not refuses_for_good(exc):
-                        raise RelayUnavailable(f"not sent now: {exc.code}") from exc
-                    await self._refused(slot, entry, exc.code)
-                    if entry.id == wait_for:
-                        raise
-                    continue
-                await self._delivered(slot, entry, ack)
+            try:
+                await self._flush(slot, wait_for)
+            except RelayUnavailable as exc:
+                await self._stall(slot, exc)
+                raise
+            if slot.room in self._stalled and not await self.pending(slot.room):
+                del self._stalled[slot.room]
+                self._host.emit(OutboxChanged(room_id=slot.room, state="sent", pending=0))
+
+    async def _stall(self, slot: Slot, exc: RelayUnavailable) -> None:
+        """Delivery stopped short: say why, and try again by itself while online."""
+        cause = exc.__cause__
+        backoff = self._stalled.setdefault(slot.room, Backoff(*self._retry_delay))
+        state: DeliveryState = "offline"
+        hint: float | None = None
+        if isinstance(cause, RelayError):
+            storage = cause.code == "storage.unavailable" or cause.status == 503
+            state = "storage" if storage else "retrying"
+            hint = cause.retry_after
+        retry_in: float | None = None
+        if self._host.online():
+            retry_in = hint if hint is not None else backoff.next_delay()
+            self._host.flush_later(slot, retry_in)
+        pending = await self.pending(slot.room)
+        self._host.emit(
+            OutboxChanged(room_id=slot.room, state=state, pending=pending, retry_in=retry_in)
+        )
+
+    async def _flush(self, slot: Slot, wait_for: MessageId | None) -> None:
+        """The entries in order; see :meth:`flush`."""
+        for entry in await self._store.outbox(slot.room):
+            if entry.failed is not None:
+                continue
+            if slot.state.blocked:
+                return
+            try:
+                ack = await self._deliver(slot, entry)
+            except RoomInactive as exc:
+                await self._store.outbox_fail(entry.id, exc.code)
+                continue
+            except RelayError as exc:
+                if exc.retryable or not refuses_for_good(exc):
+                    raise RelayUnavailable(f"not sent now: {exc.code}") from exc
+                await self._refused(slot, entry, exc.code)
+                if entry.id == wait_for:
+                    raise
+                continue
+            await self._delivered(slot, entry, ack)
 
     async def _refused(self, slot: Slot, entry: OutboxEntry, code: str) -> None:
         """The relay refused this entry for good: later entries announce its counter."""

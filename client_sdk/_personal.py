@@ -287,6 +287,7 @@ class PersonalSync:
         """Keep this store's websocket open: sync on connect, then fetch what changes."""
         backoff = Backoff(*self._reconnect_delay, rng=self._rng)
         while True:
+            hint: float | None = None
             try:
                 token = await self._token()
                 ws = await self._transport.open_stream()
@@ -311,9 +312,11 @@ class PersonalSync:
                 _log.info("personal stream ended: %s", exc.code)
                 if exc.code.startswith("auth."):
                     self._session = None
+                if isinstance(exc, RelayError) and exc.code == "stream.shutdown":
+                    hint = exc.retry_after  # the relay's restart: come back when it said
             except Exception:  # a bug must not end the reconnecting for good
                 _log.exception("personal stream failed")
-            await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(backoff.next_delay(hint))
 
     @staticmethod
     async def _quietly(work: Awaitable[None]) -> None:

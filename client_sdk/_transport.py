@@ -156,13 +156,31 @@ class StreamConnection:
             await self._socket.close()
 
 
+def _comeback(reason: str) -> float | None:
+    """The seconds a close reason ``<code> retry_ms=<n>`` asks to wait, if it asks."""
+    for part in reason.split(" ")[1:]:
+        key, _, value = part.partition("=")
+        if key == "retry_ms" and value.isascii() and value.isdigit() and len(value) <= 9:
+            return int(value) / 1000
+    return None
+
+
 def _closed(exc: ConnectionClosed) -> RelayError | RelayUnavailable:
     frame = exc.rcvd
     code = frame.code if frame is not None else None
+    reason = frame.reason if frame is not None else ""
     if code is not None and code in CLOSE_CODES and code != 1011:
         return RelayError(
-            f"relay closed the stream ({code} {frame.reason if frame else ''})".strip(),
+            f"relay closed the stream ({code} {reason})".strip(),
             code=CLOSE_CODES[code],
+            detail={"close": code},
+            retry_after=_comeback(reason),
+        )
+    if code == 1011 and reason == "storage.unavailable":
+        # The relay is up but cannot write: not "offline" (docs/sdk.md, delivery states).
+        return RelayError(
+            "the relay cannot store messages right now",
+            code="storage.unavailable",
             detail={"close": code},
         )
     return RelayUnavailable(f"stream closed ({code})")

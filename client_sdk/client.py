@@ -172,8 +172,11 @@ class HearthClient:
         rotate_after: Seconds after which the next send first rotates the epoch.
         rotate_every: Messages in one epoch after which the next send rotates.
         timeout: Seconds for each HTTP request and the stream's handshake.
-        reconnect_delay: (first, largest) delay in seconds between reconnects;
-            each attempt doubles it, with full jitter.
+        reconnect_delay: (first, largest) bound in seconds of the delay between
+            reconnects (and between automatic retries of an outbox the relay did
+            not take): each attempt doubles the bound up to the largest, and waits
+            anywhere below it (full jitter). A relay going down gracefully names
+            its own moment to come back instead.
         clock: Where every time the client signs, seals or judges comes from
             (a ``protocol.ManualClock`` in tests).
     """
@@ -189,7 +192,7 @@ class HearthClient:
         rotate_after: float = 7 * 24 * 3600,
         rotate_every: int = 1000,
         timeout: float = 15.0,
-        reconnect_delay: tuple[float, float] = (0.25, 30.0),
+        reconnect_delay: tuple[float, float] = (0.25, 10.0),
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._base_url = base_url.rstrip("/")
@@ -216,6 +219,8 @@ class HearthClient:
         self._live: LiveStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._online = False
+        self._retrying: set[RoomId] = set()
+        """Rooms with an outbox retry timer running."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._buddy_lock = asyncio.Lock()
         self._personal: PersonalSync | None = None
@@ -276,7 +281,7 @@ class HearthClient:
             pacer=pacer,
             clock=clock,
         )
-        self._outbox = Outbox(store, _Host(self), clock=clock)
+        self._outbox = Outbox(store, _Host(self), retry_delay=self._reconnect, clock=clock)
         self._inbox = Inbox(store, _Host(self), self._blocks, clock=clock)
         self._services = RoomServices(
             base_url=self._base_url,
@@ -1030,6 +1035,21 @@ class HearthClient:
             self._online = online
             self._emit(ConnectionChanged(online=online))
 
+    def _flush_later(self, room: RoomId, delay: float) -> None:
+        if room not in self._retrying:
+            self._retrying.add(room)
+            self._spawn(self._retry_flush(room, delay))
+
+    async def _retry_flush(self, room: RoomId, delay: float) -> None:
+        """The outbox's automatic retry: while online, the room's outbox again."""
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._retrying.discard(room)
+        driver = self._rooms.get(room)
+        if self._online and driver is not None and driver.state.status == "active":
+            await driver.flush_quietly()
+
     async def _stream_tokens(self) -> dict[RoomId, str]:
         return {d.room: await d.token() for d in self._followed()}
 
@@ -1110,6 +1130,12 @@ class _Host:
             self._client._spawn(self._client._blocks_changed(event))
             return
         self._client._emit(event)
+
+    def online(self) -> bool:
+        return self._client._online
+
+    def flush_later(self, slot: Slot, delay: float) -> None:
+        self._client._flush_later(slot.room, delay)
 
     def evict(self, slot: Slot, member: MemberId) -> None:
         self._client._spawn(self._room(slot).evict(member))

@@ -61,7 +61,14 @@ class RelayError(HearthError):
     def retryable(self) -> bool:
         """True if the same request may succeed later (rate limit, relay trouble)."""
         return (
-            self.code in {"rate.limited", "internal", "stream.shutdown", "stream.behind"}
+            self.code
+            in {
+                "rate.limited",
+                "internal",
+                "stream.shutdown",
+                "stream.behind",
+                "storage.unavailable",
+            }
             or self.status >= 500
         )
 

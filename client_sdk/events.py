@@ -27,6 +27,7 @@ from protocol.ops import Role
 __all__ = [
     "AlarmKind",
     "ConnectionChanged",
+    "DeliveryState",
     "Event",
     "MemberJoined",
     "MemberLeft",
@@ -37,6 +38,7 @@ __all__ = [
     "MessageEdited",
     "MessageReceived",
     "MessagesExpired",
+    "OutboxChanged",
     "PersonalDataChanged",
     "ProfileChanged",
     "ReactionChanged",
@@ -473,6 +475,40 @@ class ConnectionChanged:
     online: bool
 
 
+DeliveryState = Literal["retrying", "storage", "offline", "sent"]
+"""How a room's unsent messages are doing (:class:`OutboxChanged`).
+
+- ``retrying``: the relay asked us to slow down (``rate.limited``) or had a passing
+  trouble; the SDK tries again by itself in ``retry_in`` seconds.
+- ``storage``: the relay answers but cannot store messages right now (its disk is
+  full or its database is down); tried again by itself in ``retry_in`` seconds.
+- ``offline``: the relay cannot be reached; the messages go out once it can.
+- ``sent``: nothing waits any more (after one of the states above).
+"""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxChanged:
+    """A room's outbox could not deliver (or finally delivered) what waits in it.
+
+    Messages stay queued in every state but ``sent``, and go out exactly once, by
+    themselves, while the client follows rooms live; a front end only shows it
+    ("sending, next try in 3 s", "the relay cannot store messages right now",
+    "offline").
+
+    Attributes:
+        pending: How many of our messages still wait in the room.
+        retry_in: Seconds until the SDK tries again by itself; None when it waits
+            for the connection to come back (or nothing waits).
+    """
+
+    room_id: RoomId
+    state: DeliveryState
+    pending: int
+    retry_in: float | None = None
+
+
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PersonalDataChanged:
@@ -512,6 +548,7 @@ Event = (
     | RiskAlertReceived
     | SecurityAlarm
     | ConnectionChanged
+    | OutboxChanged
     | PersonalDataChanged
 )
 """Everything :meth:`HearthClient.events` yields."""

@@ -16,7 +16,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from textual.app import App
 
-from client_sdk import HearthClient, Identity, ReportReceived, RoomId
+from client_sdk import HearthClient, Identity, OutboxChanged, ReportReceived, RoomId
 from hearth_chat.profile import Profile
 
 __all__ = ["ChatSession", "Connection", "session_of"]
@@ -67,6 +67,10 @@ class ChatSession(Protocol):
     @property
     def queued(self) -> int:
         """Our messages waiting in the outbox, over every room."""
+
+    @property
+    def delivery(self) -> dict[RoomId, OutboxChanged]:
+        """Rooms whose outbox the relay did not take yet, and why (the SDK retries)."""
 
     @property
     def catching_up(self) -> bool:

@@ -49,6 +49,7 @@ from client_sdk import (
     Identity,
     KeystoreError,
     MessageReceived,
+    OutboxChanged,
     RelayUnavailable,
     ReportReceived,
     RiskAlertReceived,
@@ -130,6 +131,8 @@ class HearthChat(App[None]):
         self.region = normalise_region(region)
         self._region_chosen = False
         self.connection: Connection = "connecting"
+        self.delivery: dict[RoomId, OutboxChanged] = {}
+        """Rooms whose outbox the relay did not take yet, and why (the SDK retries)."""
         self.lock_after = lock_after
         self._last_activity = monotonic()
         self._last_escape: tuple[float, Screen[object] | None] = (float("-inf"), None)
@@ -272,6 +275,12 @@ class HearthChat(App[None]):
                 self.catch_up()
             else:
                 await self.refresh_queued()
+        if isinstance(event, OutboxChanged):
+            if event.state == "sent":
+                self.delivery.pop(event.room_id, None)
+            else:
+                self.delivery[event.room_id] = event
+            await self.refresh_queued()
         if isinstance(event, MessageReceived) and event.message.mine and self.queued:
             await self.refresh_queued()  # one of ours went out
         if (

@@ -456,6 +456,12 @@ class MainScreen(Screen[None]):
         }[chat.connection]
         if queued:
             text += f" · {queued} queued"
+        why = {e.state for e in chat.delivery.values()}
+        if "storage" in why:
+            text += " · [red]the relay cannot store messages right now[/] (retrying)"
+        elif "retrying" in why and chat.connection == "online":
+            soonest = min(e.retry_in or 0.0 for e in chat.delivery.values())
+            text += f" · sending, next try in {max(1, round(soonest))} s"
         self.query_one("#connection", Static).update(text)
         bar = self.query_one("#sync-bar", ProgressBar)
         label = self.query_one("#sync-label", Static)

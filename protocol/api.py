@@ -468,11 +468,16 @@ class AckFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=
 
 
 class ErrorFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="error"):
-    """A request on the stream failed; ``id`` names the message when there is one."""
+    """A request on the stream failed; ``id`` names the message when there is one.
+
+    ``retry_after`` is the seconds to wait before the same request can succeed
+    (``rate.limited``), as HTTP's ``Retry-After`` header says it.
+    """
 
     code: str
     message: str
     id: MessageIdField | None = None
+    retry_after: Count | None = None
 
 
 class PersonalFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="personal"):

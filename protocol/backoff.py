@@ -6,6 +6,12 @@ the bound doubles from ``low`` up to ``high``, and the delay is anywhere below i
 then come back spread over the whole interval instead of in synchronised waves, and
 the expected total wait stays half of plain doubling's.
 
+The default bounds are :data:`DEFAULT_LOW` (0.25 s) and :data:`DEFAULT_CAP` (10 s):
+a client that lost the relay is back at most about 10 s after the relay is, and
+while the relay is down each client tries on average once per 5 s at worst, so
+the attempts a restarting relay sees per second stay near ``clients / 5``
+(docs/performance.md, the reconnect benchmark).
+
 This module only computes delays; it never sleeps. A caller waits as it sees fit
 (``await asyncio.sleep(delay)``, or on an event with ``delay`` as its timeout) and
 calls :meth:`Backoff.reset` once a connection works again. The randomness is a
@@ -19,10 +25,16 @@ import random
 from collections.abc import Callable
 from typing import Final, final
 
-__all__ = ["Backoff", "Rng", "ceiling", "full_jitter"]
+__all__ = ["DEFAULT_CAP", "DEFAULT_LOW", "Backoff", "Rng", "ceiling", "full_jitter"]
 
 Rng = Callable[[], float] | random.Random
 """Where a delay's randomness comes from: a function returning ``[0, 1)``, or a Random."""
+
+DEFAULT_LOW: Final = 0.25
+"""The first attempt's bound by default, seconds."""
+
+DEFAULT_CAP: Final = 10.0
+"""The largest bound by default, seconds: no retry ever waits longer."""
 
 _MAX_EXPONENT: Final = 1023
 """``2.0**1024`` overflows a float; past this the bound is ``high`` anyway."""
@@ -56,7 +68,7 @@ class Backoff:
 
     Args:
         low: The first attempt's bound, seconds (>= 0; 0 retries at once, every time).
-        high: The largest bound, seconds (>= ``low``).
+        high: The largest bound, the cap, seconds (>= ``low``).
         rng: The randomness (default: the ``random`` module's generator; not
             secret, delays need none).
 
@@ -66,7 +78,9 @@ class Backoff:
 
     __slots__ = ("_attempt", "_draw", "high", "low")
 
-    def __init__(self, low: float, high: float, *, rng: Rng = random.random) -> None:
+    def __init__(
+        self, low: float = DEFAULT_LOW, high: float = DEFAULT_CAP, *, rng: Rng = random.random
+    ) -> None:
         if not 0 <= low <= high:
             raise ValueError(f"backoff needs 0 <= low <= high, not ({low}, {high})")
         self.low = low
@@ -79,8 +93,16 @@ class Backoff:
         """How many delays were handed out since the last :meth:`reset`."""
         return self._attempt
 
-    def next_delay(self) -> float:
-        """The delay before the next attempt, in seconds; counts one attempt."""
+    def next_delay(self, hint: float | None = None) -> float:
+        """The delay before the next attempt, in seconds; counts one attempt.
+
+        Args:
+            hint: The moment the other side named for coming back (a relay going
+                down gracefully spreads its clients' return so), in seconds: the
+                delay is the hint, at most the cap, and no attempt is counted.
+        """
+        if hint is not None:
+            return min(max(hint, 0.0), self.high)
         delay = ceiling(self._attempt, low=self.low, high=self.high) * self._draw()
         self._attempt += 1
         return delay

@@ -7,7 +7,8 @@ at every level, with IP addresses redacted before it is written), warns about
 settings that leave people without help (no crisis line for any region), and runs
 uvicorn in this process, on uvloop where it is installed. SIGINT and SIGTERM
 trigger uvicorn's graceful shutdown: it stops accepting, lets requests in flight
-finish (up to ``shutdown_timeout``), closes streams with 1012, then the
+finish (up to ``shutdown_timeout``), closes streams with 1012 (each told when to
+come back, spread over ``restart_spread``: ``server.websocket``), then the
 application's lifespan closes the storage after its last write committed.
 """
 
@@ -224,7 +225,7 @@ def serve(config: Config) -> int:
             ws_max_size=config.max_frame_bytes,
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
-            ws=protocol_class(config.ws_frame_timeout),
+            ws=protocol_class(config.ws_frame_timeout, config.restart_spread),
             http=http_protocol_class(config.header_timeout),
             h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
             timeout_graceful_shutdown=int(config.shutdown_timeout),

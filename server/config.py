@@ -178,6 +178,12 @@ class Config:
     push_queue_cap: int = 10_000
     """Pushes waiting at most (rooms with new events plus scheduled deliveries)."""
 
+    # -- graceful restarts (issue 20) --------------------------------------------
+    restart_spread: float = 3.0
+    """Seconds over which a graceful shutdown spreads its clients' return: each
+    websocket closes with 1012 and ``retry_ms`` drawn uniformly from this window
+    (``server.websocket``; protocol.md, the close codes). 0: all at once."""
+
     def __post_init__(self) -> None:
         if self.create_policy not in _POLICIES:
             raise ConfigError(f"create_policy must be one of {', '.join(_POLICIES)}")
@@ -232,6 +238,9 @@ class Config:
         for pattern in self.push_allowlist:
             _check_host_pattern(pattern)
         self._check_scale_out()
+        # -- graceful restarts (issue 20) --
+        if not 0 <= self.restart_spread <= 60:
+            raise ConfigError("restart_spread must be 0..60 seconds")
 
     def _check_scale_out(self) -> None:
         # The URLs may carry passwords: no message below quotes them.
@@ -356,6 +365,8 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "push_max_failures": int,
     "push_retry_max": float,
     "push_queue_cap": int,
+    # -- graceful restarts (issue 20) --
+    "restart_spread": float,
 }
 """Every scalar setting and how to read it from a string (``HEARTH_<NAME>``)."""
 

@@ -25,6 +25,7 @@ __all__ = [
     "close_code",
     "closing_code",
     "http_status",
+    "shutdown_reason",
 ]
 
 
@@ -130,6 +131,16 @@ def closing_code(code: str, *, otherwise: str) -> int:
     if close is None:
         raise ValueError(f"{otherwise!r} closes no stream")
     return close
+
+
+def shutdown_reason(retry_ms: int) -> str:
+    """The close reason of a graceful shutdown (1012): come back in ``retry_ms`` ms.
+
+    ``stream.shutdown retry_ms=<n>``: the code, a space, then ``retry_ms=`` and a
+    decimal count of milliseconds (protocol.md, the websocket close codes). Each
+    client gets its own ``n``, so their reconnects after a restart arrive spread out.
+    """
+    return f"stream.shutdown retry_ms={max(0, retry_ms)}"
 
 
 @final

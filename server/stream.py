@@ -412,7 +412,9 @@ class _Connection:
         except StorageError:
             raise
         except HearthError as exc:
-            await self.send(to_json(ErrorFrame(code=exc.code, message=exc.message, id=header.id)))
+            retry = exc.retry_after if isinstance(exc, RelayError) else None
+            error = ErrorFrame(code=exc.code, message=exc.message, id=header.id, retry_after=retry)
+            await self.send(to_json(error))
             return
         await self.send(to_json(AckFrame(room=ack.room, id=ack.id, seq=ack.seq, ts=ack.ts)))
 

@@ -84,3 +84,33 @@ def test_tiny_run_prints_every_figure_and_loses_nothing(tmp_path: pathlib.Path) 
                 value = summary[key]["median"]
                 assert math.isfinite(value), (system, phase, key)
                 assert value > 0, (system, phase, key)
+
+
+def test_the_reconnect_bench_brings_every_client_back_and_counts_attempts(
+    tmp_path: pathlib.Path,
+) -> None:
+    out = tmp_path / "reconnect.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "reconnect.py"),
+            "--clients=4",
+            "--down=2",
+            f"--json={out}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("reconnect graceful 4 clients: back after /readyz p50") == 1
+    assert proc.stdout.count("reconnect crash    4 clients: back after /readyz p50") == 1
+    assert "attempts while down:" in proc.stdout
+    graceful, crash = json.loads(out.read_text())
+    assert (graceful["scenario"], crash["scenario"]) == ("graceful", "crash")
+    for result in (graceful, crash):
+        back = result["back_after_ready_s"]
+        assert 0 <= back["p50"] <= back["p95"] <= back["p99"] <= back["max"]
+    assert crash["attempts"]["total"] > 0  # the stand-in listener saw the clients knock

@@ -72,3 +72,37 @@ async def test_compose_offline_then_deliver(own_relay: RelayProcess, tmp_path: P
                 if isinstance(event, MessageReceived) and not event.message.mine:
                     assert event.message.text == "written on the train"
                     break
+
+
+async def test_a_rate_limited_outbox_says_when_it_tries_again_and_clears(tmp_path: Path) -> None:
+    data = tmp_path / "relay-data"
+    data.mkdir()
+    relay = RelayProcess(data, HEARTH_RATE_SEND="1/1")  # one message a second
+    relay.start()
+    try:
+        app = make_app(relay, tmp_path / "ana", identity=Identity.generate())
+        async with app.run_test(size=(160, 40)) as pilot:
+            await unlock(pilot)
+            await create_room(pilot, "Slow lane")
+            main = app.screen
+            assert isinstance(main, MainScreen)
+            connection = main.query_one("#connection", Static)
+            await wait_for(pilot, lambda: "online" in str(connection.render()), "online")
+            for i in range(4):
+                await say(pilot, f"quick {i}")
+            await wait_for(
+                pilot, lambda: "next try in" in str(connection.render()), "the retry shown"
+            )
+            # Nothing but time: the SDK retries by itself and the status clears.
+            await wait_for(
+                pilot,
+                lambda: (
+                    "next try" not in str(connection.render())
+                    and "queued" not in str(connection.render())
+                ),
+                "everything sent",
+            )
+            for i in range(4):
+                assert shows(app, f"you: quick {i}")
+    finally:
+        relay.stop()

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import Backoff
-from protocol.backoff import ceiling, full_jitter
+from protocol.backoff import DEFAULT_CAP, DEFAULT_LOW, ceiling, full_jitter
 from tests.protocol.builders import FAST
 
 lows = st.floats(min_value=1e-3, max_value=10.0)
@@ -101,3 +101,24 @@ def test_bounds_are_checked(low: float, high: float) -> None:
 def test_a_zero_first_bound_retries_at_once() -> None:
     backoff = Backoff(0.0, 0.0, rng=lambda: 0.9)
     assert [backoff.next_delay() for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
+@FAST
+@given(st.integers(min_value=0, max_value=2**32), attempts)
+def test_the_default_schedule_is_full_jitter_under_a_ten_second_cap(seed: int, n: int) -> None:
+    backoff = Backoff(rng=random.Random(seed))
+    assert (backoff.low, backoff.high) == (DEFAULT_LOW, DEFAULT_CAP) == (0.25, 10.0)
+    for attempt in range(n + 1):
+        assert 0.0 <= backoff.next_delay() <= min(10.0, 0.25 * 2**attempt)
+
+
+@FAST
+@given(st.floats(min_value=-1e6, max_value=1e6), attempts)
+def test_a_named_moment_replaces_the_draw_within_the_cap_and_counts_no_attempt(
+    hint: float, n: int
+) -> None:
+    backoff = Backoff(0.25, 10.0, rng=lambda: 1.0)
+    for _ in range(n):
+        backoff.next_delay()
+    assert backoff.next_delay(hint) == min(max(hint, 0.0), 10.0)
+    assert backoff.attempt == n
