@@ -153,7 +153,10 @@ class PostgresStorage(Storage):
                 min_size=1,
                 max_size=self._pool_size,
                 command_timeout=_COMMAND_TIMEOUT,
-                server_settings={"application_name": "hearth"},
+                # Pinned per connection, whatever the database's default: the relay
+                # acknowledges a write once its COMMIT returned, which means "on
+                # disk" only with synchronous_commit on (off is a common speed knob).
+                server_settings={"application_name": "hearth", "synchronous_commit": "on"},
             )
         try:
             # Before any migration: a refused database is left as it was.
@@ -201,6 +204,21 @@ class PostgresStorage(Storage):
 
     async def ping(self) -> None:
         await self._fetchval("SELECT 1")
+
+    async def durability(self) -> dict[str, str]:
+        """``synchronous_commit`` and ``fsync`` as the relay's connections see them.
+
+        Both ``on`` is what makes an acknowledgement mean "on disk": a commit
+        returns only after its WAL record was flushed (docs/operator.md).
+        """
+        async with (
+            _translated("reading the durability settings"),
+            self._live_pool().acquire() as conn,
+        ):
+            return {
+                name: str(await conn.fetchval(f"SHOW {name}"))
+                for name in ("synchronous_commit", "fsync")
+            }
 
     async def schema_version(self) -> int:
         """The schema version the database is at (for tests and diagnostics)."""

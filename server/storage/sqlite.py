@@ -223,13 +223,24 @@ class SqliteStorage(Storage):
         await self._read_scalar("SELECT 1")
 
     async def pragmas(self) -> dict[str, Any]:
-        """The durability settings the writer runs with (for tests and diagnostics)."""
+        """The durability settings the writers run with (for tests and diagnostics).
+
+        ``synchronous`` is the weakest of the two connections that commit: the
+        writer's (log operations and the rest) and the batch connection's (messages).
+        """
         async with self._write_lock, _translated("reading pragmas"):
             conn = self._conn(self._writer)
-            return {
+            found = {
                 name: await self._scalar(conn, f"PRAGMA {name}")
                 for name in ("journal_mode", "synchronous", "foreign_keys", "user_version")
             }
+            batch, thread = self._batch_conn, self._batch_thread
+            if batch is not None and thread is not None:
+                level = await asyncio.get_running_loop().run_in_executor(
+                    thread, _synchronous, batch
+                )
+                found["synchronous"] = min(found["synchronous"], level)
+            return found
 
     # -- plumbing ----------------------------------------------------------
 
@@ -845,6 +856,10 @@ def _connect_on_thread(path: Path) -> sqlite3.Connection:
     for pragma in (*_PRAGMAS, *_WRITER_PRAGMAS):
         conn.execute(pragma)
     return conn
+
+
+def _synchronous(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0])
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
