@@ -51,6 +51,7 @@ from server.device_links import DeviceLinks
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
 from server.hub import Hub
+from server.metrics import Metrics, MetricsServer
 from server.openapi import correct
 from server.personal import PersonalStore
 from server.presence import Presence
@@ -94,10 +95,11 @@ def _error(
     )
 
 
-def _hearth_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _hearth_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, HearthError)
     if isinstance(exc, StorageError):
         _log.error("storage failure: %s", exc.message)
+        request.app.state.metrics.storage_error()
         return _error(exc.code, "the relay's storage is unavailable", headers={"Retry-After": "5"})
     if isinstance(exc, RelayError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
@@ -207,12 +209,20 @@ def create_app(
     """
     store = storage if storage is not None else default_storage(config)
     fanout = hub if hub is not None else make_hub(config, store, clock=clock)
-    relay = Relay(config, store, fanout, clock=clock)
+    metrics = Metrics(fanout.listening)
+    relay = Relay(config, store, fanout, clock=clock, on_commit=metrics.committed)
     personal = PersonalStore(config, store, fanout, clock=clock)
     device_links = DeviceLinks(config, store, clock=clock)
     presence = Presence(store, enabled=config.push_enabled, clock=clock)
     auth = Authenticator(config, store, clock=clock)
-    limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits}, clock=clock)
+    limiter = RateLimiter(
+        {b: config.rate(b) for b in config.rate_limits}, clock=clock, on_refuse=metrics.refused
+    )
+    exporter = (
+        MetricsServer(metrics, config.metrics_host, config.metrics_port)
+        if config.metrics_port
+        else None
+    )
     retention = Retention(store, interval=config.retention_interval, clock=clock)
     notifier = Notifier(config, store, presence, relay.members_of, resolver=resolver, clock=clock)
     relay.on_event = notifier.notify
@@ -229,8 +239,12 @@ def create_app(
         presence.start()
         notifier.start()
         try:
+            if exporter is not None:
+                await exporter.start()
             yield
         finally:
+            if exporter is not None:
+                await exporter.stop()
             await notifier.stop()
             await presence.stop()
             await retention.stop()
@@ -271,4 +285,5 @@ def create_app(
     app.state.hub = fanout
     app.state.retention = retention
     app.state.notifier = notifier
+    app.state.metrics = metrics
     return app

@@ -82,6 +82,10 @@ class Hub(abc.ABC):
     def watch_logs(self, watcher: LogWatcher) -> None:  # noqa: B027 - a hook
         """Have ``watcher`` told of log changes made by other instances (none here)."""
 
+    @abc.abstractmethod
+    def listening(self) -> int:
+        """How many listeners here follow at least one room (the relay's metrics)."""
+
 
 @final
 class MemoryHub(Hub):
@@ -104,6 +108,9 @@ class MemoryHub(Hub):
     def publish(self, room: RoomId, seq: int, frame: bytes, *, log: bool = False) -> None:
         for listener in tuple(self._listeners.get(room, ())):
             listener.deliver(room, seq, frame)
+
+    def listening(self) -> int:
+        return len(self.all_listeners())
 
     def all_listeners(self) -> set[Listener]:
         """Every listener of every room."""

@@ -41,7 +41,7 @@ import pytest
 from client_sdk import HearthClient, Identity, Room
 from protocol import ManualClock
 from protocol.messages import Envelope
-from tests.client_sdk.conftest import RelayProcess
+from tests.client_sdk.conftest import RelayProcess, free_port
 from tests.security.test_crash_durability import _integrity, _LogRoomRef, _stored, _token
 from tests.server.helpers import Room as LogRoom
 from tests.server.helpers import new_room, post
@@ -229,7 +229,10 @@ async def _send(
 
 
 async def test_full_disk_refuses_sends_typed_then_resumes(small_disk: Path, tmp_path: Path) -> None:
-    relay = RelayProcess(small_disk, HEARTH_RATE_SEND="100000/100000")
+    metrics_port = free_port()
+    relay = RelayProcess(
+        small_disk, HEARTH_RATE_SEND="100000/100000", HEARTH_METRICS_PORT=str(metrics_port)
+    )
     await asyncio.to_thread(relay.start)
     try:
         room = new_room(ManualClock())
@@ -261,6 +264,11 @@ async def test_full_disk_refuses_sends_typed_then_resumes(small_disk: Path, tmp_
                 if len(refused) >= 5:
                     break
             assert len(refused) >= 5, "a full disk must refuse sends"
+            # The operator sees it in the metrics: 503s, and the commits that failed.
+            r = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            lines = dict(line.split(" ") for line in r.text.splitlines() if line[0] != "#")
+            assert float(lines["hearth_storage_errors_total"]) == len(refused)
+            assert float(lines["hearth_commit_failures_total"]) >= 1
             # Reads go on while the disk is full.
             r = await http.get("/healthz")
             assert r.status_code == 200
