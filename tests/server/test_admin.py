@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,6 @@ import pytest
 from protocol import InviteKey, ManualClock, sign_delete
 from protocol.ids import MessageId
 from server.admin import backup, set_frozen
-from server.cli import main
 from server.config import Config
 from server.storage.sqlite import SqliteStorage
 from tests.server.conftest import Relay
@@ -68,23 +69,35 @@ async def test_freezing_an_unknown_room(relay: Relay, config: Config) -> None:
     assert not await set_frozen(config, "A" * 32, frozen=True)
 
 
-def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _hearth(*args: str) -> subprocess.CompletedProcess[str]:
+    """``hearth ARGS`` in a process of its own (it sets up the process's logging)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from server.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_command_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert main(["admin", "freeze", "A" * 32, "--data-dir", str(data)]) == 2
-    assert "no database" in capsys.readouterr().err  # never creates one on a wrong path
+    done = _hearth("admin", "freeze", "A" * 32, "--data-dir", str(data))
+    assert done.returncode == 2
+    assert "no database" in done.stderr  # never creates one on a wrong path
     assert not data.exists()
     asyncio.run(_new_database(data / "hearth.db"))
-    assert main(["admin", "freeze", "not a room id", "--data-dir", str(data)]) == 2
-    assert "room.not_found" in capsys.readouterr().err
-    assert main(["admin", "freeze", "A" * 32, "--data-dir", str(data)]) == 1
-    assert main(["admin", "unfreeze", "A" * 32, "--data-dir", str(data)]) == 1
+    done = _hearth("admin", "freeze", "not a room id", "--data-dir", str(data))
+    assert (done.returncode, "room.not_found" in done.stderr) == (2, True)
+    assert _hearth("admin", "freeze", "-" * 32, "--data-dir", str(data)).returncode == 1
+    assert _hearth("admin", "unfreeze", "A" * 32, "--data-dir", str(data)).returncode == 1
     dest = tmp_path / "backup.db"
-    assert main(["backup", str(dest), "--data-dir", str(data)]) == 0
-    assert "backed up" in capsys.readouterr().out
+    done = _hearth("backup", str(dest), "--data-dir", str(data))
+    assert (done.returncode, "backed up" in done.stdout) == (0, True), done.stderr
     with sqlite3.connect(dest) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert main(["backup", str(dest), "--data-dir", str(data)]) == 2  # never overwrites
-    assert "exists" in capsys.readouterr().err
+    done = _hearth("backup", str(dest), "--data-dir", str(data))
+    assert (done.returncode, "exists" in done.stderr) == (2, True)  # never overwrites
 
 
 async def _new_database(path: Path) -> None:
