@@ -53,6 +53,7 @@ from server.handlers import ROUTES
 from server.health import Readiness
 from server.hub import Hub
 from server.limits import StreamLimits
+from server.metrics import Metrics, MetricsServer
 from server.openapi import correct
 from server.personal import PersonalStore
 from server.presence import Presence
@@ -103,6 +104,7 @@ def _hearth_error(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         readiness = request.app.state.readiness
         if isinstance(readiness, Readiness):
             readiness.request_failed(exc)
+        request.app.state.metrics.storage_error()
         return _error(exc.code, "the relay's storage is unavailable", headers={"Retry-After": "5"})
     if isinstance(exc, RelayError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
@@ -212,12 +214,20 @@ def create_app(
     """
     store = storage if storage is not None else default_storage(config)
     fanout = hub if hub is not None else make_hub(config, store, clock=clock)
-    relay = Relay(config, store, fanout, clock=clock)
+    metrics = Metrics(fanout.listening)
+    relay = Relay(config, store, fanout, clock=clock, on_commit=metrics.committed)
     personal = PersonalStore(config, store, fanout, clock=clock)
     device_links = DeviceLinks(config, store, clock=clock)
     presence = Presence(store, enabled=config.push_enabled, clock=clock)
     auth = Authenticator(config, store, clock=clock)
-    limiter = RateLimiter({b: config.rate(b) for b in config.rate_limits}, clock=clock)
+    limiter = RateLimiter(
+        {b: config.rate(b) for b in config.rate_limits}, clock=clock, on_refuse=metrics.refused
+    )
+    exporter = (
+        MetricsServer(metrics, config.metrics_host, config.metrics_port)
+        if config.metrics_port
+        else None
+    )
     retention = Retention(store, interval=config.retention_interval, clock=clock)
     notifier = Notifier(config, store, presence, relay.members_of, resolver=resolver, clock=clock)
     relay.on_event = notifier.notify
@@ -237,8 +247,12 @@ def create_app(
         presence.start()
         notifier.start()
         try:
+            if exporter is not None:
+                await exporter.start()
             yield
         finally:
+            if exporter is not None:
+                await exporter.stop()
             await notifier.stop()
             await presence.stop()
             await retention.stop()
@@ -283,4 +297,5 @@ def create_app(
     app.state.retention = retention
     app.state.notifier = notifier
     app.state.readiness = readiness
+    app.state.metrics = metrics
     return app

@@ -1,5 +1,9 @@
 """The ``hearth`` command line: ``hearth serve`` runs a relay, ``hearth version``.
 
+``hearth admin freeze|unfreeze ROOM_ID`` and ``hearth backup DEST`` act on the
+data directory (or database) the same configuration names, beside a running relay
+or without one (``server/admin.py``).
+
 ``serve`` loads the configuration (defaults < ``--config`` TOML < ``HEARTH_*``
 environment < flags), sets up logging that never records client addresses (no
 access log; uvicorn's own connection lines only at ``debug``, and every log line,
@@ -31,7 +35,9 @@ from typing import Any, Final
 
 import uvicorn
 
-from protocol import __version__
+from protocol import HearthError, __version__
+from protocol.ids import ROOM_ID_CHARS
+from server import admin
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
 from server.limits import http_protocol_class
@@ -70,7 +76,35 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--ws-max-per-address", type=int, help="open streams per client address (2000)"
     )
+    admin = sub.add_parser("admin", help="operator actions on the relay's data")
+    actions = admin.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("freeze", "refuse new messages and log operations in a room"),
+        ("unfreeze", "lift a freeze"),
+    ):
+        command = actions.add_parser(action, help=text)
+        command.add_argument("room", help="the room id")
+        _data_arguments(command)
+    backup = sub.add_parser("backup", help="copy the SQLite database while the relay runs")
+    backup.add_argument("dest", type=Path, help="the backup file to create")
+    _data_arguments(backup)
     return parser
+
+
+def _room_first(argv: list[str]) -> list[str]:
+    """``admin freeze ROOM_ID ...`` with a room id that starts with ``-`` (base64url).
+
+    argparse would take ``-uvyQ...`` for an option; a room id is exactly
+    ``ROOM_ID_CHARS`` characters, which no option of ours is, so it moves behind ``--``.
+    """
+    if argv[:1] == ["admin"] and len(argv) >= 3 and len(argv[2]) == ROOM_ID_CHARS:
+        return [*argv[:2], *argv[3:], "--", argv[2]]
+    return argv
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="where the database lives (./hearth-data)")
+    parser.add_argument("--config", type=Path, help="a TOML configuration file")
 
 
 # IPv4 dotted quads and IPv6 forms (``::1``, ``fe80::1``, ``2001:db8:0:0:0:0:0:1``),
@@ -241,7 +275,7 @@ def serve(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hearth`` console script."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_room_first(list(sys.argv[1:] if argv is None else argv)))
     if args.command == "version":
         print(__version__)  # noqa: T201 - a CLI prints
         return 0
@@ -250,20 +284,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             path=args.config,
             env=os.environ,
             overrides={
-                "host": args.host,
-                "port": args.port,
+                "host": getattr(args, "host", None),
+                "port": getattr(args, "port", None),
                 "data_dir": args.data_dir,
-                "log_level": args.log_level,
-                "log_keys": args.log_keys,
-                "header_timeout": args.header_timeout,
-                "ws_max_per_key": args.ws_max_per_key,
-                "ws_max_per_address": args.ws_max_per_address,
+                "log_level": getattr(args, "log_level", None),
+                "log_keys": getattr(args, "log_keys", None),
+                "header_timeout": getattr(args, "header_timeout", None),
+                "ws_max_per_key": getattr(args, "ws_max_per_key", None),
+                "ws_max_per_address": getattr(args, "ws_max_per_address", None),
             },
         )
     except ConfigError as exc:
         print(f"hearth: {exc.message}", file=sys.stderr)  # noqa: T201
         return 2
-    return serve(config)
+    if args.command == "serve":
+        return serve(config)
+    return _admin(args, config)
+
+
+def _admin(args: argparse.Namespace, config: Config) -> int:
+    """``hearth admin ...`` and ``hearth backup``: 0 done, 1 no such room, 2 refused."""
+    _setup_logging("info")
+    try:
+        if args.command == "backup":
+            admin.backup(config, args.dest)
+            print(f"backed up to {args.dest}")  # noqa: T201
+            return 0
+        frozen = args.action == "freeze"
+        if not admin.run_set_frozen(config, args.room, frozen=frozen):
+            print(f"hearth: no room {args.room} here", file=sys.stderr)  # noqa: T201
+            return 1
+    except HearthError as exc:
+        print(f"hearth: {exc.code}: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(f"room {args.room} {'frozen' if frozen else 'unfrozen'}")  # noqa: T201
+    return 0
 
 
 if __name__ == "__main__":

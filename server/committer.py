@@ -88,8 +88,11 @@ class Committer:
         clock: Clock,
         *,
         gather: float = GATHER,
+        on_commit: Callable[[float, int, bool], None] | None = None,
     ) -> None:
         self._storage = storage
+        self._on_commit = on_commit or (lambda seconds, stored, failed: None)
+        """Told each commit's duration (loop time), messages stored, and whether it failed."""
         self._publish = publish
         self._clock = clock
         self._gather = gather if storage.group_commit else 0.0
@@ -178,11 +181,14 @@ class Committer:
             self._expected.clear()
             batch = self._queue[:MAX_BATCH]
             del self._queue[:MAX_BATCH]
+            started = asyncio.get_running_loop().time()
             try:
                 results = await self._storage.add_messages(
                     [(p.envelope, p.digest, p.log_index) for p in batch], ts=self._clock.now_ms()
                 )
             except BaseException as exc:
+                if not isinstance(exc, asyncio.CancelledError):
+                    self._on_commit(asyncio.get_running_loop().time() - started, 0, True)
                 for p in batch:
                     if isinstance(exc, asyncio.CancelledError):
                         p.future.cancel()
@@ -193,6 +199,8 @@ class Committer:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
+            stored = sum(isinstance(r, MessageEvent) for r in results)
+            self._on_commit(asyncio.get_running_loop().time() - started, stored, False)
             # Senders first, then the events, in one stretch without a yield: every
             # event is published before any task runs, so before any ack is written,
             # but the senders' tasks are queued ahead of the connections' pumps. Each

@@ -150,6 +150,10 @@ class Config:
     shutdown_timeout: float = 10.0
     trust_proxy: bool = False
     """Take client addresses from X-Forwarded-For (only behind your own proxy)."""
+    metrics_port: int = 0
+    """Port of the Prometheus metrics listener (``server.metrics``); 0: no metrics."""
+    metrics_host: str = "127.0.0.1"
+    """Address of the metrics listener: keep it private (loopback or an internal net)."""
     log_level: str = "info"
     event_loop: str = "auto"
     """``uvloop`` where it is installed (``auto``), or the standard ``asyncio`` loop."""
@@ -193,6 +197,8 @@ class Config:
             raise ConfigError(f"event_loop must be one of {', '.join(_EVENT_LOOPS)}")
         if not 0 <= self.port <= 65535:
             raise ConfigError("port must be 0..65535")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError("metrics_port must be 0..65535 (0: no metrics)")
         if not 0 <= self.pow_difficulty <= 40:
             raise ConfigError("pow_difficulty must be 0..40")
         positive = (
@@ -353,6 +359,8 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "log_keys": _bool,
     "shutdown_timeout": float,
     "trust_proxy": _bool,
+    "metrics_port": int,
+    "metrics_host": str,
     "log_level": str,
     "event_loop": str,
     "push_allowlist": _tokens,

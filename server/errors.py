@@ -57,6 +57,7 @@ STATUS: Final[Mapping[str, Status]] = {
     "push.too_many": Status(409, None),
     "room.create_forbidden": Status(403, None),
     "room.not_found": Status(404, None),
+    "room.frozen": Status(423, None),
     "blob.not_found": Status(404, None),
     "msg.not_found": Status(404, None),
     "route.not_found": Status(404, None),

@@ -87,6 +87,10 @@ class Hub(abc.ABC):
         """Why live delivery between instances is degraded now (``/readyz``), or ``None``."""
         return None
 
+    @abc.abstractmethod
+    def listening(self) -> int:
+        """How many listeners here follow at least one room (the relay's metrics)."""
+
 
 @final
 class MemoryHub(Hub):
@@ -109,6 +113,9 @@ class MemoryHub(Hub):
     def publish(self, room: RoomId, seq: int, frame: bytes, *, log: bool = False) -> None:
         for listener in tuple(self._listeners.get(room, ())):
             listener.deliver(room, seq, frame)
+
+    def listening(self) -> int:
+        return len(self.all_listeners())
 
     def all_listeners(self) -> set[Listener]:
         """Every listener of every room."""

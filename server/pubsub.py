@@ -224,6 +224,9 @@ class ChannelsHub(Hub):
         """How many local listeners follow ``room``."""
         return self._local.listener_count(room)
 
+    def listening(self) -> int:
+        return self._local.listening()
+
     @property
     def up(self) -> bool:
         """Whether this instance's own messages come back through the backend."""

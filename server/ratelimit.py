@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -45,8 +45,11 @@ class RateLimiter:
         *,
         clock: Clock = SYSTEM_CLOCK,
         max_subjects: int = _MAX_SUBJECTS,
+        on_refuse: Callable[[str], None] | None = None,
     ) -> None:
         self._rates = dict(rates)
+        self._on_refuse = on_refuse or (lambda kind: None)
+        """Told the bucket kind of every refusal (the relay's metrics)."""
         self._clock = clock
         self._max = max_subjects
         self._buckets: dict[str, OrderedDict[str, _Bucket]] = {b: OrderedDict() for b in BUCKETS}
@@ -85,6 +88,7 @@ class RateLimiter:
             rate = self._rates[kind]
             wait = max((1.0 - b.tokens) / rate.per_second for b in short)
             seconds = max(1, math.ceil(wait))
+            self._on_refuse(kind)
             raise RelayError(
                 f"too many {kind} requests; retry in {seconds} s",
                 code="rate.limited",

@@ -35,7 +35,7 @@ from protocol.encoding import from_msgpack
 from protocol.errors import DecodeError
 from protocol.ids import MemberId
 from protocol.messages import DeleteRequest, Envelope, EraseRequest
-from protocol.ops import SignedOp
+from protocol.ops import BanOp, LeaveOp, RemoveOp, SignedOp
 from server.errors import RelayError, StorageError
 from server.storage.base import MessageRecord
 
@@ -70,6 +70,19 @@ EVENT_COLUMNS: Final = "seq, ts, kind, msg_id, sender, data, ref"
 def room_not_found() -> RelayError:
     """A write to a room the storage does not hold."""
     return RelayError("no such room", code="room.not_found")
+
+
+def only_removes(op: SignedOp) -> bool:
+    """An operation a frozen room still takes: someone leaves, or is removed or banned."""
+    return isinstance(op.content.body, LeaveOp | RemoveOp | BanOp)
+
+
+def room_frozen() -> RelayError:
+    """A new message or log operation in a room the operator froze."""
+    return RelayError(
+        "this room is frozen by the relay's operator: it takes no new messages",
+        code="room.frozen",
+    )
 
 
 def log_moved_on() -> RelayError:

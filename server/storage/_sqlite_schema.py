@@ -115,4 +115,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "UPDATE push_endpoints SET created_at = created_at - created_at % 86400000",
         "UPDATE personal_docs SET updated_at = updated_at - updated_at % 86400000",
     ),
+    # 5: rooms the operator froze (``hearth admin freeze``): no new message or log
+    # operation until unfrozen; the time of the freeze, or NULL.
+    ("ALTER TABLE rooms ADD COLUMN frozen_at INTEGER",),
 )

@@ -222,7 +222,8 @@ class Storage(abc.ABC):
         the stored one in the same transaction.
 
         Raises:
-            RelayError: ``log.conflict`` if an operation already holds its index.
+            RelayError: ``log.conflict`` if an operation already holds its index,
+                ``room.frozen`` if the operator froze the room.
         """
 
     @abc.abstractmethod
@@ -245,6 +246,18 @@ class Storage(abc.ABC):
     async def retention_rooms(self) -> list[tuple[RoomId, int]]:
         """Rooms whose policy sets ``retention_days``, with that number."""
 
+    @abc.abstractmethod
+    async def set_frozen(self, room: RoomId, at: int | None) -> bool:
+        """Freeze a room (``at``: when, Unix ms) or unfreeze it (``None``).
+
+        A frozen room takes no new message or log operation: those writes raise
+        ``room.frozen``, checked inside their own transaction, so a freeze holds on
+        every relay instance of the database at once, running or not. What only
+        removes still goes through: deletions, erasures, and the operations by
+        which a member leaves or is removed or banned. Returns ``False`` if
+        there is no such room.
+        """
+
     # -- messages and events -----------------------------------------------
 
     @abc.abstractmethod
@@ -263,7 +276,8 @@ class Storage(abc.ABC):
 
         Raises:
             RelayError: ``msg.duplicate_id`` if the room already holds this id,
-                ``log.conflict`` if the room's log no longer ends at ``log_index``.
+                ``log.conflict`` if the room's log no longer ends at ``log_index``,
+                ``room.frozen`` if the operator froze the room.
         """
 
     async def add_messages(
@@ -275,9 +289,10 @@ class Storage(abc.ABC):
         The answer for each: its new event; or, if the room already holds its id,
         that message's :class:`MessageRecord` (the caller compares the digest); or
         the ``log.conflict`` error if the room's log no longer ends at its
-        ``log_index``. An implementation should write the batch in one transaction
-        and raise (storing nothing) if it fails; this default writes one message
-        per transaction, which is correct but forgoes the point.
+        ``log_index``, or ``room.frozen`` if the room is frozen. An implementation
+        should write the batch in one transaction and raise (storing nothing) if it
+        fails; this default writes one message per transaction, which is correct but
+        forgoes the point.
         """
         results: list[MessageEvent | MessageRecord | RelayError] = []
         for envelope, digest, log_index in batch:
@@ -290,7 +305,7 @@ class Storage(abc.ABC):
                     await self.add_message(envelope, ts=ts, digest=digest, log_index=log_index)
                 )
             except RelayError as exc:
-                if exc.code != "log.conflict":
+                if exc.code not in {"log.conflict", "room.frozen"}:
                     raise
                 results.append(exc)
         return results

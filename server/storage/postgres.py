@@ -171,7 +171,10 @@ class PostgresStorage(Storage):
                 min_size=1,
                 max_size=self._pool_size,
                 command_timeout=_COMMAND_TIMEOUT,
-                server_settings={"application_name": "hearth"},
+                # Pinned per connection, whatever the database's default: the relay
+                # acknowledges a write once its COMMIT returned, which means "on
+                # disk" only with synchronous_commit on (off is a common speed knob).
+                server_settings={"application_name": "hearth", "synchronous_commit": "on"},
             )
         try:
             # Before any migration: a refused database is left as it was.
@@ -235,6 +238,21 @@ class PostgresStorage(Storage):
         parts = urlsplit(self._url)
         return f"PostgreSQL {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
+    async def durability(self) -> dict[str, str]:
+        """``synchronous_commit`` and ``fsync`` as the relay's connections see them.
+
+        Both ``on`` is what makes an acknowledgement mean "on disk": a commit
+        returns only after its WAL record was flushed (docs/operator.md).
+        """
+        async with (
+            _translated("reading the durability settings"),
+            self._live_pool().acquire() as conn,
+        ):
+            return {
+                name: str(await conn.fetchval(f"SHOW {name}"))
+                for name in ("synchronous_commit", "fsync")
+            }
+
     async def schema_version(self) -> int:
         """The schema version the database is at (for tests and diagnostics)."""
         return int(await self._fetchval("SELECT max(version) FROM schema_version"))
@@ -271,21 +289,26 @@ class PostgresStorage(Storage):
         log_index: int | None = None,
         *,
         op_index: int | None = None,
+        frozen_ok: bool = False,
     ) -> tuple[int, int]:
         """Advance the room's counters, locking its row until the caller commits.
 
         ``op_index``: the event is that log operation (the room's log now ends there).
+        ``frozen_ok``: the write only removes (a deletion, an erasure), so a frozen
+        room takes it; otherwise a frozen room refuses it (the transaction rolls back).
         """
         row = await conn.fetchrow(
             "UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2),"
             " log_index = coalesce($3, log_index) WHERE id = $1"
-            " RETURNING last_seq, last_ts, log_index",
+            " RETURNING last_seq, last_ts, log_index, frozen_at",
             room,
             ts,
             op_index,
         )
         if row is None:
             raise rules.room_not_found()
+        if row[3] is not None and not frozen_ok:
+            raise rules.room_frozen()
         # RETURNING reads the row version this statement locked: no other instance
         # can append an operation to the room until the caller commits.
         rules.check_log_index(row[2], log_index)
@@ -323,7 +346,9 @@ class PostgresStorage(Storage):
         return event
 
     async def _insert_op(self, conn: _Conn, room: RoomId, op: SignedOp, ts: int) -> LogEvent:
-        seq, ts = await self._next_seq(conn, room, ts, op_index=op.content.index)
+        seq, ts = await self._next_seq(
+            conn, room, ts, op_index=op.content.index, frozen_ok=rules.only_removes(op)
+        )
         await conn.execute(
             "INSERT INTO events (room, seq, ts, kind, op_index, sender, data)"
             " VALUES ($1, $2, $3, 'log', $4, $5, $6)",
@@ -388,6 +413,12 @@ class PostgresStorage(Storage):
         rows = await self._fetch("SELECT room FROM members WHERE member = $1 ORDER BY room", member)
         return [RoomId(r[0]) for r in rows]
 
+    async def set_frozen(self, room: RoomId, at: int | None) -> bool:
+        found = await self._fetchval(
+            "UPDATE rooms SET frozen_at = $2 WHERE id = $1 RETURNING id", room, at
+        )
+        return found is not None
+
     async def retention_rooms(self) -> list[tuple[RoomId, int]]:
         rows = await self._fetch(
             "SELECT id, retention_days FROM rooms WHERE retention_days IS NOT NULL ORDER BY id"
@@ -414,6 +445,7 @@ class PostgresStorage(Storage):
                 "WITH next AS ("
                 " UPDATE rooms SET last_seq = last_seq + 1, last_ts = greatest(last_ts, $2)"
                 " WHERE id = $1 AND ($7::integer IS NULL OR log_index = $7)"
+                " AND frozen_at IS NULL"
                 " RETURNING last_seq, last_ts)"
                 " INSERT INTO events (room, seq, ts, kind, msg_id, sender, digest, data)"
                 " SELECT $1, last_seq, last_ts, 'msg', $3, $4, $5, $6 FROM next"
@@ -438,8 +470,11 @@ class PostgresStorage(Storage):
         with self._watching_write():
             row = await self._store_message(envelope, ts, digest, log_index)
         if row is None:
-            if await self.room_info(header.room) is None:
+            found = await self._fetch("SELECT frozen_at FROM rooms WHERE id = $1", header.room)
+            if not found:
                 raise rules.room_not_found()
+            if found[0][0] is not None:
+                raise rules.room_frozen()
             raise rules.log_moved_on()
         return MessageEvent(seq=int(row[0]), ts=int(row[1]), envelope=envelope)
 
@@ -450,7 +485,7 @@ class PostgresStorage(Storage):
         async with self._transaction("deleting a message") as conn:
             # The row lock first, then the target: a concurrent deletion of the same
             # message on another instance waits here and then finds it deleted.
-            seq, ts = await self._next_seq(conn, room, ts, log_index)
+            seq, ts = await self._next_seq(conn, room, ts, log_index, frozen_ok=True)
             victim = await conn.fetchval(
                 "SELECT seq FROM events WHERE room = $1 AND kind = 'msg' AND msg_id = $2"
                 " AND ref IS NULL",
@@ -505,7 +540,7 @@ class PostgresStorage(Storage):
             through = rules.erasure_span(count, last)
             if through is None:
                 return None
-            seq, ts = await self._next_seq(conn, room, ts)
+            seq, ts = await self._next_seq(conn, room, ts, frozen_ok=True)
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, sender, ref, data)"
                 " VALUES ($1, $2, $3, 'erased', $4, $5, $6)",

@@ -268,13 +268,24 @@ class SqliteStorage(Storage):
         return f"SQLite {self._path}"
 
     async def pragmas(self) -> dict[str, Any]:
-        """The durability settings the writer runs with (for tests and diagnostics)."""
+        """The durability settings the writers run with (for tests and diagnostics).
+
+        ``synchronous`` is the weakest of the two connections that commit: the
+        writer's (log operations and the rest) and the batch connection's (messages).
+        """
         async with self._write_lock, _translated("reading pragmas"):
             conn = self._conn(self._writer)
-            return {
+            found = {
                 name: await self._scalar(conn, f"PRAGMA {name}")
                 for name in ("journal_mode", "synchronous", "foreign_keys", "user_version")
             }
+            batch, thread = self._batch_conn, self._batch_thread
+            if batch is not None and thread is not None:
+                level = await asyncio.get_running_loop().run_in_executor(
+                    thread, _synchronous, batch
+                )
+                found["synchronous"] = min(found["synchronous"], level)
+            return found
 
     # -- plumbing ----------------------------------------------------------
 
@@ -319,17 +330,28 @@ class SqliteStorage(Storage):
 
     @staticmethod
     async def _next_seq(
-        conn: aiosqlite.Connection, room: RoomId, ts: int, log_index: int | None = None
+        conn: aiosqlite.Connection,
+        room: RoomId,
+        ts: int,
+        log_index: int | None = None,
+        *,
+        frozen_ok: bool = False,
     ) -> tuple[int, int]:
-        """Advance the room's counters inside the caller's transaction."""
+        """Advance the room's counters inside the caller's transaction.
+
+        ``frozen_ok``: the write only removes (a deletion, an erasure), so a frozen
+        room takes it; otherwise a frozen room refuses it (the caller rolls back).
+        """
         async with conn.execute(
             "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(last_ts, ?)"
-            " WHERE id = ? RETURNING last_seq, last_ts",
+            " WHERE id = ? RETURNING last_seq, last_ts, frozen_at",
             (ts, room),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             raise rules.room_not_found()
+        if row[2] is not None and not frozen_ok:
+            raise rules.room_frozen()
         if log_index is not None:
             current = await SqliteStorage._scalar(
                 conn, "SELECT max(op_index) FROM events WHERE room = ? AND kind = 'log'", (room,)
@@ -374,7 +396,7 @@ class SqliteStorage(Storage):
     async def _insert_op(
         self, conn: aiosqlite.Connection, room: RoomId, op: SignedOp, ts: int
     ) -> LogEvent:
-        seq, ts = await self._next_seq(conn, room, ts)
+        seq, ts = await self._next_seq(conn, room, ts, frozen_ok=rules.only_removes(op))
         await conn.execute(
             "INSERT INTO events (room, seq, ts, kind, op_index, sender, data)"
             " VALUES (?, ?, ?, 'log', ?, ?, ?)",
@@ -435,6 +457,13 @@ class SqliteStorage(Storage):
             "SELECT room FROM members WHERE member = ? ORDER BY room", (member,)
         )
         return [RoomId(r[0]) for r in rows]
+
+    async def set_frozen(self, room: RoomId, at: int | None) -> bool:
+        async with self._transaction("freezing a room") as conn:
+            found = await self._scalar(
+                conn, "UPDATE rooms SET frozen_at = ? WHERE id = ? RETURNING id", (at, room)
+            )
+        return found is not None
 
     async def retention_rooms(self) -> list[tuple[RoomId, int]]:
         rows = await self._read(
@@ -503,7 +532,7 @@ class SqliteStorage(Storage):
                 row = await cur.fetchone()
             if row is None:
                 raise rules.message_not_found()
-            seq, ts = await self._next_seq(conn, room, ts, log_index)
+            seq, ts = await self._next_seq(conn, room, ts, log_index, frozen_ok=True)
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, msg_id, sender, data, ref)"
                 " VALUES (?, ?, ?, 'tombstone', ?, ?, ?, ?)",
@@ -540,7 +569,7 @@ class SqliteStorage(Storage):
             through = rules.erasure_span(count, last)
             if through is None:
                 return None
-            seq, ts = await self._next_seq(conn, room, ts)
+            seq, ts = await self._next_seq(conn, room, ts, frozen_ok=True)
             await conn.execute(
                 "INSERT INTO events (room, seq, ts, kind, sender, ref, data)"
                 " VALUES (?, ?, ?, 'erased', ?, ?, ?)",
@@ -894,6 +923,10 @@ def _connect_on_thread(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _synchronous(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
 def _checkpoint(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
@@ -961,11 +994,16 @@ def _store_room_messages(
     if fresh:
         counters = conn.execute(
             "UPDATE rooms SET last_seq = last_seq + ?, last_ts = max(last_ts, ?)"
-            " WHERE id = ? RETURNING last_seq, last_ts",
+            " WHERE id = ? AND frozen_at IS NULL RETURNING last_seq, last_ts",
             (len(fresh), ts, room),
         ).fetchall()
         if not counters:
-            raise rules.room_not_found()
+            if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room,)).fetchone() is None:
+                raise rules.room_not_found()
+            for i in indexes:  # frozen: the new ones are refused, retries still answered
+                if results[i] is None:
+                    results[i] = rules.room_frozen()
+            return
         last_seq, event_ts = (int(v) for v in counters[0])
         seq = last_seq - len(fresh)
         rows_out = []

@@ -85,6 +85,39 @@ async def test_a_message_to_no_room_is_refused(open_storage: Opener) -> None:
     assert caught.value.code == "room.not_found"
 
 
+async def test_a_frozen_room_refuses_new_messages_and_operations(open_storage: Opener) -> None:
+    storage = await open_storage()
+    room = await new_room(storage)
+    old = room.send("owner", "stored before")
+    stored = await storage.add_message(old, ts=1, digest=digest(old))
+    assert await storage.set_frozen(room.room, 5000)
+    assert not await storage.set_frozen(Room().room, 5000)
+    fresh = room.send("owner", "during")
+    with pytest.raises(RelayError) as caught:
+        await storage.add_message(fresh, ts=2, digest=digest(fresh))
+    assert caught.value.code == "room.frozen"
+    other = await new_room(storage)  # a batch spanning a frozen room and another
+    elsewhere = other.send("owner", "elsewhere")
+    batch = [(e, digest(e), None) for e in (old, fresh, elsewhere, fresh)]
+    results = await storage.add_messages(batch, ts=3)
+    assert isinstance(results[0], MessageRecord)  # a retry is still answered
+    assert results[0].seq == stored.seq
+    assert [getattr(r, "code", None) for r in (results[1], results[3])] == ["room.frozen"] * 2
+    assert isinstance(results[2], MessageEvent)
+    room.add("owner", "bob")
+    with pytest.raises(RelayError) as caught:
+        await storage.append_op(room.room, room.log.ops[-1], ts=4, members=members(room.log))
+    assert caught.value.code == "room.frozen"
+    info = await storage.room_info(room.room)
+    assert info is not None
+    assert info.last_seq == stored.seq  # nothing refused took a sequence number
+    tombstone = await storage.delete_message(room.room, _delete(room, "owner", stored), ts=5)
+    assert tombstone.seq == stored.seq + 1  # removing still goes through
+    assert await storage.set_frozen(room.room, None)
+    event = await storage.add_message(fresh, ts=6, digest=digest(fresh))
+    assert event.seq == tombstone.seq + 1
+
+
 async def test_messages_events_and_pages(open_storage: Opener) -> None:
     storage = await open_storage()
     room = await new_room(storage)
