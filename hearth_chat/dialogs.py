@@ -12,6 +12,7 @@ from typing import ClassVar, TypeVar, final
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Paste
@@ -72,12 +73,33 @@ def room_title(room: Room) -> str:
 
 
 class Dialog(ModalScreen[_T]):
-    """A modal dialog that closes with Escape and shows errors in its ``#error`` label."""
+    """A modal dialog that closes with Escape and shows errors in its ``#error`` label.
+
+    A dialog that closes itself after an SDK call may find another screen opened
+    over it meanwhile (a security alarm, help a supporter shared). Textual's
+    ``dismiss`` pops whatever screen is on top, so that screen would vanish unseen;
+    here the dialog waits until it is on top again and only then closes.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
+    _close_with: tuple[_T | None] | None = None
+    """The result to close with once this dialog is on top again."""
+
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def dismiss(self, result: _T | None = None) -> AwaitComplete:
+        """Close with ``result``: now if this dialog is on top, else once it is again."""
+        if self.app.screen is self:
+            return super().dismiss(result)
+        self._close_with = (result,)
+        return AwaitComplete()
+
+    def on_screen_resume(self) -> None:
+        if self._close_with is not None:
+            (result,), self._close_with = self._close_with, None
+            super().dismiss(result)
 
     @property
     def chat(self) -> ChatSession:
