@@ -65,6 +65,9 @@ class Watcher:
                 self._changed.clear()
                 await self._changed.wait()
 
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
     def texts(self, room: Room | None = None) -> list[str]:
         return [
             e.message.text

@@ -16,7 +16,7 @@ import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import uvicorn
@@ -26,7 +26,6 @@ from websockets.frames import Close
 import client_sdk._transport as transport_module
 from client_sdk import (
     ConnectionChanged,
-    Event,
     HearthClient,
     Identity,
     MessageReceived,
@@ -45,38 +44,10 @@ from server.config import Config
 from server.errors import StorageError
 from server.websocket import protocol_class
 from tests.client_sdk.conftest import RelayProcess, client_of
+from tests.client_sdk.test_client import Watcher
 
-E = TypeVar("E")
 QUICK = (0.05, 0.5)
 """Reconnect and retry delays small enough for a test."""
-
-
-class Watcher:
-    """One client's events, collected in the background."""
-
-    def __init__(self, client: HearthClient) -> None:
-        self.events: list[Event] = []
-        self._changed = asyncio.Event()
-        self._task = asyncio.create_task(self._run(client))
-
-    async def _run(self, client: HearthClient) -> None:
-        async for event in client.events():
-            self.events.append(event)
-            self._changed.set()
-
-    async def wait(
-        self, kind: type[E], pred: Callable[[E], bool] = lambda _: True, timeout: float = 30
-    ) -> E:
-        async with asyncio.timeout(timeout):  # a hang guard, not a speed target
-            while True:
-                for event in self.events:
-                    if isinstance(event, kind) and pred(event):
-                        return event
-                self._changed.clear()
-                await self._changed.wait()
-
-    def of(self, kind: type[E]) -> list[E]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 async def until(check: Callable[[], bool], timeout: float = 30) -> None:
@@ -114,7 +85,7 @@ async def test_a_rate_limited_outbox_drains_by_itself_while_online(
                 relay.start()
 
             # The app never calls flush(): the SDK tries again by itself.
-            waiting = await watcher.wait(OutboxChanged, lambda e: e.state == "retrying")
+            waiting = await watcher.wait(OutboxChanged, lambda e: e.state == "retrying", timeout=30)
             assert waiting.room_id == room.id
             assert waiting.pending > 0
             assert waiting.retry_in is not None
@@ -195,13 +166,13 @@ async def test_a_relay_that_cannot_store_is_told_apart_and_the_message_goes_once
         relay.failing = True
         async with asyncio.timeout(5):  # a hang guard: the old send waited out 10 s
             message_id = await room.send("said while the disk is full")
-        stalled = await watcher.wait(OutboxChanged, lambda e: e.state == "storage")
+        stalled = await watcher.wait(OutboxChanged, lambda e: e.state == "storage", timeout=30)
         assert stalled.pending == 1
         assert all(e.state != "offline" for e in watcher.of(OutboxChanged))
         assert await room.pending() == 1
 
         relay.failing = False  # the operator freed space; the app does nothing
-        await watcher.wait(OutboxChanged, lambda e: e.state == "sent")
+        await watcher.wait(OutboxChanged, lambda e: e.state == "sent", timeout=30)
         assert await room.pending() == 0
         mine = [m for m in await room.messages() if m.text == "said while the disk is full"]
         assert [m.id for m in mine] == [message_id]  # delivered, exactly once
@@ -339,7 +310,7 @@ async def test_a_client_told_when_to_come_back_reconnects_after_that_moment(
             watcher = Watcher(client)
             await until(lambda: client.online)
             await asyncio.to_thread(relay.restart)  # SIGTERM, then the same port and data
-            await watcher.wait(ConnectionChanged, lambda e: not e.online)
+            await watcher.wait(ConnectionChanged, lambda e: not e.online, timeout=30)
             await until(lambda: client.online)
             told = [
                 (at, exc.retry_after)
