@@ -304,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _admin(args: argparse.Namespace, config: Config) -> int:
     """``hearth admin ...`` and ``hearth backup``: 0 done, 1 no such room, 2 refused."""
-    _setup_logging("info")
+    # The operator typed the room id: the record of what was done to it keeps it.
+    _setup_logging("info", log_keys=True)
     try:
         if args.command == "backup":
             admin.backup(config, args.dest)
