@@ -1,4 +1,4 @@
-"""Modal dialogs: create, join, rules, report, schedule, members, alarms, reports.
+"""Modal dialogs: create, rules, report, schedule, members, alarms, reports (join: join.py).
 
 Each dialog does its own SDK call and shows the SDK's error (its message and its
 stable code) in place instead of closing, so a person always sees why something
@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.events import Paste
 from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import (
@@ -47,7 +46,6 @@ __all__ = [
     "ConfirmDialog",
     "CreateRoomDialog",
     "Dialog",
-    "JoinDialog",
     "MembersDialog",
     "ReactDialog",
     "ReportDialog",
@@ -154,56 +152,6 @@ class CreateRoomDialog(Dialog[Room | None]):
                 room = await client.create_program(name, topic=topic, rules=rules)
             else:
                 room = await client.create_group(name, topic=topic, rules=rules)
-        except HearthError as exc:
-            self.error(describe(exc))
-            return
-        self.dismiss(room)
-
-
-def clean_link(pasted: str) -> str:
-    """An invite link as pasted, whole again.
-
-    A link copied with the mouse from a terminal comes over several lines (the
-    invite dialog wraps it), with spaces and the dialog's border characters
-    (box drawing and block elements) around each piece. A link holds none of
-    these, so they all go.
-    """
-    return "".join(ch for ch in pasted if not ch.isspace() and not "\u2500" <= ch <= "\u259f")
-
-
-@final
-class LinkInput(Input):
-    """A one-line field that keeps every line of a paste (Textual keeps the first)."""
-
-    def _on_paste(self, event: Paste) -> None:
-        event.stop()
-        event.prevent_default()  # Input's own handler would paste the first line again
-        self.insert_text_at_cursor(clean_link(event.text))
-
-
-@final
-class JoinDialog(Dialog[Room | None]):
-    """Join a room with an invite link someone gave you."""
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Join with an invite link", classes="title")
-            yield LinkInput(placeholder="https://relay.example/join/…#…", id="link")
-            yield Label("", id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Join", id="join", variant="primary")
-                yield Button("Cancel", id="cancel")
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#join")
-    async def _join(self) -> None:
-        invite_link = clean_link(self.query_one("#link", Input).value)
-        if "#" not in invite_link:
-            self.error("An invite link ends with '#' and a secret; paste all of it.")
-            return
-        self.error("Joining…")
-        try:
-            room = await self.chat.require_client().join(invite_link)
         except HearthError as exc:
             self.error(describe(exc))
             return

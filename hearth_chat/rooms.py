@@ -81,7 +81,6 @@ from hearth_chat.crisis import first_line, saved_directory
 from hearth_chat.dialogs import (
     AlarmDialog,
     CreateRoomDialog,
-    JoinDialog,
     MembersDialog,
     ReactDialog,
     ReportDialog,
@@ -91,6 +90,7 @@ from hearth_chat.dialogs import (
     describe,
 )
 from hearth_chat.invite import InviteDialog
+from hearth_chat.join import JoinDialog
 from hearth_chat.names import NameDialog, rename_line
 from hearth_chat.notices import (
     MAX_NOTICES,
