@@ -12,7 +12,10 @@ not from a thousand identical ones. :class:`Readiness` is the state machine:
   small write (``Storage.probe_write``: a row of its own, no time, nothing about
   anyone) finds out whether writes work: so a relay nobody writes to still notices
   a full disk, and a failing one notices by itself that the disk has room again.
-- **Reads.** ``/readyz`` also asks the storage to answer a query, as before.
+- **Reads.** ``/readyz`` also asks the storage to answer a query, as before, and
+  waits at most ``READ_CHECK_TIMEOUT`` for it: a database that accepts connections
+  but never answers (a network that drops packets, a stalled server) makes the
+  relay unavailable, instead of a readiness check that hangs.
 - **Pub/sub.** A hub whose connection between instances is down
   (:attr:`server.hub.Hub.degraded`) leaves the relay *degraded*: it still serves
   every request and every stream (sync and catch-up read storage), so ``/readyz``
@@ -37,10 +40,13 @@ from server.hub import Hub
 from server.repeats import Repeats
 from server.storage import Storage
 
-__all__ = ["PROBE_INTERVAL", "Readiness"]
+__all__ = ["PROBE_INTERVAL", "READ_CHECK_TIMEOUT", "Readiness"]
 
 PROBE_INTERVAL: Final = 5.0
 """Default seconds between write probes (``health_probe_interval``)."""
+
+READ_CHECK_TIMEOUT: Final = 2.0
+"""Seconds ``/readyz`` waits for the storage to answer its read."""
 
 _log = logging.getLogger("hearth.health")
 
@@ -55,11 +61,15 @@ class Readiness:
         hub: Hub,
         *,
         interval: float = PROBE_INTERVAL,
+        read_timeout: float = READ_CHECK_TIMEOUT,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._storage = storage
         self._hub = hub
         self._interval = interval
+        self._read_timeout = read_timeout
+        self._reading: asyncio.Task[None] | None = None
+        """The read check in progress, if one is still out (:meth:`_read`)."""
         self._trouble = Repeats(
             _log, f"storage failing ({storage.location})", level=logging.ERROR, clock=clock
         )
@@ -102,6 +112,9 @@ class Readiness:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        reading, self._reading = self._reading, None
+        if reading is not None and not reading.done():
+            reading.cancel()  # not awaited: it may be the check that never answers
 
     async def _probes(self) -> None:
         while True:
@@ -118,6 +131,25 @@ class Readiness:
 
     # -- the answer ---------------------------------------------------------
 
+    async def _read(self) -> None:
+        """The storage's read check, given at most ``read_timeout`` seconds.
+
+        Not cancelled at the deadline but left to finish on its own: a database
+        driver cancelling a query on a connection that forwards nothing can itself
+        wait for ever. One check at a time: while one is still out, the next
+        ``/readyz`` says so at once instead of starting another.
+
+        Raises:
+            StorageError: The read failed, or no answer came in time.
+        """
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._storage.ping(), name="hearth-read-check")
+            self._reading.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({self._reading}, timeout=self._read_timeout)
+        if not done:
+            raise StorageError(f"no answer within {self._read_timeout:g} s")
+        self._reading.result()
+
     async def check(self) -> tuple[bool, Health]:
         """Whether the relay is ready, and the body ``/readyz`` answers with."""
         reasons: list[str] = []
@@ -125,7 +157,7 @@ class Readiness:
             reasons.append(f"storage writes fail: {self._failed_write}")
         else:
             try:
-                await self._storage.ping()
+                await self._read()
             except StorageError as exc:
                 self.request_failed(exc)
                 reasons.append(f"storage does not answer: {exc.message}")
@@ -137,3 +169,9 @@ class Readiness:
         if degraded is not None:
             return True, Health(status="degraded", reasons=[degraded])
         return True, Health(status="ok")
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Read a finished read check's outcome, so an unawaited failure is not reported."""
+    if not task.cancelled():
+        task.exception()

@@ -139,6 +139,16 @@ class Proxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def stall(self) -> None:
+        """Keep every connection open but forward nothing, as a network that drops packets."""
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        """Forward again what waited."""
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -165,6 +175,7 @@ class Proxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError):
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()
@@ -252,3 +263,34 @@ async def unreachable_and_back(
         envelope = room.send("owner", "the database is back")
         r = await post(relay.http, f"/v1/rooms/{room.room}/messages", envelope, token)
         assert r.status_code == 200, r.text
+
+
+async def test_a_database_that_stops_answering_fails_readyz_without_hanging(
+    tmp_path: Path,
+) -> None:
+    """Connections stay open but nothing comes back: /readyz answers 503 in time."""
+    async with postgres_schema() as (url, _):
+        parts = urlsplit(url)
+        proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+        await proxy.start()
+        netloc = f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else ""
+        through = parts._replace(netloc=netloc or f"127.0.0.1:{proxy.port}").geturl()
+        try:
+            config = make_config(tmp_path, database_url=through, health_probe_interval=3600)
+            async with conftest.test_client(config, ManualClock()) as relay:
+                r = await relay.http.get("/readyz")
+                assert r.status_code == 200, r.text
+                proxy.stall()
+                async with asyncio.timeout(30):  # a hang guard: the bound itself is 2 s
+                    r = await relay.http.get("/readyz")
+                assert r.status_code == 503
+                assert "storage does not answer: no answer within 2 s" in r.json()["reasons"]
+                proxy.flow()
+                await until(lambda: _ready(relay), "ready again")
+        finally:
+            proxy.flow()
+            await proxy.cut()
+
+
+async def _ready(relay: conftest.Relay) -> bool:
+    return (await relay.http.get("/readyz")).status_code == 200
