@@ -1,0 +1,323 @@
+/**
+ * Every cryptographic primitive Hearth uses, and only here (mirrors `protocol/crypto.py`).
+ *
+ * libsodium's own JavaScript build (`libsodium-wrappers-sumo`, libsodium compiled to
+ * WebAssembly) does the signatures, sealed boxes, AEAD, secret boxes, X25519 and
+ * Argon2id, so acceptance rules are libsodium's exactly, as protocol.md 4.1 asks:
+ * non-canonical `S` and small-order keys are refused by the same code the Python
+ * SDK runs. BLAKE2b with a message *and* a personalisation is not exposed by
+ * libsodium.js (its `crypto_generichash_blake2b_salt_personal` hashes an empty
+ * message, see protocol.md 4.1), so it comes from `@noble/hashes`, audited, checked
+ * against every derivation in the vectors.
+ *
+ * libsodium.js loads asynchronously: `await cryptoReady()` once before anything
+ * else (the SDK's entry points do it for you). Everything here is synchronous after.
+ */
+
+import sodiumModule from "libsodium-wrappers-sumo";
+import { blake2b as nobleBlake2b } from "@noble/hashes/blake2.js";
+
+import { ascii, concat, equalBytes, u64be } from "./bytes.js";
+import { CryptoError } from "./errors.js";
+
+type Sodium = typeof sodiumModule;
+let sodium: Sodium | null = null;
+let loading: Promise<void> | null = null;
+
+/** Load libsodium's WebAssembly; idempotent, and cheap after the first call. */
+export function cryptoReady(): Promise<void> {
+  if (sodium !== null) return Promise.resolve();
+  loading ??= sodiumModule.ready.then(() => {
+    sodium = sodiumModule;
+  });
+  return loading;
+}
+
+function na(): Sodium {
+  if (sodium === null) throw new Error("await cryptoReady() before using Hearth's crypto");
+  return sodium;
+}
+
+export const KEY_BYTES = 32;
+export const HASH_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const AEAD_NONCE_BYTES = 24;
+export const AEAD_TAG_BYTES = 16;
+export const SEAL_OVERHEAD = 48;
+
+// BLAKE2b personalisations (protocol.md 4.2).
+export const PERSON_OP_HASH = ascii("hearth-op-hash");
+export const PERSON_ROOM_SIGN = ascii("hearth-room-sig");
+export const PERSON_ROOM_BOX = ascii("hearth-room-box");
+export const PERSON_EPOCH = ascii("hearth-epoch");
+export const PERSON_CONFIRM = ascii("hearth-confirm");
+export const PERSON_HISTORY = ascii("hearth-history");
+export const PERSON_MSG_KEY = ascii("hearth-msg-key");
+export const PERSON_PHRASE = ascii("hearth-phrase");
+export const PERSON_SAFETY = ascii("hearth-safety");
+export const PERSON_ROOM_FP = ascii("hearth-room-fp");
+export const PERSON_POW = ascii("hearth-pow");
+export const PERSON_GENESIS = ascii("hearth-genesis");
+export const PERSON_ROOM_ID = ascii("hearth-room-id");
+export const PERSON_LOCAL_STORE = ascii("hearth-local");
+export const PERSON_LOCAL_INDEX = ascii("hearth-local-idx");
+export const PERSON_PUSH_DEVICE = ascii("hearth-push-dev");
+export const PERSON_ROOM_DEVICE = ascii("hearth-room-dev");
+export const PERSON_LINK_ID = ascii("hearth-link-id");
+export const PERSON_LINK_KEY = ascii("hearth-link-key");
+export const PERSON_LINK_SUM = ascii("hearth-link-sum");
+export const PERSON_LINK_SAS = ascii("hearth-link-sas");
+export const PERSON_PERSONAL_SIGN = ascii("hearth-pers-sign");
+export const PERSON_PERSONAL_DATA = ascii("hearth-pers-data");
+export const PERSON_PERSONAL_NAME = ascii("hearth-pers-name");
+
+// Signature contexts (protocol.md 4.3): the signed bytes are CTX || payload.
+export const CTX_OP = ascii("hearth/v1/op\x00");
+export const CTX_BINDING = ascii("hearth/v1/binding\x00");
+export const CTX_INVITE = ascii("hearth/v1/invite\x00");
+export const CTX_MSG = ascii("hearth/v1/msg\x00");
+export const CTX_MSG_AD = ascii("hearth/v1/msg-ad\x00");
+export const CTX_DELETE = ascii("hearth/v1/delete\x00");
+export const CTX_ERASE = ascii("hearth/v1/erase\x00");
+export const CTX_REPORT = ascii("hearth/v1/report\x00");
+export const CTX_SUPPORT = ascii("hearth/v1/support\x00");
+export const CTX_RISK_ALERT = ascii("hearth/v1/risk-alert\x00");
+export const CTX_AUTH = ascii("hearth/v1/auth\x00");
+export const CTX_INVITE_READ = ascii("hearth/v1/invite-read\x00");
+export const CTX_GENESIS = ascii("hearth/v1/genesis\x00");
+export const AD_LINK = ascii("hearth/v1/link\x00");
+export const AD_PERSONAL = ascii("hearth/v1/personal\x00");
+
+/** A source of random bytes; the default is the platform CSPRNG (WebCrypto). */
+export type Rng = (n: number) => Uint8Array;
+
+export const randomBytes: Rng = (n) => {
+  const out = new Uint8Array(n);
+  // getRandomValues fills at most 65536 bytes per call.
+  for (let o = 0; o < n; o += 65536) globalThis.crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
+  return out;
+};
+
+function person16(person: Uint8Array): Uint8Array {
+  if (person.length > 16) throw new RangeError("a personalisation is at most 16 bytes");
+  const p = new Uint8Array(16);
+  p.set(person);
+  return p;
+}
+
+const PERSON_CACHE = new Map<Uint8Array, Uint8Array>();
+function padded(person: Uint8Array): Uint8Array {
+  let p = PERSON_CACHE.get(person);
+  if (p === undefined) {
+    p = person16(person);
+    PERSON_CACHE.set(person, p);
+  }
+  return p;
+}
+
+/** Unkeyed BLAKE2b of `data` under a personalisation (`size` bytes, default 32). */
+export function blake2b(data: Uint8Array, person: Uint8Array, size: number = HASH_BYTES): Uint8Array {
+  return nobleBlake2b(data, { dkLen: size, personalization: padded(person) });
+}
+
+/** Keyed BLAKE2b: derive `size` bytes from secret `key` and public `data`. */
+export function kdf(key: Uint8Array, data: Uint8Array, person: Uint8Array, size: number = KEY_BYTES): Uint8Array {
+  return nobleBlake2b(data, { dkLen: size, key, personalization: padded(person) });
+}
+
+// -- signatures ---------------------------------------------------------------
+
+/** An Ed25519 key: its 32-byte seed, public key and libsodium's 64-byte secret. */
+export class SigningKey {
+  readonly seed: Uint8Array;
+  readonly publicKey: Uint8Array;
+  /** @internal libsodium's secret key form (seed || public key). */
+  readonly secret: Uint8Array;
+
+  constructor(seed: Uint8Array) {
+    if (seed.length !== 32) throw new CryptoError("an Ed25519 seed is 32 bytes", "crypto.bad_key");
+    const pair = na().crypto_sign_seed_keypair(seed);
+    this.seed = Uint8Array.from(seed);
+    this.publicKey = pair.publicKey;
+    this.secret = pair.privateKey;
+  }
+}
+
+/** Detached Ed25519 signature over `context || payload`. */
+export function sign(key: SigningKey, context: Uint8Array, payload: Uint8Array): Uint8Array {
+  return na().crypto_sign_detached(concat(context, payload), key.secret);
+}
+
+/** Check a signature made by `sign`; throws `CryptoError` (`crypto.bad_signature`) if it fails. */
+export function verify(publicKey: Uint8Array, context: Uint8Array, payload: Uint8Array, signature: Uint8Array): void {
+  if (publicKey.length !== KEY_BYTES || signature.length !== SIGNATURE_BYTES) {
+    throw new CryptoError("malformed key or signature", "crypto.bad_signature");
+  }
+  let ok = false;
+  try {
+    ok = na().crypto_sign_verify_detached(signature, concat(context, payload), publicKey);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new CryptoError("signature does not verify", "crypto.bad_signature");
+}
+
+// -- sealing to X25519 keys ---------------------------------------------------
+
+/** An X25519 private key whose 32 secret bytes are the seed itself (clamped inside libsodium). */
+export class BoxPrivateKey {
+  readonly secret: Uint8Array;
+  readonly publicKey: Uint8Array;
+
+  constructor(secret: Uint8Array) {
+    if (secret.length !== 32) throw new CryptoError("an X25519 key is 32 bytes", "crypto.bad_key");
+    this.secret = Uint8Array.from(secret);
+    this.publicKey = na().crypto_scalarmult_base(secret);
+  }
+}
+
+const LOW_ORDER: readonly Uint8Array[] = [
+  new Uint8Array(32),
+  Uint8Array.from([1, ...new Array<number>(31).fill(0)]),
+  hexBytes("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+  hexBytes("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+  Uint8Array.from([0xec, ...new Array<number>(30).fill(0xff), 0x7f]),
+  Uint8Array.from([0xed, ...new Array<number>(30).fill(0xff), 0x7f]),
+  Uint8Array.from([0xee, ...new Array<number>(30).fill(0xff), 0x7f]),
+];
+
+function hexBytes(h: string): Uint8Array {
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+let probeScalar: Uint8Array | null = null;
+
+/** Refuse an X25519 public key nothing can be sealed to (`crypto.bad_key`), as protocol/crypto.py does. */
+export function checkBoxKey(publicKey: Uint8Array): void {
+  if (publicKey.length !== KEY_BYTES) throw new CryptoError("an X25519 key is 32 bytes", "crypto.bad_key");
+  const masked = Uint8Array.from(publicKey);
+  masked[31] = masked[31]! & 0x7f;
+  if (LOW_ORDER.some((p) => equalBytes(p, masked))) {
+    throw new CryptoError("an X25519 key of small order", "crypto.bad_key");
+  }
+  probeScalar ??= nobleBlake2b(ascii("hearth-box-key-probe"), { dkLen: 32 });
+  let shared: Uint8Array;
+  try {
+    shared = na().crypto_scalarmult(probeScalar, publicKey);
+  } catch {
+    throw new CryptoError("an X25519 key of small order", "crypto.bad_key");
+  }
+  if (equalBytes(shared, new Uint8Array(32))) throw new CryptoError("an X25519 key of small order", "crypto.bad_key");
+}
+
+/** X25519 between `key` and `peer`, hashed as `crypto_box_beforenm` (32 bytes). */
+export function boxShared(key: BoxPrivateKey, peer: Uint8Array): Uint8Array {
+  try {
+    return na().crypto_box_beforenm(peer, key.secret);
+  } catch {
+    throw new CryptoError("cannot agree a key with this key", "crypto.bad_key");
+  }
+}
+
+/** Anonymous sealed box (`crypto_box_seal`) to an X25519 public key. */
+export function seal(recipient: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  try {
+    return na().crypto_box_seal(plaintext, recipient);
+  } catch {
+    throw new CryptoError("cannot seal to this key", "crypto.bad_key");
+  }
+}
+
+/** Open a sealed box addressed to `key` (`crypto.unseal_failed`). */
+export function unseal(key: BoxPrivateKey, sealed: Uint8Array): Uint8Array {
+  try {
+    return na().crypto_box_seal_open(sealed, key.publicKey, key.secret);
+  } catch {
+    throw new CryptoError("sealed box does not open", "crypto.unseal_failed");
+  }
+}
+
+// -- authenticated encryption -------------------------------------------------
+
+/** XChaCha20-Poly1305-IETF; returns ciphertext with its 16-byte tag. */
+export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associated: Uint8Array): Uint8Array {
+  return na().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, null, nonce, key);
+}
+
+/** Inverse of `aeadEncrypt`; throws `CryptoError` (`crypto.decrypt_failed`) on any tampering. */
+export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, associated: Uint8Array): Uint8Array {
+  if (nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError("nonce must be 24 bytes", "crypto.decrypt_failed");
+  if (ciphertext.length < AEAD_TAG_BYTES) throw new CryptoError("ciphertext shorter than its tag", "crypto.decrypt_failed");
+  try {
+    return na().crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, associated, nonce, key);
+  } catch {
+    throw new CryptoError("ciphertext does not authenticate", "crypto.decrypt_failed");
+  }
+}
+
+// -- local secrets at rest ----------------------------------------------------
+
+export const PASSPHRASE_SALT_BYTES = 16;
+/** Argon2id (opslimit, memlimit) presets by name, libsodium's own. */
+export const PASSPHRASE_LIMITS: Readonly<Record<"interactive" | "moderate" | "sensitive", readonly [number, number]>> = {
+  interactive: [2, 67_108_864],
+  moderate: [3, 268_435_456],
+  sensitive: [4, 1_073_741_824],
+};
+export const PASSPHRASE_MIN_LIMITS: readonly [number, number] = [1, 8192];
+
+/** Argon2id v1.3: a 32-byte key from a passphrase and a 16-byte salt. */
+export function passphraseKey(
+  passphrase: string,
+  salt: Uint8Array,
+  opslimit: number = PASSPHRASE_LIMITS.moderate[0],
+  memlimit: number = PASSPHRASE_LIMITS.moderate[1],
+): Uint8Array {
+  const s = na();
+  return s.crypto_pwhash(KEY_BYTES, passphrase, salt, opslimit, memlimit, s.crypto_pwhash_ALG_ARGON2ID13);
+}
+
+/** XSalsa20-Poly1305 secret box with a random nonce prepended. */
+export function secretboxEncrypt(key: Uint8Array, plaintext: Uint8Array, rng: Rng = randomBytes): Uint8Array {
+  const nonce = rng(24);
+  return concat(nonce, na().crypto_secretbox_easy(plaintext, nonce, key));
+}
+
+/** Inverse of `secretboxEncrypt` (`crypto.decrypt_failed`). */
+export function secretboxDecrypt(key: Uint8Array, box: Uint8Array): Uint8Array {
+  if (box.length < 40) throw new CryptoError("wrong key or damaged data", "crypto.decrypt_failed");
+  try {
+    return na().crypto_secretbox_open_easy(box.subarray(24), box.subarray(0, 24), key);
+  } catch {
+    throw new CryptoError("wrong key or damaged data", "crypto.decrypt_failed");
+  }
+}
+
+// -- proof of work for open registration ---------------------------------------
+
+function leadingZeroBits(digest: Uint8Array): number {
+  let bits = 0;
+  for (const byte of digest) {
+    if (byte === 0) {
+      bits += 8;
+      continue;
+    }
+    return bits + Math.clz32(byte) - 24;
+  }
+  return bits;
+}
+
+/** True if BLAKE2b(challenge || key || u64be(nonce)) has `difficulty` leading zero bits. */
+export function powCheck(challenge: Uint8Array, key: Uint8Array, nonce: number, difficulty: number): boolean {
+  if (!Number.isSafeInteger(nonce) || nonce < 0) return false;
+  return leadingZeroBits(blake2b(concat(challenge, key, u64be(nonce)), PERSON_POW)) >= difficulty;
+}
+
+/** The smallest nonce satisfying `powCheck`. */
+export function powSolve(challenge: Uint8Array, key: Uint8Array, difficulty: number): number {
+  let nonce = 0;
+  while (!powCheck(challenge, key, nonce, difficulty)) nonce++;
+  return nonce;
+}

@@ -1,0 +1,100 @@
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { fromHex, hex, b64url, b64urlDecode, fromBase64, toBase64 } from "../src/bytes.js";
+import { canonical, decodeJson, decodeMsgpack, toJson } from "../src/wire/codec.js";
+import { DecodeError } from "../src/errors.js";
+import { cryptoReady } from "../src/crypto.js";
+
+beforeAll(() => cryptoReady());
+
+const ROOM = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
+const MEMBER = "RdE5tBRSqnojxRgevEl-KWnSGHpxvs4pgwdZRM3Dfcc";
+const BOX = fromHex("4d6735970731c80293c01dbc4ef29c2a2fad6263df1c7a0cb23efe50922a4225");
+
+describe("canonical bytes (protocol.md 2.4)", () => {
+  it("encodes a Binding as the worked example", () => {
+    const bytes = canonical("Binding", { room: ROOM, member: MEMBER, box_key: BOX });
+    expect(bytes.length).toBe(134);
+    expect(hex(bytes)).toBe(
+      "83a4726f6f6dd920" + hex(new TextEncoder().encode(ROOM)) + "a66d656d626572d92b" +
+        hex(new TextEncoder().encode(MEMBER)) + "a7626f785f6b6579c420" + hex(BOX),
+    );
+  });
+
+  it("writes an integer in its shortest form", () => {
+    const bytes = canonical("InviteProof", { room: ROOM, index: 300, joiner: MEMBER, box_key: BOX });
+    expect(hex(bytes)).toContain("a5696e646578cd012c");
+  });
+
+  it("writes every default, nil included", () => {
+    expect(hex(canonical("Policy", {}))).toBe(
+      "85a46b696e64a567726f7570ab696e766974655f726f6c65a96d6f64657261746f72" +
+        "ad73686172655f686973746f7279c2ab6d61785f6d656d62657273c0ae726574656e74696f6e5f64617973c0",
+    );
+  });
+
+  it("puts a union member's tag first", () => {
+    expect(hex(canonical("LeaveOp", {}))).toBe("81a474797065aa726f6f6d2e6c65617665");
+  });
+
+  it("encodes a nested tagged union", () => {
+    const bytes = canonical("Plaintext", {
+      device: new Uint8Array(16),
+      counter: 1,
+      sent_at: 1700000000001,
+      body: { type: "text", text: "hi" },
+    });
+    expect(hex(bytes)).toBe(
+      "84a6646576696365c41000000000000000000000000000000000a7636f756e74657201" +
+        "a773656e745f6174cf0000018bcfe56801a4626f647984a474797065a474657874" +
+        "a474657874a26869af636f6e74656e745f7761726e696e67c0a87265706c795f746fc0",
+    );
+  });
+
+  it("round-trips through MessagePack and JSON", () => {
+    const value = { device: new Uint8Array(16).fill(7), counter: 3, sent_at: 5, body: { type: "text", text: "hé" } };
+    const bytes = canonical("Plaintext", value);
+    const back = decodeMsgpack<Record<string, unknown>>("Plaintext", bytes);
+    expect(hex(canonical("Plaintext", back))).toBe(hex(bytes));
+    const json = decodeJson<Record<string, unknown>>("Plaintext", toJson("Plaintext", value));
+    expect(hex(canonical("Plaintext", json))).toBe(hex(bytes));
+  });
+});
+
+describe("strict decoding (protocol.md 2.2)", () => {
+  it("names the failing path", () => {
+    expect(() => decodeJson("Binding", { room: ROOM, member: MEMBER, box_key: 5 })).toThrow(
+      /Expected `bytes`, got `int` - at `\$\.box_key`/,
+    );
+  });
+
+  it("refuses a string where an integer is expected", () => {
+    const err = (() => {
+      try {
+        decodeJson("InviteProof", { room: ROOM, index: "1", joiner: MEMBER, box_key: toBase64(BOX) });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(DecodeError);
+    expect((err as DecodeError).code).toBe("wire.malformed");
+  });
+
+  it("refuses unpadded and url-safe base64", () => {
+    expect(fromBase64("YWI=")).toEqual(new TextEncoder().encode("ab"));
+    expect(() => fromBase64("YWI")).toThrow(DecodeError);
+    expect(() => fromBase64("__4A")).toThrow(DecodeError);
+  });
+
+  it("keeps one spelling per id", () => {
+    const key = b64urlDecode(MEMBER);
+    expect(b64url(key)).toBe(MEMBER);
+    expect(() => b64urlDecode(MEMBER.slice(0, -1) + "d")).toThrow(DecodeError);
+  });
+
+  it("refuses an unknown tag and fills defaults", () => {
+    expect(() => decodeJson("SignedOp", { content: { body: { type: "room.nope" } } })).toThrow(DecodeError);
+    const p = decodeJson<Record<string, unknown>>("Policy", { kind: "buddy" });
+    expect(p).toEqual({ kind: "buddy", invite_role: "moderator", share_history: false, max_members: null, retention_days: null });
+  });
+});
