@@ -401,8 +401,11 @@ export class Transport {
       body = toJson(options.bodyType, options.body);
       headers["content-type"] = "application/json";
     }
-    const fetchImpl = this.fetchImpl ?? (globalThis.fetch as FetchLike | undefined);
-    if (fetchImpl === undefined) throw new TypeError("no fetch in this runtime: pass the fetch option");
+    if (this.fetchImpl === undefined && typeof globalThis.fetch !== "function") {
+      throw new TypeError("no fetch in this runtime: pass the fetch option");
+    }
+    // Called on globalThis: a browser's fetch taken off `window` throws "Illegal invocation".
+    const fetchImpl: FetchLike = this.fetchImpl ?? ((url, init) => globalThis.fetch(url, init));
     const abort = new AbortController();
     const stopTimer = new AbortController();
     let timedOut = false;

@@ -13,7 +13,7 @@
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 
 import { memberOf } from "../src/auth.js";
 import { fromHex } from "../src/bytes.js";
@@ -343,6 +343,32 @@ describe("the live stream on a real relay", () => {
     expect(host.online).toBe(false);
     expect(run.clock.sleeping()).toEqual([]);
     expect(run.live.connected).toBe(false);
+  });
+});
+
+describe("a relay that never says ready", () => {
+  it("gives up after the timeout by the stream's clock, and tries again", async () => {
+    // A websocket server that takes the auth frame and answers nothing.
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise((resolve) => server.once("listening", resolve));
+    const auth = new Promise<string>((resolve) => server.on("connection", (socket) => socket.once("message", (data) => resolve(String(data)))));
+    try {
+      const host = new Host({ ["A".repeat(32)]: "a-token" });
+      const { clock } = follow(`http://127.0.0.1:${(server.address() as { port: number }).port}`, host, { timeout: 15 });
+      expect(await clock.nextSleep()).toBe(15);
+      expect(JSON.parse(await auth)).toEqual({ type: "auth", tokens: ["a-token"], batch: true });
+      clock.advance(14.999);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a real moment: nothing gives up early
+      expect(host.ended).toEqual([]);
+      clock.advance(0.001);
+      await host.until(() => host.ended.length === 1, "the timeout");
+      expect(host.lastError()).toMatchObject({ code: "net.unavailable", message: expect.stringContaining("within 15 s") });
+      expect(host.online).toBe(false);
+      clock.advance(host.ended[0]!.delay);
+      await host.until(() => host.connects === 2, "the next attempt");
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -196,6 +196,22 @@ describe("against a real relay", () => {
     expect(await transport.crisis()).toEqual([]);
   });
 
+  it("calls the global fetch on globalThis, as a browser's fetch must be called", async () => {
+    const real = globalThis.fetch;
+    const seen: string[] = [];
+    globalThis.fetch = function (this: unknown, url: string | URL | Request, init?: RequestInit) {
+      if (this !== globalThis) throw new TypeError("Failed to execute 'fetch' on 'Window': Illegal invocation");
+      seen.push(String(url));
+      return real(url, init);
+    } as typeof fetch;
+    try {
+      await new Transport(relay.url).challenge("A".repeat(43));
+    } finally {
+      globalThis.fetch = real;
+    }
+    expect(seen).toEqual([`${relay.url}/v1/auth/challenge`]);
+  });
+
   it("opens the stream with an injected WebSocket, and maps the relay's close", async () => {
     const transport = new Transport(relay.url, { WebSocket });
     const stream = await transport.openStream();
