@@ -199,14 +199,21 @@ export class RelayProcess {
   }
 }
 
-/** A started relay on a free port. */
+/**
+ * A started relay on a free port. A port is free when asked and bound a moment
+ * later, so another test file's relay may take it in between: a relay that exits
+ * because its port is in use is started again on another, at most three times.
+ */
 export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
-  const relay = new RelayProcess(await freePort(), options);
-  try {
-    await relay.start();
-  } catch (exc) {
-    rmSync(relay.dir, { recursive: true, force: true });
-    throw exc;
+  for (let attempt = 1; ; attempt++) {
+    const relay = new RelayProcess(await freePort(), options);
+    try {
+      await relay.start();
+      return relay;
+    } catch (exc) {
+      const taken = /address already in use|Errno 98/i.test(relay.logTail());
+      rmSync(relay.dir, { recursive: true, force: true });
+      if (!taken || attempt === 3) throw exc;
+    }
   }
-  return relay;
 }

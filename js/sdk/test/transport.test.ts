@@ -37,10 +37,11 @@ describe("refusals", () => {
     expect([bad.code, bad.status, bad.retryAfter, bad.retryable]).toEqual(["relay.bad_answer", 404, null, false]);
   });
 
-  it("read Retry-After as Python's float() does, in seconds", () => {
+  it("read Retry-After as a number of seconds, and nothing else", () => {
     const of = (header: string) => refusal(503, "{}", header).retryAfter;
     expect([of("5"), of(" 1.5 "), of("+2"), of("1e1"), of(".5")]).toEqual([5, 1.5, 2, 10, 0.5]);
-    expect([of(""), of("Wed, 21 Oct 2015 07:28:00 GMT"), of("0x10"), of("1_0")]).toEqual([null, null, null, null]);
+    // An HTTP date is not read, as Python's float() does not read one; nor hex, nor junk.
+    expect([of(""), of("Wed, 21 Oct 2015 07:28:00 GMT"), of("0x10"), of("soon")]).toEqual([null, null, null, null]);
   });
 });
 
