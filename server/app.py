@@ -199,7 +199,7 @@ def _middleware(config: Config, limiter: RateLimiter) -> dict[str, Any]:
 
     if not config.allowed_origins:
         return {"middleware": [guard], "before_send": []}
-    cors = CorsPolicy(config.allowed_origins)
+    cors = CorsPolicy(config.allowed_origins, own_origin=config.public_origin)
     return {"middleware": [guard, cors.middleware], "before_send": [cors.before_send]}
 
 

@@ -1,4 +1,4 @@
-"""Browsers: CORS for the web front ends an operator lists, and for nobody else.
+"""Browsers: CORS for the web front ends an operator lists, and the stream's Origin rule.
 
 A script on a page served from another origin may read the relay's answers only if
 they say so (``Access-Control-Allow-Origin``), and for most requests (JSON bodies, an
@@ -21,6 +21,11 @@ The rules, each pinned by ``tests/server/test_cors.py``:
   header. Preflights pass the relay's other middleware first, so they count against
   the ``request`` rate limit and a token in the URL is refused as for any request.
   A preflight to a path that is no route is answered by the router (404).
+- A websocket handshake that carries an ``Origin`` (browsers always send one) is
+  refused with 403 ``request.origin_refused`` unless it is the relay's own public
+  origin (a web app the relay serves itself) or a listed one. A handshake without
+  ``Origin`` (native clients, the Python SDK) is accepted as before. Browsers apply
+  no CORS to websockets, so this check is the only place the list binds them.
 
 Nothing else changes: the lists name only what the API uses, and a listed origin
 gains the right to read answers, not any right a request did not already have.
@@ -28,8 +33,9 @@ gains the right to read answers, not any right a request did not already have.
 Litestar's own ``CORSConfig`` (2.x) does not keep these rules: it refuses a preflight
 with a plain-text 400 rather than the relay's error body, sends
 ``Access-Control-Allow-Methods`` and ``-Headers`` on answers to any origin, matches
-origins as globs, takes every ``OPTIONS`` with an ``Origin`` for a preflight, and
-answers preflights before the relay's middleware, so they escape its rate limits.
+origins as globs, takes every ``OPTIONS`` with an ``Origin`` for a preflight,
+answers preflights before the relay's middleware, so they escape its rate limits,
+and leaves websockets alone.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ from typing import Final, final
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import RelayError
+from protocol.api import ErrorBody
+from protocol.encoding import to_json
+from server.errors import CLOSE_POLICY, RelayError, http_status
 
 __all__ = [
     "ALLOW_HEADERS",
@@ -66,7 +74,7 @@ MAX_AGE: Final = 7200
 """Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200)."""
 
 ORIGIN_REFUSED: Final = "request.origin_refused"
-"""The code of a preflight from an origin that is not allowed."""
+"""The code of a preflight or websocket handshake from an origin that is not allowed."""
 
 _ORIGIN: Final = b"origin"
 _REQUEST_METHOD: Final = b"access-control-request-method"
@@ -90,15 +98,18 @@ def _has_header(scope: Scope, wanted: bytes) -> bool:
 
 @final
 class CorsPolicy:
-    """Which origins' scripts may read the relay's answers.
+    """Which origins' scripts may use the relay, applied to HTTP and the stream.
 
     Args:
         allowed: Canonical origins (``Config.allowed_origins``) of front ends
             hosted elsewhere.
+        own_origin: The relay's public origin (``Config.public_origin``): a page it
+            serves itself may open the stream too.
     """
 
-    def __init__(self, allowed: Iterable[str]) -> None:
+    def __init__(self, allowed: Iterable[str], *, own_origin: str) -> None:
         self._allowed = frozenset(allowed)
+        self._own = own_origin
         self._preflight = [
             (b"access-control-allow-methods", ", ".join(ALLOW_METHODS).encode()),
             (b"access-control-allow-headers", ", ".join(ALLOW_HEADERS).encode()),
@@ -109,8 +120,12 @@ class CorsPolicy:
         """Whether a script from ``origin`` may read the relay's HTTP answers."""
         return origin is not None and origin in self._allowed
 
+    def allows_stream(self, origin: str | None) -> bool:
+        """Whether a websocket handshake with this ``Origin`` header is accepted."""
+        return origin is None or origin == self._own or origin in self._allowed
+
     def middleware(self, app: ASGIApp) -> ASGIApp:
-        """The route middleware that answers preflights."""
+        """The route middleware that answers preflights and applies the stream's rule."""
 
         async def cors(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == ScopeType.HTTP:
@@ -122,6 +137,9 @@ class CorsPolicy:
                 ):
                     await self._answer_preflight(origin, send)
                     return
+            elif scope["type"] == ScopeType.WEBSOCKET and not self.allows_stream(_origin(scope)):
+                await _refuse_handshake(scope, send)
+                return
             await app(scope, receive, send)
 
         return cors
@@ -161,3 +179,28 @@ class CorsPolicy:
         ]
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _refuse_handshake(scope: Scope, send: Send) -> None:
+    """403 ``request.origin_refused`` instead of the upgrade, with the usual error body.
+
+    A server without ASGI's websocket denial response gets a plain close, which it
+    answers with a bare 403.
+    """
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": ORIGIN_REFUSED})
+        return
+    body = to_json(
+        ErrorBody(code=ORIGIN_REFUSED, message="scripts from this origin may not open a stream")
+    )
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": http_status(ORIGIN_REFUSED),
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})

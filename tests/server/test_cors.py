@@ -1,18 +1,23 @@
-"""Browsers: CORS for the listed front ends only, and their preflights.
+"""Browsers: CORS for the listed front ends only, preflights, and the stream's Origin rule.
 
-Through the real app, over httpx's ASGI transport. The rules are
+Through the real app: HTTP over httpx's ASGI transport, websockets over a real
+uvicorn (a refused handshake is an HTTP answer only a server sends). The rules are
 storage-blind, so these run on SQLite alone. ``server/cors.py`` states the rules;
 each test here breaks when one of them does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from protocol import ManualClock
 from protocol.api import ErrorBody
@@ -21,7 +26,7 @@ from server.config import Rate
 from server.cors import ALLOW_METHODS, MAX_AGE
 from server.handlers import ROUTES
 from tests.server import conftest
-from tests.server.helpers import create, error, new_room, post
+from tests.server.helpers import create, error, login, new_room, post
 
 APP = "https://app.example"
 """The front end hosted elsewhere that the relay lists."""
@@ -55,10 +60,13 @@ def allowed_headers(origin: str) -> dict[str, str]:
 
 @pytest.fixture
 def relay_with(tmp_path: Path, clock: ManualClock) -> Callable[..., Any]:
-    """``async with relay_with(**config_changes) as relay`` on SQLite."""
+    """``async with relay_with(live=False, **config_changes) as relay`` on SQLite."""
 
-    def factory(**changes: Any) -> Any:
-        return conftest.test_client(conftest.make_config(tmp_path, **changes), clock)
+    def factory(*, live: bool = False, **changes: Any) -> Any:
+        config = conftest.make_config(tmp_path, **changes)
+        if live:
+            return conftest.live_server(config, clock)
+        return conftest.test_client(config, clock)
 
     return factory
 
@@ -216,3 +224,44 @@ async def test_preflights_pass_the_relays_own_checks_first(relay_with: Any) -> N
 def test_the_preflight_names_exactly_the_methods_the_routes_use() -> None:
     used = {method for handler in ROUTES for method in getattr(handler, "http_methods", ())}
     assert used == set(ALLOW_METHODS)
+
+
+# -- the stream ----------------------------------------------------------------------
+
+
+async def refused(relay: conftest.Relay, origin: str) -> ErrorBody:
+    """The 403 the relay answers a handshake from ``origin`` with (failing otherwise)."""
+    with pytest.raises(InvalidStatus) as caught:
+        await connect(relay.ws_url, origin=Origin(origin), open_timeout=10)
+    assert caught.value.response.status_code == 403
+    return from_json(caught.value.response.body or b"", ErrorBody)
+
+
+async def authenticated(relay: conftest.Relay, token: str, origin: str | None) -> None:
+    """A stream from ``origin`` (or with no Origin header) opens and authenticates."""
+    kwargs: dict[str, Any] = {"origin": Origin(origin)} if origin else {}
+    async with connect(relay.ws_url, open_timeout=10, **kwargs) as ws:
+        await ws.send(json.dumps({"type": "auth", "tokens": [token]}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+
+
+async def test_a_stream_from_an_unlisted_page_is_refused_at_the_handshake(
+    relay_with: Any, clock: ManualClock
+) -> None:
+    async with relay_with(live=True, allowed_origins=(APP,)) as relay:
+        token = (await login(relay.http, new_room(clock).keys("owner"))).token
+        for origin in (None, OWN, APP):
+            await authenticated(relay, token, origin)
+        for origin in (OTHER, "null", APP + ":8443"):
+            body = await refused(relay, origin)
+            assert body.code == "request.origin_refused", origin
+
+
+async def test_without_allowed_origins_any_page_may_open_a_stream(
+    relay_with: Any, clock: ManualClock
+) -> None:
+    # As before the setting existed: the stream still needs a token in its first frame.
+    async with relay_with(live=True) as relay:
+        token = (await login(relay.http, new_room(clock).keys("owner"))).token
+        for origin in (None, OWN, OTHER, "null"):
+            await authenticated(relay, token, origin)
