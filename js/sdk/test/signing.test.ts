@@ -1,11 +1,9 @@
 import { describe, expect, it } from "vitest";
 
 import { fromHex, hex } from "../src/bytes.js";
-import * as crypto from "../src/crypto.js";
-import { AEAD_TAG_BYTES, cryptoReady, verify } from "../src/crypto.js";
+import { cryptoReady } from "../src/crypto.js";
 import { HearthError } from "../src/errors.js";
 import { RootSeed } from "../src/keys.js";
-import { BUCKETS } from "../src/padding.js";
 import {
   canonicalOrigin,
   InviteKey,
@@ -22,9 +20,10 @@ import {
   verifyReport,
   verifySupportRequest,
 } from "../src/signing.js";
-import { canonical, decodeJson } from "../src/wire/codec.js";
+import { decodeJson } from "../src/wire/codec.js";
 import type { OpContent, ReportContent, SupportRequestContent } from "../src/wire/schema.gen.js";
 import { detRng } from "./detrng.js";
+import { checkSigned } from "./signed.js";
 import { vectors } from "./vectors.js";
 
 await cryptoReady();
@@ -39,23 +38,6 @@ function code(f: () => unknown): string {
     throw exc;
   }
   return "accepted";
-}
-
-/** Every signed vector: the context, the re-encoded payload, the signature (as test_vectors.py's _check_signed). */
-export function checkSigned(v: any): void {
-  const context = (crypto as unknown as Record<string, Uint8Array>)[v.context]!;
-  expect(hex(context)).toBe(v.context_hex);
-  const signed = fromHex(v.signed_bytes);
-  expect(hex(signed.subarray(0, context.length))).toBe(v.context_hex);
-  const payload = signed.subarray(context.length);
-  if (v.context === "CTX_MSG") {
-    const header = canonical("EnvelopeHeader", decodeJson("EnvelopeHeader", v.json));
-    expect(hex(payload.subarray(0, header.length))).toBe(hex(header));
-    expect(BUCKETS).toContain(payload.length - header.length - AEAD_TAG_BYTES);
-  } else {
-    expect(hex(canonical(v.type, decodeJson(v.type, v.json)))).toBe(hex(payload));
-  }
-  verify(fromHex(v.public_key), context, payload, fromHex(v.signature));
 }
 
 const CONTEXTS = ["CTX_OP", "CTX_BINDING", "CTX_INVITE", "CTX_INVITE_READ", "CTX_MSG", "CTX_DELETE", "CTX_ERASE", "CTX_GENESIS", "CTX_AUTH", "CTX_REPORT", "CTX_SUPPORT"];
