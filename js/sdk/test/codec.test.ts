@@ -98,3 +98,14 @@ describe("strict decoding (protocol.md 2.2)", () => {
     expect(p).toEqual({ kind: "buddy", invite_role: "moderator", share_history: false, max_members: null, retention_days: null });
   });
 });
+
+describe("dicts from the wire", () => {
+  it("keep a __proto__ key as data, never as a prototype", () => {
+    const text = '{"code": "x", "message": "m", "detail": {"__proto__": {"polluted": true}, "a": 1}}';
+    const body = decodeJson<{ detail: Record<string, unknown> }>("ErrorBody", text);
+    expect(Object.getPrototypeOf(body.detail)).toBeNull();
+    expect(Object.keys(body.detail)).toEqual(["__proto__", "a"]);
+    expect((body.detail as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+});

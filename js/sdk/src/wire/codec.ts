@@ -394,7 +394,9 @@ function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field
       const entries = dictEntries(value, path, mode);
       if (t.min !== undefined && entries.length < t.min) fail(`Expected \`object\` of length >= ${t.min}`, path);
       if (t.max !== undefined && entries.length > t.max) fail(`Expected \`object\` of length <= ${t.max}`, path);
-      const out: Record<string, unknown> = {};
+      // No prototype: a key "__proto__" from the wire is a key like any other,
+      // never the object's prototype.
+      const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
       for (const [k, v] of entries) {
         const key = decodeValue(t.key, k, `${path}[...]`, mode, "") as string;
         out[key] = decodeValue(t.value, v, `${path}[${JSON.stringify(k)}]`, mode, "");
