@@ -13,7 +13,7 @@ beforeAll(() => cryptoReady());
 const keys = vectors("keys");
 
 describe("keys.json", () => {
-  it.each(keys.vectors.map((v: any, i: number) => [i, v]))("root %i: phrase, room keys, bindings", (_i, v: any) => {
+  it.each(keys.vectors.map((v: any, i: number) => [i, v]) as [number, any][])("root %i: phrase, room keys, bindings", (_i, v: any) => {
     const root = new RootSeed(fromHex(v.root_seed));
     expect(root.phrase).toBe(v.phrase);
     expect(hex(RootSeed.fromPhrase(v.phrase.toLowerCase().replaceAll("-", " ")).secret)).toBe(v.root_seed);
@@ -29,7 +29,7 @@ describe("keys.json", () => {
     }
   });
 
-  it.each(keys.genesis.map((g: any, i: number) => [i, g]))("genesis %i", (_i, g: any) => {
+  it.each(keys.genesis.map((g: any, i: number) => [i, g]) as [number, any][])("genesis %i", (_i, g: any) => {
     const root = new RootSeed(fromHex(g.root_seed));
     const genesis = root.genesis(fromHex(g.nonce));
     expect(hex(genesis.signing.seed)).toBe(g.genesis_ed25519_seed);
@@ -43,14 +43,14 @@ describe("keys.json", () => {
     verify(proof.key, CTX_GENESIS, fromHex(g.statement_payload), proof.sig);
   });
 
-  it.each(keys.safety_numbers.map((s: any, i: number) => [i, s]))("safety number %i, in both orders", (_i, s: any) => {
+  it.each(keys.safety_numbers.map((s: any, i: number) => [i, s]) as [number, any][])("safety number %i, in both orders", (_i, s: any) => {
     const a = [s.a.member, fromHex(s.a.x25519_public)] as const;
     const b = [s.b.member, fromHex(s.b.x25519_public)] as const;
     expect(safetyNumber(s.room, a, b)).toBe(s.digits);
     expect(safetyNumber(s.room, b, a)).toBe(s.digits);
   });
 
-  it.each(keys.room_fingerprints.map((f: any, i: number) => [i, f]))("room fingerprint %i", (_i, f: any) => {
+  it.each(keys.room_fingerprints.map((f: any, i: number) => [i, f]) as [number, any][])("room fingerprint %i", (_i, f: any) => {
     expect(roomFingerprint(f.room, f.index, fromHex(f.head))).toBe(f.digits);
   });
 });
