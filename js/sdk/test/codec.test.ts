@@ -26,6 +26,14 @@ describe("canonical bytes (protocol.md 2.4)", () => {
     expect(hex(bytes)).toContain("a5696e646578cd012c");
   });
 
+  it("writes 2^53, the protocol's bound for counts, as uint64", () => {
+    const bytes = canonical("InviteProof", { room: ROOM, index: 2 ** 53, joiner: MEMBER, box_key: BOX });
+    expect(hex(bytes)).toContain("a5696e646578cf0020000000000000");
+    const back = decodeJson<Record<string, unknown>>("InviteProof", { room: ROOM, index: 2 ** 53, joiner: MEMBER, box_key: toBase64(BOX) });
+    expect(hex(canonical("InviteProof", back))).toBe(hex(bytes));
+    expect(() => canonical("InviteProof", { room: ROOM, index: 1.5, joiner: MEMBER, box_key: BOX })).toThrow(TypeError);
+  });
+
   it("writes every default, nil included", () => {
     expect(hex(canonical("Policy", {}))).toBe(
       "85a46b696e64a567726f7570ab696e766974655f726f6c65a96d6f64657261746f72" +

@@ -78,7 +78,8 @@ class Writer {
   }
 
   int(v: number | bigint): void {
-    if (typeof v === "number" && !Number.isSafeInteger(v)) throw new TypeError(`not an integer: ${v}`);
+    // Every integer-valued double is exact, 2^53 included: the protocol bounds counts at 2^53 (le=2**53).
+    if (typeof v === "number" && !Number.isInteger(v)) throw new TypeError(`not an integer: ${v}`);
     const n = BigInt(v);
     if (n >= 0n) {
       if (n < 128n) this.byte(Number(n));
