@@ -11,14 +11,14 @@
 import sodium from "libsodium-wrappers-sumo";
 import { blake2b as nobleBlake2b } from "@noble/hashes/blake2.js";
 
-import { ascii, concat, hex, u64be, utf8 } from "../src/bytes.js";
+import { ascii, compareBytes, compareStrings, concat, hex, u64be, utf8 } from "../src/bytes.js";
 import { CTX_BINDING, CTX_INVITE, kdf, sign, SigningKey } from "../src/crypto.js";
 import { makeCommit } from "../src/epochs.js";
 import type { MemberId, RoomId } from "../src/ids.js";
-import { type GenesisKey, type RoomKeys, RootSeed } from "../src/keys.js";
+import { type GenesisKey, roomFingerprint, type RoomKeys, RootSeed } from "../src/keys.js";
 import { type OpBody, type Role, signOpContent } from "../src/ops.js";
-import { RoomLog, ZERO_HASH } from "../src/roomlog.js";
-import { canonical } from "../src/wire/codec.js";
+import { RoomLog } from "../src/roomlog.js";
+import { canonical, toJsonValue } from "../src/wire/codec.js";
 import type { Commit, Policy, SignedOp } from "../src/wire/schema.gen.js";
 
 export const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -300,4 +300,39 @@ export function boundBy(keys: RoomKeys, boxKey: Uint8Array): Uint8Array {
   );
 }
 
-export { ZERO_HASH };
+/** The folded state as test_vectors.py's `_state` writes it. */
+export function stateOf(log: RoomLog): unknown {
+  return {
+    room: log.room,
+    index: log.index,
+    head: hex(log.head),
+    fingerprint: roomFingerprint(log.room, log.index, log.head),
+    epoch: log.epoch,
+    needs_rotation: log.needsRotation,
+    policy: toJsonValue("Policy", log.policy),
+    members: [...log.members.values()]
+      .sort((a, b) => compareStrings(a.id, b.id))
+      .map((m) => ({ id: m.id, role: m.role, box_key: hex(m.boxKey) })),
+    invites: [...log.invites.values()]
+      .sort((a, b) => compareBytes(a.key, b.key))
+      .map((i) => ({
+        key: hex(i.key),
+        role: i.role,
+        max_uses: i.maxUses,
+        uses: i.uses,
+        expires_at: i.expiresAt,
+        created_by: i.createdBy,
+        revoked: i.revoked,
+      })),
+    banned: [...log.banned.values()]
+      .sort((a, b) => compareStrings(a.member, b.member))
+      .map((x) => ({ member: x.member, by: x.by, role: x.role, index: x.index })),
+  };
+}
+
+/** The whole observable state, also of an empty log (whose room is unknown). */
+export function snapshot(log: RoomLog): unknown {
+  return log.length === 0
+    ? { length: 0, index: log.index, head: hex(log.head), epoch: log.epoch }
+    : { length: log.length, confirms: [...log.confirms].map(([e, c]) => [e, hex(c)]), ...(stateOf(log) as object) };
+}

@@ -8,16 +8,16 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { compareBytes, compareStrings, fromHex, hex } from "../src/bytes.js";
+import { fromHex, hex } from "../src/bytes.js";
 import { cryptoReady } from "../src/crypto.js";
 import { openCommit, openHistory } from "../src/epochs.js";
 import { HearthError } from "../src/errors.js";
-import { roomFingerprint, RootSeed } from "../src/keys.js";
+import { RootSeed } from "../src/keys.js";
 import { commitOf } from "../src/ops.js";
 import { opHash, RoomLog, ZERO_HASH } from "../src/roomlog.js";
-import { canonical, decodeJson, toJsonValue } from "../src/wire/codec.js";
+import { canonical, decodeJson } from "../src/wire/codec.js";
 import type { SignedOp } from "../src/wire/schema.gen.js";
-import { LogBuilder } from "./builders.js";
+import { LogBuilder, snapshot, stateOf } from "./builders.js";
 import { vectors } from "./vectors.js";
 
 beforeAll(() => cryptoReady());
@@ -27,36 +27,6 @@ const invalid = vectors("logs_invalid");
 
 function decodeOp(json: unknown): SignedOp {
   return decodeJson<SignedOp>("SignedOp", json);
-}
-
-/** The folded state as test_vectors.py's `_state` writes it. */
-export function stateOf(log: RoomLog): unknown {
-  return {
-    room: log.room,
-    index: log.index,
-    head: hex(log.head),
-    fingerprint: roomFingerprint(log.room, log.index, log.head),
-    epoch: log.epoch,
-    needs_rotation: log.needsRotation,
-    policy: toJsonValue("Policy", log.policy),
-    members: [...log.members.values()]
-      .sort((a, b) => compareStrings(a.id, b.id))
-      .map((m) => ({ id: m.id, role: m.role, box_key: hex(m.boxKey) })),
-    invites: [...log.invites.values()]
-      .sort((a, b) => compareBytes(a.key, b.key))
-      .map((i) => ({
-        key: hex(i.key),
-        role: i.role,
-        max_uses: i.maxUses,
-        uses: i.uses,
-        expires_at: i.expiresAt,
-        created_by: i.createdBy,
-        revoked: i.revoked,
-      })),
-    banned: [...log.banned.values()]
-      .sort((a, b) => compareStrings(a.member, b.member))
-      .map((x) => ({ member: x.member, by: x.by, role: x.role, index: x.index })),
-  };
 }
 
 describe("logs_valid.json", () => {
@@ -182,7 +152,7 @@ describe("logs_invalid.json", () => {
 
   it.each(invalid.cases.map((c: any) => [c.name, c]) as [string, any][])("%s", (_name, c) => {
     const log = RoomLog.fromOps(c.log.map(decodeOp));
-    const before = stateOf0(log);
+    const before = snapshot(log);
     let code: string | null = null;
     try {
       log.append(decodeOp(c.op));
@@ -191,11 +161,6 @@ describe("logs_invalid.json", () => {
       code = exc.code;
     }
     expect(code).toBe(c.code);
-    expect(stateOf0(log)).toEqual(before); // a refused operation leaves the log as it was
+    expect(snapshot(log)).toEqual(before); // a refused operation leaves the log as it was
   });
 });
-
-/** The state, also for an empty log (whose room is unknown). */
-function stateOf0(log: RoomLog): unknown {
-  return log.length === 0 ? { index: log.index, head: hex(log.head), epoch: log.epoch } : stateOf(log);
-}
