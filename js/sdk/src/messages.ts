@@ -11,7 +11,7 @@
  */
 
 import { ascii } from "./bytes.js";
-import { kdf, PERSON_MSG_KEY, PERSON_ROOM_DEVICE } from "./crypto.js";
+import { kdf, PERSON_ROOM_DEVICE } from "./crypto.js";
 import type { RoomId } from "./ids.js";
 import { SCHEMA } from "./wire/schema.gen.js";
 import type {
@@ -151,13 +151,5 @@ export function roomDeviceId(deviceSecret: Uint8Array, room: RoomId): Uint8Array
   return kdf(deviceSecret, ascii(room), PERSON_ROOM_DEVICE, DEVICE_ID_BYTES);
 }
 
-/**
- * The XChaCha20-Poly1305 key for messages of an epoch:
- * `BLAKE2b(""; key = epoch secret, person = "hearth-msg-key")` (protocol.md 7.2).
- *
- * Python keeps this in `protocol/epochs.py`; it lives here so that sealing and
- * opening messages need nothing of the log side.
- */
-export function messageKey(epochSecret: Uint8Array): Uint8Array {
-  return kdf(epochSecret, new Uint8Array(0), PERSON_MSG_KEY);
-}
+/** The message key of an epoch (protocol.md 7.2); its home is `epochs.ts`, as in Python. */
+export { messageKey } from "./epochs.js";
