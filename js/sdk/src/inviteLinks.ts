@@ -10,10 +10,14 @@
  */
 
 import { b64url, b64urlDecode } from "./bytes.js";
-import { KEY_BYTES, randomBytes, type Rng, SigningKey } from "./crypto.js";
 import { HearthError } from "./errors.js";
 import { ROOM_ID_CHARS, type RoomId } from "./ids.js";
+import { strip } from "./pytext.js";
+import { InviteKey } from "./signing.js";
+import { urlsplit } from "./urlsplit.js";
 import { PROTOCOL_VERSION } from "./wire/codec.js";
+
+export { InviteKey } from "./signing.js";
 
 const V1_ROOM_ID_CHARS = 22;
 
@@ -29,39 +33,6 @@ export class InviteError extends HearthError {
   static override readonly defaultCode: string = "invite.malformed";
 }
 
-/**
- * The key pair behind an invite link (the part of `protocol.signing.InviteKey` a
- * link needs): its 32-byte secret is an Ed25519 seed and travels in the fragment.
- */
-export class InviteKey {
-  readonly secret: Uint8Array;
-  #signing: SigningKey | null = null;
-
-  constructor(secret: Uint8Array) {
-    if (secret.length !== KEY_BYTES) throw new RangeError("an invite secret is 32 bytes");
-    this.secret = Uint8Array.from(secret);
-  }
-
-  static generate(rng: Rng = randomBytes): InviteKey {
-    return new InviteKey(rng(KEY_BYTES));
-  }
-
-  /** The Ed25519 key pair (after `await cryptoReady()`). */
-  get signing(): SigningKey {
-    this.#signing ??= new SigningKey(this.secret);
-    return this.#signing;
-  }
-
-  /** The public key `room.invite.create` registers (after `await cryptoReady()`). */
-  get publicKey(): Uint8Array {
-    return this.signing.publicKey;
-  }
-
-  toString(): string {
-    return "InviteKey(<secret>)";
-  }
-}
-
 /** The link for `invite` to `room` on the relay at `baseUrl`. */
 export function inviteLink(baseUrl: string, room: RoomId, invite: InviteKey): string {
   return `${baseUrl.replace(/\/+$/, "")}/join/${room}#${b64url(invite.secret)}`;
@@ -69,9 +40,13 @@ export function inviteLink(baseUrl: string, room: RoomId, invite: InviteKey): st
 
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 
-/** The path and fragment of `url` as Python's `urllib.parse.urlsplit` reads them. */
-function splitUrl(url: string): { path: string; fragment: string } {
-  // urlsplit drops leading C0 controls and spaces, and every tab and newline.
+/**
+ * The path and fragment of `url` as Python's `urllib.parse.urlsplit` reads them;
+ * `urlsplit` (scheme and network location) runs first for its acceptance rules,
+ * throwing where Python raises `ValueError`.
+ */
+function pathAndFragment(url: string): { path: string; fragment: string } {
+  urlsplit(url);
   let rest = url.replace(/^[\x00-\x20]+/, "").replace(/[\t\r\n]/g, "");
   const colon = rest.indexOf(":");
   if (colon > 0 && SCHEME.test(rest.slice(0, colon))) rest = rest.slice(colon + 1);
@@ -81,8 +56,6 @@ function splitUrl(url: string): { path: string; fragment: string } {
       const i = rest.indexOf(c, 2);
       if (i >= 0 && i < end) end = i;
     }
-    const netloc = rest.slice(2, end);
-    if (netloc.includes("[") !== netloc.includes("]")) throw new RangeError("Invalid IPv6 URL");
     rest = rest.slice(end);
   }
   let fragment = "";
@@ -109,7 +82,7 @@ function splitUrl(url: string): { path: string; fragment: string } {
 export function parseInvite(link: string): { room: RoomId; invite: InviteKey } {
   const malformed = () => new InviteError("not a Hearth invite link", "invite.malformed");
   try {
-    const parts = splitUrl(link.trim());
+    const parts = pathAndFragment(strip(link));
     const segments = parts.path.replace(/\/+$/, "").split("/");
     if (segments.length < 2 || segments[segments.length - 2] !== "join" || parts.fragment === "") throw malformed();
     const room = segments[segments.length - 1]!;

@@ -41,6 +41,9 @@ const MALFORMED = [
   `https://relay.example/join/${"A".repeat(31)}é#${A43}`,
 ];
 
+/** Links Python's urlsplit raises ValueError for, outside parse_invite's translation: malformed here. */
+const UNSPLITTABLE = [`https://[::1/join/${A32}#${A43}`, `https://[not-ipv6]/join/${A32}#${A43}`];
+
 describe("invite links", () => {
   it("carry the room in the path and the secret in the fragment", () => {
     const invite = new InviteKey(SECRET);
@@ -61,6 +64,10 @@ describe("invite links", () => {
 
   it.each(MALFORMED)("refuse %j as invite.malformed", (link) => {
     expect(() => parseInvite(link)).toThrow(InviteError);
+    expect(code(link)).toBe("invite.malformed");
+  });
+
+  it.each(UNSPLITTABLE)("refuse %j, which Python's urlsplit cannot split, as invite.malformed", (link) => {
     expect(code(link)).toBe("invite.malformed");
   });
 
@@ -100,6 +107,10 @@ describe.skipIf(!existsSync(PYTHON))("invite links between the SDKs", () => {
       `/join/${ROOM}#${b64url(SECRET)}`,
       `join/${ROOM}#${b64url(SECRET)}`,
       `https://relay.example/join/${ROOM}#${b64url(SECRET)}#more`,
+      `\u2003https://relay.example/join/${ROOM}#${b64url(SECRET)}\u00a0`,
+      `\ufeffhttps://relay.example/join/${ROOM}#${b64url(SECRET)}`,
+      `https://relay.example/join/${ROOM}#${b64url(SECRET)}\ufeff`,
+      `https://relay.example:99999/join/${ROOM}#${b64url(SECRET)}`,
     ];
     const script = [
       "import json, sys",
