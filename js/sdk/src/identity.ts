@@ -17,8 +17,9 @@
  * a browser or on a phone).
  */
 
-import { ascii, equalBytes, fromBase64, fromUtf8, toBase64, utf8 } from "./bytes.js";
+import { ascii, compareStrings, equalBytes, fromBase64, fromUtf8, toBase64, utf8 } from "./bytes.js";
 import {
+  type BoxPrivateKey,
   cryptoReady,
   KEY_BYTES,
   kdf,
@@ -35,6 +36,8 @@ import {
 import { HearthError } from "./errors.js";
 import type { RoomId } from "./ids.js";
 import { type GenesisKey, type RoomKeys, RootSeed } from "./keys.js";
+import { type LinkCode, openLink, PersonalKeys, sealLink } from "./personal.js";
+import type { LinkRoom } from "./wire/schema.gen.js";
 
 /**
  * A keystore that cannot be written or opened (mirrors `client_sdk.errors.KeystoreError`).
@@ -206,6 +209,40 @@ export class Identity {
   /** The genesis key of a new room (its id is the hash of this key). */
   newRoom(rng: Rng = randomBytes): GenesisKey {
     return this.#root.newRoom(rng);
+  }
+
+  /** The keys of this person's personal store (`PERSON_PERSONAL_*`). */
+  personalKeys(): PersonalKeys {
+    return PersonalKeys.derive(this.#root.secret);
+  }
+
+  /**
+   * The root box for the device that answered `code` with `answerKey`: this root and
+   * `rooms` (with the heads this device verified), sealed for that device alone and
+   * padded (`personal.sealLink`), stamped `now` (ms; default: now).
+   */
+  sealLink(
+    code: LinkCode,
+    rooms: Iterable<LinkRoom>,
+    options: { readonly hello: BoxPrivateKey; readonly answerKey: Uint8Array; readonly now?: number; readonly rng?: Rng },
+  ): Uint8Array {
+    const heads = [...rooms].sort((a, b) => compareStrings(a.room, b.room));
+    const payload = { type: "link.root" as const, root: this.#root.secret, heads, made_at: options.now ?? Date.now() };
+    return sealLink(code, payload, { hello: options.hello, answerKey: options.answerKey, ...(options.rng ? { rng: options.rng } : {}) });
+  }
+
+  /**
+   * The identity and room list (with their verified heads) inside a root box.
+   * Throws `LinkError`: `link.bad_box` if it does not open for `answer`,
+   * `link.refused` if the other device refused.
+   */
+  static openLink(
+    code: LinkCode,
+    box: Uint8Array,
+    options: { readonly answer: BoxPrivateKey; readonly helloKey: Uint8Array },
+  ): { identity: Identity; rooms: LinkRoom[] } {
+    const payload = openLink(code, box, options);
+    return { identity: new Identity(new RootSeed(payload.root)), rooms: [...(payload.heads ?? [])] };
   }
 
   /** The key that encrypts this identity's local store (`PERSON_LOCAL_STORE`). */

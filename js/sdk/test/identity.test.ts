@@ -11,10 +11,11 @@ import { inspect } from "node:util";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 import { b64url, hex, utf8 } from "../src/bytes.js";
-import { cryptoReady } from "../src/crypto.js";
+import { BoxPrivateKey, cryptoReady, randomBytes } from "../src/crypto.js";
 import { PhraseError } from "../src/errors.js";
 import { Identity, KeystoreError, STRENGTHS } from "../src/identity.js";
 import { loadIdentityFile, saveIdentityFile } from "../src/node/keystore.js";
+import { LinkCode, PersonalKeys } from "../src/personal.js";
 import { REPO } from "./vectors.js";
 
 beforeAll(() => cryptoReady());
@@ -69,6 +70,33 @@ describe("an identity", () => {
     } catch (exc) {
       expect((exc as PhraseError).code).toBe("phrase.checksum");
     }
+  });
+});
+
+describe("an identity's personal keys and device links", () => {
+  it("derives the personal store's keys from the root", () => {
+    const me = Identity.generate();
+    const again = Identity.fromRecoveryPhrase(me.recoveryPhrase);
+    expect(me.personalKeys().member).toBe(again.personalKeys().member);
+    expect(me.personalKeys()).toBeInstanceOf(PersonalKeys);
+    expect(me.personalKeys().member).not.toBe(Identity.generate().personalKeys().member);
+  });
+
+  it("seals the root and its rooms for the answering device alone, rooms in order", () => {
+    const me = Identity.generate();
+    const code = LinkCode.generate();
+    const hello = new BoxPrivateKey(randomBytes(32));
+    const answer = new BoxPrivateKey(randomBytes(32));
+    const rooms = [{ room: b64url(new Uint8Array(24).fill(9)) }, { room: ROOM, verified: { index: 4, head: new Uint8Array(32).fill(1) } }];
+    const box = me.sealLink(code, rooms, { hello, answerKey: answer.publicKey, now: 1_700_000_000_000 });
+    const opened = Identity.openLink(code, box, { answer, helloKey: hello.publicKey });
+    expect(opened.identity.equals(me)).toBe(true);
+    expect(opened.rooms.map((r) => r.room)).toEqual([ROOM, rooms[0]!.room]);
+    expect(opened.rooms[0]!.verified).toEqual({ index: 4, head: new Uint8Array(32).fill(1) });
+    const stranger = new BoxPrivateKey(randomBytes(32));
+    expect(() => Identity.openLink(code, box, { answer: stranger, helloKey: hello.publicKey })).toThrow(
+      expect.objectContaining({ code: "link.bad_box" }),
+    );
   });
 });
 
@@ -159,6 +187,31 @@ describe.skipIf(!havePython)("a keystore file between the SDKs", () => {
     expect(me.roomKeys(ROOM).member).toBe(member);
     expect(hex(me.storeKey())).toBe(storeKey);
     await expect(loadIdentityFile(path, "passphrase with unicode")).rejects.toMatchObject({ code: "keystore.wrong_passphrase" });
+  });
+
+  it("a root box sealed here opens in Python's Identity.open_link", () => {
+    const me = Identity.generate();
+    const code = LinkCode.generate();
+    const hello = new BoxPrivateKey(randomBytes(32));
+    const answerSecret = randomBytes(32);
+    const answer = new BoxPrivateKey(answerSecret);
+    const box = me.sealLink(code, [{ room: ROOM }], { hello, answerKey: answer.publicKey, now: 1_700_000_000_000 });
+    const out = python(
+      [
+        "import sys",
+        "from client_sdk import Identity",
+        "from protocol.crypto import box_keypair_from_seed",
+        "from protocol.personal import LinkCode",
+        "me, rooms = Identity.open_link(LinkCode.parse(sys.argv[1]), bytes.fromhex(sys.argv[2]),",
+        "    answer=box_keypair_from_seed(bytes.fromhex(sys.argv[3])), hello_key=bytes.fromhex(sys.argv[4]))",
+        "print(me.recovery_phrase); print([r.room for r in rooms])",
+      ].join("\n"),
+      code.text,
+      hex(box),
+      hex(answerSecret),
+      hex(hello.publicKey),
+    ).split("\n");
+    expect(out).toEqual([me.recoveryPhrase, `['${ROOM}']`]);
   });
 
   it("written here opens in Python, byte for byte the JSON msgspec writes", async () => {
