@@ -18,8 +18,8 @@
  * | `messages` | rk ‖ seq ‖ mk | sk ‖ the message (id, sender, everything written), sealed |
  * | `message_ids` | rk ‖ mk | seq ‖ ts ‖ sk |
  * | `messages_by_ts` | rk ‖ ts ‖ seq ‖ mk | (empty) |
- * | `outbox` | n | rk, mk, plaintext and envelope sealed, failure code (clear) |
- * | `outbox_ids` | mk | n |
+ * | `outbox` | n ‖ mk | rk, mk, plaintext and envelope sealed, failure code (clear) |
+ * | `outbox_ids` | mk | n ‖ mk (the `outbox` key) |
  * | `personal` | `doc:<name>` | version and dirty (clear), base and local sealed |
  *
  * rk, mk and sk are 16-byte keyed BLAKE2b of a room, message or member id
@@ -524,15 +524,17 @@ export class Store {
           throw new StoreError(`message ${add.id} is already in the outbox`, "store.io");
         }
         const last = await b.scan(T.outbox, { reverse: true, limit: 1 });
-        const n = last.length === 0 ? 1 : readU64(last[0]![0], 0) + 1;
+        // n orders the outbox; mk after it keeps two entries given one n (two
+        // tabs on one IndexedDB, each with its own Store) from overwriting each other.
+        const n = concat(u64be(last.length === 0 ? 1 : readU64(last[0]![0], 0) + 1), mk);
         const queued = msgpackEncode([room, add.id, add.plaintext]);
         put(
           T.outbox,
-          u64be(n),
+          n,
           msgpackEncode([r, mk, this.#seal(T.outbox, mk, queued), this.#seal(T.outbox, concat(mk, ascii("/envelope")), add.envelope), null]),
         );
-        put(T.outboxIds, mk, u64be(n));
-        if (numbers.has(add.id)) numbers.set(add.id, u64be(n));
+        put(T.outboxIds, mk, n);
+        if (numbers.has(add.id)) numbers.set(add.id, n);
       }
       for (const id of done) {
         const n = numbers.get(id);
@@ -686,6 +688,7 @@ export class Store {
   /** Store a personal document's state atomically. */
   personalSave(name: string, doc: PersonalDocument): Promise<void> {
     return this.#run("save a personal document", async () => {
+      if (!isInt(doc.version)) throw new RangeError("a document version is an integer");
       const n = utf8(name);
       const value = msgpackEncode([
         doc.version,

@@ -358,3 +358,21 @@ describe.each(HARNESSES)("the store on the %s backend", (_name, make) => {
     expect((await store.outbox())[0]!.envelope).toEqual(envelope);
   });
 });
+
+describe("two tabs on one IndexedDB database", () => {
+  it("each queue a message in the same instant, and both are kept", async () => {
+    const harness = await HARNESSES.find(([name]) => name === "indexeddb")![1]();
+    const key = Identity.generate().storeKey();
+    const first = await Store.open(await harness.open(), key);
+    const second = await Store.open(await harness.open(), key);
+    await Promise.all([
+      first.saveRoom(ROOM, snap("1"), { outboxAdd: { id: mid(1), plaintext: utf8("from tab 1"), envelope: utf8("e1") } }),
+      second.saveRoom(ROOM, snap("2"), { outboxAdd: { id: mid(2), plaintext: utf8("from tab 2"), envelope: utf8("e2") } }),
+    ]);
+    expect((await first.outbox()).map((e) => e.id).sort()).toEqual([mid(1), mid(2)].sort());
+    await second.saveRoom(ROOM, snap("2"), { outboxDone: [mid(1)] });
+    expect((await first.outbox()).map((e) => e.id)).toEqual([mid(2)]);
+    await first.close();
+    await second.close();
+  });
+});
