@@ -428,7 +428,10 @@ async function acquireLock(lock: string, shown: string): Promise<void> {
       // gone meanwhile, or unreadable: try again
     }
     if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
-      throw new StoreError(`local store ${shown} is in use by process ${holder}`, "store.io");
+      throw new StoreError(
+        `local store ${shown} is in use by process ${holder} (if that process is not Hearth, remove ${lock})`,
+        "store.io",
+      );
     }
     await unlink(lock).catch(() => undefined); // left by a process that is gone (or by us, unclosed)
   }

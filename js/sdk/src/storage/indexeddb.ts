@@ -99,9 +99,16 @@ export class IndexedDBBackend implements StorageBackend {
       if (!db.objectStoreNames.contains(OBJECT_STORE)) db.createObjectStore(OBJECT_STORE);
     };
     const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      request.onsuccess = () => resolve(request.result);
+      let refused = false;
+      request.onsuccess = () => {
+        if (refused) request.result.close(); // opened after all, too late: let it go
+        else resolve(request.result);
+      };
       request.onerror = () => reject(ioError("open", request.error));
-      request.onblocked = () => reject(new StoreError("local store is held open by an older version elsewhere", "store.io"));
+      request.onblocked = () => {
+        refused = true;
+        reject(new StoreError("local store is held open by an older version in another tab", "store.io"));
+      };
     });
     return new IndexedDBBackend(db, range);
   }
