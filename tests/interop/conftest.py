@@ -119,14 +119,22 @@ TsPeerFactory = Callable[..., Awaitable[TsPeer]]
 
 @pytest.fixture
 async def ts_peer(typescript_sdk: Path, tmp_path: Path) -> AsyncIterator[TsPeerFactory]:
-    """Start TypeScript peers: ``await ts_peer(relay_url, phrase=None)``."""
+    """Start TypeScript peers: ``await ts_peer(relay_url, phrase=None, live=True)``.
+
+    With ``live=False`` the peer follows no live stream: it learns of the room only
+    when told to ``sync``, so a test (a hostile relay's) orders every exchange.
+    """
     peers: list[TsPeer] = []
 
-    async def start(relay: str, *, phrase: str | None = None, name: str = "ts") -> TsPeer:
+    async def start(
+        relay: str, *, phrase: str | None = None, name: str = "ts", live: bool = True
+    ) -> TsPeer:
         directory = tmp_path / f"{name}-{len(peers)}"
         args = [str(PEER), "--relay", relay, "--dir", str(directory)]
         if phrase is not None:
             args += ["--phrase", phrase]
+        if not live:
+            args.append("--no-live")
         process = await asyncio.create_subprocess_exec(
             shutil.which("node") or "node",
             *args,
