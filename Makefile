@@ -9,7 +9,15 @@ DEV := $(VENV)/.hearth-dev
 RELAY := $(VENV)/.hearth-relay
 CHAT := $(VENV)/.hearth-chat
 
-.PHONY: serve chat screens test check bench bench-quick bench-scaleout vectors format clean lock audit
+# The TypeScript SDK (js/) is type-checked by `make check` and tested by `make test`
+# (tests/js) wherever Node.js 20+ is installed, and skipped with a line saying so
+# elsewhere. Its dependencies come from js/package-lock.json alone: `npm ci` runs
+# when js/node_modules is missing or older than the lockfile (npm writes the stamp
+# last). NODE_OK is empty without a usable Node.
+NODE_OK := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null && echo yes)
+JSDEPS := js/node_modules/.package-lock.json
+
+.PHONY: serve chat screens test check check-js bench bench-quick bench-scaleout vectors format clean lock audit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +46,27 @@ chat: $(CHAT)
 screens: $(DEV)
 	$(PY) scripts/screens.py --out docs/screens
 
-test: $(DEV)
+$(JSDEPS): js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+	touch $(JSDEPS)
+
+test: $(DEV) $(if $(NODE_OK),$(JSDEPS))
 	$(PY) -m pytest $(ARGS)
 
-check: $(DEV)
+check: $(DEV) check-js
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+# The SDK with its tests (Node types), then its source alone as a browser loads it
+# (no Node types: a Node-only API in js/sdk/src fails here).
+check-js: $(if $(NODE_OK),$(JSDEPS))
+ifeq ($(NODE_OK),yes)
+	cd js/sdk && ../node_modules/.bin/tsc -p tsconfig.json --noEmit
+	cd js/sdk && ../node_modules/.bin/tsc -p tsconfig.build.json --noEmit
+else
+	@echo "make check: TypeScript SDK type check skipped: Node.js 20+ is not installed"
+endif
 
 # The full relay workload takes about 30 minutes and installs nostr-relay into
 # bench/.work/nostr-venv on first use; bench-quick is a two-minute sanity run.
