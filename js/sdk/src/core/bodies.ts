@@ -13,9 +13,8 @@
  */
 
 import type { MemberId, RoomId } from "../ids.js";
-import type { Role } from "../message.js";
 import type { Body } from "../messages.js";
-import { ROLE_RANK } from "../ops.js";
+import { ROLE_RANK, type Role } from "../ops.js";
 import { validSchedule } from "../schedule.js";
 import { PostingMuted, RulesNotAccepted } from "../sdkErrors.js";
 import type { ProfileBody, RiskPlanBody, RulesBody, ScheduleBody } from "../wire/schema.gen.js";
