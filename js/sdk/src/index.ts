@@ -26,3 +26,6 @@ export * from "./counters.js";
 export * from "./directed.js";
 export * from "./names.js";
 export * from "./personal.js";
+export * from "./events.js";
+export * from "./message.js";
+export type * from "./support.js";

@@ -10,20 +10,18 @@
  */
 
 import { b64url, b64urlDecode } from "./bytes.js";
-import { InviteError } from "./sdkErrors.js";
 import { ROOM_ID_CHARS, type RoomId } from "./ids.js";
 import { strip } from "./pytext.js";
+import { InviteError } from "./sdkErrors.js";
 import { InviteKey } from "./signing.js";
 import { urlsplit } from "./urlsplit.js";
 import { PROTOCOL_VERSION } from "./wire/codec.js";
 
 export { InviteKey } from "./signing.js";
+/** The one `InviteError` (`sdkErrors.ts`): a link that does not parse, and a join the log refuses, raise the same class. */
+export { InviteError } from "./sdkErrors.js";
 
 const V1_ROOM_ID_CHARS = 22;
-
-// The one InviteError class of the SDK (`sdkErrors.ts`), re-exported so that
-// `instanceof` holds whichever module an app imports it from.
-export { InviteError };
 
 /** The link for `invite` to `room` on the relay at `baseUrl`. */
 export function inviteLink(baseUrl: string, room: RoomId, invite: InviteKey): string {
