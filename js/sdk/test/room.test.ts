@@ -156,6 +156,12 @@ describe("a room's members", () => {
     await expect(b.join(link)).rejects.toMatchObject({ code: "invite.banned" });
   });
 
+  it("passes the relay's refusal of push through (push.disabled on a relay with no push service)", async () => {
+    const { room, a } = await pair();
+    await expect(room.registerPush("https://push.example/up1")).rejects.toMatchObject({ code: "push.disabled" });
+    await expect(a.registerPush((r) => `https://push.example/${r.id.slice(0, 8)}`)).rejects.toMatchObject({ code: "push.disabled" });
+  });
+
   it("changes roles and retention through the signed log", async () => {
     const { bob, room, bobsRoom } = await pair();
     await room.setRole(bobsRoom.me, "moderator");
