@@ -70,10 +70,12 @@ endif
 
 # The full relay workload takes about 30 minutes and installs nostr-relay into
 # bench/.work/nostr-venv on first use; bench-quick is a two-minute sanity run.
+# bench/sdk_js.py measures the TypeScript SDK beside the Python core (needs Node 20+).
 # bench/reconnect.py (100 clients across a graceful restart and a crash, about a
 # minute) runs last; `bench/reconnect.py --quick` is its sanity run.
 bench: $(DEV)
 	$(PY) bench/protocol.py
+	$(PY) bench/sdk_js.py
 	$(PY) bench/relay.py $(ARGS)
 	$(PY) bench/reconnect.py
 

@@ -4,11 +4,13 @@
 (PostgreSQL if ``config.database_url`` names it, else SQLite under
 ``config.data_dir``, unless given), the hub (``config.pubsub``), the authenticator,
 the rate limiter, the relay, the retention task and push (``server.push``), and
-hands them to handlers as Litestar dependencies. Every failure becomes the one
-``ErrorBody`` with a stable code, through the exception handlers below and the
-table in ``server.errors``: the relay's own errors, Litestar's validation errors,
-unknown routes and methods, oversized bodies, and any unexpected exception (logged
-by type and traceback, never with request data, and answered as ``internal``).
+hands them to handlers as Litestar dependencies; with ``allowed_origins`` set,
+``server.cors`` answers browsers' preflights and adds their CORS headers. Every
+failure becomes the one ``ErrorBody`` with a stable code, through the exception
+handlers below and the table in ``server.errors``: the relay's own errors, Litestar's
+validation errors, unknown routes and methods, oversized bodies, and any unexpected
+exception (logged by type and traceback, never with request data, and answered as
+``internal``).
 
 Request bodies are decoded by ``protocol.encoding.from_json`` into the handler's
 declared type (:class:`_StrictRequest`), not by Litestar: Litestar converts bodies
@@ -47,6 +49,7 @@ from protocol.encoding import from_json, to_json
 from protocol.errors import HearthError
 from server.auth import Authenticator
 from server.config import Config
+from server.cors import CorsPolicy
 from server.device_links import DeviceLinks
 from server.errors import RelayError, StorageError, http_status
 from server.handlers import ROUTES
@@ -183,6 +186,23 @@ class _Guard:
         await self._app(scope, receive, send)
 
 
+def _middleware(config: Config, limiter: RateLimiter) -> dict[str, Any]:
+    """Litestar's ``middleware`` and ``before_send``: the guard, then the browser rules.
+
+    The first middleware is the outermost, so a preflight is charged and checked by
+    the guard before :class:`CorsPolicy` answers it. With no allowed origin there is
+    no CORS at all, not even a hook that would find nothing to do.
+    """
+
+    def guard(app: ASGIApp) -> ASGIApp:
+        return _Guard(app, limiter)
+
+    if not config.allowed_origins:
+        return {"middleware": [guard], "before_send": []}
+    cors = CorsPolicy(config.allowed_origins, own_origin=config.public_origin)
+    return {"middleware": [guard, cors.middleware], "before_send": [cors.before_send]}
+
+
 def default_storage(config: Config) -> Storage:
     """The storage ``config`` names: PostgreSQL at ``database_url``, else SQLite."""
     if config.database_url:
@@ -277,7 +297,7 @@ def create_app(
             "readiness": provide(readiness),
             "streams": provide(streams),
         },
-        middleware=[lambda app: _Guard(app, limiter)],
+        **_middleware(config, limiter),
         exception_handlers={
             HearthError: _hearth_error,
             ValidationException: _validation_error,

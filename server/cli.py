@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--ws-max-per-address", type=int, help="open streams per client address (2000)"
     )
+    serve.add_argument(
+        "--allowed-origins",
+        type=_origins,
+        metavar="ORIGINS",
+        help="comma-separated origins of web front ends hosted elsewhere (default none)",
+    )
     admin = sub.add_parser("admin", help="operator actions on the relay's data")
     actions = admin.add_subparsers(dest="action", required=True)
     for action, text in (
@@ -89,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("dest", type=Path, help="the backup file to create")
     _data_arguments(backup)
     return parser
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """``--allowed-origins``: comma-separated, as in ``HEARTH_ALLOWED_ORIGINS``."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _room_first(argv: list[str]) -> list[str]:
@@ -292,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "header_timeout": getattr(args, "header_timeout", None),
                 "ws_max_per_key": getattr(args, "ws_max_per_key", None),
                 "ws_max_per_address": getattr(args, "ws_max_per_address", None),
+                "allowed_origins": getattr(args, "allowed_origins", None),
             },
         )
     except ConfigError as exc:

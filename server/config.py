@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, final
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -105,6 +106,9 @@ class Config:
     """PostgreSQL connections each instance keeps at most."""
     origin: str = ""
     """The origin clients sign in challenge answers; empty: ``http://host:port``."""
+    allowed_origins: tuple[str, ...] = ()
+    """Origins of web front ends hosted elsewhere whose scripts may call the relay
+    (``server.cors``), kept in canonical form; empty (the default): no CORS at all."""
     create_policy: CreatePolicy = "open"
     registration_tokens: tuple[str, ...] = ()
     pow_difficulty: int = 16
@@ -237,6 +241,8 @@ class Config:
             self.public_origin  # noqa: B018 - a malformed origin fails here, not at sign-in
         except HearthError as exc:
             raise ConfigError(f"origin: {exc.message}") from exc
+        # Kept canonical, so the relay compares a browser's Origin header with it as is.
+        object.__setattr__(self, "allowed_origins", _allowed_origins(self.allowed_origins))
         if self.create_policy == "token" and not self.registration_tokens:
             raise ConfigError("create_policy 'token' needs at least one registration token")
         if self.push_delay < 0:
@@ -309,6 +315,41 @@ def _check_host_pattern(pattern: str) -> None:
         raise ConfigError(f"push_allowlist entries are host names or '*.domain', not {pattern!r}")
 
 
+def _allowed_origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``values`` in canonical form, without repeats, or a ``ConfigError`` naming the bad one.
+
+    A browser's ``Origin`` header is always the canonical ``scheme://host[:port]``,
+    so each entry must be one exactly: a wildcard, ``null`` (sent by sandboxed frames
+    and local files, so any page can claim it) or a URL with a path would either never
+    match or let in more than the operator meant.
+    """
+    origins: list[str] = []
+    for value in values:
+        if "*" in value:
+            raise ConfigError(
+                f"allowed_origins lists exact origins; a wildcard would let any site's "
+                f"scripts call the relay: {value!r}"
+            )
+        if value.strip().lower() == "null":
+            raise ConfigError(
+                "allowed_origins cannot hold 'null': sandboxed frames and local files "
+                "send it, so any page can claim it"
+            )
+        try:
+            origin = canonical_origin(value)
+            parts = urlsplit(value.strip())
+        except HearthError as exc:
+            raise ConfigError(f"allowed_origins: {exc.message}") from exc
+        if parts.path or parts.query or parts.fragment or value.strip().endswith(("?", "#")):
+            raise ConfigError(
+                f"allowed_origins entries are scheme://host[:port], with no path, query "
+                f"or fragment: {value!r} (did you mean {origin!r}?)"
+            )
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
 # (setting, parser from an environment string). TOML values are checked by type.
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
@@ -333,6 +374,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "pubsub_channel": str,
     "database_pool_size": int,
     "origin": str,
+    "allowed_origins": _tokens,
     "create_policy": str,
     "registration_tokens": _tokens,
     "pow_difficulty": int,
@@ -404,7 +446,7 @@ def _from_toml(path: Path) -> dict[str, Any]:
 
 def _coerce_toml(key: str, value: Any) -> Any:
     parser = _SCALARS[key]
-    if key in ("registration_tokens", "push_allowlist"):
+    if key in ("registration_tokens", "push_allowlist", "allowed_origins"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key} must be a list of strings")
         return tuple(value)

@@ -62,6 +62,7 @@ STATUS: Final[Mapping[str, Status]] = {
     "msg.not_found": Status(404, None),
     "route.not_found": Status(404, None),
     "request.method_not_allowed": Status(405, None),
+    "request.origin_refused": Status(403, None),
     "link.not_found": Status(404, None),
     "personal.not_found": Status(404, None),
     "log.conflict": Status(409, None),

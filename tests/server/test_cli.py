@@ -217,6 +217,24 @@ def test_bad_config_is_reported_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_a_bad_allowed_origin_flag_is_reported_without_traceback() -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "server.cli", "serve"),
+            *("--allowed-origins", "https://app.example, https://app.example/chat"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode == 2
+    assert "allowed_origins" in r.stderr
+    assert "'https://app.example/chat'" in r.stderr  # the flag's second entry, named
+    assert "Traceback" not in r.stderr
+
+
 def test_version() -> None:
     r = subprocess.run(
         [sys.executable, "-m", "server.cli", "version"], capture_output=True, text=True, check=True

@@ -103,6 +103,51 @@ def test_the_origin_is_kept_in_canonical_form() -> None:
         assert "origin" in caught.value.message
 
 
+def test_allowed_origins_are_kept_in_canonical_form(tmp_path: Path) -> None:
+    # A browser's Origin header is canonical, and the relay compares it as is.
+    assert Config().allowed_origins == ()
+    config = Config(
+        allowed_origins=("HTTPS://App.Example:443", "http://[::1]:3000", "https://app.example")
+    )
+    assert config.allowed_origins == ("https://app.example", "http://[::1]:3000")
+    env = {"HEARTH_ALLOWED_ORIGINS": "https://a.example, http://b.example:8080"}
+    assert load_config(env=env).allowed_origins == ("https://a.example", "http://b.example:8080")
+    path = tmp_path / "hearth.toml"
+    path.write_text('allowed_origins = ["https://a.example"]\n')
+    assert load_config(path=path).allowed_origins == ("https://a.example",)
+    path.write_text('allowed_origins = "https://a.example"\n')
+    with pytest.raises(ConfigError, match="allowed_origins must be a list of strings"):
+        load_config(path=path)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("*", "a wildcard"),
+        ("https://*.example", "a wildcard"),
+        ("null", "'null'"),
+        ("https://app.example/", "no path"),
+        ("https://app.example/hearth", "no path, query"),
+        ("https://app.example?next=1", "no path, query or fragment"),
+        ("https://app.example#top", "no path, query or fragment"),
+        ("app.example", "not an http(s) URL"),
+        ("ftp://app.example", "not an http(s) URL"),
+        ("https://user@app.example", "no user info"),
+        ("https://app.example:99999", "not an http(s) URL"),
+        ("https://", "not an http(s) URL"),
+    ],
+)
+def test_allowed_origins_are_exact_origins_or_the_relay_does_not_start(
+    value: str, words: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={"HEARTH_ALLOWED_ORIGINS": f"https://fine.example,{value}"})
+    assert "allowed_origins" in caught.value.message
+    assert words in caught.value.message
+    with pytest.raises(ConfigError):
+        Config(allowed_origins=(value,))
+
+
 def test_the_token_secret_never_shows_in_a_repr() -> None:
     config = load_config(env={"HEARTH_TOKEN_SECRET": "s3cret-value"})
     assert config.token_secret == "s3cret-value"

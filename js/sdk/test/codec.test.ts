@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { encode as msgpackEncode } from "@msgpack/msgpack";
 
 import { fromHex, hex, b64url, b64urlDecode, fromBase64, toBase64 } from "../src/bytes.js";
 import { canonical, decodeJson, decodeMsgpack, toJson } from "../src/wire/codec.js";
@@ -24,6 +25,25 @@ describe("canonical bytes (protocol.md 2.4)", () => {
   it("writes an integer in its shortest form", () => {
     const bytes = canonical("InviteProof", { room: ROOM, index: 300, joiner: MEMBER, box_key: BOX });
     expect(hex(bytes)).toContain("a5696e646578cd012c");
+  });
+
+  it("writes 2^53, the protocol's bound for counts, as uint64", () => {
+    const bytes = canonical("InviteProof", { room: ROOM, index: 2 ** 53, joiner: MEMBER, box_key: BOX });
+    expect(hex(bytes)).toContain("a5696e646578cf0020000000000000");
+    const back = decodeJson<Record<string, unknown>>("InviteProof", { room: ROOM, index: 2 ** 53, joiner: MEMBER, box_key: toBase64(BOX) });
+    expect(hex(canonical("InviteProof", back))).toBe(hex(bytes));
+    expect(() => canonical("InviteProof", { room: ROOM, index: 1.5, joiner: MEMBER, box_key: BOX })).toThrow(TypeError);
+  });
+
+  it("writes every string with its shortest header, ASCII or not", () => {
+    for (const n of [0, 1, 31, 32, 255, 256, 60_000]) {
+      for (const text of ["a".repeat(n), "é" + "a".repeat(Math.max(0, n - 2)), "a".repeat(Math.max(0, n - 1)) + "\u{1f600}"]) {
+        const bytes = canonical("Plaintext", { device: new Uint8Array(16), counter: 1, sent_at: 2, body: { type: "text", text } });
+        expect(hex(bytes)).toContain("a474657874" + hex(msgpackEncode(text)) + "af636f6e74656e745f7761726e696e67");
+        const back = decodeMsgpack<{ body: { text: string } }>("Plaintext", bytes);
+        expect(back.body.text).toBe(text);
+      }
+    }
   });
 
   it("writes every default, nil included", () => {
@@ -96,5 +116,16 @@ describe("strict decoding (protocol.md 2.2)", () => {
     expect(() => decodeJson("SignedOp", { content: { body: { type: "room.nope" } } })).toThrow(DecodeError);
     const p = decodeJson<Record<string, unknown>>("Policy", { kind: "buddy" });
     expect(p).toEqual({ kind: "buddy", invite_role: "moderator", share_history: false, max_members: null, retention_days: null });
+  });
+});
+
+describe("dicts from the wire", () => {
+  it("keep a __proto__ key as data, never as a prototype", () => {
+    const text = '{"code": "x", "message": "m", "detail": {"__proto__": {"polluted": true}, "a": 1}}';
+    const body = decodeJson<{ detail: Record<string, unknown> }>("ErrorBody", text);
+    expect(Object.getPrototypeOf(body.detail)).toBeNull();
+    expect(Object.keys(body.detail)).toEqual(["__proto__", "a"]);
+    expect((body.detail as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
   });
 });

@@ -78,7 +78,8 @@ class Writer {
   }
 
   int(v: number | bigint): void {
-    if (typeof v === "number" && !Number.isSafeInteger(v)) throw new TypeError(`not an integer: ${v}`);
+    // Every integer-valued double is exact, 2^53 included: the protocol bounds counts at 2^53 (le=2**53).
+    if (typeof v === "number" && !Number.isInteger(v)) throw new TypeError(`not an integer: ${v}`);
     const n = BigInt(v);
     if (n >= 0n) {
       if (n < 128n) this.byte(Number(n));
@@ -106,6 +107,27 @@ class Writer {
   }
 
   str(s: string): void {
+    // Ids, field names and tags are ASCII: copied as they are, without an encoder call
+    // (most of what a room log's bytes hold). Anything else goes through TextEncoder.
+    const len = s.length;
+    if (len < 256) {
+      const head = len < 32 ? 1 : 2;
+      this.room(head + len);
+      const buf = this.buf;
+      const start = this.length + head;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[start + i] = c;
+      }
+      if (i === len) {
+        if (head === 1) buf[this.length] = 0xa0 | len;
+        else (buf[this.length] = 0xd9), (buf[this.length + 1] = len);
+        this.length = start + len;
+        return;
+      }
+    }
     const b = UTF8.encode(s);
     const n = b.length;
     if (n < 32) this.byte(0xa0 | n);
@@ -136,9 +158,21 @@ class Writer {
   }
 
   result(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    const out = this.buf.slice(0, this.length);
+    this.length = 0;
+    if (this.buf.length > 1 << 20) this.reset(); // one huge structure does not pin its buffer
+    return out;
+  }
+
+  reset(): void {
+    this.buf = new Uint8Array(1 << 16);
+    this.view = new DataView(this.buf.buffer);
+    this.length = 0;
   }
 }
+
+/** One writer for every `canonical` call (it never calls out while writing), so its buffer grows once. */
+const WRITER = new Writer();
 
 const UTF8 = new TextEncoder();
 
@@ -158,9 +192,22 @@ function writeStruct(w: Writer, d: StructDef, value: unknown): void {
     for (const f of d.fields) writeValue(w, f.type, fieldValue(v, f, d));
     return;
   }
+  if (!d.omitDefaults) {
+    // Every field, in declaration order: the canonical form of every signed structure.
+    w.mapHeader(d.fields.length + (d.tag !== null ? 1 : 0));
+    if (d.tag !== null && d.tagField !== null) {
+      w.str(d.tagField);
+      w.str(d.tag);
+    }
+    for (const f of d.fields) {
+      w.str(f.name);
+      writeValue(w, f.type, fieldValue(v, f, d));
+    }
+    return;
+  }
   const present = d.fields
     .map((f) => [f, fieldValue(v, f, d)] as const)
-    .filter(([f, x]) => !(d.omitDefaults && isDefault(f, x)));
+    .filter(([f, x]) => !isDefault(f, x));
   w.mapHeader(present.length + (d.tag !== null ? 1 : 0));
   if (d.tag !== null && d.tagField !== null) {
     w.str(d.tagField);
@@ -270,9 +317,10 @@ function writePlain(w: Writer, value: unknown): void {
 
 /** Canonical MessagePack bytes of the wire structure `name`: what is hashed and signed. */
 export function canonical(name: string, value: unknown): Uint8Array {
-  const w = new Writer();
-  writeStruct(w, def(name), value);
-  return w.result();
+  const d = def(name);
+  WRITER.length = 0; // a write that threw left its bytes behind
+  writeStruct(WRITER, d, value);
+  return WRITER.result();
 }
 
 // -- decoding -----------------------------------------------------------------
@@ -394,7 +442,9 @@ function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field
       const entries = dictEntries(value, path, mode);
       if (t.min !== undefined && entries.length < t.min) fail(`Expected \`object\` of length >= ${t.min}`, path);
       if (t.max !== undefined && entries.length > t.max) fail(`Expected \`object\` of length <= ${t.max}`, path);
-      const out: Record<string, unknown> = {};
+      // No prototype: a key "__proto__" from the wire is a key like any other,
+      // never the object's prototype.
+      const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
       for (const [k, v] of entries) {
         const key = decodeValue(t.key, k, `${path}[...]`, mode, "") as string;
         out[key] = decodeValue(t.value, v, `${path}[${JSON.stringify(k)}]`, mode, "");

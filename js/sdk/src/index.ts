@@ -1,0 +1,28 @@
+/**
+ * Hearth's TypeScript SDK: end-to-end encrypted peer-support rooms.
+ *
+ * The same concepts, error codes and events as the Python SDK (`client_sdk`), held
+ * to the same vectors; see docs/sdk-js.md. The protocol core (the Python package
+ * `protocol`) is exported here too, for tools and tests: call `await cryptoReady()`
+ * (or open a client, which does) before using it directly.
+ */
+
+export * from "./bytes.js";
+export * from "./errors.js";
+export * from "./crypto.js";
+export * from "./ids.js";
+export * from "./keys.js";
+export * as base32 from "./base32.js";
+export { canonical, decodeJson, decodeMsgpack, make, PROTOCOL_VERSION, toJson, toJsonValue } from "./wire/codec.js";
+export type * from "./wire/schema.gen.js";
+export * from "./padding.js";
+export * from "./messages.js";
+export * from "./ops.js";
+export * from "./signing.js";
+export * from "./envelope.js";
+export * from "./epochs.js";
+export * from "./roomlog.js";
+export * from "./counters.js";
+export * from "./directed.js";
+export * from "./names.js";
+export * from "./personal.js";

@@ -1,0 +1,199 @@
+"""A Python SDK user that another language's tests drive, one JSON command per line.
+
+The TypeScript SDK's cross-language tests (``js/sdk/test/interop.test.ts``) start a
+real relay, then this script, and talk to it over stdin/stdout: each line in is a
+command ``{"op": ..., ...}``, each line out is ``{"ok": true, "result": ...}`` or
+``{"ok": false, "code": ..., "message": ...}`` with the SDK's stable error code. It is
+a thin shell over the public ``client_sdk`` API, doing what a person would do in an
+app, so that a conversation crosses languages through the relay for real.
+
+    python tests/interop/peer.py --relay http://127.0.0.1:PORT --dir DIR [--phrase P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from client_sdk import (
+    HearthClient,
+    Identity,
+    Message,
+    MessageReceived,
+    Room,
+    SupportClaimed,
+)
+from protocol.errors import HearthError
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "sender": m.sender,
+        "text": m.text,
+        "mine": m.mine,
+        "reply_to": m.reply_to,
+        "content_warning": m.content_warning,
+        "edited": m.edited,
+        "seq": m.seq,
+    }
+
+
+class Peer:
+    """One person with the Python SDK: a client, and the rooms they are in."""
+
+    def __init__(self, client: HearthClient) -> None:
+        self.client = client
+        self.received: list[MessageReceived] = []
+        self.claimed: list[SupportClaimed] = []
+        self.arrived = asyncio.Event()
+        self.reader = asyncio.create_task(self._read_events())
+
+    async def _read_events(self) -> None:
+        async for event in self.client.events():
+            if isinstance(event, MessageReceived):
+                self.received.append(event)
+            elif isinstance(event, SupportClaimed):
+                self.claimed.append(event)
+            self.arrived.set()
+
+    async def _until(self, found: Callable[[], Any], timeout: float) -> Any:
+        async with asyncio.timeout(timeout):
+            while True:
+                result = found()
+                if result is not None:
+                    return result
+                self.arrived.clear()
+                await self.arrived.wait()
+
+    def room(self, room_id: str) -> Room:
+        return self.client.room(room_id)
+
+    async def run(self, op: str, a: dict[str, Any]) -> Any:
+        c = self.client
+        if op == "me":
+            return self.room(a["room"]).me
+        if op == "create_group":
+            room = await c.create_group(a["name"], rules=a.get("rules"))
+            return room.id
+        if op == "create_program":
+            return (await c.create_program(a["name"])).id
+        if op == "invite":
+            room = self.room(a["room"])
+            return await room.create_invite(
+                max_uses=a.get("max_uses", 5), expires_in=3600, role=a.get("role", "member")
+            )
+        if op == "join":
+            return (await c.join(a["link"])).id
+        if op == "accept_rules":
+            return await self.room(a["room"]).accept_rules()
+        if op == "send":
+            room = self.room(a["room"])
+            return await room.send(
+                a["text"], reply_to=a.get("reply_to"), content_warning=a.get("content_warning")
+            )
+        if op == "wait_text":
+            room_id, text = a["room"], a["text"]
+
+            def seen() -> dict[str, Any] | None:
+                for e in self.received:
+                    if e.room_id == room_id and e.message.text == text:
+                        return message_json(e.message)
+                return None
+
+            return await self._until(seen, a.get("timeout", 20))
+        if op == "messages":
+            return [message_json(m) for m in await self.room(a["room"]).messages(limit=200)]
+        if op == "members":
+            return dict(self.room(a["room"]).members)
+        if op == "status":
+            return self.room(a["room"]).status
+        if op == "alarms":
+            return [alarm.kind for alarm in self.room(a["room"]).alarms]
+        if op == "remove":
+            await self.room(a["room"]).remove(a["member"])
+            return None
+        if op == "set_role":
+            await self.room(a["room"]).set_role(a["member"], a["role"])
+            return None
+        if op == "sync":
+            await c.sync()
+            return None
+        if op == "request_support":
+            request = await self.room(a["room"]).request_support(a["text"])
+            return request.id
+        if op == "set_availability":
+            room = self.room(a["room"])
+            await room.set_availability(a["available"], max_open=a.get("max_open", 3))
+            return None
+        if op == "claim":
+            return (await self.room(a["room"]).claim(a["request"])).id
+        if op == "wait_claimed":
+            request = a["request"]
+
+            def claimed() -> str | None:
+                for e in self.claimed:
+                    if e.request_id == request and e.buddy_room_id is not None:
+                        return e.buddy_room_id
+                return None
+
+            await self._until(claimed, a.get("timeout", 20))
+            return (await self.room(a["room"]).buddy_chat(request)).id
+        if op == "offer_device_link":
+            self.link = await c.offer_device_link()
+            return self.link.code
+        if op == "link_code":
+            return await self.link.claimant_code()
+        if op == "confirm_link":
+            await self.link.confirm()
+            return None
+        raise ValueError(f"unknown command {op!r}")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    identity = Identity.from_recovery_phrase(args.phrase) if args.phrase else Identity.generate()
+    async with HearthClient(args.relay, identity, store_path=directory / "store.db") as client:
+        peer = Peer(client)
+        reply: Callable[[dict[str, Any]], Awaitable[None]]
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+        async def reply(line: dict[str, Any]) -> None:
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+
+        await reply({"ok": True, "result": {"phrase": identity.recovery_phrase}})
+        while raw := await reader.readline():
+            command = json.loads(raw)
+            op = command.pop("op")
+            if op == "close":
+                break
+            try:
+                result = await peer.run(op, command)
+            except HearthError as exc:
+                await reply({"ok": False, "code": exc.code, "message": exc.message})
+            except (TimeoutError, ValueError, KeyError) as exc:
+                await reply({"ok": False, "code": type(exc).__name__, "message": str(exc)})
+            else:
+                await reply({"ok": True, "result": result})
+        peer.reader.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--relay", required=True)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--phrase")
+    asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
