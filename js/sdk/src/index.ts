@@ -26,3 +26,5 @@ export * from "./counters.js";
 export * from "./directed.js";
 export * from "./names.js";
 export * from "./personal.js";
+export * from "./drafts.js";
+export * from "./crisis.js";
