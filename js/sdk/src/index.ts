@@ -28,3 +28,4 @@ export * from "./names.js";
 export * from "./personal.js";
 export * from "./drafts.js";
 export * from "./crisis.js";
+export * from "./schedule.js";
