@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 JS = ROOT / "js"
 SDK = JS / "sdk"
 PEER = SDK / "scripts" / "peer.mjs"
+PY_PEER = Path(__file__).resolve().parent / "peer.py"
+# HEARTH_INTEROP_PEER=python runs these tests with the Python SDK in the peer's place:
+# the control that shows a scenario's checks hold for the reference SDK.
+PEER_LANGUAGE = os.environ.get("HEARTH_INTEROP_PEER", "typescript")
 
 
 def node_version() -> tuple[int, ...] | None:
@@ -60,7 +65,11 @@ def install_js() -> None:
 @pytest.fixture(scope="session")
 def typescript_sdk() -> Path:
     """Node is here, dependencies are installed and the SDK is built into js/sdk/dist."""
+    if PEER_LANGUAGE == "python":
+        return SDK
     require_node()
+    if not PEER.exists():  # TEMPORARY until the client layer lands (issue 21)
+        pytest.skip("js/sdk/scripts/peer.mjs is not written yet")
     install_js()
     subprocess.run(["npm", "run", "build"], cwd=SDK, check=True, capture_output=True)
     return SDK
@@ -119,16 +128,28 @@ TsPeerFactory = Callable[..., Awaitable[TsPeer]]
 
 @pytest.fixture
 async def ts_peer(typescript_sdk: Path, tmp_path: Path) -> AsyncIterator[TsPeerFactory]:
-    """Start TypeScript peers: ``await ts_peer(relay_url, phrase=None)``."""
+    """Start TypeScript peers: ``await ts_peer(relay_url, phrase=None, live=True)``.
+
+    With ``live=False`` the peer follows no live stream: it learns of the room only
+    when told to ``sync``, so a test (a hostile relay's) orders every exchange.
+    """
     peers: list[TsPeer] = []
 
-    async def start(relay: str, *, phrase: str | None = None, name: str = "ts") -> TsPeer:
+    async def start(
+        relay: str, *, phrase: str | None = None, name: str = "ts", live: bool = True
+    ) -> TsPeer:
         directory = tmp_path / f"{name}-{len(peers)}"
         args = [str(PEER), "--relay", relay, "--dir", str(directory)]
         if phrase is not None:
             args += ["--phrase", phrase]
+        if not live:
+            args.append("--no-live")
+        if PEER_LANGUAGE == "python":
+            program, args = sys.executable, [str(PY_PEER), *args[1:]]
+        else:
+            program = shutil.which("node") or "node"
         process = await asyncio.create_subprocess_exec(
-            shutil.which("node") or "node",
+            program,
             *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

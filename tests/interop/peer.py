@@ -60,7 +60,7 @@ class Peer:
                 self.received.append(event)
             elif isinstance(event, SupportClaimed):
                 self.claimed.append(event)
-            self.arrived.set()
+            self.arrived.set()  # any event: alarms, joins ... a waiter looks again
 
     async def _until(self, found: Callable[[], Any], timeout: float) -> Any:
         async with asyncio.timeout(timeout):
@@ -114,7 +114,24 @@ class Peer:
         if op == "status":
             return self.room(a["room"]).status
         if op == "alarms":
-            return [alarm.kind for alarm in self.room(a["room"]).alarms]
+            return [{"kind": x.kind, "code": x.code} for x in self.room(a["room"]).alarms]
+        if op == "wait_alarm":
+            room_id, kind = a["room"], a["kind"]
+
+            def raised() -> dict[str, Any] | None:
+                for x in self.client.room(room_id).alarms:
+                    if x.kind == kind:
+                        return {"kind": x.kind, "code": x.code}
+                return None
+
+            return await self._until(raised, a.get("timeout", 20))
+        if op == "epoch":
+            return self.room(a["room"]).epoch
+        if op == "rooms":
+            return [room.id for room in c.rooms]
+        if op == "rotate":
+            await self.room(a["room"]).rotate()
+            return None
         if op == "remove":
             await self.room(a["room"]).remove(a["member"])
             return None
@@ -159,7 +176,9 @@ async def serve(args: argparse.Namespace) -> None:
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)
     identity = Identity.from_recovery_phrase(args.phrase) if args.phrase else Identity.generate()
-    async with HearthClient(args.relay, identity, store_path=directory / "store.db") as client:
+    async with HearthClient(
+        args.relay, identity, store_path=directory / "store.db", live=not args.no_live
+    ) as client:
         peer = Peer(client)
         reply: Callable[[dict[str, Any]], Awaitable[None]]
         loop = asyncio.get_running_loop()
@@ -192,6 +211,9 @@ def main() -> None:
     parser.add_argument("--relay", required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--phrase")
+    parser.add_argument(
+        "--no-live", action="store_true", help="no live stream: every exchange is a sync"
+    )
     asyncio.run(serve(parser.parse_args()))
 
 

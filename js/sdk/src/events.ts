@@ -13,9 +13,11 @@
  */
 
 import type { MemberId, MessageId, RoomId } from "./ids.js";
-import type { Message, Role } from "./message.js";
+import type { Message } from "./message.js";
+import type { ModerationAction } from "./messages.js";
+import type { Role } from "./ops.js";
 import type { SupportRequest } from "./support.js";
-import type { CrisisResource, Envelope, ModerationBody, ScheduleBody } from "./wire/schema.gen.js";
+import type { CrisisResource, Envelope, ScheduleBody } from "./wire/schema.gen.js";
 
 /**
  * Why a room raised an alarm.
@@ -30,9 +32,6 @@ import type { CrisisResource, Envelope, ModerationBody, ScheduleBody } from "./w
  *   counter checks; it is dropped.
  */
 export type AlarmKind = "log_invalid" | "fork" | "withheld" | "unknown_epoch" | "bad_message";
-
-/** What a moderation message does (`protocol.messages.ModerationAction`). */
-export type ModerationAction = ModerationBody["action"];
 
 /** A new verified message (including this identity's own, once the relay has it). */
 export interface MessageReceived {

@@ -33,22 +33,15 @@ import {
   secretboxDecrypt,
   secretboxEncrypt,
 } from "./crypto.js";
-import { HearthError } from "./errors.js";
+import { KeystoreError } from "./sdkErrors.js";
 import type { RoomId } from "./ids.js";
 import { type GenesisKey, type RoomKeys, RootSeed } from "./keys.js";
 import { type LinkCode, openLink, PersonalKeys, sealLink } from "./personal.js";
 import type { LinkRoom } from "./wire/schema.gen.js";
 
-/**
- * A keystore that cannot be written or opened (mirrors `client_sdk.errors.KeystoreError`).
- *
- * Codes: `keystore.wrong_passphrase`, `keystore.corrupt` (not a keystore, or
- * damaged), `keystore.version` (written by a newer SDK), `keystore.passphrase`
- * (an empty passphrase), `keystore.io` (the file cannot be read or written).
- */
-export class KeystoreError extends HearthError {
-  static override readonly defaultCode: string = "keystore.corrupt";
-}
+// The one KeystoreError class of the SDK (`sdkErrors.ts`), re-exported so that
+// `instanceof` holds whichever module an app imports it from.
+export { KeystoreError };
 
 /** Argon2id presets by name, libsodium's own. */
 export type Strength = "interactive" | "moderate" | "sensitive";

@@ -29,3 +29,6 @@ export * from "./personal.js";
 export * from "./drafts.js";
 export * from "./crisis.js";
 export * from "./schedule.js";
+export * from "./events.js";
+export * from "./message.js";
+export type * from "./support.js";

@@ -10,28 +10,18 @@
  */
 
 import { b64url, b64urlDecode } from "./bytes.js";
-import { HearthError } from "./errors.js";
 import { ROOM_ID_CHARS, type RoomId } from "./ids.js";
 import { strip } from "./pytext.js";
+import { InviteError } from "./sdkErrors.js";
 import { InviteKey } from "./signing.js";
 import { urlsplit } from "./urlsplit.js";
 import { PROTOCOL_VERSION } from "./wire/codec.js";
 
 export { InviteKey } from "./signing.js";
+/** The one `InviteError` (`sdkErrors.ts`): a link that does not parse, and a join the log refuses, raise the same class. */
+export { InviteError } from "./sdkErrors.js";
 
 const V1_ROOM_ID_CHARS = 22;
-
-/**
- * An invite link that cannot be used (mirrors `client_sdk.errors.InviteError`).
- *
- * Codes: `invite.malformed` (not a Hearth invite link), `invite.old_version` (a
- * link of protocol version 1); the join adds `invite.unknown`, `invite.revoked`,
- * `invite.expired`, `invite.used_up`, `invite.room_full`, `invite.refused`,
- * `invite.banned` and `invite.blocked`.
- */
-export class InviteError extends HearthError {
-  static override readonly defaultCode: string = "invite.malformed";
-}
 
 /** The link for `invite` to `room` on the relay at `baseUrl`. */
 export function inviteLink(baseUrl: string, room: RoomId, invite: InviteKey): string {

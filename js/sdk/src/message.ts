@@ -11,10 +11,7 @@
  */
 
 import type { MemberId, MessageId, RoomId } from "./ids.js";
-import type { RoleOp } from "./wire/schema.gen.js";
-
-/** A member's role in a room's verified log (`protocol.ops.Role`). */
-export type Role = RoleOp["role"];
+import type { Role } from "./ops.js";
 
 /** What a `ModerationEntry` records. */
 export type ModerationKind = "mute" | "unmute" | "ban" | "unban" | "remove" | "role" | "delete";

@@ -101,11 +101,14 @@ export class KeystoreError extends HearthError {
 }
 
 /**
- * The local store failed (`store.wrong_identity`, `store.version`, `store.corrupt`,
- * `store.io`). One class with the storage backends' own, so `instanceof StoreError`
- * holds for every store failure, whichever module raised it.
+ * The local store failed.
+ *
+ * Codes: `store.wrong_identity` (the store belongs to another identity),
+ * `store.version` (a store of another format), `store.corrupt`, `store.io`.
  */
-export { StoreError } from "./storage/backend.js";
+export class StoreError extends HearthError {
+  static override readonly defaultCode: string = "store.io";
+}
 
 /**
  * The room has ground rules we have not accepted yet (`rules.not_accepted`).

@@ -34,7 +34,7 @@ import { EnvelopeError } from "./errors.js";
 import type { SupportClaimed, SupporterStatusChanged, SupportRequested, SupportWithdrawn } from "./events.js";
 import type { MemberId, MessageId, RoomId } from "./ids.js";
 import type { RoomKeys } from "./keys.js";
-import type { Role } from "./message.js";
+import type { Role } from "./ops.js";
 import type { RequestStatus, SupporterInfo, SupportRequest } from "./support.js";
 import { canonical, decodeMsgpack } from "./wire/codec.js";
 import type {

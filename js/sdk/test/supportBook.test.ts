@@ -14,7 +14,7 @@ import { CryptoError, EnvelopeError } from "../src/errors.js";
 import { cryptoReady, randomBytes } from "../src/crypto.js";
 import { type MemberId, newMessageId } from "../src/ids.js";
 import { RootSeed, type RoomKeys } from "../src/keys.js";
-import type { Role } from "../src/message.js";
+import type { Role } from "../src/ops.js";
 import type { SupportRequested } from "../src/events.js";
 import { openInvite, openRequest, sealInvite, sealRequest, sealReseal, SupportBook } from "../src/supportBook.js";
 import { canonical } from "../src/wire/codec.js";

@@ -16,8 +16,8 @@
 
 import { ForkDetected } from "../errors.js";
 import type { MemberId } from "../ids.js";
-import type { MembershipEntry, Role } from "../message.js";
-import { ROLE_RANK } from "../ops.js";
+import type { MembershipEntry } from "../message.js";
+import { ROLE_RANK, type Role } from "../ops.js";
 import { checkVerifiedHead } from "../personal.js";
 import { RoomLog } from "../roomlog.js";
 import type { SignedOp, VerifiedHead } from "../wire/schema.gen.js";

@@ -16,18 +16,11 @@
  */
 
 import { compareBytes } from "../bytes.js";
-import { HearthError } from "../errors.js";
+import { StoreError } from "../sdkErrors.js";
 
-/**
- * The local store failed (mirrors `client_sdk.errors.StoreError`).
- *
- * Codes: `store.wrong_identity` (the store belongs to another identity),
- * `store.version` (a store of another format, named in the message),
- * `store.corrupt`, `store.io`.
- */
-export class StoreError extends HearthError {
-  static override readonly defaultCode: string = "store.io";
-}
+// The one StoreError class of the SDK (`sdkErrors.ts`), re-exported so that
+// `instanceof` holds whichever module an app imports it from.
+export { StoreError };
 
 /** One row: its key and its value. */
 export type Row = readonly [key: Uint8Array, value: Uint8Array];
