@@ -32,3 +32,5 @@ export * from "./schedule.js";
 export * from "./events.js";
 export * from "./message.js";
 export type * from "./support.js";
+export * from "./personalData.js";
+export { beginDeviceLink, claimWhenFiled, DeviceLink, type DeviceLinkHost, LINK_WAIT, offerDeviceLink, PendingDeviceLink } from "./deviceLinks.js";
