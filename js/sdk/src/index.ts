@@ -34,3 +34,18 @@ export * from "./message.js";
 export type * from "./support.js";
 export * from "./personalData.js";
 export { beginDeviceLink, claimWhenFiled, DeviceLink, type DeviceLinkHost, LINK_WAIT, offerDeviceLink, PendingDeviceLink } from "./deviceLinks.js";
+
+// -- the client SDK (the Python package `client_sdk`) ---------------------------------
+
+export { HearthClient, type HearthClientOptions, normaliseRegion } from "./client.js";
+export { Room, RoomFingerprint } from "./room.js";
+export { NotFound } from "./notFound.js";
+export * from "./sdkErrors.js";
+export { Identity, type Strength, STRENGTHS } from "./identity.js";
+export { inviteLink, parseInvite } from "./inviteLinks.js";
+export { type Clock, ManualClock, SYSTEM_CLOCK, SystemClock } from "./clock.js";
+export type { StorageBackend } from "./storage/backend.js";
+export { MemoryBackend } from "./storage/memory.js";
+export { IndexedDBBackend, type IndexedDBOptions } from "./storage/indexeddb.js";
+export type { FetchLike, WebSocketConstructor, WebSocketLike } from "./transport.js";
+export type { Status } from "./core/ledger.js";
