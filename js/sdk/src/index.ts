@@ -37,7 +37,7 @@ export { beginDeviceLink, claimWhenFiled, DeviceLink, type DeviceLinkHost, LINK_
 
 // -- the client SDK (the Python package `client_sdk`) ---------------------------------
 
-export { HearthClient, type HearthClientOptions, normaliseRegion } from "./client.js";
+export { HearthClient, type HearthClientOptions } from "./client.js";
 export { Room, RoomFingerprint } from "./room.js";
 export { NotFound } from "./notFound.js";
 export * from "./sdkErrors.js";
@@ -49,3 +49,4 @@ export { MemoryBackend } from "./storage/memory.js";
 export { IndexedDBBackend, type IndexedDBOptions } from "./storage/indexeddb.js";
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export type { Status } from "./core/ledger.js";
+export { RoomFeatures, type ScheduleOptions } from "./roomFeatures.js";
