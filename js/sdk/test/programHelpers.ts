@@ -8,6 +8,7 @@
 import { WebSocket } from "ws";
 
 import { HearthClient } from "../src/client.js";
+import type { RoomState } from "../src/core/state.js";
 import type { Event } from "../src/events.js";
 import type { RoomHost } from "../src/host.js";
 import { Identity } from "../src/identity.js";
@@ -75,6 +76,11 @@ export class Member {
     await this.client?.close();
     await this.#reading;
     this.client = null;
+  }
+
+  /** The room's verified state on this device (its keys and log). */
+  state(room: RoomId): RoomState {
+    return this.host!.driver(room).state;
   }
 
   /** Send `body` into `room` as it is, past the SDK's own checks. */
