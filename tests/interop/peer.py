@@ -85,7 +85,9 @@ class Peer:
         if op == "me":
             return self.room(a["room"]).me
         if op == "create_group":
-            room = await c.create_group(a["name"], rules=a.get("rules"))
+            room = await c.create_group(
+                a["name"], rules=a.get("rules"), share_history=a.get("share_history", False)
+            )
             return room.id
         if op == "create_program":
             return (await c.create_program(a["name"])).id
@@ -115,6 +117,12 @@ class Peer:
             return await self._until(seen, a.get("timeout", 20))
         if op == "messages":
             return [message_json(m) for m in await self.room(a["room"]).messages(limit=200)]
+        if op == "reveal":
+            return message_json(await self.room(a["room"]).reveal(a["message"]))
+        if op == "safety_number":
+            return self.room(a["room"]).safety_number(a["member"])
+        if op == "fingerprint":
+            return str(self.room(a["room"]).fingerprint())
         if op == "members":
             return dict(self.room(a["room"]).members)
         if op == "status":

@@ -118,7 +118,7 @@ class Peer {
       case "me":
         return this.room(a.room).me;
       case "create_group":
-        return (await c.createGroup(a.name, { rules: a.rules ?? null })).id;
+        return (await c.createGroup(a.name, { rules: a.rules ?? null, shareHistory: a.share_history ?? false })).id;
       case "create_program":
         return (await c.createProgram(a.name)).id;
       case "invite":
@@ -140,6 +140,10 @@ class Peer {
         return (await this.room(a.room).messages({ limit: 200 })).map(messageJson);
       case "reveal":
         return messageJson(await this.room(a.room).reveal(a.message));
+      case "safety_number":
+        return this.room(a.room).safetyNumber(a.member);
+      case "fingerprint":
+        return String(this.room(a.room).fingerprint());
       case "members":
         return Object.fromEntries(this.room(a.room).members);
       case "status":

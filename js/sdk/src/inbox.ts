@@ -55,12 +55,11 @@ export function utc(ms: number): Date {
  * With `room`, it carries the sender's label and role there now.
  */
 export function toMessage(m: StoredMessage, blocked: BlockList | ReadonlySet<MemberId> = new Set(), room: RoomState | null = null): Message {
-  const isBlocked = (member: MemberId) => ("has" in blocked ? blocked.has(member) : false);
   const sender = room === null ? null : room.member(m.sender);
   const collapsed = m.contentWarning !== null && !m.revealed && !m.mine;
   const reactions = new Map<string, MemberId[]>();
   for (const [emoji, member] of m.reactions) {
-    if (isBlocked(member)) continue;
+    if (blocked.has(member)) continue;
     let who = reactions.get(emoji);
     if (who === undefined) reactions.set(emoji, (who = []));
     who.push(member);

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { cryptoReady } from "../src/crypto.js";
+import { Identity } from "../src/identity.js";
 import type { MessageReceived } from "../src/events.js";
 import { RulesNotAccepted } from "../src/sdkErrors.js";
 import { type RelayProcess, startRelay } from "./relay.js";
@@ -131,6 +132,61 @@ describe("a client reopened on its store", () => {
     await alice.close();
     const mallory = new Person(dir.path, alice.storePath.split("/").pop()!.replace(".store", ""));
     await expect(mallory.open(relay.url)).rejects.toMatchObject({ code: "store.wrong_identity" });
+  });
+});
+
+describe("a restored identity", () => {
+  it("takes up its rooms from the personal store's list on a new device's first sync", async () => {
+    const alice = person("alice");
+    const bob = person("bob");
+    const a = await alice.open(relay.url);
+    const b = await bob.open(relay.url);
+    const room = await a.createGroup("Circle");
+    const bobsRoom = await b.join(await room.createInvite());
+    await room.send("said before the phone was lost");
+    await bob.waitFor(received(room.id, "said before the phone was lost"));
+    await b.sync(); // publishes the rooms list with the head this device verified
+    const bobsKey = bobsRoom.me;
+    await bob.close();
+
+    // The phone is lost; the recovery phrase restores the identity into a new store.
+    const restored = new Person(dir.path, `bob-restored-${made++}`, Identity.fromRecoveryPhrase(bob.identity.recoveryPhrase));
+    people.push(restored);
+    const again = await restored.open(relay.url, { live: false });
+    expect(again.rooms).toEqual([]);
+    await again.sync();
+    expect(again.rooms.map((r) => r.id)).toEqual([room.id]);
+    const taken = again.room(room.id);
+    expect(taken.me).toBe(bobsKey);
+    expect(taken.blocked).toBe(false);
+    expect((await taken.messages()).map((m) => m.text)).toContain("said before the phone was lost");
+    await taken.send("back on a new phone");
+    await alice.waitFor(received(room.id, "back on a new phone"));
+  });
+
+  it("rebuilds a room from the log when it joins again with a used-up link", async () => {
+    const alice = person("alice");
+    const bob = person("bob");
+    const a = await alice.open(relay.url, { live: false });
+    const b = await bob.open(relay.url, { live: false });
+    const room = await a.createGroup("Circle");
+    const link = await room.createInvite({ maxUses: 1 });
+    const bobsKey = (await b.join(link)).me;
+    await a.sync();
+    const epoch = room.epoch;
+    await bob.close();
+    const restored = new Person(dir.path, `bob-restored-${made++}`, Identity.fromRecoveryPhrase(bob.identity.recoveryPhrase));
+    people.push(restored);
+    const again = await restored.open(relay.url, { live: false });
+    const rejoined = await again.join(link); // no live invite: the relay answers room.not_found
+    expect(rejoined.id).toBe(room.id);
+    expect(rejoined.me).toBe(bobsKey);
+    expect(rejoined.role).toBe("member");
+    await rejoined.send("still me");
+    await a.sync();
+    expect(room.members.size).toBe(2);
+    expect(room.epoch).toBe(epoch); // no second join was signed
+    expect((await room.messages()).map((m) => m.text)).toContain("still me");
   });
 });
 

@@ -135,4 +135,41 @@ describe("the outbox", () => {
     expect(got?.text).toBe("sealed under the old epoch");
     expect(bobsRoom.epoch).toBe(room.epoch);
   });
+
+  for (const queuedOffline of [false, true]) {
+    it(`drains a rate-limited outbox by itself, after the relay's retry_after (${queuedOffline ? "queued offline" : "online"})`, async () => {
+      // Two messages a second after a burst of three: most of the ten are refused with
+      // rate.limited and a retry_after at first (tests/client_sdk/test_liveness.py).
+      const busy = await startRelay({ env: { HEARTH_RATE_SEND: "2/3" } });
+      try {
+        const alice = person("alice");
+        const a = await alice.open(busy.url);
+        const room = await a.createGroup("Busy evening");
+        await alice.until(() => a.online, 20, "alice online");
+        if (queuedOffline) {
+          await busy.stop();
+          await alice.until(() => !a.online, 20, "alice offline");
+        }
+        const ids: string[] = [];
+        for (let i = 0; i < 10; i++) ids.push(await room.send(`message ${i}`));
+        if (queuedOffline) {
+          expect(await room.pending()).toBe(10);
+          await busy.start();
+        }
+        // The app never calls flush(): the SDK tries again by itself.
+        const waiting = (await alice.waitFor((e) => e.type === "OutboxChanged" && e.state === "retrying", 30)) as OutboxChanged;
+        expect(waiting.roomId).toBe(room.id);
+        expect(waiting.pending).toBeGreaterThan(0);
+        expect(waiting.retryIn).not.toBeNull();
+        expect(waiting.retryIn!).toBeGreaterThanOrEqual(1); // the relay's retry_after (whole seconds)
+        await alice.waitFor((e) => e.type === "OutboxChanged" && e.state === "sent", 60);
+        expect(await room.pending()).toBe(0);
+        const stored = (await room.messages({ limit: 50 })).filter((m) => m.text.startsWith("message"));
+        expect(stored.map((m) => m.id)).toEqual(ids); // in order, each exactly once
+        await alice.close();
+      } finally {
+        await busy.dispose();
+      }
+    });
+  }
 });
