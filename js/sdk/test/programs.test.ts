@@ -13,7 +13,7 @@ import type { Event, SupportClaimed } from "../src/events.js";
 import { Identity } from "../src/identity.js";
 import type { MessageId } from "../src/ids.js";
 import type { Room } from "../src/room.js";
-import { SupportError } from "../src/sdkErrors.js";
+import { InviteError, SupportError } from "../src/sdkErrors.js";
 import { tempDir } from "./clientHelpers.js";
 import { Member, type Program, programOf, synced, until } from "./programHelpers.js";
 import { type RelayProcess, startRelay } from "./relay.js";
@@ -350,5 +350,32 @@ describe("community programs", () => {
       return chat.members.size === 2;
     }, "both in the chat");
     expect(chat.members.get(buddy.me)).toBe("owner");
+  });
+  test("blocks apply to support requests and claims", async () => {
+    const p = await program();
+    const [s1Client, m2Client] = [p.people[1]!.c, p.people[4]!.c];
+    await p.s1.setAvailability(true);
+    await s1Client.block(p.m1.me); // the supporter blocks one member
+    await m2Client.block(p.s1.me); // another member blocks the supporter
+
+    const r1 = await p.m1.requestSupport("the blocked member asks");
+    const r2 = await p.m2.requestSupport("another member asks");
+    await p.people[1]!.waitFor((e) => e.type === "SupportRequested" && e.request.id === r2.id);
+    await p.people[2]!.waitFor((e) => e.type === "SupportRequested" && e.request.id === r1.id);
+    await synced(p);
+    // s1 does not see m1's request; s2 does, and the queue is the same everywhere.
+    expect(p.people[1]!.events.some((e) => e.type === "SupportRequested" && e.request.id === r1.id)).toBe(false);
+    expect(p.s1.supportQueue.map((r) => r.id)).toEqual([r2.id]);
+    expect(p.s1.queuePosition(r2.id)).toBe(2);
+    expect(p.s2.supportQueue.map((r) => r.id)).toEqual([r1.id, r2.id]);
+
+    // s1 claims m2's request: m2 blocked s1, so m2's SDK does not join the chat.
+    const buddy = await p.s1.claim(r2.id);
+    await p.people[4]!.waitFor(claimedEvent(r2.id));
+    const refused = await p.m2.buddyChat(r2.id).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InviteError);
+    expect((refused as InviteError).code).toBe("invite.blocked");
+    expect(m2Client.rooms.map((r) => r.id)).not.toContain(buddy.id);
+    expect(buddy.members.size).toBe(1);
   });
 });
