@@ -201,6 +201,52 @@ describe("devices", () => {
   });
 });
 
+describe("blocks across devices", () => {
+  test("a block made on one device applies on the other", async () => {
+    const a = person("block-a");
+    const b = person("block-b");
+    const c = person("block-c");
+    const ca = await a.open(relay.url);
+    const ra = await ca.createGroup("Circle");
+    const link = await ra.createInvite({ maxUses: 2 });
+    const rb = await (await b.open(relay.url)).join(link);
+    const rc = await (await c.open(relay.url)).join(link);
+    await until(() => ra.members.size === 3, "three members");
+
+    const offer = await ca.offerDeviceLink();
+    const pending = await HearthClient.beginDeviceLink(relay.url, offer.code, {
+      store: await FileBackend.open(join(dir.path, `block-laptop-${made++}.store`)),
+      webSocket: WebSocket as unknown as WebSocketConstructor,
+      reconnectDelay: [0.05, 0.5],
+    });
+    expect(await offer.claimantCode()).toBe(pending.shortCode);
+    await offer.confirm();
+    const laptop = await pending.finish();
+    await laptop.open();
+    extra.push(laptop);
+    const seen: Event[] = [];
+    void (async () => {
+      for await (const e of laptop.events()) seen.push(e);
+    })();
+    await laptop.sync();
+    const laptopRoom = laptop.room(ra.id);
+
+    await ca.block(rc.me);
+    // The other device learns it from the personal store, then filters by it.
+    await until(() => seen.some((e) => e.type === "PersonalDataChanged" && e.document === "blocked"), "the block reaches the laptop");
+    expect([...laptop.blocked]).toEqual([rc.me]);
+    const hidden = await rc.send("only Ben should see this");
+    const shown = await rb.send("and everyone this");
+    await b.waitFor((e) => e.type === "MessageReceived" && e.message.id === hidden);
+    await until(() => seen.some((e) => e.type === "MessageReceived" && e.message.id === shown), "the laptop hears Ben");
+    expect(seen.some((e) => e.type === "MessageReceived" && e.message.id === hidden)).toBe(false);
+    expect((await laptopRoom.messages()).map((m) => m.id)).not.toContain(hidden);
+    expect(await laptop.personal.blocked.list()).toEqual([rc.me]);
+    await laptop.unblock(rc.me);
+    await until(() => ca.blocked.size === 0, "the unblock reaches the phone");
+  });
+});
+
 describe("crisis lines and the draft check on an open client", () => {
   test("the operator's lines then the SDK's, by region, and a malformed region is refused first", async () => {
     const c = await person("crisis").open(relay.url, { live: false });
