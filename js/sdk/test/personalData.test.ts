@@ -12,7 +12,7 @@ import type { Event } from "../src/events.js";
 import { Identity } from "../src/identity.js";
 import { PersonalData } from "../src/personalData.js";
 import { PersonalSync } from "../src/personalSync.js";
-import { RelayUnavailable } from "../src/sdkErrors.js";
+import { RelayError, RelayUnavailable } from "../src/sdkErrors.js";
 import { MemoryBackend } from "../src/storage/memory.js";
 import { Store } from "../src/store.js";
 import { Transport } from "../src/transport.js";
@@ -161,5 +161,57 @@ print(json.dumps(asyncio.run(main())))
     ]);
     expect(await here.personal.settings.all()).toEqual({ theme: "dark", size: 3, lang: "fr", ratio: 0.25 });
     expect(await here.personal.blocked.list()).toEqual(["blocked-by-py", "blocked-by-ts"]);
+  });
+  test("offline edits on both devices reconcile, and nothing is lost", async () => {
+    const own = await startRelay();
+    try {
+      const me = Identity.generate();
+      const phone = await device(me, own.url);
+      const laptop = await device(me, own.url);
+      const shared = await phone.personal.notes.add("plan v1", { kind: "safety_plan" });
+      const gone = await phone.personal.notes.add("to be removed");
+      await laptop.personal.sync();
+      expect((await laptop.personal.notes.list()).length).toBe(2);
+
+      await own.stop(); // both devices offline
+      await phone.personal.notes.add("phone, offline");
+      await laptop.personal.notes.add("laptop, offline");
+      await phone.personal.notes.edit(shared, { text: "plan v2 (phone)" });
+      await laptop.personal.notes.edit(shared, { text: "plan v2 (laptop)" });
+      await phone.personal.notes.remove(gone);
+      await laptop.personal.notes.edit(gone, { text: "edited on the laptop" });
+      await phone.personal.settings.set("reminders", true);
+      await laptop.personal.settings.set("theme", "light");
+
+      await own.start();
+      await phone.personal.sync();
+      await laptop.personal.sync(); // conflicts: merges, then pushes
+      await phone.personal.sync();
+      const onPhone = await phone.personal.notes.list();
+      expect(onPhone).toEqual(await laptop.personal.notes.list());
+      // Nothing lost: both new notes, both concurrent edits (one kept as a conflict
+      // copy), and the note edited on one device while removed on the other.
+      expect(onPhone.map((n) => n.text).sort()).toEqual(
+        ["phone, offline", "laptop, offline", "plan v2 (phone)", "plan v2 (laptop)", "edited on the laptop"].sort(),
+      );
+      expect(onPhone.filter((n) => n.conflictOf !== null).map((n) => n.conflictOf)).toEqual([shared]);
+      expect(await phone.personal.settings.all()).toEqual({ reminders: true, theme: "light" });
+      expect(await laptop.personal.settings.all()).toEqual({ reminders: true, theme: "light" });
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  test("a full personal store is a typed error, and the change stays on the device", async () => {
+    const small = await startRelay({ env: { HEARTH_PERSONAL_MAX_BYTES: "2000" } });
+    try {
+      const d = await device(Identity.generate(), small.url);
+      const full = await d.personal.notes.add("x".repeat(5000)).catch((e: unknown) => e);
+      expect(full).toBeInstanceOf(RelayError);
+      expect((full as RelayError).code).toBe("personal.quota");
+      expect((await d.personal.notes.list()).map((n) => n.text.length)).toEqual([5000]);
+    } finally {
+      await small.dispose();
+    }
   });
 });
