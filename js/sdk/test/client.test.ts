@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cryptoReady } from "../src/crypto.js";
 import { Identity } from "../src/identity.js";
 import type { MessageReceived } from "../src/events.js";
-import { RulesNotAccepted } from "../src/sdkErrors.js";
+import { HearthClient } from "../src/client.js";
+import { ClientClosed, RulesNotAccepted } from "../src/sdkErrors.js";
 import { type RelayProcess, startRelay } from "./relay.js";
 import { Person, received, tempDir } from "./clientHelpers.js";
 
@@ -83,6 +84,30 @@ describe("the quick start", () => {
     expect(String(room.fingerprint())).toBe(String(bobsRoom.fingerprint()));
     expect(a.rooms.map((r) => r.id)).toEqual([room.id]);
     expect(a.room(room.id)).toBe(room);
+  });
+});
+
+describe("the client's lifecycle", () => {
+  it("refuses use before open (client.not_open) and after close (client.closed); events end with it", async () => {
+    const alice = person("alice");
+    const fresh = new HearthClient({ relay: relay.url, identity: alice.identity });
+    await expect(fresh.createGroup("too soon")).rejects.toMatchObject({ code: "client.not_open" });
+    await fresh.close();
+    await expect(fresh.open()).rejects.toMatchObject({ code: "client.closed" });
+
+    const a = await alice.open(relay.url, { live: false });
+    const room = await a.createGroup("Circle");
+    const aborted = new AbortController();
+    const early = a.events({ signal: aborted.signal }).next(); // waits: nothing is queued for it
+    aborted.abort();
+    expect((await early).done).toBe(true);
+    await alice.close();
+    expect(a.closed).toBe(true);
+    await expect(a.sync()).rejects.toBeInstanceOf(ClientClosed);
+    expect(() => room.name).toThrow(ClientClosed);
+    const after = a.events();
+    expect((await after.next()).done).toBe(true); // the iterator ends once the client closed
+    expect(() => new HearthClient({ relay: "not a url", identity: alice.identity })).toThrow(TypeError);
   });
 });
 
