@@ -89,6 +89,8 @@ class TsPeer:
         self.process = process
         self.phrase = phrase
         """The identity's recovery phrase (for a test that restores it in Python)."""
+        self.short_code: str | None = None
+        """A peer started with ``link=``: the short code its screen shows."""
         self._lock = asyncio.Lock()
 
     async def call(self, op: str, timeout: float = 60, **args: Any) -> Any:
@@ -106,6 +108,10 @@ class TsPeer:
         if not answer["ok"]:
             raise PeerError(answer["code"], answer["message"])
         return answer["result"]
+
+    async def finish_link(self) -> None:
+        """A peer started with ``link=``: wait for the confirmation, open the linked client."""
+        self.phrase = (await self.call("finish_link"))["phrase"]
 
     async def close(self) -> None:
         if self.process.returncode is None:
@@ -129,12 +135,20 @@ async def ts_peer(typescript_sdk: Path, tmp_path: Path) -> AsyncIterator[TsPeerF
     """Start TypeScript peers: ``await ts_peer(relay_url, phrase=None, live=True)``.
 
     With ``live=False`` the peer follows no live stream: it learns of the room only
-    when told to ``sync``, so a test (a hostile relay's) orders every exchange.
+    when told to ``sync``, so a test (a hostile relay's) orders every exchange. With
+    ``link=code`` the peer is a new device that begins that device link: its
+    ``short_code`` is set, and ``await peer.finish_link()`` opens the linked client
+    (a link the relay refuses raises :class:`PeerError` with the link's code).
     """
     peers: list[TsPeer] = []
 
     async def start(
-        relay: str, *, phrase: str | None = None, name: str = "ts", live: bool = True
+        relay: str,
+        *,
+        phrase: str | None = None,
+        name: str = "ts",
+        live: bool = True,
+        link: str | None = None,
     ) -> TsPeer:
         directory = tmp_path / f"{name}-{len(peers)}"
         args = [str(PEER), "--relay", relay, "--dir", str(directory)]
@@ -142,6 +156,8 @@ async def ts_peer(typescript_sdk: Path, tmp_path: Path) -> AsyncIterator[TsPeerF
             args += ["--phrase", phrase]
         if not live:
             args.append("--no-live")
+        if link is not None:
+            args += ["--link", link]
         if PEER_LANGUAGE == "python":
             program, args = sys.executable, [str(PY_PEER), *args[1:]]
         else:
@@ -157,8 +173,11 @@ async def ts_peer(typescript_sdk: Path, tmp_path: Path) -> AsyncIterator[TsPeerF
         assert process.stdout is not None
         async with asyncio.timeout(60):
             hello = json.loads(await process.stdout.readline())
-        peer = TsPeer(process, hello["result"]["phrase"])
+        peer = TsPeer(process, hello["result"].get("phrase", "") if hello["ok"] else "")
         peers.append(peer)
+        if not hello["ok"]:
+            raise PeerError(hello["code"], hello["message"])
+        peer.short_code = hello["result"].get("short_code")
         return peer
 
     yield start

@@ -8,6 +8,12 @@ a thin shell over the public ``client_sdk`` API, doing what a person would do in
 app, so that a conversation crosses languages through the relay for real.
 
     python tests/interop/peer.py --relay http://127.0.0.1:PORT --dir DIR [--phrase P]
+        [--no-live] [--link CODE]
+
+With ``--link`` the peer is a new device of someone else's: it begins the device link
+``CODE`` and its first line is ``{"ok": true, "result": {"short_code": ...}}`` (or the
+link's error, and it exits); ``{"op": "finish_link"}`` then waits for the other
+device's confirmation, opens the linked client and answers ``{"phrase": ...}``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,24 +186,54 @@ class Peer:
         raise ValueError(f"unknown command {op!r}")
 
 
+def reply(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+async def linked(args: argparse.Namespace, reader: asyncio.StreamReader) -> HearthClient | None:
+    """A new device of someone else's: begin the link, show the short code, finish when told."""
+    try:
+        pending = await HearthClient.begin_device_link(
+            args.relay, args.link, store_path=Path(args.dir) / "store.db", live=not args.no_live
+        )
+    except HearthError as exc:
+        reply({"ok": False, "code": exc.code, "message": exc.message})
+        return None
+    reply({"ok": True, "result": {"short_code": pending.short_code}})
+    while raw := await reader.readline():
+        if json.loads(raw).get("op") != "finish_link":
+            reply({"ok": False, "code": "ValueError", "message": "finish the link first"})
+            continue
+        try:
+            return await pending.finish(timeout=60)
+        except HearthError as exc:
+            reply({"ok": False, "code": exc.code, "message": exc.message})
+            return None
+    return None
+
+
 async def serve(args: argparse.Namespace) -> None:
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)
-    identity = Identity.from_recovery_phrase(args.phrase) if args.phrase else Identity.generate()
-    async with HearthClient(
-        args.relay, identity, store_path=directory / "store.db", live=not args.no_live
-    ) as client:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    if args.link:
+        found = await linked(args, reader)
+        if found is None:
+            return
+        opened = found
+    else:
+        identity = (
+            Identity.from_recovery_phrase(args.phrase) if args.phrase else Identity.generate()
+        )
+        opened = HearthClient(
+            args.relay, identity, store_path=directory / "store.db", live=not args.no_live
+        )
+    async with opened as client:
         peer = Peer(client)
-        reply: Callable[[dict[str, Any]], Awaitable[None]]
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-
-        async def reply(line: dict[str, Any]) -> None:
-            sys.stdout.write(json.dumps(line) + "\n")
-            sys.stdout.flush()
-
-        await reply({"ok": True, "result": {"phrase": identity.recovery_phrase}})
+        reply({"ok": True, "result": {"phrase": client.identity.recovery_phrase}})
         while raw := await reader.readline():
             command = json.loads(raw)
             op = command.pop("op")
@@ -206,11 +242,11 @@ async def serve(args: argparse.Namespace) -> None:
             try:
                 result = await peer.run(op, command)
             except HearthError as exc:
-                await reply({"ok": False, "code": exc.code, "message": exc.message})
+                reply({"ok": False, "code": exc.code, "message": exc.message})
             except (TimeoutError, ValueError, KeyError) as exc:
-                await reply({"ok": False, "code": type(exc).__name__, "message": str(exc)})
+                reply({"ok": False, "code": type(exc).__name__, "message": str(exc)})
             else:
-                await reply({"ok": True, "result": result})
+                reply({"ok": True, "result": result})
         peer.reader.cancel()
 
 
@@ -222,6 +258,7 @@ def main() -> None:
     parser.add_argument(
         "--no-live", action="store_true", help="no live stream: every exchange is a sync"
     )
+    parser.add_argument("--link", help="begin this device link code as a new device")
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -10,10 +10,15 @@
 // of the built SDK (dist/), doing what a person would do in an app.
 //
 //   node js/sdk/scripts/peer.mjs --relay http://127.0.0.1:PORT --dir DIR
-//        [--phrase P] [--passphrase P] [--no-live]
+//        [--phrase P] [--passphrase P] [--no-live] [--link CODE]
 //
 // The store is a file under DIR; with --passphrase the identity is kept in a keystore
-// file there too (DIR/identity.key), loaded if it exists.
+// file there too (DIR/identity.key), loaded if it exists. With --link the peer is a new
+// device of someone else's: it begins the device link CODE (HearthClient.beginDeviceLink)
+// and its first line is {"ok": true, "result": {"short_code": ...}} (or the link's
+// error, and it exits); the command {"op": "finish_link"} then waits for the other
+// device's confirmation, opens the linked client and answers {"phrase": ...}, and the
+// peer serves as usual.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -31,10 +36,11 @@ const { values: args } = parseArgs({
     phrase: { type: "string" },
     passphrase: { type: "string" },
     "no-live": { type: "boolean", default: false },
+    link: { type: "string" },
   },
 });
 if (!args.relay || !args.dir) {
-  process.stderr.write("usage: peer.mjs --relay URL --dir DIR [--phrase P] [--passphrase P] [--no-live]\n");
+  process.stderr.write("usage: peer.mjs --relay URL --dir DIR [--phrase P] [--passphrase P] [--no-live] [--link CODE]\n");
   process.exit(2);
 }
 
@@ -226,16 +232,54 @@ async function identityOf() {
   return identity;
 }
 
+/** A new device of someone else's: begin the link, show the short code, finish when told. */
+async function linked(store, commands) {
+  let pending;
+  try {
+    pending = await HearthClient.beginDeviceLink(args.relay, args.link, { store, webSocket: WebSocket, live: !args["no-live"] });
+  } catch (exc) {
+    reply(failure(exc));
+    return null;
+  }
+  reply({ ok: true, result: { short_code: pending.shortCode } });
+  for (;;) {
+    const next = await commands.next();
+    if (next.done) return null;
+    if (next.value.trim() === "") continue;
+    const { op } = JSON.parse(next.value);
+    if (op !== "finish_link") {
+      reply({ ok: false, code: "ValueError", message: `finish the link first, not ${JSON.stringify(op)}` });
+      continue;
+    }
+    try {
+      const client = await pending.finish({ timeout: 60 });
+      await client.open();
+      return client;
+    } catch (exc) {
+      reply(failure(exc));
+      return null;
+    }
+  }
+}
+
 async function serve() {
   mkdirSync(args.dir, { recursive: true });
   await cryptoReady();
-  const identity = await identityOf();
   const store = await FileBackend.open(join(args.dir, "store"));
-  const client = await HearthClient.open({ relay: args.relay, identity, store, webSocket: WebSocket, live: !args["no-live"] });
+  const commands = createInterface({ input: process.stdin, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  let client;
+  if (args.link) {
+    client = await linked(store, commands);
+    if (client === null) return;
+  } else {
+    const identity = await identityOf();
+    client = await HearthClient.open({ relay: args.relay, identity, store, webSocket: WebSocket, live: !args["no-live"] });
+  }
   const peer = new Peer(client);
-  reply({ ok: true, result: { phrase: identity.recoveryPhrase } });
+  reply({ ok: true, result: { phrase: client.identity.recoveryPhrase } });
   try {
-    for await (const raw of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    for (let next = await commands.next(); !next.done; next = await commands.next()) {
+      const raw = next.value;
       if (raw.trim() === "") continue;
       const { op, ...command } = JSON.parse(raw);
       if (op === "close") break;

@@ -45,6 +45,7 @@ import type { RoomHost } from "./host.js";
 import type { Identity } from "./identity.js";
 import { type MemberId, memberKey, type RoomId } from "./ids.js";
 import { Inbox, toMessage } from "./inbox.js";
+import { normaliseRegion } from "./crisis.js";
 import { parseInvite } from "./inviteLinks.js";
 import { LiveStream } from "./live.js";
 import { Lock } from "./lock.js";
@@ -53,7 +54,12 @@ import { NotFound } from "./notFound.js";
 import type { Policy } from "./ops.js";
 import { Outbox } from "./outbox.js";
 import { PersonalSync } from "./personalSync.js";
-import { NO_PROGRAMS, type ProgramHooks } from "./programHooks.js";
+import type { ProgramHooks } from "./programHooks.js";
+import { PROGRAMS } from "./programs.js";
+import { CrisisDirectory, type CrisisResource } from "./crisis.js";
+import { beginDeviceLink, type BeginOptions, type DeviceLink, offerDeviceLink, type PendingDeviceLink } from "./deviceLinks.js";
+import { checkDraft, type DraftCheck, NO_SUGGESTION } from "./drafts.js";
+import { PersonalData } from "./personalData.js";
 import { Room } from "./room.js";
 import { roomChanges, ROOMS_DOCUMENT, wantedRooms } from "./roomlist.js";
 import { BlockError, ClientClosed, InviteError, RelayError, RelayUnavailable, StoreError } from "./sdkErrors.js";
@@ -156,12 +162,8 @@ class EventQueue {
   }
 }
 
-/** A region as an upper-case ISO 3166-1 alpha-2 code, or null for every region. */
-export function normaliseRegion(region: string | null): string | null {
-  if (region === null) return null;
-  if (!/^[A-Za-z]{2}$/.test(region)) throw new RangeError(`a region is an ISO 3166-1 alpha-2 code such as GB, not ${JSON.stringify(region)}`);
-  return region.toUpperCase();
-}
+// One region check for the client and the crisis directory (crisis.ts).
+export { normaliseRegion };
 
 function storedRegion(value: Uint8Array | null): string | null {
   try {
@@ -224,8 +226,8 @@ export class HearthClient {
   readonly #closing = new AbortController();
   #draftCheck = false;
   #crisisRegion: string | null = null;
-  /** The programs feature's follow-ups (`programHooks.ts`). */
-  programs: ProgramHooks = NO_PROGRAMS;
+  /** The programs feature's follow-ups (`programHooks.ts`, filled by `programs.ts`). */
+  programs: ProgramHooks = PROGRAMS;
 
   /**
    * A client, not yet open: call `open()` (or use `HearthClient.open(options)`).
@@ -532,6 +534,95 @@ export class HearthClient {
   #personalSync(): PersonalSync {
     this.#checkOpen();
     return this.#personal!;
+  }
+
+  // -- personal data, devices and crisis lines (personalData.ts, deviceLinks.ts, crisis.ts)
+
+  /**
+   * This person's notes, settings and blocked keys, synced between their devices.
+   *
+   * @throws ClientClosed The client is not open.
+   */
+  get personal(): PersonalData {
+    return new PersonalData(this.#personalSync());
+  }
+
+  /**
+   * Start linking a new device to this identity; both screens will show a short code.
+   *
+   * Show `code` (as text or a QR code) to the new device, which passes it to
+   * `HearthClient.beginDeviceLink` within the relay's `link_ttl` (10 minutes by
+   * default) and shows a six-digit short code; `await link.claimantCode()` returns the
+   * digits this device must show, then `confirm()` (the same digits: the root and the
+   * room list, with the heads this device verified, are sealed to that device alone)
+   * or `refuse()`.
+   *
+   * @throws RelayError `link.too_many` (three codes wait already), `rate.limited`.
+   * @throws RelayUnavailable The relay cannot be reached.
+   */
+  async offerDeviceLink(): Promise<DeviceLink> {
+    const personal = this.#personalSync();
+    await this.#publishRooms();
+    const rooms = (): LinkRoom[] =>
+      [...this.#rooms.values()].filter((d) => d.state.status === "active").map((d) => ({ room: d.room, verified: d.state.verifiedHead }));
+    return offerDeviceLink({ personal, transport: this.#personalTransport!, identity: this.#identity, rooms, clock: this.#clock });
+  }
+
+  /**
+   * Start linking this device with a code from `offerDeviceLink` on another device:
+   * claim its hello (once: the code is then spent) and file this device's answer.
+   * Show `pending.shortCode`; once the person confirmed the same digits on the other
+   * device, `await pending.finish()` returns a client for the same identity, not yet
+   * opened, which takes up every room the person is in when it opens and syncs.
+   *
+   * @param options The new client's options (its `store`, `live`...).
+   * @throws LinkError `link.bad_code` (a typo), `link.version`, `link.not_found`,
+   *   `link.used`, `link.expired`, `link.taken`, `link.bad_box`.
+   * @throws RelayError `rate.limited`.
+   * @throws RelayUnavailable The relay cannot be reached.
+   */
+  static beginDeviceLink(
+    relay: string,
+    code: string,
+    options: Omit<HearthClientOptions, "relay" | "identity"> = {},
+  ): Promise<PendingDeviceLink<HearthClient>> {
+    const build = (identity: Identity, rooms: LinkRoom[]): HearthClient => {
+      const client = new HearthClient({ ...options, relay, identity });
+      client.linkedRooms = rooms;
+      return client;
+    };
+    const begin: BeginOptions = {
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+    };
+    return beginDeviceLink(relay, code, build, begin);
+  }
+
+  /**
+   * The crisis lines for `region` (or all): this relay operator's, then the SDK's own.
+   *
+   * The relay's whole list is fetched (`GET /v1/crisis`, no session token, no region)
+   * and filtered here, so the relay never learns the region. To show lines offline or
+   * before sign-in, use `fetchCrisisDirectory` with a cache and `CrisisDirectory.load`.
+   *
+   * @throws RangeError `region` is not two ASCII letters (checked before any request).
+   * @throws RelayError The relay refused, or its answer is not a crisis list.
+   * @throws RelayUnavailable The relay cannot be reached.
+   */
+  async crisisResources(region: string | null = null): Promise<CrisisResource[]> {
+    const { transport } = this.#checkOpen();
+    normaliseRegion(region);
+    return new CrisisDirectory(await transport.crisis()).forRegion(region);
+  }
+
+  /**
+   * If the person opted in (`setDraftCheck`), look for crisis language in their draft,
+   * on the device: synchronous and pure (`checkDraft`), nothing is sent, stored or
+   * logged. Off, it looks at nothing and answers `suggest: false`.
+   */
+  checkDraft(text: string): DraftCheck {
+    return this.#draftCheck ? checkDraft(text) : NO_SUGGESTION;
   }
 
   #memberToBlock(memberId: MemberId): MemberId {
@@ -1051,6 +1142,7 @@ export class HearthClient {
       sync: () => this.#sync(),
       createBuddyChat: async (name: string) => (await this.createBuddyChat(name)).id,
       join: async (link: string) => (await this.join(link)).id,
+      room: (room: RoomId) => this.#view(room),
     };
   }
 }

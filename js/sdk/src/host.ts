@@ -12,6 +12,7 @@
 import type { RoomDriver } from "./driver.js";
 import type { MemberId, RoomId } from "./ids.js";
 import type { Lock } from "./lock.js";
+import type { Room } from "./room.js";
 
 export interface RoomHost {
   /** The member keys this person blocked. */
@@ -32,4 +33,6 @@ export interface RoomHost {
   createBuddyChat(name: string): Promise<RoomId>;
   /** Join a room by an invite link and return its id. */
   join(inviteLink: string): Promise<RoomId>;
+  /** The client's one `Room` view of a room (what a claim or a buddy chat returns). */
+  room(room: RoomId): Room;
 }

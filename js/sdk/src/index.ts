@@ -32,7 +32,7 @@ export type * from "./support.js";
 
 // -- the client SDK (the Python package `client_sdk`) ---------------------------------
 
-export { HearthClient, type HearthClientOptions, normaliseRegion } from "./client.js";
+export { HearthClient, type HearthClientOptions } from "./client.js";
 export { Room, RoomFingerprint } from "./room.js";
 export { NotFound } from "./notFound.js";
 export * from "./sdkErrors.js";
@@ -44,3 +44,12 @@ export { MemoryBackend } from "./storage/memory.js";
 export { IndexedDBBackend, type IndexedDBOptions } from "./storage/indexeddb.js";
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export type { Status } from "./core/ledger.js";
+
+// Programs, the risk path and schedules (Room methods), crisis lines, the draft
+// check, personal data and device links: the features built on the client.
+export * from "./drafts.js";
+export * from "./crisis.js";
+export * from "./schedule.js";
+export * from "./personalData.js";
+export { beginDeviceLink, claimWhenFiled, DeviceLink, type DeviceLinkHost, LINK_WAIT, offerDeviceLink, PendingDeviceLink } from "./deviceLinks.js";
+export { RoomFeatures, type ScheduleOptions } from "./roomFeatures.js";

@@ -20,6 +20,7 @@ import { roomFingerprint, safetyNumber } from "./keys.js";
 import type { MembershipEntry, Message, ModerationEntry, RoomMember } from "./message.js";
 import { memberName } from "./names.js";
 import { NotFound } from "./notFound.js";
+import { RoomFeatures } from "./roomFeatures.js";
 import type { FullPolicy, Role, RoomKind } from "./ops.js";
 import { strip } from "./pytext.js";
 import type { Status } from "./core/ledger.js";
@@ -45,12 +46,13 @@ export class RoomFingerprint {
 }
 
 /** One room of a `HearthClient`. Get it from the client, never construct it. */
-export class Room {
+export class Room extends RoomFeatures {
   readonly #host: RoomHost;
   readonly #id: RoomId;
 
   /** @internal Made by the client, once per room. */
   constructor(host: RoomHost, roomId: RoomId) {
+    super(host, roomId); // programs, the risk path, schedules (roomFeatures.ts)
     this.#host = host;
     this.#id = roomId;
   }
@@ -67,7 +69,7 @@ export class Room {
     return this.#driver.clock.nowMs();
   }
 
-  toString(): string {
+  override toString(): string {
     return `Room(id=${this.#id})`;
   }
 

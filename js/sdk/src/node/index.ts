@@ -9,3 +9,4 @@
 
 export { FileBackend, type FileBackendOptions } from "./fileBackend.js";
 export { loadIdentityFile, saveIdentityFile } from "./keystore.js";
+export { fileCrisisCache } from "./crisisCache.js";
