@@ -20,7 +20,16 @@ export interface Page {
   readonly origin: string;
   /** Load the page with these globals set and wait for `window.__hearth`. */
   run<T>(globals: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  /** Load the page and call the functions its script put on `window.__api`, one by one. */
+  open(): Promise<Api>;
   close(): Promise<void>;
+}
+
+/** A loaded page's `window.__api`: each call runs in the browser; errors come back as `{error, code}`. */
+export interface Api {
+  call<T>(name: string, ...args: unknown[]): Promise<T>;
+  /** What the page printed to its console, for a failing test's message. */
+  readonly console: string[];
 }
 
 /** Serve `entry` bundled for the browser on loopback; nothing runs until `run`. */
@@ -68,6 +77,40 @@ export async function browserPage(entry: string): Promise<Page> {
       const result = (await page.evaluate(() => (window as unknown as { __hearth: unknown }).__hearth)) as T;
       await page.close();
       return result;
+    },
+    async open(): Promise<Api> {
+      globals = "{}";
+      const page = await browser.newPage();
+      const lines: string[] = [];
+      page.on("console", (m) => lines.push(m.text()));
+      page.on("pageerror", (e) => lines.push(`page error: ${String(e)}`));
+      await page.goto(origin);
+      await page.waitForFunction(() => (window as unknown as { __api?: unknown }).__api !== undefined, null, {
+        timeout: 60_000,
+      });
+      return {
+        console: lines,
+        async call<T>(name: string, ...args: unknown[]): Promise<T> {
+          const answer = (await page.evaluate(
+            async ([n, a]) => {
+              const api = (window as unknown as { __api: Record<string, (...x: unknown[]) => Promise<unknown>> }).__api;
+              try {
+                return { ok: true, value: await api[n as string]!(...(a as unknown[])) };
+              } catch (e) {
+                const err = e as { message?: string; code?: string; name?: string };
+                return { ok: false, error: `${err.name}: ${err.message}`, code: err.code ?? null };
+              }
+            },
+            [name, args] as const,
+          )) as { ok: true; value: T } | { ok: false; error: string; code: string | null };
+          if (!answer.ok) {
+            const error = new Error(`${name} failed in the browser: ${answer.error}`) as Error & { code: string | null };
+            error.code = answer.code;
+            throw error;
+          }
+          return answer.value;
+        },
+      };
     },
     async close() {
       await browser.close();
