@@ -8,8 +8,9 @@
 //                                                 "fold"), its seconds per line written
 //
 // --serve is how bench/sdk_js.py interleaves Node's batches with Python's, so that
-// the load of a shared machine falls on both sides alike. Run with --expose-gc, a
-// batch starts after a full collection, as Python's starts after gc.collect().
+// the load of a shared machine falls on both sides alike. No collection is forced
+// before a batch: a forced full collection (gc() under --expose-gc) made the next
+// batch 5 to 8% slower, which is not how an application runs.
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -50,9 +51,8 @@ const batches = {
   },
 };
 
-/** Seconds one batch takes, after a full collection if --expose-gc allows one. */
+/** Seconds one batch takes. */
 function batchSeconds(fn) {
-  globalThis.gc?.();
   const start = performance.now();
   fn();
   return (performance.now() - start) / 1000;
