@@ -79,7 +79,21 @@ class Writer {
 
   int(v: number | bigint): void {
     // Every integer-valued double is exact, 2^53 included: the protocol bounds counts at 2^53 (le=2**53).
-    if (typeof v === "number" && !Number.isInteger(v)) throw new TypeError(`not an integer: ${v}`);
+    if (typeof v === "number") {
+      if (!Number.isInteger(v)) throw new TypeError(`not an integer: ${v}`);
+      // What fits in 32 bits, without a BigInt per integer; the rest takes the path below.
+      if (v >= 0) {
+        if (v < 128) return this.byte(v);
+        if (v < 256) return (this.byte(0xcc), this.byte(v));
+        if (v < 65536) return (this.byte(0xcd), this.u16(v));
+        if (v < 4294967296) return (this.byte(0xce), this.u32(v));
+      } else {
+        if (v >= -32) return this.byte(v & 0xff);
+        if (v >= -128) return (this.byte(0xd0), this.byte(v & 0xff));
+        if (v >= -32768) return (this.byte(0xd1), this.u16(v & 0xffff));
+        if (v >= -2147483648) return (this.byte(0xd2), this.u32(v >>> 0));
+      }
+    }
     const n = BigInt(v);
     if (n >= 0n) {
       if (n < 128n) this.byte(Number(n));
@@ -228,13 +242,34 @@ function isDefault(field: { default?: unknown }, value: unknown): boolean {
   return d === value;
 }
 
+/** The structures of a union, looked up once per union: a message body's has 19. */
+interface UnionRefs {
+  readonly defs: readonly StructDef[];
+  /** The first structure with each tag, as `defs.find((d) => d.tag === tag)` would find it. */
+  readonly byTag: ReadonlyMap<string | null, StructDef>;
+}
+
+const UNIONS = new WeakMap<readonly TypeDef[], UnionRefs>();
+
+function unionRefs(types: readonly TypeDef[]): UnionRefs {
+  let u = UNIONS.get(types);
+  if (u === undefined) {
+    const defs = types.filter((t): t is { k: "ref"; name: string } => t.k === "ref").map((t) => def(t.name));
+    const byTag = new Map<string | null, StructDef>();
+    for (const d of defs) if (!byTag.has(d.tag)) byTag.set(d.tag, d);
+    u = { defs, byTag };
+    UNIONS.set(types, u);
+  }
+  return u;
+}
+
 function pickRef(types: readonly TypeDef[], value: unknown): StructDef | null {
-  const refs = types.filter((t): t is { k: "ref"; name: string } => t.k === "ref").map((t) => def(t.name));
-  if (refs.length === 0) return null;
-  if (refs.length === 1) return refs[0]!;
-  const tagField = refs[0]!.tagField;
+  const { defs, byTag } = unionRefs(types);
+  if (defs.length === 0) return null;
+  if (defs.length === 1) return defs[0]!;
+  const tagField = defs[0]!.tagField;
   const tag = tagField === null ? undefined : (value as Record<string, unknown>)[tagField];
-  const found = refs.find((r) => r.tag === tag);
+  const found = typeof tag === "string" ? byTag.get(tag) : undefined; // tags are strings: no other value finds one
   if (found === undefined) throw new TypeError(`no structure of this union has the tag ${String(tag)}`);
   return found;
 }
@@ -365,7 +400,10 @@ function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field
   switch (t.k) {
     case "str": {
       if (typeof value !== "string") expected("str", value, path, mode);
-      if (t.min !== undefined || t.max !== undefined) {
+      // Bounds count code points, and a string of L UTF-16 units has between L/2 and L of
+      // them: only a string near a bound needs counting (a 1 KiB text never does).
+      const units = value.length;
+      if ((t.max !== undefined && units > t.max) || (t.min !== undefined && units < 2 * t.min)) {
         const n = codePoints(value);
         if (t.min !== undefined && n < t.min) fail(`Expected \`str\` of length >= ${t.min}`, path);
         if (t.max !== undefined && n > t.max) fail(`Expected \`str\` of length <= ${t.max}`, path);
@@ -470,16 +508,15 @@ function decodeUnion(types: readonly TypeDef[], value: unknown, path: string, mo
   if (value === null) {
     if (types.some((t) => t.k === "none")) return null;
   }
-  const refs = types.filter((t): t is { k: "ref"; name: string } => t.k === "ref");
+  const { defs, byTag } = unionRefs(types);
   const isObject = typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-  if (refs.length > 0 && isObject) {
-    if (refs.length === 1) return decodeStruct(def(refs[0]!.name), value, path, mode, false);
-    const defs = refs.map((r) => def(r.name));
+  if (defs.length > 0 && isObject) {
+    if (defs.length === 1) return decodeStruct(defs[0]!, value, path, mode, false);
     const tagField = defs[0]!.tagField!;
     const tag = (value as Record<string, unknown>)[tagField];
     if (tag === undefined) fail(`Object missing required field \`${tagField}\``, path);
     if (typeof tag !== "string") expected("str", tag, `${path}.${tagField}`, mode);
-    const d = defs.find((x) => x.tag === tag);
+    const d = byTag.get(tag);
     if (d === undefined) fail(`Invalid value '${tag}'`, `${path}.${tagField}`);
     return decodeStruct(d, value, path, mode, true);
   }
@@ -551,6 +588,7 @@ function cloneDefault(value: unknown, t: TypeDef, _mode: Mode): unknown {
     if (typeof value === "string" && t.k === "bytes") return fromBase64(value);
     return value;
   }
+  if (Array.isArray(value) && value.length === 0) return []; // the usual default (`skipped`), without structuredClone's cost
   return structuredClone(value);
 }
 
