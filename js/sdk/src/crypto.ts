@@ -335,14 +335,30 @@ export function sign(key: SigningKey, context: Uint8Array, payload: Uint8Array):
 
 /** Check a signature made by `sign`; throws `CryptoError` (`crypto.bad_signature`) if it fails. */
 export function verify(publicKey: Uint8Array, context: Uint8Array, payload: Uint8Array, signature: Uint8Array): void {
+  verifyJoined(publicKey, context, payload, EMPTY, signature);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * @internal `verify` over `context || first || second`, the parts joined in libsodium's
+ * heap rather than in a JavaScript copy first (a message's header and ciphertext).
+ */
+export function verifyJoined(
+  publicKey: Uint8Array,
+  context: Uint8Array,
+  first: Uint8Array,
+  second: Uint8Array,
+  signature: Uint8Array,
+): void {
   if (publicKey.length !== KEY_BYTES || signature.length !== SIGNATURE_BYTES) {
     throw new CryptoError("malformed key or signature", "crypto.bad_signature");
   }
   let ok = false;
   const lib = direct("_crypto_sign_verify_detached");
   if (lib !== null) {
-    // public key (32) | signature (64) | context || payload; all public, nothing to zero
-    const n = context.length + payload.length;
+    // public key (32) | signature (64) | context || first || second; all public, nothing to zero
+    const n = context.length + first.length + second.length;
     const pk = scratchFor(lib, 96 + n);
     const sig = pk + 32;
     const m = pk + 96;
@@ -350,12 +366,13 @@ export function verify(publicKey: Uint8Array, context: Uint8Array, payload: Uint
     h.set(publicKey, pk);
     h.set(signature, sig);
     h.set(context, m);
-    h.set(payload, m + context.length);
+    h.set(first, m + context.length);
+    h.set(second, m + context.length + first.length);
     ok = lib._crypto_sign_verify_detached(sig, m, n, 0, pk) === 0;
     if (scratchSize > SCRATCH_KEEP) scrub(lib, pk, pk);
   } else {
     try {
-      ok = na().crypto_sign_verify_detached(signature, concat(context, payload), publicKey);
+      ok = na().crypto_sign_verify_detached(signature, concat(context, first, second), publicKey);
     } catch {
       ok = false;
     }

@@ -26,6 +26,7 @@ import {
   SigningKey,
   unseal,
   verify,
+  verifyJoined,
 } from "../src/crypto.js";
 import { HearthError } from "../src/errors.js";
 
@@ -126,6 +127,21 @@ describe("Ed25519 through direct calls", () => {
       ];
       for (const [name, f] of cases) {
         expect([name, ...both(() => outcome(f))]).toEqual([name, "crypto.bad_signature", "crypto.bad_signature"]);
+      }
+    }
+  });
+
+  it("verifies context || first || second alike, however the payload is split", () => {
+    for (const size of [0, 1, 100, 2300]) {
+      const payload = randomBytes(size);
+      const sig = sign(key, CTX_MSG, payload);
+      for (const at of [0, 1, size >> 1, size]) {
+        if (at > size) continue;
+        const [first, second] = [payload.subarray(0, at), payload.subarray(at)];
+        expect(both(() => outcome(() => verifyJoined(key.publicKey, CTX_MSG, first, second, sig)))).toEqual(["accepted", "accepted"]);
+        const tampered = size > 0 ? flip(payload, size >> 1) : Uint8Array.of(1);
+        const [a, b] = [tampered.subarray(0, Math.min(at, tampered.length)), tampered.subarray(Math.min(at, tampered.length))];
+        expect(both(() => outcome(() => verifyJoined(key.publicKey, CTX_MSG, a, b, sig)))).toEqual(["crypto.bad_signature", "crypto.bad_signature"]);
       }
     }
   });
