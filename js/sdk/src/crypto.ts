@@ -254,11 +254,23 @@ function scrub(lib: SodiumHeap, from: number, to: number): void {
   }
 }
 
-/** BLAKE2b in libsodium's WebAssembly: out (64) | key (64) | personal (16) | data, in the scratch buffer. */
-function wasmBlake2b(lib: SodiumHeap, data: Uint8Array, key: Uint8Array | null, person: Uint8Array, size: number): Uint8Array {
+/**
+ * BLAKE2b in libsodium's WebAssembly: out (64) | key (64) | personal (16) | data, in the
+ * scratch buffer. `data` may come in parts, hashed as their concatenation.
+ */
+function wasmBlake2b(
+  lib: SodiumHeap,
+  data: Uint8Array | readonly Uint8Array[],
+  key: Uint8Array | null,
+  person: Uint8Array,
+  size: number,
+): Uint8Array {
   if (person.length > 16) throw new RangeError("a personalisation is at most 16 bytes");
   if (size < 1 || size > 64 || (key !== null && key.length > 64)) throw new RangeError("BLAKE2b gives 1 to 64 bytes, with a key of at most 64");
-  const base = scratchFor(lib, 144 + data.length);
+  let length = 0;
+  if (data instanceof Uint8Array) length = data.length;
+  else for (const part of data) length += part.length;
+  const base = scratchFor(lib, 144 + length);
   const out = base;
   const k = base + 64;
   const p = base + 128;
@@ -268,10 +280,17 @@ function wasmBlake2b(lib: SodiumHeap, data: Uint8Array, key: Uint8Array | null, 
   h.set(person, p);
   const keylen = key === null ? 0 : key.length;
   if (key !== null) h.set(key, k);
-  h.set(data, d);
-  const rc = lib._crypto_generichash_blake2b_salt_personal(out, size, d, data.length, 0, keylen > 0 ? k : 0, keylen, 0, p);
+  if (data instanceof Uint8Array) h.set(data, d);
+  else {
+    let at = d;
+    for (const part of data) {
+      h.set(part, at);
+      at += part.length;
+    }
+  }
+  const rc = lib._crypto_generichash_blake2b_salt_personal(out, size, d, length, 0, keylen > 0 ? k : 0, keylen, 0, p);
   const digest = h.slice(out, out + size);
-  scrub(lib, base, d + data.length); // keys and secret inputs do not linger in the heap
+  scrub(lib, base, d + length); // keys and secret inputs do not linger in the heap
   if (rc !== 0) throw new CryptoError("BLAKE2b failed", "crypto.invalid");
   return digest;
 }
@@ -281,6 +300,13 @@ export function blake2b(data: Uint8Array, person: Uint8Array, size: number = HAS
   const lib = sodiumHeap();
   if (lib !== null) return wasmBlake2b(lib, data, null, person, size);
   return nobleBlake2b(data, { dkLen: size, personalization: padded(person) });
+}
+
+/** @internal `blake2b` of the concatenation of `parts`, joined in libsodium's heap, not in a copy first. */
+export function blake2bJoined(parts: readonly Uint8Array[], person: Uint8Array, size: number = HASH_BYTES): Uint8Array {
+  const lib = sodiumHeap();
+  if (lib !== null) return wasmBlake2b(lib, parts, null, person, size);
+  return nobleBlake2b(concat(...parts), { dkLen: size, personalization: padded(person) });
 }
 
 /** Keyed BLAKE2b: derive `size` bytes from secret `key` and public `data`. */
