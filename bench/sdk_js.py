@@ -9,11 +9,13 @@ Node's are interleaved, alternating which goes first, as ``bench/protocol.py`` p
 its batches: on a shared machine the load moves by half from one second to the
 next, and running one side after the other would measure the load, not the code.
 Each side's time is its median batch; the ratio is the median of the per-pair
-ratios. Python's batches run as ``bench/protocol.py`` runs them (after
-``gc.collect()``, with the collector paused, as :mod:`timeit` does); Node's run
-without a forced collection, which slowed the batch after it by 5 to 8%. It prints both
-rates, the ratio, the load average, and the size of the SDK's browser bundle with
-its crypto (target: under 400 KB gzip).
+ratios. Timing starts after ten warm-up pairs (and at least a second), which Node
+needs to reach its steady rate; Python's first batch is already at its own.
+Python's batches run as ``bench/protocol.py`` runs them (after ``gc.collect()``,
+with the collector paused, as :mod:`timeit` does); Node's run without a forced
+collection, which slowed the batch after it by 5 to 8%. It prints both rates, the
+ratio, the load average, and the size of the SDK's browser bundle with its crypto
+(target: under 400 KB gzip).
 
 This script reports; it is not a test. Run it with ``make bench`` (it needs Node
 20+; without it, it says so and exits 0).
@@ -44,6 +46,8 @@ from protocol.encoding import to_json
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SDK = ROOT / "js" / "sdk"
 TARGET = 2.0
+WARMUP_BATCHES = 10
+WARMUP_SECONDS = 1.0
 
 
 def _load_bench_protocol():  # type: ignore[no-untyped-def]
@@ -92,9 +96,16 @@ def paired(
     py: Callable[[], float], ts: Callable[[], float], reps: int
 ) -> tuple[float, float, float]:
     """Median Python seconds, median Node seconds and median per-pair ratio (Node / Python)."""
-    for _ in range(2):  # warm-up: caches, and the JIT and wasm tiers of Node
+    # Warm-up: at least WARMUP_BATCHES pairs and WARMUP_SECONDS of Node. Node reaches
+    # its steady rate only after its first few collections (about 2,000 messages):
+    # until then each new ArrayBuffer is fresh memory, page-faulted in, and the
+    # batches are 15 to 20% slower than they stay afterwards.
+    warm = 0
+    started = time.perf_counter()
+    while warm < WARMUP_BATCHES or time.perf_counter() - started < WARMUP_SECONDS:
         py()
         ts()
+        warm += 1
     py_times: list[float] = []
     ts_times: list[float] = []
     for rep in range(reps):
