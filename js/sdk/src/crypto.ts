@@ -539,26 +539,50 @@ export function unseal(key: BoxPrivateKey, sealed: Uint8Array): Uint8Array {
 
 // -- authenticated encryption -------------------------------------------------
 
+/** Associated data: bytes, or parts authenticated as their concatenation (joined in libsodium's heap). */
+export type AssociatedData = Uint8Array | readonly Uint8Array[];
+
+function adLength(associated: AssociatedData): number {
+  if (associated instanceof Uint8Array) return associated.length;
+  let n = 0;
+  for (const part of associated) n += part.length;
+  return n;
+}
+
+function adBytes(associated: AssociatedData): Uint8Array {
+  return associated instanceof Uint8Array ? associated : concat(...associated);
+}
+
+/** Write `associated` at `at` in the heap view `h`. */
+function putAd(h: Uint8Array, associated: AssociatedData, at: number): void {
+  if (associated instanceof Uint8Array) return h.set(associated, at);
+  for (const part of associated) {
+    h.set(part, at);
+    at += part.length;
+  }
+}
+
 /** XChaCha20-Poly1305-IETF; returns ciphertext with its 16-byte tag. */
-export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associated: Uint8Array): Uint8Array {
+export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associated: AssociatedData): Uint8Array {
   const lib = direct("_crypto_aead_xchacha20poly1305_ietf_encrypt");
-  if (lib === null) return na().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, null, nonce, key);
+  if (lib === null) return na().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, adBytes(associated), null, nonce, key);
   // The wrapper's checks, with its errors.
   if (nonce.length !== AEAD_NONCE_BYTES) throw new TypeError("invalid public_nonce length");
   if (key.length !== KEY_BYTES) throw new TypeError("invalid key length");
   // key (32) | nonce (24) | associated data | plaintext | ciphertext (plaintext + 16)
   const n = plaintext.length;
-  const k = scratchFor(lib, 56 + associated.length + 2 * n + AEAD_TAG_BYTES);
+  const adlen = adLength(associated);
+  const k = scratchFor(lib, 56 + adlen + 2 * n + AEAD_TAG_BYTES);
   const npub = k + 32;
   const ad = k + 56;
-  const m = ad + associated.length;
+  const m = ad + adlen;
   const c = m + n;
   const h = lib.HEAPU8;
   h.set(key, k);
   h.set(nonce, npub);
-  h.set(associated, ad);
+  putAd(h, associated, ad);
   h.set(plaintext, m);
-  const rc = lib._crypto_aead_xchacha20poly1305_ietf_encrypt(c, 0, m, n, 0, ad, associated.length, 0, 0, npub, k);
+  const rc = lib._crypto_aead_xchacha20poly1305_ietf_encrypt(c, 0, m, n, 0, ad, adlen, 0, 0, npub, k);
   const out = h.slice(c, c + n + AEAD_TAG_BYTES);
   scrub(lib, k, c + n + AEAD_TAG_BYTES);
   if (rc !== 0) throw new Error("invalid usage"); // what the wrapper throws: a message past libsodium's maximum
@@ -566,13 +590,13 @@ export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8
 }
 
 /** Inverse of `aeadEncrypt`; throws `CryptoError` (`crypto.decrypt_failed`) on any tampering. */
-export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, associated: Uint8Array): Uint8Array {
+export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, associated: AssociatedData): Uint8Array {
   if (nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError("nonce must be 24 bytes", "crypto.decrypt_failed");
   if (ciphertext.length < AEAD_TAG_BYTES) throw new CryptoError("ciphertext shorter than its tag", "crypto.decrypt_failed");
   const lib = direct("_crypto_aead_xchacha20poly1305_ietf_decrypt");
   if (lib === null) {
     try {
-      return na().crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, associated, nonce, key);
+      return na().crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, adBytes(associated), nonce, key);
     } catch {
       throw new CryptoError("ciphertext does not authenticate", "crypto.decrypt_failed");
     }
@@ -580,17 +604,18 @@ export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint
   if (key.length !== KEY_BYTES) throw new CryptoError("ciphertext does not authenticate", "crypto.decrypt_failed");
   // key (32) | nonce (24) | associated data | ciphertext | plaintext (ciphertext - 16)
   const n = ciphertext.length - AEAD_TAG_BYTES;
-  const k = scratchFor(lib, 56 + associated.length + ciphertext.length + n);
+  const adlen = adLength(associated);
+  const k = scratchFor(lib, 56 + adlen + ciphertext.length + n);
   const npub = k + 32;
   const ad = k + 56;
-  const c = ad + associated.length;
+  const c = ad + adlen;
   const m = c + ciphertext.length;
   const h = lib.HEAPU8;
   h.set(key, k);
   h.set(nonce, npub);
-  h.set(associated, ad);
+  putAd(h, associated, ad);
   h.set(ciphertext, c);
-  const rc = lib._crypto_aead_xchacha20poly1305_ietf_decrypt(m, 0, 0, c, ciphertext.length, 0, ad, associated.length, 0, npub, k);
+  const rc = lib._crypto_aead_xchacha20poly1305_ietf_decrypt(m, 0, 0, c, ciphertext.length, 0, ad, adlen, 0, npub, k);
   const out = rc === 0 ? h.slice(m, m + n) : null;
   scrub(lib, k, m + n);
   if (out === null) throw new CryptoError("ciphertext does not authenticate", "crypto.decrypt_failed");

@@ -80,7 +80,7 @@ export function sealMessage(
     messageKey(options.epochSecret),
     header.nonce,
     pad(canonical("Plaintext", plaintext)),
-    concat(CTX_MSG_AD, headerBytes),
+    [CTX_MSG_AD, headerBytes],
   );
   const sig = keys.sign(CTX_MSG, concat(headerBytes, ciphertext));
   return { header, ciphertext, sig };
@@ -119,7 +119,7 @@ export function openMessage(envelope: Envelope, options: { epochSecret: Uint8Arr
       options.key ?? messageKey(options.epochSecret),
       envelope.header.nonce,
       envelope.ciphertext,
-      concat(CTX_MSG_AD, headerBytes),
+      [CTX_MSG_AD, headerBytes],
     );
   } catch (exc) {
     if (exc instanceof CryptoError) throw new EnvelopeError("message does not decrypt", "msg.decrypt_failed");

@@ -198,6 +198,24 @@ describe("XChaCha20-Poly1305 through direct calls", () => {
     }
   });
 
+  it("authenticates associated data given in parts as their concatenation", () => {
+    for (const adSize of [0, 1, 17, 227, 5000]) {
+      const key = randomBytes(32);
+      const nonce = randomBytes(24);
+      const plain = randomBytes(2048);
+      const ad = randomBytes(adSize);
+      const joined = aeadEncrypt(key, nonce, plain, ad);
+      for (const at of [0, 1, adSize >> 1, adSize]) {
+        if (at > adSize) continue;
+        const parts = [ad.subarray(0, at), new Uint8Array(0), ad.subarray(at)];
+        expect(both(() => same(aeadEncrypt(key, nonce, plain, parts), joined))).toEqual(["same", "same"]);
+        expect(both(() => same(aeadDecrypt(key, nonce, joined, parts), plain))).toEqual(["same", "same"]);
+        const other = [ad.subarray(0, at), Uint8Array.of(1), ad.subarray(at)];
+        expect(both(() => outcome(() => aeadDecrypt(key, nonce, joined, other)))).toEqual(["crypto.decrypt_failed", "crypto.decrypt_failed"]);
+      }
+    }
+  });
+
   it("refuses a malformed key or nonce with the wrapper's TypeError", () => {
     const plain = randomBytes(10);
     expect(both(() => outcome(() => aeadEncrypt(randomBytes(31), randomBytes(24), plain, plain)))).toEqual(["TypeError", "TypeError"]);
