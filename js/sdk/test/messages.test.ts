@@ -91,6 +91,12 @@ describe("opening (protocol.md 8.3)", () => {
     expect(hex(env.header.nonce)).toBe("02".repeat(24));
   });
 
+  it("gives a plaintext whose device id does not keep the decrypted buffer alive", () => {
+    const opened = openMessage(sealed(), { epochSecret: secret });
+    expect(opened.device.length).toBe(16);
+    expect(opened.device.buffer.byteLength).toBe(16);
+  });
+
   it("checks the signature before anything else", () => {
     const env = sealed();
     const flipped = Uint8Array.from(env.ciphertext);

@@ -483,6 +483,9 @@ function codePoints(s: string): number {
   return n;
 }
 
+/** Typed arrays up to this size live inside V8's heap: copying one is a small allocation. */
+const SMALL_BYTES = 64;
+
 function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field: string): unknown {
   switch (t.k) {
     case "str": {
@@ -527,7 +530,10 @@ function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field
         }
       } else {
         if (!(value instanceof Uint8Array)) expected("bytes", value, path, mode);
-        b = value;
+        // MessagePack's decoder gives views into the input. A small field (an id, a
+        // key, a nonce) is copied, cheap inside V8's heap, so that it never keeps a
+        // whole decrypted plaintext or frame alive; a large one stays a view.
+        b = value.length <= SMALL_BYTES ? value.slice() : value;
       }
       if (t.min !== undefined && b.length < t.min) fail(`Expected \`bytes\` of length >= ${t.min}`, path);
       if (t.max !== undefined && b.length > t.max) fail(`Expected \`bytes\` of length <= ${t.max}`, path);
