@@ -34,9 +34,14 @@ export function pad(data: Uint8Array, floor: number = BUCKETS[0]!): Uint8Array {
 
 /** Inverse of `pad`; throws `EnvelopeError` (`msg.bad_padding`) on anything it did not make. */
 export function unpad(data: Uint8Array): Uint8Array {
+  return unpadView(data).slice();
+}
+
+/** @internal `unpad` as a view into `data`, for a caller that owns `data` and copies nothing. */
+export function unpadView(data: Uint8Array): Uint8Array {
   if (!BUCKETS.includes(data.length)) throw new EnvelopeError("padded length is not a bucket size", "msg.bad_padding");
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) end--;
   if (end === 0 || data[end - 1] !== 0x80) throw new EnvelopeError("padding marker missing", "msg.bad_padding");
-  return data.slice(0, end - 1);
+  return data.subarray(0, end - 1);
 }

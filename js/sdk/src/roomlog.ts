@@ -32,6 +32,7 @@
 import { ascii, equalBytes, hex } from "./bytes.js";
 import {
   blake2b,
+  blake2bJoined,
   checkBoxKey,
   CTX_BINDING,
   CTX_GENESIS,
@@ -96,16 +97,11 @@ export function opHash(op: SignedOp): Uint8Array {
   return blake2b(canonical("SignedOp", op), PERSON_OP_HASH);
 }
 
-/** `opHash(op)`, given the canonical bytes of its content. */
+/** `opHash(op)`, given the canonical bytes of its content (hashed where they lie, not copied). */
 function hashOf(op: SignedOp, content: Uint8Array): Uint8Array {
   const sig = op.sig;
   if (sig.length !== 64) return opHash(op); // never from the wire: the decoder fixes the length
-  const out = new Uint8Array(SIGNED_OP_HEAD.length + content.length + SIGNED_OP_SIG.length + 64);
-  out.set(SIGNED_OP_HEAD, 0);
-  out.set(content, SIGNED_OP_HEAD.length);
-  out.set(SIGNED_OP_SIG, SIGNED_OP_HEAD.length + content.length);
-  out.set(sig, out.length - 64);
-  return blake2b(out, PERSON_OP_HASH);
+  return blake2bJoined([SIGNED_OP_HEAD, content, SIGNED_OP_SIG, sig], PERSON_OP_HASH);
 }
 
 /** An operation body of one kind. */

@@ -6,8 +6,8 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { ascii, equalBytes, hex } from "../src/bytes.js";
-import { blake2b, blake2bReference, cryptoReady, kdf } from "../src/crypto.js";
+import { ascii, concat, equalBytes, hex } from "../src/bytes.js";
+import { blake2b, blake2bJoined, blake2bReference, cryptoReady, kdf } from "../src/crypto.js";
 
 beforeAll(() => cryptoReady());
 
@@ -50,6 +50,22 @@ describe("BLAKE2b", () => {
       "2cbffd4efac5244b263bdf5d32b198996c4a1e5ab51257fbc1fb7e162daa91ed",
     );
     expect(hex(blake2b(big, ascii("hearth-op-hash")))).toBe(hex(first));
+  });
+
+  it("hashes parts as their concatenation, however they are split", () => {
+    for (const length of [0, 1, 128, 129, 3400, 70_000]) {
+      const data = bytes(length, 7);
+      const cuts = [0, 1, length >> 2, length >> 1, length].filter((c) => c <= length);
+      for (const a of cuts) {
+        for (const b of cuts) {
+          if (b < a) continue;
+          const parts = [data.subarray(0, a), data.subarray(a, b), new Uint8Array(0), data.subarray(b)];
+          expect(hex(blake2bJoined(parts, ascii("hearth-op-hash")))).toBe(hex(blake2b(concat(...parts), ascii("hearth-op-hash"))));
+        }
+      }
+      expect(hex(blake2bJoined([data], ascii("p"), 24))).toBe(hex(blake2bReference(data, new Uint8Array(0), ascii("p"), 24)));
+    }
+    expect(hex(blake2bJoined([], ascii("hearth-op-hash")))).toBe(hex(blake2b(new Uint8Array(0), ascii("hearth-op-hash"))));
   });
 
   it("refuses what BLAKE2b cannot do", () => {

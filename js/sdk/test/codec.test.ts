@@ -119,6 +119,63 @@ describe("strict decoding (protocol.md 2.2)", () => {
   });
 });
 
+describe("the codec's fast paths agree with its general ones", () => {
+  it("writes every integer up to 32 bits as the BigInt path writes it", () => {
+    const edges = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53];
+    for (const edge of edges) {
+      for (const v of [edge, -edge, -edge - 1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1]) {
+        const asNumber = canonical("InviteProof", { room: ROOM, index: v, joiner: MEMBER, box_key: BOX });
+        const asBigInt = canonical("InviteProof", { room: ROOM, index: BigInt(v), joiner: MEMBER, box_key: BOX });
+        expect([v, hex(asNumber)]).toEqual([v, hex(asBigInt)]);
+      }
+    }
+    expect(hex(canonical("InviteProof", { room: ROOM, index: -0, joiner: MEMBER, box_key: BOX }))).toBe(
+      hex(canonical("InviteProof", { room: ROOM, index: 0, joiner: MEMBER, box_key: BOX })),
+    );
+  });
+
+  it("counts code points, not UTF-16 units, at a string's bounds", () => {
+    const emoji = "\u{1f600}"; // one code point, two UTF-16 units
+    const schedule = (start: string) => ({
+      type: "schedule",
+      title: "t",
+      frequency: "weekly",
+      start,
+      timezone: "UTC",
+      duration_minutes: 60,
+    });
+    const startOf = (text: string) => decodeJson<{ start: string }>("ScheduleBody", schedule(text)).start;
+    // `start` is exactly 16 code points.
+    expect(startOf(emoji.repeat(16))).toBe(emoji.repeat(16)); // 32 units
+    expect(startOf(emoji.repeat(15) + "a")).toBe(emoji.repeat(15) + "a"); // 31 units
+    expect(startOf("a".repeat(16))).toBe("a".repeat(16));
+    expect(() => startOf(emoji.repeat(8))).toThrow(/length >= 16/); // 16 units, 8 code points
+    expect(() => startOf(emoji.repeat(17))).toThrow(/length <= 16/);
+    expect(() => startOf("a".repeat(15))).toThrow(/length >= 16/);
+    // A text of 60,000 code points may take 120,000 units; one more code point may not.
+    const text = (t: string) => decodeJson<{ text: string }>("TextBody", { type: "text", text: t }).text.length;
+    expect(text(emoji.repeat(60_000))).toBe(120_000);
+    expect(() => text(emoji.repeat(60_001))).toThrow(/length <= 60000/);
+    expect(() => text("a".repeat(60_001))).toThrow(/length <= 60000/);
+    // A name of one code point is at least one, though it is two units.
+    expect(decodeJson<{ name: string }>("MemberProfileBody", { type: "member.profile", name: emoji }).name).toBe(emoji);
+    expect(() => decodeJson("MemberProfileBody", { type: "member.profile", name: "" })).toThrow(/length >= 1/);
+  });
+
+  it("decodes each tagged union member by its tag, and gives every decode its own default list", () => {
+    const plain = { device: toBase64(new Uint8Array(16)), counter: 1, sent_at: 0, body: { type: "reaction", target: "A".repeat(22), emoji: "x" } };
+    const a = decodeJson<{ body: { type: string }; skipped: number[] }>("Plaintext", plain);
+    const b = decodeJson<{ skipped: number[] }>("Plaintext", plain);
+    expect(a.body.type).toBe("reaction");
+    expect(a.skipped).toEqual([]);
+    a.skipped.push(3);
+    expect(b.skipped).toEqual([]);
+    expect(() => decodeJson("Plaintext", { ...plain, body: { type: "nope" } })).toThrow(/Invalid value 'nope' - at `\$\.body\.type`/);
+    expect(() => decodeJson("Plaintext", { ...plain, body: { type: 5 } })).toThrow(/Expected `str`, got `int`/);
+    expect(() => canonical("Plaintext", { ...a, body: { type: "nope" } })).toThrow(/no structure of this union has the tag nope/);
+  });
+});
+
 describe("dicts from the wire", () => {
   it("keep a __proto__ key as data, never as a prototype", () => {
     const text = '{"code": "x", "message": "m", "detail": {"__proto__": {"polluted": true}, "a": 1}}';

@@ -72,6 +72,31 @@ describe("opening (protocol.md 8.3)", () => {
     expect(again.ciphertext.length).toBe(256 + 16);
   });
 
+  it("draws the id and the nonce from the platform CSPRNG in one call, and opens", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const env = sealMessage(keys, plaintext(), { epoch: 3, epochSecret: secret, headIndex: 4, head });
+      expect(env.header.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(env.header.nonce.length).toBe(24);
+      expect(env.header.nonce.byteLength).toBe(env.header.nonce.buffer.byteLength); // a copy, not a view of the id's bytes
+      seen.add(env.header.id).add(hex(env.header.nonce));
+      expect(openMessage(env, { epochSecret: secret })).toEqual(plaintext());
+    }
+    expect(seen.size).toBe(100);
+    // With an rng of the caller's, the id is drawn first and the nonce second, as Python does.
+    const draws: number[] = [];
+    const counting = (n: number) => (draws.push(n), new Uint8Array(n).fill(draws.length));
+    const env = sealMessage(keys, plaintext(), { epoch: 3, epochSecret: secret, headIndex: 4, head, rng: counting });
+    expect(draws).toEqual([16, 24]);
+    expect(hex(env.header.nonce)).toBe("02".repeat(24));
+  });
+
+  it("gives a plaintext whose device id does not keep the decrypted buffer alive", () => {
+    const opened = openMessage(sealed(), { epochSecret: secret });
+    expect(opened.device.length).toBe(16);
+    expect(opened.device.buffer.byteLength).toBe(16);
+  });
+
   it("checks the signature before anything else", () => {
     const env = sealed();
     const flipped = Uint8Array.from(env.ciphertext);

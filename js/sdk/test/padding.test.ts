@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { EnvelopeError } from "../src/errors.js";
-import { BUCKETS, MAX_PLAINTEXT, pad, unpad } from "../src/padding.js";
+import { BUCKETS, MAX_PLAINTEXT, pad, unpad, unpadView } from "../src/padding.js";
 
 function code(f: () => unknown): string {
   try {
@@ -43,5 +43,22 @@ describe("padding (protocol.md 8.4)", () => {
     expect(code(() => unpad(noMarker))).toBe("msg.bad_padding");
     const full = new Uint8Array(256).fill(1);
     expect(code(() => unpad(full))).toBe("msg.bad_padding");
+  });
+
+  it("unpads in place as a view, and as a copy of its own", () => {
+    for (const n of [0, 1, 255, 256, 1000, MAX_PLAINTEXT]) {
+      const data = new Uint8Array(n).fill(0);
+      if (n > 0) data[0] = 7;
+      const padded = pad(data);
+      const view = unpadView(padded);
+      const copy = unpad(padded);
+      expect(view).toEqual(data);
+      expect(copy).toEqual(data);
+      expect(view.buffer).toBe(padded.buffer);
+      expect(copy.buffer).not.toBe(padded.buffer);
+    }
+    for (const bad of [new Uint8Array(255), new Uint8Array(256), new Uint8Array(256).fill(1)]) {
+      expect(code(() => unpadView(bad))).toBe(code(() => unpad(bad)));
+    }
   });
 });

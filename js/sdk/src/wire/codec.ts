@@ -79,7 +79,21 @@ class Writer {
 
   int(v: number | bigint): void {
     // Every integer-valued double is exact, 2^53 included: the protocol bounds counts at 2^53 (le=2**53).
-    if (typeof v === "number" && !Number.isInteger(v)) throw new TypeError(`not an integer: ${v}`);
+    if (typeof v === "number") {
+      if (!Number.isInteger(v)) throw new TypeError(`not an integer: ${v}`);
+      // What fits in 32 bits, without a BigInt per integer; the rest takes the path below.
+      if (v >= 0) {
+        if (v < 128) return this.byte(v);
+        if (v < 256) return (this.byte(0xcc), this.byte(v));
+        if (v < 65536) return (this.byte(0xcd), this.u16(v));
+        if (v < 4294967296) return (this.byte(0xce), this.u32(v));
+      } else {
+        if (v >= -32) return this.byte(v & 0xff);
+        if (v >= -128) return (this.byte(0xd0), this.byte(v & 0xff));
+        if (v >= -32768) return (this.byte(0xd1), this.u16(v & 0xffff));
+        if (v >= -2147483648) return (this.byte(0xd2), this.u32(v >>> 0));
+      }
+    }
     const n = BigInt(v);
     if (n >= 0n) {
       if (n < 128n) this.byte(Number(n));
@@ -137,6 +151,17 @@ class Writer {
     this.bytes(b);
   }
 
+  /** Bytes already encoded (a field name, a header): short ones copied by hand, cheaper than `set`. */
+  raw(b: Uint8Array): void {
+    const n = b.length;
+    if (n > 24) return this.bytes(b);
+    this.room(n);
+    const buf = this.buf;
+    const at = this.length;
+    for (let i = 0; i < n; i++) buf[at + i] = b[i]!;
+    this.length = at + n;
+  }
+
   bin(b: Uint8Array): void {
     const n = b.length;
     if (n < 256) (this.byte(0xc4), this.byte(n));
@@ -183,39 +208,149 @@ function fieldValue(value: Record<string, unknown>, field: { name: string; defau
   throw new TypeError(`${d.name}.${field.name} is required`);
 }
 
-function writeStruct(w: Writer, d: StructDef, value: unknown): void {
-  if (typeof value !== "object" || value === null) throw new TypeError(`${d.name} must be an object`);
-  const v = value as Record<string, unknown>;
+/** Writes one value of a known wire type. */
+type Encoder = (w: Writer, value: unknown) => void;
+
+/** The msgpack bytes of a string known when the schema loads: a field name or a tag. */
+function strBytes(s: string): Uint8Array {
+  const w = new Writer();
+  w.str(s);
+  return w.result();
+}
+
+const STRUCT_ENCODERS = new Map<StructDef, Encoder>();
+
+/**
+ * The encoder of structure `d`, built once: its map header, tag and field names as
+ * ready bytes, and one encoder per field for its type. This is what `canonical` runs;
+ * a commit's 50 shares are 50 small structures, so the per-field work is what counts.
+ */
+function structEncoder(d: StructDef): Encoder {
+  let enc = STRUCT_ENCODERS.get(d);
+  if (enc === undefined) {
+    enc = buildStructEncoder(d);
+    STRUCT_ENCODERS.set(d, enc);
+  }
+  return enc;
+}
+
+function buildStructEncoder(d: StructDef): Encoder {
+  const fields = d.fields;
+  const n = fields.length;
+  const encoders = fields.map((f) => typeEncoder(f.type));
+  const keys = fields.map((f) => strBytes(f.name));
+  const tagged = d.tag !== null;
+  const tag = d.tag === null ? null : strBytes(d.tag);
+  const tagPair = d.tag !== null && d.tagField !== null ? concatBytes(strBytes(d.tagField), strBytes(d.tag)) : null;
+  const object = (value: unknown): Record<string, unknown> => {
+    if (typeof value !== "object" || value === null) throw new TypeError(`${d.name} must be an object`);
+    return value as Record<string, unknown>;
+  };
   if (d.arrayLike) {
-    w.arrayHeader(d.fields.length + (d.tag !== null ? 1 : 0));
-    if (d.tag !== null) w.str(d.tag);
-    for (const f of d.fields) writeValue(w, f.type, fieldValue(v, f, d));
-    return;
+    return (w, value) => {
+      const v = object(value);
+      w.arrayHeader(n + (tagged ? 1 : 0));
+      if (tag !== null) w.raw(tag);
+      for (let i = 0; i < n; i++) encoders[i]!(w, fieldValue(v, fields[i]!, d));
+    };
   }
   if (!d.omitDefaults) {
     // Every field, in declaration order: the canonical form of every signed structure.
-    w.mapHeader(d.fields.length + (d.tag !== null ? 1 : 0));
-    if (d.tag !== null && d.tagField !== null) {
-      w.str(d.tagField);
-      w.str(d.tag);
-    }
-    for (const f of d.fields) {
-      w.str(f.name);
-      writeValue(w, f.type, fieldValue(v, f, d));
-    }
-    return;
+    const head = new Writer();
+    head.mapHeader(n + (tagged ? 1 : 0));
+    const prefix = tagPair === null ? head.result() : concatBytes(head.result(), tagPair);
+    return (w, value) => {
+      const v = object(value);
+      w.raw(prefix);
+      for (let i = 0; i < n; i++) {
+        w.raw(keys[i]!);
+        encoders[i]!(w, fieldValue(v, fields[i]!, d));
+      }
+    };
   }
-  const present = d.fields
-    .map((f) => [f, fieldValue(v, f, d)] as const)
-    .filter(([f, x]) => !isDefault(f, x));
-  w.mapHeader(present.length + (d.tag !== null ? 1 : 0));
-  if (d.tag !== null && d.tagField !== null) {
-    w.str(d.tagField);
-    w.str(d.tag);
-  }
-  for (const [f, x] of present) {
-    w.str(f.name);
-    writeValue(w, f.type, x);
+  return (w, value) => {
+    const v = object(value);
+    const values = fields.map((f) => fieldValue(v, f, d));
+    let present = 0;
+    for (let i = 0; i < n; i++) if (!isDefault(fields[i]!, values[i])) present++;
+    w.mapHeader(present + (tagged ? 1 : 0));
+    if (tagPair !== null) w.raw(tagPair);
+    for (let i = 0; i < n; i++) {
+      if (isDefault(fields[i]!, values[i])) continue;
+      w.raw(keys[i]!);
+      encoders[i]!(w, values[i]);
+    }
+  };
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The encoder of one wire type. Scalars take their own writer call when the value
+ * has the expected JavaScript type, and `writePlain` otherwise, as before: the bytes
+ * are those of `writePlain` in every case.
+ */
+function typeEncoder(t: TypeDef): Encoder {
+  switch (t.k) {
+    case "ref": {
+      let enc: Encoder | null = null; // resolved on first use: a structure may refer to itself
+      return (w, value) => (enc ??= structEncoder(def(t.name)))(w, value);
+    }
+    case "union": {
+      const others = t.types.filter((x) => x.k !== "ref" && x.k !== "none");
+      const otherEncoders = new Map<TypeDef, Encoder>();
+      return (w, value) => {
+        if (value === null) return w.byte(0xc0);
+        if (typeof value === "object" && !(value instanceof Uint8Array) && !Array.isArray(value)) {
+          const d = pickRef(t.types, value);
+          if (d !== null) return structEncoder(d)(w, value);
+        }
+        const other = others.find((x) => matches(x, value));
+        if (other === undefined) throw new TypeError("value matches no member of the union");
+        let enc = otherEncoders.get(other);
+        if (enc === undefined) {
+          enc = typeEncoder(other);
+          otherEncoders.set(other, enc);
+        }
+        return enc(w, value);
+      };
+    }
+    case "list": {
+      let item: Encoder | null = null;
+      return (w, value) => {
+        const items = value as unknown[];
+        item ??= typeEncoder(t.item);
+        w.arrayHeader(items.length);
+        for (const x of items) item(w, x);
+      };
+    }
+    case "dict": {
+      let key: Encoder | null = null;
+      let val: Encoder | null = null;
+      return (w, value) => {
+        key ??= typeEncoder(t.key);
+        val ??= typeEncoder(t.value);
+        const entries = value instanceof Map ? [...value.entries()] : Object.entries(value as object);
+        w.mapHeader(entries.length);
+        for (const [k, v] of entries) {
+          key(w, k);
+          val(w, v);
+        }
+      };
+    }
+    case "str":
+      return (w, value) => (typeof value === "string" ? w.str(value) : writePlain(w, value));
+    case "bytes":
+      return (w, value) => (value instanceof Uint8Array ? w.bin(value) : writePlain(w, value));
+    case "int":
+      return (w, value) => (typeof value === "number" || typeof value === "bigint" ? w.int(value) : writePlain(w, value));
+    default:
+      return writePlain;
   }
 }
 
@@ -228,49 +363,36 @@ function isDefault(field: { default?: unknown }, value: unknown): boolean {
   return d === value;
 }
 
-function pickRef(types: readonly TypeDef[], value: unknown): StructDef | null {
-  const refs = types.filter((t): t is { k: "ref"; name: string } => t.k === "ref").map((t) => def(t.name));
-  if (refs.length === 0) return null;
-  if (refs.length === 1) return refs[0]!;
-  const tagField = refs[0]!.tagField;
-  const tag = tagField === null ? undefined : (value as Record<string, unknown>)[tagField];
-  const found = refs.find((r) => r.tag === tag);
-  if (found === undefined) throw new TypeError(`no structure of this union has the tag ${String(tag)}`);
-  return found;
+/** The structures of a union, looked up once per union: a message body's has 19. */
+interface UnionRefs {
+  readonly defs: readonly StructDef[];
+  /** The first structure with each tag, as `defs.find((d) => d.tag === tag)` would find it. */
+  readonly byTag: ReadonlyMap<string | null, StructDef>;
 }
 
-function writeValue(w: Writer, t: TypeDef, value: unknown): void {
-  switch (t.k) {
-    case "ref":
-      return writeStruct(w, def(t.name), value);
-    case "union": {
-      if (value === null) return w.byte(0xc0);
-      if (typeof value === "object" && !(value instanceof Uint8Array) && !Array.isArray(value)) {
-        const d = pickRef(t.types, value);
-        if (d !== null) return writeStruct(w, d, value);
-      }
-      const other = t.types.find((x) => x.k !== "ref" && x.k !== "none" && matches(x, value));
-      if (other === undefined) throw new TypeError("value matches no member of the union");
-      return writeValue(w, other, value);
-    }
-    case "list": {
-      const items = value as unknown[];
-      w.arrayHeader(items.length);
-      for (const item of items) writeValue(w, t.item, item);
-      return;
-    }
-    case "dict": {
-      const entries = value instanceof Map ? [...value.entries()] : Object.entries(value as object);
-      w.mapHeader(entries.length);
-      for (const [k, v] of entries) {
-        writeValue(w, t.key, k);
-        writeValue(w, t.value, v);
-      }
-      return;
-    }
-    default:
-      return writePlain(w, value);
+const UNIONS = new WeakMap<readonly TypeDef[], UnionRefs>();
+
+function unionRefs(types: readonly TypeDef[]): UnionRefs {
+  let u = UNIONS.get(types);
+  if (u === undefined) {
+    const defs = types.filter((t): t is { k: "ref"; name: string } => t.k === "ref").map((t) => def(t.name));
+    const byTag = new Map<string | null, StructDef>();
+    for (const d of defs) if (!byTag.has(d.tag)) byTag.set(d.tag, d);
+    u = { defs, byTag };
+    UNIONS.set(types, u);
   }
+  return u;
+}
+
+function pickRef(types: readonly TypeDef[], value: unknown): StructDef | null {
+  const { defs, byTag } = unionRefs(types);
+  if (defs.length === 0) return null;
+  if (defs.length === 1) return defs[0]!;
+  const tagField = defs[0]!.tagField;
+  const tag = tagField === null ? undefined : (value as Record<string, unknown>)[tagField];
+  const found = typeof tag === "string" ? byTag.get(tag) : undefined; // tags are strings: no other value finds one
+  if (found === undefined) throw new TypeError(`no structure of this union has the tag ${String(tag)}`);
+  return found;
 }
 
 function matches(t: TypeDef, value: unknown): boolean {
@@ -319,7 +441,7 @@ function writePlain(w: Writer, value: unknown): void {
 export function canonical(name: string, value: unknown): Uint8Array {
   const d = def(name);
   WRITER.length = 0; // a write that threw left its bytes behind
-  writeStruct(WRITER, d, value);
+  structEncoder(d)(WRITER, value);
   return WRITER.result();
 }
 
@@ -361,11 +483,17 @@ function codePoints(s: string): number {
   return n;
 }
 
+/** Typed arrays up to this size live inside V8's heap: copying one is a small allocation. */
+const SMALL_BYTES = 64;
+
 function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field: string): unknown {
   switch (t.k) {
     case "str": {
       if (typeof value !== "string") expected("str", value, path, mode);
-      if (t.min !== undefined || t.max !== undefined) {
+      // Bounds count code points, and a string of L UTF-16 units has between L/2 and L of
+      // them: only a string near a bound needs counting (a 1 KiB text never does).
+      const units = value.length;
+      if ((t.max !== undefined && units > t.max) || (t.min !== undefined && units < 2 * t.min)) {
         const n = codePoints(value);
         if (t.min !== undefined && n < t.min) fail(`Expected \`str\` of length >= ${t.min}`, path);
         if (t.max !== undefined && n > t.max) fail(`Expected \`str\` of length <= ${t.max}`, path);
@@ -402,7 +530,10 @@ function decodeValue(t: TypeDef, value: unknown, path: string, mode: Mode, field
         }
       } else {
         if (!(value instanceof Uint8Array)) expected("bytes", value, path, mode);
-        b = value;
+        // MessagePack's decoder gives views into the input. A small field (an id, a
+        // key, a nonce) is copied, cheap inside V8's heap, so that it never keeps a
+        // whole decrypted plaintext or frame alive; a large one stays a view.
+        b = value.length <= SMALL_BYTES ? value.slice() : value;
       }
       if (t.min !== undefined && b.length < t.min) fail(`Expected \`bytes\` of length >= ${t.min}`, path);
       if (t.max !== undefined && b.length > t.max) fail(`Expected \`bytes\` of length <= ${t.max}`, path);
@@ -470,16 +601,15 @@ function decodeUnion(types: readonly TypeDef[], value: unknown, path: string, mo
   if (value === null) {
     if (types.some((t) => t.k === "none")) return null;
   }
-  const refs = types.filter((t): t is { k: "ref"; name: string } => t.k === "ref");
+  const { defs, byTag } = unionRefs(types);
   const isObject = typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-  if (refs.length > 0 && isObject) {
-    if (refs.length === 1) return decodeStruct(def(refs[0]!.name), value, path, mode, false);
-    const defs = refs.map((r) => def(r.name));
+  if (defs.length > 0 && isObject) {
+    if (defs.length === 1) return decodeStruct(defs[0]!, value, path, mode, false);
     const tagField = defs[0]!.tagField!;
     const tag = (value as Record<string, unknown>)[tagField];
     if (tag === undefined) fail(`Object missing required field \`${tagField}\``, path);
     if (typeof tag !== "string") expected("str", tag, `${path}.${tagField}`, mode);
-    const d = defs.find((x) => x.tag === tag);
+    const d = byTag.get(tag);
     if (d === undefined) fail(`Invalid value '${tag}'`, `${path}.${tagField}`);
     return decodeStruct(d, value, path, mode, true);
   }
@@ -551,6 +681,7 @@ function cloneDefault(value: unknown, t: TypeDef, _mode: Mode): unknown {
     if (typeof value === "string" && t.k === "bytes") return fromBase64(value);
     return value;
   }
+  if (Array.isArray(value) && value.length === 0) return []; // the usual default (`skipped`), without structuredClone's cost
   return structuredClone(value);
 }
 
