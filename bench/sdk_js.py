@@ -24,6 +24,7 @@ This script reports; it is not a test. Run it with ``make bench`` (it needs Node
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
@@ -123,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=21, help="timed pairs of batches (median)")
     parser.add_argument("--messages", type=int, default=200, help="messages per batch")
+    parser.add_argument(
+        "--catchup", type=int, default=10_000, help="messages for the catch-up (0: skip it)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("node") is None or shutil.which("npm") is None:
         print("TypeScript SDK benchmark skipped: Node.js 20+ and npm are not installed")
@@ -212,11 +217,115 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<24} Python {count / py_s:>9,.0f} {unit}/s | TypeScript"
             f" {count / ts_s:>9,.0f} {unit}/s | {ratio:4.2f}x {verdict} (target <= {TARGET:.1f}x)"
         )
+    if args.catchup:
+        py_s, ts_s = catch_up(args.catchup)
+        ratio = ts_s / py_s
+        verdict = "PASS" if ratio <= TARGET else "FAIL"
+        print(
+            f"{'catch-up ' + format(args.catchup, ',') + ' msgs':<24} Python"
+            f" {args.catchup / py_s:>9,.0f} msg/s | TypeScript {args.catchup / ts_s:>9,.0f} msg/s"
+            f" | {ratio:4.2f}x {verdict} (target <= {TARGET:.1f}x; {py_s:.2f} s and {ts_s:.2f} s)"
+        )
     print(
         f"browser bundle with crypto: {bundle['minified'] / 1024:.1f} KiB minified,"
         f" {bundle['gzip'] / 1024:.1f} KiB gzip (target < 400 KB)"
     )
     return 0
+
+
+# -- catch-up through each SDK, from a real relay ------------------------------------------
+
+ROUNDS = 2
+"""Offline members per SDK; their syncs alternate Python, TypeScript, Python, TypeScript."""
+
+
+def catch_up(count: int) -> tuple[float, float]:
+    """Median seconds for an offline member to sync ``count`` messages, (Python, TypeScript).
+
+    A real ``hearth serve`` (SQLite, as ``make serve`` runs it, with the rate limits
+    raised as the SDK tests raise them); Alice makes a group, ``ROUNDS`` members of
+    each SDK join it and go offline, Alice sends ``count`` texts, then each member
+    opens its client without a live stream and times one ``sync()``, which fetches,
+    verifies, decrypts and stores every message. Each member then reads all of them
+    back: a run in which one did not verify, or raised an alarm, is an error.
+    """
+    from tests.client_sdk.conftest import RelayProcess  # noqa: PLC0415 - the tests' relay
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        data = work / "relay"
+        data.mkdir()
+        relay = RelayProcess(data)
+        relay.start()
+        try:
+            return asyncio.run(_catch_up(relay.url, work, count))
+        finally:
+            relay.stop()
+
+
+async def _catch_up(url: str, work: pathlib.Path, count: int) -> tuple[float, float]:
+    from client_sdk import HearthClient, Identity  # noqa: PLC0415
+
+    catchup = str(SDK / "bench" / "catchup.mjs")
+    members = [("py", i) for i in range(ROUNDS)] + [("ts", i) for i in range(ROUNDS)]
+    identities = {m: Identity.generate() for m in members}
+    async with HearthClient(url, Identity.generate(), store_path=work / "a.db", live=False) as a:
+        room = await a.create_group("catch-up")
+        link = await room.create_invite(max_uses=len(members), expires_in=3600)
+        for m in members:
+            if m[0] == "py":
+                async with HearthClient(
+                    url, identities[m], store_path=work / f"{m[0]}{m[1]}.db", live=False
+                ) as c:
+                    await c.join(link)
+            else:
+                await _node(catchup, "join", url, identities[m].recovery_phrase, work, m, link)
+        started = time.perf_counter()
+        for i in range(count):
+            await room.send(f"message {i} of the catch-up")
+        print(f"catch-up: {count:,} messages sent in {time.perf_counter() - started:.1f} s")
+    seconds: dict[str, list[float]] = {"py": [], "ts": []}
+    for i in range(ROUNDS):
+        for side in ("py", "ts"):
+            m = (side, i)
+            if side == "py":
+                async with HearthClient(
+                    url, identities[m], store_path=work / f"py{i}.db", live=False
+                ) as c:
+                    t0 = time.perf_counter()
+                    await c.sync()
+                    took = time.perf_counter() - t0
+                    got = c.room(room.id)
+                    read, alarms = len(await got.messages(limit=count + 100)), len(got.alarms)
+            else:
+                out = await _node(
+                    catchup, "sync", url, identities[m].recovery_phrase, work, m, room.id
+                )
+                took, read, alarms = out["seconds"], out["messages"], out["alarms"]
+            if read != count or alarms:
+                raise RuntimeError(f"catch-up {side}: {read} of {count} messages, {alarms} alarms")
+            seconds[side].append(took)
+    return statistics.median(seconds["py"]), statistics.median(seconds["ts"])
+
+
+async def _node(
+    script: str,
+    mode: str,
+    url: str,
+    phrase: str,
+    work: pathlib.Path,
+    member: tuple[str, int],
+    arg: str,
+) -> dict[str, Any]:
+    store = str(work / f"{member[0]}{member[1]}.store")
+    proc = await asyncio.create_subprocess_exec(
+        "node", script, mode, url, phrase, store, arg, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"catchup.mjs {mode} failed ({proc.returncode})")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
 
 
 if __name__ == "__main__":

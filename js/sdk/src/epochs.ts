@@ -14,7 +14,6 @@
  * unsealed secret gives another tag was handed a different key, and refuses it.
  */
 
-import { decode as msgpackDecode } from "@msgpack/msgpack";
 
 import { ascii, concat, equalBytes, u64be } from "./bytes.js";
 import {
@@ -35,6 +34,7 @@ import {
 } from "./crypto.js";
 import { CryptoError, LogError } from "./errors.js";
 import type { MemberId, RoomId } from "./ids.js";
+import { readMsgpack } from "./wire/msgpack.js";
 import type { Commit, Share } from "./wire/schema.gen.js";
 
 const EMPTY = new Uint8Array(0);
@@ -190,7 +190,7 @@ export function openCommit(commit: Commit, args: { readonly prev: Uint8Array; re
 
 /** Decode `[[epoch, secret], ...]` as msgspec decodes `list[_HistoryEntry]` (array-like). */
 function decodeHistory(plain: Uint8Array): [number | bigint, Uint8Array][] {
-  const value: unknown = msgpackDecode(plain, { useBigInt64: true });
+  const value: unknown = readMsgpack(plain);
   if (!Array.isArray(value)) throw new TypeError("history is not an array");
   return value.map((entry: unknown) => {
     if (!Array.isArray(entry) || entry.length < 2) throw new TypeError("a history entry is [epoch, secret]");

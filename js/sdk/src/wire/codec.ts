@@ -19,10 +19,10 @@
  * Values are plain objects with the fields of the interfaces in `schema.gen.ts`.
  */
 
-import { decode as msgpackDecode } from "@msgpack/msgpack";
 
 import { fromBase64, toBase64 } from "../bytes.js";
 import { DecodeError } from "../errors.js";
+import { readMsgpack, WireFloat } from "./msgpack.js";
 import { SCHEMA } from "./schema.gen.js";
 import type { StructDef, TypeDef } from "./types.js";
 
@@ -454,6 +454,7 @@ function typeName(value: unknown, mode: Mode): string {
   if (typeof value === "bigint") return "int";
   if (typeof value === "number") return Number.isInteger(value) ? "int" : "float";
   if (value instanceof Uint8Array) return "bytes";
+  if (value instanceof WireFloat) return "float";
   if (Array.isArray(value)) return "array";
   return mode === "json" ? "object" : "map";
 }
@@ -700,13 +701,7 @@ export function decodeJson<T>(name: string, text: string | unknown): T {
 
 /** Decode MessagePack (leniently: any field order, non-shortest forms) into `name`. */
 export function decodeMsgpack<T>(name: string, data: Uint8Array): T {
-  let value: unknown;
-  try {
-    value = msgpackDecode(data, { useBigInt64: true });
-  } catch (exc) {
-    throw new DecodeError(`MessagePack data is malformed: ${(exc as Error).message}`);
-  }
-  return decodeStruct(def(name), value, "$", "msgpack", false) as T;
+  return decodeStruct(def(name), readMsgpack(data), "$", "msgpack", false) as T;
 }
 
 function jsonValue(t: TypeDef, value: unknown): unknown {
