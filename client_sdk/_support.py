@@ -259,6 +259,7 @@ class SupportBook:
         Returns (request, text, supporters to seal to) and counts them as sealed,
         so one change of supporters leads to one reseal.
         """
+        supporters = list(supporters)  # walked once per request: a generator would run dry
         due = []
         for r in self._requests.values():
             if r.requester != self.me or r.status != "waiting" or r.text is None:

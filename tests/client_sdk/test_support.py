@@ -317,6 +317,24 @@ def test_a_reseal_lets_a_later_supporter_read_and_changes_nothing_else() -> None
     assert sue.view(rid).text == "help"
 
 
+def test_every_waiting_request_is_resealed_when_the_supporters_come_as_a_generator() -> None:
+    # The room core passes the supporters as a generator expression: a reseal that
+    # walked it once per request resealed only the first waiting request.
+    mine = SupportBook(ROOM, ANA.member)
+    first, second = new_message_id(), new_message_id()
+    for seq, rid in enumerate((first, second), start=1):
+        mine.request(
+            message_id=rid,
+            requester=ANA.member,
+            seq=seq,
+            sent_at=seq,
+            text="help",
+            readers=[SAM.member],
+        )
+    due = mine.reseal_due(m for m in (SAM.member, SUE.member))
+    assert due == [(first, "help", [SUE.member]), (second, "help", [SUE.member])]
+
+
 def test_a_requester_who_is_gone_no_longer_waits() -> None:
     book = SupportBook(ROOM, SAM.member)
     first, second, third = new_message_id(), new_message_id(), new_message_id()
