@@ -59,11 +59,12 @@ check: $(DEV) check-js
 	$(PY) -m mypy
 
 # The SDK with its tests (Node types), then its source alone as a browser loads it
-# (no Node types: a Node-only API in js/sdk/src fails here).
+# (no Node types: a Node-only API in js/sdk/src fails here), then the web app (js/web).
 check-js: $(if $(NODE_OK),$(JSDEPS))
 ifeq ($(NODE_OK),yes)
 	cd js/sdk && ../node_modules/.bin/tsc -p tsconfig.json --noEmit
 	cd js/sdk && ../node_modules/.bin/tsc -p tsconfig.build.json --noEmit
+	cd js/web && ../node_modules/.bin/tsc -p tsconfig.json --noEmit
 else
 	@echo "make check: TypeScript SDK type check skipped: Node.js 20+ is not installed"
 endif
