@@ -2,7 +2,9 @@
 
 ``hearth admin freeze|unfreeze ROOM_ID`` and ``hearth backup DEST`` act on the
 data directory (or database) the same configuration names, beside a running relay
-or without one (``server/admin.py``).
+or without one (``server/admin.py``). ``hearth web-check URL --hash HASH`` checks
+what an address serves as the web app against a published release
+(``server/web_check.py``); it reads no configuration.
 
 ``serve`` loads the configuration (defaults < ``--config`` TOML < ``HEARTH_*``
 environment < flags), sets up logging that never records client addresses (no
@@ -37,7 +39,7 @@ import uvicorn
 
 from protocol import HearthError, __version__
 from protocol.ids import ROOM_ID_CHARS
-from server import admin
+from server import admin, web_check
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
 from server.limits import http_protocol_class
@@ -91,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
         command = actions.add_parser(action, help=text)
         command.add_argument("room", help="the room id")
         _data_arguments(command)
+    web_check.add_arguments(
+        sub.add_parser(
+            "web-check",
+            help="check that an address serves a published release of the web app",
+            description="Check that an address serves exactly a published release of the"
+            " web app (docs/security.md).",
+        )
+    )
     backup = sub.add_parser("backup", help="copy the SQLite database while the relay runs")
     backup.add_argument("dest", type=Path, help="the backup file to create")
     _data_arguments(backup)
@@ -290,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)  # noqa: T201 - a CLI prints
         return 0
+    if args.command == "web-check":  # no configuration: it reads only the address it checks
+        return web_check.run(args)
     try:
         config = load_config(
             path=args.config,
