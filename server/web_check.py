@@ -86,7 +86,7 @@ def parse_release(data: bytes, where: str) -> Release:
     if not isinstance(version, str) or not isinstance(release, str) or not isinstance(files, dict):
         raise ValueError(f"{where} lacks its version, files or release hash")
     for path, digest in files.items():
-        if not _PATH.fullmatch(path) or ".." in path.split("/"):
+        if not _PATH.fullmatch(path) or {".", ".."} & set(path.split("/")):
             raise ValueError(f"{where} lists a path that is not a plain relative path: {path!r}")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise ValueError(f"{where} lists {path} with a hash that is not 64 hex digits")

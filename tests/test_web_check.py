@@ -217,3 +217,16 @@ def test_a_bad_expected_hash_is_refused_before_any_request(
     code, out, err = _run(capsys, "http://127.0.0.1:9/", "--hash", "abc")
     assert (code, out) == (2, "")
     assert err == "hearth: web-check: --hash takes a release hash: 64 hexadecimal digits\n"
+
+
+def test_a_listing_that_leaves_the_address_fails(
+    site: Path, serve: str, built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    release = _release(site)
+    release["files"] = {**release["files"], "../outside.js": "0" * 64}
+    (site / "release.json").write_text(json.dumps(release))
+    code, out, _ = _run(capsys, serve, "--release", str(built / "release.json"))
+    assert code == 1
+    assert out == (
+        "mismatch: release.json lists a path that is not a plain relative path: '../outside.js'\n"
+    )
