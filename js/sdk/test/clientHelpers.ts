@@ -36,15 +36,28 @@ export class Person {
   #watchers = new Set<() => void>();
   #reading: Promise<void> | null = null;
 
-  constructor(dir: string, name: string, identity: Identity = Identity.generate()) {
+  constructor(
+    dir: string,
+    readonly name: string,
+    identity: Identity = Identity.generate(),
+  ) {
     this.identity = identity;
     this.storePath = join(dir, `${name}.store`);
   }
 
+  /** The open client (a test that uses it before `open` fails saying so). */
+  get c(): HearthClient {
+    if (this.client === null) throw new Error(`${this.name} is not open`);
+    return this.client;
+  }
+
+  /** What a subclass sets on a client before it opens (the programs hooks, say). */
+  protected prepare(_client: HearthClient): void {}
+
   /** Open a client for this person on `relay` (the store file is reused). */
   async open(relay: string, options: Partial<HearthClientOptions> = {}): Promise<HearthClient> {
     const store = await FileBackend.open(this.storePath);
-    const client = await HearthClient.open({
+    const client = new HearthClient({
       relay,
       identity: this.identity,
       store,
@@ -52,6 +65,8 @@ export class Person {
       reconnectDelay: [0.05, 0.5],
       ...options,
     });
+    this.prepare(client);
+    await client.open();
     this.client = client;
     this.#reading = (async () => {
       for await (const event of client.events()) {
@@ -79,7 +94,7 @@ export class Person {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#watchers.delete(watch);
-        reject(new Error(`no matching event within ${seconds} s; got ${this.events.map((e) => e.type).join(", ")}`));
+        reject(new Error(`${this.name}: no matching event within ${seconds} s; got ${this.events.map((e) => e.type).join(", ")}`));
       }, seconds * 1000);
       const watch = () => {
         const got = found();

@@ -5,53 +5,28 @@
  * refuse, as Python's tests use `room._driver`) or hold back the automatic join.
  */
 
-import { WebSocket } from "ws";
-
-import { HearthClient } from "../src/client.js";
+import type { HearthClient } from "../src/client.js";
 import type { RoomState } from "../src/core/state.js";
-import type { Event } from "../src/events.js";
 import type { RoomHost } from "../src/host.js";
-import { Identity } from "../src/identity.js";
 import type { MessageId, RoomId } from "../src/ids.js";
-import { FileBackend } from "../src/node/fileBackend.js";
 import { PROGRAMS } from "../src/programs.js";
 import type { Room } from "../src/room.js";
-import type { WebSocketConstructor } from "../src/transport.js";
 import type { Body } from "../src/messages.js";
-import { HANG } from "./clientHelpers.js";
+import { HANG, Person } from "./clientHelpers.js";
 
-export class Member {
-  readonly name: string;
-  readonly identity: Identity;
-  readonly storePath: string;
-  client: HearthClient | null = null;
+/** A person of a program whose client's programs hooks are the SDK's own, watched. */
+export class Member extends Person {
   host: RoomHost | null = null;
-  readonly events: Event[] = [];
   /** While false, the SDK's automatic join of a claimed request's buddy chat is held back. */
   autoJoin = true;
-  #reading: Promise<void> | null = null;
-  #watchers = new Set<() => void>();
 
-  constructor(dir: string, name: string, identity: Identity = Identity.generate()) {
-    this.name = name;
-    this.identity = identity;
-    this.storePath = `${dir}/${name}.store`;
+  /** Open on `relay`, live unless told otherwise; the events seen before are forgotten. */
+  override open(relay: string, options: { live?: boolean } = {}): Promise<HearthClient> {
+    this.events.length = 0;
+    return super.open(relay, { live: options.live ?? true });
   }
 
-  get c(): HearthClient {
-    if (this.client === null) throw new Error(`${this.name} is not open`);
-    return this.client;
-  }
-
-  async open(relay: string, options: { live?: boolean } = {}): Promise<HearthClient> {
-    const client = new HearthClient({
-      relay,
-      identity: this.identity,
-      store: await FileBackend.open(this.storePath),
-      webSocket: WebSocket as unknown as WebSocketConstructor,
-      reconnectDelay: [0.05, 0.5],
-      live: options.live ?? true,
-    });
+  protected override prepare(client: HearthClient): void {
     client.programs = {
       ...PROGRAMS,
       unjoined: (host) => {
@@ -60,22 +35,6 @@ export class Member {
       },
       joinClaimed: (host, program, request) => (this.autoJoin ? PROGRAMS.joinClaimed(host, program, request) : Promise.resolve()),
     };
-    await client.open();
-    this.client = client;
-    this.events.length = 0;
-    this.#reading = (async () => {
-      for await (const event of client.events()) {
-        this.events.push(event);
-        for (const w of this.#watchers) w();
-      }
-    })();
-    return client;
-  }
-
-  async close(): Promise<void> {
-    await this.client?.close();
-    await this.#reading;
-    this.client = null;
   }
 
   /** The room's verified state on this device (its keys and log). */
@@ -86,29 +45,6 @@ export class Member {
   /** Send `body` into `room` as it is, past the SDK's own checks. */
   sendRaw(room: RoomId, body: Body): Promise<MessageId> {
     return this.host!.driver(room).send(body);
-  }
-
-  async waitFor<T extends Event>(test: (e: Event) => e is T, seconds?: number): Promise<T>;
-  async waitFor(test: (e: Event) => boolean, seconds?: number): Promise<Event>;
-  async waitFor(test: (e: Event) => boolean, seconds = HANG): Promise<Event> {
-    const found = () => this.events.find(test);
-    const now = found();
-    if (now !== undefined) return now;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#watchers.delete(watch);
-        reject(new Error(`${this.name}: no matching event within ${seconds} s; got ${this.events.map((e) => e.type).join(", ")}`));
-      }, seconds * 1000);
-      const watch = () => {
-        const got = found();
-        if (got !== undefined) {
-          clearTimeout(timer);
-          this.#watchers.delete(watch);
-          resolve(got);
-        }
-      };
-      this.#watchers.add(watch);
-    });
   }
 }
 
