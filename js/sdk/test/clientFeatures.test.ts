@@ -23,27 +23,9 @@ import { FileBackend } from "../src/node/fileBackend.js";
 import { ScheduleError } from "../src/sdkErrors.js";
 import type { WebSocketConstructor } from "../src/transport.js";
 import { Person, received, tempDir } from "./clientHelpers.js";
+import { CRISIS_TOML } from "./crisisFixture.js";
 import { type RelayProcess, startRelay } from "./relay.js";
 
-const CRISIS_TOML = `
-[[crisis]]
-name = "Samaritans"
-regions = ["GB", "IE"]
-phone = "116 123"
-hours = "24/7"
-
-[[crisis]]
-name = "988 Suicide & Crisis Lifeline"
-regions = ["US"]
-phone = "988"
-sms = "988"
-
-[[crisis]]
-name = "Befrienders Worldwide"
-regions = ["*"]
-url = "https://befrienders.org"
-description = "Find a helpline in your country."
-`;
 
 let relay: RelayProcess;
 let dir: ReturnType<typeof tempDir>;

@@ -28,27 +28,9 @@ import { RelayError, RelayUnavailable, StoreError } from "../src/sdkErrors.js";
 import type { FetchLike } from "../src/transport.js";
 import { make } from "../src/wire/codec.js";
 import { python } from "./python.js";
+import { CRISIS_TOML } from "./crisisFixture.js";
 import { freePort, type RelayProcess, startRelay } from "./relay.js";
 
-const CRISIS_TOML = `
-[[crisis]]
-name = "Samaritans"
-regions = ["GB", "IE"]
-phone = "116 123"
-hours = "24/7"
-
-[[crisis]]
-name = "988 Suicide & Crisis Lifeline"
-regions = ["US"]
-phone = "988"
-sms = "988"
-
-[[crisis]]
-name = "Befrienders Worldwide"
-regions = ["*"]
-url = "https://befrienders.org"
-description = "Find a helpline in your country."
-`;
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), "hearth-crisis-"));
