@@ -35,11 +35,13 @@ from tests.interop.conftest import PeerError, TsPeer, TsPeerFactory
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
 from tests.security.test_hostile_relay import (
+    _drop_one_in_a_hundred,
     _forged_add,
     _now_ms,
     _serve_sync,
     _stored_log,
     _substitute_box_key,
+    _swap_last_two_ops,
     _with_seq,
 )
 from tests.security.test_trust_genesis import _counterfeit, _Recorder
@@ -249,18 +251,7 @@ async def test_reordered_log_operations_are_refused(world: World) -> None:
     await alice.rotate()
     await alice.create_invite()
 
-    def swap(room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
-        logs = [i for i, e in enumerate(events) if isinstance(e, LogEvent)]
-        if len(logs) >= 2:
-            a, b = logs[-2], logs[-1]
-            first, second = events[a], events[b]
-            assert isinstance(first, LogEvent)
-            assert isinstance(second, LogEvent)
-            events[a] = msgspec.structs.replace(first, op=second.op)
-            events[b] = msgspec.structs.replace(second, op=first.op)
-        return events
-
-    _serve_sync(proxy, swap)
+    _serve_sync(proxy, _swap_last_two_ops)
     await bob.call("sync")
     real, _ = await _stored_log(relay, room_id)
     assert "log_invalid" in await kinds(bob, room_id)
@@ -274,22 +265,8 @@ async def test_one_message_in_a_hundred_dropped_is_reported(world: World) -> Non
     alice = people["alice"].room(room_id)
     for i in range(200):
         await alice.send(f"message {i}")
-    seen = 0
     dropped: list[int] = []
-
-    def drop(room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
-        nonlocal seen
-        out: list[RoomEvent] = []
-        for event in events:
-            if isinstance(event, MessageEvent):
-                seen += 1
-                if seen % 100 == 50:
-                    dropped.append(event.seq)
-                    continue
-            out.append(event)
-        return out
-
-    _serve_sync(proxy, drop)
+    _serve_sync(proxy, _drop_one_in_a_hundred(dropped))
     await bob.call("sync")
     assert len(dropped) == 2
     assert "withheld" in await kinds(bob, room_id), "a withheld message must be reported"

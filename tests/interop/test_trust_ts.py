@@ -17,47 +17,20 @@ the TypeScript SDK as the member the relay lies to. He must refuse:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import msgspec
-
 from client_sdk._invite_links import parse_invite
-from protocol import RoomKeys, RoomLog, RootSeed, crypto, sign_op
-from protocol.api import ErasedEvent, LogEvent, MessageEvent, RemovedEvent, RoomEvent, SyncResponse
-from protocol.encoding import canonical, from_json, to_json
-from protocol.epochs import make_commit
+from protocol import RootSeed
+from protocol.api import ErasedEvent, LogEvent, MessageEvent, RemovedEvent, RoomEvent
 from protocol.ids import RoomId
-from protocol.ops import Binding, JoinOp, SignedOp
-from protocol.signing import InviteKey
+from protocol.ops import SignedOp
 from tests.interop.conftest import TsPeer
 from tests.interop.test_hostile_relay_ts import World, group, kinds, refused, world
 from tests.security.proxy import HostileProxy
 from tests.security.test_crash_durability import proxied
-from tests.security.test_hostile_relay import _now_ms, _stored_log
+from tests.security.test_hostile_relay import _now_ms, _serve_sync, _stored_log
+from tests.security.test_trust_keys import join_binding
+from tests.security.test_trust_withholding import _serve_sync as serve_sync
 
 __all__ = ["proxied", "world"]
-
-Rewrite = Callable[[RoomId, list[RoomEvent]], list[RoomEvent]]
-
-
-def serve_sync(proxy: HostileProxy, rewrite: Rewrite, *, low_water: int | None = None) -> None:
-    """Rewrite every room's events (and, if given, its low-water mark) in sync answers."""
-
-    async def hook(method: str, path: str, status: int, body: bytes) -> bytes:
-        if method != "POST" or path != "/v1/sync" or status != 200:
-            return body
-        answer = from_json(body, SyncResponse)
-        rooms = []
-        for page in answer.rooms:
-            events = rewrite(page.room, list(page.events))
-            mark = page.low_water if low_water is None else max(page.low_water, low_water)
-            last = max([page.last_seq, *(e.seq for e in events)])
-            rooms.append(
-                msgspec.structs.replace(page, events=events, low_water=mark, last_seq=last)
-            )
-        return to_json(msgspec.structs.replace(answer, rooms=rooms))
-
-    proxy.on_response = hook
 
 
 async def texts(bob: TsPeer, room: RoomId) -> list[str]:
@@ -161,27 +134,6 @@ async def test_a_signed_deletion_raises_nothing(world: World) -> None:
 # -- operations a relay accepted that no member may --------------------------------------
 
 
-def join_binding(log: RoomLog, joiner: RoomKeys, invite: InviteKey, box_key: bytes) -> SignedOp:
-    """The joiner's own, correctly signed ``room.join`` binding ``box_key``."""
-    index = log.index + 1
-    statement = canonical(Binding(room=log.room, member=joiner.member, box_key=box_key))
-    recipients = {m: member.box_key for m, member in log.members.items()}
-    recipients[joiner.member] = RootSeed.generate().room_keys(log.room).box_public  # stand-in
-    commit, _ = make_commit(
-        room=log.room, epoch=log.epoch + 1, prev=log.head, recipients=recipients
-    )
-    body = JoinOp(
-        invite_key=invite.public,
-        invite_proof=invite.prove(
-            room=log.room, index=index, joiner=joiner.member, box_key=box_key
-        ),
-        box_key=box_key,
-        binding=joiner.sign(crypto.CTX_BINDING, statement),
-        commit=commit,
-    )
-    return sign_op(joiner, index=index, prev=log.head, at=_now_ms(), body=body)
-
-
 def serve_op(proxy: HostileProxy, room_id: RoomId, op: SignedOp) -> None:
     """The relay serves ``op`` as the room's next log event, as if it had accepted it."""
 
@@ -191,7 +143,7 @@ def serve_op(proxy: HostileProxy, room_id: RoomId, op: SignedOp) -> None:
         seq = max([0, *(e.seq for e in events)]) + 1_000
         return [*events, LogEvent(seq=seq, ts=_now_ms(), op=op)]
 
-    serve_sync(proxy, inject)
+    _serve_sync(proxy, inject)
 
 
 async def assert_refused_op(bob: TsPeer, room: RoomId, code: str, intruder: str) -> None:

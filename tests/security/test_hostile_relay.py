@@ -150,6 +150,38 @@ async def _audit_commits(
     return shares
 
 
+def _swap_last_two_ops(room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+    """Serve the last two log operations of a page in each other's place."""
+    logs = [i for i, e in enumerate(events) if isinstance(e, LogEvent)]
+    if len(logs) >= 2:
+        a, b = logs[-2], logs[-1]
+        first, second = events[a], events[b]
+        assert isinstance(first, LogEvent)
+        assert isinstance(second, LogEvent)
+        events[a] = msgspec.structs.replace(first, op=second.op)
+        events[b] = msgspec.structs.replace(second, op=first.op)
+    return events
+
+
+def _drop_one_in_a_hundred(dropped: list[int]) -> Rewrite:
+    """Leave out the 50th, 150th ... message served; note each one's ``seq`` in ``dropped``."""
+    seen = 0
+
+    def drop(room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
+        nonlocal seen
+        out: list[RoomEvent] = []
+        for event in events:
+            if isinstance(event, MessageEvent):
+                seen += 1
+                if seen % 100 == 50:
+                    dropped.append(event.seq)
+                    continue
+            out.append(event)
+        return out
+
+    return drop
+
+
 def _alarm_kinds(room: object) -> set[str]:
     return {a.kind for a in room.alarms}  # type: ignore[attr-defined]
 
@@ -318,18 +350,7 @@ async def test_reordered_log_operations_are_refused(
     await alice.rotate()
     await alice.create_invite()
 
-    def swap(room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
-        logs = [i for i, e in enumerate(events) if isinstance(e, LogEvent)]
-        if len(logs) >= 2:
-            a, b = logs[-2], logs[-1]
-            first, second = events[a], events[b]
-            assert isinstance(first, LogEvent)
-            assert isinstance(second, LogEvent)
-            events[a] = msgspec.structs.replace(first, op=second.op)
-            events[b] = msgspec.structs.replace(second, op=first.op)
-        return events
-
-    _serve_sync(proxy, swap)
+    _serve_sync(proxy, _swap_last_two_ops)
     bob = people["bob"].room(room_id)
     await people["bob"].sync()
     real, _ = await _stored_log(relay, room_id)
@@ -347,22 +368,8 @@ async def test_one_message_in_a_hundred_dropped_is_reported(
     alice = people["alice"].room(room_id)
     for i in range(200):
         await alice.send(f"message {i}")
-    seen = 0
     dropped: list[int] = []
-
-    def drop(room: RoomId, events: list[RoomEvent]) -> list[RoomEvent]:
-        nonlocal seen
-        out: list[RoomEvent] = []
-        for event in events:
-            if isinstance(event, MessageEvent):
-                seen += 1
-                if seen % 100 == 50:
-                    dropped.append(event.seq)
-                    continue
-            out.append(event)
-        return out
-
-    _serve_sync(proxy, drop)
+    _serve_sync(proxy, _drop_one_in_a_hundred(dropped))
     bob = people["bob"].room(room_id)
     await people["bob"].sync()
     assert len(dropped) == 2
