@@ -481,9 +481,12 @@ class MainScreen(Screen[None]):
         room_id: RoomId | None = getattr(event, "room_id", None)
         notice = self._notice(room_id, event)
         if room_id is not None and room_id == self.current:
-            await self._in_open_room(event)
+            # The line saying what changed is on screen before the change it explains
+            # (a rename relabels lines already shown): the timeline never changes
+            # without saying why, not even for a frame.
             if notice is not None:
                 await self._append(NoticeItem(notice))
+            await self._in_open_room(event)
         blocked = isinstance(event, PersonalDataChanged) and event.document == "blocked"
         if blocked and self.current is not None:  # (un)blocked on another device
             await self.open_room(self.current)
