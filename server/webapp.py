@@ -19,7 +19,12 @@ The files are read once, when the application is built, and answered from memory
   304 when it is;
 - a client that accepts gzip gets the bytes gzip-compressed once at startup (with
   no timestamp, so the same every time); the decoded bytes are what the release
-  hash covers.
+  hash covers;
+- an invite link, ``/join/{room}#{secret}`` (protocol.md 5.6), opened in a browser
+  is sent on to the app with ``302 Location: /?join={room}``: a browser keeps the
+  fragment across a redirect whose ``Location`` has none, so the app receives the
+  secret that never reached the relay, and reads both. A path that holds no room id
+  is an unknown route.
 
 Which files: the regular files directly in the directory whose names are plain
 (``[a-z0-9][a-z0-9.-]*``), ``release.json`` included, which lists each file's hash.
@@ -35,11 +40,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Annotated, Any, Final, final
 
 from litestar import Request, Response, route
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import PathParameter
 
 from protocol.errors import HearthError
 from server.config import Config
@@ -101,6 +108,8 @@ _TYPES: Final[Mapping[str, str]] = {
     ".txt": "text/plain",
 }
 _NAME: Final = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_ROOM: Final = re.compile(r"[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{32}")
+"""A room id in an invite link: 32 base64url characters, or 22 for version 1."""
 
 
 class WebAppError(HearthError):
@@ -202,4 +211,22 @@ def web_routes(config: Config) -> list[HTTPRouteHandler]:
     handlers = [_handler(f, headers, f"/{f.name}") for f in files]
     index = next(f for f in files if f.name == "index.html")
     handlers.append(_handler(index, headers, "/"))
+    handlers.append(_invite(headers))
     return handlers
+
+
+def _invite(headers: Mapping[str, str]) -> HTTPRouteHandler:
+    async def invite(room: Annotated[str, PathParameter()]) -> Response[bytes]:
+        if not _ROOM.fullmatch(room):
+            raise NotFoundException
+        return Response(
+            content=b"", status_code=302, headers={**headers, "Location": f"/?join={room}"}
+        )
+
+    return route(
+        "/join/{room:str}",
+        http_method=["GET", "HEAD"],
+        name="web:join",
+        include_in_schema=False,
+        cache_control=CacheControlHeader(no_store=True),
+    )(invite)

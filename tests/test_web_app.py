@@ -138,10 +138,24 @@ async def test_nothing_else_below_the_root_is_served(relay: Relay) -> None:
     assert (await relay.http.get("/v1/crisis")).status_code == 200
 
 
+async def test_an_invite_link_opened_in_a_browser_reaches_the_app(relay: Relay) -> None:
+    room = "A" * 31 + "_"
+    r = await relay.http.get(f"/join/{room}")
+    assert (r.status_code, r.headers["location"]) == (302, f"/?join={room}")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.content == b""
+    old = "B" * 22  # a version-1 room id
+    assert (await relay.http.get(f"/join/{old}")).headers["location"] == f"/?join={old}"
+    for bad in ("short", "A" * 33, "A" * 31 + "%", "A" * 31 + "."):
+        r = await relay.http.get(f"/join/{bad}")
+        assert (r.status_code, r.json()["code"]) == (404, "route.not_found"), bad
+
+
 async def test_web_app_off_serves_nothing(tmp_path: Path) -> None:
     config = conftest.make_config(tmp_path, web_app=False)
     async with conftest.test_client(config, ManualClock()) as relay:
-        for path in ("/", "/index.html", "/app.js", "/release.json"):
+        for path in ("/", "/index.html", "/app.js", "/release.json", "/join/" + "A" * 32):
             r = await relay.http.get(path)
             assert (r.status_code, r.json()["code"]) == (404, "route.not_found"), path
         assert (await relay.http.get("/v1/crisis")).status_code == 200
