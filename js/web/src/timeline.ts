@@ -149,7 +149,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
   composer.name = "composer";
   composer.rows = 2;
   composer.setAttribute("aria-label", `Message to ${room.name}`);
-  composer.placeholder = "Write a message (Enter sends, Shift+Enter for a new line; Tab reaches the messages)";
+  composer.placeholder = "Write a message (Enter sends, Shift+Enter a new line; Shift+Tab reaches the messages)";
   composer.value = drafts.get(room.id) ?? "";
   composer.addEventListener("input", () => drafts.set(room.id, composer.value));
   const sendSaid = status("status error");

@@ -51,7 +51,23 @@ describe.skipIf(!haveChromium)("two people in the web app", () => {
     await onboard(sam.page, "another passphrase for sam here");
     await sam.page.locator("#room-title", { hasText: "Tuesday circle" }).waitFor({ timeout: 60_000 });
     await setName(sam.page, "Sam");
-    await send(sam.page, "Hi, first time here.");
+    // The ground rules come before a first message: "Not now" keeps the draft,
+    // "Accept rules" (focused) accepts and sends what waited.
+    const composer = sam.page.locator("textarea.composer");
+    await composer.fill("Hi, first time here.");
+    await composer.press("Enter");
+    const rules = sam.page.getByRole("dialog", { name: "Ground rules of Tuesday circle" });
+    await rules.waitFor({ timeout: 60_000 });
+    expect(await rules.textContent()).toContain("What is said here stays here.");
+    await rules.getByRole("button", { name: "Not now" }).click();
+    await rules.waitFor({ state: "detached" });
+    expect(await composer.inputValue()).toBe("Hi, first time here.");
+    await composer.press("Enter");
+    await rules.waitFor();
+    expect(await sam.page.evaluate(() => document.activeElement?.textContent)).toBe("Accept rules");
+    await sam.page.keyboard.press("Enter");
+    await sam.page.locator(".timeline .message", { hasText: "Hi, first time here." }).waitFor({ timeout: 60_000 });
+    expect(await composer.inputValue()).toBe("");
     await ana.page.locator(".timeline .message", { hasText: "Hi, first time here." }).waitFor({ timeout: 60_000 });
     await send(ana.page, "Welcome, Sam.");
     await sam.page.locator(".timeline .message", { hasText: "Welcome, Sam." }).waitFor({ timeout: 60_000 });
