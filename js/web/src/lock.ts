@@ -103,7 +103,7 @@ export class AppLock {
     this.#title = document.title;
     document.title = "Locked";
     this.#root.remove();
-    const screen = el("main", { className: "lock", id: "lock" });
+    const screen = el("main", { className: "lock", id: "lock" }, el("h1", { text: "Locked" }));
     this.#screen = screen;
     document.body.append(screen);
     this.#hooks.locked();

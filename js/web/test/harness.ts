@@ -140,10 +140,14 @@ export async function invite(page: Page, role = "member"): Promise<string> {
 /** Run axe-core on the page as it is; returns the serious and critical violations. */
 export async function seriousViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
+  type Result = { passes: unknown[]; violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
   const result = (await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<unknown> } }).axe;
     return axe.run(document, { resultTypes: ["violations"] });
-  })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
+  })) as Result;
+  if (result.passes.length === 0) throw new Error("axe-core checked nothing on this page");
+  const all = result.violations.map((v) => `${v.id} (${v.impact})`);
+  if (all.length > 0) console.log(`axe, every impact, at ${page.url()}: ${all.join(", ")}`);
   return result.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);

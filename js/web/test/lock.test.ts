@@ -129,6 +129,10 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     await createGroup(bo.page, "Morning group");
     await bo.page.reload();
     await bo.page.getByRole("heading", { name: "Welcome back" }).waitFor();
+    await bo.page.getByLabel("Passphrase").fill("not the passphrase");
+    await bo.page.getByRole("button", { name: "Open" }).click();
+    await bo.page.getByText("That passphrase did not open it.").waitFor({ timeout: 60_000 });
+    expect(await bo.page.getByRole("heading", { name: "Your rooms" }).count()).toBe(0);
     await doubleEscape(bo.page);
     expect(await visible(bo.page)).not.toContain("Welcome back");
     await bo.page.getByLabel("Passphrase").fill(PASSPHRASE);
