@@ -64,6 +64,8 @@ const bundled = await build({
   absWorkingDir: web,
   define: { __HEARTH_WEB_VERSION__: JSON.stringify(version) },
   plugins: [sdkSource],
+  // Libraries resolve from the workspace, also for a --src tree copied elsewhere.
+  nodePaths: [join(web, "node_modules"), join(web, "..", "node_modules")],
   logLevel: "silent",
 });
 if (bundled.outputFiles.length !== 1) throw new Error("esbuild wrote more than app.js");
