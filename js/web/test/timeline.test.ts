@@ -51,6 +51,14 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
     await page.goto(relay.url + "/");
     await onboard(page);
     await createGroup(page, "Harbour group");
+    // Choosing one's name says that other rooms do not see it; a refused name says why and the dialog stays.
+    await page.getByRole("button", { name: "My name here" }).click();
+    const nameDialog = page.getByRole("dialog", { name: "Your name in Harbour group" });
+    expect(await nameDialog.textContent()).toContain("your other rooms do not");
+    await page.getByLabel("Your name in this room").fill("Ana\u202e");
+    await page.getByRole("button", { name: "Save name" }).click();
+    await nameDialog.getByText("That name cannot be used").waitFor();
+    await page.getByRole("button", { name: "Cancel" }).click();
     await setName(page, "Ana");
     const link = await invite(page);
     await page.getByRole("button", { name: "Done" }).click();
