@@ -45,7 +45,7 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
     built?.dispose();
   });
 
-  it("shows joins, renames and removals as lines, asks before block and remove, and keeps the lines after a reload", async () => {
+  it("shows joins, renames, removals and deletions as lines, asks before delete, block and remove, and keeps the lines after a reload", async () => {
     const ana = await person(browser);
     const page = ana.page;
     await page.goto(relay.url + "/");
@@ -72,6 +72,21 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
       const notices = () => page.locator(".timeline .notice").allTextContents();
       await expect.poll(notices).toContain("Kit (member) joined as member");
       await expect.poll(async () => (await notices()).some((line) => / is now Kit \(member\)$/.test(line))).toBe(true);
+
+      // Deleting asks, Cancel focused; a moderator's deletion leaves a line; one's own just goes.
+      await kit.getByRole("button", { name: "Delete the message from Kit (member)" }).click();
+      const del = page.getByRole("dialog", { name: "Delete this message?" });
+      await del.waitFor();
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+      await del.getByRole("button", { name: "Delete message" }).click();
+      await kit.waitFor({ state: "detached", timeout: 60_000 });
+      await expect.poll(notices).toContain("A moderator, Ana (you, owner), removed a message from Kit (member)");
+      await expect.poll(() => page.evaluate(() => document.activeElement?.className)).toBe("composer");
+      await send(page, "A slip of the thumb");
+      const slip = page.locator(".timeline .message", { hasText: "A slip of the thumb" });
+      await slip.getByRole("button", { name: "Delete your message" }).click();
+      await page.getByRole("dialog", { name: "Delete your message?" }).getByRole("button", { name: "Delete message" }).click();
+      await slip.waitFor({ state: "detached", timeout: 60_000 });
 
       // Block asks, Cancel focused; Enter cancels; the focus is back in the composer.
       await page.getByRole("button", { name: "People" }).click();
