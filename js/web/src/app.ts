@@ -16,7 +16,7 @@
 
 import { type Identity, Keystore, type Room } from "@hearth/sdk";
 
-import { helpButton, installHelpKey } from "./crisis.js";
+import { helpButton, installHelpKey, loadCrisisDirectory, useRegionStore } from "./crisis.js";
 import { openDialogs, setAfterDialog } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
 import { takeAddress } from "./address.js";
@@ -61,6 +61,7 @@ export class App {
   }
 
   async start(): Promise<void> {
+    void loadCrisisDirectory(this.#relay);
     const keystore = await Keystore.open();
     this.#keystore = keystore;
     const hooks = this.#onboardingHooks(keystore);
@@ -101,6 +102,7 @@ export class App {
     const session = await Session.open(identity, this.#relay);
     this.#session = session;
     this.#restored = how === "restore";
+    useRegionStore(session.client.crisisRegion, (region) => session.client.setCrisisRegion(region));
     this.#lock.idleArmed = true;
     this.#lock.activity();
     session.on((event) => {
