@@ -125,7 +125,7 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
   it("before unlocking, the quick exit locks and the passphrase starts the session", async () => {
     const bo = await person(browser);
     await bo.page.goto(relay.url + "/");
-    await onboard(bo.page);
+    const phrase = await onboard(bo.page);
     await createGroup(bo.page, "Morning group");
     await bo.page.reload();
     await bo.page.getByRole("heading", { name: "Welcome back" }).waitFor();
@@ -133,6 +133,16 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     await bo.page.getByRole("button", { name: "Open" }).click();
     await bo.page.getByText("That passphrase did not open it.").waitFor({ timeout: 60_000 });
     expect(await bo.page.getByRole("heading", { name: "Your rooms" }).count()).toBe(0);
+    // Restoring over the saved identity asks first, Cancel focused: Enter changes nothing.
+    await bo.page.getByRole("button", { name: "Restore from the recovery phrase" }).click();
+    await bo.page.getByLabel("Recovery phrase").fill(phrase);
+    await bo.page.getByLabel("A passphrase for this browser").fill("some other passphrase here");
+    await bo.page.getByRole("button", { name: "Restore" }).click();
+    const replace = bo.page.getByRole("dialog", { name: "Replace the identity saved here?" });
+    await replace.waitFor();
+    expect(await bo.page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+    await bo.page.keyboard.press("Enter");
+    await bo.page.getByText("Nothing was changed.").waitFor();
     await doubleEscape(bo.page);
     expect(await visible(bo.page)).not.toContain("Welcome back");
     await bo.page.getByLabel("Passphrase").fill(PASSPHRASE);
