@@ -16,8 +16,8 @@
 
 import { type Identity, Keystore, type Room } from "@hearth/sdk";
 
-import { helpButton, installHelpKey, loadCrisisDirectory, useRegionStore } from "./crisis.js";
-import { openDialogs, setAfterDialog } from "./dialog.js";
+import { helpButton, installHelpKey, loadCrisisDirectory, showCrisisHelp, useRegionStore } from "./crisis.js";
+import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
@@ -58,6 +58,7 @@ export class App {
     });
     this.#lock.install();
     setAfterDialog(() => this.#focusComposer());
+    setHelpAction(() => void showCrisisHelp());
   }
 
   async start(): Promise<void> {

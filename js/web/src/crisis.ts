@@ -159,6 +159,7 @@ export async function showCrisisHelp(): Promise<void> {
       focus: "cancel",
       restoreFocus: true,
       className: "dialog crisis-dialog",
+      helpButton: false,
     });
   } finally {
     showing = false;

@@ -90,7 +90,13 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
 
       // Block asks, Cancel focused; Enter cancels; the focus is back in the composer.
       await page.getByRole("button", { name: "People" }).click();
-      await page.getByRole("dialog", { name: "People in Harbour group" }).getByText("Ana (you, owner)").waitFor();
+      const people = page.getByRole("dialog", { name: "People in Harbour group" });
+      await people.getByText("Ana (you, owner)").waitFor();
+      // Help is one tap away inside a dialog too, and closes back to it.
+      await people.getByRole("button", { name: "Help now" }).click();
+      await page.getByRole("button", { name: "Close help" }).click();
+      await page.getByRole("dialog", { name: "If you need help now" }).waitFor({ state: "detached" });
+      expect(await people.isVisible()).toBe(true);
       await page.getByRole("button", { name: "Block Kit" }).click();
       const block = page.getByRole("dialog", { name: "Block Kit (member)?" });
       await block.waitFor();
