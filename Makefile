@@ -42,9 +42,11 @@ serve: $(RELAY)
 chat: $(CHAT)
 	$(VENV)/bin/hearth chat $(ARGS)
 
-# SVG screenshots of the chat app's main screens, against a relay this starts itself.
-screens: $(DEV)
+# SVG screenshots of the chat app's main screens, against a relay this starts itself;
+# with Node.js 20+ and Chromium, phone-size PNGs of the web app's (docs/screens/web-*.png).
+screens: $(DEV) $(if $(NODE_OK),$(JSDEPS))
 	$(PY) scripts/screens.py --out docs/screens
+	$(if $(NODE_OK),cd js/web && ../node_modules/.bin/vitest run -c vitest.screens.config.ts,@echo "no Node.js 20+: the web app's screenshots are not made")
 
 # The web app the relay serves at / (server/web, in the Python package, so that
 # `make serve` needs no Node): rebuilt from js/web and js/sdk's sources after any
