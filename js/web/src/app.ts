@@ -91,7 +91,9 @@ export class App {
       return false;
     }
     if (this.#identity === null) {
-      await this.#begin(identity, "unlock");
+      // Locked in the middle of onboarding, the recovery phrase step stays to be
+      // confirmed; anywhere else before a session, the passphrase starts one.
+      if (this.#screen.querySelector("#recovery-phrase") === null) await this.#begin(identity, "unlock");
       return true;
     }
     return identity.equals(this.#identity);

@@ -152,7 +152,7 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     await expectClean(bo);
   });
 
-  it("on a first run, with nothing saved, the quick exit blanks the screen too", async () => {
+  it("on a first run, with nothing saved, the quick exit blanks the screen too, and during onboarding the passphrase returns to the phrase", async () => {
     const cy = await person(browser);
     await cy.page.goto(relay.url + "/");
     await cy.page.locator(".crisis li").first().waitFor();
@@ -160,7 +160,22 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     expect(await visible(cy.page)).not.toContain("Hearth");
     await cy.page.getByRole("button", { name: "Help now" }).waitFor();
     await cy.page.getByRole("button", { name: "Continue" }).click();
-    await cy.page.getByRole("button", { name: "Start: choose a passphrase" }).waitFor();
+    await cy.page.getByRole("button", { name: "Start: choose a passphrase" }).click();
+    // Locked while the recovery phrase shows: the passphrase returns to that step,
+    // which still waits for "I have written it down".
+    await cy.page.getByLabel("Passphrase", { exact: true }).fill(PASSPHRASE);
+    await cy.page.getByLabel("The same passphrase again").fill(PASSPHRASE);
+    await cy.page.getByRole("button", { name: "Save and continue" }).click();
+    const phrase = (await cy.page.locator("#recovery-phrase").textContent({ timeout: 60_000 })) ?? "";
+    await doubleEscape(cy.page);
+    expect(await visible(cy.page)).not.toContain(phrase);
+    await cy.page.getByLabel("Passphrase").fill(PASSPHRASE);
+    await cy.page.getByRole("button", { name: "Open" }).click();
+    await cy.page.locator("#recovery-phrase", { hasText: phrase }).waitFor({ timeout: 60_000 });
+    expect(await cy.page.getByRole("heading", { name: "Your rooms" }).count()).toBe(0);
+    await cy.page.getByLabel("I have written it down").check();
+    await cy.page.getByRole("button", { name: "Continue" }).click();
+    await cy.page.getByRole("heading", { name: "Your rooms" }).waitFor({ timeout: 60_000 });
   });
 
   it("locks itself after the idle time the person chose", async () => {
