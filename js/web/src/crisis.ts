@@ -91,7 +91,10 @@ export async function loadCrisisDirectory(relay: string): Promise<void> {
   }
   try {
     directory = await fetchCrisisDirectory(relay, { timeout: 10, ...(cache !== undefined ? { cache } : {}) });
-    source = "Lines from your relay and built into the app.";
+    source =
+      directory.relayResources.length > 0
+        ? "Lines from your relay and built into the app."
+        : "Your relay lists no lines of its own: these are the lines built into the app.";
   } catch {
     if (directory.fetchedAt === null) source = "Your relay's list could not be fetched: these are the lines built into the app.";
   }

@@ -101,10 +101,12 @@ export function showDialog(options: DialogOptions): Promise<string | null> {
     document.body.append(dialog);
     open.add(entry);
     dialog.showModal();
+    // Focus without scrolling: a long dialog (crisis help) opens at its top, where
+    // the emergency advice is, even when its focused button is at the bottom.
     const focus = options.focus ?? "cancel";
-    if (focus === "cancel") cancel.focus();
-    else if (focus === "action") (actions[0] ?? cancel).focus();
-    else focus.focus();
+    const target = focus === "cancel" ? cancel : focus === "action" ? (actions[0] ?? cancel) : focus;
+    target.focus({ preventScroll: true });
+    dialog.scrollTop = 0;
     options.opened?.(entry.finish);
   });
 }
