@@ -81,4 +81,28 @@ describe.skipIf(!haveChromium)("two people in the web app", () => {
     await expectClean(ana);
     await expectClean(sam);
   });
+
+  it("a returning person who opens a link joins once the passphrase opens the app", async () => {
+    const host = await person(browser);
+    await host.page.goto(relay.url + "/");
+    await onboard(host.page);
+    await createGroup(host.page, "Thursday circle");
+    const link = await invite(host.page);
+
+    const guest = await person(browser);
+    await guest.page.goto(relay.url + "/");
+    await onboard(guest.page, "the guest's own passphrase");
+    await guest.page.goto(link);
+    await guest.page.getByRole("heading", { name: "Welcome back" }).waitFor();
+    expect(guest.page.url()).toBe(relay.url + "/");
+    await guest.page.getByText("You opened an invite link.").waitFor();
+    await guest.page.getByLabel("Passphrase").fill("the guest's own passphrase");
+    await guest.page.getByRole("button", { name: "Open" }).click();
+    await guest.page.locator("#room-title", { hasText: "Thursday circle" }).waitFor({ timeout: 60_000 });
+    await expect.poll(() => host.page.locator(".timeline .notice").allTextContents(), { timeout: 60_000 }).toContainEqual(
+      expect.stringMatching(/ \(member\) joined as member$/),
+    );
+    await expectClean(host);
+    await expectClean(guest);
+  });
 });
