@@ -7,21 +7,23 @@
  * modules of their own (`onboarding.ts`, `rooms.ts`, `timeline.ts`); this one moves
  * between them and hands them the session's events.
  *
- * An invite in the address (`#join/{room}/{secret}`, `links.ts`) is read and
- * dropped from the address bar before anything else, and joined once there is a
- * session (after onboarding, unlocking or restoring).
+ * The address is read first (`address.ts`): the relay (the page's own origin unless
+ * the address named another) and an invite (`?join={room}#{secret}`, where the
+ * relay's redirect brings an invite link), dropped from the address bar before
+ * anything else; the invite is joined once there is a session (after onboarding,
+ * unlocking or restoring).
  */
 
 import { type Identity, Keystore, type Room } from "@hearth/sdk";
 
-import { helpButton, installHelpKey } from "./crisis.js";
-import { openDialogs, setAfterDialog } from "./dialog.js";
+import { helpButton, installHelpKey, loadCrisisDirectory, showCrisisHelp, useRegionStore } from "./crisis.js";
+import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
-import { takeInviteFromAddress } from "./links.js";
+import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
 import { roomsScreen } from "./rooms.js";
-import { relayUrl, Session } from "./session.js";
+import { Session } from "./session.js";
 import { recordRename, roomScreen, type RoomView } from "./timeline.js";
 
 export class App {
@@ -35,10 +37,13 @@ export class App {
   #redrawRooms: (() => void) | null = null;
   #restored = false;
   #pendingInvite: string | null;
+  readonly #relay: string;
 
   constructor() {
     // Before anything else: an invite's secret leaves the address bar at once.
-    this.#pendingInvite = takeInviteFromAddress(relayUrl());
+    const opened = takeAddress();
+    this.#relay = opened.relay;
+    this.#pendingInvite = opened.invite;
     this.#root = document.getElementById("app") ?? document.body.appendChild(el("main", { id: "app" }));
     this.#screen = el("div", { className: "screen", id: "screen" });
     this.#root.append(this.#screen);
@@ -53,9 +58,11 @@ export class App {
     });
     this.#lock.install();
     setAfterDialog(() => this.#focusComposer());
+    setHelpAction(() => void showCrisisHelp());
   }
 
   async start(): Promise<void> {
+    void loadCrisisDirectory(this.#relay);
     const keystore = await Keystore.open();
     this.#keystore = keystore;
     const hooks = this.#onboardingHooks(keystore);
@@ -84,7 +91,9 @@ export class App {
       return false;
     }
     if (this.#identity === null) {
-      await this.#begin(identity, "unlock");
+      // Locked in the middle of onboarding, the recovery phrase step stays to be
+      // confirmed; anywhere else before a session, the passphrase starts one.
+      if (this.#screen.querySelector("#recovery-phrase") === null) await this.#begin(identity, "unlock");
       return true;
     }
     return identity.equals(this.#identity);
@@ -93,9 +102,10 @@ export class App {
   async #begin(identity: Identity, how: "new" | "unlock" | "restore"): Promise<void> {
     if (this.#session !== null) return;
     this.#identity = identity;
-    const session = await Session.open(identity);
+    const session = await Session.open(identity, this.#relay);
     this.#session = session;
     this.#restored = how === "restore";
+    useRegionStore(session.client.crisisRegion, (region) => session.client.setCrisisRegion(region));
     this.#lock.idleArmed = true;
     this.#lock.activity();
     session.on((event) => {

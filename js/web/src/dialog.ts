@@ -9,12 +9,20 @@
  * - when a dialog closes, focus goes where the app says (`setAfterDialog`): the
  *   open room's composer, so the person is writing again, not on a list.
  * - `closeAllDialogs` cancels every open dialog at once (the quick exit calls it,
- *   so nothing a dialog showed stays on screen under the lock).
+ *   so nothing a dialog showed stays on screen under the lock);
+ * - every dialog but crisis help itself carries "Help now", since a modal dialog's
+ *   backdrop covers the page's own button (F1 works under it too).
  */
 
 import { button, el } from "./dom.js";
 
 let afterDialog: () => void = () => {};
+let helpAction: (() => void) | null = null;
+
+/** What "Help now" inside a dialog does (the app opens crisis help over it). */
+export function setHelpAction(action: () => void): void {
+  helpAction = action;
+}
 const open = new Set<{ dialog: HTMLDialogElement; finish: (value: string | null) => void }>();
 
 /** Where focus goes after any dialog closes (the app points it at the composer). */
@@ -47,6 +55,8 @@ export interface DialogOptions {
   /** Keep focus where it was after closing instead of `setAfterDialog`'s target. */
   readonly restoreFocus?: boolean;
   readonly className?: string;
+  /** Carry "Help now" (default true; false for crisis help itself). */
+  readonly helpButton?: boolean;
 }
 
 /** Show a modal dialog; resolves with the chosen action's value, or null for Cancel/Escape. */
@@ -78,6 +88,11 @@ export function showDialog(options: DialogOptions): Promise<string | null> {
       button(action.text, () => entry.finish(action.value), action.className ?? "action"),
     );
     const row = el("div", { className: "dialog-actions" }, cancel, ...actions);
+    if (helpAction !== null && options.helpButton !== false) {
+      const help = button("Help now", helpAction, "help-button dialog-help");
+      help.setAttribute("aria-keyshortcuts", "F1");
+      dialog.append(help);
+    }
     dialog.append(heading, body, row);
     dialog.addEventListener("cancel", (event) => {
       event.preventDefault(); // the browser would close it without telling us
@@ -86,10 +101,12 @@ export function showDialog(options: DialogOptions): Promise<string | null> {
     document.body.append(dialog);
     open.add(entry);
     dialog.showModal();
+    // Focus without scrolling: a long dialog (crisis help) opens at its top, where
+    // the emergency advice is, even when its focused button is at the bottom.
     const focus = options.focus ?? "cancel";
-    if (focus === "cancel") cancel.focus();
-    else if (focus === "action") (actions[0] ?? cancel).focus();
-    else focus.focus();
+    const target = focus === "cancel" ? cancel : focus === "action" ? (actions[0] ?? cancel) : focus;
+    target.focus({ preventScroll: true });
+    dialog.scrollTop = 0;
     options.opened?.(entry.finish);
   });
 }

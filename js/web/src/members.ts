@@ -23,14 +23,17 @@ export async function nameDialog(room: Room): Promise<void> {
     () => {
       save.disabled = true;
       said.textContent = "Saving…";
-      room.setName(name.value).then(
-        () => close("saved"),
-        (exc: unknown) => {
-          save.disabled = false;
-          said.textContent = exc instanceof RangeError ? `That name cannot be used: ${exc.message}` : describe(exc);
-          name.focus();
-        },
-      );
+      // setName refuses an unusable name by throwing at once (RangeError), not by rejecting.
+      Promise.resolve(name.value)
+        .then((value) => room.setName(value))
+        .then(
+          () => close("saved"),
+          (exc: unknown) => {
+            save.disabled = false;
+            said.textContent = exc instanceof RangeError ? `That name cannot be used: ${exc.message}` : describe(exc);
+            name.focus();
+          },
+        );
     },
     field("Your name in this room", name, "Only this room sees it: your other rooms do not, and nobody can link them."),
     save,

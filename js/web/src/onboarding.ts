@@ -12,6 +12,7 @@
 import { Identity, type Keystore } from "@hearth/sdk";
 
 import { crisisSection } from "./crisis.js";
+import { confirmAction } from "./dialog.js";
 import { button, describe, el, field, form, input, replace, status, submitButton } from "./dom.js";
 
 /** Set by scripts/build.mjs from package.json (so it is part of the hashed bundle). */
@@ -206,6 +207,16 @@ export function unlockScreen(screen: HTMLElement, hooks: OnboardingHooks): void 
   passphrase.focus();
 }
 
+/** Replacing the identity saved in this browser asks first, Cancel focused. */
+async function replaceAsked(keystore: Keystore): Promise<boolean> {
+  if (!(await keystore.exists())) return true;
+  return confirmAction(
+    "Replace the identity saved here?",
+    "This browser already keeps an identity. Restoring replaces it with the one of this recovery phrase; the one saved now can then come back only from its own recovery phrase.",
+    "Replace and restore",
+  );
+}
+
 /** A new browser: the recovery phrase and a new passphrase for this browser. */
 export function restoreScreen(screen: HTMLElement, hooks: OnboardingHooks): void {
   const phrase = el("textarea");
@@ -233,8 +244,11 @@ export function restoreScreen(screen: HTMLElement, hooks: OnboardingHooks): void
       }
       go.disabled = true;
       error.textContent = "Restoring…";
-      void hooks.keystore
-        .save(identity, first.value)
+      void replaceAsked(hooks.keystore)
+        .then((go_on) => {
+          if (!go_on) throw new Error("Nothing was changed.");
+          return hooks.keystore.save(identity, first.value);
+        })
         .then(() => {
           phrase.value = "";
           return hooks.start(identity, "restore");

@@ -2,10 +2,9 @@
  * A signed-in session: the SDK's client on this browser's encrypted store, talking
  * to the relay at the page's own origin, and its events handed to the screens.
  *
- * - The relay is `location.origin` (the page and the relay are one origin, as the
- *   relay serving the app at `/` makes them, and as the page's `connect-src 'self'`
- *   requires); the SDK derives the websocket URL from it (`ws:`/`wss:` on the same
- *   host).
+ * - The relay is the page's own origin (the relay serves the app at `/`), unless
+ *   the address named another (`address.ts`, for a copy hosted apart); the SDK
+ *   derives the websocket URL from it (`ws:`/`wss:` on the same host).
  * - The store is an IndexedDB database named after a hash of the identity's store
  *   key, so a second identity restored in the same browser never meets the first
  *   one's store.
@@ -17,11 +16,6 @@
 import { type Event, HearthClient, type Identity, IndexedDBBackend, RelayUnavailable } from "@hearth/sdk";
 
 export type Connection = "connecting" | "online" | "offline";
-
-/** The relay this page talks to: the page's own origin. */
-export function relayUrl(location: { origin: string } = window.location): string {
-  return location.origin;
-}
 
 async function storeName(identity: Identity): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", identity.storeKey() as Uint8Array<ArrayBuffer>));
@@ -41,9 +35,9 @@ export class Session {
   }
 
   /** Open the client on this browser's store and start following the relay. */
-  static async open(identity: Identity): Promise<Session> {
+  static async open(identity: Identity, relay: string): Promise<Session> {
     const store = await IndexedDBBackend.open(await storeName(identity));
-    const client = await HearthClient.open({ relay: relayUrl(), identity, store });
+    const client = await HearthClient.open({ relay, identity, store });
     const session = new Session(client);
     void session.#pump();
     void session.sync();

@@ -101,7 +101,31 @@ function messageNode(room: Room, message: Message): HTMLElement {
   const time = el("time", { text: message.sentAt.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), className: "hint" });
   time.dateTime = message.sentAt.toISOString();
   item.append(time);
+  const moderator = room.role === "owner" || room.role === "moderator";
+  if (message.mine || moderator) {
+    const remove = button("Delete", () => void deleteMessage(room, message), "small");
+    remove.setAttribute("aria-label", message.mine ? "Delete your message" : `Delete the message from ${senderDisplay(message)}`);
+    item.append(remove);
+  }
   return item;
+}
+
+/** Deleting asks first, Cancel focused; a moderator's deletion leaves a line for everyone. */
+async function deleteMessage(room: Room, message: Message): Promise<void> {
+  const whose = message.mine ? "your message" : `the message from ${senderDisplay(message)}`;
+  const sure = await confirmAction(
+    message.mine ? "Delete your message?" : "Delete this message?",
+    message.mine
+      ? `It is removed for everyone in ${room.name}. This cannot be undone.`
+      : `It is removed for everyone in ${room.name}, and a line says that a moderator removed ${whose}. This cannot be undone.`,
+    "Delete message",
+  );
+  if (!sure) return;
+  try {
+    await room.delete(message.id);
+  } catch (exc) {
+    await showDialog({ title: "Not deleted", body: [`The message could not be deleted: ${describe(exc)}`], cancelText: "Close" });
+  }
 }
 
 function outboxText(event: Extract<Event, { type: "OutboxChanged" }>): string {

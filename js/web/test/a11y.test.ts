@@ -1,13 +1,14 @@
 // Every screen of the web app through axe-core (injected with `page.evaluate`, which
 // the page's policy does not govern, so the app itself runs under its real CSP):
 // no serious or critical violation on the first screen, choosing a passphrase, the
-// recovery phrase, the rooms, a room, each dialog (invite, people, name, rules,
-// leave, crisis help), the lock screen, unlocking and restoring; at 360x640, a phone.
+// recovery phrase, the rooms, a room (empty and with a message), each dialog
+// (invite, people, name, rules, leave, delete, crisis help), the lock screen,
+// unlocking and restoring; at 360x640, a phone.
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, PASSPHRASE, person, seriousViolations } from "./harness.js";
+import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, PASSPHRASE, person, send, seriousViolations } from "./harness.js";
 
 describe.skipIf(!haveChromium)("the web app's accessibility", () => {
   let built: ReturnType<typeof buildApp>;
@@ -54,6 +55,11 @@ describe.skipIf(!haveChromium)("the web app's accessibility", () => {
     await check("rooms");
     await createGroup(page, "Checked group");
     await check("room");
+    await send(page, "A message to check");
+    await check("room with a message");
+    await page.getByRole("button", { name: "Delete your message" }).click();
+    await check("delete");
+    await page.getByRole("button", { name: "Cancel" }).click();
     await invite(page);
     await check("invite");
     await page.getByRole("button", { name: "Done" }).click();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, onboard, person, send, setName } from "./harness.js";
+import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, onboard, person, readQr, send, setName } from "./harness.js";
 
 describe.skipIf(!haveChromium)("two people in the web app", () => {
   let built: ReturnType<typeof buildApp>;
@@ -36,7 +36,7 @@ describe.skipIf(!haveChromium)("two people in the web app", () => {
     await ana.page.getByRole("button", { name: "Copy link" }).click();
     await ana.page.getByText("Copied.").waitFor();
     expect(await ana.page.evaluate(() => navigator.clipboard.readText())).toBe(link);
-    expect(await ana.page.locator("svg.qr path").getAttribute("d")).toMatch(/^M/);
+    expect(await readQr(ana.page)).toBe(link); // the QR code on screen reads back as the whole link
     await ana.page.getByRole("button", { name: "Done" }).click();
     await expect.poll(() => ana.page.evaluate(() => document.activeElement?.className)).toBe("composer");
 
@@ -80,5 +80,29 @@ describe.skipIf(!haveChromium)("two people in the web app", () => {
     await expect.poll(() => ana.page.locator(".timeline .notice").allTextContents()).toContain("Sam (member) joined as member");
     await expectClean(ana);
     await expectClean(sam);
+  });
+
+  it("a returning person who opens a link joins once the passphrase opens the app", async () => {
+    const host = await person(browser);
+    await host.page.goto(relay.url + "/");
+    await onboard(host.page);
+    await createGroup(host.page, "Thursday circle");
+    const link = await invite(host.page);
+
+    const guest = await person(browser);
+    await guest.page.goto(relay.url + "/");
+    await onboard(guest.page, "the guest's own passphrase");
+    await guest.page.goto(link);
+    await guest.page.getByRole("heading", { name: "Welcome back" }).waitFor();
+    expect(guest.page.url()).toBe(relay.url + "/");
+    await guest.page.getByText("You opened an invite link.").waitFor();
+    await guest.page.getByLabel("Passphrase").fill("the guest's own passphrase");
+    await guest.page.getByRole("button", { name: "Open" }).click();
+    await guest.page.locator("#room-title", { hasText: "Thursday circle" }).waitFor({ timeout: 60_000 });
+    await expect.poll(() => host.page.locator(".timeline .notice").allTextContents(), { timeout: 60_000 }).toContainEqual(
+      expect.stringMatching(/ \(member\) joined as member$/),
+    );
+    await expectClean(host);
+    await expectClean(guest);
   });
 });

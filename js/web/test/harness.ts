@@ -30,6 +30,34 @@ const require_ = (path: string) => readFileSync(path, "utf8");
 /** The axe-core source, injected into a page for an accessibility check. */
 export const AXE_SOURCE = require_(join(web, "..", "node_modules", "axe-core", "axe.min.js"));
 
+/** The jsQR source, injected into a page to read back a QR code the app drew. */
+const JSQR_SOURCE = require_(join(web, "..", "node_modules", "jsqr", "dist", "jsQR.js"));
+
+/**
+ * Read the QR code the app drew in `svg.qr`: its squares (the path's `M{x} {y}h1v1h-1z`)
+ * painted on a canvas at 8 pixels a module, then decoded by jsQR. Returns the text.
+ */
+export async function readQr(page: Page): Promise<string | null> {
+  await page.evaluate(JSQR_SOURCE);
+  return page.evaluate(() => {
+    const svg = document.querySelector("svg.qr")!;
+    const size = Number(svg.getAttribute("viewBox")!.split(" ")[2]);
+    const scale = 8;
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = size * scale;
+    const g = canvas.getContext("2d")!;
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    g.fillStyle = "#000";
+    for (const m of svg.querySelector("path")!.getAttribute("d")!.matchAll(/M(\d+) (\d+)h1v1h-1z/g)) {
+      g.fillRect(Number(m[1]) * scale, Number(m[2]) * scale, scale, scale);
+    }
+    const image = g.getImageData(0, 0, canvas.width, canvas.height);
+    const jsQR = (window as unknown as { jsQR: (d: Uint8ClampedArray, w: number, h: number) => { data: string } | null }).jsQR;
+    return jsQR(image.data, image.width, image.height)?.data ?? null;
+  });
+}
+
 /** Build the app into a temporary directory; returns it and a cleanup. */
 export function buildApp(): { dist: string; dispose: () => void } {
   const temp = mkdtempSync(join(tmpdir(), "hearth-web-app-"));

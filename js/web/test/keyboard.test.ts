@@ -7,7 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, expectClean, haveChromium, launch, PASSPHRASE, person } from "./harness.js";
+import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, PASSPHRASE, person } from "./harness.js";
 
 /** What has the focus: its accessible-ish name (label, text or name attribute). */
 function focused(page: Page): Promise<string> {
@@ -80,7 +80,9 @@ describe.skipIf(!haveChromium)("the web app with the keyboard alone", () => {
     // a sentence typed there goes to the composer.
     expect(await page.locator("textarea.composer").getAttribute("placeholder")).toContain("Shift+Tab reaches the messages");
     await keys.press("Shift+Tab");
-    expect(await focused(page)).toBe("Messages in Keyboard group");
+    expect(await page.evaluate(() => document.activeElement?.closest(".timeline")?.getAttribute("aria-label"))).toBe(
+      "Messages in Keyboard group",
+    );
     await keys.type("I am still here");
     expect(await page.locator("textarea.composer").inputValue()).toBe("I am still here");
     // ... and on a button too, without pressing it.
@@ -103,12 +105,23 @@ describe.skipIf(!haveChromium)("the web app with the keyboard alone", () => {
     expect(await page.locator("#room-title").textContent()).toBe("Keyboard group");
     expect(await page.locator("textarea.composer").inputValue()).toBe("Leave me be");
 
+    // Drafts are kept per room.
+    await page.getByRole("button", { name: "‹ Rooms" }).click();
+    await createGroup(page, "Second group");
+    await page.locator("textarea.composer").fill("the second room's draft");
+    await page.getByRole("button", { name: "‹ Rooms" }).click();
+    await page.getByRole("button", { name: "Keyboard group" }).click();
+    expect(await page.locator("textarea.composer").inputValue()).toBe("Leave me be");
+    await page.getByRole("button", { name: "‹ Rooms" }).click();
+    await page.getByRole("button", { name: "Second group" }).click();
+    expect(await page.locator("textarea.composer").inputValue()).toBe("the second room's draft");
+
     // F1 is help from the room, and closing it returns where the person was.
     await keys.press("F1");
     await page.getByRole("dialog", { name: "If you need help now" }).waitFor();
     await keys.press("Enter"); // "Close help" has the focus
     await page.getByRole("dialog").waitFor({ state: "detached" });
-    await expect.poll(() => focused(page)).toBe("Message to Keyboard group");
+    await expect.poll(() => focused(page)).toBe("Message to Second group");
     await expectClean(kim);
   });
 });

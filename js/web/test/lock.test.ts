@@ -125,7 +125,7 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
   it("before unlocking, the quick exit locks and the passphrase starts the session", async () => {
     const bo = await person(browser);
     await bo.page.goto(relay.url + "/");
-    await onboard(bo.page);
+    const phrase = await onboard(bo.page);
     await createGroup(bo.page, "Morning group");
     await bo.page.reload();
     await bo.page.getByRole("heading", { name: "Welcome back" }).waitFor();
@@ -133,6 +133,16 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     await bo.page.getByRole("button", { name: "Open" }).click();
     await bo.page.getByText("That passphrase did not open it.").waitFor({ timeout: 60_000 });
     expect(await bo.page.getByRole("heading", { name: "Your rooms" }).count()).toBe(0);
+    // Restoring over the saved identity asks first, Cancel focused: Enter changes nothing.
+    await bo.page.getByRole("button", { name: "Restore from the recovery phrase" }).click();
+    await bo.page.getByLabel("Recovery phrase").fill(phrase);
+    await bo.page.getByLabel("A passphrase for this browser").fill("some other passphrase here");
+    await bo.page.getByRole("button", { name: "Restore" }).click();
+    const replace = bo.page.getByRole("dialog", { name: "Replace the identity saved here?" });
+    await replace.waitFor();
+    expect(await bo.page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+    await bo.page.keyboard.press("Enter");
+    await bo.page.getByText("Nothing was changed.").waitFor();
     await doubleEscape(bo.page);
     expect(await visible(bo.page)).not.toContain("Welcome back");
     await bo.page.getByLabel("Passphrase").fill(PASSPHRASE);
@@ -142,7 +152,7 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     await expectClean(bo);
   });
 
-  it("on a first run, with nothing saved, the quick exit blanks the screen too", async () => {
+  it("on a first run, with nothing saved, the quick exit blanks the screen too, and during onboarding the passphrase returns to the phrase", async () => {
     const cy = await person(browser);
     await cy.page.goto(relay.url + "/");
     await cy.page.locator(".crisis li").first().waitFor();
@@ -150,7 +160,22 @@ describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
     expect(await visible(cy.page)).not.toContain("Hearth");
     await cy.page.getByRole("button", { name: "Help now" }).waitFor();
     await cy.page.getByRole("button", { name: "Continue" }).click();
-    await cy.page.getByRole("button", { name: "Start: choose a passphrase" }).waitFor();
+    await cy.page.getByRole("button", { name: "Start: choose a passphrase" }).click();
+    // Locked while the recovery phrase shows: the passphrase returns to that step,
+    // which still waits for "I have written it down".
+    await cy.page.getByLabel("Passphrase", { exact: true }).fill(PASSPHRASE);
+    await cy.page.getByLabel("The same passphrase again").fill(PASSPHRASE);
+    await cy.page.getByRole("button", { name: "Save and continue" }).click();
+    const phrase = (await cy.page.locator("#recovery-phrase").textContent({ timeout: 60_000 })) ?? "";
+    await doubleEscape(cy.page);
+    expect(await visible(cy.page)).not.toContain(phrase);
+    await cy.page.getByLabel("Passphrase").fill(PASSPHRASE);
+    await cy.page.getByRole("button", { name: "Open" }).click();
+    await cy.page.locator("#recovery-phrase", { hasText: phrase }).waitFor({ timeout: 60_000 });
+    expect(await cy.page.getByRole("heading", { name: "Your rooms" }).count()).toBe(0);
+    await cy.page.getByLabel("I have written it down").check();
+    await cy.page.getByRole("button", { name: "Continue" }).click();
+    await cy.page.getByRole("heading", { name: "Your rooms" }).waitFor({ timeout: 60_000 });
   });
 
   it("locks itself after the idle time the person chose", async () => {

@@ -45,12 +45,20 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
     built?.dispose();
   });
 
-  it("shows joins, renames and removals as lines, asks before block and remove, and keeps the lines after a reload", async () => {
+  it("shows joins, renames, removals and deletions as lines, asks before delete, block and remove, and keeps the lines after a reload", async () => {
     const ana = await person(browser);
     const page = ana.page;
     await page.goto(relay.url + "/");
     await onboard(page);
     await createGroup(page, "Harbour group");
+    // Choosing one's name says that other rooms do not see it; a refused name says why and the dialog stays.
+    await page.getByRole("button", { name: "My name here" }).click();
+    const nameDialog = page.getByRole("dialog", { name: "Your name in Harbour group" });
+    expect(await nameDialog.textContent()).toContain("your other rooms do not");
+    await page.getByLabel("Your name in this room").fill("Ana\u202e");
+    await page.getByRole("button", { name: "Save name" }).click();
+    await nameDialog.getByText("That name cannot be used").waitFor();
+    await page.getByRole("button", { name: "Cancel" }).click();
     await setName(page, "Ana");
     const link = await invite(page);
     await page.getByRole("button", { name: "Done" }).click();
@@ -65,9 +73,30 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
       await expect.poll(notices).toContain("Kit (member) joined as member");
       await expect.poll(async () => (await notices()).some((line) => / is now Kit \(member\)$/.test(line))).toBe(true);
 
+      // Deleting asks, Cancel focused; a moderator's deletion leaves a line; one's own just goes.
+      await kit.getByRole("button", { name: "Delete the message from Kit (member)" }).click();
+      const del = page.getByRole("dialog", { name: "Delete this message?" });
+      await del.waitFor();
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+      await del.getByRole("button", { name: "Delete message" }).click();
+      await kit.waitFor({ state: "detached", timeout: 60_000 });
+      await expect.poll(notices).toContain("A moderator, Ana (you, owner), removed a message from Kit (member)");
+      await expect.poll(() => page.evaluate(() => document.activeElement?.className)).toBe("composer");
+      await send(page, "A slip of the thumb");
+      const slip = page.locator(".timeline .message", { hasText: "A slip of the thumb" });
+      await slip.getByRole("button", { name: "Delete your message" }).click();
+      await page.getByRole("dialog", { name: "Delete your message?" }).getByRole("button", { name: "Delete message" }).click();
+      await slip.waitFor({ state: "detached", timeout: 60_000 });
+
       // Block asks, Cancel focused; Enter cancels; the focus is back in the composer.
       await page.getByRole("button", { name: "People" }).click();
-      await page.getByRole("dialog", { name: "People in Harbour group" }).getByText("Ana (you, owner)").waitFor();
+      const people = page.getByRole("dialog", { name: "People in Harbour group" });
+      await people.getByText("Ana (you, owner)").waitFor();
+      // Help is one tap away inside a dialog too, and closes back to it.
+      await people.getByRole("button", { name: "Help now" }).click();
+      await page.getByRole("button", { name: "Close help" }).click();
+      await page.getByRole("dialog", { name: "If you need help now" }).waitFor({ state: "detached" });
+      expect(await people.isVisible()).toBe(true);
       await page.getByRole("button", { name: "Block Kit" }).click();
       const block = page.getByRole("dialog", { name: "Block Kit (member)?" });
       await block.waitFor();
