@@ -17,7 +17,7 @@ CHAT := $(VENV)/.hearth-chat
 NODE_OK := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null && echo yes)
 JSDEPS := js/node_modules/.package-lock.json
 
-.PHONY: serve chat screens test check check-js bench bench-quick bench-scaleout vectors format clean lock audit
+.PHONY: serve chat screens web test check check-js bench bench-quick bench-scaleout vectors format clean lock audit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ chat: $(CHAT)
 # SVG screenshots of the chat app's main screens, against a relay this starts itself.
 screens: $(DEV)
 	$(PY) scripts/screens.py --out docs/screens
+
+# The web app the relay serves at / (server/web, in the Python package, so that
+# `make serve` needs no Node): rebuilt from js/web and js/sdk's sources after any
+# change to them; tests/test_web_app.py fails while the copy differs from a build.
+web: $(JSDEPS)
+	cd js/web && node scripts/build.mjs --out ../../server/web
 
 $(JSDEPS): js/package-lock.json
 	cd js && npm ci --no-audit --no-fund

@@ -4,7 +4,8 @@
 (PostgreSQL if ``config.database_url`` names it, else SQLite under
 ``config.data_dir``, unless given), the hub (``config.pubsub``), the authenticator,
 the rate limiter, the relay, the retention task and push (``server.push``), and
-hands them to handlers as Litestar dependencies; with ``allowed_origins`` set,
+hands them to handlers as Litestar dependencies, and serves the web app at ``/``
+(``server.webapp``) unless ``web_app`` is off; with ``allowed_origins`` set,
 ``server.cors`` answers browsers' preflights and adds their CORS headers. Every
 failure becomes the one ``ErrorBody`` with a stable code, through the exception
 handlers below and the table in ``server.errors``: the relay's own errors, Litestar's
@@ -68,6 +69,7 @@ from server.relay import Relay
 from server.retention import Retention
 from server.storage import PostgresStorage, SqliteStorage, Storage
 from server.stream import token_in_query
+from server.webapp import web_routes
 
 __all__ = ["create_app", "default_storage"]
 
@@ -284,7 +286,7 @@ def create_app(
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *web_routes(config)],
         request_class=_StrictRequest,
         dependencies={
             "relay": provide(relay),

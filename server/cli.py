@@ -44,6 +44,7 @@ from server.app import create_app
 from server.config import Config, ConfigError, load_config
 from server.limits import http_protocol_class
 from server.redact import RedactSecrets
+from server.webapp import WebAppError
 from server.websocket import protocol_class
 
 __all__ = ["main"]
@@ -83,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
         type=_origins,
         metavar="ORIGINS",
         help="comma-separated origins of web front ends hosted elsewhere (default none)",
+    )
+    web = serve.add_mutually_exclusive_group()
+    web.add_argument(
+        "--web-root",
+        metavar="DIR",
+        help="serve the built web app in DIR at / instead of the packaged copy",
+    )
+    web.add_argument(
+        "--no-web-app",
+        dest="web_app",
+        action="store_const",
+        const=False,
+        help="serve no web app: / is an unknown route (default: the app is served)",
     )
     admin = sub.add_parser("admin", help="operator actions on the relay's data")
     actions = admin.add_subparsers(dest="action", required=True)
@@ -202,6 +216,9 @@ class _Server(uvicorn.Server):
     a relay that stopped cleanly exits 0 instead.
     """
 
+    web_app = False
+    """Whether the relay serves the web app, to say where to open it."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
@@ -226,6 +243,8 @@ class _Server(uvicorn.Server):
                 break
         shown = f"[{host}]" if ":" in host else host
         print(f"Hearth relay listening on http://{shown}:{port}", flush=True)  # noqa: T201
+        if self.web_app:
+            print(f"Web app: open http://{shown}:{port}/ in a browser", flush=True)  # noqa: T201
         print("Press Ctrl+C to stop", flush=True)  # noqa: T201
 
 
@@ -266,7 +285,11 @@ def serve(config: Config) -> int:
     """Run a relay until SIGINT or SIGTERM."""
     _setup_logging(config.log_level, log_keys=config.log_keys)
     _warn_about(config)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except WebAppError as exc:
+        print(f"hearth: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
     server = _Server(
         uvicorn.Config(
             app,
@@ -287,6 +310,7 @@ def serve(config: Config) -> int:
             lifespan="on",
         )
     )
+    server.web_app = config.web_app
     _run(server.serve(), config.event_loop)
     if not server.started:
         return 1
@@ -316,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ws_max_per_key": getattr(args, "ws_max_per_key", None),
                 "ws_max_per_address": getattr(args, "ws_max_per_address", None),
                 "allowed_origins": getattr(args, "allowed_origins", None),
+                "web_app": getattr(args, "web_app", None),
+                "web_root": getattr(args, "web_root", None),
             },
         )
     except ConfigError as exc:

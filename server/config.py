@@ -109,6 +109,12 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     """Origins of web front ends hosted elsewhere whose scripts may call the relay
     (``server.cors``), kept in canonical form; empty (the default): no CORS at all."""
+    web_app: bool = True
+    """Serve the web app at ``/`` (``server.webapp``); false: the relay serves only
+    its API, for a community that hosts the app elsewhere or not at all."""
+    web_root: str = ""
+    """A directory of built web-app files to serve instead of the copy in the
+    package (``js/web``'s ``dist/``, or a release checked with ``hearth web-check``)."""
     create_policy: CreatePolicy = "open"
     registration_tokens: tuple[str, ...] = ()
     pow_difficulty: int = 16
@@ -402,6 +408,8 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "database_pool_size": int,
     "origin": str,
     "allowed_origins": _tokens,
+    "web_app": _bool,
+    "web_root": str,
     "create_policy": str,
     "registration_tokens": _tokens,
     "pow_difficulty": int,

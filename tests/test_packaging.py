@@ -160,7 +160,8 @@ def test_every_package_ships_py_typed(base: Path) -> None:
 def test_the_relay_extra_alone_serves(tmp_path: Path) -> None:
     """``pip install '.[relay]'`` (what ``make serve`` and the Dockerfile install) runs a relay.
 
-    Nothing the relay imports may hide in the dev or chat extras; ``/readyz`` answers.
+    Nothing the relay imports may hide in the dev or chat extras; ``/readyz`` answers,
+    and ``/`` serves the web app from the installed package.
     """
     python = _venv(tmp_path / "venv")
     source = _source_copy(tmp_path / "src")
@@ -179,6 +180,9 @@ def test_the_relay_extra_alone_serves(tmp_path: Path) -> None:
     )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/readyz", relay)
+        # The built web app travels in the package: / serves it with no Node here.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+            assert page.read() == (ROOT / "server" / "web" / "index.html").read_bytes()
     finally:
         relay.terminate()
         out, err = relay.communicate(timeout=30)

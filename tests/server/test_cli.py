@@ -59,8 +59,11 @@ async def serve(
         assert b"listening on http://127.0.0.1:" in line, line + (
             proc.stderr.read() if proc.stderr else b""
         )
-        hint = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), STARTUP)
-        banner = line.decode() + hint.decode()
+        banner = line.decode()
+        while not banner.endswith("Press Ctrl+C to stop\n"):
+            hint = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), STARTUP)
+            assert hint, banner
+            banner += hint.decode()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             yield Served(proc, http, banner)
     finally:
@@ -80,6 +83,7 @@ async def test_serve_answers_and_stops_on_sigint(tmp_path: Path) -> None:
     async with serve(tmp_path / "data", port) as relay:
         assert relay.banner.splitlines() == [
             f"Hearth relay listening on http://127.0.0.1:{port}",
+            f"Web app: open http://127.0.0.1:{port}/ in a browser",
             "Press Ctrl+C to stop",
         ]
         assert (await relay.http.get("/healthz")).json() == {"status": "ok"}
