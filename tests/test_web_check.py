@@ -129,7 +129,11 @@ def test_a_faithful_copy_passes(
     expected = str(_release(built)["release"])
     code, out, err = _run(capsys, serve, "--hash", expected)
     assert (code, err) == (0, "")
-    assert out == f"ok: {serve} serves release {expected} (version 0.1.0, 5 files)\n"
+    files = _release(built)["files"]
+    assert isinstance(files, dict)
+    count = len(files)
+    assert count == 8  # the app, its worker, style, page, manifest and three icons
+    assert out == f"ok: {serve} serves release {expected} (version 0.1.0, {count} files)\n"
     code, out, _ = _run(capsys, serve.rstrip("/"), "--release", str(built / "release.json"))
     assert code == 0
     assert out.startswith("ok: ")

@@ -10,6 +10,7 @@
  */
 
 import { DEFAULT_CRISIS_RESOURCES, EMERGENCY_ADVICE, type CrisisResource } from "@hearth/sdk";
+import "./pwa.js";
 
 /** Set by scripts/build.mjs from package.json (so it is part of the hashed bundle). */
 declare const __HEARTH_WEB_VERSION__: string;
