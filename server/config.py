@@ -115,6 +115,10 @@ class Config:
     web_root: str = ""
     """A directory of built web-app files to serve instead of the copy in the
     package (``js/web``'s ``dist/``, or a release checked with ``hearth web-check``)."""
+    web_app_url: str = ""
+    """Where a copy of the web app hosted apart from the relay lives
+    (``https://app.example.org/``): invite links opened in a browser are sent there,
+    with this relay's origin. Its origin must be in ``allowed_origins``."""
     create_policy: CreatePolicy = "open"
     registration_tokens: tuple[str, ...] = ()
     pow_difficulty: int = 16
@@ -255,6 +259,8 @@ class Config:
             raise ConfigError(f"origin: {exc.message}") from exc
         # Kept canonical, so the relay compares a browser's Origin header with it as is.
         object.__setattr__(self, "allowed_origins", _allowed_origins(self.allowed_origins))
+        if self.web_app_url:
+            _check_web_app_url(self.web_app_url, self.allowed_origins)
         if self.create_policy == "token" and not self.registration_tokens:
             raise ConfigError("create_policy 'token' needs at least one registration token")
         if self.push_delay < 0:
@@ -383,6 +389,22 @@ def _allowed_origins(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _check_web_app_url(url: str, allowed: tuple[str, ...]) -> None:
+    """A web app hosted elsewhere: an http(s) URL, no query or fragment, origin allowed."""
+    try:
+        origin = canonical_origin(url)
+        parts = urlsplit(url.strip())
+    except HearthError as exc:
+        raise ConfigError(f"web_app_url: {exc.message}") from exc
+    if parts.query or parts.fragment or url.strip().endswith(("?", "#")):
+        raise ConfigError(f"web_app_url takes no query or fragment: {url!r}")
+    if origin not in allowed:
+        raise ConfigError(
+            f"web_app_url's origin {origin!r} must be in allowed_origins, or the app "
+            "there cannot call this relay"
+        )
+
+
 # (setting, parser from an environment string). TOML values are checked by type.
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
@@ -410,6 +432,7 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "allowed_origins": _tokens,
     "web_app": _bool,
     "web_root": str,
+    "web_app_url": str,
     "create_policy": str,
     "registration_tokens": _tokens,
     "pow_difficulty": int,

@@ -24,7 +24,9 @@ The files are read once, when the application is built, and answered from memory
   is sent on to the app with ``302 Location: /?join={room}``: a browser keeps the
   fragment across a redirect whose ``Location`` has none, so the app receives the
   secret that never reached the relay, and reads both. A path that holds no room id
-  is an unknown route.
+  is an unknown route. With ``web_app_url`` set (a copy hosted apart from the relay),
+  the link goes there instead, as ``{web_app_url}?join={room}&relay={origin}``, even
+  when this relay serves no app itself.
 
 Which files: the regular files directly in the directory whose names are plain
 (``[a-z0-9][a-z0-9.-]*``), ``release.json`` included, which lists each file's hash.
@@ -41,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, final
+from urllib.parse import quote
 
 from litestar import Request, Response, route
 from litestar.datastructures import CacheControlHeader
@@ -204,24 +207,31 @@ def web_routes(config: Config) -> list[HTTPRouteHandler]:
 
     ``/`` answers ``index.html``; each answer carries :func:`web_headers`.
     """
-    if not config.web_app:
-        return []
-    files = load_web_app(Path(config.web_root) if config.web_root else PACKAGED)
     headers = web_headers(https=config.public_origin.startswith("https:"))
+    if not config.web_app:
+        return [_invite(headers, config)] if config.web_app_url else []
+    files = load_web_app(Path(config.web_root) if config.web_root else PACKAGED)
     handlers = [_handler(f, headers, f"/{f.name}") for f in files]
     index = next(f for f in files if f.name == "index.html")
     handlers.append(_handler(index, headers, "/"))
-    handlers.append(_invite(headers))
+    handlers.append(_invite(headers, config))
     return handlers
 
 
-def _invite(headers: Mapping[str, str]) -> HTTPRouteHandler:
+def _invite(headers: Mapping[str, str], config: Config) -> HTTPRouteHandler:
+    """``/join/{room}``: on to the app, here or at ``web_app_url`` with this relay named."""
+    if config.web_app_url:
+        app = config.web_app_url.strip()
+        app = app if app.endswith("/") else app + "/"
+        relay = quote(config.public_origin, safe="")
+    else:
+        app, relay = "/", ""
+
     async def invite(room: Annotated[str, PathParameter()]) -> Response[bytes]:
         if not _ROOM.fullmatch(room):
             raise NotFoundException
-        return Response(
-            content=b"", status_code=302, headers={**headers, "Location": f"/?join={room}"}
-        )
+        where = f"{app}?join={room}" + (f"&relay={relay}" if relay else "")
+        return Response(content=b"", status_code=302, headers={**headers, "Location": where})
 
     return route(
         "/join/{room:str}",

@@ -152,6 +152,33 @@ async def test_an_invite_link_opened_in_a_browser_reaches_the_app(relay: Relay) 
         assert (r.status_code, r.json()["code"]) == (404, "route.not_found"), bad
 
 
+async def test_invite_links_go_to_an_app_hosted_elsewhere(tmp_path: Path) -> None:
+    app = "https://app.example.org"
+    config = conftest.make_config(
+        tmp_path, web_app=False, web_app_url=app + "/hearth", allowed_origins=(app,)
+    )
+    room = "C" * 32
+    async with conftest.test_client(config, ManualClock()) as relay:
+        r = await relay.http.get(f"/join/{room}")
+        assert r.status_code == 302
+        assert r.headers["location"] == (f"{app}/hearth/?join={room}&relay=http%3A%2F%2Frelay.test")
+        assert (await relay.http.get("/")).status_code == 404  # no app here
+        assert (await relay.http.get("/join/x")).status_code == 404
+
+
+def test_an_app_hosted_elsewhere_must_be_an_allowed_origin(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be in allowed_origins"):
+        conftest.make_config(tmp_path, web_app_url="https://app.example.org/")
+    with pytest.raises(ConfigError, match="no query or fragment"):
+        conftest.make_config(
+            tmp_path,
+            web_app_url="https://app.example.org/?x=1",
+            allowed_origins=("https://app.example.org",),
+        )
+    with pytest.raises(ConfigError, match="web_app_url"):
+        conftest.make_config(tmp_path, web_app_url="ftp://app.example.org/")
+
+
 async def test_web_app_off_serves_nothing(tmp_path: Path) -> None:
     config = conftest.make_config(tmp_path, web_app=False)
     async with conftest.test_client(config, ManualClock()) as relay:
