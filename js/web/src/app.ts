@@ -20,6 +20,7 @@ import { button, el, field, replace } from "./dom.js";
 import { takeInviteFromAddress } from "./links.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
+import { handleSupportEvent, installPrograms, releaseHeld } from "./programs.js";
 import { roomsScreen } from "./rooms.js";
 import { relayUrl, Session } from "./session.js";
 import { recordRename, roomScreen, type RoomView } from "./timeline.js";
@@ -48,11 +49,15 @@ export class App {
     this.#lock = new AppLock(this.#root, {
       canUnlock: async () => (this.#keystore !== null ? this.#keystore.exists() : false),
       unlock: (passphrase) => this.#unlock(passphrase),
-      unlocked: () => this.#focusComposer(),
+      unlocked: () => {
+        this.#focusComposer();
+        releaseHeld();
+      },
       locked: () => {},
     });
     this.#lock.install();
     setAfterDialog(() => this.#focusComposer());
+    installPrograms((room) => this.#openRoom(room));
   }
 
   async start(): Promise<void> {
@@ -98,7 +103,9 @@ export class App {
     this.#restored = how === "restore";
     this.#lock.idleArmed = true;
     this.#lock.activity();
+    const support = { client: session.client, open: (room: Room) => this.#openRoom(room), locked: () => this.#lock.isLocked };
     session.on((event) => {
+      handleSupportEvent(support, event);
       recordRename(event);
       this.#view?.handle(event);
       this.#redrawRooms?.();
