@@ -138,6 +138,7 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
     () => {
       ask.disabled = true;
       said.textContent = "Asking…";
+      let asked = false;
       void (async () => {
         try {
           if (!(await rulesAccepted(room))) {
@@ -147,11 +148,14 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
           await room.requestSupport(requestText.value.trim());
           requestText.value = "";
           said.textContent = "";
+          asked = true;
         } catch (exc) {
           said.textContent = `Not sent: ${describe(exc)}`;
         } finally {
           ask.disabled = false;
           draw();
+          // The form just hid under the focus: the place takes it, and is read out.
+          if (asked) place.focus();
         }
       })();
     },
@@ -163,6 +167,7 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
   );
   const place = el("p", { className: "place" });
   place.setAttribute("role", "status");
+  place.tabIndex = -1;
   const withdraw = button("Withdraw my request", () => {
     const mine = myWaiting(room);
     if (mine === null) return;
@@ -286,6 +291,8 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
       openChats.textContent = `You have ${room.openSupportChats} open support ${room.openSupportChats === 1 ? "chat" : "chats"}.`;
       const waitingNow = room.supportQueue;
       queueHeading.textContent = waitingNow.length > 0 ? `Waiting: ${waitingNow.length}` : "Nobody is waiting.";
+      // Redrawn on every support event: a Claim button that had the focus gets it back.
+      const focused = document.activeElement instanceof HTMLElement && queue.contains(document.activeElement) ? document.activeElement.dataset["request"] : undefined;
       replace(
         queue,
         ...waitingNow.map((request) => {
@@ -293,9 +300,11 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
           const text = request.text === null || request.text === "" ? "(no note)" : request.text;
           const claimButton = button("Claim", () => void claim(request), "primary");
           claimButton.setAttribute("aria-label", `Claim the request from ${from}`);
+          claimButton.dataset["request"] = request.id;
           return el("li", {}, el("span", { text: `${from}: `, className: "requester" }), el("span", { text, className: "request-text" }), " ", claimButton);
         }),
       );
+      if (focused !== undefined) queue.querySelector<HTMLElement>(`[data-request="${CSS.escape(focused)}"]`)?.focus();
       return;
     }
     meanwhile.textContent = nobodyAvailable(room) ? helpMeanwhile() : "";
@@ -378,9 +387,12 @@ function buddyAddon(room: Room, session: Session): RoomAddon {
   const refresh = () => {
     const mine = claimedByMe(client, room) !== null;
     risk.hidden = !mine;
-    banner.textContent = mine
-      ? `${buddyTitle(client, room)}. If you fear they are at imminent risk: “Imminent risk…” shows them help and alerts the program's moderators.`
-      : `${buddyTitle(client, room)}.`;
+    // A buddy chat shares no history: say so while the other person is not in yet.
+    const alone = room.members.size < 2;
+    const parts = [`${buddyTitle(client, room)}.`];
+    if (alone) parts.push("They have not joined yet: what is written before they join, they cannot read.");
+    if (mine) parts.push("If you fear they are at imminent risk: “Imminent risk…” shows them help and alerts the program's moderators.");
+    banner.textContent = parts.join(" ");
   };
   refresh();
   const wrap = el("div", { className: "buddy-banner" }, banner, said);

@@ -95,6 +95,8 @@ describe.skipIf(!haveChromium)("programs and buddy chats in the web app", () => 
     await dialog.getByRole("button", { name: "Ask for 1:1 support" }).click();
     // While waiting: the place, and the line beside it.
     await expect.poll(() => dialog.locator(".place").textContent(), WAIT).toContain("you are number 1 in the queue");
+    // The form hid under the focus: the place takes it, so it is read out.
+    await expect.poll(() => mia.page.evaluate(() => document.activeElement?.className)).toBe("place");
     expect(await dialog.locator(".place").textContent()).toContain("You keep your place");
     expect(await dialog.locator(".meanwhile").textContent()).toContain("If you need someone now: Find A Helpline");
     await dialog.getByRole("button", { name: "Close" }).click();
