@@ -25,6 +25,7 @@ import {
   type Event,
   type HearthClient,
   memberDisplay,
+  RelayUnavailable,
   type Room,
   type SupportRequest,
 } from "@hearth/sdk";
@@ -253,7 +254,14 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
       open(chat);
     } catch (exc) {
       const code = (exc as { code?: string }).code;
-      said.textContent = code === "support.away" ? AWAY : code === "support.at_capacity" ? AT_CAPACITY : describe(exc);
+      said.textContent =
+        code === "support.away"
+          ? AWAY
+          : code === "support.at_capacity"
+            ? AT_CAPACITY
+            : exc instanceof RelayUnavailable
+              ? "You are offline: the claim waits here and goes out when the connection is back; the chat then appears under “1:1 chats”."
+              : describe(exc);
       draw();
     }
   };
@@ -433,6 +441,15 @@ const SUPPORT_EVENTS = new Set(["SupportRequested", "SupportClaimed", "SupportWi
 
 /** The app hands every SDK event here (before the open room draws it again). */
 export function handleSupportEvent(context: SupportContext, event: Event): void {
+  try {
+    supportEvent(context, event);
+  } catch (exc) {
+    // The open room must still be drawn again for this event.
+    console.error("hearth web: a support event failed", exc);
+  }
+}
+
+function supportEvent(context: SupportContext, event: Event): void {
   const { client } = context;
   recordRiskEvent(client, event);
   if (SUPPORT_EVENTS.has(event.type) && "roomId" in event && panel !== null && panel.room.id === event.roomId) panel.refresh();
@@ -457,7 +474,8 @@ async function claimedForUs(context: SupportContext, event: Extract<Event, { typ
     return;
   }
   if (panel !== null && panel.room.id === program.id) panel.claimed();
-  context.open(chat);
+  // Under the lock nothing changes: the unlock returns to the same room, then this opens.
+  whenUnlocked(context, () => context.open(chat));
 }
 
 /** The rooms screen's "Create a program" form (its creator is the owner). */

@@ -117,12 +117,16 @@ export async function showSharedHelp(client: HearthClient, event: Extract<Event,
 export async function showAlert(client: HearthClient, event: Extract<Event, { type: "RiskAlertReceived" }>, open: (room: Room) => void): Promise<void> {
   const program = client.room(event.roomId);
   const text = riskLineText(client, event) ?? "";
+  // The focus starts on the words, not on a button: a key someone was typing when
+  // it opened neither closes it unread nor acts.
+  const words = el("p", { text, className: "risk-alert" });
+  words.tabIndex = -1;
   const answer = await showDialog({
     title: "Risk alert",
-    body: [el("p", { text, className: "risk-alert" }), `It is also a line in ${program.name || "the program room"}.`],
+    body: [words, `It is also a line in ${program.name || "the program room"}.`],
     actions: [{ text: `Open ${program.name || "the program room"}`, value: "open" }],
     cancelText: "Close",
-    focus: "action",
+    focus: words,
     className: "dialog risk-alert-dialog",
   });
   if (answer === "open") open(program);

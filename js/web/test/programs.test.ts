@@ -248,6 +248,11 @@ describe.skipIf(!haveChromium)("programs and buddy chats in the web app", () => 
     await alert.waitFor(WAIT);
     const alertText = "RISK ALERT from Sam (supporter), who fears Mia (member) is at imminent risk: “said goodbye, has a plan for tonight”.";
     expect(await alert.textContent()).toContain(alertText);
+    // It opened with the focus on its words: a stray key neither closes it nor acts.
+    await expect.poll(() => olu.page.evaluate(() => document.activeElement?.className)).toBe("risk-alert");
+    await olu.page.keyboard.type("ok ");
+    await olu.page.keyboard.press("Enter");
+    expect(await alert.isVisible()).toBe(true);
     await check(olu.page, "the risk alert");
     await alert.getByRole("button", { name: "Open Peer line" }).click();
     await expect.poll(() => olu.page.locator(".timeline .risk-alert").allTextContents(), WAIT).toEqual([expect.stringContaining(alertText)]);
