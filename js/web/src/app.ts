@@ -57,7 +57,6 @@ export class App {
     });
     this.#lock.install();
     setAfterDialog(() => this.#focusComposer());
-    installPrograms((room) => this.#openRoom(room));
   }
 
   async start(): Promise<void> {
@@ -103,6 +102,7 @@ export class App {
     this.#restored = how === "restore";
     this.#lock.idleArmed = true;
     this.#lock.activity();
+    installPrograms((room) => this.#openRoom(room));
     const support = { client: session.client, open: (room: Room) => this.#openRoom(room), locked: () => this.#lock.isLocked };
     session.on((event) => {
       handleSupportEvent(support, event);

@@ -23,7 +23,7 @@ function regionsText(regions: readonly string[]): string {
   return regions.includes("*") ? "Everywhere" : `For: ${regions.join(", ")}`;
 }
 
-export function crisisItem(resource: CrisisResource): HTMLLIElement {
+function crisisItem(resource: CrisisResource): HTMLLIElement {
   const item = el("li", resource === EMERGENCY_ADVICE ? { className: "emergency" } : {});
   item.append(el("div", { text: resource.name, className: "name" }), el("div", { text: regionsText(resource.regions), className: "regions" }));
   if (resource.description) item.append(el("p", { text: resource.description }));

@@ -30,7 +30,7 @@ import {
 
 import type { AddonLine } from "./addons.js";
 import { buddyMember } from "./buddy.js";
-import { crisisItem, crisisList } from "./crisis.js";
+import { crisisList } from "./crisis.js";
 import { showDialog } from "./dialog.js";
 import { describe, el, field } from "./dom.js";
 
@@ -42,6 +42,27 @@ function who(room: Room, member: string): string {
   } catch {
     return "someone who left";
   }
+}
+
+function link(href: string, text: string): HTMLAnchorElement {
+  const a = el("a", { text });
+  a.href = href;
+  if (href.startsWith("https:")) a.rel = "noopener noreferrer";
+  return a;
+}
+
+/** One of the program's lines, as the crisis screen shows a line (`crisis.ts`). */
+function programLine(resource: CrisisResource): HTMLLIElement {
+  const regions = resource.regions.includes("*") ? "Everywhere" : `For: ${resource.regions.join(", ")}`;
+  const item = el("li", {}, el("div", { text: resource.name, className: "name" }), el("div", { text: regions, className: "regions" }));
+  if (resource.description) item.append(el("p", { text: resource.description }));
+  const ways = el("div");
+  if (resource.phone) ways.append(link(`tel:${resource.phone.replace(/\s+/g, "")}`, `Call ${resource.phone}`));
+  if (resource.sms) ways.append(link(`sms:${resource.sms.replace(/\s+/g, "")}`, `Text ${resource.sms}`));
+  if (resource.url && /^https?:\/\//.test(resource.url)) ways.append(link(resource.url, resource.url.replace(/^https?:\/\//, "")));
+  if (ways.childNodes.length > 0) item.append(ways);
+  if (resource.hours) item.append(el("div", { text: `Hours: ${resource.hours}`, className: "regions" }));
+  return item;
 }
 
 function lineText(resource: CrisisResource): string {
@@ -98,7 +119,7 @@ export async function showSharedHelp(client: HearthClient, event: Extract<Event,
   if (event.lines.length > 0) {
     const programLines = el("ul", { className: "crisis program-lines" });
     programLines.setAttribute("aria-label", "The program's help lines");
-    for (const resource of event.lines) programLines.append(crisisItem(resource));
+    for (const resource of event.lines) programLines.append(programLine(resource));
     body.push(el("h3", { text: "The program's help lines" }), programLines);
   }
   const own = crisisList();
