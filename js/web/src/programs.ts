@@ -191,18 +191,24 @@ export async function supportDialog(room: Room, open: (room: Room) => void): Pro
   // A supporter's part: availability, the cap, and the queue with Claim buttons.
   const availability = el("p", { className: "availability" });
   availability.setAttribute("role", "status");
+  let saving = false;
   const toggle = button("Set me available", () => {
     const me = room.supporters.find((s) => s.member === room.me);
     const next = !(me?.available ?? false);
-    toggle.disabled = true;
+    // Not disabled while saving: a disabled button drops the keyboard's focus.
+    toggle.setAttribute("aria-disabled", "true");
+    if (saving) return;
+    saving = true;
     room.setAvailability(next).then(
       () => {
-        toggle.disabled = false;
+        saving = false;
+        toggle.removeAttribute("aria-disabled");
         said.textContent = next ? "Saved: you are available." : "Saved: you are away.";
         draw();
       },
       (exc: unknown) => {
-        toggle.disabled = false;
+        saving = false;
+        toggle.removeAttribute("aria-disabled");
         said.textContent = `Not saved: ${describe(exc)}`;
       },
     );

@@ -145,7 +145,11 @@ describe.skipIf(!haveChromium)("programs and buddy chats in the web app", () => 
     // Mia's banner no longer says nobody is there.
     await expect.poll(() => mia.page.locator(".queue-note").textContent(), WAIT).toBe("You asked for 1:1 support: you are number 1 in the queue.");
 
-    await samDialog.getByRole("button", { name: "Claim the request from Mia (member)" }).click();
+    // With the keyboard alone: from the availability button, past the limit, to Claim.
+    await expect.poll(() => sam.page.evaluate(() => document.activeElement?.textContent)).toBe("Set me away");
+    for (const _ of [1, 2, 3]) await sam.page.keyboard.press("Tab");
+    await expect.poll(() => sam.page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Claim the request from Mia (member)");
+    await sam.page.keyboard.press("Enter");
     await samDialog.waitFor({ state: "detached", ...WAIT });
     // The chat opened for both, each naming the other with their program role.
     await expect.poll(() => sam.page.locator(".buddy-note").textContent(), WAIT).toContain("1:1 with Mia (member)");
