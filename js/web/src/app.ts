@@ -22,6 +22,7 @@ import { button, el, field, replace } from "./dom.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
+import { handleSupportEvent, installPrograms, releaseHeld } from "./programs.js";
 import { roomsScreen } from "./rooms.js";
 import { Session } from "./session.js";
 import { recordRename, roomScreen, type RoomView } from "./timeline.js";
@@ -53,7 +54,10 @@ export class App {
     this.#lock = new AppLock(this.#root, {
       canUnlock: async () => (this.#keystore !== null ? this.#keystore.exists() : false),
       unlock: (passphrase) => this.#unlock(passphrase),
-      unlocked: () => this.#focusComposer(),
+      unlocked: () => {
+        this.#focusComposer();
+        releaseHeld();
+      },
       locked: () => {},
     });
     this.#lock.install();
@@ -108,7 +112,10 @@ export class App {
     useRegionStore(session.client.crisisRegion, (region) => session.client.setCrisisRegion(region));
     this.#lock.idleArmed = true;
     this.#lock.activity();
+    installPrograms((room) => this.#openRoom(room));
+    const support = { client: session.client, open: (room: Room) => this.#openRoom(room), locked: () => this.#lock.isLocked };
     session.on((event) => {
+      handleSupportEvent(support, event);
       recordRename(event);
       this.#view?.handle(event);
       this.#redrawRooms?.();

@@ -9,8 +9,10 @@
 
 import type { Room } from "@hearth/sdk";
 
+import { buddySection } from "./buddy.js";
 import { button, describe, el, field, form, input, replace, status, submitButton } from "./dom.js";
 import { linkFromPaste } from "./links.js";
+import { createProgramForm } from "./programs.js";
 import type { Session } from "./session.js";
 
 export interface RoomsHooks {
@@ -32,11 +34,13 @@ export function roomsScreen(screen: HTMLElement, hooks: RoomsHooks, restored: bo
   const list = el("ul", { className: "rooms" });
   list.setAttribute("aria-label", "Your rooms");
   const empty = el("p", { className: "hint" });
+  const buddies = buddySection(() => hooks.session.client, hooks.open);
   const redraw = () => {
-    const rooms = hooks.session.client.rooms.sort((a, b) => a.name.localeCompare(b.name));
+    buddies.redraw();
+    const rooms = hooks.session.client.rooms.filter((room) => room.kind !== "buddy").sort((a, b) => a.name.localeCompare(b.name));
     replace(list, ...rooms.map((room) => roomItem(room, hooks)));
     empty.textContent =
-      rooms.length > 0
+      rooms.length > 0 || !buddies.section.hidden
         ? ""
         : restored
           ? "Your rooms come back by themselves as the app finds them in your encrypted room list. This can take a moment."
@@ -49,7 +53,9 @@ export function roomsScreen(screen: HTMLElement, hooks: RoomsHooks, restored: bo
     el("h2", { text: "Your rooms" }),
     empty,
     list,
+    buddies.section,
     createGroupForm(hooks),
+    createProgramForm(hooks),
     joinForm(hooks),
   );
   return redraw;

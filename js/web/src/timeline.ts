@@ -27,6 +27,7 @@ import {
   senderDisplay,
 } from "@hearth/sdk";
 
+import { addonsFor } from "./addons.js";
 import { confirmAction, showDialog } from "./dialog.js";
 import { button, describe, el, replace, status } from "./dom.js";
 import { inviteDialog } from "./invite.js";
@@ -252,8 +253,10 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     button("My name here", () => void nameDialog(room)),
     button("Leave room", () => void leave(), "danger"),
   );
+  const addons = addonsFor(room, session);
+  for (const addon of addons) menu.append(...(addon.actions ?? []));
   const header = el("div", { className: "room-header" }, button("‹ Rooms", back, "back"), title);
-  const view_ = el("section", { className: "room" }, header, menu, statusLine, timeline, sendSaid, el("div", { className: "compose" }, composer, sendButton));
+  const view_ = el("section", { className: "room" }, header, menu, statusLine, ...addons.map((addon) => addon.banner), timeline, sendSaid, el("div", { className: "compose" }, composer, sendButton));
 
   // A sentence typed anywhere in the room outside a field goes to the composer.
   view_.addEventListener("keydown", (event) => {
@@ -278,6 +281,9 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     for (const rename of renames.get(room.id) ?? []) {
       lines.push({ at: rename.at, order: order++, node: notice(`${rename.old || "Someone"} is now ${who(room, rename.member)}`) });
     }
+    for (const addon of addons) {
+      for (const line of addon.lines?.() ?? []) lines.push({ at: line.at, order: order++, node: el("li", { text: line.text, className: `notice ${line.className ?? ""}`.trim() }) });
+    }
     for (const message of messages) lines.push({ at: message.receivedAt.getTime(), order: order++, node: messageNode(room, message) });
     lines.sort((a, b) => a.at - b.at || a.order - b.order);
     if (closed) return;
@@ -290,6 +296,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     room,
     composer,
     refresh() {
+      for (const addon of addons) addon.refresh?.();
       drawing = drawing.then(draw).catch((exc: unknown) => {
         sendSaid.textContent = `Could not show the messages: ${describe(exc)}`;
       });
@@ -307,6 +314,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     },
     close() {
       closed = true;
+      for (const addon of addons) addon.close?.();
       drafts.set(room.id, composer.value);
     },
   };
