@@ -236,8 +236,8 @@ def _print_first_load(
     verdict = "under" if total < TARGET_BYTES else "OVER"
     print(
         f"  first load: {total:,} B, {verdict} the target of 1 MB (1,000,000 B) with the SDK and"
-        " its crypto; this first screen bundles only the SDK's crisis lines"
-        f" (app.js {sizes['app']['gzip']:,} B gzip by this script's own build)"
+        f" its crypto (app.js {sizes['app']['gzip']:,} B gzip by this script's own build;"
+        " the service worker's copies of the release's files included)"
     )
     if app is not None:
         with_sdk = total - app["body"] + sizes["appWithSdk"]["gzip"]
