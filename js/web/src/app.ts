@@ -113,6 +113,7 @@ export class App {
       this.#view?.handle(event);
       this.#redrawRooms?.();
     });
+    session.onCaughtUp(() => this.#redrawRooms?.());
     session.onConnection((state) => this.#view?.setConnection(state));
     this.#root.querySelector(".invite-waiting")?.remove();
     this.#showRooms();
