@@ -139,6 +139,7 @@ export class App {
     if (session === null) return;
     this.#view?.close();
     this.#view = null;
+    this.#root.classList.remove("in-room");
     this.#redrawRooms = roomsScreen(
       this.#screen,
       { session, open: (room) => this.#openRoom(room), join: (link) => this.#join(link) },
@@ -154,6 +155,7 @@ export class App {
     this.#view?.close();
     this.#redrawRooms = null;
     this.#view = roomScreen(this.#screen, room, session, () => this.#showRooms());
+    this.#root.classList.add("in-room");
   }
 
   #focusComposer(): void {
