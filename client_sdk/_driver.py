@@ -527,12 +527,14 @@ class RoomDriver:
         )
         return b64url_encode(digest)
 
-    async def register_push(self, endpoint: str) -> None:
+    async def register_push(self, endpoint: str, *, web_push: bool = False) -> None:
         """Register a push endpoint for the room, under this room's name for the device."""
         self._services.check_open()
         self.require_active()
         transport, device = self._services.transport, self._push_device()
-        await self.with_token(lambda t: transport.register_push(t, self.room, device, endpoint))
+        await self.with_token(
+            lambda t: transport.register_push(t, self.room, device, endpoint, web_push=web_push)
+        )
 
     async def unregister_push(self) -> None:
         """Stop push for the room on this device."""

@@ -41,6 +41,7 @@ from protocol.api import (
     PersonalInfo,
     PersonalWrite,
     PushRegistration,
+    PushVapidKey,
     ServerFrame,
     Session,
     SyncRequest,
@@ -312,13 +313,18 @@ class Transport:
         if response.status_code >= 400:
             raise _refusal(response)
 
-    async def register_push(self, token: str, room: RoomId, device: str, endpoint: str) -> None:
+    async def register_push(
+        self, token: str, room: RoomId, device: str, endpoint: str, *, web_push: bool = False
+    ) -> None:
         await self._no_content(
             "PUT",
             f"/v1/rooms/{room}/push/{device}",
             tokens=[token],
-            body=PushRegistration(endpoint=endpoint),
+            body=PushRegistration(endpoint=endpoint, web_push=web_push),
         )
+
+    async def vapid_key(self) -> PushVapidKey:
+        return await self._request("GET", "/v1/push/vapid", PushVapidKey)
 
     async def unregister_push(self, token: str, room: RoomId, device: str) -> None:
         await self._no_content("DELETE", f"/v1/rooms/{room}/push/{device}", tokens=[token])

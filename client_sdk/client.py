@@ -98,6 +98,7 @@ from protocol.errors import ForkDetected, HearthError, LogError
 from protocol.ids import (
     MemberId,
     RoomId,
+    b64url_decode,
     member_key,
 )
 from protocol.messages import (
@@ -877,7 +878,9 @@ class HearthClient:
                 await driver.flush_quietly()
         return await outbox.pending()
 
-    async def register_push(self, endpoint: str | Callable[[Room], str]) -> None:
+    async def register_push(
+        self, endpoint: str | Callable[[Room], str], *, web_push: bool = False
+    ) -> None:
         """Register this device for push in every room it is in (see :meth:`Room.register_push`).
 
         Args:
@@ -885,6 +888,7 @@ class HearthClient:
                 room its own (preferable: one URL for all rooms lets the relay link
                 this person's keys across them). Rooms joined later are not
                 included: register them as they come.
+            web_push: As :meth:`Room.register_push`.
 
         Raises:
             RelayError: As :meth:`Room.register_push`, for the first room refused
@@ -893,7 +897,20 @@ class HearthClient:
         """
         for room in self.rooms:
             url = endpoint(room) if callable(endpoint) else endpoint
-            await self._driver(room.id).register_push(url)
+            await self._driver(room.id).register_push(url, web_push=web_push)
+
+    async def web_push_key(self) -> bytes:
+        """The relay's VAPID public key: 65 bytes, an uncompressed P-256 point.
+
+        A browser subscribes to push with it (``applicationServerKey``); the SDK has
+        no browser, so this is for tools and tests that stand in for one.
+
+        Raises:
+            RelayError: ``push.disabled`` (the relay sends no push).
+            RelayUnavailable: The relay cannot be reached.
+        """
+        _, transport = self._check_open()
+        return b64url_decode((await transport.vapid_key()).key)
 
     async def unregister_push(self) -> None:
         """Stop push for this device in every room it is in."""

@@ -635,14 +635,17 @@ class Room:
 
     # -- push -----------------------------------------------------------------------
 
-    async def register_push(self, endpoint_url: str) -> None:
+    async def register_push(self, endpoint_url: str, *, web_push: bool = False) -> None:
         """Have the relay wake this device through ``endpoint_url`` when the room has news.
 
         The relay POSTs a fixed, content-free body (no room, no sender, no text) to
         the URL when an event lands here and no stream of our key is connected; on
         it, call :meth:`HearthClient.sync`. Registering again replaces the URL.
         Use a separate UnifiedPush instance (endpoint) per room: one URL shared by
-        several rooms would let the relay link our keys in them.
+        several rooms would let the relay link our keys in them. ``web_push``: the URL
+        is a browser's Push API subscription (made with
+        :meth:`HearthClient.web_push_key`), which the relay sends an empty body signed
+        with its VAPID key.
 
         Raises:
             RelayError: ``push.disabled`` (the relay sends no push),
@@ -650,7 +653,7 @@ class Room:
                 operator does not allow that host or address), ``push.too_many``.
             RelayUnavailable: The relay cannot be reached.
         """
-        await self._driver.register_push(endpoint_url)
+        await self._driver.register_push(endpoint_url, web_push=web_push)
 
     async def unregister_push(self) -> None:
         """Stop push for this room on this device (no error if none was registered)."""

@@ -56,6 +56,7 @@ __all__ = [
     "PersonalSubscribeFrame",
     "PersonalWrite",
     "PushRegistration",
+    "PushVapidKey",
     "ReadyFrame",
     "RemovedEvent",
     "RoomEvent",
@@ -357,9 +358,24 @@ class PersonalWrite(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PushRegistration(msgspec.Struct, frozen=True, kw_only=True):
-    """A device's push endpoint (a UnifiedPush-style URL the relay POSTs to)."""
+    """A device's push endpoint (a UnifiedPush-style URL the relay POSTs to).
+
+    ``web_push``: the endpoint is a browser's push subscription (the Push API): the
+    relay sends it an empty body with a VAPID token (RFC 8292) instead of ``{"v":1}``.
+    """
 
     endpoint: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    web_push: bool = False
+
+
+class PushVapidKey(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/push/vapid``: the relay's VAPID public key, for ``PushManager.subscribe``.
+
+    ``key``: the P-256 public key as an uncompressed point (65 bytes), base64url
+    without padding (87 characters).
+    """
+
+    key: Annotated[str, msgspec.Meta(min_length=87, max_length=87, pattern="^[A-Za-z0-9_-]*$")]
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -67,6 +67,7 @@ __all__ = [
     "PERSON_PHRASE",
     "PERSON_POW",
     "PERSON_PUSH_DEVICE",
+    "PERSON_PUSH_SCOPE",
     "PERSON_ROOM_BOX",
     "PERSON_ROOM_DEVICE",
     "PERSON_ROOM_FP",
@@ -144,6 +145,11 @@ PERSON_LOCAL_INDEX: Final = b"hearth-local-idx"
 # The SDK's name for a device in one room's push registrations: from the device's
 # random id and the room, so the relay cannot link one device's rooms by it.
 PERSON_PUSH_DEVICE: Final = b"hearth-push-dev"
+# A browser's local name for one room's push subscription (a service worker scope):
+# keyed by the device's secret, so neither the relay (which knows the push device
+# names) nor a reader of the browser's profile without the store's key can tell
+# which room a subscription belongs to. Local only.
+PERSON_PUSH_SCOPE: Final = b"hearth-sw-scope"
 # A device's id inside the plaintexts it sends in one room: keyed by the device's
 # random secret, so co-members of two rooms cannot match one person's device.
 PERSON_ROOM_DEVICE: Final = b"hearth-room-dev"

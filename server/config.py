@@ -195,6 +195,12 @@ class Config:
     """The longest back-off between retries of a failing endpoint, in seconds."""
     push_queue_cap: int = 10_000
     """Pushes waiting at most (rooms with new events plus scheduled deliveries)."""
+    push_vapid_key: str = field(default="", repr=False)
+    """The VAPID private key Web Pushes are signed with (RFC 8292): a P-256 scalar,
+    32 bytes in base64url; empty: one generated once and kept in the database."""
+    push_contact: str = ""
+    """The VAPID ``sub`` claim, a ``mailto:`` or ``https:`` URI where a push service's
+    operator can reach the relay's; empty: the relay's public origin."""
 
     # -- graceful restarts (issue 20) --------------------------------------------
     restart_spread: float = 3.0
@@ -261,10 +267,31 @@ class Config:
             raise ConfigError("push_delay must not be negative")
         for pattern in self.push_allowlist:
             _check_host_pattern(pattern)
+        self._check_vapid()
         self._check_scale_out()
         # -- graceful restarts (issue 20) --
         if not 0 <= self.restart_spread <= 60:
             raise ConfigError("restart_spread must be 0..60 seconds")
+
+    def _check_vapid(self) -> None:
+        # Imported here: only a relay (the ``relay`` extra) reads its VAPID settings.
+        from server.vapid import Vapid, b64url_decode  # noqa: PLC0415
+
+        if self.push_vapid_key:
+            try:
+                Vapid(b64url_decode(self.push_vapid_key), "")
+            except (ValueError, HearthError) as exc:
+                # The message never quotes the key.
+                raise ConfigError(
+                    "push_vapid_key must be a P-256 private key: 32 bytes in base64url"
+                ) from exc
+        if self.push_contact and not self.push_contact.startswith(("mailto:", "https://")):
+            raise ConfigError("push_contact must be a mailto: or https:// URI")
+
+    @property
+    def vapid_subject(self) -> str:
+        """The VAPID ``sub`` claim: ``push_contact``, else the relay's public origin."""
+        return self.push_contact or self.public_origin
 
     def _check_scale_out(self) -> None:
         # The URLs may carry passwords: no message below quotes them.
@@ -446,6 +473,8 @@ _SCALARS: Final[Mapping[str, Any]] = {
     "push_max_failures": int,
     "push_retry_max": float,
     "push_queue_cap": int,
+    "push_vapid_key": str,
+    "push_contact": str,
     # -- graceful restarts (issue 20) --
     "restart_spread": float,
 }

@@ -19,7 +19,11 @@ each endpoint gets its POST:
   is dropped (and counted in the log), never queued without bound.
 
 The POST names nothing: its body is always :data:`BODY`, its headers fixed, no room,
-member, sender or ciphertext. It goes to the address :mod:`server.pushurl` just
+member, sender or ciphertext. A Web Push endpoint (a browser's subscription,
+registered with ``web_push``) gets :data:`WEB_PUSH_HEADERS` and an empty body
+instead, with a VAPID token (:mod:`server.vapid`) whose claims are the endpoint's
+origin, an expiry and the operator's contact: an empty body needs no RFC 8291
+encryption and carries nothing. It goes to the address :mod:`server.pushurl` just
 checked (``Host`` and TLS SNI carry the name), without following redirects, within
 ``push_timeout``, and the answer's body is never read. Logs never carry an
 endpoint URL: it is a capability for waking someone's phone.
@@ -48,11 +52,13 @@ from server.errors import RelayError, StorageError
 from server.presence import Presence
 from server.pushurl import Resolver, parse_endpoint, resolve_checked, system_resolver
 from server.storage import PushTarget, Storage
+from server.vapid import Vapid, b64url_decode, new_private_key
 
 __all__ = [
     "BODY",
     "HEADERS",
     "MAX_DEVICE_CHARS",
+    "WEB_PUSH_HEADERS",
     "Notifier",
     "Outcome",
     "Schedule",
@@ -71,6 +77,15 @@ HEADERS: Final = {
 }
 """Fixed headers (``TTL``, ``Urgency`` and ``Topic`` as in RFC 8030: a push
 service keeps one pending wake-up per topic instead of a pile)."""
+
+WEB_PUSH_HEADERS: Final = {
+    "ttl": "86400",
+    "urgency": "normal",
+    "topic": "sync",
+    "user-agent": "push-sender",
+}
+"""A Web Push's fixed headers: no body, so no content type or encoding; the relay
+adds ``Authorization: vapid t=..., k=...`` (the same token for an hour)."""
 
 MAX_DEVICE_CHARS: Final = 64
 
@@ -254,6 +269,8 @@ class Notifier:
         self._sends: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(_CONCURRENCY)
         self._http: httpx.AsyncClient | None = None
+        self._vapid: Vapid | None = None
+        self._vapid_lock = asyncio.Lock()
         self.rooms_dropped = 0
         """Rooms whose news was not looked at because the queue was full."""
 
@@ -274,7 +291,30 @@ class Notifier:
 
     # -- registrations ---------------------------------------------------------
 
-    async def register(self, member: MemberId, device: str, url: str) -> None:
+    async def vapid(self) -> Vapid:
+        """The VAPID signer: the configured key, else the storage's (made once).
+
+        Raises:
+            RelayError: ``push.disabled``.
+            StorageError: the storage failed.
+        """
+        if not self.enabled:
+            raise RelayError("this relay does not send push notifications", code="push.disabled")
+        if self._vapid is None:
+            async with self._vapid_lock:
+                if self._vapid is None:
+                    configured = self._config.push_vapid_key
+                    key = (
+                        b64url_decode(configured)
+                        if configured
+                        else await self._storage.vapid_secret(new_private_key())
+                    )
+                    self._vapid = Vapid(key, self._config.vapid_subject, clock=self._clock)
+        return self._vapid
+
+    async def register(
+        self, member: MemberId, device: str, url: str, *, web_push: bool = False
+    ) -> None:
         """Check an endpoint (form, allowlist, every address) and store it for ``device``.
 
         Raises:
@@ -296,7 +336,12 @@ class Notifier:
             timeout=config.push_timeout,
         )
         await self._storage.put_push(
-            member, device, url, ts=self._clock.now_ms(), limit=config.push_max_endpoints
+            member,
+            device,
+            url,
+            ts=self._clock.now_ms(),
+            limit=config.push_max_endpoints,
+            web_push=web_push,
         )
 
     async def unregister(self, member: MemberId, device: str) -> None:
@@ -438,13 +483,24 @@ class Notifier:
         # second lookup (by the HTTP client) could answer something else.
         request_url = httpx.URL(url).copy_with(host=address)
         host_header = _host_header(endpoint.host, endpoint.port, endpoint.scheme)
+        body, headers = BODY, {**HEADERS, "host": host_header}
+        if any(t.web_push for t in targets):
+            # A browser's push service refuses a body that is not RFC 8291-encrypted,
+            # and needs the token of the key the browser subscribed with.
+            vapid = await self.vapid()
+            body = b""
+            headers = {
+                **WEB_PUSH_HEADERS,
+                "host": host_header,
+                "authorization": vapid.authorization(url),
+            }
         try:
             async with asyncio.timeout(config.push_timeout):
                 async with http.stream(
                     "POST",
                     request_url,
-                    content=BODY,
-                    headers={**HEADERS, "host": host_header},
+                    content=body,
+                    headers=headers,
                     extensions={"sni_hostname": endpoint.host},
                 ) as response:
                     status = response.status_code  # the body is never read

@@ -99,6 +99,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_the_web_app_builds_reproducibly() -> None:
+    """``js/web/test/build.test.ts`` (the whole suite runs in tests/js)."""
     require_node()
     install_js()
     done = subprocess.run(
@@ -111,7 +112,6 @@ def test_the_web_app_builds_reproducibly() -> None:
         env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"},
     )
     assert done.returncode == 0, "vitest failed in js/web:\n" + (done.stdout + done.stderr)[-8000:]
-    # The app's browser tests run from tests/js/test_web_app_browser.py, with the time they need.
 
 
 def test_release_hash_follows_its_definition(built: Path) -> None:
@@ -130,7 +130,11 @@ def test_a_faithful_copy_passes(
     expected = str(_release(built)["release"])
     code, out, err = _run(capsys, serve, "--hash", expected)
     assert (code, err) == (0, "")
-    assert out == f"ok: {serve} serves release {expected} (version 0.1.0, 5 files)\n"
+    files = _release(built)["files"]
+    assert isinstance(files, dict)
+    count = len(files)
+    assert count == 8  # the app, its worker, style, page, manifest and three icons
+    assert out == f"ok: {serve} serves release {expected} (version 0.1.0, {count} files)\n"
     code, out, _ = _run(capsys, serve.rstrip("/"), "--release", str(built / "release.json"))
     assert code == 0
     assert out.startswith("ok: ")

@@ -1,17 +1,19 @@
-"""``/v1/rooms/{room}/push/{device}``: a device's push endpoint under a room key."""
+"""``/v1/rooms/{room}/push/{device}``: a device's push endpoint under a room key;
+``/v1/push/vapid``: the key a browser subscribes to Web Push with."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, delete, put
+from litestar import Request, delete, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
-from protocol.api import PushRegistration
+from protocol.api import PushRegistration, PushVapidKey
 from server.handlers._common import AuthDep, LimiterDep, RelayDep, RoomPath, session
 from server.push import MAX_DEVICE_CHARS, Notifier
 from server.ratelimit import key_subject
+from server.vapid import b64url
 
 __all__ = ["HANDLERS"]
 
@@ -44,7 +46,7 @@ async def register(
     # Each registration resolves a name: charged like joins, per key.
     limiter.hit("join", key_subject(record.member))
     await relay.check_member(record.member, room)
-    await notifier.register(record.member, device, data.endpoint)
+    await notifier.register(record.member, device, data.endpoint, web_push=data.web_push)
 
 
 @delete("/v1/rooms/{room:str}/push/{device:str}", status_code=204)
@@ -64,4 +66,10 @@ async def unregister(
     await notifier.unregister(record.member, device)
 
 
-HANDLERS = [register, unregister]
+@get("/v1/push/vapid")
+async def vapid_key(*, notifier: NotifierDep) -> PushVapidKey:
+    """The relay's VAPID public key (no session: it is the same for everyone)."""
+    return PushVapidKey(key=b64url((await notifier.vapid()).public_key))
+
+
+HANDLERS = [register, unregister, vapid_key]

@@ -148,4 +148,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 6: rooms the operator froze (``hearth admin freeze``): no new message or log
     # operation until unfrozen; the time of the freeze, or NULL.
     ("ALTER TABLE rooms ADD COLUMN frozen_at bigint",),
+    # 7: Web Push (issue 22): whether a registration's endpoint is a browser's push
+    # service (an empty body signed with the relay's VAPID key, kept in ``secrets``).
+    ("ALTER TABLE push_endpoints ADD COLUMN web_push boolean NOT NULL DEFAULT false",),
 )

@@ -118,4 +118,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 5: rooms the operator froze (``hearth admin freeze``): no new message or log
     # operation until unfrozen; the time of the freeze, or NULL.
     ("ALTER TABLE rooms ADD COLUMN frozen_at INTEGER",),
+    # 6: Web Push (issue 22): whether a registration's endpoint is a browser's push
+    # service, which gets an empty body signed with the relay's VAPID key (its key
+    # pair is a row of ``secrets``, like the token MAC key).
+    ("ALTER TABLE push_endpoints ADD COLUMN web_push INTEGER NOT NULL DEFAULT 0",),
 )

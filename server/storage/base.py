@@ -127,6 +127,8 @@ class PushTarget:
     member: MemberId
     device: str
     endpoint: str
+    web_push: bool = False
+    """A browser's push service (RFC 8030 with VAPID), not a UnifiedPush endpoint."""
 
 
 @final
@@ -367,6 +369,14 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def vapid_secret(self, fresh: bytes) -> bytes:
+        """The relay's VAPID private key (a P-256 scalar), stored once like :meth:`token_secret`.
+
+        Every instance must sign with the same key: a browser's push subscription
+        is bound to one public key, and any instance may send its pushes.
+        """
+
+    @abc.abstractmethod
     async def revoke_tokens(self, member: MemberId, *, until: int) -> None:
         """Refuse ``member``'s tokens expiring at or before ``until`` (a day boundary)."""
 
@@ -489,7 +499,14 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def put_push(
-        self, member: MemberId, device: str, endpoint: str, *, ts: int, limit: int
+        self,
+        member: MemberId,
+        device: str,
+        endpoint: str,
+        *,
+        ts: int,
+        limit: int,
+        web_push: bool = False,
     ) -> None:
         """Register (or replace) ``device``'s push endpoint under ``member``.
 

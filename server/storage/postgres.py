@@ -617,12 +617,19 @@ class PostgresStorage(Storage):
     # -- sessions ----------------------------------------------------------
 
     async def token_secret(self, fresh: bytes) -> bytes:
-        async with self._transaction("storing the token secret") as conn:
+        return await self._secret("token", fresh)
+
+    async def vapid_secret(self, fresh: bytes) -> bytes:
+        return await self._secret("vapid", fresh)
+
+    async def _secret(self, name: str, fresh: bytes) -> bytes:
+        async with self._transaction(f"storing the {name} secret") as conn:
             await conn.execute(
-                "INSERT INTO secrets (name, value) VALUES ('token', $1) ON CONFLICT DO NOTHING",
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                name,
                 fresh,
             )
-            value = await conn.fetchval("SELECT value FROM secrets WHERE name = 'token'")
+            value = await conn.fetchval("SELECT value FROM secrets WHERE name = $1", name)
         return bytes(value)
 
     async def revoke_tokens(self, member: MemberId, *, until: int) -> None:
@@ -858,7 +865,14 @@ class PostgresStorage(Storage):
     # -- push --------------------------------------------------------------
 
     async def put_push(
-        self, member: MemberId, device: str, endpoint: str, *, ts: int, limit: int
+        self,
+        member: MemberId,
+        device: str,
+        endpoint: str,
+        *,
+        ts: int,
+        limit: int,
+        web_push: bool = False,
     ) -> None:
         async with self._transaction("registering a push endpoint") as conn:
             # Two instances registering for one key at once must not both pass the count.
@@ -872,13 +886,15 @@ class PostgresStorage(Storage):
             count, mine = (int(row[0]), int(row[1])) if row else (0, 0)
             rules.check_push_limit(count, mine, limit)
             await conn.execute(
-                "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (member, device)"
-                " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at",
+                "INSERT INTO push_endpoints (member, device, endpoint, created_at, web_push)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (member, device)"
+                " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at,"
+                " web_push = excluded.web_push",
                 member,
                 device,
                 endpoint,
                 day_floor(ts),
+                web_push,
             )
 
     async def delete_push(self, member: MemberId, device: str) -> None:
@@ -889,11 +905,11 @@ class PostgresStorage(Storage):
 
     async def push_targets(self, members: Sequence[MemberId]) -> list[PushTarget]:
         rows = await self._fetch(
-            "SELECT member, device, endpoint FROM push_endpoints"
+            "SELECT member, device, endpoint, web_push FROM push_endpoints"
             " WHERE member = ANY($1::text[]) ORDER BY member, device",
             sorted(set(members)),
         )
-        return [PushTarget(MemberId(r[0]), r[1], r[2]) for r in rows]
+        return [PushTarget(MemberId(r[0]), r[1], r[2], bool(r[3])) for r in rows]
 
     async def drop_push(self, endpoint: str, targets: Sequence[PushTarget]) -> int:
         async with self._transaction("dropping a push endpoint") as conn:

@@ -630,13 +630,19 @@ class SqliteStorage(Storage):
     # -- sessions ----------------------------------------------------------
 
     async def token_secret(self, fresh: bytes) -> bytes:
-        async with self._transaction("storing the token secret") as conn:
+        return await self._secret("token", fresh)
+
+    async def vapid_secret(self, fresh: bytes) -> bytes:
+        return await self._secret("vapid", fresh)
+
+    async def _secret(self, name: str, fresh: bytes) -> bytes:
+        async with self._transaction(f"storing the {name} secret") as conn:
             await conn.execute(
-                "INSERT INTO secrets (name, value) VALUES ('token', ?) ON CONFLICT DO NOTHING",
-                (fresh,),
+                "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (name, fresh),
             )
             rows = list(
-                await conn.execute_fetchall("SELECT value FROM secrets WHERE name = 'token'")
+                await conn.execute_fetchall("SELECT value FROM secrets WHERE name = ?", (name,))
             )
         return bytes(rows[0][0])
 
@@ -840,7 +846,14 @@ class SqliteStorage(Storage):
     # -- push --------------------------------------------------------------
 
     async def put_push(
-        self, member: MemberId, device: str, endpoint: str, *, ts: int, limit: int
+        self,
+        member: MemberId,
+        device: str,
+        endpoint: str,
+        *,
+        ts: int,
+        limit: int,
+        web_push: bool = False,
     ) -> None:
         async with self._transaction("registering a push endpoint") as conn:
             rows = await conn.execute_fetchall(
@@ -851,10 +864,11 @@ class SqliteStorage(Storage):
             count, mine = next(iter(rows))
             rules.check_push_limit(int(count), int(mine), limit)
             await conn.execute(
-                "INSERT INTO push_endpoints (member, device, endpoint, created_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (member, device)"
-                " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at",
-                (member, device, endpoint, day_floor(ts)),
+                "INSERT INTO push_endpoints (member, device, endpoint, created_at, web_push)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (member, device)"
+                " DO UPDATE SET endpoint = excluded.endpoint, created_at = excluded.created_at,"
+                " web_push = excluded.web_push",
+                (member, device, endpoint, day_floor(ts), int(web_push)),
             )
 
     async def delete_push(self, member: MemberId, device: str) -> None:
@@ -870,11 +884,11 @@ class SqliteStorage(Storage):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = await self._read(
-                "SELECT member, device, endpoint FROM push_endpoints"  # noqa: S608
+                "SELECT member, device, endpoint, web_push FROM push_endpoints"  # noqa: S608
                 f" WHERE member IN ({marks}) ORDER BY member, device",
                 chunk,
             )
-            targets.extend(PushTarget(MemberId(r[0]), r[1], r[2]) for r in rows)
+            targets.extend(PushTarget(MemberId(r[0]), r[1], r[2], bool(r[3])) for r in rows)
         return targets
 
     async def drop_push(self, endpoint: str, targets: Sequence[PushTarget]) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from client_sdk import HearthClient, MessageReceived, RelayError
+from protocol.ids import b64url_encode
 from tests.client_sdk.conftest import RelayProcess
 from tests.client_sdk.test_client import OpenClient, group_of_three, open_client
 from tests.pushsink import Push, PushSink, push_sink
@@ -130,3 +131,26 @@ async def test_unregistered_devices_are_not_pushed(open_client: OpenClient) -> N
         await first_push(sink, "/c", lambda: ra.send("are you there?"))
         await no_push(sink, f"/b/{ra.id[:4]}")
         assert [p.path for p in sink.received] == ["/c"]
+
+
+async def test_a_browser_subscription_gets_an_empty_push_signed_with_the_relay_key(
+    open_client: OpenClient, relay: RelayProcess, tmp_path: Path
+) -> None:
+    (_, b, c), (ra, rb, rc), _ = await group_of_three(open_client)
+    async with push_sink() as sink:
+        key = await b.web_push_key()
+        assert (len(key), key[0]) == (65, 4)
+        await rb.register_push(sink.url("/browser"), web_push=True)
+        await rc.register_push(sink.url("/phone"))
+        secrets = [ra.id, ra.me, rb.me, rc.me]
+        await b.close()
+        await c.close()
+        push = await first_push(sink, "/browser", lambda: ra.send("only for the group"))
+        wake = (await sink.wait_for("/phone"))[0]
+        assert (push.method, push.body) == ("POST", b"")
+        scheme, _, params = push.headers["authorization"].partition(" ")
+        assert scheme == "vapid"
+        assert dict(p.strip().split("=", 1) for p in params.split(","))["k"] == (b64url_encode(key))
+        assert_content_free(wake, secrets)
+        for secret in (*secrets, "only for the group"):
+            assert secret.encode() not in push.raw, secret

@@ -229,6 +229,10 @@ async def test_token_secret_and_revocations(open_storage: Opener) -> None:
     storage = await open_storage()
     assert await storage.token_secret(b"a" * 32) == b"a" * 32
     assert await storage.token_secret(b"b" * 32) == b"a" * 32  # the first writer wins
+    # The VAPID key is a secret of its own, kept the same way.
+    assert await storage.vapid_secret(b"v" * 32) == b"v" * 32
+    assert await storage.vapid_secret(b"w" * 32) == b"v" * 32
+    assert await storage.token_secret(b"c" * 32) == b"a" * 32
     member = Room().member("owner")
     assert await storage.revoked_until(member) is None
     await storage.revoke_tokens(member, until=3 * DAY)
@@ -340,15 +344,18 @@ async def test_push_registrations(open_storage: Opener) -> None:
     with pytest.raises(RelayError) as many:
         await storage.put_push(alice, "laptop", "https://a/4", ts=1, limit=2)
     assert (many.value.code, many.value.detail) == ("push.too_many", {"limit": 2})
-    await storage.put_push(bob, "phone", "https://b/1", ts=1, limit=2)
+    await storage.put_push(bob, "phone", "https://b/1", ts=1, limit=2, web_push=True)
     targets = await storage.push_targets([alice, bob, alice])
-    assert sorted((t.member, t.device, t.endpoint) for t in targets) == sorted(
+    assert sorted((t.member, t.device, t.endpoint, t.web_push) for t in targets) == sorted(
         [
-            (alice, "phone", "https://a/3"),
-            (alice, "tablet", "https://a/2"),
-            (bob, "phone", "https://b/1"),
+            (alice, "phone", "https://a/3", False),
+            (alice, "tablet", "https://a/2", False),
+            (bob, "phone", "https://b/1", True),
         ]
     )
+    # A replacement replaces the kind too.
+    await storage.put_push(bob, "phone", "https://b/2", ts=1, limit=2)
+    assert [t.web_push for t in await storage.push_targets([bob])] == [False]
     # Only registrations that still name the endpoint go.
     assert await storage.drop_push("https://a/1", [PushTarget(alice, "phone", "https://a/1")]) == 0
     assert await storage.drop_push("https://a/3", [PushTarget(alice, "phone", "https://a/3")]) == 1

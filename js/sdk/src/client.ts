@@ -30,7 +30,7 @@
  */
 
 import { BLOCKED_DOCUMENT, BlockList, blockedIn } from "./blocklist.js";
-import { ascii, fromUtf8 } from "./bytes.js";
+import { ascii, b64urlDecode, fromUtf8 } from "./bytes.js";
 import { type Clock, SYSTEM_CLOCK } from "./clock.js";
 import { createOp } from "./core/builders.js";
 import { assertNever, type FollowUp } from "./core/followups.js";
@@ -891,11 +891,24 @@ export class HearthClient {
    * `endpoint` is one URL for all, or a function giving each room its own (preferable).
    * Rooms joined later are not included.
    */
-  async registerPush(endpoint: string | ((room: Room) => string)): Promise<void> {
+  async registerPush(endpoint: string | ((room: Room) => string), options: { readonly webPush?: boolean } = {}): Promise<void> {
     for (const room of this.rooms) {
       const url = typeof endpoint === "function" ? endpoint(room) : endpoint;
-      await this.#driver(room.id).registerPush(url);
+      await this.#driver(room.id).registerPush(url, options.webPush ?? false);
     }
+  }
+
+  /**
+   * The relay's VAPID public key (65 bytes, an uncompressed P-256 point): a browser
+   * passes it to `PushManager.subscribe({userVisibleOnly: true, applicationServerKey})`
+   * and registers the subscription's endpoint with `Room.registerPush(endpoint, {webPush: true})`.
+   *
+   * @throws RelayError `push.disabled` (the relay sends no push), `relay.bad_answer`.
+   * @throws RelayUnavailable The relay cannot be reached.
+   */
+  async webPushKey(): Promise<Uint8Array> {
+    const { transport } = this.#checkOpen();
+    return b64urlDecode((await transport.vapidKey()).key);
   }
 
   /** Stop push for this device in every room it is in. */

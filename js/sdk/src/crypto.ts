@@ -75,6 +75,7 @@ export const PERSON_ROOM_ID = ascii("hearth-room-id");
 export const PERSON_LOCAL_STORE = ascii("hearth-local");
 export const PERSON_LOCAL_INDEX = ascii("hearth-local-idx");
 export const PERSON_PUSH_DEVICE = ascii("hearth-push-dev");
+export const PERSON_PUSH_SCOPE = ascii("hearth-sw-scope");
 export const PERSON_ROOM_DEVICE = ascii("hearth-room-dev");
 export const PERSON_LINK_ID = ascii("hearth-link-id");
 export const PERSON_LINK_KEY = ascii("hearth-link-key");

@@ -29,7 +29,7 @@ import type { Clock } from "./clock.js";
 import { encodeSnapshot } from "./core/persistence.js";
 import type { RoomState } from "./core/state.js";
 import { type Opened, type RoomEvent, Step } from "./core/step.js";
-import { blake2b, PERSON_PUSH_DEVICE } from "./crypto.js";
+import { blake2b, kdf, PERSON_PUSH_DEVICE, PERSON_PUSH_SCOPE } from "./crypto.js";
 import { sealDirected } from "./directed.js";
 import { openMessage } from "./envelope.js";
 import type { Event } from "./events.js";
@@ -499,13 +499,18 @@ export class RoomDriver {
     return b64url(blake2b(concat(this.#services.store.device, ascii(this.room)), PERSON_PUSH_DEVICE, 16));
   }
 
+  /** This device's local name for the room's push subscription (nobody else can compute it). */
+  pushScope(): string {
+    return b64url(kdf(this.#services.store.device, ascii(this.room), PERSON_PUSH_SCOPE, 16));
+  }
+
   /** Register a push endpoint for the room, under this room's name for the device. */
-  async registerPush(endpoint: string): Promise<void> {
+  async registerPush(endpoint: string, webPush = false): Promise<void> {
     this.#services.checkOpen();
     this.requireActive();
     const transport = this.#services.transport;
     const device = this.#pushDevice();
-    await this.withToken((t) => transport.registerPush(t, this.room, device, endpoint));
+    await this.withToken((t) => transport.registerPush(t, this.room, device, endpoint, webPush));
   }
 
   /** Stop push for the room on this device. */

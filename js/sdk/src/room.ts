@@ -451,10 +451,25 @@ export class Room extends RoomFeatures {
    * Have the relay wake this device through `endpointUrl` when the room has news
    * (a content-free POST); use one endpoint per room.
    *
+   * `webPush`: the endpoint is a browser's push subscription (`PushSubscription.endpoint`,
+   * subscribed with `HearthClient.webPushKey()`); the relay then sends an empty push
+   * signed with its VAPID key instead of UnifiedPush's `{"v":1}`.
+   *
    * @throws RelayError `push.disabled`, `push.endpoint_invalid`, `push.endpoint_forbidden`, `push.too_many`.
    */
-  registerPush(endpointUrl: string): Promise<void> {
-    return this.#driver.registerPush(endpointUrl);
+  registerPush(endpointUrl: string, options: { readonly webPush?: boolean } = {}): Promise<void> {
+    return this.#driver.registerPush(endpointUrl, options.webPush ?? false);
+  }
+
+  /**
+   * This device's local name for the room's push subscription: 22 base64url
+   * characters, stable on this device, that neither the relay nor anyone without this
+   * device's store key can tie to the room. A web app gives each room its own
+   * browser subscription under it (a service worker scope), so that no two rooms
+   * share an endpoint the relay could link them by.
+   */
+  get pushScope(): string {
+    return this.#driver.pushScope();
   }
 
   /** Stop push for this room on this device. */

@@ -56,6 +56,7 @@ import type {
   PersonalSubscribeFrame,
   PersonalWrite,
   PushRegistration,
+  PushVapidKey,
   ReadyFrame,
   RemovedEvent,
   SendFrame,
@@ -517,9 +518,14 @@ export class Transport {
 
   // -- push -----------------------------------------------------------------------
 
-  registerPush(token: string, room: string, device: string, endpoint: string): Promise<void> {
-    const body: PushRegistration = { endpoint };
+  registerPush(token: string, room: string, device: string, endpoint: string, webPush = false): Promise<void> {
+    const body: PushRegistration = { endpoint, web_push: webPush };
     return this.noContent("PUT", `/v1/rooms/${room}/push/${device}`, { tokens: [token], bodyType: "PushRegistration", body });
+  }
+
+  /** The relay's VAPID public key (`GET /v1/push/vapid`, no session). */
+  vapidKey(): Promise<PushVapidKey> {
+    return this.request("GET", "/v1/push/vapid", "PushVapidKey", {});
   }
 
   unregisterPush(token: string, room: string, device: string): Promise<void> {

@@ -8,6 +8,7 @@
  * (test_push.py).
  */
 
+import { createPublicKey, verify } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -264,6 +265,7 @@ interface Push {
   path: string;
   method: string;
   body: string;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 async function pushSink(): Promise<{ server: Server; url: (path: string) => string; pushes: Push[] }> {
@@ -272,7 +274,7 @@ async function pushSink(): Promise<{ server: Server; url: (path: string) => stri
     let body = "";
     req.on("data", (chunk: Buffer) => (body += chunk.toString()));
     req.on("end", () => {
-      pushes.push({ path: req.url ?? "", method: req.method ?? "", body });
+      pushes.push({ path: req.url ?? "", method: req.method ?? "", body, headers: req.headers });
       res.writeHead(201).end();
     });
   });
@@ -319,6 +321,56 @@ describe("push per room", () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(sink.pushes.filter((p) => p.path === "/b")).toEqual([]);
       expect(sink.pushes.every((p) => !p.body.includes(ra.id))).toBe(true);
+    } finally {
+      sink.server.close();
+    }
+  });
+
+  test("a browser's subscription gets an empty push signed with the key the relay publishes", async () => {
+    const sink = await pushSink();
+    try {
+      const a = person("webpush-a");
+      const b = person("webpush-b");
+      const ca = await a.open(relay.url);
+      const cb = await b.open(relay.url);
+      const key = await cb.webPushKey();
+      expect([key.length, key[0]]).toEqual([65, 4]);
+      const ra = await ca.createGroup("Evening circle");
+      const rb = await cb.join(await ra.createInvite({ maxUses: 1 }));
+      const other = await cb.createGroup("Another room");
+      // Each room's local subscription name: stable, and another in every room.
+      expect(rb.pushScope).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(rb.pushScope).toBe(rb.pushScope);
+      expect(other.pushScope).not.toBe(rb.pushScope);
+      await rb.registerPush(sink.url("/browser"), { webPush: true });
+      await b.close();
+      await ra.send("something only the group may read");
+      await until(() => sink.pushes.some((p) => p.path === "/browser"), "the web push");
+      const push = sink.pushes.find((p) => p.path === "/browser")!;
+      expect([push.method, push.body]).toEqual(["POST", ""]);
+      expect(push.headers["content-type"]).toBeUndefined();
+      const authorization = String(push.headers["authorization"]);
+      expect(authorization.startsWith("vapid ")).toBe(true);
+      const fields = Object.fromEntries(
+        authorization
+          .slice("vapid ".length)
+          .split(",")
+          .map((p) => [p.trim().slice(0, p.trim().indexOf("=")), p.trim().slice(p.trim().indexOf("=") + 1)]),
+      );
+      expect(Buffer.from(fields["k"]!, "base64url")).toEqual(Buffer.from(key));
+      const [header, claims, signature] = fields["t"]!.split(".") as [string, string, string];
+      const publicKey = createPublicKey({
+        key: { kty: "EC", crv: "P-256", x: Buffer.from(key.slice(1, 33)).toString("base64url"), y: Buffer.from(key.slice(33)).toString("base64url") },
+        format: "jwk",
+      });
+      const signed = Buffer.from(`${header}.${claims}`);
+      expect(verify("sha256", signed, { key: publicKey, dsaEncoding: "ieee-p1363" }, Buffer.from(signature, "base64url"))).toBe(true);
+      const decoded = JSON.parse(Buffer.from(claims, "base64url").toString()) as { aud: string; exp: number; sub: string };
+      expect(decoded.aud).toBe(new URL(sink.url("/")).origin);
+      expect(decoded.exp * 1000 - Date.now()).toBeLessThanOrEqual(24 * 3600 * 1000);
+      expect(decoded.exp * 1000).toBeGreaterThan(Date.now());
+      const everything = JSON.stringify(push.headers) + Buffer.from(claims, "base64url").toString();
+      for (const secret of [ra.id, other.id, ...ra.members.keys()]) expect(everything).not.toContain(secret);
     } finally {
       sink.server.close();
     }

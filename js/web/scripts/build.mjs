@@ -5,9 +5,13 @@
 //   node scripts/build.mjs [--out DIR] [--src DIR]
 //
 // What makes it reproducible:
-// - fixed output names (index.html, app.js, app.css, manifest.webmanifest, icon.svg),
-//   no timestamps, no absolute paths: esbuild minifies (no path comments), writes no
-//   source map, and keeps libraries' legal comments at the end of app.js ("eof");
+// - fixed output names (index.html, app.js, sw.js, app.css, manifest.webmanifest,
+//   icon.svg, icon-192.png, icon-512.png), no timestamps, no absolute paths: esbuild
+//   minifies (no path comments), writes no source map, and keeps libraries' legal
+//   comments at the end of app.js ("eof"); the PNG icons are committed files
+//   (scripts/icons.mjs renders them from icon.svg), copied as they are;
+// - sw.js, the service worker, is built last: it carries every other served file's
+//   SHA-256 (its offline shell, src/sw.ts), so any change to the app is a new worker;
 // - the SDK is bundled from its TypeScript source (js/sdk/src), not from a prior
 //   tsc build whose output could differ;
 // - files are read and written in sorted order, and release.json is written with a
@@ -32,7 +36,9 @@ const sdkEntry = resolve(web, "..", "sdk", "src", "index.ts");
 const { version } = JSON.parse(readFileSync(join(web, "package.json"), "utf8"));
 
 /** Copied as they are; everything else in src/ is an input of app.js. */
-const STATIC = ["app.css", "icon.svg", "index.html", "manifest.webmanifest"];
+const STATIC = ["app.css", "icon-192.png", "icon-512.png", "icon.svg", "index.html", "manifest.webmanifest"];
+/** Entry points of src/ that are not inputs of app.js. */
+const WORKER = "sw.ts";
 
 /** The release hash over sorted (path, SHA-256) pairs: see docs/security.md. */
 function releaseHash(files) {
@@ -49,38 +55,54 @@ const sdkSource = {
   },
 };
 
-const bundled = await build({
-  entryPoints: [join(src, "main.ts")],
-  bundle: true,
-  platform: "browser",
-  format: "esm",
-  target: "es2022",
-  minify: true,
-  sourcemap: false,
-  legalComments: "eof",
-  charset: "utf8",
-  write: false,
-  outfile: "app.js",
-  absWorkingDir: web,
-  define: { __HEARTH_WEB_VERSION__: JSON.stringify(version) },
-  plugins: [sdkSource],
-  // Libraries resolve from the workspace, also for a --src tree copied elsewhere.
-  nodePaths: [join(web, "node_modules"), join(web, "..", "node_modules")],
-  logLevel: "silent",
-});
-if (bundled.outputFiles.length !== 1) throw new Error("esbuild wrote more than app.js");
+/** One esbuild bundle, as bytes. */
+async function bundle(entry, outfile, format, define) {
+  const result = await build({
+    entryPoints: [join(src, entry)],
+    bundle: true,
+    platform: "browser",
+    format,
+    target: "es2022",
+    minify: true,
+    sourcemap: false,
+    legalComments: "eof",
+    charset: "utf8",
+    write: false,
+    outfile,
+    absWorkingDir: web,
+    define,
+    plugins: [sdkSource],
+    // Libraries resolve from the workspace, also for a --src tree copied elsewhere.
+    nodePaths: [join(web, "node_modules"), join(web, "..", "node_modules")],
+    logLevel: "silent",
+  });
+  if (result.outputFiles.length !== 1) throw new Error(`esbuild wrote more than ${outfile}`);
+  return Buffer.from(result.outputFiles[0].contents);
+}
 
-const contents = new Map([["app.js", Buffer.from(bundled.outputFiles[0].contents)]]);
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+const contents = new Map([
+  ["app.js", await bundle("main.ts", "app.js", "esm", { __HEARTH_WEB_VERSION__: JSON.stringify(version) })],
+]);
 for (const name of STATIC) contents.set(name, readFileSync(join(src, name)));
 const unknown = readdirSync(src).filter((name) => !STATIC.includes(name) && !name.endsWith(".ts"));
 if (unknown.length > 0) throw new Error(`src/ holds files the build does not know: ${unknown.sort().join(", ")}`);
+
+// The service worker's shell: every other file, sorted, with its hash; the cache is
+// named after the list, so two releases never share one.
+const shellFiles = {};
+for (const name of [...contents.keys()].sort()) shellFiles[name] = sha256(contents.get(name));
+const shell = { cache: `hearth-shell-${releaseHash(shellFiles).slice(0, 32)}`, files: shellFiles };
+// A classic script (not a module): every browser with service workers runs one.
+contents.set("sw.js", await bundle(WORKER, "sw.js", "iife", { __HEARTH_SHELL__: JSON.stringify(shell) }));
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const files = {};
 for (const name of [...contents.keys()].sort()) {
   writeFileSync(join(out, name), contents.get(name));
-  files[name] = createHash("sha256").update(contents.get(name)).digest("hex");
+  files[name] = sha256(contents.get(name));
 }
 const release = { format: "hearth-web-release", version, files, release: releaseHash(files) };
 writeFileSync(join(out, "release.json"), `${JSON.stringify(release, null, 2)}\n`);

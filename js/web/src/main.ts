@@ -6,5 +6,6 @@
  */
 
 import { startApp } from "./app.js";
+import "./pwa.js";
 
 startApp();

@@ -21,6 +21,7 @@ const TYPES: Record<string, string> = {
   ".css": "text/css",
   ".json": "application/json",
   ".svg": "image/svg+xml",
+  ".png": "image/png",
   ".webmanifest": "application/manifest+json",
 };
 
@@ -28,7 +29,7 @@ async function serve(dir: string, withRelease: boolean): Promise<{ url: string; 
   const server = createServer((req, res) => {
     const name = req.url === "/" ? "index.html" : (req.url ?? "").slice(1);
     const path = join(dir, name);
-    if (!/^[a-z.]+$/.test(name) || !existsSync(path) || (name === "release.json" && !withRelease)) {
+    if (!/^[a-z0-9.-]+$/.test(name) || !existsSync(path) || (name === "release.json" && !withRelease)) {
       res.writeHead(404).end();
       return;
     }

@@ -75,6 +75,16 @@ describe("the web app's build", () => {
     expect(changed.files["app.css"]).not.toBe(release.files["app.css"]);
     expect(changed.files["app.js"]).toBe(release.files["app.js"]);
     expect(changed.release).not.toBe(release.release);
+    // The service worker carries the other files' hashes: a changed file is a new worker.
+    expect(changed.files["sw.js"]).not.toBe(release.files["sw.js"]);
+  });
+
+  it("bakes every other served file and its hash into the service worker", () => {
+    const sw = readFileSync(join(first, "sw.js"), "utf8");
+    const listed = [...sw.matchAll(/"([a-z0-9.-]+)":"([0-9a-f]{64})"/g)].map(([, name, hash]) => [name, hash]);
+    const others = Object.entries(release.files).filter(([name]) => name !== "sw.js");
+    expect(listed).toEqual(others);
+    expect(sw).not.toContain(web);
   });
 
   it("shows crisis help without the network and runs under a CSP with no inline code", () => {

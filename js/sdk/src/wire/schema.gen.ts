@@ -652,6 +652,12 @@ export interface PersonalWrite {
 /** `protocol.api.PushRegistration` */
 export interface PushRegistration {
   readonly endpoint: string;
+  readonly web_push?: boolean;
+}
+
+/** `protocol.api.PushVapidKey` */
+export interface PushVapidKey {
+  readonly key: string;
 }
 
 /** `protocol.api.Health` */
@@ -894,7 +900,8 @@ export const SCHEMA: Readonly<Record<string, StructDef>> = {
   "PersonalIndex": {"name": "PersonalIndex", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "docs", "type": {"k": "list", "item": {"k": "ref", "name": "PersonalInfo"}}}]},
   "PersonalDocument": {"name": "PersonalDocument", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "id", "type": {"k": "str", "min": 22, "max": 22, "pattern": "^[A-Za-z0-9_-]*$"}}, {"name": "version", "type": {"k": "int", "ge": 0, "le": 9007199254740992}}, {"name": "box", "type": {"k": "bytes"}}]},
   "PersonalWrite": {"name": "PersonalWrite", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "expected", "type": {"k": "int", "ge": 0, "le": 9007199254740992}}, {"name": "box", "type": {"k": "bytes", "min": 40, "max": 4194304}}]},
-  "PushRegistration": {"name": "PushRegistration", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "endpoint", "type": {"k": "str", "min": 1, "max": 2048}}]},
+  "PushRegistration": {"name": "PushRegistration", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "endpoint", "type": {"k": "str", "min": 1, "max": 2048}}, {"name": "web_push", "type": {"k": "bool"}, "default": false}]},
+  "PushVapidKey": {"name": "PushVapidKey", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "key", "type": {"k": "str", "min": 87, "max": 87, "pattern": "^[A-Za-z0-9_-]*$"}}]},
   "Health": {"name": "Health", "tagField": null, "tag": null, "forbidUnknown": false, "arrayLike": false, "omitDefaults": true, "fields": [{"name": "status", "type": {"k": "str"}}, {"name": "reasons", "type": {"k": "list", "item": {"k": "str"}}, "default": []}]},
   "AuthFrame": {"name": "AuthFrame", "tagField": "type", "tag": "auth", "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "tokens", "type": {"k": "list", "item": {"k": "str"}, "min": 1, "max": 1000}}, {"name": "batch", "type": {"k": "bool"}, "default": false}]},
   "SubscribeFrame": {"name": "SubscribeFrame", "tagField": "type", "tag": "subscribe", "forbidUnknown": false, "arrayLike": false, "omitDefaults": false, "fields": [{"name": "positions", "type": {"k": "dict", "key": {"k": "str", "min": 32, "max": 32, "pattern": "^[A-Za-z0-9_-]*$"}, "value": {"k": "int", "ge": 0, "le": 9007199254740992}, "max": 10000}}]},
