@@ -120,6 +120,7 @@ export class App {
       this.#view?.handle(event);
       this.#redrawRooms?.();
     });
+    session.onCaughtUp(() => this.#redrawRooms?.());
     session.onConnection((state) => this.#view?.setConnection(state));
     this.#root.querySelector(".invite-waiting")?.remove();
     this.#showRooms();
@@ -145,6 +146,7 @@ export class App {
     if (session === null) return;
     this.#view?.close();
     this.#view = null;
+    this.#root.classList.remove("in-room");
     this.#redrawRooms = roomsScreen(
       this.#screen,
       { session, open: (room) => this.#openRoom(room), join: (link) => this.#join(link) },
@@ -160,6 +162,7 @@ export class App {
     this.#view?.close();
     this.#redrawRooms = null;
     this.#view = roomScreen(this.#screen, room, session, () => this.#showRooms());
+    this.#root.classList.add("in-room");
   }
 
   #focusComposer(): void {

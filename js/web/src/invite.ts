@@ -7,7 +7,7 @@
  * the terminal app joins with it too.
  */
 
-import type { Role, Room } from "@hearth/sdk";
+import { type Role, ROLE_RANK, type Room } from "@hearth/sdk";
 
 import { showDialog } from "./dialog.js";
 import { button, describe, el, field, form, status, submitButton } from "./dom.js";
@@ -19,14 +19,17 @@ const ROLE_WORDS: Record<string, string> = {
   moderator: "moderator",
 };
 
-/** The roles this member may grant with a link (never owner; at most their own). */
-function grantable(room: Room): Role[] {
-  const order: Role[] = ["member", "supporter", "moderator"];
+/** Whether this member may invite at all: the room's policy names the least role that may. */
+export function mayInvite(room: Room): boolean {
   const mine = room.role;
-  if (mine === "owner") return order;
-  if (mine === "moderator") return order;
-  if (mine === "supporter") return ["member", "supporter"];
-  return ["member"];
+  return mine !== null && ROLE_RANK[mine] >= ROLE_RANK[room.policy.invite_role];
+}
+
+/** The roles this member may grant with a link (never owner; at most their own), as the log checks it. */
+function grantable(room: Room): Role[] {
+  const mine = room.role;
+  const order: Role[] = ["member", "supporter", "moderator"];
+  return mine === null ? [] : order.filter((role) => ROLE_RANK[role] <= ROLE_RANK[mine]);
 }
 
 /** Ask how the link admits (role, how many people), then show it. */

@@ -29,6 +29,7 @@ export class Session {
   #connection: Connection = "connecting";
   readonly #listeners = new Set<Listener>();
   readonly #connectionListeners = new Set<(state: Connection) => void>();
+  readonly #roomListeners = new Set<() => void>();
 
   private constructor(client: HearthClient) {
     this.client = client;
@@ -52,17 +53,23 @@ export class Session {
     } catch (exc) {
       if (exc instanceof RelayUnavailable) this.#setConnection("offline");
     }
-    this.#emitLocal({ type: "PersonalDataChanged", document: "rooms" } as Event);
+    for (const listener of [...this.#roomListeners]) listener();
   }
 
   get connection(): Connection {
     return this.#connection;
   }
 
-  /** Be told of every SDK event (and of the room list having been caught up). */
+  /** Be told of every SDK event. */
   on(listener: Listener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Be told when a catch-up ended (a restore's rooms may have been taken up). */
+  onCaughtUp(listener: () => void): () => void {
+    this.#roomListeners.add(listener);
+    return () => this.#roomListeners.delete(listener);
   }
 
   onConnection(listener: (state: Connection) => void): () => void {
@@ -76,7 +83,7 @@ export class Session {
     for (const listener of [...this.#connectionListeners]) listener(state);
   }
 
-  #emitLocal(event: Event): void {
+  #emit(event: Event): void {
     for (const listener of [...this.#listeners]) {
       try {
         listener(event);
@@ -89,7 +96,7 @@ export class Session {
   async #pump(): Promise<void> {
     for await (const event of this.client.events()) {
       if (event.type === "ConnectionChanged") this.#setConnection(event.online ? "online" : "offline");
-      this.#emitLocal(event);
+      this.#emit(event);
     }
   }
 

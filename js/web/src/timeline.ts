@@ -30,7 +30,7 @@ import {
 import { addonsFor } from "./addons.js";
 import { confirmAction, showDialog } from "./dialog.js";
 import { button, describe, el, replace, status } from "./dom.js";
-import { inviteDialog } from "./invite.js";
+import { inviteDialog, mayInvite } from "./invite.js";
 import { membersDialog, nameDialog } from "./members.js";
 import type { Connection, Session } from "./session.js";
 
@@ -248,7 +248,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
   const menu = el(
     "div",
     { className: "room-actions" },
-    button("Invite", () => void inviteDialog(room)),
+    mayInvite(room) && button("Invite", () => void inviteDialog(room)),
     button("People", () => void membersDialog(room, session)),
     button("My name here", () => void nameDialog(room)),
     button("Leave room", () => void leave(), "danger"),

@@ -51,6 +51,8 @@ describe.skipIf(!haveChromium)("two people in the web app", () => {
     await onboard(sam.page, "another passphrase for sam here");
     await sam.page.locator("#room-title", { hasText: "Tuesday circle" }).waitFor({ timeout: 60_000 });
     await setName(sam.page, "Sam");
+    // A member of a group whose policy lets moderators invite is offered no Invite.
+    expect(await sam.page.getByRole("button", { name: "Invite" }).count()).toBe(0);
     // The ground rules come before a first message: "Not now" keeps the draft,
     // "Accept rules" (focused) accepts and sends what waited.
     const composer = sam.page.locator("textarea.composer");

@@ -2,11 +2,11 @@
 // "The connection state is what is known", "Sending says what is happening"): never
 // "offline" while the relay is up; offline when it goes down; a message sent then is
 // shown as waiting, queued in the browser; when the relay is back it goes out, shows in
-// the timeline, and the status clears.
+// the timeline, and the status clears. Rate-limited, it says when it tries again.
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { RelayProcess } from "../../sdk/test/relay.js";
+import { type RelayProcess, startRelay } from "../../sdk/test/relay.js";
 import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, onboard, person } from "./harness.js";
 
 describe.skipIf(!haveChromium)("the web app's connection and outbox", () => {
@@ -58,5 +58,30 @@ describe.skipIf(!haveChromium)("the web app's connection and outbox", () => {
     await expect.poll(() => connection.textContent(), { timeout: 60_000 }).toBe("Online");
     await expect.poll(() => outbox.textContent(), { timeout: 60_000 }).toBe("");
     await expectClean(jo);
+  });
+
+  it("a rate-limited outbox says when it tries again, and clears once all is sent", async () => {
+    const slow = await startRelay({ env: { HEARTH_WEB_ROOT: built.dist, HEARTH_RATE_SEND: "1/1" } }); // one message a second
+    try {
+      const lu = await person(browser);
+      const page = lu.page;
+      await page.goto(slow.url + "/");
+      await onboard(page);
+      await createGroup(page, "Slow lane");
+      const composer = page.locator("textarea.composer");
+      const outbox = page.locator(".outbox");
+      await expect.poll(() => page.locator(".connection").textContent(), { timeout: 60_000 }).toBe("Online");
+      for (let i = 0; i < 4; i++) {
+        await composer.fill(`quick ${i}`);
+        await composer.press("Enter");
+      }
+      await expect.poll(() => outbox.textContent(), { timeout: 60_000 }).toMatch(/next try in \d+ s/);
+      // Nothing but time: the SDK retries by itself and the line clears.
+      for (let i = 0; i < 4; i++) await page.locator(".timeline .message .text", { hasText: `quick ${i}` }).waitFor({ timeout: 60_000 });
+      await expect.poll(() => outbox.textContent(), { timeout: 60_000 }).toBe("");
+      await expectClean(lu);
+    } finally {
+      await slow.dispose();
+    }
   });
 });
