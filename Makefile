@@ -42,9 +42,11 @@ serve: $(RELAY)
 chat: $(CHAT)
 	$(VENV)/bin/hearth chat $(ARGS)
 
-# SVG screenshots of the chat app's main screens, against a relay this starts itself.
-screens: $(DEV)
+# SVG screenshots of the chat app's main screens, against a relay this starts itself;
+# with Node.js 20+ and Chromium, phone-size PNGs of the web app's (docs/screens/web-*.png).
+screens: $(DEV) $(if $(NODE_OK),$(JSDEPS))
 	$(PY) scripts/screens.py --out docs/screens
+	$(if $(NODE_OK),cd js/web && ../node_modules/.bin/vitest run -c vitest.screens.config.ts,@echo "no Node.js 20+: the web app's screenshots are not made")
 
 # The web app the relay serves at / (server/web, in the Python package, so that
 # `make serve` needs no Node): rebuilt from js/web and js/sdk's sources after any
@@ -77,12 +79,17 @@ endif
 
 # The full relay workload takes about 30 minutes and installs nostr-relay into
 # bench/.work/nostr-venv on first use; bench-quick is a two-minute sanity run.
-# bench/sdk_js.py measures the TypeScript SDK beside the Python core (needs Node 20+).
+# bench/sdk_js.py measures the TypeScript SDK beside the Python core (needs Node 20+);
+# bench/web.py the web app in headless Chromium (first-load bytes, time to the crisis
+# screen, a 10,000-message catch-up in a browser tab; needs Node 20+ and Chromium,
+# about three minutes; `bench/web.py --catchup 500` is its quick run). Each says so
+# and skips without what it needs.
 # bench/reconnect.py (100 clients across a graceful restart and a crash, about a
 # minute) runs last; `bench/reconnect.py --quick` is its sanity run.
-bench: $(DEV)
+bench: $(DEV) $(if $(NODE_OK),$(JSDEPS))
 	$(PY) bench/protocol.py
 	$(PY) bench/sdk_js.py
+	$(PY) bench/web.py
 	$(PY) bench/relay.py $(ARGS)
 	$(PY) bench/reconnect.py
 

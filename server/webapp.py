@@ -70,7 +70,7 @@ PACKAGED: Final = Path(__file__).parent / "web"
 CONTENT_SECURITY_POLICY: Final = "; ".join(
     (
         "default-src 'self'",
-        "script-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
         "style-src 'self'",
         "connect-src 'self'",
         "img-src 'self'",

@@ -51,3 +51,24 @@ def test_every_front_end_rule_names_a_test_that_exists() -> None:
         or not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text("utf-8"), re.M)
     ]
     assert missing == []
+
+
+JS_TEST_ID = re.compile(r"`(js/[\w/]+\.test\.ts)::([^`]+)`")
+
+
+def test_every_web_app_rule_names_a_browser_test_that_exists() -> None:
+    """The web app's part of docs/front-ends.md names vitest tests: each must be there.
+
+    A name is vitest's ``it`` name; one written as a template (``... (${x} release.json)``)
+    is matched up to its parenthesised part.
+    """
+    text = (ROOT / "docs" / "front-ends.md").read_text("utf-8")
+    named = JS_TEST_ID.findall(text)
+    assert len(named) >= 15
+    missing = []
+    for path, name in named:
+        source = (ROOT / path).read_text("utf-8") if (ROOT / path).exists() else ""
+        stem = name.split(" (", 1)[0]
+        if not re.search(r"\bit(?:\.\w+\([^)]*\))?\(\s*[`\"]" + re.escape(stem), source):
+            missing.append(f"{path}::{name}")
+    assert missing == []

@@ -1,4 +1,7 @@
-"""The TypeScript SDK's own tests (``js/sdk/test``), run by ``make test`` and so by CI.
+"""The TypeScript workspace's own tests, run by ``make test`` and so by CI: the SDK's
+(``js/sdk/test``) and the web app's (``js/web/test``: its build, and its screens in
+headless Chromium against the relay serving a fresh build; those skip inside vitest,
+saying so, where Chromium is not installed).
 
 They need Node.js 20 or later; without it this test is skipped and says so (``-ra``
 prints the reason). Dependencies come from ``js/package-lock.json`` only: ``npm ci``
@@ -61,7 +64,8 @@ def _install(npm: str) -> None:
 
 
 @pytest.mark.timeout(1800)
-def test_the_typescript_sdk_passes_its_tests() -> None:
+@pytest.mark.parametrize("package", ["sdk", "web"])
+def test_the_typescript_package_passes_its_tests(package: str) -> None:
     node = shutil.which("node")
     major = _node_major(node) if node else None
     if node is None or major is None:
@@ -85,11 +89,13 @@ def test_the_typescript_sdk_passes_its_tests() -> None:
     vitest = JS / "node_modules" / ".bin" / "vitest"
     done = subprocess.run(
         [str(vitest), "run"],
-        cwd=JS / "sdk",
+        cwd=JS / package,
         env=env,
         capture_output=True,
         text=True,
         timeout=1700,
         check=False,
     )
-    assert done.returncode == 0, "vitest failed in js/sdk:\n" + _tail(done.stdout + done.stderr)
+    assert done.returncode == 0, f"vitest failed in js/{package}:\n" + _tail(
+        done.stdout + done.stderr
+    )

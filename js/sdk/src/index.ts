@@ -42,6 +42,7 @@ export { type Clock, ManualClock, SYSTEM_CLOCK, SystemClock } from "./clock.js";
 export type { StorageBackend } from "./storage/backend.js";
 export { MemoryBackend } from "./storage/memory.js";
 export { IndexedDBBackend, type IndexedDBOptions } from "./storage/indexeddb.js";
+export { Keystore, KEYSTORE_DATABASE } from "./keystore.js";
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export type { Status } from "./core/ledger.js";
 

@@ -72,6 +72,8 @@ async function bundle(entry, outfile, format, define) {
     absWorkingDir: web,
     define,
     plugins: [sdkSource],
+    // Libraries resolve from the workspace, also for a --src tree copied elsewhere.
+    nodePaths: [join(web, "node_modules"), join(web, "..", "node_modules")],
     logLevel: "silent",
   });
   if (result.outputFiles.length !== 1) throw new Error(`esbuild wrote more than ${outfile}`);

@@ -90,7 +90,7 @@ describe("the web app's build", () => {
   it("shows crisis help without the network and runs under a CSP with no inline code", () => {
     const html = readFileSync(join(first, "index.html"), "utf8");
     expect(html).toContain('http-equiv="Content-Security-Policy"');
-    expect(html).toContain("script-src 'self'");
+    expect(html).toContain("script-src 'self' 'wasm-unsafe-eval';"); // WebAssembly (libsodium), never JavaScript eval
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/);
     const app = readFileSync(join(first, "app.js"), "utf8");
