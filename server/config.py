@@ -288,11 +288,6 @@ class Config:
         if self.push_contact and not self.push_contact.startswith(("mailto:", "https://")):
             raise ConfigError("push_contact must be a mailto: or https:// URI")
 
-    @property
-    def vapid_subject(self) -> str:
-        """The VAPID ``sub`` claim: ``push_contact``, else the relay's public origin."""
-        return self.push_contact or self.public_origin
-
     def _check_scale_out(self) -> None:
         # The URLs may carry passwords: no message below quotes them.
         if self.database_url and not self.database_url.startswith(_POSTGRES_SCHEMES):

@@ -309,7 +309,9 @@ class Notifier:
                         if configured
                         else await self._storage.vapid_secret(new_private_key())
                     )
-                    self._vapid = Vapid(key, self._config.vapid_subject, clock=self._clock)
+                    # The ``sub`` claim: the operator's contact, else the relay's origin.
+                    subject = self._config.push_contact or self._config.public_origin
+                    self._vapid = Vapid(key, subject, clock=self._clock)
         return self._vapid
 
     async def register(

@@ -237,7 +237,4 @@ def test_vapid_settings_are_checked(tmp_path: Path) -> None:
         assert bad not in str(caught.value)
     with pytest.raises(ConfigError):
         Config(data_dir=tmp_path, push_contact="http://relay.test")
-    assert Config(data_dir=tmp_path, origin="https://r.example").vapid_subject == (
-        "https://r.example"
-    )
-    assert Config(data_dir=tmp_path, push_contact=CONTACT).vapid_subject == CONTACT
+    assert Config(data_dir=tmp_path, push_contact=CONTACT).push_contact == CONTACT

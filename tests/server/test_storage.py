@@ -250,7 +250,7 @@ async def test_postgres_migrates_a_version_1_database_with_rooms_in_it() -> None
         await pool.close()
         await old.open()
         try:
-            assert await old.schema_version() == PG_SCHEMA_VERSION == 6
+            assert await old.schema_version() == PG_SCHEMA_VERSION == 7
             envelope = room.send("owner", "after the upgrade")
             with pytest.raises(RelayError):
                 await old.add_message(envelope, ts=2, digest=digest(envelope), log_index=0)
