@@ -273,7 +273,12 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     handle(event) {
       if (event.type === "OutboxChanged" && event.roomId === room.id) outbox.textContent = outboxText(event);
       if ("roomId" in event && event.roomId === room.id) {
-        if (event.type === "ProfileChanged") title.textContent = event.name;
+        if (event.type === "ProfileChanged") {
+          // A joiner learns the name after the screen is drawn: the labels follow it too.
+          title.textContent = event.name;
+          timeline.setAttribute("aria-label", `Messages in ${event.name}`);
+          composer.setAttribute("aria-label", `Message to ${event.name}`);
+        }
         view.refresh();
       }
     },
