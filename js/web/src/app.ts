@@ -19,6 +19,7 @@ import { openDialogs, setAfterDialog } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
 import { takeInviteFromAddress } from "./links.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
+import { installModeration } from "./moderation.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
 import { roomsScreen } from "./rooms.js";
 import { relayUrl, Session } from "./session.js";
@@ -104,6 +105,7 @@ export class App {
       this.#redrawRooms?.();
     });
     session.onConnection((state) => this.#view?.setConnection(state));
+    installModeration(session, () => this.#view?.refresh());
     this.#root.querySelector(".invite-waiting")?.remove();
     this.#showRooms();
     const invite = this.#pendingInvite;

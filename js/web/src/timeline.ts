@@ -31,6 +31,8 @@ import { confirmAction, showDialog } from "./dialog.js";
 import { button, describe, el, replace, status } from "./dom.js";
 import { inviteDialog } from "./invite.js";
 import { membersDialog, nameDialog } from "./members.js";
+import { composeBar, composeOptions, composeSent, decorateMessage, installMessageKeys } from "./messageActions.js";
+import { roomMenuExtras } from "./moderation.js";
 import type { Connection, Session } from "./session.js";
 
 const drafts = new Map<RoomId, string>();
@@ -59,7 +61,7 @@ function membershipLine(room: Room, entry: MembershipEntry): string {
   return `${person} joined as ${entry.role ?? "member"}`;
 }
 
-function moderationLine(room: Room, entry: ModerationEntry): string {
+export function moderationLine(room: Room, entry: ModerationEntry): string {
   const person = who(room, entry.member);
   const by = who(room, entry.by);
   const reason = entry.reason ? ` (${entry.reason})` : "";
@@ -77,7 +79,7 @@ function moderationLine(room: Room, entry: ModerationEntry): string {
     case "unban":
       return `${by} lifted the ban on ${person}`;
     case "delete":
-      return `A moderator, ${by}, removed a message from ${person}${reason}`;
+      return `A message from ${person} was removed by a moderator, ${by}${reason}`;
   }
 }
 
@@ -85,7 +87,7 @@ function notice(text: string): HTMLElement {
   return el("li", { text, className: "notice" });
 }
 
-function messageNode(room: Room, message: Message): HTMLElement {
+function messageNode(room: Room, message: Message, shown: ReadonlyMap<Message["id"], Message> = new Map()): HTMLElement {
   const item = el("li", { className: message.mine ? "message mine" : "message" });
   item.tabIndex = -1;
   item.append(el("div", { text: senderDisplay(message), className: "sender" }));
@@ -101,6 +103,7 @@ function messageNode(room: Room, message: Message): HTMLElement {
   const time = el("time", { text: message.sentAt.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), className: "hint" });
   time.dateTime = message.sentAt.toISOString();
   item.append(time);
+  decorateMessage(room, message, item, shown); // reply, reactions, actions (messageActions.ts)
   return item;
 }
 
@@ -145,6 +148,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
   const timeline = el("ol", { className: "timeline" });
   timeline.setAttribute("aria-label", `Messages in ${room.name}`);
   timeline.tabIndex = 0;
+  installMessageKeys(timeline); // arrows between messages, Enter on one (messageActions.ts)
   const composer = el("textarea", { className: "composer" });
   composer.name = "composer";
   composer.rows = 2;
@@ -165,7 +169,8 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     composer.value = "";
     drafts.delete(room.id);
     try {
-      await room.send(text);
+      await room.send(text, composeOptions(room.id));
+      composeSent(room.id);
     } catch (exc) {
       composer.value = text;
       drafts.set(room.id, text);
@@ -226,10 +231,11 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     button("Invite", () => void inviteDialog(room)),
     button("People", () => void membersDialog(room, session)),
     button("My name here", () => void nameDialog(room)),
+    ...roomMenuExtras(room),
     button("Leave room", () => void leave(), "danger"),
   );
   const header = el("div", { className: "room-header" }, button("‹ Rooms", back, "back"), title);
-  const view_ = el("section", { className: "room" }, header, menu, statusLine, timeline, sendSaid, el("div", { className: "compose" }, composer, sendButton));
+  const view_ = el("section", { className: "room" }, header, menu, statusLine, timeline, sendSaid, el("div", { className: "compose" }, composer, sendButton), composeBar(room, composer));
 
   // A sentence typed anywhere in the room outside a field goes to the composer.
   view_.addEventListener("keydown", (event) => {
@@ -254,7 +260,8 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     for (const rename of renames.get(room.id) ?? []) {
       lines.push({ at: rename.at, order: order++, node: notice(`${rename.old || "Someone"} is now ${who(room, rename.member)}`) });
     }
-    for (const message of messages) lines.push({ at: message.receivedAt.getTime(), order: order++, node: messageNode(room, message) });
+    const shown = new Map(messages.map((message) => [message.id, message]));
+    for (const message of messages) lines.push({ at: message.receivedAt.getTime(), order: order++, node: messageNode(room, message, shown) });
     lines.sort((a, b) => a.at - b.at || a.order - b.order);
     if (closed) return;
     const atEnd = timeline.scrollTop + timeline.clientHeight >= timeline.scrollHeight - 8;
