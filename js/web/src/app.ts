@@ -14,6 +14,7 @@
 
 import { type Identity, Keystore, type Room } from "@hearth/sdk";
 
+import { alarmsUnlocked, installAlarms } from "./alarms.js";
 import { helpButton, installHelpKey } from "./crisis.js";
 import { openDialogs, setAfterDialog } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
@@ -49,7 +50,10 @@ export class App {
     this.#lock = new AppLock(this.#root, {
       canUnlock: async () => (this.#keystore !== null ? this.#keystore.exists() : false),
       unlock: (passphrase) => this.#unlock(passphrase),
-      unlocked: () => this.#focusComposer(),
+      unlocked: () => {
+        this.#focusComposer();
+        alarmsUnlocked();
+      },
       locked: () => {},
     });
     this.#lock.install();
@@ -106,6 +110,7 @@ export class App {
     });
     session.onConnection((state) => this.#view?.setConnection(state));
     installModeration(session, () => this.#view?.refresh());
+    installAlarms(session, this.#root, this.#screen);
     this.#root.querySelector(".invite-waiting")?.remove();
     this.#showRooms();
     const invite = this.#pendingInvite;
