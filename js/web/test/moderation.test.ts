@@ -1,11 +1,13 @@
 // Moderation, reports and per-message features in the browser (docs/front-ends.md,
 // "Moderation and safety"): Ana owns a group, Sam (a second browser) and Kit (a
 // Python SDK person) are members. Replies, reactions and content warnings go
-// between the two browsers; Sam blocks and unblocks Kit and the room shows it at
-// once; both compare safety numbers and the room fingerprint; Sam reports Kit's
-// message, Ana deletes it and mutes Kit from her inbox, each after a question with
-// Cancel focused, and Sam's timeline and the moderation history show both, after a
-// reload too. axe-core checks each new screen and dialog on the way.
+// between the two browsers, and Sam deletes a message of his own; Sam blocks and
+// unblocks Kit and the room shows it at once; both compare safety numbers and the
+// room fingerprint; Sam reports Kit's message, Ana deletes it and mutes Kit from her
+// inbox, each after a question with Cancel focused, and Sam's timeline and the
+// moderation history show both, after a reload too; then Ana bans Kit from the
+// people list. Each menu offers only what its person may do. axe-core checks each
+// new screen and dialog on the way.
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -176,6 +178,19 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     await sam.page.keyboard.press("Enter");
     await message(sam.page, "My dog died this morning.").waitFor();
     expect(await ana.page.getByText("Sent behind a content warning").count()).toBe(0);
+
+    // Deleting one's own message asks first, Cancel focused; then it is gone on both sides.
+    await send(sam.page, "Sorry, wrong room.");
+    await message(ana.page, "Sorry, wrong room.").waitFor({ timeout: 60_000 });
+    await openMenu(sam.page, "Sorry, wrong room.");
+    expect(await sam.page.locator("dialog.menu button").allTextContents()).toEqual(["Cancel", "Reply", "React…", "Delete…"]);
+    await sam.page.getByRole("button", { name: "Delete…" }).click();
+    const ask = sam.page.getByRole("dialog", { name: "Delete your message?" });
+    await ask.waitFor();
+    expect(await focused(sam.page)).toBe("Cancel");
+    await ask.getByRole("button", { name: "Delete message" }).click();
+    await expect.poll(() => message(sam.page, "Sorry, wrong room.").count(), { timeout: 60_000 }).toBe(0);
+    await expect.poll(() => message(ana.page, "Sorry, wrong room.").count(), { timeout: 60_000 }).toBe(0);
     await expectClean(ana);
     await expectClean(sam);
   });
@@ -308,6 +323,23 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     for (const line of samLines) await expect.poll(() => notices(sam.page), { timeout: 60_000 }).toContain(line);
     expect((await history()).items).toEqual(samLines);
     await check("the room with moderation lines", sam.page);
+    await sam.page.getByRole("button", { name: "Close" }).click();
+
+    // A member sees no moderator's actions on someone else's message: report and block only.
+    await send(ana.page, "One more thing from Ana.");
+    await openMenu(sam.page, "One more thing from Ana.");
+    expect(await sam.page.locator("dialog.menu button").allTextContents()).toEqual(["Cancel", "Reply", "React…", "Report to moderators…", "Block sender…"]);
+    await sam.page.keyboard.press("Escape");
+
+    // A ban from the people list asks too, with a reason, and is a line for everyone.
+    await ana.page.getByRole("button", { name: "People" }).click();
+    await ana.page.getByRole("button", { name: "Ban Kit" }).click();
+    const ban = ana.page.getByRole("dialog", { name: "Ban Kit (member)?" });
+    await ban.waitFor();
+    expect(await focused(ana.page)).toBe("Cancel");
+    await ban.getByLabel("Reason (members see it)").fill("repeated cruelty");
+    await ban.getByRole("button", { name: "Ban Kit" }).click();
+    await expect.poll(async () => (await notices(sam.page)).some((line) => /^Ana \(owner\) banned Kit \((member|left)\) \(repeated cruelty\)$/.test(line)), { timeout: 60_000 }).toBe(true);
     await expectClean(ana);
     await expectClean(sam);
   });
