@@ -19,7 +19,7 @@ import { senderDisplay } from "@hearth/sdk";
 
 import { showDialog } from "./dialog.js";
 import { button, describe, el, field, form, input, replace, status, submitButton } from "./dom.js";
-import { askBlock, canModerate, deleteMessage, memberAction, say } from "./moderation.js";
+import { askBlock, canModerate, deleteMessage, isBlocked, memberAction, say } from "./moderation.js";
 
 /** The emoji a person can react with (the terminal app offers the same few). */
 export const REACTIONS = ["🙏", "❤️", "🤗", "👍", "😢"] as const;
@@ -30,6 +30,8 @@ interface Extras {
 }
 
 const extras = new Map<RoomId, Extras>();
+/** Messages drawn this session (already in memory), for what a reply answers. */
+const seen = new Map<MessageId, Message>();
 /** Redraws the open room's compose bar after its extras change. */
 let redrawBar: (() => void) | null = null;
 
@@ -164,8 +166,12 @@ function reactionsList(room: Room, message: Message): HTMLElement | null {
  * reactions and its "Actions" button (below). `shown` holds the messages on screen.
  */
 export function decorateMessage(room: Room, message: Message, item: HTMLElement, shown: ReadonlyMap<MessageId, Message>): void {
+  seen.set(message.id, message);
   if (message.replyTo !== null) {
-    const answered = shown.get(message.replyTo);
+    // A message drawn alone (opened from behind its warning) finds what it answers
+    // among those drawn before; never a key this person blocked.
+    const earlier = seen.get(message.replyTo);
+    const answered = shown.get(message.replyTo) ?? (earlier !== undefined && !isBlocked(earlier.sender) ? earlier : undefined);
     const text = answered === undefined ? "a message no longer shown here" : `${senderDisplay(answered)}: ${quote(answered)}`;
     const line = el("p", { className: "reply-to hint", text: `In reply to ${text}` });
     item.querySelector(".sender")?.after(line);

@@ -120,6 +120,11 @@ export async function askBlock(room: Room, member: MemberId): Promise<void> {
   blockChanged();
 }
 
+/** Whether this person blocked `member`. */
+export function isBlocked(member: MemberId): boolean {
+  return session?.client.blocked.has(member) ?? false;
+}
+
 /** The block list changed: draw the open room as it now is. */
 export function blockChanged(): void {
   refreshOpenRoom();

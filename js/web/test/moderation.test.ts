@@ -157,8 +157,11 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     await expect.poll(() => chip(ana.page).textContent(), { timeout: 60_000 }).toBe("🤗 2");
     await expect.poll(() => chip(sam.page).textContent(), { timeout: 60_000 }).toBe("🤗 2");
 
-    // A content warning: chosen before sending, shown above the composer, and the
-    // other side sees only the warning until they open it (Enter on it).
+    // A content warning: chosen before sending, shown under the composer, and the
+    // other side sees only the warning until they open it (Enter on it); opened,
+    // it still shows what it answers.
+    await openMenu(ana.page, "Thank you, Ana.");
+    await ana.page.getByRole("button", { name: "Reply", exact: true }).click();
     await ana.page.getByRole("button", { name: "Add a content warning" }).click();
     await ana.page.getByLabel("Content warning", { exact: true }).fill("loss of a pet");
     await check("content warning dialog", ana.page);
@@ -177,6 +180,7 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     expect(await sam.page.evaluate(() => document.activeElement?.textContent)).toContain("Content warning: loss of a pet. Show");
     await sam.page.keyboard.press("Enter");
     await message(sam.page, "My dog died this morning.").waitFor();
+    expect(await message(sam.page, "My dog died this morning.").locator(".reply-to").textContent()).toBe("In reply to Sam (you, member): Thank you, Ana.");
     expect(await ana.page.getByText("Sent behind a content warning").count()).toBe(0);
 
     // Deleting one's own message asks first, Cancel focused; then it is gone on both sides.
