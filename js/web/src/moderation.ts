@@ -40,7 +40,7 @@ interface Report {
 let session: Session | null = null;
 let refreshOpenRoom: () => void = () => {};
 const reports = new Map<RoomId, Report[]>();
-/** The open room's "Reports" button, whose count follows new reports. */
+/** The open room's "Safety" button, whose label counts the reports. */
 let reportsButton: { room: RoomId; node: HTMLButtonElement } | null = null;
 
 /** Keep the session's reports, and redraw the open room after a block (app.ts calls this once). */
@@ -54,7 +54,7 @@ export function installModeration(current: Session, refresh: () => void): void {
     reports.set(event.roomId, list);
     updateReportsButton();
     const room = current.client.rooms.find((r) => r.id === event.roomId);
-    say(`New report in ${room?.name ?? "a room"}: Reports shows it.`);
+    say(`New report in ${room?.name ?? "a room"}: Safety, then Reports, shows it.`);
   });
 }
 
@@ -167,10 +167,14 @@ export async function memberAction(room: Room, kind: "mute" | "ban" | "remove", 
   }
 }
 
+function safetyLabel(room: RoomId): string {
+  const count = reports.get(room)?.length ?? 0;
+  return count === 0 ? "Safety" : `Safety (${count} ${count === 1 ? "report" : "reports"})`;
+}
+
 function updateReportsButton(): void {
   if (reportsButton === null || !reportsButton.node.isConnected) return;
-  const count = reports.get(reportsButton.room)?.length ?? 0;
-  reportsButton.node.textContent = count === 0 ? "Reports" : `Reports (${count})`;
+  reportsButton.node.textContent = safetyLabel(reportsButton.room);
 }
 
 /** One report in the inbox: who reported what, why, and the actions on it. */
@@ -245,17 +249,35 @@ export async function historyDialog(room: Room): Promise<void> {
   });
 }
 
-/** The open room's extra buttons: reports (for those they reach), the history, the fingerprint. */
+/**
+ * The open room's one extra button, "Safety" (one button, so that a phone keeps
+ * room for the messages): it opens a menu of the reports (for those they reach, its
+ * label counting them), the moderation history and the room fingerprint.
+ */
 export function roomMenuExtras(room: Room): HTMLElement[] {
-  const extras: HTMLElement[] = [];
-  if (staff(room)) {
-    const node = button("Reports", () => void reportsDialog(room));
-    reportsButton = { room: room.id, node };
-    extras.push(node);
-    queueMicrotask(updateReportsButton);
-  }
-  extras.push(button("Moderation history", () => void historyDialog(room)), button("Room fingerprint", () => void roomFingerprintDialog(room)));
-  return extras;
+  const node = button("Safety", () => void safetyMenu(room));
+  reportsButton = { room: room.id, node };
+  queueMicrotask(updateReportsButton);
+  return [node];
+}
+
+async function safetyMenu(room: Room): Promise<void> {
+  const count = reports.get(room.id)?.length ?? 0;
+  const actions = [
+    ...(staff(room) ? [{ text: count === 0 ? "Reports" : `Reports (${count})`, value: "reports" }] : []),
+    { text: "Moderation history", value: "history" },
+    { text: "Room fingerprint", value: "fingerprint" },
+  ];
+  const choice = await showDialog({
+    title: `Safety in ${room.name}`,
+    body: ["Safety numbers are in People, beside each member."],
+    actions,
+    cancelText: "Close",
+    className: "dialog menu",
+  });
+  if (choice === "reports") await reportsDialog(room);
+  else if (choice === "history") await historyDialog(room);
+  else if (choice === "fingerprint") await roomFingerprintDialog(room);
 }
 
 /** A member row's extra buttons in the people list: the safety number, and mute or unmute and ban for those who may. */

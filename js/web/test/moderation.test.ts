@@ -243,6 +243,8 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     expect(await read(sam.page, "Safety number with Kit", "safety-number")).not.toBe(anaSees);
 
     const fingerprint = async (page: Page) => {
+      await page.getByRole("button", { name: "Safety", exact: true }).click();
+      await check("safety menu", page);
       await page.getByRole("button", { name: "Room fingerprint" }).click();
       const shown = `${await page.locator(".fingerprint-index").textContent()}\n${(await page.locator("#room-fingerprint").innerText()).trim()}`;
       await check("room fingerprint dialog", page);
@@ -264,8 +266,15 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     await sam.page.getByText("Report sent to the room's moderators.").waitFor({ timeout: 60_000 });
 
     // Ana's inbox shows the report with the reported message.
-    const reports = ana.page.getByRole("button", { name: "Reports (1)" });
-    await reports.waitFor({ timeout: 60_000 });
+    // The room's Safety button counts the reports; its menu leads to them.
+    const safety = ana.page.getByRole("button", { name: "Safety (1 report)" });
+    await safety.waitFor({ timeout: 60_000 });
+    const reports = {
+      click: async () => {
+        await safety.click();
+        await ana.page.getByRole("button", { name: "Reports (1)" }).click();
+      },
+    };
     await reports.click();
     const inbox = ana.page.getByRole("dialog", { name: "Reports in Harbour group" });
     await inbox.waitFor();
@@ -309,6 +318,8 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
 
     // The moderation history lists both.
     const history = async () => {
+      await sam.page.getByRole("button", { name: "Safety", exact: true }).click();
+      expect(await sam.page.locator("dialog.menu button").allTextContents()).toEqual(["Close", "Moderation history", "Room fingerprint"]);
       await sam.page.getByRole("button", { name: "Moderation history" }).click();
       const dialog = sam.page.getByRole("dialog", { name: "Moderation history of Harbour group" });
       const items = await dialog.locator(".history li span").allTextContents();
