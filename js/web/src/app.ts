@@ -16,11 +16,13 @@
 
 import { type Identity, Keystore, type Room } from "@hearth/sdk";
 
+import { alarmsUnlocked, installAlarms } from "./alarms.js";
 import { helpButton, installHelpKey, loadCrisisDirectory, showCrisisHelp, useRegionStore } from "./crisis.js";
 import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
+import { installModeration } from "./moderation.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
 import { handleSupportEvent, installPrograms, releaseHeld } from "./programs.js";
 import { roomsScreen } from "./rooms.js";
@@ -57,6 +59,7 @@ export class App {
       unlocked: () => {
         this.#focusComposer();
         releaseHeld();
+        alarmsUnlocked();
       },
       locked: () => {},
     });
@@ -122,6 +125,8 @@ export class App {
     });
     session.onCaughtUp(() => this.#redrawRooms?.());
     session.onConnection((state) => this.#view?.setConnection(state));
+    installModeration(session, () => this.#view?.refresh());
+    installAlarms(session, this.#root, this.#screen);
     this.#root.querySelector(".invite-waiting")?.remove();
     this.#showRooms();
     const invite = this.#pendingInvite;

@@ -9,6 +9,7 @@ import { memberDisplay, type MemberId, type Room, type RoomMember } from "@heart
 
 import { confirmAction, showDialog } from "./dialog.js";
 import { button, describe, el, field, form, input, status, submitButton } from "./dom.js";
+import { blockChanged, memberExtras } from "./moderation.js";
 import type { Session } from "./session.js";
 
 /** Choose one's own name in `room`; a refused name says why and the dialog stays. */
@@ -69,6 +70,7 @@ function memberRow(room: Room, session: Session, member: RoomMember, done: () =>
       }),
     );
   }
+  actions.append(...memberExtras(room, member, done));
   row.append(actions);
   return row;
 }
@@ -85,6 +87,7 @@ async function blockMember(room: Room, session: Session, member: RoomMember, blo
   } else {
     await session.client.unblock(member.id);
   }
+  blockChanged();
 }
 
 async function removeMember(room: Room, memberId: MemberId, who: string): Promise<void> {

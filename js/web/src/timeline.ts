@@ -32,6 +32,8 @@ import { confirmAction, showDialog } from "./dialog.js";
 import { button, describe, el, replace, status } from "./dom.js";
 import { inviteDialog, mayInvite } from "./invite.js";
 import { membersDialog, nameDialog } from "./members.js";
+import { composeBar, composeOptions, composeSent, decorateMessage, installMessageKeys } from "./messageActions.js";
+import { roomMenuExtras } from "./moderation.js";
 import type { Connection, Session } from "./session.js";
 
 const drafts = new Map<RoomId, string>();
@@ -60,7 +62,7 @@ function membershipLine(room: Room, entry: MembershipEntry): string {
   return `${person} joined as ${entry.role ?? "member"}`;
 }
 
-function moderationLine(room: Room, entry: ModerationEntry): string {
+export function moderationLine(room: Room, entry: ModerationEntry): string {
   const person = who(room, entry.member);
   const by = who(room, entry.by);
   const reason = entry.reason ? ` (${entry.reason})` : "";
@@ -78,7 +80,7 @@ function moderationLine(room: Room, entry: ModerationEntry): string {
     case "unban":
       return `${by} lifted the ban on ${person}`;
     case "delete":
-      return `A moderator, ${by}, removed a message from ${person}${reason}`;
+      return `A message from ${person} was removed by a moderator, ${by}${reason}`;
   }
 }
 
@@ -86,7 +88,7 @@ function notice(text: string): HTMLElement {
   return el("li", { text, className: "notice" });
 }
 
-function messageNode(room: Room, message: Message): HTMLElement {
+function messageNode(room: Room, message: Message, shown: ReadonlyMap<Message["id"], Message> = new Map()): HTMLElement {
   const item = el("li", { className: message.mine ? "message mine" : "message" });
   item.tabIndex = -1;
   item.append(el("div", { text: senderDisplay(message), className: "sender" }));
@@ -108,6 +110,7 @@ function messageNode(room: Room, message: Message): HTMLElement {
     remove.setAttribute("aria-label", message.mine ? "Delete your message" : `Delete the message from ${senderDisplay(message)}`);
     item.append(remove);
   }
+  decorateMessage(room, message, item, shown); // reply, reactions, actions (messageActions.ts)
   return item;
 }
 
@@ -170,6 +173,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
   const timeline = el("ol", { className: "timeline" });
   timeline.setAttribute("aria-label", `Messages in ${room.name}`);
   timeline.tabIndex = 0;
+  installMessageKeys(timeline); // arrows between messages, Enter on one (messageActions.ts)
   const composer = el("textarea", { className: "composer" });
   composer.name = "composer";
   composer.rows = 2;
@@ -190,7 +194,8 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     composer.value = "";
     drafts.delete(room.id);
     try {
-      await room.send(text);
+      await room.send(text, composeOptions(room.id));
+      composeSent(room.id);
     } catch (exc) {
       composer.value = text;
       drafts.set(room.id, text);
@@ -251,12 +256,13 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     mayInvite(room) && button("Invite", () => void inviteDialog(room)),
     button("People", () => void membersDialog(room, session)),
     button("My name here", () => void nameDialog(room)),
+    ...roomMenuExtras(room),
     button("Leave room", () => void leave(), "danger"),
   );
   const addons = addonsFor(room, session);
   for (const addon of addons) menu.append(...(addon.actions ?? []));
   const header = el("div", { className: "room-header" }, button("‹ Rooms", back, "back"), title);
-  const view_ = el("section", { className: "room" }, header, menu, statusLine, ...addons.map((addon) => addon.banner), timeline, sendSaid, el("div", { className: "compose" }, composer, sendButton));
+  const view_ = el("section", { className: "room" }, header, menu, statusLine, ...addons.map((addon) => addon.banner), timeline, sendSaid, el("div", { className: "compose" }, composer, sendButton), composeBar(room, composer));
 
   // A sentence typed anywhere in the room outside a field goes to the composer.
   view_.addEventListener("keydown", (event) => {
@@ -284,7 +290,8 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     for (const addon of addons) {
       for (const line of addon.lines?.() ?? []) lines.push({ at: line.at, order: order++, node: el("li", { text: line.text, className: `notice ${line.className ?? ""}`.trim() }) });
     }
-    for (const message of messages) lines.push({ at: message.receivedAt.getTime(), order: order++, node: messageNode(room, message) });
+    const shown = new Map(messages.map((message) => [message.id, message]));
+    for (const message of messages) lines.push({ at: message.receivedAt.getTime(), order: order++, node: messageNode(room, message, shown) });
     lines.sort((a, b) => a.at - b.at || a.order - b.order);
     if (closed) return;
     const atEnd = timeline.scrollTop + timeline.clientHeight >= timeline.scrollHeight - 8;
@@ -304,7 +311,12 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
     handle(event) {
       if (event.type === "OutboxChanged" && event.roomId === room.id) outbox.textContent = outboxText(event);
       if ("roomId" in event && event.roomId === room.id) {
-        if (event.type === "ProfileChanged") title.textContent = event.name;
+        if (event.type === "ProfileChanged") {
+          // A joiner learns the name after the screen is drawn: the labels follow it too.
+          title.textContent = event.name;
+          timeline.setAttribute("aria-label", `Messages in ${event.name}`);
+          composer.setAttribute("aria-label", `Message to ${event.name}`);
+        }
         view.refresh();
       }
     },

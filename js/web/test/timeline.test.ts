@@ -80,7 +80,7 @@ describe.skipIf(!haveChromium)("the web app's timeline", () => {
       expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
       await del.getByRole("button", { name: "Delete message" }).click();
       await kit.waitFor({ state: "detached", timeout: 60_000 });
-      await expect.poll(notices).toContain("A moderator, Ana (you, owner), removed a message from Kit (member)");
+      await expect.poll(notices).toContain("A message from Kit (member) was removed by a moderator, Ana (you, owner)");
       await expect.poll(() => page.evaluate(() => document.activeElement?.className)).toBe("composer");
       await send(page, "A slip of the thumb");
       const slip = page.locator(".timeline .message", { hasText: "A slip of the thumb" });
