@@ -227,7 +227,8 @@ export function installMessageKeys(timeline: HTMLElement): void {
       case "Enter":
         if (item !== null && target === item) {
           event.preventDefault();
-          const shut = item.querySelector<HTMLButtonElement>(":scope > button:not(.message-actions)");
+          // Enter opens a message behind its warning, else its actions (never Delete).
+          const shut = item.querySelector<HTMLButtonElement>(":scope > button.reveal");
           (shut ?? item.querySelector<HTMLButtonElement>("button.message-actions"))?.click();
         }
         return;

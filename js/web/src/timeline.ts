@@ -95,7 +95,7 @@ function messageNode(room: Room, message: Message, shown: ReadonlyMap<Message["i
   if (message.collapsed) {
     const open = button(`Content warning: ${message.contentWarning ?? ""}. Show`, () => {
       void room.reveal(message.id).then((shown) => item.replaceWith(messageNode(room, shown)));
-    });
+    }, "reveal");
     item.append(open);
   } else {
     if (message.contentWarning) item.append(el("div", { text: `Content warning: ${message.contentWarning}`, className: "hint" }));

@@ -187,7 +187,8 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     await send(sam.page, "Sorry, wrong room.");
     await message(ana.page, "Sorry, wrong room.").waitFor({ timeout: 60_000 });
     await openMenu(sam.page, "Sorry, wrong room.");
-    expect(await sam.page.locator("dialog.menu button").allTextContents()).toEqual(["Cancel", "Reply", "React…", "Delete…"]);
+    expect(await sam.page.locator("dialog.menu button:not(.dialog-help)").allTextContents()).toEqual(["Cancel", "Reply", "React…", "Delete…"]);
+    expect(await sam.page.locator("dialog.menu button.dialog-help").allTextContents()).toEqual(["Help now"]); // help in every dialog
     await sam.page.getByRole("button", { name: "Delete…" }).click();
     const ask = sam.page.getByRole("dialog", { name: "Delete your message?" });
     await ask.waitFor();
@@ -319,7 +320,7 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     // The moderation history lists both.
     const history = async () => {
       await sam.page.getByRole("button", { name: "Safety", exact: true }).click();
-      expect(await sam.page.locator("dialog.menu button").allTextContents()).toEqual(["Close", "Moderation history", "Room fingerprint"]);
+      expect(await sam.page.locator("dialog.menu button:not(.dialog-help)").allTextContents()).toEqual(["Close", "Moderation history", "Room fingerprint"]);
       await sam.page.getByRole("button", { name: "Moderation history" }).click();
       const dialog = sam.page.getByRole("dialog", { name: "Moderation history of Harbour group" });
       const items = await dialog.locator(".history li span").allTextContents();
@@ -343,7 +344,7 @@ describe.skipIf(!haveChromium)("moderation and per-message features in the web a
     // A member sees no moderator's actions on someone else's message: report and block only.
     await send(ana.page, "One more thing from Ana.");
     await openMenu(sam.page, "One more thing from Ana.");
-    expect(await sam.page.locator("dialog.menu button").allTextContents()).toEqual(["Cancel", "Reply", "React…", "Report to moderators…", "Block sender…"]);
+    expect(await sam.page.locator("dialog.menu button:not(.dialog-help)").allTextContents()).toEqual(["Cancel", "Reply", "React…", "Report to moderators…", "Block sender…"]);
     await sam.page.keyboard.press("Escape");
 
     // A ban from the people list asks too, with a reason, and is a line for everyone.
