@@ -7,5 +7,7 @@
 
 import { startApp } from "./app.js";
 import "./pwa.js";
+// Feature screens that hook into every room through addons.ts.
+import "./schedules.js";
 
 startApp();
