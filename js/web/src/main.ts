@@ -9,5 +9,6 @@ import { startApp } from "./app.js";
 import "./pwa.js";
 // Feature screens that hook into every room through addons.ts.
 import "./schedules.js";
+import "./retention.js";
 
 startApp();
