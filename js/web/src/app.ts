@@ -21,6 +21,7 @@ import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
 import { button, el, field, replace } from "./dom.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
+import { notesSection } from "./notes.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
 import { handleSupportEvent, installPrograms, releaseHeld } from "./programs.js";
 import { roomsScreen } from "./rooms.js";
@@ -153,7 +154,7 @@ export class App {
       this.#restored,
     );
     if (problem !== undefined) this.#screen.prepend(el("p", { className: "status error", text: problem }));
-    this.#screen.append(this.#settings());
+    this.#screen.append(notesSection(session), this.#settings());
   }
 
   #openRoom(room: Room): void {
