@@ -19,7 +19,7 @@ describe.skipIf(!haveChromium)("private notes in the web app", () => {
     built = buildApp();
     relay = await appRelay(built.dist);
     browser = await launch();
-  });
+  }, 60_000); // building the app and starting a relay, on a machine running other suites
   afterAll(async () => {
     await browser?.close();
     await relay?.dispose();
