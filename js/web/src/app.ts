@@ -20,6 +20,7 @@ import { helpButton, installHelpKey, loadCrisisDirectory, showCrisisHelp, useReg
 import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
 import { devicesSection, type LinkedRooms, linkScreen } from "./devices.js";
 import { button, el, field, replace } from "./dom.js";
+import { draftCheckSetting } from "./draftCheck.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
 import { notesSection } from "./notes.js";
@@ -166,7 +167,7 @@ export class App {
       this.#restored,
     );
     if (problem !== undefined) this.#screen.prepend(el("p", { className: "status error", text: problem }));
-    this.#screen.append(notesSection(session), devicesSection(session), this.#settings());
+    this.#screen.append(notesSection(session), devicesSection(session), draftCheckSetting(session), this.#settings());
   }
 
   #openRoom(room: Room): void {
