@@ -3,7 +3,7 @@
 // which shows a code and a QR code of it; a fresh browser takes the code on "Link to
 // my other device" with a passphrase of its own and shows six digits; Ana's dialog
 // shows the same digits, and only "The same: link it" links; the new browser then
-// is Ana, her group in its list, her private note there too, and it opens with its
+// is Ana, her group in its list and her messages her own, and it opens with its
 // own passphrase after a reload. axe-core checks both sides' screens.
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
