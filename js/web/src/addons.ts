@@ -27,6 +27,8 @@ export interface RoomAddon {
   readonly banner?: HTMLElement;
   /** Lines for the timeline, asked for each time it is drawn. */
   lines?(): readonly AddonLine[];
+  /** The person is sending `text` (it goes out as written whatever this does). */
+  beforeSend?(text: string): void;
   /** The room changed (any of its events): bring the banner and buttons up to date. */
   refresh?(): void;
   /** The room's screen is closing. */

@@ -19,10 +19,13 @@ import { type Identity, Keystore, type Room } from "@hearth/sdk";
 import { alarmsUnlocked, installAlarms } from "./alarms.js";
 import { helpButton, installHelpKey, loadCrisisDirectory, showCrisisHelp, useRegionStore } from "./crisis.js";
 import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
+import { devicesSection, type LinkedRooms, linkScreen } from "./devices.js";
 import { button, el, field, replace } from "./dom.js";
+import { draftCheckSetting } from "./draftCheck.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
 import { installModeration } from "./moderation.js";
+import { notesSection } from "./notes.js";
 import { type OnboardingHooks, unlockScreen, welcomeScreen } from "./onboarding.js";
 import { handleSupportEvent, installPrograms, releaseHeld } from "./programs.js";
 import { roomsScreen } from "./rooms.js";
@@ -84,7 +87,18 @@ export class App {
   }
 
   #onboardingHooks(keystore: Keystore): OnboardingHooks {
-    return { keystore, start: (identity, how) => this.#begin(identity, how) };
+    const hooks: OnboardingHooks = {
+      keystore,
+      start: (identity, how) => this.#begin(identity, how),
+      linkDevice: () =>
+        linkScreen(this.#screen, {
+          keystore,
+          relay: this.#relay,
+          start: (identity, rooms) => this.#begin(identity, "restore", rooms),
+          back: () => welcomeScreen(this.#screen, hooks),
+        }),
+    };
+    return hooks;
   }
 
   /** The lock's passphrase: the saved identity must open with it (and start a session if none runs). */
@@ -106,10 +120,10 @@ export class App {
     return identity.equals(this.#identity);
   }
 
-  async #begin(identity: Identity, how: "new" | "unlock" | "restore"): Promise<void> {
+  async #begin(identity: Identity, how: "new" | "unlock" | "restore", linkedRooms?: LinkedRooms): Promise<void> {
     if (this.#session !== null) return;
     this.#identity = identity;
-    const session = await Session.open(identity, this.#relay);
+    const session = await Session.open(identity, this.#relay, linkedRooms);
     this.#session = session;
     this.#restored = how === "restore";
     useRegionStore(session.client.crisisRegion, (region) => session.client.setCrisisRegion(region));
@@ -158,7 +172,7 @@ export class App {
       this.#restored,
     );
     if (problem !== undefined) this.#screen.prepend(el("p", { className: "status error", text: problem }));
-    this.#screen.append(this.#settings());
+    this.#screen.append(notesSection(session), devicesSection(session), draftCheckSetting(session), this.#settings());
   }
 
   #openRoom(room: Room): void {

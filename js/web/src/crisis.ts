@@ -101,6 +101,21 @@ export async function loadCrisisDirectory(relay: string): Promise<void> {
   refill();
 }
 
+/**
+ * The first line listed for the chosen region, in a few words ("Samaritans: call
+ * 116 123 (24/7)"), as the terminal app's `first_line`: with a region its own lines
+ * come first, with none the lines for everywhere; the emergency advice is not a line.
+ */
+export function firstListedLine(): string {
+  const lines = directory.forRegion(region).filter((r) => r.name !== EMERGENCY_ADVICE.name);
+  const later = (r: CrisisResource) => r.regions.includes("*") === (region !== null);
+  for (const resource of [...lines.filter((r) => !later(r)), ...lines.filter(later)]) {
+    const contact = resource.phone ? `call ${resource.phone}` : resource.sms ? `text ${resource.sms}` : resource.url;
+    if (contact) return `${resource.name}: ${contact}${resource.hours ? ` (${resource.hours})` : ""}`;
+  }
+  return "Call your local emergency number";
+}
+
 /** Where the chosen region is kept once a session is open (the SDK's encrypted store). */
 export function useRegionStore(current: string | null, keep: (region: string | null) => Promise<void>): void {
   region = current;

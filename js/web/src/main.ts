@@ -7,5 +7,8 @@
 
 import { startApp } from "./app.js";
 import "./pwa.js";
+// Feature screens that hook into every room through addons.ts.
+import "./schedules.js";
+import "./retention.js";
 
 startApp();

@@ -23,6 +23,8 @@ export interface OnboardingHooks {
   readonly keystore: Keystore;
   /** Start a session with this identity (the store, the relay). */
   start(identity: Identity, how: "new" | "unlock" | "restore"): Promise<void>;
+  /** Open the screen that links this browser to the person's other device (devices.ts). */
+  linkDevice?(): void;
 }
 
 /** How strong a passphrase looks: a rough guide shown as it is typed, not a promise. */
@@ -73,12 +75,13 @@ function aboutSection(): HTMLElement {
 export function welcomeScreen(screen: HTMLElement, hooks: OnboardingHooks): void {
   const start = button("Start: choose a passphrase", () => choosePassphrase(screen, hooks), "primary");
   const restore = button("I have a recovery phrase", () => restoreScreen(screen, hooks));
+  const link = hooks.linkDevice && button("Link to my other device", () => hooks.linkDevice?.());
   replace(
     screen,
     crisisSection(),
     el("section", { className: "welcome" }, el("h2", { text: "Get started" }), el("p", {
       text: "Nothing here asks for your name, phone number or e-mail. Your keys stay in this browser, locked with a passphrase you choose.",
-    }), start, restore),
+    }), start, restore, link),
     aboutSection(),
   );
 }

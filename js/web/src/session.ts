@@ -36,9 +36,11 @@ export class Session {
   }
 
   /** Open the client on this browser's store and start following the relay. */
-  static async open(identity: Identity, relay: string): Promise<Session> {
+  static async open(identity: Identity, relay: string, linkedRooms: HearthClient["linkedRooms"] = []): Promise<Session> {
     const store = await IndexedDBBackend.open(await storeName(identity));
-    const client = await HearthClient.open({ relay, identity, store });
+    const client = new HearthClient({ relay, identity, store });
+    client.linkedRooms = linkedRooms; // a device link's rooms, with the heads the other device verified
+    await client.open();
     const session = new Session(client);
     void session.#pump();
     void session.sync();

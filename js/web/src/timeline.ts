@@ -208,6 +208,7 @@ export function roomScreen(screen: HTMLElement, room: Room, session: Session, ba
   const send = async () => {
     const text = composer.value.trim();
     if (text === "") return;
+    for (const addon of addons) addon.beforeSend?.(text);
     if (room.rules !== null && !room.rulesAccepted) {
       const accepted = await showDialog({
         title: `Ground rules of ${room.name}`,
