@@ -22,6 +22,7 @@ import { openDialogs, setAfterDialog, setHelpAction } from "./dialog.js";
 import { devicesSection, type LinkedRooms, linkScreen } from "./devices.js";
 import { button, el, field, replace } from "./dom.js";
 import { draftCheckSetting } from "./draftCheck.js";
+import { notificationsSetting } from "./notifications.js";
 import { takeAddress } from "./address.js";
 import { AppLock, IDLE_CHOICES, idleMinutes, setIdleMinutes } from "./lock.js";
 import { installModeration } from "./moderation.js";
@@ -172,7 +173,7 @@ export class App {
       this.#restored,
     );
     if (problem !== undefined) this.#screen.prepend(el("p", { className: "status error", text: problem }));
-    this.#screen.append(notesSection(session), devicesSection(session), draftCheckSetting(session), this.#settings());
+    this.#screen.append(notesSection(session), devicesSection(session), draftCheckSetting(session), notificationsSetting(session), this.#settings());
   }
 
   #openRoom(room: Room): void {
