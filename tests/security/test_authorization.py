@@ -44,10 +44,15 @@ Request = tuple[str, str, dict[str, Any]]
 
 
 def room_routes(relay: Relay) -> set[tuple[str, str]]:
-    """(method, path) of every HTTP route whose path names a room."""
+    """(method, path) of every API route whose path names a room.
+
+    The web app's ``/join/{room}`` (an invite link opened in a browser) is no API
+    route: it answers every well-formed id alike without looking anything up, which
+    ``test_the_invite_redirect_tells_nothing_about_rooms`` holds it to.
+    """
     found = set()
     for route in relay.app.routes:
-        if isinstance(route, HTTPRoute) and "{room" in route.path:
+        if isinstance(route, HTTPRoute) and "{room" in route.path and route.path.startswith("/v1/"):
             for method in route.methods:
                 if method not in ("HEAD", "OPTIONS"):
                     found.add((method, route.path))
@@ -196,6 +201,27 @@ async def test_a_stranger_cannot_tell_a_room_or_object_exists(
         f"/v1/rooms/{room.room}/log", headers={"Authorization": f"Bearer {owner}"}
     )
     assert r.status_code == 200
+
+
+async def test_the_invite_redirect_tells_nothing_about_rooms(
+    relay: Relay, clock: ManualClock
+) -> None:
+    """``/join/{room}`` sends a browser on to the app, the same for any room id.
+
+    A stranger, with or without a session, gets the one 302 whether the room exists
+    or not, so the route that names a room outside ``/v1/`` reveals nothing.
+    """
+    room, owner = await create(relay, clock)
+    ghost = new_room(clock)
+    mallory = (await login(relay.http, room.keys("mallory"), create=False)).token
+    answers = set()
+    for target in (room.room, ghost.room):
+        for headers in ({}, {"Authorization": f"Bearer {mallory}"}):
+            r = await relay.http.get(f"/join/{target}", headers=headers)
+            location = r.headers["location"].replace(target, "ROOM")
+            answers.add((r.status_code, location, r.content))
+    assert answers == {(302, "/?join=ROOM", b"")}
+    assert owner  # the room is real: its owner holds a session
 
 
 # -- credentials ---------------------------------------------------------------
