@@ -43,6 +43,7 @@ class Status(NamedTuple):
 
 STATUS: Final[Mapping[str, Status]] = {
     "wire.malformed": Status(400, 4400),
+    "wire.version": Status(400, 4400),  # a structure of another protocol version
     "request.invalid": Status(400, None),
     "crisis.bad_region": Status(400, None),
     "auth.required": Status(401, 4401),

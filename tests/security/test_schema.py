@@ -147,6 +147,7 @@ def test_every_operation_conforms(server: Server, mode: GenerationMode) -> None:
     assert set(nothing_to_break) <= {
         "GET /healthz",
         "GET /readyz",
+        "GET /v1/push/vapid",  # no parameters, no body: the relay's public VAPID key
         "GET /v1/rooms/{room}/blobs/{blob}",
         "POST /v1/rooms/{room}/blobs",
         # A malformed link or document id answers 404 like an unknown one.

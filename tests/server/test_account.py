@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from msgspec import to_builtins
+
 from protocol import ManualClock, sign_auth
 from protocol.api import (
     AccountDeleted,
@@ -91,3 +95,22 @@ async def test_a_deleted_keys_tokens_stay_refused_and_it_cannot_sign_in_for_toke
     assert r.status_code == 401
     clock.advance(2 * 24 * 3600)  # and the revocation, rounded up to a day, has lapsed
     assert (await login(relay.http, room.keys("bob"), create=False)).token
+
+
+async def test_a_leave_of_another_protocol_version_is_a_typed_refusal(
+    relay: Relay, clock: ManualClock
+) -> None:
+    """``v: 1`` inside a request body is 400 ``wire.version``, never a 500 (a fuzzer
+    found the code answering 500, since the relay's status table did not list it)."""
+    room, token = await create(relay, clock)
+    bob = await join(relay, room, token, "bob")
+    leave = to_builtins(room.leave("bob", apply=False))
+    leave["content"]["v"] = 1
+    r = await relay.http.post(
+        "/v1/account/delete", content=json.dumps({"leave": leave}), headers=headers(bob)
+    )
+    assert (r.status_code, error(r).code) == (400, "wire.version")
+    assert "version 1" in error(r).message
+    # Nothing was deleted: bob still reads the room.
+    r = await relay.http.get(f"/v1/rooms/{room.room}/log", headers=headers(bob))
+    assert r.status_code == 200
