@@ -5,25 +5,15 @@
 // (invite, people, name, rules, leave, delete, crisis help), the lock screen,
 // unlocking and restoring; at 360x640, a phone.
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, PASSPHRASE, person, send, seriousViolations } from "./harness.js";
+import { createGroup, expectClean, haveChromium, invite, PASSPHRASE, person, send, seriousViolations, useApp } from "./harness.js";
 
 describe.skipIf(!haveChromium)("the web app's accessibility", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("has no serious or critical axe violation on any screen", async () => {
     const me = await person(browser, { clipboard: relay.url });

@@ -2,26 +2,16 @@
 // (one origin): one onboards, creates a group, copies the invite link; the other
 // opens it, onboards, joins and both chat, each shown by name with the log's role.
 // The invite's secret is gone from the address bar as soon as the app read it.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, onboard, person, readQr, send, setName } from "./harness.js";
+import { createGroup, expectClean, haveChromium, invite, onboard, person, readQr, send, setName, useApp } from "./harness.js";
 
 describe.skipIf(!haveChromium)("two people in the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("one creates a group and invites, the other opens the link, joins, and they talk by name and role", async () => {
     const ana = await person(browser, { clipboard: relay.url });

@@ -6,27 +6,17 @@
 // is Ana, her group in its list and her messages her own, and it opens with its
 // own passphrase after a reload. axe-core checks both sides' screens.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, onboard, person, readQr, send, seriousViolations } from "./harness.js";
+import { createGroup, expectClean, haveChromium, onboard, person, readQr, send, seriousViolations, useApp } from "./harness.js";
 
 const WAIT = { timeout: 60_000 };
 
 describe.skipIf(!haveChromium)("linking a device in the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  }, 60_000); // building the app and starting a relay, on a machine running other suites
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("a signed-in browser shows a code and its QR code, the new browser enters it, both show the same digits, and the new one shows the rooms", async () => {
     const ana = await person(browser);

@@ -4,10 +4,10 @@
 // a note naming the first line the help lists for that region, and the message
 // still goes out as written. axe-core checks the setting and the room with the note.
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, onboard, person, send, seriousViolations } from "./harness.js";
+import { createGroup, expectClean, haveChromium, onboard, person, send, seriousViolations, useApp } from "./harness.js";
 
 const WAIT = { timeout: 60_000 };
 
@@ -28,19 +28,9 @@ async function firstRegionalLine(page: Page): Promise<string> {
 }
 
 describe.skipIf(!haveChromium)("the draft check in the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  }, 60_000); // building the app and starting a relay, on a machine running other suites
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("once turned on, crisis words bring a note naming the first line listed for the person's region, and the message goes out as written", async () => {
     const ana = await person(browser);

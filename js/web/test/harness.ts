@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 
 import { type RelayProcess, startRelay } from "../../sdk/test/relay.js";
 
@@ -77,6 +77,28 @@ export async function appRelay(dist: string): Promise<RelayProcess> {
 
 export async function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+}
+
+/**
+ * A suite's app, relay and browser: the app built fresh, the relay serving it and
+ * Chromium launched before the suite's tests (a minute allowed, on a machine running
+ * other suites), all disposed after. `started` hands them to the suite's variables.
+ */
+export function useApp(started: (app: { relay: RelayProcess; browser: Browser; dist: string }) => void): void {
+  let built: ReturnType<typeof buildApp> | undefined;
+  let relay: RelayProcess | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    built = buildApp();
+    relay = await appRelay(built.dist);
+    browser = await launch();
+    started({ relay, browser, dist: built.dist });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await relay?.dispose();
+    built?.dispose();
+  });
 }
 
 /** One person: a browser context of their own (their own IndexedDB), and a page. */

@@ -4,10 +4,10 @@
 // to the composer and does nothing else; leaving asks with Cancel focused, so a
 // stray Enter cancels, and focus returns to the composer.
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, PASSPHRASE, person } from "./harness.js";
+import { createGroup, expectClean, haveChromium, PASSPHRASE, person, useApp } from "./harness.js";
 
 /** What has the focus: its accessible-ish name (label, text or name attribute). */
 function focused(page: Page): Promise<string> {
@@ -29,19 +29,9 @@ async function tabTo(page: Page, name: string, limit = 80): Promise<void> {
 }
 
 describe.skipIf(!haveChromium)("the web app with the keyboard alone", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("onboards, creates a group and sends without the mouse; stray keys go to the composer; leaving asks with Cancel focused", async () => {
     const kim = await person(browser);

@@ -7,11 +7,11 @@
 // exit locks too, and the passphrase then starts the session. Idle, it locks itself
 // after the chosen time.
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { PythonScript } from "../../sdk/test/python.js";
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, onboard, PASSPHRASE, person, send } from "./harness.js";
+import { createGroup, expectClean, haveChromium, invite, onboard, PASSPHRASE, person, send, useApp } from "./harness.js";
 
 const PEER = `
 import asyncio, tempfile
@@ -46,19 +46,9 @@ async function doubleEscape(page: Page): Promise<void> {
 }
 
 describe.skipIf(!haveChromium)("the quick exit and the app lock", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("Escape twice hides everything, help stays reachable, and only the passphrase returns to the draft", async () => {
     const ana = await person(browser);

@@ -4,27 +4,17 @@
 // passphrase the note is there again; deleting it asks, Cancel focused. axe-core
 // checks the notes screen.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, expectClean, haveChromium, launch, onboard, PASSPHRASE, person, seriousViolations } from "./harness.js";
+import { expectClean, haveChromium, onboard, PASSPHRASE, person, seriousViolations, useApp } from "./harness.js";
 
 const WAIT = { timeout: 60_000 };
 
 describe.skipIf(!haveChromium)("private notes in the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  }, 60_000); // building the app and starting a relay, on a machine running other suites
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("a note is saved encrypted, shown again after a reload, and deleting it asks with Cancel focused", async () => {
     const ana = await person(browser);

@@ -4,25 +4,16 @@
 // shown as waiting, queued in the browser; when the relay is back it goes out, shows in
 // the timeline, and the status clears. Rate-limited, it says when it tries again.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { type RelayProcess, startRelay } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, onboard, person } from "./harness.js";
+import { createGroup, expectClean, haveChromium, onboard, person, useApp } from "./harness.js";
 
 describe.skipIf(!haveChromium)("the web app's connection and outbox", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  let dist: string;
+  useApp((app) => ({ relay, browser, dist } = app));
 
   it("says connecting or online while the relay is up, offline when it is down, and what waits until it is sent", async () => {
     const jo = await person(browser);
@@ -61,7 +52,7 @@ describe.skipIf(!haveChromium)("the web app's connection and outbox", () => {
   });
 
   it("a rate-limited outbox says when it tries again, and clears once all is sent", async () => {
-    const slow = await startRelay({ env: { HEARTH_WEB_ROOT: built.dist, HEARTH_RATE_SEND: "1/1" } }); // one message a second
+    const slow = await startRelay({ env: { HEARTH_WEB_ROOT: dist, HEARTH_RATE_SEND: "1/1" } }); // one message a second
     try {
       const lu = await person(browser);
       const page = lu.page;

@@ -6,11 +6,11 @@
 // and the unlock brings up the program's help, beside the device's own lines. The
 // alert reaches Priya, never Lee.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { PythonScript } from "../../sdk/test/python.js";
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, expectClean, haveChromium, launch, onboard, PASSPHRASE, person, send, setName } from "./harness.js";
+import { expectClean, haveChromium, onboard, PASSPHRASE, person, send, setName, useApp } from "./harness.js";
 
 const WAIT = { timeout: 60_000 };
 
@@ -70,19 +70,9 @@ asyncio.run(main())
 `;
 
 describe.skipIf(!haveChromium)("a Python SDK program, asked from the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("a Python supporter claims a browser member's request, and shared help raised under the lock waits for the unlock", async () => {
     const peers = new PythonScript(PEERS, { relay: relay.url });

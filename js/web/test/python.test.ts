@@ -4,11 +4,11 @@
 // lines, as a copy by hand brings it) into "Join with a link", accepts the rules,
 // and they talk, each seeing the other by name with the log's role.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { PythonScript } from "../../sdk/test/python.js";
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, expectClean, haveChromium, launch, onboard, person, send, setName } from "./harness.js";
+import { expectClean, haveChromium, onboard, person, send, setName, useApp } from "./harness.js";
 
 const PEER = `
 import asyncio, tempfile
@@ -34,19 +34,9 @@ asyncio.run(main())
 `;
 
 describe.skipIf(!haveChromium)("the web app and the Python SDK", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("a browser person joins a Python person's group by a pasted link and they talk by name and role", async () => {
     const peer = new PythonScript(PEER, { relay: relay.url });

@@ -5,27 +5,17 @@
 // SDK's MessagesExpired takes the old messages out of the timeline, with a line
 // saying so. axe-core checks the retention screens.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, onboard, PASSPHRASE, person, send, seriousViolations } from "./harness.js";
+import { createGroup, expectClean, haveChromium, onboard, PASSPHRASE, person, send, seriousViolations, useApp } from "./harness.js";
 
 const WAIT = { timeout: 60_000 };
 
 describe.skipIf(!haveChromium)("message retention in the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  }, 60_000); // building the app and starting a relay, on a machine running other suites
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("an owner shortens the retention after a question with Cancel focused, and expired messages leave the timeline", async () => {
     const ana = await person(browser);

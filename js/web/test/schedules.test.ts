@@ -6,27 +6,17 @@
 // page fails on any violation). axe-core checks the meetings screen.
 import { readFileSync } from "node:fs";
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, launch, onboard, person, send, seriousViolations } from "./harness.js";
+import { createGroup, expectClean, haveChromium, onboard, person, send, seriousViolations, useApp } from "./harness.js";
 
 const WAIT = { timeout: 60_000 };
 
 describe.skipIf(!haveChromium)("meetings in the web app", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  }, 60_000); // building the app and starting a relay, on a machine running other suites
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("an owner plans weekly meetings, the next ones are listed, and Add to calendar downloads an .ics of the meeting only", async () => {
     const ana = await person(browser);

@@ -4,11 +4,11 @@
 // focused and return the focus to the composer. And a restore from the recovery
 // phrase in a fresh browser brings the room back by itself, saying it will.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { PythonScript } from "../../sdk/test/python.js";
 import type { RelayProcess } from "../../sdk/test/relay.js";
-import { appRelay, buildApp, createGroup, expectClean, haveChromium, invite, launch, onboard, PASSPHRASE, person, send, setName } from "./harness.js";
+import { createGroup, expectClean, haveChromium, invite, onboard, PASSPHRASE, person, send, setName, useApp } from "./harness.js";
 
 const PEER = `
 import asyncio, tempfile
@@ -31,19 +31,9 @@ asyncio.run(main())
 `;
 
 describe.skipIf(!haveChromium)("the web app's timeline", () => {
-  let built: ReturnType<typeof buildApp>;
   let relay: RelayProcess;
   let browser: Browser;
-  beforeAll(async () => {
-    built = buildApp();
-    relay = await appRelay(built.dist);
-    browser = await launch();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.dispose();
-    built?.dispose();
-  });
+  useApp((app) => ({ relay, browser } = app));
 
   it("shows joins, renames, removals and deletions as lines, asks before delete, block and remove, and keeps the lines after a reload", async () => {
     const ana = await person(browser);
